@@ -1,0 +1,134 @@
+"""The `runbook` command line.
+
+`runbook sandbox start|stop|status|reset|scenarios|configure` manages the local AWS sandbox.
+Every failure ends in one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+
+from .sandbox import process
+from .sandbox.scenarios import SCENARIOS
+
+
+def _sandbox_start(args: argparse.Namespace) -> int:
+    sandbox, started = process.start(args.dir, args.port, args.scenario, args.job_seconds)
+    if not started:
+        status = sandbox.status()
+        print(f"The sandbox is already running at {sandbox.endpoint} (pid {sandbox.pid}, scenario {status['scenario']}).")
+        print(f"Use it with: source {sandbox.env_file}")
+        return 0
+    print(f"Sandbox started at {sandbox.endpoint} (pid {sandbox.pid}), scenario {args.scenario}.")
+    print(f"AWS config:  {sandbox.config_file}")
+    print(f"Environment: source {sandbox.env_file}")
+    print("Profiles:    " + ", ".join(a.profile for a in process.ACCOUNTS))
+    return 0
+
+
+def _require(args: argparse.Namespace) -> process.Sandbox:
+    sandbox = process.find(args.dir)
+    if sandbox is None:
+        raise process.SandboxError(f"no sandbox is running in {args.dir}; start one with: runbook sandbox start")
+    return sandbox
+
+
+def _sandbox_stop(args: argparse.Namespace) -> int:
+    if process.stop(args.dir):
+        print(f"Sandbox in {args.dir} stopped.")
+    else:
+        print(f"No sandbox was running in {args.dir}.")
+    return 0
+
+
+def _sandbox_status(args: argparse.Namespace) -> int:
+    sandbox = process.find(args.dir)
+    if sandbox is None:
+        print(f"No sandbox is running in {args.dir}.")
+        return 1
+    status = sandbox.status()
+    print(f"Running at {sandbox.endpoint} (pid {sandbox.pid}), scenario {status['scenario']}.")
+    print("Settings: " + json.dumps(status["settings"]))
+    return 0
+
+
+def _sandbox_reset(args: argparse.Namespace) -> int:
+    status = _require(args).reset(args.scenario)
+    print(f"Sandbox reset to scenario {status['scenario']}.")
+    return 0
+
+
+def _sandbox_scenarios(args: argparse.Namespace) -> int:
+    width = max(len(name) for name in SCENARIOS)
+    for name, scenario in SCENARIOS.items():
+        print(f"{name:<{width}}  {scenario.story}")
+    return 0
+
+
+def _sandbox_configure(args: argparse.Namespace) -> int:
+    status = _require(args).configure(
+        job_seconds=args.job_seconds,
+        throttle_rate=args.throttle_rate,
+        fail_next_backup=args.fail_next_backup,
+        fail_next_copy=args.fail_next_copy,
+    )
+    print("Settings: " + json.dumps(status["settings"]))
+    return 0
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="runbook", description="Cross-account, cross-Region AWS Backup copy runbook.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    sandbox = commands.add_parser("sandbox", help="the local AWS sandbox").add_subparsers(dest="action", required=True)
+
+    def sub(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        command = sandbox.add_parser(name, help=help_text)
+        command.add_argument("--dir", default=process.DEFAULT_DIR, help="the sandbox's folder (default .sandbox)")
+        command.set_defaults(handler=handler)
+        return command
+
+    start = sub("start", _sandbox_start, "start a sandbox in the background")
+    start.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
+    start.add_argument("--scenario", default="walkthrough", choices=sorted(SCENARIOS))
+    start.add_argument("--job-seconds", type=_non_negative, default=0.0, help="how long each job runs")
+    sub("stop", _sandbox_stop, "stop the sandbox")
+    sub("status", _sandbox_status, "say whether the sandbox runs, where, and in which scenario")
+    reset = sub("reset", _sandbox_reset, "put the sandbox back to a scenario's initial world")
+    reset.add_argument("--scenario", choices=sorted(SCENARIOS), help="default: the current scenario")
+    sub("scenarios", _sandbox_scenarios, "list the scenarios")
+    configure = sub("configure", _sandbox_configure, "change job duration or inject faults")
+    configure.add_argument("--job-seconds", type=_non_negative)
+    configure.add_argument("--throttle-rate", type=_fraction, help="fraction of AWS calls answered with throttling")
+    configure.add_argument("--fail-next-backup", metavar="MESSAGE", help="fail the next backup job with MESSAGE")
+    configure.add_argument("--fail-next-copy", metavar="MESSAGE", help="fail the next copy job with MESSAGE")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except process.SandboxError as error:
+        print(f"runbook: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,948 @@
+"""AWS Backup jobs, recovery points, vault access policies and global settings for the sandbox.
+
+moto 5.2.5 keeps vaults and plans only. This backend extends moto's BackupBackend (so vaults are
+shared with moto's own operations) and lives in a BackendDict, so moto's reset clears it.
+
+Jobs advance with the clock: CREATED, then RUNNING, then COMPLETED or FAILED after
+`settings.job_seconds` (0 finishes them at once). Nothing runs in the background: every Backup call
+first settles the jobs whose time is up, in every account, so a copy's effects appear in the
+destination account as soon as anyone looks.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from moto.backup.models import BackupBackend, Vault
+from moto.core.base_backend import BackendDict
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.elastic_block_store import Snapshot
+from moto.ec2.utils import random_snapshot_id
+from moto.moto_api._internal import mock_random
+from moto.rds.models import rds_backends
+from moto.utilities.paginator import paginate
+
+from runbook_lib import iam_policy
+
+from .. import organizations
+from ..kms import models as kms_models
+from ..settings import settings
+from ..world import world
+from .exceptions import (
+    AccessDeniedException,
+    AlreadyExistsException,
+    InvalidParameterValueException,
+    InvalidRequestException,
+    InvalidResourceStateException,
+    ResourceNotFoundException,
+)
+
+# The known copy failures, in AWS's words (DESIGN section 6). Diagnosis matches on these texts.
+MSG_NOT_SAME_ORG = "Copy job failed. Both source and destination account must be a member of the same organization."
+MSG_KEY_NOT_ACCESSIBLE = (
+    "{kind} snapshot copy failed with error: Given key ID is not accessible. "
+    "You must have DescribeKey permissions on the default CMK."
+)
+MSG_VAULT_ACCESS_DENIED = "Access Denied trying to call AWS Backup service"
+MSG_AWS_MANAGED_SNAPSHOT_KEY = (
+    "Snapshots encrypted with the AWS Managed CMK can't be shared. Specify another snapshot. "
+    "(Service: AmazonEC2; Status Code: 400; Error Code: InvalidParameter; Request ID: {request_id}; Proxy: null)"
+)
+MSG_DEFAULT_KEY_VAULT = (
+    "Copy job failed because the destination Backup vault is encrypted with the default Backup service "
+    "managed key. The contents of this vault cannot be copied. Only the contents of a Backup vault "
+    "encrypted by a customer master key (CMK) may be copied."
+)
+MSG_RDS_TWO_HOPS = (
+    "Copy job from {source_region} to {destination_region} cannot be initiated for RDS resources. "
+    "Feature is not supported for provided resource type."
+)
+MSG_CROSS_ACCOUNT_DISABLED = "Copy job failed. Cross-account copy feature is not enabled for the current organization."
+MSG_NOT_IN_ORG = "ERROR_9601: Your account is not a member of an organization."
+MSG_NOT_MANAGEMENT = "Only the management account of an organization can update global settings."
+
+PAGINATION_MODEL = {
+    name: {"input_token": "next_token", "limit_key": "max_results", "limit_default": 1000, "unique_attribute": key}
+    for name, key in {
+        "list_backup_jobs": "backup_job_id",
+        "list_copy_jobs": "copy_job_id",
+        "list_recovery_points_by_backup_vault": "recovery_point_arn",
+        "list_recovery_points_by_resource": "recovery_point_arn",
+    }.items()
+}
+
+BACKUP_SERVICE_LINKED_ROLE = "role/aws-service-role/backup.amazonaws.com/AWSServiceRoleForBackup"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def parse_arn(arn: str) -> dict[str, str]:
+    """Split an ARN; InvalidParameterValueException when it is not one."""
+    parts = arn.split(":", 5) if isinstance(arn, str) else []
+    if len(parts) != 6 or parts[0] != "arn" or not parts[2]:
+        raise InvalidParameterValueException(msg=f"Invalid ARN: {arn}")
+    return {"service": parts[2], "region": parts[3], "account": parts[4], "resource": parts[5]}
+
+
+def validate_lifecycle(lifecycle: dict[str, Any] | None) -> None:
+    if not lifecycle:
+        return
+    cold = lifecycle.get("MoveToColdStorageAfterDays")
+    delete = lifecycle.get("DeleteAfterDays")
+    if delete is not None and delete < 1:
+        raise InvalidParameterValueException(msg="DeleteAfterDays must be at least 1.")
+    if cold is not None and delete is not None and delete < cold + 90:
+        raise InvalidParameterValueException(
+            msg=(
+                f"Invalid lifecycle. DeleteAfterDays ({delete}) must be at least 90 days greater than "
+                f"MoveToColdStorageAfterDays ({cold})."
+            )
+        )
+
+
+def calculated_lifecycle(created: datetime, lifecycle: dict[str, Any] | None) -> dict[str, datetime]:
+    result = {}
+    if lifecycle and lifecycle.get("MoveToColdStorageAfterDays") is not None:
+        result["MoveToColdStorageAt"] = created + timedelta(days=lifecycle["MoveToColdStorageAfterDays"])
+    if lifecycle and lifecycle.get("DeleteAfterDays") is not None:
+        result["DeleteAt"] = created + timedelta(days=lifecycle["DeleteAfterDays"])
+    return result
+
+
+@dataclass
+class RecoveryPoint:
+    recovery_point_arn: str
+    backup_vault_name: str
+    backup_vault_arn: str
+    account_id: str
+    region: str
+    resource_arn: str
+    resource_type: str
+    resource_name: str | None
+    iam_role_arn: str
+    encryption_key_arn: str | None
+    lifecycle: dict[str, Any] | None
+    created_by: dict[str, str]
+    source_backup_vault_arn: str | None = None
+    snapshot_id: str | None = None
+    status: str = "CREATING"
+    creation_date: datetime = field(default_factory=_now)
+    completion_date: datetime | None = None
+    backup_size_in_bytes: int = 8 * 1024**3
+    storage_class: str = "WARM"
+
+    @property
+    def is_encrypted(self) -> bool:
+        return self.encryption_key_arn is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "RecoveryPointArn": self.recovery_point_arn,
+            "BackupVaultName": self.backup_vault_name,
+            "BackupVaultArn": self.backup_vault_arn,
+            "SourceBackupVaultArn": self.source_backup_vault_arn,
+            "ResourceArn": self.resource_arn,
+            "ResourceType": self.resource_type,
+            "ResourceName": self.resource_name,
+            "CreatedBy": self.created_by,
+            "IamRoleArn": self.iam_role_arn,
+            "Status": self.status,
+            "CreationDate": self.creation_date,
+            "InitiationDate": self.creation_date,
+            "CompletionDate": self.completion_date,
+            "BackupSizeInBytes": self.backup_size_in_bytes,
+            "BackupSizeBytes": self.backup_size_in_bytes,
+            "Lifecycle": self.lifecycle,
+            "CalculatedLifecycle": calculated_lifecycle(self.creation_date, self.lifecycle) or None,
+            "EncryptionKeyArn": self.encryption_key_arn,
+            "IsEncrypted": self.is_encrypted,
+            "StorageClass": self.storage_class,
+            "IsParent": False,
+            "VaultType": "BACKUP_VAULT",
+            "EncryptionKeyType": self._encryption_key_type(),
+        }
+        return {k: v for k, v in data.items() if v is not None}
+
+    def _encryption_key_type(self) -> str | None:
+        key = kms_models.key_from_arn(self.encryption_key_arn)
+        if key is None:
+            return None
+        return "AWS_OWNED_KMS_KEY" if key.key_manager == "AWS" else "CUSTOMER_MANAGED_KMS_KEY"
+
+
+@dataclass
+class Job:
+    """What backup, copy and restore jobs share: an ID, an owner, and a clock."""
+
+    job_id: str
+    account_id: str
+    region: str
+    iam_role_arn: str
+    resource_arn: str
+    resource_type: str
+    duration: float
+    creation_date: datetime = field(default_factory=_now)
+    started: float = field(default_factory=time.monotonic)
+    completion_date: datetime | None = None
+    failure: str | None = None
+    settled: bool = False
+
+    def due(self) -> bool:
+        return not self.settled and time.monotonic() - self.started >= self.duration
+
+    @property
+    def progress(self) -> float:
+        if self.settled or self.duration <= 0:
+            return 1.0
+        return min(1.0, (time.monotonic() - self.started) / self.duration)
+
+    def running_state(self) -> str:
+        return "CREATED" if self.progress < 0.1 else "RUNNING"
+
+
+@dataclass
+class BackupJob(Job):
+    backup_vault_name: str = ""
+    backup_vault_arn: str = ""
+    lifecycle: dict[str, Any] | None = None
+    recovery_point_tags: dict[str, str] | None = None
+    recovery_point_arn: str | None = None
+    encryption_key_arn: str | None = None
+    resource_name: str | None = None
+    idempotency_token: str | None = None
+
+    @property
+    def state(self) -> str:
+        if not self.settled:
+            return self.running_state()
+        return "FAILED" if self.failure else "COMPLETED"
+
+    @property
+    def backup_job_id(self) -> str:
+        return self.job_id
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "AccountId": self.account_id,
+            "BackupJobId": self.job_id,
+            "BackupVaultName": self.backup_vault_name,
+            "BackupVaultArn": self.backup_vault_arn,
+            "VaultType": "BACKUP_VAULT",
+            "RecoveryPointArn": self.recovery_point_arn,
+            "RecoveryPointLifecycle": self.lifecycle,
+            "EncryptionKeyArn": self.encryption_key_arn,
+            "IsEncrypted": self.encryption_key_arn is not None,
+            "ResourceArn": self.resource_arn,
+            "ResourceName": self.resource_name,
+            "CreationDate": self.creation_date,
+            "InitiationDate": self.creation_date,
+            "CompletionDate": self.completion_date,
+            "State": self.state,
+            "StatusMessage": self.failure,
+            "PercentDone": f"{self.progress * 100:.1f}",
+            "BackupSizeInBytes": 8 * 1024**3 if self.state == "COMPLETED" else None,
+            "IamRoleArn": self.iam_role_arn,
+            "CreatedBy": {},
+            "ResourceType": self.resource_type,
+            "StartBy": self.creation_date + timedelta(hours=8),
+            "BackupType": "",
+            "IsParent": False,
+        }
+        return {k: v for k, v in data.items() if v is not None}
+
+
+@dataclass
+class CopyJob(Job):
+    source_backup_vault_arn: str = ""
+    source_recovery_point_arn: str = ""
+    destination_backup_vault_arn: str = ""
+    destination_account_id: str = ""
+    destination_region: str = ""
+    lifecycle: dict[str, Any] | None = None
+    destination_recovery_point_arn: str | None = None
+    destination_encryption_key_arn: str | None = None
+    resource_name: str | None = None
+    idempotency_token: str | None = None
+
+    @property
+    def copy_job_id(self) -> str:
+        return self.job_id
+
+    @property
+    def state(self) -> str:
+        if not self.settled:
+            return self.running_state()
+        return "FAILED" if self.failure else "COMPLETED"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "AccountId": self.account_id,
+            "CopyJobId": self.job_id,
+            "SourceBackupVaultArn": self.source_backup_vault_arn,
+            "SourceRecoveryPointArn": self.source_recovery_point_arn,
+            "DestinationBackupVaultArn": self.destination_backup_vault_arn,
+            "DestinationVaultType": "BACKUP_VAULT",
+            "DestinationRecoveryPointArn": self.destination_recovery_point_arn,
+            "DestinationEncryptionKeyArn": self.destination_encryption_key_arn,
+            "DestinationRecoveryPointLifecycle": self.lifecycle,
+            "ResourceArn": self.resource_arn,
+            "ResourceName": self.resource_name,
+            "CreationDate": self.creation_date,
+            "CompletionDate": self.completion_date,
+            "State": self.state,
+            "StatusMessage": self.failure,
+            "BackupSizeInBytes": 8 * 1024**3,
+            "IamRoleArn": self.iam_role_arn,
+            "CreatedBy": {},
+            "ResourceType": self.resource_type,
+            "IsParent": False,
+        }
+        return {k: v for k, v in data.items() if v is not None}
+
+
+@dataclass
+class RestoreJob(Job):
+    recovery_point_arn: str = ""
+    backup_vault_arn: str = ""
+    created_resource_arn: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        if not self.settled:
+            return "PENDING" if self.progress < 0.1 else "RUNNING"
+        return "FAILED" if self.failure else "COMPLETED"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "AccountId": self.account_id,
+            "RestoreJobId": self.job_id,
+            "RecoveryPointArn": self.recovery_point_arn,
+            "SourceResourceArn": self.resource_arn,
+            "BackupVaultArn": self.backup_vault_arn,
+            "CreationDate": self.creation_date,
+            "CompletionDate": self.completion_date,
+            "Status": self.status,
+            "StatusMessage": self.failure,
+            "PercentDone": f"{self.progress * 100:.1f}",
+            "IamRoleArn": self.iam_role_arn,
+            "CreatedResourceArn": self.created_resource_arn,
+            "ResourceType": self.resource_type,
+            "IsParent": False,
+        }
+        return {k: v for k, v in data.items() if v is not None}
+
+
+@dataclass
+class SourceResource:
+    """What a backup needs to know about the resource it protects."""
+
+    arn: str
+    resource_type: str
+    name: str | None
+    kms_key_arn: str | None
+    volume_id: str | None = None
+
+
+_settle_lock = threading.RLock()
+
+
+class SandboxBackupBackend(BackupBackend):
+    """moto's Backup backend plus jobs, recovery points, access policies and global settings."""
+
+    def __init__(self, region_name: str, account_id: str):
+        super().__init__(region_name, account_id)
+        self.recovery_points: dict[str, RecoveryPoint] = {}
+        self.backup_jobs: dict[str, BackupJob] = {}
+        self.copy_jobs: dict[str, CopyJob] = {}
+        self.restore_jobs: dict[str, RestoreJob] = {}
+        self.vault_policies: dict[str, str] = {}
+        self.global_settings: dict[str, str] = {
+            "isCrossAccountBackupEnabled": "false",
+            "isMpaEnabled": "false",
+            "isDelegatedAdministratorEnabled": "false",
+        }
+        self.global_settings_updated: datetime | None = None
+
+    # ----- clock ---------------------------------------------------------------------------
+    @staticmethod
+    def settle_due_jobs() -> None:
+        """Finish every job, in every account, whose time is up (see the module docstring)."""
+        with _settle_lock:
+            for _account, _region, backend in list(sandbox_backup_backends.iter_backends()):
+                for job in list(backend.backup_jobs.values()):
+                    if job.due():
+                        backend._finish_backup(job)
+                for job in list(backend.copy_jobs.values()):
+                    if job.due():
+                        backend._finish_copy(job)
+                for job in list(backend.restore_jobs.values()):
+                    if job.due():
+                        backend._finish_restore(job)
+
+    # ----- vaults --------------------------------------------------------------------------
+    def create_backup_vault(
+        self,
+        backup_vault_name: str,
+        backup_vault_tags: dict[str, str],
+        encryption_key_arn: str,
+        creator_request_id: str,
+    ) -> Vault:
+        """Resolves the vault's key as AWS does: none given means the AWS managed aws/backup key.
+
+        Simplification: the key must be given as a key ARN or alias ARN of this account and Region.
+        """
+        if backup_vault_name in self.vaults:
+            raise AlreadyExistsException(msg=f"Backup vault with the same name already exists: {backup_vault_name}")
+        if encryption_key_arn:
+            key = kms_models.key_from_arn(encryption_key_arn)
+            if key is None or key.account_id != self.account_id or key.region != self.region_name:
+                raise InvalidParameterValueException(
+                    msg=f"Invalid EncryptionKeyArn: {encryption_key_arn} is not a KMS key of account "
+                    f"{self.account_id} in {self.region_name}."
+                )
+        else:
+            key = kms_models.ensure_managed_key(self.account_id, self.region_name, "alias/aws/backup")
+        return super().create_backup_vault(backup_vault_name, backup_vault_tags, key.arn, creator_request_id)
+
+    def delete_backup_vault(self, backup_vault_name: str) -> None:
+        """Refuses a vault that still holds recovery points, as AWS does."""
+        vault = self.describe_backup_vault(backup_vault_name)
+        if any(rp.backup_vault_name == backup_vault_name for rp in self.recovery_points.values()):
+            raise InvalidRequestException(
+                msg=f"Backup vault {backup_vault_name} cannot be deleted because it contains recovery points."
+            )
+        self.vault_policies.pop(backup_vault_name, None)
+        self.vaults.pop(vault.backup_vault_name, None)
+
+    def describe_backup_vault(self, backup_vault_name: str) -> Vault:
+        if backup_vault_name not in self.vaults:
+            raise ResourceNotFoundException(
+                msg=f"Backup vault {backup_vault_name} does not exist in account {self.account_id} "
+                f"in {self.region_name}."
+            )
+        vault = self.vaults[backup_vault_name]
+        vault.num_of_recovery_points = sum(
+            1 for rp in self.recovery_points.values() if rp.backup_vault_name == backup_vault_name
+        )
+        return vault
+
+    def put_backup_vault_access_policy(self, backup_vault_name: str, policy: str | None) -> None:
+        self.describe_backup_vault(backup_vault_name)
+        try:
+            parsed = json.loads(policy or "")
+        except ValueError:
+            raise InvalidParameterValueException(msg="Policy is not a valid JSON document.")
+        if not isinstance(parsed, dict) or "Statement" not in parsed:
+            raise InvalidParameterValueException(msg="Policy must be a JSON object with a Statement.")
+        self.vault_policies[backup_vault_name] = policy  # type: ignore[assignment]
+
+    def get_backup_vault_access_policy(self, backup_vault_name: str) -> dict[str, str]:
+        vault = self.describe_backup_vault(backup_vault_name)
+        if backup_vault_name not in self.vault_policies:
+            raise ResourceNotFoundException(msg=f"Backup vault {backup_vault_name} has no access policy.")
+        return {
+            "BackupVaultName": backup_vault_name,
+            "BackupVaultArn": vault.backup_vault_arn,
+            "Policy": self.vault_policies[backup_vault_name],
+        }
+
+    def delete_backup_vault_access_policy(self, backup_vault_name: str) -> None:
+        self.describe_backup_vault(backup_vault_name)
+        self.vault_policies.pop(backup_vault_name, None)
+
+    # ----- global settings -----------------------------------------------------------------
+    def describe_global_settings(self) -> dict[str, Any]:
+        """The organization's settings, readable by any member (kept by the management account)."""
+        management = organizations.management_account_of(self.account_id)
+        if management is None:
+            raise InvalidRequestException(msg=MSG_NOT_IN_ORG)
+        owner = sandbox_backup_backends[management]["us-east-1"]
+        return {"GlobalSettings": dict(owner.global_settings), "LastUpdateTime": owner.global_settings_updated}
+
+    def update_global_settings(self, global_settings: dict[str, str] | None) -> None:
+        """Only the management account may change them.
+
+        Simplification: the settings hold organization-wide, whatever Region the call names.
+        """
+        management = organizations.management_account_of(self.account_id)
+        if management is None:
+            raise InvalidRequestException(msg=MSG_NOT_IN_ORG)
+        if management != self.account_id:
+            raise InvalidRequestException(msg=MSG_NOT_MANAGEMENT)
+        if world.is_denied(self.account_id, "backup:UpdateGlobalSettings"):
+            raise AccessDeniedException(
+                msg=f"User: arn:aws:iam::{self.account_id}:root is not authorized to perform: "
+                "backup:UpdateGlobalSettings with an explicit deny in a service control policy"
+            )
+        owner = sandbox_backup_backends[management]["us-east-1"]
+        for key, value in (global_settings or {}).items():
+            if key not in owner.global_settings:
+                raise InvalidParameterValueException(msg=f"Unknown global setting: {key}")
+            if str(value).lower() not in ("true", "false"):
+                raise InvalidParameterValueException(msg=f"{key} must be true or false.")
+            owner.global_settings[key] = str(value).lower()
+        owner.global_settings_updated = _now()
+
+    def cross_account_backup_enabled(self) -> bool:
+        management = organizations.management_account_of(self.account_id)
+        if management is None:
+            return False
+        owner = sandbox_backup_backends[management]["us-east-1"]
+        return owner.global_settings["isCrossAccountBackupEnabled"] == "true"
+
+    # ----- backup jobs ---------------------------------------------------------------------
+    def _role_must_exist(self, iam_role_arn: str) -> None:
+        from moto.iam.models import iam_backends
+
+        arn = parse_arn(iam_role_arn)
+        if arn["service"] != "iam" or not arn["resource"].startswith("role/"):
+            raise InvalidParameterValueException(msg=f"Invalid IAM role ARN: {iam_role_arn}")
+        iam = iam_backends[arn["account"]]["global"]
+        if not any(role.arn == iam_role_arn for role in iam.roles.values()):
+            raise InvalidParameterValueException(msg=f"IAM Role {iam_role_arn} does not exist.")
+
+    def _source_resource(self, resource_arn: str) -> SourceResource:
+        """The resource to back up.
+
+        Simplification: EBS volumes and RDS DB instances only; other types are refused.
+        """
+        arn = parse_arn(resource_arn)
+        if arn["account"] != self.account_id or arn["region"] != self.region_name:
+            raise InvalidParameterValueException(
+                msg=f"Resource {resource_arn} is not in account {self.account_id} in {self.region_name}."
+            )
+        if arn["service"] == "ec2" and arn["resource"].startswith("volume/"):
+            volume_id = arn["resource"].split("/", 1)[1]
+            volume = ec2_backends[self.account_id][self.region_name].volumes.get(volume_id)
+            if volume is None:
+                raise ResourceNotFoundException(msg=f"Cannot find resource {resource_arn}")
+            key = kms_models.key_from_arn(volume.kms_key_id) if volume.encrypted else None
+            name = next((t["value"] for t in volume.get_tags() if t["key"] == "Name"), None)
+            return SourceResource(resource_arn, "EBS", name, key.arn if key else None, volume_id)
+        if arn["service"] == "rds" and arn["resource"].startswith("db:"):
+            db_id = arn["resource"].split(":", 1)[1]
+            database = rds_backends[self.account_id][self.region_name].databases.get(db_id)
+            if database is None:
+                raise ResourceNotFoundException(msg=f"Cannot find resource {resource_arn}")
+            key = kms_models.key_from_arn(database.kms_key_id) if database.storage_encrypted else None
+            return SourceResource(resource_arn, "RDS", db_id, key.arn if key else None)
+        raise InvalidParameterValueException(msg=f"Resource type of {resource_arn} is not supported by the sandbox.")
+
+    def start_backup_job(
+        self,
+        backup_vault_name: str,
+        resource_arn: str,
+        iam_role_arn: str,
+        idempotency_token: str | None,
+        lifecycle: dict[str, Any] | None,
+        recovery_point_tags: dict[str, str] | None,
+    ) -> BackupJob:
+        """Starts an on-demand backup; a repeated IdempotencyToken returns the first job.
+
+        For EBS the recovery point ARN appears in DescribeBackupJob, not in this response.
+        Simplification: StartWindowMinutes, CompleteWindowMinutes and BackupOptions are ignored.
+        """
+        self.settle_due_jobs()
+        if idempotency_token:
+            for job in self.backup_jobs.values():
+                if job.idempotency_token == idempotency_token:
+                    return job
+        vault = self.describe_backup_vault(backup_vault_name)
+        self._role_must_exist(iam_role_arn)
+        validate_lifecycle(lifecycle)
+        resource = self._source_resource(resource_arn)
+        job = BackupJob(
+            job_id=str(mock_random.uuid4()).upper(),
+            account_id=self.account_id,
+            region=self.region_name,
+            iam_role_arn=iam_role_arn,
+            resource_arn=resource_arn,
+            resource_type=resource.resource_type,
+            duration=settings.job_seconds,
+            backup_vault_name=backup_vault_name,
+            backup_vault_arn=vault.backup_vault_arn,
+            lifecycle=lifecycle,
+            recovery_point_tags=recovery_point_tags,
+            resource_name=resource.name,
+            idempotency_token=idempotency_token,
+            failure=settings.take_injected_failure("backup"),
+        )
+        job.encryption_key_arn = resource.kms_key_arn
+        self._create_recovery_point_for(job, resource)
+        self.backup_jobs[job.job_id] = job
+        if job.due():
+            self._finish_backup(job)
+        return job
+
+    def _create_recovery_point_for(self, job: BackupJob, resource: SourceResource) -> None:
+        if resource.resource_type == "EBS":
+            ec2 = ec2_backends[self.account_id][self.region_name]
+            snapshot = ec2.create_snapshot(resource.volume_id, "This snapshot is created by the AWS Backup service.")
+            snapshot.status = "pending"
+            if job.recovery_point_tags:
+                snapshot.add_tags(job.recovery_point_tags)
+            arn = f"arn:aws:ec2:{self.region_name}::snapshot/{snapshot.id}"
+            snapshot_id: str | None = snapshot.id
+        else:
+            arn = f"arn:aws:rds:{self.region_name}:{self.account_id}:snapshot:awsbackup:job-{job.job_id.lower()}"
+            snapshot_id = None
+        point = RecoveryPoint(
+            recovery_point_arn=arn,
+            backup_vault_name=job.backup_vault_name,
+            backup_vault_arn=job.backup_vault_arn,
+            account_id=self.account_id,
+            region=self.region_name,
+            resource_arn=job.resource_arn,
+            resource_type=job.resource_type,
+            resource_name=job.resource_name,
+            iam_role_arn=job.iam_role_arn,
+            encryption_key_arn=job.encryption_key_arn,
+            lifecycle=job.lifecycle,
+            created_by={"BackupJobId": job.job_id},
+            snapshot_id=snapshot_id,
+        )
+        self.recovery_points[arn] = point
+        if job.recovery_point_tags:
+            self.tag_resource(arn, job.recovery_point_tags)
+        job.recovery_point_arn = arn
+
+    def _finish_backup(self, job: BackupJob) -> None:
+        job.settled = True
+        job.completion_date = _now()
+        point = self.recovery_points.get(job.recovery_point_arn or "")
+        if point is None:
+            return
+        if job.failure:
+            self._remove_recovery_point(point)
+            job.recovery_point_arn = None
+            return
+        point.status = "COMPLETED"
+        point.completion_date = job.completion_date
+        if point.snapshot_id:
+            ec2_backends[self.account_id][self.region_name].snapshots[point.snapshot_id].status = "completed"
+
+    def describe_backup_job(self, backup_job_id: str) -> BackupJob:
+        self.settle_due_jobs()
+        if backup_job_id not in self.backup_jobs:
+            raise ResourceNotFoundException(msg=f"Cannot find backup job with id {backup_job_id}")
+        return self.backup_jobs[backup_job_id]
+
+    @paginate(pagination_model=PAGINATION_MODEL)
+    def list_backup_jobs(self, filters: dict[str, Any]) -> list[BackupJob]:
+        self.settle_due_jobs()
+        jobs = list(self.backup_jobs.values())
+        return [j for j in jobs if _job_matches(j, filters, vault_name=j.backup_vault_name)]
+
+    # ----- recovery points -----------------------------------------------------------------
+    def _recovery_point(self, backup_vault_name: str, recovery_point_arn: str) -> RecoveryPoint:
+        self.describe_backup_vault(backup_vault_name)
+        point = self.recovery_points.get(recovery_point_arn)
+        if point is None or point.backup_vault_name != backup_vault_name:
+            raise ResourceNotFoundException(
+                msg=f"Recovery point {recovery_point_arn} not found in backup vault {backup_vault_name}."
+            )
+        return point
+
+    def describe_recovery_point(self, backup_vault_name: str, recovery_point_arn: str) -> RecoveryPoint:
+        self.settle_due_jobs()
+        return self._recovery_point(backup_vault_name, recovery_point_arn)
+
+    def delete_recovery_point(self, backup_vault_name: str, recovery_point_arn: str) -> None:
+        """Deletes the recovery point and its snapshot at once (AWS passes through DELETING)."""
+        self.settle_due_jobs()
+        point = self._recovery_point(backup_vault_name, recovery_point_arn)
+        busy = [
+            j for j in self.copy_jobs.values() if j.source_recovery_point_arn == recovery_point_arn and not j.settled
+        ]
+        if busy or point.status == "CREATING":
+            raise InvalidResourceStateException(
+                msg=f"Recovery point {recovery_point_arn} is being used by a running job and cannot be deleted."
+            )
+        self._remove_recovery_point(point)
+
+    def _remove_recovery_point(self, point: RecoveryPoint) -> None:
+        self.recovery_points.pop(point.recovery_point_arn, None)
+        if point.snapshot_id:
+            ec2_backends[point.account_id][point.region].snapshots.pop(point.snapshot_id, None)
+
+    @paginate(pagination_model=PAGINATION_MODEL)
+    def list_recovery_points_by_backup_vault(
+        self, backup_vault_name: str, filters: dict[str, Any]
+    ) -> list[RecoveryPoint]:
+        self.settle_due_jobs()
+        self.describe_backup_vault(backup_vault_name)
+        points = [p for p in self.recovery_points.values() if p.backup_vault_name == backup_vault_name]
+        return [p for p in points if _point_matches(p, filters)]
+
+    @paginate(pagination_model=PAGINATION_MODEL)
+    def list_recovery_points_by_resource(self, resource_arn: str) -> list[RecoveryPoint]:
+        self.settle_due_jobs()
+        parse_arn(resource_arn)
+        return [p for p in self.recovery_points.values() if p.resource_arn == resource_arn]
+
+    # ----- copy jobs -----------------------------------------------------------------------
+    def start_copy_job(
+        self,
+        recovery_point_arn: str,
+        source_backup_vault_name: str,
+        destination_backup_vault_arn: str,
+        iam_role_arn: str,
+        idempotency_token: str | None,
+        lifecycle: dict[str, Any] | None,
+    ) -> CopyJob:
+        """Starts a copy. Refusals AWS makes at once raise here; the rest fail the job later.
+
+        The outcome is decided when the job starts (AWS decides while it runs), so fixing a policy
+        during a slow job does not rescue it. The checks run in the order of `_copy_failure`.
+        """
+        self.settle_due_jobs()
+        if idempotency_token:
+            for job in self.copy_jobs.values():
+                if job.idempotency_token == idempotency_token:
+                    return job
+        point = self._recovery_point(source_backup_vault_name, recovery_point_arn)
+        destination = parse_arn(destination_backup_vault_arn)
+        if destination["service"] != "backup" or not destination["resource"].startswith("backup-vault:"):
+            raise InvalidParameterValueException(
+                msg=f"Invalid destination backup vault ARN: {destination_backup_vault_arn}"
+            )
+        if point.status != "COMPLETED":
+            raise InvalidRequestException(msg=f"Recovery point {recovery_point_arn} is not in COMPLETED state.")
+        if point.storage_class != "WARM":
+            raise InvalidRequestException(msg=f"Recovery point {recovery_point_arn} is in cold storage and cannot be copied.")
+        self._role_must_exist(iam_role_arn)
+        validate_lifecycle(lifecycle)
+        cross_account = destination["account"] != self.account_id
+        cross_region = destination["region"] != self.region_name
+        if point.resource_type == "RDS" and cross_account and cross_region:
+            raise InvalidParameterValueException(
+                msg=MSG_RDS_TWO_HOPS.format(source_region=self.region_name, destination_region=destination["region"])
+            )
+        destination_vault_name = destination["resource"].split(":", 1)[1]
+        if not cross_account:
+            sandbox_backup_backends[self.account_id][destination["region"]].describe_backup_vault(destination_vault_name)
+        job = CopyJob(
+            job_id=str(mock_random.uuid4()).upper(),
+            account_id=self.account_id,
+            region=self.region_name,
+            iam_role_arn=iam_role_arn,
+            resource_arn=point.resource_arn,
+            resource_type=point.resource_type,
+            duration=settings.job_seconds,
+            source_backup_vault_arn=point.backup_vault_arn,
+            source_recovery_point_arn=recovery_point_arn,
+            destination_backup_vault_arn=destination_backup_vault_arn,
+            destination_account_id=destination["account"],
+            destination_region=destination["region"],
+            lifecycle=lifecycle or point.lifecycle,
+            resource_name=point.resource_name,
+            idempotency_token=idempotency_token,
+        )
+        job.failure = settings.take_injected_failure("copy") or self._copy_failure(point, job)
+        self.copy_jobs[job.job_id] = job
+        if job.due():
+            self._finish_copy(job)
+        return job
+
+    def _copy_failure(self, point: RecoveryPoint, job: CopyJob) -> str | None:
+        """The StatusMessage a copy will end with, or None when it will complete.
+
+        Cross-account rules in the order AWS meets them: organization membership, the
+        organization's cross-account setting, the destination vault's access policy, the
+        destination vault's key, the snapshot's AWS managed key, then whether the destination
+        account may use the source key (by the key's policy, as the destination's
+        AWSServiceRoleForBackup, with kms:GrantIsForAWSResource for grants).
+        """
+        if job.destination_account_id == self.account_id:
+            return None
+        if not organizations.same_organization(self.account_id, job.destination_account_id):
+            return MSG_NOT_SAME_ORG
+        if not self.cross_account_backup_enabled():
+            return MSG_CROSS_ACCOUNT_DISABLED
+        destination_backend = sandbox_backup_backends[job.destination_account_id][job.destination_region]
+        vault_name = job.destination_backup_vault_arn.split(":backup-vault:", 1)[1]
+        vault = destination_backend.vaults.get(vault_name)
+        copy_in = iam_policy.Request(
+            kms_models.principal_for(self.account_id, job.iam_role_arn),
+            "backup:CopyIntoBackupVault",
+            job.destination_backup_vault_arn,
+        )
+        if vault is None or iam_policy.evaluate(destination_backend.vault_policies.get(vault_name), copy_in) != iam_policy.ALLOW:
+            return MSG_VAULT_ACCESS_DENIED
+        if point.resource_type == "EFS":
+            return None
+        vault_key = kms_models.key_from_arn(vault.encryption_key_arn)
+        if vault_key is None or vault_key.key_manager == "AWS":
+            return MSG_DEFAULT_KEY_VAULT
+        source_key = kms_models.key_from_arn(point.encryption_key_arn)
+        if source_key is not None and source_key.key_manager == "AWS":
+            return MSG_AWS_MANAGED_SNAPSHOT_KEY.format(request_id=str(mock_random.uuid4()))
+        service_role = f"arn:aws:iam::{job.destination_account_id}:{BACKUP_SERVICE_LINKED_ROLE}"
+        principal = kms_models.principal_for(job.destination_account_id, service_role)
+        if source_key is not None and not kms_models.key_allows(source_key, principal, kms_models.COPY_KEY_ACTIONS):
+            kind = "AMI" if point.resource_type == "EC2" else "EBS"
+            return MSG_KEY_NOT_ACCESSIBLE.format(kind=kind)
+        return None
+
+    def _finish_copy(self, job: CopyJob) -> None:
+        job.settled = True
+        job.completion_date = _now()
+        if job.failure:
+            return
+        source = self.recovery_points.get(job.source_recovery_point_arn)
+        destination_backend = sandbox_backup_backends[job.destination_account_id][job.destination_region]
+        vault_name = job.destination_backup_vault_arn.split(":backup-vault:", 1)[1]
+        vault = destination_backend.vaults.get(vault_name)
+        if source is None or vault is None:
+            job.failure = MSG_VAULT_ACCESS_DENIED if vault is None else "Source recovery point no longer exists."
+            return
+        job.destination_encryption_key_arn = vault.encryption_key_arn
+        job.destination_recovery_point_arn = destination_backend.receive_copy(source, vault, job)
+
+    def receive_copy(self, source: RecoveryPoint, vault: Vault, job: CopyJob) -> str:
+        """Create the copied recovery point here, re-encrypted with the destination vault's key."""
+        snapshot_id = None
+        if source.snapshot_id:
+            source_snapshot = ec2_backends[source.account_id][source.region].snapshots[source.snapshot_id]
+            ec2 = ec2_backends[self.account_id][self.region_name]
+            snapshot = Snapshot(
+                ec2,
+                random_snapshot_id(),
+                volume=source_snapshot.volume,
+                description=f"This snapshot is created by the AWS Backup service (copy job {job.job_id}).",
+                encrypted=True,
+                kms_key_id=vault.encryption_key_arn,
+                owner_id=self.account_id,
+            )
+            ec2.snapshots[snapshot.id] = snapshot
+            snapshot_id = snapshot.id
+            arn = f"arn:aws:ec2:{self.region_name}::snapshot/{snapshot.id}"
+        else:
+            arn = f"arn:aws:rds:{self.region_name}:{self.account_id}:snapshot:awsbackup:copyjob-{job.job_id.lower()}"
+        point = RecoveryPoint(
+            recovery_point_arn=arn,
+            backup_vault_name=vault.backup_vault_name,
+            backup_vault_arn=vault.backup_vault_arn,
+            account_id=self.account_id,
+            region=self.region_name,
+            resource_arn=source.resource_arn,
+            resource_type=source.resource_type,
+            resource_name=source.resource_name,
+            iam_role_arn=f"arn:aws:iam::{self.account_id}:{BACKUP_SERVICE_LINKED_ROLE}",
+            encryption_key_arn=vault.encryption_key_arn,
+            lifecycle=job.lifecycle,
+            created_by={"CopyJobId": job.job_id},
+            source_backup_vault_arn=source.backup_vault_arn,
+            snapshot_id=snapshot_id,
+            status="COMPLETED",
+            completion_date=_now(),
+        )
+        self.recovery_points[arn] = point
+        return arn
+
+    def describe_copy_job(self, copy_job_id: str) -> CopyJob:
+        self.settle_due_jobs()
+        if copy_job_id not in self.copy_jobs:
+            raise ResourceNotFoundException(msg=f"Cannot find copy job with id {copy_job_id}")
+        return self.copy_jobs[copy_job_id]
+
+    @paginate(pagination_model=PAGINATION_MODEL)
+    def list_copy_jobs(self, filters: dict[str, Any]) -> list[CopyJob]:
+        """Copy jobs started from this account and Region.
+
+        Simplification: ByAccountId from the management account does not widen the view to members.
+        """
+        self.settle_due_jobs()
+        return [j for j in self.copy_jobs.values() if _job_matches(j, filters)]
+
+    # ----- restore jobs --------------------------------------------------------------------
+    def start_restore_job(
+        self, recovery_point_arn: str, metadata: dict[str, str], iam_role_arn: str | None, idempotency_token: str | None
+    ) -> RestoreJob:
+        """Restores an EBS recovery point of this account and Region to a new volume.
+
+        Simplification: only EBS; the volume keeps the snapshot's key unless Metadata names kmsKeyId.
+        """
+        self.settle_due_jobs()
+        point = self.recovery_points.get(recovery_point_arn)
+        if point is None:
+            raise ResourceNotFoundException(msg=f"Recovery point {recovery_point_arn} not found.")
+        if point.snapshot_id is None:
+            raise InvalidParameterValueException(msg="The sandbox restores EBS recovery points only.")
+        if iam_role_arn:
+            self._role_must_exist(iam_role_arn)
+        job = RestoreJob(
+            job_id=str(mock_random.uuid4()).upper(),
+            account_id=self.account_id,
+            region=self.region_name,
+            iam_role_arn=iam_role_arn or "",
+            resource_arn=point.resource_arn,
+            resource_type=point.resource_type,
+            duration=settings.job_seconds,
+            recovery_point_arn=recovery_point_arn,
+            backup_vault_arn=point.backup_vault_arn,
+            metadata=dict(metadata or {}),
+        )
+        self.restore_jobs[job.job_id] = job
+        if job.due():
+            self._finish_restore(job)
+        return job
+
+    def _finish_restore(self, job: RestoreJob) -> None:
+        job.settled = True
+        job.completion_date = _now()
+        point = self.recovery_points.get(job.recovery_point_arn)
+        if point is None or point.snapshot_id is None:
+            job.failure = "Recovery point no longer exists."
+            return
+        ec2 = ec2_backends[self.account_id][self.region_name]
+        snapshot = ec2.snapshots[point.snapshot_id]
+        zone = job.metadata.get("availabilityZone") or f"{self.region_name}a"
+        key = job.metadata.get("kmsKeyId") or snapshot.kms_key_id
+        volume = ec2.create_volume(size=snapshot.volume.size, zone_name=zone, snapshot_id=snapshot.id,
+                                   encrypted=bool(key), kms_key_id=key)
+        job.created_resource_arn = f"arn:aws:ec2:{self.region_name}:{self.account_id}:volume/{volume.id}"
+
+    def describe_restore_job(self, restore_job_id: str) -> RestoreJob:
+        self.settle_due_jobs()
+        if restore_job_id not in self.restore_jobs:
+            raise ResourceNotFoundException(msg=f"Cannot find restore job with id {restore_job_id}")
+        return self.restore_jobs[restore_job_id]
+
+
+def _job_matches(job: BackupJob | CopyJob, filters: dict[str, Any], vault_name: str | None = None) -> bool:
+    checks = {
+        "ByResourceArn": lambda v: job.resource_arn == v,
+        "ByState": lambda v: job.state == v,
+        "ByResourceType": lambda v: job.resource_type == v,
+        "ByAccountId": lambda v: job.account_id == v,
+        "ByCreatedAfter": lambda v: job.creation_date >= v,
+        "ByCreatedBefore": lambda v: job.creation_date <= v,
+        "ByCompleteAfter": lambda v: job.completion_date is not None and job.completion_date >= v,
+        "ByCompleteBefore": lambda v: job.completion_date is not None and job.completion_date <= v,
+        "ByBackupVaultName": lambda v: vault_name == v,
+        "ByDestinationVaultArn": lambda v: getattr(job, "destination_backup_vault_arn", None) == v,
+        "BySourceRecoveryPointArn": lambda v: getattr(job, "source_recovery_point_arn", None) == v,
+    }
+    return all(checks[name](value) for name, value in filters.items() if value is not None and name in checks)
+
+
+def _point_matches(point: RecoveryPoint, filters: dict[str, Any]) -> bool:
+    checks = {
+        "ByResourceArn": lambda v: point.resource_arn == v,
+        "ByResourceType": lambda v: point.resource_type == v,
+        "ByCreatedAfter": lambda v: point.creation_date >= v,
+        "ByCreatedBefore": lambda v: point.creation_date <= v,
+    }
+    return all(checks[name](value) for name, value in filters.items() if value is not None and name in checks)
+
+
+sandbox_backup_backends = BackendDict(SandboxBackupBackend, "backup")

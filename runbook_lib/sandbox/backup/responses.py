@@ -1,0 +1,148 @@
+"""Wire handlers for the Backup operations the sandbox adds; moto's own handlers are inherited."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from moto.backup.responses import BackupResponse
+from moto.core.responses import ActionResult, EmptyResult
+
+from .models import SandboxBackupBackend, sandbox_backup_backends
+
+LIST_FILTERS = (
+    "ByResourceArn",
+    "ByState",
+    "ByBackupVaultName",
+    "ByCreatedBefore",
+    "ByCreatedAfter",
+    "ByResourceType",
+    "ByAccountId",
+    "ByCompleteAfter",
+    "ByCompleteBefore",
+    "ByDestinationVaultArn",
+    "BySourceRecoveryPointArn",
+)
+
+
+class SandboxBackupResponse(BackupResponse):
+    """Parses requests from botocore's service model, so shapes and types are AWS's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automated_parameter_parsing = True
+
+    @property
+    def backup_backend(self) -> SandboxBackupBackend:  # type: ignore[override]
+        return sandbox_backup_backends[self.current_account][self.region]
+
+    def _param(self, name: str) -> Any:
+        value = self._get_param(name)
+        return unquote(value) if isinstance(value, str) and name.endswith("Arn") else value
+
+    def _filters(self) -> dict[str, Any]:
+        return {name: self._param(name) for name in LIST_FILTERS if self._param(name) is not None}
+
+    def _page(self) -> dict[str, Any]:
+        return {"next_token": self._get_param("NextToken"), "max_results": self._get_param("MaxResults")}
+
+    def start_backup_job(self) -> ActionResult:
+        job = self.backup_backend.start_backup_job(
+            backup_vault_name=self._param("BackupVaultName"),
+            resource_arn=self._param("ResourceArn"),
+            iam_role_arn=self._param("IamRoleArn"),
+            idempotency_token=self._param("IdempotencyToken"),
+            lifecycle=self._param("Lifecycle"),
+            recovery_point_tags=self._param("RecoveryPointTags"),
+        )
+        result = {"BackupJobId": job.job_id, "CreationDate": job.creation_date, "IsParent": False}
+        if job.resource_type != "EBS" and job.recovery_point_arn:
+            result["RecoveryPointArn"] = job.recovery_point_arn
+        return ActionResult(result)
+
+    def describe_backup_job(self) -> ActionResult:
+        job = self.backup_backend.describe_backup_job(self._param("BackupJobId"))
+        return ActionResult(job.to_dict())
+
+    def list_backup_jobs(self) -> ActionResult:
+        jobs, token = self.backup_backend.list_backup_jobs(filters=self._filters(), **self._page())
+        return ActionResult({"BackupJobs": [j.to_dict() for j in jobs], "NextToken": token})
+
+    def start_copy_job(self) -> ActionResult:
+        job = self.backup_backend.start_copy_job(
+            recovery_point_arn=self._param("RecoveryPointArn"),
+            source_backup_vault_name=self._param("SourceBackupVaultName"),
+            destination_backup_vault_arn=self._param("DestinationBackupVaultArn"),
+            iam_role_arn=self._param("IamRoleArn"),
+            idempotency_token=self._param("IdempotencyToken"),
+            lifecycle=self._param("Lifecycle"),
+        )
+        return ActionResult({"CopyJobId": job.job_id, "CreationDate": job.creation_date, "IsParent": False})
+
+    def describe_copy_job(self) -> ActionResult:
+        job = self.backup_backend.describe_copy_job(self._param("CopyJobId"))
+        return ActionResult({"CopyJob": job.to_dict()})
+
+    def list_copy_jobs(self) -> ActionResult:
+        jobs, token = self.backup_backend.list_copy_jobs(filters=self._filters(), **self._page())
+        return ActionResult({"CopyJobs": [j.to_dict() for j in jobs], "NextToken": token})
+
+    def list_recovery_points_by_backup_vault(self) -> ActionResult:
+        points, token = self.backup_backend.list_recovery_points_by_backup_vault(
+            backup_vault_name=self._param("BackupVaultName"), filters=self._filters(), **self._page()
+        )
+        return ActionResult({"RecoveryPoints": [p.to_dict() for p in points], "NextToken": token})
+
+    def list_recovery_points_by_resource(self) -> ActionResult:
+        points, token = self.backup_backend.list_recovery_points_by_resource(
+            resource_arn=self._param("ResourceArn"), **self._page()
+        )
+        return ActionResult({"RecoveryPoints": [p.to_dict() for p in points], "NextToken": token})
+
+    def describe_recovery_point(self) -> ActionResult:
+        point = self.backup_backend.describe_recovery_point(
+            self._param("BackupVaultName"), self._param("RecoveryPointArn")
+        )
+        return ActionResult(point.to_dict())
+
+    def delete_recovery_point(self) -> EmptyResult:
+        self.backup_backend.delete_recovery_point(self._param("BackupVaultName"), self._param("RecoveryPointArn"))
+        return EmptyResult()
+
+    def put_backup_vault_access_policy(self) -> EmptyResult:
+        self.backup_backend.put_backup_vault_access_policy(self._param("BackupVaultName"), self._param("Policy"))
+        return EmptyResult()
+
+    def get_backup_vault_access_policy(self) -> ActionResult:
+        return ActionResult(self.backup_backend.get_backup_vault_access_policy(self._param("BackupVaultName")))
+
+    def delete_backup_vault_access_policy(self) -> EmptyResult:
+        self.backup_backend.delete_backup_vault_access_policy(self._param("BackupVaultName"))
+        return EmptyResult()
+
+    def describe_global_settings(self) -> ActionResult:
+        return ActionResult(self.backup_backend.describe_global_settings())
+
+    def update_global_settings(self) -> EmptyResult:
+        self.backup_backend.update_global_settings(self._param("GlobalSettings"))
+        return EmptyResult()
+
+    def start_restore_job(self) -> ActionResult:
+        job = self.backup_backend.start_restore_job(
+            recovery_point_arn=self._param("RecoveryPointArn"),
+            metadata=self._param("Metadata") or {},
+            iam_role_arn=self._param("IamRoleArn"),
+            idempotency_token=self._param("IdempotencyToken"),
+        )
+        return ActionResult({"RestoreJobId": job.job_id})
+
+    def describe_restore_job(self) -> ActionResult:
+        return ActionResult(self.backup_backend.describe_restore_job(self._param("RestoreJobId")).to_dict())
+
+    def delete_backup_vault(self) -> EmptyResult:
+        self.backup_backend.delete_backup_vault(self._param("BackupVaultName"))
+        return EmptyResult()
+
+    def describe_backup_vault(self) -> ActionResult:
+        vault = self.backup_backend.describe_backup_vault(self._param("BackupVaultName"))
+        return ActionResult(vault)

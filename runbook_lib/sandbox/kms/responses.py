@@ -1,0 +1,50 @@
+"""KMS handlers that let one account read another account's key when that key's policy allows it."""
+
+from __future__ import annotations
+
+import json
+
+from moto.kms.responses import KmsResponse
+
+from . import models
+from .exceptions import AccessDeniedException, MalformedPolicyDocumentException, NotFoundException
+
+MAX_KEY_POLICY_BYTES = 32 * 1024
+
+
+class SandboxKmsResponse(KmsResponse):
+    def _foreign_key(self):  # type: ignore[no-untyped-def]
+        """The key a request names by ARN in another account, or None for this account's keys."""
+        key_ref = self._get_param("KeyId") or ""
+        if not key_ref.startswith("arn:aws:kms:") or key_ref.split(":")[4] == self.current_account:
+            return None
+        key = models.key_from_arn(key_ref)
+        if key is None:
+            raise NotFoundException(f"Key '{key_ref}' does not exist")
+        return key
+
+    def describe_key(self) -> str:
+        """Cross-account DescribeKey, decided by the key policy (the identity side is not modelled)."""
+        key = self._foreign_key()
+        if key is None:
+            return super().describe_key()
+        principal = models.principal_for(self.current_account)
+        if not models.key_allows(key, principal, ("kms:DescribeKey",)):
+            raise AccessDeniedException(
+                f"User: arn:aws:iam::{self.current_account}:root is not authorized to perform: "
+                f"kms:DescribeKey on resource: {key.arn} because no resource-based policy allows the "
+                "kms:DescribeKey action"
+            )
+        return json.dumps(key.to_dict())
+
+    def put_key_policy(self) -> str:
+        """Refuses policies AWS refuses: over 32 KB, or not JSON."""
+        policy = self._get_param("Policy") or ""
+        if len(policy.encode()) > MAX_KEY_POLICY_BYTES:
+            raise MalformedPolicyDocumentException("The key policy exceeds the maximum size of 32768 bytes.")
+        try:
+            json.loads(policy)
+        except ValueError:
+            raise MalformedPolicyDocumentException("The new key policy is not a valid JSON document.")
+        return super().put_key_policy()
+

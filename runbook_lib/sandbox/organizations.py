@@ -1,0 +1,62 @@
+"""Organizations with the sandbox's fixed account IDs, and the membership questions copies ask.
+
+moto's CreateAccount draws a random account ID; a runbook people learn from needs the same IDs
+every time, so members are added with the ID of the sandbox account they stand for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from moto.organizations import utils as org_utils
+from moto.organizations.models import organizations_backends
+
+from .accounts import SandboxAccount
+
+
+@contextmanager
+def _fixed_account_id(account_id: str) -> Iterator[None]:
+    original = org_utils.make_random_account_id
+    org_utils.make_random_account_id = lambda: account_id  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        org_utils.make_random_account_id = original  # type: ignore[assignment]
+
+
+def create_organization(management: SandboxAccount, members: Iterable[SandboxAccount]) -> str:
+    """Create an organization (all features) with these members; returns its ID."""
+    backend = organizations_backends[management.account_id]["aws"]
+    backend.create_organization(region="us-east-1", FeatureSet="ALL")
+    for member in members:
+        with _fixed_account_id(member.account_id):
+            backend.create_account(AccountName=member.role, Email=f"{member.role}@example.com")
+    assert backend.org is not None
+    return backend.org.id
+
+
+def management_account_of(account_id: str) -> str | None:
+    """The management account of the account's organization, or None outside any organization."""
+    if organizations_backends[account_id]["aws"].org is not None:
+        return account_id
+    entry = organizations_backends.master_accounts.get(account_id)
+    return entry[0] if entry else None
+
+
+def organization_id_of(account_id: str) -> str | None:
+    management = management_account_of(account_id)
+    if management is None:
+        return None
+    org = organizations_backends[management]["aws"].org
+    return org.id if org else None
+
+
+def same_organization(first: str, second: str) -> bool:
+    org = organization_id_of(first)
+    return org is not None and org == organization_id_of(second)
+
+
+def forget_memberships() -> None:
+    """moto's reset keeps the member-to-management map; a new world must not inherit it."""
+    organizations_backends.master_accounts.clear()

@@ -1,0 +1,202 @@
+"""Start, find, control and stop a sandbox server process, and write the files that reach it.
+
+A sandbox is a folder: `server.json` (pid, endpoint), `aws-config` (the four profiles),
+`credentials` (empty on purpose, so that no real credentials file is read for sandbox profiles),
+`sandbox.env` (the exports that point the AWS SDKs and CLI at both) and `server.log`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .accounts import ACCOUNTS
+
+DEFAULT_DIR = ".sandbox"
+START_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+class SandboxError(Exception):
+    """A sandbox could not be started, reached or stopped; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """A running sandbox, as its folder describes it."""
+
+    directory: Path
+    pid: int
+    endpoint: str
+
+    @property
+    def config_file(self) -> Path:
+        return self.directory / "aws-config"
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.directory / "credentials"
+
+    @property
+    def env_file(self) -> Path:
+        return self.directory / "sandbox.env"
+
+    def environment(self) -> dict[str, str]:
+        """The variables that make boto3 and the AWS CLI use this sandbox's profiles."""
+        return {"AWS_CONFIG_FILE": str(self.config_file), "AWS_SHARED_CREDENTIALS_FILE": str(self.credentials_file)}
+
+    def control(self, action: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(
+            f"{self.endpoint}/_sandbox/{action}",
+            data=data,
+            method="GET" if payload is None else "POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            detail = json.loads(error.read() or b"{}").get("error", error.reason)
+            raise SandboxError(f"sandbox refused {action}: {detail}") from None
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+            raise SandboxError(f"sandbox at {self.endpoint} does not answer: {error}") from None
+
+    def status(self) -> dict[str, Any]:
+        return self.control("status")
+
+    def reset(self, scenario: str | None = None) -> dict[str, Any]:
+        return self.control("reset", {"scenario": scenario} if scenario else {})
+
+    def configure(self, **knobs: Any) -> dict[str, Any]:
+        return self.control("configure", {k: v for k, v in knobs.items() if v is not None})
+
+    def state(self) -> dict[str, Any]:
+        return self.control("state")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def find(directory: str | os.PathLike[str] = DEFAULT_DIR) -> Sandbox | None:
+    """The sandbox whose folder this is, if its process is still alive."""
+    record = Path(directory) / "server.json"
+    if not record.exists():
+        return None
+    info = json.loads(record.read_text())
+    if not _pid_alive(info["pid"]):
+        return None
+    return Sandbox(Path(directory).resolve(), info["pid"], info["endpoint"])
+
+
+def write_profiles(directory: Path, endpoint: str) -> None:
+    """aws-config with one profile per sandbox account, credentials empty, and sandbox.env."""
+    lines = ["# Profiles of the local sandbox. Sandbox-only keys: AWS never accepts them.", ""]
+    for account in ACCOUNTS:
+        lines += [
+            f"[profile {account.profile}]",
+            f"region = {account.default_region}",
+            f"endpoint_url = {endpoint}",
+            f"aws_access_key_id = {account.access_key_id}",
+            f"aws_secret_access_key = {account.secret_access_key}",
+            "retry_mode = standard",
+            "max_attempts = 8",
+            "",
+        ]
+    (directory / "aws-config").write_text("\n".join(lines))
+    (directory / "credentials").write_text(
+        "# Empty on purpose: sandbox profiles take their keys from aws-config, never from real credentials.\n"
+    )
+    config, credentials = (directory / "aws-config").resolve(), (directory / "credentials").resolve()
+    (directory / "sandbox.env").write_text(
+        f"export AWS_CONFIG_FILE={config}\nexport AWS_SHARED_CREDENTIALS_FILE={credentials}\n"
+    )
+
+
+def start(
+    directory: str | os.PathLike[str] = DEFAULT_DIR,
+    port: int = 0,
+    scenario: str = "walkthrough",
+    job_seconds: float = 0.0,
+) -> tuple[Sandbox, bool]:
+    """Start a sandbox in the background and return once it answers; (sandbox, started_now)."""
+    folder = Path(directory)
+    running = find(folder)
+    if running is not None:
+        return running, False
+    folder.mkdir(parents=True, exist_ok=True)
+    ready = folder / "server.ready"
+    ready.unlink(missing_ok=True)
+    log = open(folder / "server.log", "ab")
+    command = [
+        sys.executable, "-m", "runbook_lib.sandbox.server",
+        "--port", str(port), "--scenario", scenario,
+        "--job-seconds", str(job_seconds), "--ready-file", str(ready),
+    ]
+    process = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    log.close()
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not ready.exists():
+        if process.poll() is not None:
+            raise SandboxError(f"sandbox server exited with code {process.returncode}; see {folder / 'server.log'}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise SandboxError(f"sandbox server did not start within {START_TIMEOUT_SECONDS:.0f} s")
+        time.sleep(0.02)
+    info = json.loads(ready.read_text())
+    ready.unlink()
+    endpoint = f"http://127.0.0.1:{info['port']}"
+    sandbox = Sandbox(folder.resolve(), process.pid, endpoint)
+    sandbox.status()
+    write_profiles(folder, endpoint)
+    (folder / "server.json").write_text(json.dumps({"pid": process.pid, "endpoint": endpoint}))
+    return sandbox, True
+
+
+def stop(directory: str | os.PathLike[str] = DEFAULT_DIR) -> bool:
+    """Stop the folder's sandbox and wait until its process is gone; False if none was running."""
+    folder = Path(directory)
+    sandbox = find(folder)
+    (folder / "server.json").unlink(missing_ok=True)
+    if sandbox is None:
+        return False
+    try:
+        sandbox.control("shutdown", {})
+    except SandboxError:
+        os.kill(sandbox.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    while _pid_alive(sandbox.pid):
+        _reap(sandbox.pid)
+        if time.monotonic() > deadline:
+            os.kill(sandbox.pid, signal.SIGKILL)
+            deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        time.sleep(0.02)
+    return True
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when this process started the server (else it lingers as a zombie)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

@@ -1,0 +1,215 @@
+"""The worlds a sandbox can be reset to: the walkthrough before any step, and worlds that fail.
+
+Each scenario is a function registered under a name with a one-line story. Building runs inside the
+server process, directly against the backends, after moto's reset and with moto's random seed set,
+so the same scenario always yields the same IDs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from moto.core.base_backend import BackendDict
+from moto.core.model_instances import reset_model_data
+from moto.ec2.models import ec2_backends
+from moto.iam.models import iam_backends
+from moto.kms.models import kms_backends
+from moto.moto_api._internal import mock_random
+from moto.rds.models import rds_backends
+
+from . import organizations
+from .accounts import MANAGEMENT, SOURCE, SOURCE_REGION, TARGET, TARGET_REGION, SandboxAccount
+from .backup.models import sandbox_backup_backends
+from .kms.models import create_managed_key
+from .settings import settings
+from .world import world
+
+SEED = 2018
+BACKUP_ROLE_NAME = "AWSBackupDefaultServiceRole"
+BACKUP_ROLE_PATH = "/service-role/"
+TARGET_VAULT_NAME = "CABTargetVault"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    story: str
+    build: Callable[[], None]
+
+
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(name: str, story: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    def register(build: Callable[[], None]) -> Callable[[], None]:
+        SCENARIOS[name] = Scenario(name, story, build)
+        return build
+
+    return register
+
+
+def reset_world(name: str) -> None:
+    """Forget every resource and build the named scenario (KeyError for an unknown name)."""
+    chosen = SCENARIOS[name]
+    BackendDict.reset()
+    reset_model_data()
+    organizations.forget_memberships()
+    settings.clear_queued_failures()
+    world.clear(name)
+    mock_random.seed(SEED)
+    chosen.build()
+
+
+# ----- building blocks ---------------------------------------------------------------------------
+
+def _default_key_policy(account: SandboxAccount) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Id": "key-default-1",
+        "Statement": [
+            {
+                "Sid": "Enable IAM User Permissions",
+                "Effect": "Allow",
+                "Principal": {"AWS": account.root_arn},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+
+
+def create_customer_key(account: SandboxAccount, region: str, alias: str, policy: dict | None = None) -> str:
+    backend = kms_backends[account.account_id][region]
+    key = backend.create_key(
+        json.dumps(policy or _default_key_policy(account)),
+        "ENCRYPT_DECRYPT",
+        "SYMMETRIC_DEFAULT",
+        f"Customer managed key {alias.removeprefix('alias/')}",
+        None,
+    )
+    backend.create_alias(key.id, alias)
+    return key.arn
+
+
+def create_backup_role(account: SandboxAccount) -> None:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "backup.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    iam = iam_backends[account.account_id]["global"]
+    iam.create_role(
+        role_name=BACKUP_ROLE_NAME,
+        assume_role_policy_document=json.dumps(trust),
+        path=BACKUP_ROLE_PATH,
+        permissions_boundary=None,
+        description="Default role of AWS Backup",
+        tags=[],
+        max_session_duration="3600",
+    )
+
+
+def create_volume(account: SandboxAccount, region: str, name: str, kms_key_arn: str) -> str:
+    ec2 = ec2_backends[account.account_id][region]
+    volume = ec2.create_volume(size=8, zone_name=f"{region}a", encrypted=True, kms_key_id=kms_key_arn,
+                               volume_type="gp3")
+    ec2.create_tags([volume.id], {"Name": name})
+    return volume.id
+
+
+def create_database(account: SandboxAccount, region: str, name: str, kms_key_arn: str) -> None:
+    rds = rds_backends[account.account_id][region]
+    rds.create_db_instance(
+        {
+            "db_instance_identifier": name,
+            "db_instance_class": "db.t3.micro",
+            "engine": "postgres",
+            "allocated_storage": 20,
+            "master_username": "runbook",
+            "master_user_password": "sandbox-only-password",
+            "storage_encrypted": True,
+            "kms_key_id": kms_key_arn,
+        }
+    )
+
+
+def managed_keys(account: SandboxAccount, region: str) -> None:
+    backend = kms_backends[account.account_id][region]
+    for alias in ("alias/aws/ebs", "alias/aws/backup"):
+        create_managed_key(backend, alias)
+
+
+def build_walkthrough(members: tuple[SandboxAccount, ...] = (SOURCE, TARGET)) -> None:
+    """DESIGN section 5's example, before any step: no vaults, cross-account backup off."""
+    organizations.create_organization(MANAGEMENT, members)
+    for account in (SOURCE, TARGET):
+        create_backup_role(account)
+    managed_keys(SOURCE, SOURCE_REGION)
+    managed_keys(TARGET, TARGET_REGION)
+    cmk_source = create_customer_key(SOURCE, SOURCE_REGION, "alias/cmkSource")
+    create_customer_key(SOURCE, SOURCE_REGION, "alias/cmkSourceVault")
+    create_customer_key(TARGET, TARGET_REGION, "alias/cmkTarget")
+    create_volume(SOURCE, SOURCE_REGION, "walkthrough-volume", cmk_source)
+    aws_ebs = kms_backends[SOURCE.account_id][SOURCE_REGION].describe_key("alias/aws/ebs").arn
+    create_volume(SOURCE, SOURCE_REGION, "default-key-volume", aws_ebs)
+    create_database(SOURCE, SOURCE_REGION, "walkthrough-db", cmk_source)
+
+
+# ----- the scenarios -----------------------------------------------------------------------------
+
+@scenario("walkthrough", "The blog's example before step 0: two member accounts, keys and a volume, no vaults yet.")
+def walkthrough() -> None:
+    build_walkthrough()
+
+
+@scenario(
+    "outside-organization",
+    "The target account is not in the source account's organization: copies fail (failure 1).",
+)
+def outside_organization() -> None:
+    build_walkthrough(members=(SOURCE,))
+
+
+@scenario(
+    "cross-account-locked",
+    "Cross-account backup is off and a service control policy stops the management account "
+    "turning it on: copies fail (failure 7).",
+)
+def cross_account_locked() -> None:
+    build_walkthrough()
+    world.deny(MANAGEMENT.account_id, "backup:UpdateGlobalSettings")
+
+
+@scenario(
+    "default-key-target-vault",
+    "CABTargetVault already exists in the target account, encrypted with the default Backup key "
+    "(failure 5).",
+)
+def default_key_target_vault() -> None:
+    build_walkthrough()
+    sandbox_backup_backends[TARGET.account_id][TARGET_REGION].create_backup_vault(TARGET_VAULT_NAME, {}, "", "")
+
+
+@scenario(
+    "key-policy-denies-target",
+    "cmkSource's policy explicitly denies the target account: sharing the key cannot help (failure 2).",
+)
+def key_policy_denies_target() -> None:
+    build_walkthrough()
+    backend = kms_backends[SOURCE.account_id][SOURCE_REGION]
+    key = backend.describe_key("alias/cmkSource")
+    policy = json.loads(key.policy)
+    policy["Statement"].append(
+        {
+            "Sid": "Deny the target account",
+            "Effect": "Deny",
+            "Principal": {"AWS": TARGET.root_arn},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    )
+    key.policy = json.dumps(policy)
+
