@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
@@ -41,7 +42,12 @@ class SandboxBackupResponse(BackupResponse):
         return unquote(value) if isinstance(value, str) and name.endswith("Arn") else value
 
     def _filters(self) -> dict[str, Any]:
-        return {name: self._param(name) for name in LIST_FILTERS if self._param(name) is not None}
+        """The list filters given; timestamps arrive naive and mean UTC."""
+        filters = {name: self._param(name) for name in LIST_FILTERS if self._param(name) is not None}
+        return {
+            name: value.replace(tzinfo=timezone.utc) if isinstance(value, datetime) and value.tzinfo is None else value
+            for name, value in filters.items()
+        }
 
     def _page(self) -> dict[str, Any]:
         return {"next_token": self._get_param("NextToken"), "max_results": self._get_param("MaxResults")}

@@ -1,0 +1,63 @@
+"""One sandbox server for the whole test session; every test starts from a fresh scenario."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from runbook_lib.sandbox import process
+from runbook_lib.sandbox.accounts import SOURCE_REGION, TARGET_REGION
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[process.Sandbox]:
+    folder = tmp_path_factory.mktemp("sandbox")
+    running, _ = process.start(folder)
+    saved = {k: os.environ.get(k) for k in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE")}
+    for name in [k for k in os.environ if k.startswith(("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY", "AWS_SECRET", "AWS_SESSION"))]:
+        del os.environ[name]
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.update(running.environment())
+    yield running
+    process.stop(folder)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def world(sandbox: process.Sandbox) -> process.Sandbox:
+    """The walkthrough scenario, fresh, with instant jobs and no faults."""
+    sandbox.configure(job_seconds=0, throttle_rate=0)
+    sandbox.reset("walkthrough")
+    return sandbox
+
+
+class Accounts:
+    """boto3 clients per sandbox profile, created through the profiles a user would use."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, boto3.Session] = {}
+
+    def client(self, role: str, service: str, region: str | None = None):  # type: ignore[no-untyped-def]
+        session = self._sessions.setdefault(role, boto3.Session(profile_name=f"sandbox-{role}"))
+        return session.client(service, region_name=region)
+
+    def source(self, service: str, region: str = SOURCE_REGION):  # type: ignore[no-untyped-def]
+        return self.client("source", service, region)
+
+    def target(self, service: str, region: str = TARGET_REGION):  # type: ignore[no-untyped-def]
+        return self.client("target", service, region)
+
+    def management(self, service: str, region: str = SOURCE_REGION):  # type: ignore[no-untyped-def]
+        return self.client("management", service, region)
+
+
+@pytest.fixture
+def aws(world: process.Sandbox) -> Accounts:
+    return Accounts()
