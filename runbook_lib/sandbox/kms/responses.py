@@ -6,6 +6,8 @@ import json
 
 from moto.kms.responses import KmsResponse
 
+from runbook_lib import iam_policy
+
 from . import models
 from .exceptions import AccessDeniedException, MalformedPolicyDocumentException, NotFoundException
 
@@ -22,6 +24,16 @@ class SandboxKmsResponse(KmsResponse):
         if key is None:
             raise NotFoundException(f"Key '{key_ref}' does not exist")
         return key
+
+    def _validate_key_policy(self, key_id: str, action: str) -> None:
+        """An explicit Deny for the caller refuses; moto's check ignores the Deny's principal."""
+        key = self.kms_backend.describe_key(self.kms_backend.get_key_id(key_id))
+        request = iam_policy.Request(models.principal_for(self.current_account), action, key.arn)
+        if iam_policy.evaluate(key.policy, request) == iam_policy.DENY:
+            raise AccessDeniedException(
+                f"User: arn:aws:iam::{self.current_account}:root is not authorized to perform: {action} on "
+                f"resource: {key.arn} with an explicit deny in a resource-based policy"
+            )
 
     def describe_key(self) -> str:
         """Cross-account DescribeKey, decided by the key policy (the identity side is not modelled)."""

@@ -1,0 +1,165 @@
+"""The seven known copy failures of DESIGN section 6, produced by plain API calls, in AWS's words."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from runbook_lib.sandbox.accounts import SOURCE_REGION, TARGET_REGION
+from tests.walkthrough_steps import (
+    ROLE_ARN,
+    SOURCE_VAULT,
+    TARGET_VAULT,
+    add_key_statements,
+    back_up,
+    copy,
+    create_source_vault,
+    create_target_vault,
+    database_arn,
+    enable_cross_account,
+    share_source_key,
+    share_statements,
+    volume_arn,
+)
+
+
+def target_recovery_points(aws) -> list:  # type: ignore[no-untyped-def]
+    return aws.target("backup").list_recovery_points_by_backup_vault(BackupVaultName=TARGET_VAULT)["RecoveryPoints"]
+
+
+def assert_failed_copy(aws, point: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    job = copy(aws, point)
+    assert job["State"] == "FAILED"
+    assert job["StatusMessage"] == message
+    assert "DestinationRecoveryPointArn" not in job
+    assert target_recovery_points(aws) == [], "a failed copy must leave no destination recovery point"
+
+
+def test_failure_1_accounts_not_in_one_organization(world, aws):
+    world.reset("outside-organization")
+    enable_cross_account(aws)
+    create_source_vault(aws)
+    create_target_vault(aws)
+    share_source_key(aws)
+    assert_failed_copy(
+        aws,
+        back_up(aws, volume_arn(aws)),
+        "Copy job failed. Both source and destination account must be a member of the same organization.",
+    )
+
+
+def test_failure_2_source_key_not_shared(aws):
+    enable_cross_account(aws)
+    create_source_vault(aws)
+    create_target_vault(aws)
+    assert_failed_copy(
+        aws,
+        back_up(aws, volume_arn(aws)),
+        "EBS snapshot copy failed with error: Given key ID is not accessible. "
+        "You must have DescribeKey permissions on the default CMK.",
+    )
+
+
+def test_failure_3_vault_policy_does_not_let_the_source_in(aws):
+    enable_cross_account(aws)
+    create_source_vault(aws)
+    create_target_vault(aws, with_policy=False)
+    share_source_key(aws)
+    assert_failed_copy(aws, back_up(aws, volume_arn(aws)), "Access Denied trying to call AWS Backup service")
+
+
+def test_failure_4_snapshot_encrypted_with_aws_managed_key(aws):
+    enable_cross_account(aws)
+    create_source_vault(aws)
+    create_target_vault(aws)
+    share_source_key(aws)
+    job = copy(aws, back_up(aws, volume_arn(aws, "default-key-volume")))
+    assert job["State"] == "FAILED"
+    assert job["StatusMessage"].startswith(
+        "Snapshots encrypted with the AWS Managed CMK can't be shared. Specify another snapshot. "
+        "(Service: AmazonEC2; Status Code: 400; Error Code: InvalidParameter; Request ID: "
+    )
+    assert job["StatusMessage"].endswith("; Proxy: null)")
+    assert target_recovery_points(aws) == []
+
+
+def test_failure_5_destination_vault_uses_the_default_backup_key(world, aws):
+    world.reset("default-key-target-vault")
+    enable_cross_account(aws)
+    create_source_vault(aws)
+    aws.target("backup").put_backup_vault_access_policy(
+        BackupVaultName=TARGET_VAULT,
+        Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "222222222222"},
+            "Action": "backup:CopyIntoBackupVault", "Resource": "*"}]}),
+    )
+    share_source_key(aws)
+    assert_failed_copy(
+        aws,
+        back_up(aws, volume_arn(aws)),
+        "Copy job failed because the destination Backup vault is encrypted with the default Backup service "
+        "managed key. The contents of this vault cannot be copied. Only the contents of a Backup vault "
+        "encrypted by a customer master key (CMK) may be copied.",
+    )
+
+
+def test_failure_6_rds_cross_region_and_cross_account_is_refused_at_once(aws):
+    enable_cross_account(aws)
+    create_source_vault(aws)
+    create_target_vault(aws)
+    share_source_key(aws)
+    job = aws.source("backup").start_backup_job(
+        BackupVaultName=SOURCE_VAULT, ResourceArn=database_arn(), IamRoleArn=ROLE_ARN
+    )
+    with pytest.raises(ClientError) as excinfo:
+        copy(aws, job["RecoveryPointArn"])
+    assert excinfo.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert excinfo.value.response["Error"]["Message"] == (
+        f"Copy job from {SOURCE_REGION} to {TARGET_REGION} cannot be initiated for RDS resources. "
+        "Feature is not supported for provided resource type."
+    )
+    assert aws.source("backup").list_copy_jobs()["CopyJobs"] == []
+
+
+def test_failure_7_cross_account_backup_not_enabled(aws):
+    create_source_vault(aws)
+    create_target_vault(aws)
+    share_source_key(aws)
+    assert_failed_copy(
+        aws,
+        back_up(aws, volume_arn(aws)),
+        "Copy job failed. Cross-account copy feature is not enabled for the current organization.",
+    )
+
+
+def test_failure_7_scenario_management_cannot_turn_it_on(world, aws):
+    world.reset("cross-account-locked")
+    with pytest.raises(ClientError) as excinfo:
+        enable_cross_account(aws)
+    assert excinfo.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "backup:UpdateGlobalSettings" in excinfo.value.response["Error"]["Message"]
+
+
+def test_failure_2_explicit_deny_beats_sharing(world, aws):
+    world.reset("key-policy-denies-target")
+    enable_cross_account(aws)
+    create_source_vault(aws)
+    create_target_vault(aws)
+    share_source_key(aws)
+    assert_failed_copy(
+        aws,
+        back_up(aws, volume_arn(aws)),
+        "EBS snapshot copy failed with error: Given key ID is not accessible. "
+        "You must have DescribeKey permissions on the default CMK.",
+    )
+
+
+def test_sharing_with_the_wrong_account_does_not_share(aws):
+    enable_cross_account(aws)
+    create_source_vault(aws)
+    create_target_vault(aws)
+    add_key_statements(aws, "alias/cmkSource", share_statements(target_account="444444444444"))
+    job = copy(aws, back_up(aws, volume_arn(aws)))
+    assert job["State"] == "FAILED" and "Given key ID is not accessible" in job["StatusMessage"]
