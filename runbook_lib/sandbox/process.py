@@ -7,6 +7,7 @@ A sandbox is a folder: `server.json` (pid, endpoint), `aws-config` (the four pro
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -68,7 +69,7 @@ class Sandbox:
         except urllib.error.HTTPError as error:
             detail = json.loads(error.read() or b"{}").get("error", error.reason)
             raise SandboxError(f"sandbox refused {action}: {detail}") from None
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as error:
             raise SandboxError(f"sandbox at {self.endpoint} does not answer: {error}") from None
 
     def status(self) -> dict[str, Any]:

@@ -188,7 +188,11 @@ def install_extensions() -> None:
 
 
 def serve(host: str, port: int, scenario: str, job_seconds: float, ready_file: str | None) -> None:
-    """Build the world, bind, announce the port in ready_file, serve until told to stop."""
+    """Build the world, bind, announce the port in ready_file, serve until told to stop.
+
+    Request threads are joined before the process exits, so the reply to a shutdown request
+    (and to any request in flight) is sent whole.
+    """
     install_extensions()
     settings.configure(job_seconds=job_seconds)
     reset_world(scenario)
@@ -202,7 +206,9 @@ def serve(host: str, port: int, scenario: str, job_seconds: float, ready_file: s
         with open(temporary, "w") as handle:
             json.dump({"pid": os.getpid(), "host": host, "port": server.server_port}, handle)
         os.replace(temporary, ready_file)
+    server.daemon_threads = False
     server.serve_forever()
+    server.server_close()
 
 
 def main(argv: list[str] | None = None) -> None:

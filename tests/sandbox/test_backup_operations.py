@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from runbook_lib.sandbox.accounts import SOURCE, SOURCE_REGION, TARGET, TARGET_REGION
+from runbook_lib.sandbox.backup.responses import INVALID_NEXT_TOKEN
 from tests.walkthrough_steps import (
     ROLE_ARN,
     SOURCE_VAULT,
@@ -168,7 +169,7 @@ def test_list_backup_jobs_filters_and_pages(aws, backup, vault):
 def test_list_backup_jobs_bad_token(backup):
     with pytest.raises(ClientError) as excinfo:
         backup.list_backup_jobs(NextToken="not-a-token")
-    assert excinfo.value.response["Error"]["Code"] == "InvalidToken"
+    assert_error(excinfo, "InvalidParameterValueException", INVALID_NEXT_TOKEN)
 
 
 # ----- recovery points --------------------------------------------------------------------------
@@ -393,7 +394,7 @@ def test_list_copy_jobs_rejects_a_token_from_other_filters(aws):
     token = backup.list_copy_jobs(MaxResults=1)["NextToken"]
     with pytest.raises(ClientError) as excinfo:
         backup.list_copy_jobs(MaxResults=1, NextToken=token, ByState="FAILED")
-    assert excinfo.value.response["Error"]["Code"] == "InvalidToken"
+    assert_error(excinfo, "InvalidParameterValueException", INVALID_NEXT_TOKEN)
 
 
 # ----- restore jobs -----------------------------------------------------------------------------

@@ -7,10 +7,13 @@ from typing import Any
 from urllib.parse import unquote
 
 from moto.backup.responses import BackupResponse
+from moto.core.exceptions import InvalidToken
 from moto.core.responses import ActionResult, EmptyResult
 
+from .exceptions import InvalidParameterValueException
 from .models import SandboxBackupBackend, sandbox_backup_backends
 
+INVALID_NEXT_TOKEN = "Invalid NextToken: it was not returned by this listing with these parameters."
 LIST_FILTERS = (
     "ByResourceArn",
     "ByState",
@@ -49,8 +52,14 @@ class SandboxBackupResponse(BackupResponse):
             for name, value in filters.items()
         }
 
-    def _page(self) -> dict[str, Any]:
-        return {"next_token": self._get_param("NextToken"), "max_results": self._get_param("MaxResults")}
+    def _paged(self, list_method: Any, **arguments: Any) -> tuple[list[Any], str | None]:
+        """Call a paginated backend method; a bad NextToken is AWS Backup's InvalidParameterValueException."""
+        try:
+            return list_method(
+                next_token=self._get_param("NextToken"), max_results=self._get_param("MaxResults"), **arguments
+            )
+        except InvalidToken:
+            raise InvalidParameterValueException(msg=INVALID_NEXT_TOKEN) from None
 
     def start_backup_job(self) -> ActionResult:
         job = self.backup_backend.start_backup_job(
@@ -71,7 +80,7 @@ class SandboxBackupResponse(BackupResponse):
         return ActionResult(job.to_dict())
 
     def list_backup_jobs(self) -> ActionResult:
-        jobs, token = self.backup_backend.list_backup_jobs(filters=self._filters(), **self._page())
+        jobs, token = self._paged(self.backup_backend.list_backup_jobs, filters=self._filters())
         return ActionResult({"BackupJobs": [j.to_dict() for j in jobs], "NextToken": token})
 
     def start_copy_job(self) -> ActionResult:
@@ -90,18 +99,20 @@ class SandboxBackupResponse(BackupResponse):
         return ActionResult({"CopyJob": job.to_dict()})
 
     def list_copy_jobs(self) -> ActionResult:
-        jobs, token = self.backup_backend.list_copy_jobs(filters=self._filters(), **self._page())
+        jobs, token = self._paged(self.backup_backend.list_copy_jobs, filters=self._filters())
         return ActionResult({"CopyJobs": [j.to_dict() for j in jobs], "NextToken": token})
 
     def list_recovery_points_by_backup_vault(self) -> ActionResult:
-        points, token = self.backup_backend.list_recovery_points_by_backup_vault(
-            backup_vault_name=self._param("BackupVaultName"), filters=self._filters(), **self._page()
+        points, token = self._paged(
+            self.backup_backend.list_recovery_points_by_backup_vault,
+            backup_vault_name=self._param("BackupVaultName"),
+            filters=self._filters(),
         )
         return ActionResult({"RecoveryPoints": [p.to_dict() for p in points], "NextToken": token})
 
     def list_recovery_points_by_resource(self) -> ActionResult:
-        points, token = self.backup_backend.list_recovery_points_by_resource(
-            resource_arn=self._param("ResourceArn"), **self._page()
+        points, token = self._paged(
+            self.backup_backend.list_recovery_points_by_resource, resource_arn=self._param("ResourceArn")
         )
         return ActionResult({"RecoveryPoints": [p.to_dict() for p in points], "NextToken": token})
 
