@@ -19,7 +19,8 @@ def _sandbox_start(args: argparse.Namespace) -> int:
     sandbox, started = process.start(args.dir, args.port, args.scenario, args.job_seconds)
     if not started:
         status = sandbox.status()
-        print(f"The sandbox is already running at {sandbox.endpoint} (pid {sandbox.pid}, scenario {status['scenario']}).")
+        where = f"{sandbox.endpoint} (pid {sandbox.pid}, scenario {status['scenario']})"
+        print(f"The sandbox is already running at {where}.")
         print(f"Use it with: source {sandbox.env_file}")
         return 0
     print(f"Sandbox started at {sandbox.endpoint} (pid {sandbox.pid}), scenario {args.scenario}.")

@@ -17,7 +17,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[process.Sandbo
     folder = tmp_path_factory.mktemp("sandbox")
     running, _ = process.start(folder)
     saved = {k: os.environ.get(k) for k in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE")}
-    for name in [k for k in os.environ if k.startswith(("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY", "AWS_SECRET", "AWS_SESSION"))]:
+    overriding = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY", "AWS_SECRET", "AWS_SESSION")
+    for name in [k for k in os.environ if k.startswith(overriding)]:
         del os.environ[name]
     os.environ.pop("AWS_PROFILE", None)
     os.environ.update(running.environment())

@@ -112,13 +112,23 @@ def back_up(aws: Any, resource_arn: str, vault: str = SOURCE_VAULT) -> str:
     return described["RecoveryPointArn"]
 
 
-def prepare_everything(aws: Any) -> str:
-    """Steps 0 to 2 done; returns the walkthrough volume's recovery point ARN."""
-    enable_cross_account(aws)
+def prepare_everything(
+    aws: Any,
+    volume: str = "walkthrough-volume",
+    cross_account: bool = True,
+    target_vault: bool = True,
+    target_vault_policy: bool = True,
+    share_key: bool = True,
+) -> str:
+    """Steps 0 to 2 done, less what a test leaves out; returns the volume's recovery point ARN."""
+    if cross_account:
+        enable_cross_account(aws)
     create_source_vault(aws)
-    create_target_vault(aws)
-    share_source_key(aws)
-    return back_up(aws, volume_arn(aws))
+    if target_vault:
+        create_target_vault(aws, with_policy=target_vault_policy)
+    if share_key:
+        share_source_key(aws)
+    return back_up(aws, volume_arn(aws, volume))
 
 
 def copy(aws: Any, recovery_point_arn: str, destination_vault_arn: str = TARGET_VAULT_ARN) -> dict[str, Any]:

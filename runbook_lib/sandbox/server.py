@@ -20,13 +20,13 @@ from types import ModuleType
 from typing import Any
 
 from moto.core.utils import convert_regex_to_flask_path, convert_to_flask_response
+from moto.moto_server.utilities import RegexConverter
 from moto.moto_server.werkzeug_app import (
     HTTP_METHODS,
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
-from moto.moto_server.utilities import RegexConverter
 from werkzeug.routing import Map
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response

@@ -37,7 +37,8 @@ def aws_cli(world, tmp_path):  # type: ignore[no-untyped-def]
 
 def test_walkthrough_with_the_aws_cli(aws_cli):
     aws_cli("management", "backup", "update-global-settings", "--global-settings", "isCrossAccountBackupEnabled=true")
-    assert aws_cli("source", "backup", "describe-global-settings")["GlobalSettings"]["isCrossAccountBackupEnabled"] == "true"
+    settings = aws_cli("source", "backup", "describe-global-settings")["GlobalSettings"]
+    assert settings["isCrossAccountBackupEnabled"] == "true"
 
     vault_key = aws_cli("source", "kms", "describe-key", "--key-id", "alias/cmkSourceVault")["KeyMetadata"]["Arn"]
     volume_key = aws_cli("source", "kms", "describe-key", "--key-id", "alias/cmkSource")["KeyMetadata"]["Arn"]

@@ -110,7 +110,8 @@ def test_start_backup_job_refuses_retention_aws_refuses(aws, backup, vault):
     assert_error(
         excinfo,
         "InvalidParameterValueException",
-        "Invalid lifecycle. DeleteAfterDays (60) must be at least 90 days greater than MoveToColdStorageAfterDays (30).",
+        "Invalid lifecycle. DeleteAfterDays (60) must be at least 90 days greater than "
+        "MoveToColdStorageAfterDays (30).",
     )
 
 

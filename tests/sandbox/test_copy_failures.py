@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from botocore.exceptions import ClientError
 
@@ -13,15 +11,15 @@ from tests.walkthrough_steps import (
     SOURCE_VAULT,
     TARGET_VAULT,
     add_key_statements,
-    back_up,
     copy,
     create_source_vault,
     create_target_vault,
     database_arn,
     enable_cross_account,
+    prepare_everything,
     share_source_key,
     share_statements,
-    volume_arn,
+    vault_policy,
 )
 
 
@@ -39,43 +37,29 @@ def assert_failed_copy(aws, point: str, message: str) -> None:  # type: ignore[n
 
 def test_failure_1_accounts_not_in_one_organization(world, aws):
     world.reset("outside-organization")
-    enable_cross_account(aws)
-    create_source_vault(aws)
-    create_target_vault(aws)
-    share_source_key(aws)
     assert_failed_copy(
         aws,
-        back_up(aws, volume_arn(aws)),
+        prepare_everything(aws),
         "Copy job failed. Both source and destination account must be a member of the same organization.",
     )
 
 
 def test_failure_2_source_key_not_shared(aws):
-    enable_cross_account(aws)
-    create_source_vault(aws)
-    create_target_vault(aws)
     assert_failed_copy(
         aws,
-        back_up(aws, volume_arn(aws)),
+        prepare_everything(aws, share_key=False),
         "EBS snapshot copy failed with error: Given key ID is not accessible. "
         "You must have DescribeKey permissions on the default CMK.",
     )
 
 
 def test_failure_3_vault_policy_does_not_let_the_source_in(aws):
-    enable_cross_account(aws)
-    create_source_vault(aws)
-    create_target_vault(aws, with_policy=False)
-    share_source_key(aws)
-    assert_failed_copy(aws, back_up(aws, volume_arn(aws)), "Access Denied trying to call AWS Backup service")
+    point = prepare_everything(aws, target_vault_policy=False)
+    assert_failed_copy(aws, point, "Access Denied trying to call AWS Backup service")
 
 
 def test_failure_4_snapshot_encrypted_with_aws_managed_key(aws):
-    enable_cross_account(aws)
-    create_source_vault(aws)
-    create_target_vault(aws)
-    share_source_key(aws)
-    job = copy(aws, back_up(aws, volume_arn(aws, "default-key-volume")))
+    job = copy(aws, prepare_everything(aws, volume="default-key-volume"))
     assert job["State"] == "FAILED"
     assert job["StatusMessage"].startswith(
         "Snapshots encrypted with the AWS Managed CMK can't be shared. Specify another snapshot. "
@@ -87,18 +71,11 @@ def test_failure_4_snapshot_encrypted_with_aws_managed_key(aws):
 
 def test_failure_5_destination_vault_uses_the_default_backup_key(world, aws):
     world.reset("default-key-target-vault")
-    enable_cross_account(aws)
-    create_source_vault(aws)
-    aws.target("backup").put_backup_vault_access_policy(
-        BackupVaultName=TARGET_VAULT,
-        Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"AWS": "222222222222"},
-            "Action": "backup:CopyIntoBackupVault", "Resource": "*"}]}),
-    )
-    share_source_key(aws)
+    point = prepare_everything(aws, target_vault=False)
+    aws.target("backup").put_backup_vault_access_policy(BackupVaultName=TARGET_VAULT, Policy=vault_policy())
     assert_failed_copy(
         aws,
-        back_up(aws, volume_arn(aws)),
+        point,
         "Copy job failed because the destination Backup vault is encrypted with the default Backup service "
         "managed key. The contents of this vault cannot be copied. Only the contents of a Backup vault "
         "encrypted by a customer master key (CMK) may be copied.",
@@ -124,12 +101,9 @@ def test_failure_6_rds_cross_region_and_cross_account_is_refused_at_once(aws):
 
 
 def test_failure_7_cross_account_backup_not_enabled(aws):
-    create_source_vault(aws)
-    create_target_vault(aws)
-    share_source_key(aws)
     assert_failed_copy(
         aws,
-        back_up(aws, volume_arn(aws)),
+        prepare_everything(aws, cross_account=False),
         "Copy job failed. Cross-account copy feature is not enabled for the current organization.",
     )
 
@@ -144,22 +118,16 @@ def test_failure_7_scenario_management_cannot_turn_it_on(world, aws):
 
 def test_failure_2_explicit_deny_beats_sharing(world, aws):
     world.reset("key-policy-denies-target")
-    enable_cross_account(aws)
-    create_source_vault(aws)
-    create_target_vault(aws)
-    share_source_key(aws)
     assert_failed_copy(
         aws,
-        back_up(aws, volume_arn(aws)),
+        prepare_everything(aws),
         "EBS snapshot copy failed with error: Given key ID is not accessible. "
         "You must have DescribeKey permissions on the default CMK.",
     )
 
 
 def test_sharing_with_the_wrong_account_does_not_share(aws):
-    enable_cross_account(aws)
-    create_source_vault(aws)
-    create_target_vault(aws)
+    point = prepare_everything(aws, share_key=False)
     add_key_statements(aws, "alias/cmkSource", share_statements(target_account="444444444444"))
-    job = copy(aws, back_up(aws, volume_arn(aws)))
+    job = copy(aws, point)
     assert job["State"] == "FAILED" and "Given key ID is not accessible" in job["StatusMessage"]

@@ -32,7 +32,9 @@ def running(pid: int) -> bool:
 def ids_of(endpoint: str) -> tuple[list[str], list[str]]:
     account = ACCOUNTS[1]
     session = boto3.Session(
-        aws_access_key_id=account.access_key_id, aws_secret_access_key=account.secret_access_key, region_name="us-east-1"
+        aws_access_key_id=account.access_key_id,
+        aws_secret_access_key=account.secret_access_key,
+        region_name="us-east-1",
     )
     keys = sorted(k["KeyId"] for k in session.client("kms", endpoint_url=endpoint).list_keys()["Keys"])
     volumes = sorted(v["VolumeId"] for v in session.client("ec2", endpoint_url=endpoint).describe_volumes()["Volumes"])
@@ -93,7 +95,8 @@ def test_reset_to_an_unknown_scenario_is_refused(sandbox):
 def test_commands_without_a_running_sandbox_say_so(tmp_path):
     result = runbook("sandbox", "reset", "--dir", str(tmp_path))
     assert result.returncode == 1
-    assert result.stderr.strip() == f"runbook: no sandbox is running in {tmp_path}; start one with: runbook sandbox start"
+    expected = f"runbook: no sandbox is running in {tmp_path}; start one with: runbook sandbox start"
+    assert result.stderr.strip() == expected
 
 
 def test_job_seconds_is_applied_at_start(tmp_path):

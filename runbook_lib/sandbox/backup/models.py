@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from moto.backup.models import BackupBackend, Vault
@@ -27,12 +25,11 @@ from moto.moto_api._internal import mock_random
 from moto.rds.models import rds_backends
 from moto.utilities.paginator import paginate
 
-from runbook_lib import iam_policy
-
 from .. import organizations
 from ..kms import models as kms_models
 from ..settings import settings
 from ..world import world
+from .copy_rules import BACKUP_SERVICE_LINKED_ROLE, MSG_RDS_TWO_HOPS, MSG_VAULT_ACCESS_DENIED, copy_failure
 from .exceptions import (
     AccessDeniedException,
     AlreadyExistsException,
@@ -41,28 +38,19 @@ from .exceptions import (
     InvalidResourceStateException,
     ResourceNotFoundException,
 )
+from .records import (
+    BackupJob,
+    CopyJob,
+    RecoveryPoint,
+    RestoreJob,
+    SourceResource,
+    job_matches,
+    parse_arn,
+    point_matches,
+    utcnow,
+    validate_lifecycle,
+)
 
-# The known copy failures, in AWS's words (DESIGN section 6). Diagnosis matches on these texts.
-MSG_NOT_SAME_ORG = "Copy job failed. Both source and destination account must be a member of the same organization."
-MSG_KEY_NOT_ACCESSIBLE = (
-    "{kind} snapshot copy failed with error: Given key ID is not accessible. "
-    "You must have DescribeKey permissions on the default CMK."
-)
-MSG_VAULT_ACCESS_DENIED = "Access Denied trying to call AWS Backup service"
-MSG_AWS_MANAGED_SNAPSHOT_KEY = (
-    "Snapshots encrypted with the AWS Managed CMK can't be shared. Specify another snapshot. "
-    "(Service: AmazonEC2; Status Code: 400; Error Code: InvalidParameter; Request ID: {request_id}; Proxy: null)"
-)
-MSG_DEFAULT_KEY_VAULT = (
-    "Copy job failed because the destination Backup vault is encrypted with the default Backup service "
-    "managed key. The contents of this vault cannot be copied. Only the contents of a Backup vault "
-    "encrypted by a customer master key (CMK) may be copied."
-)
-MSG_RDS_TWO_HOPS = (
-    "Copy job from {source_region} to {destination_region} cannot be initiated for RDS resources. "
-    "Feature is not supported for provided resource type."
-)
-MSG_CROSS_ACCOUNT_DISABLED = "Copy job failed. Cross-account copy feature is not enabled for the current organization."
 MSG_NOT_IN_ORG = "ERROR_9601: Your account is not a member of an organization."
 MSG_NOT_MANAGEMENT = "Only the management account of an organization can update global settings."
 
@@ -76,279 +64,6 @@ PAGINATION_MODEL = {
     }.items()
 }
 
-BACKUP_SERVICE_LINKED_ROLE = "role/aws-service-role/backup.amazonaws.com/AWSServiceRoleForBackup"
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def parse_arn(arn: str) -> dict[str, str]:
-    """Split an ARN; InvalidParameterValueException when it is not one."""
-    parts = arn.split(":", 5) if isinstance(arn, str) else []
-    if len(parts) != 6 or parts[0] != "arn" or not parts[2]:
-        raise InvalidParameterValueException(msg=f"Invalid ARN: {arn}")
-    return {"service": parts[2], "region": parts[3], "account": parts[4], "resource": parts[5]}
-
-
-def validate_lifecycle(lifecycle: dict[str, Any] | None) -> None:
-    if not lifecycle:
-        return
-    cold = lifecycle.get("MoveToColdStorageAfterDays")
-    delete = lifecycle.get("DeleteAfterDays")
-    if delete is not None and delete < 1:
-        raise InvalidParameterValueException(msg="DeleteAfterDays must be at least 1.")
-    if cold is not None and delete is not None and delete < cold + 90:
-        raise InvalidParameterValueException(
-            msg=(
-                f"Invalid lifecycle. DeleteAfterDays ({delete}) must be at least 90 days greater than "
-                f"MoveToColdStorageAfterDays ({cold})."
-            )
-        )
-
-
-def calculated_lifecycle(created: datetime, lifecycle: dict[str, Any] | None) -> dict[str, datetime]:
-    result = {}
-    if lifecycle and lifecycle.get("MoveToColdStorageAfterDays") is not None:
-        result["MoveToColdStorageAt"] = created + timedelta(days=lifecycle["MoveToColdStorageAfterDays"])
-    if lifecycle and lifecycle.get("DeleteAfterDays") is not None:
-        result["DeleteAt"] = created + timedelta(days=lifecycle["DeleteAfterDays"])
-    return result
-
-
-@dataclass
-class RecoveryPoint:
-    recovery_point_arn: str
-    backup_vault_name: str
-    backup_vault_arn: str
-    account_id: str
-    region: str
-    resource_arn: str
-    resource_type: str
-    resource_name: str | None
-    iam_role_arn: str
-    encryption_key_arn: str | None
-    lifecycle: dict[str, Any] | None
-    created_by: dict[str, str]
-    source_backup_vault_arn: str | None = None
-    snapshot_id: str | None = None
-    status: str = "CREATING"
-    creation_date: datetime = field(default_factory=_now)
-    completion_date: datetime | None = None
-    backup_size_in_bytes: int = 8 * 1024**3
-    storage_class: str = "WARM"
-
-    @property
-    def is_encrypted(self) -> bool:
-        return self.encryption_key_arn is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {
-            "RecoveryPointArn": self.recovery_point_arn,
-            "BackupVaultName": self.backup_vault_name,
-            "BackupVaultArn": self.backup_vault_arn,
-            "SourceBackupVaultArn": self.source_backup_vault_arn,
-            "ResourceArn": self.resource_arn,
-            "ResourceType": self.resource_type,
-            "ResourceName": self.resource_name,
-            "CreatedBy": self.created_by,
-            "IamRoleArn": self.iam_role_arn,
-            "Status": self.status,
-            "CreationDate": self.creation_date,
-            "InitiationDate": self.creation_date,
-            "CompletionDate": self.completion_date,
-            "BackupSizeInBytes": self.backup_size_in_bytes,
-            "BackupSizeBytes": self.backup_size_in_bytes,
-            "Lifecycle": self.lifecycle,
-            "CalculatedLifecycle": calculated_lifecycle(self.creation_date, self.lifecycle) or None,
-            "EncryptionKeyArn": self.encryption_key_arn,
-            "IsEncrypted": self.is_encrypted,
-            "StorageClass": self.storage_class,
-            "IsParent": False,
-            "VaultType": "BACKUP_VAULT",
-            "EncryptionKeyType": self._encryption_key_type(),
-        }
-        return {k: v for k, v in data.items() if v is not None}
-
-    def _encryption_key_type(self) -> str | None:
-        key = kms_models.key_from_arn(self.encryption_key_arn)
-        if key is None:
-            return None
-        return "AWS_OWNED_KMS_KEY" if key.key_manager == "AWS" else "CUSTOMER_MANAGED_KMS_KEY"
-
-
-@dataclass
-class Job:
-    """What backup, copy and restore jobs share: an ID, an owner, and a clock."""
-
-    job_id: str
-    account_id: str
-    region: str
-    iam_role_arn: str
-    resource_arn: str
-    resource_type: str
-    duration: float
-    creation_date: datetime = field(default_factory=_now)
-    started: float = field(default_factory=time.monotonic)
-    completion_date: datetime | None = None
-    failure: str | None = None
-    settled: bool = False
-
-    def due(self) -> bool:
-        return not self.settled and time.monotonic() - self.started >= self.duration
-
-    @property
-    def progress(self) -> float:
-        if self.settled or self.duration <= 0:
-            return 1.0
-        return min(1.0, (time.monotonic() - self.started) / self.duration)
-
-    def running_state(self) -> str:
-        return "CREATED" if self.progress < 0.1 else "RUNNING"
-
-
-@dataclass
-class BackupJob(Job):
-    backup_vault_name: str = ""
-    backup_vault_arn: str = ""
-    lifecycle: dict[str, Any] | None = None
-    recovery_point_tags: dict[str, str] | None = None
-    recovery_point_arn: str | None = None
-    encryption_key_arn: str | None = None
-    resource_name: str | None = None
-    idempotency_token: str | None = None
-
-    @property
-    def state(self) -> str:
-        if not self.settled:
-            return self.running_state()
-        return "FAILED" if self.failure else "COMPLETED"
-
-    @property
-    def backup_job_id(self) -> str:
-        return self.job_id
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {
-            "AccountId": self.account_id,
-            "BackupJobId": self.job_id,
-            "BackupVaultName": self.backup_vault_name,
-            "BackupVaultArn": self.backup_vault_arn,
-            "VaultType": "BACKUP_VAULT",
-            "RecoveryPointArn": self.recovery_point_arn,
-            "RecoveryPointLifecycle": self.lifecycle,
-            "EncryptionKeyArn": self.encryption_key_arn,
-            "IsEncrypted": self.encryption_key_arn is not None,
-            "ResourceArn": self.resource_arn,
-            "ResourceName": self.resource_name,
-            "CreationDate": self.creation_date,
-            "InitiationDate": self.creation_date,
-            "CompletionDate": self.completion_date,
-            "State": self.state,
-            "StatusMessage": self.failure,
-            "PercentDone": f"{self.progress * 100:.1f}",
-            "BackupSizeInBytes": 8 * 1024**3 if self.state == "COMPLETED" else None,
-            "IamRoleArn": self.iam_role_arn,
-            "CreatedBy": {},
-            "ResourceType": self.resource_type,
-            "StartBy": self.creation_date + timedelta(hours=8),
-            "BackupType": "",
-            "IsParent": False,
-        }
-        return {k: v for k, v in data.items() if v is not None}
-
-
-@dataclass
-class CopyJob(Job):
-    source_backup_vault_arn: str = ""
-    source_recovery_point_arn: str = ""
-    destination_backup_vault_arn: str = ""
-    destination_account_id: str = ""
-    destination_region: str = ""
-    lifecycle: dict[str, Any] | None = None
-    destination_recovery_point_arn: str | None = None
-    destination_encryption_key_arn: str | None = None
-    resource_name: str | None = None
-    idempotency_token: str | None = None
-
-    @property
-    def copy_job_id(self) -> str:
-        return self.job_id
-
-    @property
-    def state(self) -> str:
-        if not self.settled:
-            return self.running_state()
-        return "FAILED" if self.failure else "COMPLETED"
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {
-            "AccountId": self.account_id,
-            "CopyJobId": self.job_id,
-            "SourceBackupVaultArn": self.source_backup_vault_arn,
-            "SourceRecoveryPointArn": self.source_recovery_point_arn,
-            "DestinationBackupVaultArn": self.destination_backup_vault_arn,
-            "DestinationVaultType": "BACKUP_VAULT",
-            "DestinationRecoveryPointArn": self.destination_recovery_point_arn,
-            "DestinationEncryptionKeyArn": self.destination_encryption_key_arn,
-            "DestinationRecoveryPointLifecycle": self.lifecycle,
-            "ResourceArn": self.resource_arn,
-            "ResourceName": self.resource_name,
-            "CreationDate": self.creation_date,
-            "CompletionDate": self.completion_date,
-            "State": self.state,
-            "StatusMessage": self.failure,
-            "BackupSizeInBytes": 8 * 1024**3,
-            "IamRoleArn": self.iam_role_arn,
-            "CreatedBy": {},
-            "ResourceType": self.resource_type,
-            "IsParent": False,
-        }
-        return {k: v for k, v in data.items() if v is not None}
-
-
-@dataclass
-class RestoreJob(Job):
-    recovery_point_arn: str = ""
-    backup_vault_arn: str = ""
-    created_resource_arn: str | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def status(self) -> str:
-        if not self.settled:
-            return "PENDING" if self.progress < 0.1 else "RUNNING"
-        return "FAILED" if self.failure else "COMPLETED"
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {
-            "AccountId": self.account_id,
-            "RestoreJobId": self.job_id,
-            "RecoveryPointArn": self.recovery_point_arn,
-            "SourceResourceArn": self.resource_arn,
-            "BackupVaultArn": self.backup_vault_arn,
-            "CreationDate": self.creation_date,
-            "CompletionDate": self.completion_date,
-            "Status": self.status,
-            "StatusMessage": self.failure,
-            "PercentDone": f"{self.progress * 100:.1f}",
-            "IamRoleArn": self.iam_role_arn,
-            "CreatedResourceArn": self.created_resource_arn,
-            "ResourceType": self.resource_type,
-            "IsParent": False,
-        }
-        return {k: v for k, v in data.items() if v is not None}
-
-
-@dataclass
-class SourceResource:
-    """What a backup needs to know about the resource it protects."""
-
-    arn: str
-    resource_type: str
-    name: str | None
-    kms_key_arn: str | None
-    volume_id: str | None = None
 
 
 _settle_lock = threading.RLock()
@@ -489,7 +204,7 @@ class SandboxBackupBackend(BackupBackend):
             if str(value).lower() not in ("true", "false"):
                 raise InvalidParameterValueException(msg=f"{key} must be true or false.")
             owner.global_settings[key] = str(value).lower()
-        owner.global_settings_updated = _now()
+        owner.global_settings_updated = utcnow()
 
     def cross_account_backup_enabled(self) -> bool:
         management = organizations.management_account_of(self.account_id)
@@ -616,7 +331,7 @@ class SandboxBackupBackend(BackupBackend):
 
     def _finish_backup(self, job: BackupJob) -> None:
         job.settled = True
-        job.completion_date = _now()
+        job.completion_date = utcnow()
         point = self.recovery_points.get(job.recovery_point_arn or "")
         if point is None:
             return
@@ -639,7 +354,7 @@ class SandboxBackupBackend(BackupBackend):
     def list_backup_jobs(self, filters: dict[str, Any]) -> list[BackupJob]:
         self.settle_due_jobs()
         jobs = list(self.backup_jobs.values())
-        return [j for j in jobs if _job_matches(j, filters, vault_name=j.backup_vault_name)]
+        return [j for j in jobs if job_matches(j, filters, vault_name=j.backup_vault_name)]
 
     # ----- recovery points -----------------------------------------------------------------
     def _recovery_point(self, backup_vault_name: str, recovery_point_arn: str) -> RecoveryPoint:
@@ -680,7 +395,7 @@ class SandboxBackupBackend(BackupBackend):
         self.settle_due_jobs()
         self.describe_backup_vault(backup_vault_name)
         points = [p for p in self.recovery_points.values() if p.backup_vault_name == backup_vault_name]
-        return [p for p in points if _point_matches(p, filters)]
+        return [p for p in points if point_matches(p, filters)]
 
     @paginate(pagination_model=PAGINATION_MODEL)
     def list_recovery_points_by_resource(self, resource_arn: str) -> list[RecoveryPoint]:
@@ -717,7 +432,9 @@ class SandboxBackupBackend(BackupBackend):
         if point.status != "COMPLETED":
             raise InvalidRequestException(msg=f"Recovery point {recovery_point_arn} is not in COMPLETED state.")
         if point.storage_class != "WARM":
-            raise InvalidRequestException(msg=f"Recovery point {recovery_point_arn} is in cold storage and cannot be copied.")
+            raise InvalidRequestException(
+                msg=f"Recovery point {recovery_point_arn} is in cold storage and cannot be copied."
+            )
         self._role_must_exist(iam_role_arn)
         validate_lifecycle(lifecycle)
         cross_account = destination["account"] != self.account_id
@@ -746,55 +463,20 @@ class SandboxBackupBackend(BackupBackend):
             resource_name=point.resource_name,
             idempotency_token=idempotency_token,
         )
-        job.failure = settings.take_injected_failure("copy") or self._copy_failure(point, job)
+        job.failure = settings.take_injected_failure("copy") or copy_failure(
+            point,
+            job,
+            cross_account_enabled=self.cross_account_backup_enabled(),
+            destination_backend=sandbox_backup_backends[job.destination_account_id][job.destination_region],
+        )
         self.copy_jobs[job.job_id] = job
         if job.due():
             self._finish_copy(job)
         return job
 
-    def _copy_failure(self, point: RecoveryPoint, job: CopyJob) -> str | None:
-        """The StatusMessage a copy will end with, or None when it will complete.
-
-        Cross-account rules in the order AWS meets them: organization membership, the
-        organization's cross-account setting, the destination vault's access policy, the
-        destination vault's key, the snapshot's AWS managed key, then whether the destination
-        account may use the source key (by the key's policy, as the destination's
-        AWSServiceRoleForBackup, with kms:GrantIsForAWSResource for grants).
-        """
-        if job.destination_account_id == self.account_id:
-            return None
-        if not organizations.same_organization(self.account_id, job.destination_account_id):
-            return MSG_NOT_SAME_ORG
-        if not self.cross_account_backup_enabled():
-            return MSG_CROSS_ACCOUNT_DISABLED
-        destination_backend = sandbox_backup_backends[job.destination_account_id][job.destination_region]
-        vault_name = job.destination_backup_vault_arn.split(":backup-vault:", 1)[1]
-        vault = destination_backend.vaults.get(vault_name)
-        copy_in = iam_policy.Request(
-            kms_models.principal_for(self.account_id, job.iam_role_arn),
-            "backup:CopyIntoBackupVault",
-            job.destination_backup_vault_arn,
-        )
-        if vault is None or iam_policy.evaluate(destination_backend.vault_policies.get(vault_name), copy_in) != iam_policy.ALLOW:
-            return MSG_VAULT_ACCESS_DENIED
-        if point.resource_type == "EFS":
-            return None
-        vault_key = kms_models.key_from_arn(vault.encryption_key_arn)
-        if vault_key is None or vault_key.key_manager == "AWS":
-            return MSG_DEFAULT_KEY_VAULT
-        source_key = kms_models.key_from_arn(point.encryption_key_arn)
-        if source_key is not None and source_key.key_manager == "AWS":
-            return MSG_AWS_MANAGED_SNAPSHOT_KEY.format(request_id=str(mock_random.uuid4()))
-        service_role = f"arn:aws:iam::{job.destination_account_id}:{BACKUP_SERVICE_LINKED_ROLE}"
-        principal = kms_models.principal_for(job.destination_account_id, service_role)
-        if source_key is not None and not kms_models.key_allows(source_key, principal, kms_models.COPY_KEY_ACTIONS):
-            kind = "AMI" if point.resource_type == "EC2" else "EBS"
-            return MSG_KEY_NOT_ACCESSIBLE.format(kind=kind)
-        return None
-
     def _finish_copy(self, job: CopyJob) -> None:
         job.settled = True
-        job.completion_date = _now()
+        job.completion_date = utcnow()
         if job.failure:
             return
         source = self.recovery_points.get(job.source_recovery_point_arn)
@@ -843,7 +525,7 @@ class SandboxBackupBackend(BackupBackend):
             source_backup_vault_arn=source.backup_vault_arn,
             snapshot_id=snapshot_id,
             status="COMPLETED",
-            completion_date=_now(),
+            completion_date=utcnow(),
         )
         self.recovery_points[arn] = point
         return arn
@@ -861,7 +543,7 @@ class SandboxBackupBackend(BackupBackend):
         Simplification: ByAccountId from the management account does not widen the view to members.
         """
         self.settle_due_jobs()
-        return [j for j in self.copy_jobs.values() if _job_matches(j, filters)]
+        return [j for j in self.copy_jobs.values() if job_matches(j, filters)]
 
     # ----- restore jobs --------------------------------------------------------------------
     def start_restore_job(
@@ -898,7 +580,7 @@ class SandboxBackupBackend(BackupBackend):
 
     def _finish_restore(self, job: RestoreJob) -> None:
         job.settled = True
-        job.completion_date = _now()
+        job.completion_date = utcnow()
         point = self.recovery_points.get(job.recovery_point_arn)
         if point is None or point.snapshot_id is None:
             job.failure = "Recovery point no longer exists."
@@ -916,33 +598,6 @@ class SandboxBackupBackend(BackupBackend):
         if restore_job_id not in self.restore_jobs:
             raise ResourceNotFoundException(msg=f"Cannot find restore job with id {restore_job_id}")
         return self.restore_jobs[restore_job_id]
-
-
-def _job_matches(job: BackupJob | CopyJob, filters: dict[str, Any], vault_name: str | None = None) -> bool:
-    checks = {
-        "ByResourceArn": lambda v: job.resource_arn == v,
-        "ByState": lambda v: job.state == v,
-        "ByResourceType": lambda v: job.resource_type == v,
-        "ByAccountId": lambda v: job.account_id == v,
-        "ByCreatedAfter": lambda v: job.creation_date >= v,
-        "ByCreatedBefore": lambda v: job.creation_date <= v,
-        "ByCompleteAfter": lambda v: job.completion_date is not None and job.completion_date >= v,
-        "ByCompleteBefore": lambda v: job.completion_date is not None and job.completion_date <= v,
-        "ByBackupVaultName": lambda v: vault_name == v,
-        "ByDestinationVaultArn": lambda v: getattr(job, "destination_backup_vault_arn", None) == v,
-        "BySourceRecoveryPointArn": lambda v: getattr(job, "source_recovery_point_arn", None) == v,
-    }
-    return all(checks[name](value) for name, value in filters.items() if value is not None and name in checks)
-
-
-def _point_matches(point: RecoveryPoint, filters: dict[str, Any]) -> bool:
-    checks = {
-        "ByResourceArn": lambda v: point.resource_arn == v,
-        "ByResourceType": lambda v: point.resource_type == v,
-        "ByCreatedAfter": lambda v: point.creation_date >= v,
-        "ByCreatedBefore": lambda v: point.creation_date <= v,
-    }
-    return all(checks[name](value) for name, value in filters.items() if value is not None and name in checks)
 
 
 sandbox_backup_backends = BackendDict(SandboxBackupBackend, "backup")

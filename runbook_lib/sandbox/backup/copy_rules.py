@@ -1,0 +1,85 @@
+"""The rules a copy meets, in the order AWS meets them, and the message each failure ends with.
+
+The messages are AWS's words (DESIGN section 6); the runbook's diagnosis matches on their stable part.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from moto.moto_api._internal import mock_random
+
+from runbook_lib import iam_policy
+
+from .. import organizations
+from ..kms import models as kms_models
+from .records import CopyJob, RecoveryPoint
+
+if TYPE_CHECKING:
+    from .models import SandboxBackupBackend
+
+MSG_NOT_SAME_ORG = "Copy job failed. Both source and destination account must be a member of the same organization."
+MSG_KEY_NOT_ACCESSIBLE = (
+    "{kind} snapshot copy failed with error: Given key ID is not accessible. "
+    "You must have DescribeKey permissions on the default CMK."
+)
+MSG_VAULT_ACCESS_DENIED = "Access Denied trying to call AWS Backup service"
+MSG_AWS_MANAGED_SNAPSHOT_KEY = (
+    "Snapshots encrypted with the AWS Managed CMK can't be shared. Specify another snapshot. "
+    "(Service: AmazonEC2; Status Code: 400; Error Code: InvalidParameter; Request ID: {request_id}; Proxy: null)"
+)
+MSG_DEFAULT_KEY_VAULT = (
+    "Copy job failed because the destination Backup vault is encrypted with the default Backup service "
+    "managed key. The contents of this vault cannot be copied. Only the contents of a Backup vault "
+    "encrypted by a customer master key (CMK) may be copied."
+)
+MSG_RDS_TWO_HOPS = (
+    "Copy job from {source_region} to {destination_region} cannot be initiated for RDS resources. "
+    "Feature is not supported for provided resource type."
+)
+MSG_CROSS_ACCOUNT_DISABLED = "Copy job failed. Cross-account copy feature is not enabled for the current organization."
+
+BACKUP_SERVICE_LINKED_ROLE = "role/aws-service-role/backup.amazonaws.com/AWSServiceRoleForBackup"
+
+
+def copy_failure(
+point: RecoveryPoint, job: CopyJob, cross_account_enabled: bool, destination_backend: SandboxBackupBackend
+) -> str | None:
+    """The StatusMessage a copy will end with, or None when it will complete.
+
+    Cross-account rules in the order AWS meets them: organization membership, the
+    organization's cross-account setting, the destination vault's access policy, the
+    destination vault's key, the snapshot's AWS managed key, then whether the destination
+    account may use the source key (by the key's policy, as the destination's
+    AWSServiceRoleForBackup, with kms:GrantIsForAWSResource for grants).
+    """
+    if job.destination_account_id == job.account_id:
+        return None
+    if not organizations.same_organization(job.account_id, job.destination_account_id):
+        return MSG_NOT_SAME_ORG
+    if not cross_account_enabled:
+        return MSG_CROSS_ACCOUNT_DISABLED
+    vault_name = job.destination_backup_vault_arn.split(":backup-vault:", 1)[1]
+    vault = destination_backend.vaults.get(vault_name)
+    copy_in = iam_policy.Request(
+        kms_models.principal_for(job.account_id, job.iam_role_arn),
+        "backup:CopyIntoBackupVault",
+        job.destination_backup_vault_arn,
+    )
+    vault_policy = destination_backend.vault_policies.get(vault_name)
+    if vault is None or iam_policy.evaluate(vault_policy, copy_in) != iam_policy.ALLOW:
+        return MSG_VAULT_ACCESS_DENIED
+    if point.resource_type == "EFS":
+        return None
+    vault_key = kms_models.key_from_arn(vault.encryption_key_arn)
+    if vault_key is None or vault_key.key_manager == "AWS":
+        return MSG_DEFAULT_KEY_VAULT
+    source_key = kms_models.key_from_arn(point.encryption_key_arn)
+    if source_key is not None and source_key.key_manager == "AWS":
+        return MSG_AWS_MANAGED_SNAPSHOT_KEY.format(request_id=str(mock_random.uuid4()))
+    service_role = f"arn:aws:iam::{job.destination_account_id}:{BACKUP_SERVICE_LINKED_ROLE}"
+    principal = kms_models.principal_for(job.destination_account_id, service_role)
+    if source_key is not None and not kms_models.key_allows(source_key, principal, kms_models.COPY_KEY_ACTIONS):
+        kind = "AMI" if point.resource_type == "EC2" else "EBS"
+        return MSG_KEY_NOT_ACCESSIBLE.format(kind=kind)
+    return None

@@ -1,0 +1,314 @@
+"""What AWS Backup keeps about jobs and recovery points, shaped as its API returns them.
+
+Jobs advance with the clock: CREATED, then RUNNING, then COMPLETED or FAILED once `duration`
+seconds have passed. The backend settles them (see models.py); these records only tell the time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ..kms import models as kms_models
+from .exceptions import InvalidParameterValueException
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def parse_arn(arn: str) -> dict[str, str]:
+    """Split an ARN; InvalidParameterValueException when it is not one."""
+    parts = arn.split(":", 5) if isinstance(arn, str) else []
+    if len(parts) != 6 or parts[0] != "arn" or not parts[2]:
+        raise InvalidParameterValueException(msg=f"Invalid ARN: {arn}")
+    return {"service": parts[2], "region": parts[3], "account": parts[4], "resource": parts[5]}
+
+
+def validate_lifecycle(lifecycle: dict[str, Any] | None) -> None:
+    if not lifecycle:
+        return
+    cold = lifecycle.get("MoveToColdStorageAfterDays")
+    delete = lifecycle.get("DeleteAfterDays")
+    if delete is not None and delete < 1:
+        raise InvalidParameterValueException(msg="DeleteAfterDays must be at least 1.")
+    if cold is not None and delete is not None and delete < cold + 90:
+        raise InvalidParameterValueException(
+            msg=(
+                f"Invalid lifecycle. DeleteAfterDays ({delete}) must be at least 90 days greater than "
+                f"MoveToColdStorageAfterDays ({cold})."
+            )
+        )
+
+
+def calculated_lifecycle(created: datetime, lifecycle: dict[str, Any] | None) -> dict[str, datetime]:
+    result = {}
+    if lifecycle and lifecycle.get("MoveToColdStorageAfterDays") is not None:
+        result["MoveToColdStorageAt"] = created + timedelta(days=lifecycle["MoveToColdStorageAfterDays"])
+    if lifecycle and lifecycle.get("DeleteAfterDays") is not None:
+        result["DeleteAt"] = created + timedelta(days=lifecycle["DeleteAfterDays"])
+    return result
+
+
+@dataclass
+class RecoveryPoint:
+    recovery_point_arn: str
+    backup_vault_name: str
+    backup_vault_arn: str
+    account_id: str
+    region: str
+    resource_arn: str
+    resource_type: str
+    resource_name: str | None
+    iam_role_arn: str
+    encryption_key_arn: str | None
+    lifecycle: dict[str, Any] | None
+    created_by: dict[str, str]
+    source_backup_vault_arn: str | None = None
+    snapshot_id: str | None = None
+    status: str = "CREATING"
+    creation_date: datetime = field(default_factory=utcnow)
+    completion_date: datetime | None = None
+    backup_size_in_bytes: int = 8 * 1024**3
+    storage_class: str = "WARM"
+
+    @property
+    def is_encrypted(self) -> bool:
+        return self.encryption_key_arn is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "RecoveryPointArn": self.recovery_point_arn,
+            "BackupVaultName": self.backup_vault_name,
+            "BackupVaultArn": self.backup_vault_arn,
+            "SourceBackupVaultArn": self.source_backup_vault_arn,
+            "ResourceArn": self.resource_arn,
+            "ResourceType": self.resource_type,
+            "ResourceName": self.resource_name,
+            "CreatedBy": self.created_by,
+            "IamRoleArn": self.iam_role_arn,
+            "Status": self.status,
+            "CreationDate": self.creation_date,
+            "InitiationDate": self.creation_date,
+            "CompletionDate": self.completion_date,
+            "BackupSizeInBytes": self.backup_size_in_bytes,
+            "BackupSizeBytes": self.backup_size_in_bytes,
+            "Lifecycle": self.lifecycle,
+            "CalculatedLifecycle": calculated_lifecycle(self.creation_date, self.lifecycle) or None,
+            "EncryptionKeyArn": self.encryption_key_arn,
+            "IsEncrypted": self.is_encrypted,
+            "StorageClass": self.storage_class,
+            "IsParent": False,
+            "VaultType": "BACKUP_VAULT",
+            "EncryptionKeyType": self._encryption_key_type(),
+        }
+        return {k: v for k, v in data.items() if v is not None}
+
+    def _encryption_key_type(self) -> str | None:
+        key = kms_models.key_from_arn(self.encryption_key_arn)
+        if key is None:
+            return None
+        return "AWS_OWNED_KMS_KEY" if key.key_manager == "AWS" else "CUSTOMER_MANAGED_KMS_KEY"
+
+
+@dataclass
+class Job:
+    """What backup, copy and restore jobs share: an ID, an owner, and a clock."""
+
+    job_id: str
+    account_id: str
+    region: str
+    iam_role_arn: str
+    resource_arn: str
+    resource_type: str
+    duration: float
+    creation_date: datetime = field(default_factory=utcnow)
+    started: float = field(default_factory=time.monotonic)
+    completion_date: datetime | None = None
+    failure: str | None = None
+    settled: bool = False
+
+    def due(self) -> bool:
+        return not self.settled and time.monotonic() - self.started >= self.duration
+
+    @property
+    def progress(self) -> float:
+        if self.settled or self.duration <= 0:
+            return 1.0
+        return min(1.0, (time.monotonic() - self.started) / self.duration)
+
+    def running_state(self) -> str:
+        return "CREATED" if self.progress < 0.1 else "RUNNING"
+
+
+@dataclass
+class BackupJob(Job):
+    backup_vault_name: str = ""
+    backup_vault_arn: str = ""
+    lifecycle: dict[str, Any] | None = None
+    recovery_point_tags: dict[str, str] | None = None
+    recovery_point_arn: str | None = None
+    encryption_key_arn: str | None = None
+    resource_name: str | None = None
+    idempotency_token: str | None = None
+
+    @property
+    def state(self) -> str:
+        if not self.settled:
+            return self.running_state()
+        return "FAILED" if self.failure else "COMPLETED"
+
+    @property
+    def backup_job_id(self) -> str:
+        return self.job_id
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "AccountId": self.account_id,
+            "BackupJobId": self.job_id,
+            "BackupVaultName": self.backup_vault_name,
+            "BackupVaultArn": self.backup_vault_arn,
+            "VaultType": "BACKUP_VAULT",
+            "RecoveryPointArn": self.recovery_point_arn,
+            "RecoveryPointLifecycle": self.lifecycle,
+            "EncryptionKeyArn": self.encryption_key_arn,
+            "IsEncrypted": self.encryption_key_arn is not None,
+            "ResourceArn": self.resource_arn,
+            "ResourceName": self.resource_name,
+            "CreationDate": self.creation_date,
+            "InitiationDate": self.creation_date,
+            "CompletionDate": self.completion_date,
+            "State": self.state,
+            "StatusMessage": self.failure,
+            "PercentDone": f"{self.progress * 100:.1f}",
+            "BackupSizeInBytes": 8 * 1024**3 if self.state == "COMPLETED" else None,
+            "IamRoleArn": self.iam_role_arn,
+            "CreatedBy": {},
+            "ResourceType": self.resource_type,
+            "StartBy": self.creation_date + timedelta(hours=8),
+            "BackupType": "",
+            "IsParent": False,
+        }
+        return {k: v for k, v in data.items() if v is not None}
+
+
+@dataclass
+class CopyJob(Job):
+    source_backup_vault_arn: str = ""
+    source_recovery_point_arn: str = ""
+    destination_backup_vault_arn: str = ""
+    destination_account_id: str = ""
+    destination_region: str = ""
+    lifecycle: dict[str, Any] | None = None
+    destination_recovery_point_arn: str | None = None
+    destination_encryption_key_arn: str | None = None
+    resource_name: str | None = None
+    idempotency_token: str | None = None
+
+    @property
+    def copy_job_id(self) -> str:
+        return self.job_id
+
+    @property
+    def state(self) -> str:
+        if not self.settled:
+            return self.running_state()
+        return "FAILED" if self.failure else "COMPLETED"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "AccountId": self.account_id,
+            "CopyJobId": self.job_id,
+            "SourceBackupVaultArn": self.source_backup_vault_arn,
+            "SourceRecoveryPointArn": self.source_recovery_point_arn,
+            "DestinationBackupVaultArn": self.destination_backup_vault_arn,
+            "DestinationVaultType": "BACKUP_VAULT",
+            "DestinationRecoveryPointArn": self.destination_recovery_point_arn,
+            "DestinationEncryptionKeyArn": self.destination_encryption_key_arn,
+            "DestinationRecoveryPointLifecycle": self.lifecycle,
+            "ResourceArn": self.resource_arn,
+            "ResourceName": self.resource_name,
+            "CreationDate": self.creation_date,
+            "CompletionDate": self.completion_date,
+            "State": self.state,
+            "StatusMessage": self.failure,
+            "BackupSizeInBytes": 8 * 1024**3,
+            "IamRoleArn": self.iam_role_arn,
+            "CreatedBy": {},
+            "ResourceType": self.resource_type,
+            "IsParent": False,
+        }
+        return {k: v for k, v in data.items() if v is not None}
+
+
+@dataclass
+class RestoreJob(Job):
+    recovery_point_arn: str = ""
+    backup_vault_arn: str = ""
+    created_resource_arn: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        if not self.settled:
+            return "PENDING" if self.progress < 0.1 else "RUNNING"
+        return "FAILED" if self.failure else "COMPLETED"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "AccountId": self.account_id,
+            "RestoreJobId": self.job_id,
+            "RecoveryPointArn": self.recovery_point_arn,
+            "SourceResourceArn": self.resource_arn,
+            "BackupVaultArn": self.backup_vault_arn,
+            "CreationDate": self.creation_date,
+            "CompletionDate": self.completion_date,
+            "Status": self.status,
+            "StatusMessage": self.failure,
+            "PercentDone": f"{self.progress * 100:.1f}",
+            "IamRoleArn": self.iam_role_arn,
+            "CreatedResourceArn": self.created_resource_arn,
+            "ResourceType": self.resource_type,
+            "IsParent": False,
+        }
+        return {k: v for k, v in data.items() if v is not None}
+
+
+@dataclass
+class SourceResource:
+    """What a backup needs to know about the resource it protects."""
+
+    arn: str
+    resource_type: str
+    name: str | None
+    kms_key_arn: str | None
+    volume_id: str | None = None
+
+
+def job_matches(job: BackupJob | CopyJob, filters: dict[str, Any], vault_name: str | None = None) -> bool:
+    checks = {
+        "ByResourceArn": lambda v: job.resource_arn == v,
+        "ByState": lambda v: job.state == v,
+        "ByResourceType": lambda v: job.resource_type == v,
+        "ByAccountId": lambda v: job.account_id == v,
+        "ByCreatedAfter": lambda v: job.creation_date >= v,
+        "ByCreatedBefore": lambda v: job.creation_date <= v,
+        "ByCompleteAfter": lambda v: job.completion_date is not None and job.completion_date >= v,
+        "ByCompleteBefore": lambda v: job.completion_date is not None and job.completion_date <= v,
+        "ByBackupVaultName": lambda v: vault_name == v,
+        "ByDestinationVaultArn": lambda v: getattr(job, "destination_backup_vault_arn", None) == v,
+        "BySourceRecoveryPointArn": lambda v: getattr(job, "source_recovery_point_arn", None) == v,
+    }
+    return all(checks[name](value) for name, value in filters.items() if value is not None and name in checks)
+
+
+def point_matches(point: RecoveryPoint, filters: dict[str, Any]) -> bool:
+    checks = {
+        "ByResourceArn": lambda v: point.resource_arn == v,
+        "ByResourceType": lambda v: point.resource_type == v,
+        "ByCreatedAfter": lambda v: point.creation_date >= v,
+        "ByCreatedBefore": lambda v: point.creation_date <= v,
+    }
+    return all(checks[name](value) for name, value in filters.items() if value is not None and name in checks)
