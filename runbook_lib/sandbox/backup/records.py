@@ -139,8 +139,12 @@ class Job:
             return 1.0
         return min(1.0, (time.monotonic() - self.started) / self.duration)
 
-    def running_state(self) -> str:
-        return "CREATED" if self.progress < 0.1 else "RUNNING"
+    @property
+    def state(self) -> str:
+        """Backup and copy job state; restore jobs name theirs differently (see RestoreJob.status)."""
+        if not self.settled:
+            return "CREATED" if self.progress < 0.1 else "RUNNING"
+        return "FAILED" if self.failure else "COMPLETED"
 
 
 @dataclass
@@ -153,12 +157,6 @@ class BackupJob(Job):
     encryption_key_arn: str | None = None
     resource_name: str | None = None
     idempotency_token: str | None = None
-
-    @property
-    def state(self) -> str:
-        if not self.settled:
-            return self.running_state()
-        return "FAILED" if self.failure else "COMPLETED"
 
     @property
     def backup_job_id(self) -> str:
@@ -210,12 +208,6 @@ class CopyJob(Job):
     @property
     def copy_job_id(self) -> str:
         return self.job_id
-
-    @property
-    def state(self) -> str:
-        if not self.settled:
-            return self.running_state()
-        return "FAILED" if self.failure else "COMPLETED"
 
     def to_dict(self) -> dict[str, Any]:
         data = {
