@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from moto.backup.models import BackupBackend, Vault
 from moto.core.base_backend import BackendDict
@@ -50,6 +50,8 @@ from .records import (
     utcnow,
     validate_lifecycle,
 )
+
+JobT = TypeVar("JobT", BackupJob, CopyJob)
 
 MSG_NOT_IN_ORG = "ERROR_9601: Your account is not a member of an organization."
 MSG_NOT_MANAGEMENT = "Only the management account of an organization can update global settings."
@@ -266,10 +268,9 @@ class SandboxBackupBackend(BackupBackend):
         Simplification: StartWindowMinutes, CompleteWindowMinutes and BackupOptions are ignored.
         """
         self.settle_due_jobs()
-        if idempotency_token:
-            for job in self.backup_jobs.values():
-                if job.idempotency_token == idempotency_token:
-                    return job
+        earlier = _started_with(self.backup_jobs, idempotency_token)
+        if earlier is not None:
+            return earlier
         vault = self.describe_backup_vault(backup_vault_name)
         self._role_must_exist(iam_role_arn)
         validate_lifecycle(lifecycle)
@@ -354,7 +355,7 @@ class SandboxBackupBackend(BackupBackend):
     def list_backup_jobs(self, filters: dict[str, Any]) -> list[BackupJob]:
         self.settle_due_jobs()
         jobs = list(self.backup_jobs.values())
-        return [j for j in jobs if job_matches(j, filters, vault_name=j.backup_vault_name)]
+        return [j for j in jobs if job_matches(j, filters)]
 
     # ----- recovery points -----------------------------------------------------------------
     def _recovery_point(self, backup_vault_name: str, recovery_point_arn: str) -> RecoveryPoint:
@@ -419,10 +420,9 @@ class SandboxBackupBackend(BackupBackend):
         during a slow job does not rescue it. The checks run in the order of `_copy_failure`.
         """
         self.settle_due_jobs()
-        if idempotency_token:
-            for job in self.copy_jobs.values():
-                if job.idempotency_token == idempotency_token:
-                    return job
+        earlier = _started_with(self.copy_jobs, idempotency_token)
+        if earlier is not None:
+            return earlier
         point = self._recovery_point(source_backup_vault_name, recovery_point_arn)
         destination = parse_arn(destination_backup_vault_arn)
         if destination["service"] != "backup" or not destination["resource"].startswith("backup-vault:"):
@@ -598,6 +598,13 @@ class SandboxBackupBackend(BackupBackend):
         if restore_job_id not in self.restore_jobs:
             raise ResourceNotFoundException(msg=f"Cannot find restore job with id {restore_job_id}")
         return self.restore_jobs[restore_job_id]
+
+
+def _started_with(jobs: dict[str, JobT], idempotency_token: str | None) -> JobT | None:
+    """The job an IdempotencyToken already started, so that a retried start returns it."""
+    if not idempotency_token:
+        return None
+    return next((job for job in jobs.values() if job.idempotency_token == idempotency_token), None)
 
 
 sandbox_backup_backends = BackendDict(SandboxBackupBackend, "backup")

@@ -14,6 +14,13 @@ from typing import Any
 from ..kms import models as kms_models
 from .exceptions import InvalidParameterValueException
 
+BACKUP_SIZE_BYTES = 8 * 1024**3  # every sandbox volume is 8 GiB
+
+
+def _present(data: dict[str, Any]) -> dict[str, Any]:
+    """The members that have a value: AWS omits the rest."""
+    return {k: v for k, v in data.items() if v is not None}
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -71,7 +78,7 @@ class RecoveryPoint:
     status: str = "CREATING"
     creation_date: datetime = field(default_factory=utcnow)
     completion_date: datetime | None = None
-    backup_size_in_bytes: int = 8 * 1024**3
+    backup_size_in_bytes: int = BACKUP_SIZE_BYTES
     storage_class: str = "WARM"
 
     @property
@@ -104,7 +111,7 @@ class RecoveryPoint:
             "VaultType": "BACKUP_VAULT",
             "EncryptionKeyType": self._encryption_key_type(),
         }
-        return {k: v for k, v in data.items() if v is not None}
+        return _present(data)
 
     def _encryption_key_type(self) -> str | None:
         key = kms_models.key_from_arn(self.encryption_key_arn)
@@ -129,6 +136,9 @@ class Job:
     completion_date: datetime | None = None
     failure: str | None = None
     settled: bool = False
+    resource_name: str | None = None
+    lifecycle: dict[str, Any] | None = None
+    idempotency_token: str | None = None
 
     def due(self) -> bool:
         return not self.settled and time.monotonic() - self.started >= self.duration
@@ -146,25 +156,38 @@ class Job:
             return "CREATED" if self.progress < 0.1 else "RUNNING"
         return "FAILED" if self.failure else "COMPLETED"
 
+    def common_members(self) -> dict[str, Any]:
+        """The members backup and copy jobs report alike."""
+        return {
+            "AccountId": self.account_id,
+            "ResourceArn": self.resource_arn,
+            "ResourceName": self.resource_name,
+            "ResourceType": self.resource_type,
+            "CreationDate": self.creation_date,
+            "CompletionDate": self.completion_date,
+            "State": self.state,
+            "StatusMessage": self.failure,
+            "IamRoleArn": self.iam_role_arn,
+            "CreatedBy": {},
+            "IsParent": False,
+        }
+
 
 @dataclass
 class BackupJob(Job):
     backup_vault_name: str = ""
     backup_vault_arn: str = ""
-    lifecycle: dict[str, Any] | None = None
     recovery_point_tags: dict[str, str] | None = None
     recovery_point_arn: str | None = None
     encryption_key_arn: str | None = None
-    resource_name: str | None = None
-    idempotency_token: str | None = None
 
     @property
     def backup_job_id(self) -> str:
         return self.job_id
 
     def to_dict(self) -> dict[str, Any]:
-        data = {
-            "AccountId": self.account_id,
+        return _present({
+            **self.common_members(),
             "BackupJobId": self.job_id,
             "BackupVaultName": self.backup_vault_name,
             "BackupVaultArn": self.backup_vault_arn,
@@ -173,23 +196,12 @@ class BackupJob(Job):
             "RecoveryPointLifecycle": self.lifecycle,
             "EncryptionKeyArn": self.encryption_key_arn,
             "IsEncrypted": self.encryption_key_arn is not None,
-            "ResourceArn": self.resource_arn,
-            "ResourceName": self.resource_name,
-            "CreationDate": self.creation_date,
             "InitiationDate": self.creation_date,
-            "CompletionDate": self.completion_date,
-            "State": self.state,
-            "StatusMessage": self.failure,
             "PercentDone": f"{self.progress * 100:.1f}",
-            "BackupSizeInBytes": 8 * 1024**3 if self.state == "COMPLETED" else None,
-            "IamRoleArn": self.iam_role_arn,
-            "CreatedBy": {},
-            "ResourceType": self.resource_type,
+            "BackupSizeInBytes": BACKUP_SIZE_BYTES if self.state == "COMPLETED" else None,
             "StartBy": self.creation_date + timedelta(hours=8),
             "BackupType": "",
-            "IsParent": False,
-        }
-        return {k: v for k, v in data.items() if v is not None}
+        })
 
 
 @dataclass
@@ -199,19 +211,16 @@ class CopyJob(Job):
     destination_backup_vault_arn: str = ""
     destination_account_id: str = ""
     destination_region: str = ""
-    lifecycle: dict[str, Any] | None = None
     destination_recovery_point_arn: str | None = None
     destination_encryption_key_arn: str | None = None
-    resource_name: str | None = None
-    idempotency_token: str | None = None
 
     @property
     def copy_job_id(self) -> str:
         return self.job_id
 
     def to_dict(self) -> dict[str, Any]:
-        data = {
-            "AccountId": self.account_id,
+        return _present({
+            **self.common_members(),
             "CopyJobId": self.job_id,
             "SourceBackupVaultArn": self.source_backup_vault_arn,
             "SourceRecoveryPointArn": self.source_recovery_point_arn,
@@ -220,19 +229,8 @@ class CopyJob(Job):
             "DestinationRecoveryPointArn": self.destination_recovery_point_arn,
             "DestinationEncryptionKeyArn": self.destination_encryption_key_arn,
             "DestinationRecoveryPointLifecycle": self.lifecycle,
-            "ResourceArn": self.resource_arn,
-            "ResourceName": self.resource_name,
-            "CreationDate": self.creation_date,
-            "CompletionDate": self.completion_date,
-            "State": self.state,
-            "StatusMessage": self.failure,
-            "BackupSizeInBytes": 8 * 1024**3,
-            "IamRoleArn": self.iam_role_arn,
-            "CreatedBy": {},
-            "ResourceType": self.resource_type,
-            "IsParent": False,
-        }
-        return {k: v for k, v in data.items() if v is not None}
+            "BackupSizeInBytes": BACKUP_SIZE_BYTES,
+        })
 
 
 @dataclass
@@ -249,7 +247,7 @@ class RestoreJob(Job):
         return "FAILED" if self.failure else "COMPLETED"
 
     def to_dict(self) -> dict[str, Any]:
-        data = {
+        return _present({
             "AccountId": self.account_id,
             "RestoreJobId": self.job_id,
             "RecoveryPointArn": self.recovery_point_arn,
@@ -264,8 +262,7 @@ class RestoreJob(Job):
             "CreatedResourceArn": self.created_resource_arn,
             "ResourceType": self.resource_type,
             "IsParent": False,
-        }
-        return {k: v for k, v in data.items() if v is not None}
+        })
 
 
 @dataclass
@@ -279,7 +276,7 @@ class SourceResource:
     volume_id: str | None = None
 
 
-def job_matches(job: BackupJob | CopyJob, filters: dict[str, Any], vault_name: str | None = None) -> bool:
+def job_matches(job: BackupJob | CopyJob, filters: dict[str, Any]) -> bool:
     checks = {
         "ByResourceArn": lambda v: job.resource_arn == v,
         "ByState": lambda v: job.state == v,
@@ -289,7 +286,7 @@ def job_matches(job: BackupJob | CopyJob, filters: dict[str, Any], vault_name: s
         "ByCreatedBefore": lambda v: job.creation_date <= v,
         "ByCompleteAfter": lambda v: job.completion_date is not None and job.completion_date >= v,
         "ByCompleteBefore": lambda v: job.completion_date is not None and job.completion_date <= v,
-        "ByBackupVaultName": lambda v: vault_name == v,
+        "ByBackupVaultName": lambda v: getattr(job, "backup_vault_name", None) == v,
         "ByDestinationVaultArn": lambda v: getattr(job, "destination_backup_vault_arn", None) == v,
         "BySourceRecoveryPointArn": lambda v: getattr(job, "source_recovery_point_arn", None) == v,
     }

@@ -9,7 +9,6 @@ is decided by that key's policy, evaluated with runbook_lib.iam_policy.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from moto.kms.models import Key, KmsBackend, kms_backends
 
@@ -126,10 +125,6 @@ def _action_context(action: str, context: dict[str, str]) -> dict[str, str]:
     if action == "kms:CreateGrant":
         ctx.setdefault("kms:GrantIsForAWSResource", "true")
     return ctx
-
-
-def describe(key: Key) -> dict[str, Any]:
-    return key.to_dict()["KeyMetadata"]
 
 
 def install() -> None:
