@@ -1,4 +1,8 @@
-"""A plain-data picture of everything the runbook can change, for before/after comparisons."""
+"""A plain-data picture of everything the runbook can change, for before/after comparisons.
+
+Backends that only answered reads (no vault, job or setting ever written) are left out, so that
+looking does not count as changing.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,8 @@ def snapshot() -> dict[str, Any]:
             "copy_jobs": {i: j.state for i, j in sorted(backend.copy_jobs.items())},
             "global_settings": dict(backend.global_settings),
         }
-        backup[f"{account}/{region}"] = entry
+        if any(value for name, value in entry.items() if name != "global_settings") or backend.global_settings_updated:
+            backup[f"{account}/{region}"] = entry
     keys: dict[str, Any] = {}
     for _account, _region, backend in kms_backends.iter_backends():
         for key in backend.keys.values():

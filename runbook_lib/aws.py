@@ -1,0 +1,46 @@
+"""Clients for the accounts a run touches, by profile, with botocore doing retries and pagination.
+
+Every client the runbook makes comes from here, so every AWS call can be accounted for: when
+RUNBOOK_CALL_LOG names a file, each call appends one JSON line (profile, Region, IAM action) to it.
+The tests use that to prove each step declares the IAM actions it calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+RETRIES = Config(retries={"mode": "standard", "max_attempts": 10})
+CALL_LOG_ENV = "RUNBOOK_CALL_LOG"
+
+
+@lru_cache(maxsize=None)
+def session(profile: str) -> boto3.Session:
+    return boto3.Session(profile_name=profile)
+
+
+def client(profile: str, service: str, region: str) -> Any:
+    """A client of one account (profile) in one Region; its calls are logged when asked."""
+    made = session(profile).client(service, region_name=region, config=RETRIES)
+    if os.environ.get(CALL_LOG_ENV):
+        made.meta.events.register("before-call", _logger(profile, region))
+    return made
+
+
+def _logger(profile: str, region: str) -> Any:
+    def log_call(model: Any, **_: Any) -> None:
+        action = f"{model.service_model.signing_name}:{model.name}"
+        with open(os.environ[CALL_LOG_ENV], "a") as handle:
+            handle.write(json.dumps({"profile": profile, "region": region, "action": action}) + "\n")
+
+    return log_call
+
+
+def account_id(profile: str, region: str) -> str:
+    """The account a profile signs as (sts:GetCallerIdentity needs no permission)."""
+    return client(profile, "sts", region).get_caller_identity()["Account"]

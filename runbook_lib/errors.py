@@ -1,0 +1,37 @@
+"""The runbook's one exception family: each error carries the fields a person needs to act."""
+
+from __future__ import annotations
+
+
+class RunbookError(Exception):
+    """Base of every error the runbook raises on purpose; str() is one line a person can act on."""
+
+
+class ParameterError(RunbookError):
+    """A parameter is missing, unknown or out of range; raised before any AWS call."""
+
+    def __init__(self, field: str, problem: str):
+        self.field = field
+        self.problem = problem
+        super().__init__(f"parameter {field}: {problem}")
+
+
+class StepFailed(RunbookError):
+    """A step could not do its job; says which step, what failed and how to fix it."""
+
+    def __init__(self, step: str, what: str, fix: str):
+        self.step = step
+        self.what = what
+        self.fix = fix
+        super().__init__(f"step {step} failed: {what}. Fix: {fix}")
+
+
+class JobFailed(RunbookError):
+    """An AWS Backup job ended FAILED (or did not end in time); carries its ID and StatusMessage."""
+
+    def __init__(self, kind: str, job_id: str, state: str, status_message: str | None):
+        self.kind = kind
+        self.job_id = job_id
+        self.state = state
+        self.status_message = status_message or ""
+        super().__init__(f"{kind} job {job_id} ended {state}: {self.status_message or 'no status message'}")

@@ -1,0 +1,84 @@
+"""The IAM actions each step calls, per account, declared as data.
+
+A test runs every step with the call log on and fails when a step calls an action it did not
+declare here; the README's least-privilege policies are generated from these declarations.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+SOURCE, TARGET, MANAGEMENT = "source", "target", "management"
+
+STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "00_prerequisites": {
+        SOURCE: ("sts:GetCallerIdentity", "organizations:DescribeOrganization", "backup:DescribeGlobalSettings",
+                 "iam:GetRole", "kms:DescribeKey", "kms:ListAliases", "kms:GetKeyPolicy",
+                 "backup:DescribeBackupVault", "backup:CreateBackupVault"),
+        TARGET: ("sts:GetCallerIdentity", "organizations:DescribeOrganization", "kms:DescribeKey",
+                 "kms:ListAliases", "kms:GetKeyPolicy", "backup:DescribeBackupVault", "backup:CreateBackupVault",
+                 "backup:GetBackupVaultAccessPolicy", "backup:PutBackupVaultAccessPolicy"),
+        MANAGEMENT: ("backup:UpdateGlobalSettings",),
+    },
+    "01_create_backup": {
+        SOURCE: ("sts:GetCallerIdentity", "ec2:DescribeVolumes", "backup:StartBackupJob", "backup:DescribeBackupJob",
+                 "iam:PassRole"),
+    },
+    "02_verify_source_key": {
+        SOURCE: ("backup:DescribeRecoveryPoint", "backup:DescribeBackupVault",
+                 "backup:ListRecoveryPointsByBackupVault", "ec2:DescribeSnapshots", "kms:DescribeKey",
+                 "kms:ListAliases", "kms:GetKeyPolicy"),
+    },
+    "03_share_source_key": {
+        SOURCE: ("kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:DescribeKey", "kms:ListAliases"),
+        TARGET: ("sts:GetCallerIdentity",),
+    },
+    "04_copy_to_target": {
+        SOURCE: ("backup:StartCopyJob", "backup:DescribeCopyJob", "iam:PassRole"),
+        TARGET: ("sts:GetCallerIdentity",),
+    },
+    "05_verify_target_key": {
+        TARGET: ("backup:DescribeRecoveryPoint", "backup:DescribeBackupVault",
+                 "backup:ListRecoveryPointsByBackupVault", "ec2:DescribeSnapshots", "kms:DescribeKey",
+                 "kms:ListAliases", "kms:GetKeyPolicy"),
+    },
+    "07_cleanup": {
+        SOURCE: ("backup:DescribeRecoveryPoint", "backup:DeleteRecoveryPoint", "backup:DescribeBackupVault",
+                 "backup:DeleteBackupVault", "backup:ListRecoveryPointsByBackupVault"),
+        TARGET: ("backup:DescribeRecoveryPoint", "backup:DeleteRecoveryPoint", "backup:DescribeBackupVault",
+                 "backup:DeleteBackupVault", "backup:ListRecoveryPointsByBackupVault"),
+    },
+}
+
+# Actions AWS checks on the caller that no API call names (iam:PassRole when a job is given a role).
+IMPLIED_ACTIONS = {"iam:PassRole"}
+
+
+def declared(step: str, account: str) -> set[str]:
+    return set(STEP_PERMISSIONS.get(step, {}).get(account, ()))
+
+
+def least_privilege_policy(account: str) -> dict[str, Any]:
+    """One IAM policy document with every action the steps declare for this account."""
+    actions: set[str] = set()
+    for accounts in STEP_PERMISSIONS.values():
+        actions.update(accounts.get(account, ()))
+    by_service: dict[str, list[str]] = defaultdict(list)
+    for action in sorted(actions - {"sts:GetCallerIdentity"}):
+        by_service[action.split(":")[0]].append(action)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": f"Runbook{service.capitalize()}", "Effect": "Allow", "Action": names, "Resource": "*"}
+            for service, names in sorted(by_service.items())
+        ],
+    }
+
+
+def readme_section() -> str:
+    parts = []
+    for account in (SOURCE, TARGET, MANAGEMENT):
+        parts.append(f"#### {account} account\n\n```json\n{json.dumps(least_privilege_policy(account), indent=2)}\n```")
+    return "\n\n".join(parts)
