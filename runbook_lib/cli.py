@@ -1,7 +1,7 @@
 """The `runbook` command line.
 
-`runbook sandbox start|stop|status|reset|scenarios|configure` manages the local AWS sandbox.
-Every failure ends in one line on stderr and a non-zero exit.
+`runbook run PARAMS.yaml` runs the step notebooks headless; `runbook sandbox ...` manages the local
+AWS sandbox. Every failure ends in one line on stderr and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 
+from .errors import RunbookError
 from .sandbox import process
 from .sandbox.scenarios import SCENARIOS
 
@@ -80,6 +81,13 @@ def _sandbox_configure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from . import runner
+
+    steps = tuple(s.strip() for s in args.steps.split(",")) if args.steps else runner.DEFAULT_STEPS
+    return runner.run(args.parameters, args.out, steps)
+
+
 def _non_negative(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -97,6 +105,11 @@ def _fraction(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runbook", description="Cross-account, cross-Region AWS Backup copy runbook.")
     commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the step notebooks headless with a parameter file")
+    run.add_argument("parameters", help="flat YAML parameter file, e.g. parameters/sandbox.yaml")
+    run.add_argument("--out", help="run folder (default runs/<timestamp>)")
+    run.add_argument("--steps", help="comma-separated steps (default 00 to 05; add 07_cleanup to clean up)")
+    run.set_defaults(handler=_run)
     sandbox = commands.add_parser("sandbox", help="the local AWS sandbox").add_subparsers(dest="action", required=True)
 
     def sub(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
@@ -126,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except process.SandboxError as error:
+    except (process.SandboxError, RunbookError) as error:
         print(f"runbook: {error}", file=sys.stderr)
         return 1
 

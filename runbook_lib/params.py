@@ -98,6 +98,8 @@ SCHEMA: tuple[Parameter, ...] = (
               lambda v: v is None or _is_int(1, 36500)(v)),
     Parameter("recovery_point_tags", {"Project": "cross-account-backup"}, "tags on the recovery point",
               "a mapping of up to 50 text tags, keys not starting with aws:", _is_tags),
+    Parameter("poll_seconds", 5, "seconds between two looks at a running job", "a whole number 1-300",
+              _is_int(1, 300)),
     Parameter("apply", True, "make the changes; false shows every plan and changes nothing", "true or false",
               lambda v: isinstance(v, bool)),
     Parameter("run_dir", "", "folder of this run's state and change log; empty keeps them in runs/adhoc",
@@ -118,7 +120,10 @@ def _profiles() -> set[str]:
 
 
 def validate(values: Mapping[str, Any], check_profiles: bool = True) -> dict[str, Any]:
-    """Defaults filled in and every value checked; ParameterError at the first bad one."""
+    """Defaults filled in and every value checked; ParameterError at the first bad one.
+
+    Profiles are looked up only where `values` names them: a default is not the caller's choice.
+    """
     unknown = sorted(set(values) - set(BY_NAME))
     if unknown:
         raise ParameterError(unknown[0], f"unknown parameter; allowed: {', '.join(BY_NAME)}")
@@ -133,9 +138,9 @@ def validate(values: Mapping[str, Any], check_profiles: bool = True) -> dict[str
     if check_profiles:
         profiles = _profiles()
         for name in ("source_profile", "target_profile", "management_profile"):
-            if merged[name] and merged[name] not in profiles:
+            if values.get(name) and values[name] not in profiles:
                 known = ", ".join(sorted(profiles)) or "none: is AWS_CONFIG_FILE set?"
-                raise ParameterError(name, f"no profile {merged[name]!r} in your AWS config; profiles: {known}")
+                raise ParameterError(name, f"no profile {values[name]!r} in your AWS config; profiles: {known}")
     _check_relations(merged)
     return merged
 

@@ -152,3 +152,10 @@ def test_put_key_policy_over_32_kb_is_refused(aws):
         kms.put_key_policy(KeyId=key, PolicyName="default", Policy=huge)
     assert excinfo.value.response["Error"]["Code"] == "MalformedPolicyDocumentException"
     assert excinfo.value.response["Error"]["Message"] == "The key policy exceeds the maximum size of 32768 bytes."
+
+
+def test_aws_managed_aliases_without_a_key_have_no_target(aws):
+    aliases = {a["AliasName"]: a for a in aws.source("kms").list_aliases()["Aliases"]}
+    assert "TargetKeyId" not in aliases["alias/aws/s3"]
+    assert aliases["alias/aws/ebs"]["TargetKeyId"] == aws.source("kms").describe_key(KeyId="alias/aws/ebs")[
+        "KeyMetadata"]["KeyId"]

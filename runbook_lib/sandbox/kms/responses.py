@@ -49,6 +49,14 @@ class SandboxKmsResponse(KmsResponse):
             )
         return json.dumps(key.to_dict())
 
+    def list_aliases(self) -> str:
+        """AWS managed aliases not yet backed by a key carry no TargetKeyId (moto invents one)."""
+        listed = json.loads(super().list_aliases())
+        for alias in listed["Aliases"]:
+            if alias.get("TargetKeyId") and alias["TargetKeyId"] not in self.kms_backend.keys:
+                del alias["TargetKeyId"]
+        return json.dumps(listed)
+
     def put_key_policy(self) -> str:
         """Refuses policies AWS refuses: over 32 KB, or not JSON."""
         policy = self._get_param("Policy") or ""

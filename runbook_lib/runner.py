@@ -1,0 +1,128 @@
+"""`runbook run`: every step notebook in order, headless with papermill, into one run folder.
+
+The folder keeps the executed notebooks (the record of the run), state.json, changes.jsonl and
+report.html. Each notebook gets only the parameters it declares. On the first failure the run
+stops and says, in one line, which step failed, what failed and the fix.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import papermill
+from papermill.exceptions import PapermillExecutionError
+
+from . import params
+from .runstate import RunState
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+DEFAULT_STEPS = (
+    "00_prerequisites",
+    "01_create_backup",
+    "02_verify_source_key",
+    "03_share_source_key",
+    "04_copy_to_target",
+    "05_verify_target_key",
+)
+ALL_STEPS = (*DEFAULT_STEPS, "07_cleanup")
+RUNBOOK_ERRORS = {"StepFailed", "JobFailed", "ParameterError", "RunbookError"}
+
+
+@dataclass
+class StepOutcome:
+    step: str
+    ok: bool
+    message: str = ""
+
+
+def notebook_path(step: str) -> Path:
+    return NOTEBOOKS / f"{step}.ipynb"
+
+
+def declared_parameters(step: str) -> set[str]:
+    return set(papermill.inspect_notebook(str(notebook_path(step))))
+
+
+def failure_line(step: str, error: PapermillExecutionError, record: Path) -> str:
+    if error.ename in RUNBOOK_ERRORS:
+        return str(error.evalue)
+    return f"step {step} failed: {error.ename}: {error.evalue}. Fix: read the failing cell in {record}"
+
+
+def run(parameter_file: str | Path, out: str | Path | None = None, steps: tuple[str, ...] = DEFAULT_STEPS) -> int:
+    """Validate, then run the steps; returns the process exit code."""
+    unknown = [s for s in steps if s not in ALL_STEPS]
+    if unknown:
+        raise params.ParameterError("--steps", f"unknown step {unknown[0]!r}; allowed: {', '.join(ALL_STEPS)}")
+    values = params.load(parameter_file)
+    folder = Path(out or Path("runs") / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    values["run_dir"] = str(folder)
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    outcomes: list[StepOutcome] = []
+    for step in steps:
+        record = folder / f"{step}.ipynb"
+        given = {k: v for k, v in values.items() if k in declared_parameters(step)}
+        print(f"[{step}] running")
+        try:
+            papermill.execute_notebook(str(notebook_path(step)), str(record), parameters=given,
+                                       kernel_name="python3", progress_bar=False, cwd=str(folder))
+        except PapermillExecutionError as error:
+            outcomes.append(StepOutcome(step, False, failure_line(step, error, record)))
+            break
+        outcomes.append(StepOutcome(step, True))
+    write_report(folder, outcomes)
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        print(f"runbook: {failed[0].message}", file=sys.stderr)
+        return 1
+    print(summary(folder))
+    return 0
+
+
+def summary(folder: Path) -> str:
+    state = RunState(folder).load()
+    lines = [f"Run folder: {folder}"]
+    source = state.get("01_create_backup", {}).get("recovery_point_arn")
+    if source:
+        alias = state.get("02_verify_source_key", {}).get("source_key_alias", "?")
+        lines.append(f"Source recovery point:      {source} (key {alias})")
+    destination = state.get("04_copy_to_target", {}).get("destination_recovery_point_arn")
+    if destination:
+        alias = state.get("05_verify_target_key", {}).get("destination_key_alias", "?")
+        lines.append(f"Destination recovery point: {destination} (key {alias})")
+    return "\n".join(lines)
+
+
+def write_report(folder: Path, outcomes: list[StepOutcome]) -> None:
+    """report.html: each step's outcome, what the run produced, and every change it made."""
+    state = RunState(folder)
+    rows = "".join(
+        f"<tr><td><a href='{o.step}.ipynb'>{o.step}</a></td><td>{'ok' if o.ok else 'FAILED'}</td>"
+        f"<td>{html.escape(o.message)}</td></tr>"
+        for o in outcomes
+    )
+    changes = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(e[k]))}</td>" for k in ("time", "step", "profile", "action",
+                                                                        "target", "outcome")) + "</tr>"
+        for e in state.changes.entries()
+    )
+    produced = html.escape(json.dumps(state.load(), indent=2, sort_keys=True))
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Runbook run {folder.name}</title>
+<style>body{{font-family:sans-serif}}td,th{{border:1px solid #ccc;padding:4px}}table{{border-collapse:collapse}}</style>
+</head><body><h1>Runbook run {html.escape(folder.name)}</h1>
+<pre>{html.escape(summary(folder))}</pre>
+<h2>Steps</h2><table><tr><th>step</th><th>outcome</th><th>message</th></tr>{rows}</table>
+<h2>Changes made to AWS</h2><table><tr><th>time</th><th>step</th><th>profile</th><th>action</th><th>target</th>
+<th>outcome</th></tr>{changes}</table>
+<h2>What each step produced</h2><pre>{produced}</pre></body></html>
+"""
+    (folder / "report.html").write_text(page)
+
+

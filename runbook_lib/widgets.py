@@ -1,0 +1,124 @@
+"""What the notebooks show: pandas tables, pickers for accounts and vaults, Apply buttons, progress.
+
+Everything here works headless too (papermill): widgets render as their text, and nothing waits
+for a click; in batch the `apply` parameter does what the Apply button does in JupyterLab.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+
+from . import aws, keys, params
+from .changes import Change, carry_out
+from .walkthrough import Run, recovery_points_table
+
+
+def table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(rows)
+
+
+def keys_frame(profile: str, region: str) -> pd.DataFrame:
+    return table(keys.keys_table(profile, region))
+
+
+def recovery_points_frame(profile: str, region: str, vault: str) -> pd.DataFrame:
+    return table(recovery_points_table(profile, region, vault))
+
+
+def encryption_frame(found: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame([{"what": k.replace("_", " "), "value": v} for k, v in found.items()])
+
+
+def _vault_names(profile: str, region: str) -> list[str]:
+    backup = aws.client(profile, "backup", region)
+    return [v["BackupVaultName"] for page in backup.get_paginator("list_backup_vaults").paginate()
+            for v in page["BackupVaultList"]]
+
+
+class Choices(w.VBox):
+    """Pickers for the accounts (profiles) and vaults of a run; a change re-validates the run's values."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        profiles = sorted(aws.session(run.source_profile).available_profiles)
+        self.source_profile = w.Dropdown(options=profiles, value=run.source_profile, description="Source")
+        self.target_profile = w.Dropdown(options=profiles, value=run.target_profile, description="Target")
+        self.source_vault = w.Combobox(value=run.source_vault_name, description="Source vault",
+                                       options=_vault_names(run.source_profile, run.source_region))
+        self.target_vault = w.Combobox(value=run.target_vault_name, description="Target vault",
+                                       options=_vault_names(run.target_profile, run.target_region))
+        self.message = w.HTML()
+        for picker in (self.source_profile, self.target_profile, self.source_vault, self.target_vault):
+            picker.observe(self._changed, names="value")
+        super().__init__([self.source_profile, self.target_profile, self.source_vault, self.target_vault,
+                          self.message])
+
+    def _changed(self, _: Any) -> None:
+        wanted = {
+            **self.run.values,
+            "source_profile": self.source_profile.value,
+            "target_profile": self.target_profile.value,
+            "source_vault_name": self.source_vault.value,
+            "target_vault_name": self.target_vault.value,
+        }
+        try:
+            self.run.values = params.validate(wanted)
+            self.run._accounts.clear()
+            self.message.value = "Saved: run the next cells again to plan with these choices."
+        except params.ParameterError as error:
+            self.message.value = f"<b>Not saved</b>: {error}"
+
+
+class ApplyPanel(w.VBox):
+    """One planned change: its plan, an Apply button, and what happened."""
+
+    def __init__(self, run: Run, change: Change):
+        self.run = run
+        self.change = change
+        self.plan = w.Output()
+        with self.plan:
+            print(change.describe())
+        self.button = w.Button(description="Apply", button_style="warning",
+                               disabled=not change.needed or change.applied)
+        self.status = w.Label(self._status_text())
+        self.button.on_click(self._apply)
+        super().__init__([self.plan, w.HBox([self.button, self.status])])
+
+    def _status_text(self) -> str:
+        if self.change.applied:
+            return "applied"
+        return "waiting for Apply" if self.change.needed else "nothing to change"
+
+    def _apply(self, _: Any) -> None:
+        self.button.disabled = True
+        try:
+            carry_out(self.change, True, self.run.state.changes)
+        except Exception as error:  # shown in the panel; the notebook keeps running
+            self.status.value = f"failed: {error}"
+            self.button.disabled = False
+            raise
+        self.status.value = self._status_text()
+
+
+def plan(run: Run, changes: list[Change]) -> w.VBox:
+    """Carry out the changes when `apply` is true, then show each with its Apply button."""
+    run.carry_out(changes)
+    return w.VBox([ApplyPanel(run, change) for change in changes])
+
+
+class JobProgress(w.HBox):
+    """A progress bar fed by the waiter's polls."""
+
+    def __init__(self, label: str):
+        self.bar = w.FloatProgress(min=0, max=100, description=label)
+        self.state = w.Label("waiting")
+        super().__init__([self.bar, self.state])
+
+    def __call__(self, job: dict[str, Any]) -> None:
+        state = job.get("State", "")
+        self.bar.value = 100.0 if state == "COMPLETED" else float(job.get("PercentDone", 0) or 0)
+        self.state.value = state + (f": {job['StatusMessage']}" if job.get("StatusMessage") else "")
+
