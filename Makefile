@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+DEMO_SANDBOX := .sandbox/demo
+LAB_SANDBOX := .sandbox
 
-.PHONY: test sandbox-start sandbox-stop benchmark clean
+.PHONY: demo test lab benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,17 +13,27 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The whole walkthrough, headless, on a fresh sandbox that is stopped whatever happens.
+demo: $(VENV)/.installed
+	@rm -rf runs/demo
+	@trap '$(BIN)/runbook sandbox stop --dir $(DEMO_SANDBOX)' EXIT; \
+	$(BIN)/runbook sandbox start --dir $(DEMO_SANDBOX) --job-seconds 2 && \
+	$(BIN)/runbook sandbox reset --dir $(DEMO_SANDBOX) --scenario walkthrough && \
+	. $(DEMO_SANDBOX)/sandbox.env && \
+	$(BIN)/runbook run parameters/sandbox.yaml --out runs/demo
+
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
-sandbox-start: $(VENV)/.installed
-	$(BIN)/runbook sandbox start
-
-sandbox-stop: $(VENV)/.installed
-	$(BIN)/runbook sandbox stop
+# JupyterLab on the notebooks, against a sandbox (stopped when JupyterLab exits).
+lab: $(VENV)/.installed
+	@trap '$(BIN)/runbook sandbox stop --dir $(LAB_SANDBOX)' EXIT; \
+	$(BIN)/runbook sandbox start --dir $(LAB_SANDBOX) --job-seconds 10 && \
+	. $(LAB_SANDBOX)/sandbox.env && \
+	$(BIN)/jupyter lab notebooks/
 
 benchmark: $(VENV)/.installed
 	$(BIN)/python benchmarks/sandbox_start.py
 
 clean:
-	rm -rf $(VENV) .sandbox *.egg-info
+	rm -rf $(VENV) .sandbox runs *.egg-info

@@ -1,7 +1,7 @@
 """Clients for the accounts a run touches, by profile, with botocore doing retries and pagination.
 
 Every client the runbook makes comes from here, so every AWS call can be accounted for: when
-RUNBOOK_CALL_LOG names a file, each call appends one JSON line (profile, Region, IAM action) to it.
+RUNBOOK_CALL_LOG names a file, each call appends one JSON line (step, profile, Region, IAM action).
 The tests use that to prove each step declares the IAM actions it calls.
 """
 
@@ -17,6 +17,7 @@ from botocore.config import Config
 
 RETRIES = Config(retries={"mode": "standard", "max_attempts": 10})
 CALL_LOG_ENV = "RUNBOOK_CALL_LOG"
+STEP_ENV = "RUNBOOK_STEP"
 
 
 @lru_cache(maxsize=None)
@@ -36,7 +37,8 @@ def _logger(profile: str, region: str) -> Any:
     def log_call(model: Any, **_: Any) -> None:
         action = f"{model.service_model.signing_name}:{model.name}"
         with open(os.environ[CALL_LOG_ENV], "a") as handle:
-            handle.write(json.dumps({"profile": profile, "region": region, "action": action}) + "\n")
+            entry = {"step": os.environ.get(STEP_ENV, ""), "profile": profile, "region": region, "action": action}
+            handle.write(json.dumps(entry) + "\n")
 
     return log_call
 

@@ -100,7 +100,8 @@ SCHEMA: tuple[Parameter, ...] = (
               "a mapping of up to 50 text tags, keys not starting with aws:", _is_tags),
     Parameter("poll_seconds", 5, "seconds between two looks at a running job", "a whole number 1-300",
               _is_int(1, 300)),
-    Parameter("apply", True, "make the changes; false shows every plan and changes nothing", "true or false",
+    Parameter("apply", False, "make the changes; false shows every plan (with Apply buttons in JupyterLab) and "
+              "changes nothing by itself", "true or false",
               lambda v: isinstance(v, bool)),
     Parameter("run_dir", "", "folder of this run's state and change log; empty keeps them in runs/adhoc",
               "a folder path, or empty", lambda v: isinstance(v, str)),

@@ -15,28 +15,32 @@ SOURCE, TARGET, MANAGEMENT = "source", "target", "management"
 STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "00_prerequisites": {
         SOURCE: ("sts:GetCallerIdentity", "organizations:DescribeOrganization", "backup:DescribeGlobalSettings",
-                 "iam:GetRole", "kms:DescribeKey", "kms:ListAliases", "kms:GetKeyPolicy",
+                 "iam:GetRole", "kms:DescribeKey", "kms:ListAliases", "kms:GetKeyPolicy", "backup:ListBackupVaults",
                  "backup:DescribeBackupVault", "backup:CreateBackupVault"),
         TARGET: ("sts:GetCallerIdentity", "organizations:DescribeOrganization", "kms:DescribeKey",
-                 "kms:ListAliases", "kms:GetKeyPolicy", "backup:DescribeBackupVault", "backup:CreateBackupVault",
+                 "kms:ListAliases", "kms:GetKeyPolicy", "backup:ListBackupVaults", "backup:DescribeBackupVault",
+                 "backup:CreateBackupVault",
                  "backup:GetBackupVaultAccessPolicy", "backup:PutBackupVaultAccessPolicy"),
         MANAGEMENT: ("backup:UpdateGlobalSettings",),
     },
     "01_create_backup": {
         SOURCE: ("sts:GetCallerIdentity", "ec2:DescribeVolumes", "backup:StartBackupJob", "backup:DescribeBackupJob",
-                 "iam:PassRole"),
+                 "iam:PassRole", "backup:DescribeBackupVault", "backup:ListRecoveryPointsByBackupVault",
+                 "kms:DescribeKey", "kms:ListAliases", "kms:GetKeyPolicy"),
     },
     "02_verify_source_key": {
-        SOURCE: ("backup:DescribeRecoveryPoint", "backup:DescribeBackupVault",
-                 "backup:ListRecoveryPointsByBackupVault", "ec2:DescribeSnapshots", "kms:DescribeKey",
-                 "kms:ListAliases", "kms:GetKeyPolicy"),
+        SOURCE: ("sts:GetCallerIdentity", "backup:DescribeRecoveryPoint", "backup:DescribeBackupVault",
+                 "backup:ListRecoveryPointsByBackupVault", "ec2:DescribeVolumes", "ec2:DescribeSnapshots",
+                 "kms:DescribeKey", "kms:ListAliases", "kms:GetKeyPolicy"),
     },
     "03_share_source_key": {
-        SOURCE: ("kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:DescribeKey", "kms:ListAliases"),
+        SOURCE: ("kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:DescribeKey", "kms:ListAliases",
+                 "backup:DescribeRecoveryPoint", "backup:DescribeBackupVault", "ec2:DescribeSnapshots"),
         TARGET: ("sts:GetCallerIdentity",),
     },
     "04_copy_to_target": {
-        SOURCE: ("backup:StartCopyJob", "backup:DescribeCopyJob", "iam:PassRole"),
+        SOURCE: ("sts:GetCallerIdentity", "backup:StartCopyJob", "backup:DescribeCopyJob", "backup:ListCopyJobs",
+                 "iam:PassRole"),
         TARGET: ("sts:GetCallerIdentity",),
     },
     "05_verify_target_key": {

@@ -18,7 +18,7 @@ from pathlib import Path
 import papermill
 from papermill.exceptions import PapermillExecutionError
 
-from . import params
+from . import aws, params
 from .runstate import RunState
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -70,6 +70,7 @@ def run(parameter_file: str | Path, out: str | Path | None = None, steps: tuple[
         record = folder / f"{step}.ipynb"
         given = {k: v for k, v in values.items() if k in declared_parameters(step)}
         print(f"[{step}] running")
+        os.environ[aws.STEP_ENV] = step
         try:
             papermill.execute_notebook(str(notebook_path(step)), str(record), parameters=given,
                                        kernel_name="python3", progress_bar=False, cwd=str(folder))

@@ -69,7 +69,7 @@ def test_apply_false_changes_nothing(aws, tmp_path, world):
 
 def test_cleanup_removes_what_the_run_created(aws, tmp_path, world):
     run_all(tmp_path)
-    values = params.validate({"run_dir": str(tmp_path)})
+    values = params.validate({"run_dir": str(tmp_path), "apply": True})
     run = Run("07_cleanup", values)
     run.carry_out(cleanup(run))
     state = world.state()["backup"]

@@ -1,0 +1,105 @@
+"""`runbook run` on the sandbox: the record it keeps, idempotent reruns, and a failing setup."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+
+from runbook_lib import docs, permissions
+from runbook_lib.runner import DEFAULT_STEPS
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNBOOK = Path(sys.executable).parent / "runbook"
+PARAMETERS = ROOT / "parameters" / "sandbox.yaml"
+
+
+def runbook_run(out: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(RUNBOOK), "run", str(PARAMETERS), "--out", str(out), *extra],
+                          capture_output=True, text=True, timeout=600, env=env)
+
+
+def outputs(notebook: Path) -> tuple[str, list[str]]:
+    text, errors = [], []
+    for cell in json.loads(notebook.read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            if output["output_type"] == "error":
+                errors.append(output["ename"])
+            text.append("".join(output.get("text", "")))
+            text.append("".join(output.get("data", {}).get("text/plain", "")))
+    return "\n".join(text), errors
+
+
+def source_key_policy() -> dict:
+    kms = boto3.Session(profile_name="sandbox-source").client("kms", region_name="us-east-1")
+    key_id = kms.describe_key(KeyId="alias/cmkSource")["KeyMetadata"]["KeyId"]
+    return json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+
+
+def test_run_keeps_a_record_and_a_second_run_changes_nothing(world, tmp_path):
+    out = tmp_path / "run"
+    original_statements = source_key_policy()["Statement"]
+    first = runbook_run(out)
+    assert first.returncode == 0, first.stderr
+    summary = first.stdout.strip().splitlines()
+    assert summary[-2].startswith("Source recovery point:      arn:aws:ec2:us-east-1::snapshot/snap-")
+    assert summary[-2].endswith("(key alias/cmkSource)")
+    assert summary[-1].endswith("(key alias/cmkTarget)")
+    for step in DEFAULT_STEPS:
+        assert not outputs(out / f"{step}.ipynb")[1], f"{step} has error output"
+    assert {"state.json", "changes.jsonl", "report.html"} <= {p.name for p in out.iterdir()}
+    verify_source, _ = outputs(out / "02_verify_source_key.ipynb")
+    assert "encrypted with alias/cmkSource while its vault uses alias/cmkSourceVault" in verify_source
+    verify_target, _ = outputs(out / "05_verify_target_key.ipynb")
+    assert "The copy is encrypted with alias/cmkTarget" in verify_target
+    assert "kms:PutKeyPolicy" in (out / "report.html").read_text()
+
+    shared = source_key_policy()["Statement"]
+    state, log = world.state(), (out / "changes.jsonl").read_text()
+    second = runbook_run(out)
+    assert second.returncode == 0, second.stderr
+    assert world.state() == state, "a second run must change nothing in AWS"
+    assert (out / "changes.jsonl").read_text() == log
+    assert source_key_policy()["Statement"] == shared
+    assert all(statement in shared for statement in original_statements)
+    backup_jobs = state["backup"]["222222222222/us-east-1"]["backup_jobs"]
+    copy_jobs = state["backup"]["222222222222/us-east-1"]["copy_jobs"]
+    assert len(backup_jobs) == 1 and len(copy_jobs) == 1
+
+
+def test_a_failing_setup_stops_at_its_step_with_one_line(world, tmp_path):
+    world.reset("outside-organization")
+    out = tmp_path / "run"
+    done = runbook_run(out)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith("runbook: step 00_prerequisites failed: the source account is in organization ")
+    assert lines[-1].endswith("Fix: invite both accounts into one AWS Organization")
+    assert not (out / "01_create_backup.ipynb").exists()
+    assert "FAILED" in (out / "report.html").read_text()
+
+
+def test_every_step_declares_the_iam_actions_it_calls(world, tmp_path):
+    log = tmp_path / "calls.jsonl"
+    env = {**os.environ, "RUNBOOK_CALL_LOG": str(log)}
+    done = runbook_run(tmp_path / "run", "--steps", ",".join((*DEFAULT_STEPS, "07_cleanup")), env=env)
+    assert done.returncode == 0, done.stderr
+    sides = {"sandbox-source": "source", "sandbox-target": "target", "sandbox-management": "management"}
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {c["step"] for c in calls} == {*DEFAULT_STEPS, "07_cleanup"}
+    undeclared = {
+        (c["step"], sides[c["profile"]], c["action"])
+        for c in calls
+        if c["action"] not in permissions.declared(c["step"], sides[c["profile"]])
+    }
+    assert undeclared == set()
+
+
+def test_readme_sections_are_generated_from_the_declarations():
+    readme = (ROOT / "README.md").read_text()
+    for name in docs.SECTIONS:
+        assert docs.marked(name) in readme, f"README section {name} is stale: run python -m runbook_lib.docs"

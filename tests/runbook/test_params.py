@@ -1,0 +1,74 @@
+"""A bad parameter file stops before any AWS call, with one line naming the field."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from runbook_lib import params
+from runbook_lib.errors import ParameterError
+
+RUNBOOK = Path(sys.executable).parent / "runbook"
+SANDBOX_PARAMETERS = Path(__file__).resolve().parents[2] / "parameters" / "sandbox.yaml"
+
+
+def sandbox_values() -> dict:
+    return yaml.safe_load(SANDBOX_PARAMETERS.read_text())
+
+
+@pytest.mark.parametrize(
+    "change, field, words",
+    [
+        ({"source_profile": "prod-source"}, "source_profile", "no profile 'prod-source' in your AWS config"),
+        ({"resource_arn": "arn:aws:ec2:us-east-1:22:volume/vol-1"}, "resource_arn", "allowed: empty, or an EBS"),
+        ({"resource_arn": "arn:aws:ec2:eu-west-1:222222222222:volume/vol-0123456789abcdef0"}, "resource_arn",
+         "is in eu-west-1"),
+        ({"target_region": "eu-west-9"}, "target_region", "allowed: an AWS Region name"),
+        ({"colour": "blue"}, "colour", "unknown parameter"),
+        ({"aws_secret_access_key": "x"}, "aws_secret_access_key", "unknown parameter"),
+        ({"move_to_cold_storage_after_days": 30, "delete_after_days": 60}, "delete_after_days",
+         "at least move_to_cold_storage_after_days + 90 = 120"),
+        ({"delete_after_days": 0}, "delete_after_days", "a whole number 1-36500"),
+        ({"target_profile": "sandbox-source", "target_region": "us-east-1"}, "target_region",
+         "same profile and Region as the source"),
+        ({"target_vault_key": "alias/aws/backup"}, "target_vault_key", "not an alias/aws/* key"),
+        ({"source_vault_name": "my vault!"}, "source_vault_name", "2-50 letters"),
+        ({"recovery_point_tags": {"aws:owner": "me"}}, "recovery_point_tags", "not starting with aws:"),
+        ({"apply": "yes"}, "apply", "true or false"),
+    ],
+)
+def test_bad_values_name_the_field(sandbox, change, field, words):
+    with pytest.raises(ParameterError) as excinfo:
+        params.validate({**sandbox_values(), **change})
+    assert excinfo.value.field == field
+    assert words in str(excinfo.value)
+    assert "\n" not in str(excinfo.value)
+
+
+def test_sandbox_parameters_are_valid(sandbox):
+    values = params.load(SANDBOX_PARAMETERS)
+    assert values["apply"] is True and values["resource_name"] == "walkthrough-volume"
+
+
+def test_runbook_run_refuses_before_any_aws_call(world, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**sandbox_values(), "target_region": "mars-1"}))
+    before = world.state()
+    out = tmp_path / "run"
+    done = subprocess.run([str(RUNBOOK), "run", str(bad), "--out", str(out)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "runbook: parameter target_region: got 'mars-1'; allowed: an AWS Region name, e.g. us-east-1"
+    ]
+    assert not out.exists()
+    assert world.state() == before
+
+
+def test_reference_table_lists_every_parameter():
+    table = params.reference_table()
+    assert all(f"`{p.name}`" in table for p in params.SCHEMA)
