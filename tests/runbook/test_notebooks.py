@@ -1,0 +1,50 @@
+"""The notebooks run by nbval against the sandbox, in order, with outputs sanitized."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import papermill
+import yaml
+
+from runbook_lib.runner import DEFAULT_STEPS, notebook_path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_notebooks_pass_nbval(world, tmp_path):
+    values = yaml.safe_load((ROOT / "parameters" / "sandbox.yaml").read_text())
+    values["run_dir"] = str(tmp_path / "run")
+    prepared = tmp_path / "notebooks"
+    prepared.mkdir()
+    for step in DEFAULT_STEPS:
+        declared = papermill.inspect_notebook(str(notebook_path(step)))
+        papermill.execute_notebook(str(notebook_path(step)), str(prepared / f"{step}.ipynb"),
+                                   parameters={k: v for k, v in values.items() if k in declared},
+                                   prepare_only=True, progress_bar=False)
+    (prepared / "pytest.ini").write_text("[pytest]\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+         "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), "-c", str(prepared / "pytest.ini"),
+         *[str(prepared / f"{step}.ipynb") for step in DEFAULT_STEPS]],
+        capture_output=True, text=True, timeout=900, cwd=prepared,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    last = done.stdout.strip().splitlines()[-1]
+    assert "passed" in last and "failed" not in last, last
+
+
+def test_notebooks_hold_no_function_definitions_and_tag_parameters():
+    import json
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        assert any("parameters" in c["metadata"].get("tags", []) for c in cells), path.name
+        for cell in cells:
+            if cell["cell_type"] == "code":
+                source = "".join(cell["source"])
+                assert not any(line.lstrip().startswith(("def ", "class ")) for line in source.splitlines()), path

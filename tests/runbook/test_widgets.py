@@ -1,0 +1,51 @@
+"""The notebook widgets, driven from Python as a person would drive them in JupyterLab."""
+
+from __future__ import annotations
+
+from runbook_lib import params, widgets
+from runbook_lib.walkthrough import Run, prerequisites
+
+
+def fresh_run(tmp_path, apply=False):  # type: ignore[no-untyped-def]
+    return Run("00_prerequisites", params.validate({"run_dir": str(tmp_path), "apply": apply}))
+
+
+def test_batch_with_apply_false_makes_no_change(world, tmp_path):
+    before = world.state()
+    run = fresh_run(tmp_path)
+    panel = widgets.plan(run, prerequisites(run))
+    assert world.state() == before
+    assert [p.status.value for p in panel.children] == ["waiting for Apply"] * 4
+    assert not (tmp_path / "changes.jsonl").exists()
+
+
+def test_apply_button_makes_the_change_and_logs_it(world, aws, tmp_path):
+    run = fresh_run(tmp_path)
+    panels = widgets.plan(run, prerequisites(run)).children
+    enable = next(p for p in panels if p.change.action == "backup:UpdateGlobalSettings")
+    enable.button.click()
+    assert enable.status.value == "applied" and enable.button.disabled
+    settings = aws.source("backup").describe_global_settings()["GlobalSettings"]
+    assert settings["isCrossAccountBackupEnabled"] == "true"
+    assert run.state.changes.entries()[0]["action"] == "backup:UpdateGlobalSettings"
+    again = fresh_run(tmp_path)
+    assert all(p.change.action != "backup:UpdateGlobalSettings" for p in widgets.plan(again, prerequisites(again)).children)
+
+
+def test_choices_revalidate_the_run(world, tmp_path):
+    run = fresh_run(tmp_path)
+    choices = widgets.Choices(run)
+    assert "sandbox-target" in choices.target_profile.options
+    choices.target_vault.value = "OtherVault"
+    assert run.target_vault_name == "OtherVault"
+    choices.source_vault.value = "bad name!"
+    assert choices.message.value.startswith("<b>Not saved</b>: parameter source_vault_name")
+    assert run.source_vault_name == "SourceVault"
+
+
+def test_job_progress_follows_the_job():
+    progress = widgets.JobProgress("copy")
+    progress({"State": "RUNNING", "PercentDone": "40.0"})
+    assert progress.bar.value == 40.0 and progress.state.value == "RUNNING"
+    progress({"State": "FAILED", "StatusMessage": "Access Denied trying to call AWS Backup service"})
+    assert progress.state.value == "FAILED: Access Denied trying to call AWS Backup service"
