@@ -48,3 +48,16 @@ def test_notebooks_hold_no_function_definitions_and_tag_parameters():
             if cell["cell_type"] == "code":
                 source = "".join(cell["source"])
                 assert not any(line.lstrip().startswith(("def ", "class ")) for line in source.splitlines()), path
+
+
+def test_a_notebook_runs_alone_with_plain_papermill(world, tmp_path):
+    papermill_cli = Path(sys.executable).parent / "papermill"
+    for step in ("00_prerequisites", "01_create_backup", "02_verify_source_key"):
+        done = subprocess.run(
+            [str(papermill_cli), str(notebook_path(step)), str(tmp_path / f"{step}.ipynb"),
+             "-f", str(ROOT / "parameters" / "sandbox.yaml"), "--no-progress-bar"],
+            capture_output=True, text=True, timeout=600, cwd=tmp_path,
+            env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "runs" / "adhoc" / "state.json").exists()
