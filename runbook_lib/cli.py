@@ -88,6 +88,64 @@ def _run(args: argparse.Namespace) -> int:
     return runner.run(args.parameters, args.out, steps)
 
 
+def _print_table(rows: list[dict[str, str]]) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.max_colwidth", 200, "display.width", 250):
+        print(pd.DataFrame(rows).to_string(index=False) if rows else "(none)")
+
+
+def _check(args: argparse.Namespace) -> int:
+    from . import checks, params
+    from .context import Run
+
+    run = Run("check", params.load(args.parameters))
+    findings = checks.run_checks(run)
+    _print_table([f.row() for f in findings])
+    failed = checks.blocking(findings)
+    if failed:
+        print(f"runbook: {len(failed)} blocking check(s) failed; first: [{failed[0].check_id}] {failed[0].finding}. "
+              f"Fix: {failed[0].fix}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    from . import diagnose, params
+    from .context import Run
+
+    run = Run("diagnose", params.load(args.parameters))
+    found = diagnose.failed_jobs(run, args.copy_job_id)
+    if not found:
+        print("No failed copy or backup job in the source account and Region.")
+        return 0
+    for diagnosis in found:
+        print(f"{diagnosis.kind} job {diagnosis.job_id} {diagnosis.state}: {diagnosis.message}")
+        print(f"  known failure: {diagnosis.check_id}: {diagnosis.cause}")
+        for name, value in diagnosis.evidence.items():
+            print(f"  evidence {name}: {json.dumps(value, default=str) if not isinstance(value, str) else value}")
+        print(f"  fix: {diagnosis.fix}")
+    return 0
+
+
+def _fix(args: argparse.Namespace) -> int:
+    from . import fixes, params
+    from .context import Run
+
+    run = Run("fix", params.load(args.parameters))
+    changes = fixes.plan(run, args.check_id, run.reencrypt_key)
+    if not changes:
+        print(f"[{args.check_id}] passes: nothing to fix.")
+    run.carry_out(changes)
+    return 0
+
+
+def _sandbox_join(args: argparse.Namespace) -> int:
+    _require(args).join(args.account)
+    print(f"Account {args.account} is now in the sandbox's organization.")
+    return 0
+
+
 def _non_negative(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -110,6 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="run folder (default runs/<timestamp>)")
     run.add_argument("--steps", help="comma-separated steps (default 00 to 05; add 07_cleanup to clean up)")
     run.set_defaults(handler=_run)
+    check = commands.add_parser("check", help="preflight: every known copy failure, checked read-only")
+    check.add_argument("parameters")
+    check.set_defaults(handler=_check)
+    diagnose = commands.add_parser("diagnose", help="explain failed copy (and backup) jobs of the source account")
+    diagnose.add_argument("parameters")
+    diagnose.add_argument("--copy-job-id", help="diagnose this copy job only")
+    diagnose.set_defaults(handler=_diagnose)
+    fix = commands.add_parser("fix", help="plan (and, with apply: true, make) the fix for a failed check")
+    fix.add_argument("parameters")
+    fix.add_argument("check_id", choices=("source-key-shared", "target-vault-policy", "cross-account-enabled",
+                                          "source-key-customer-managed"))
+    fix.set_defaults(handler=_fix)
     sandbox = commands.add_parser("sandbox", help="the local AWS sandbox").add_subparsers(dest="action", required=True)
 
     def sub(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
@@ -127,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     reset = sub("reset", _sandbox_reset, "put the sandbox back to a scenario's initial world")
     reset.add_argument("--scenario", choices=sorted(SCENARIOS), help="default: the current scenario")
     sub("scenarios", _sandbox_scenarios, "list the scenarios")
+    join = sub("join", _sandbox_join, "put an account into the organization (as accepting an invitation would)")
+    join.add_argument("--account", required=True, help="account ID, e.g. 333333333333")
     configure = sub("configure", _sandbox_configure, "change job duration or inject faults")
     configure.add_argument("--job-seconds", type=_non_negative)
     configure.add_argument("--throttle-rate", type=_fraction, help="fraction of AWS calls answered with throttling")

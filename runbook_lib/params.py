@@ -100,6 +100,12 @@ SCHEMA: tuple[Parameter, ...] = (
               "a mapping of up to 50 text tags, keys not starting with aws:", _is_tags),
     Parameter("poll_seconds", 5, "seconds between two looks at a running job", "a whole number 1-300",
               _is_int(1, 300)),
+    Parameter("force_copy", False, "for trainers: start the copy even when a blocking check says it will fail",
+              "true or false", lambda v: isinstance(v, bool)),
+    Parameter("copy_job_id", "", "troubleshooting: the copy job to diagnose; empty for every failed job",
+              "empty, or a copy job ID", lambda v: isinstance(v, str) and len(v) <= 100),
+    Parameter("reencrypt_key", "alias/cmkSource", "troubleshooting: customer managed key that re-encrypts a "
+              "snapshot under an AWS managed key", "alias/NAME or a KMS key ARN", _is_key),
     Parameter("apply", False, "make the changes; false shows every plan (with Apply buttons in JupyterLab) and "
               "changes nothing by itself", "true or false",
               lambda v: isinstance(v, bool)),

@@ -12,15 +12,29 @@ from typing import Any
 
 SOURCE, TARGET, MANAGEMENT = "source", "target", "management"
 
+# What the preflight checks read (checks.py), in each account.
+PREFLIGHT = {
+    SOURCE: ("sts:GetCallerIdentity", "organizations:DescribeOrganization", "backup:DescribeGlobalSettings",
+             "iam:GetRole", "backup:DescribeBackupVault", "backup:ListRecoveryPointsByBackupVault",
+             "backup:DescribeRecoveryPoint", "ec2:DescribeVolumes", "rds:DescribeDBInstances", "kms:DescribeKey",
+             "kms:ListAliases", "kms:GetKeyPolicy"),
+    TARGET: ("sts:GetCallerIdentity", "organizations:DescribeOrganization", "backup:DescribeBackupVault",
+             "backup:GetBackupVaultAccessPolicy", "kms:DescribeKey", "kms:ListAliases", "kms:GetKeyPolicy"),
+}
+
 STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "00_prerequisites": {
-        SOURCE: ("sts:GetCallerIdentity", "organizations:DescribeOrganization", "backup:DescribeGlobalSettings",
-                 "iam:GetRole", "kms:DescribeKey", "kms:ListAliases", "kms:GetKeyPolicy", "backup:ListBackupVaults",
-                 "backup:DescribeBackupVault", "backup:CreateBackupVault"),
-        TARGET: ("sts:GetCallerIdentity", "organizations:DescribeOrganization", "kms:DescribeKey",
-                 "kms:ListAliases", "kms:GetKeyPolicy", "backup:ListBackupVaults", "backup:DescribeBackupVault",
-                 "backup:CreateBackupVault",
-                 "backup:GetBackupVaultAccessPolicy", "backup:PutBackupVaultAccessPolicy"),
+        SOURCE: (*PREFLIGHT[SOURCE], "backup:ListBackupVaults", "backup:CreateBackupVault"),
+        TARGET: (*PREFLIGHT[TARGET], "backup:ListBackupVaults", "backup:CreateBackupVault",
+                 "backup:PutBackupVaultAccessPolicy"),
+        MANAGEMENT: ("backup:UpdateGlobalSettings",),
+    },
+    "check": PREFLIGHT,
+    "06_troubleshoot": {
+        SOURCE: (*PREFLIGHT[SOURCE], "backup:ListCopyJobs", "backup:ListBackupJobs", "backup:DescribeCopyJob",
+                 "kms:PutKeyPolicy", "ec2:CopySnapshot", "ec2:DescribeSnapshots", "ec2:CreateVolume",
+                 "ec2:CreateTags"),
+        TARGET: (*PREFLIGHT[TARGET], "backup:PutBackupVaultAccessPolicy"),
         MANAGEMENT: ("backup:UpdateGlobalSettings",),
     },
     "01_create_backup": {
@@ -39,9 +53,9 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         TARGET: ("sts:GetCallerIdentity",),
     },
     "04_copy_to_target": {
-        SOURCE: ("sts:GetCallerIdentity", "backup:StartCopyJob", "backup:DescribeCopyJob", "backup:ListCopyJobs",
+        SOURCE: (*PREFLIGHT[SOURCE], "backup:StartCopyJob", "backup:DescribeCopyJob", "backup:ListCopyJobs",
                  "iam:PassRole"),
-        TARGET: ("sts:GetCallerIdentity",),
+        TARGET: PREFLIGHT[TARGET],
     },
     "05_verify_target_key": {
         TARGET: ("backup:DescribeRecoveryPoint", "backup:DescribeBackupVault",

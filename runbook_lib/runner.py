@@ -30,7 +30,7 @@ DEFAULT_STEPS = (
     "04_copy_to_target",
     "05_verify_target_key",
 )
-ALL_STEPS = (*DEFAULT_STEPS, "07_cleanup")
+ALL_STEPS = (*DEFAULT_STEPS, "06_troubleshoot", "07_cleanup")
 RUNBOOK_ERRORS = {"StepFailed", "JobFailed", "ParameterError", "RunbookError"}
 
 

@@ -25,10 +25,11 @@ def vault_arn(account: str, region: str, name: str) -> str:
     return f"arn:aws:backup:{region}:{account}:backup-vault:{name}"
 
 
-def create_change(step: str, profile: str, region: str, name: str, key_arn: str) -> Change:
-    """Plan the vault; an existing vault under another key cannot be changed, so that stops the step."""
+def create_change(step: str, profile: str, region: str, name: str, key_arn: str, keep_existing: bool = False) -> Change:
+    """Plan the vault; an existing vault under another key cannot be changed, so that stops the step
+    (unless keep_existing, which trainers use to go on with the vault as it is)."""
     existing = find(profile, region, name)
-    if existing is not None and existing.get("EncryptionKeyArn") != key_arn:
+    if existing is not None and existing.get("EncryptionKeyArn") != key_arn and not keep_existing:
         raise StepFailed(
             step,
             f"vault {name} already exists in {region} encrypted with {existing.get('EncryptionKeyArn')}, not {key_arn}",

@@ -7,138 +7,73 @@ what it produced. Nothing here knows whether it talks to AWS or to the sandbox.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from . import aws, jobs, keys, params, vaults
-from .changes import Change, carry_out
-from .errors import StepFailed
-from .runstate import RunState
+from . import aws, checks, diagnose, jobs, keys, params, vaults
+from .changes import Change
+from .context import Run, resource_arn
+from .errors import JobFailed, StepFailed
 
+__all__ = ["Run", "resource_arn"]
 
-@dataclass
-class Run:
-    """One run's parameters and state, shared by the steps."""
-
-    step: str
-    values: dict[str, Any]
-    state: RunState = field(init=False)
-    _accounts: dict[str, str] = field(default_factory=dict, init=False)
-
-    def __post_init__(self) -> None:
-        self.state = RunState(self.values["run_dir"])
-
-    @classmethod
-    def from_namespace(cls, step: str, namespace: Mapping[str, Any]) -> Run:
-        """Build from a notebook's variables: the parameters it declares, defaults for the rest."""
-        given = {name: namespace[name] for name in params.BY_NAME if name in namespace}
-        return cls(step, params.validate(given))
-
-    def __getattr__(self, name: str) -> Any:
-        if name in params.BY_NAME:
-            return self.values[name]
-        raise AttributeError(name)
-
-    def account(self, side: str) -> str:
-        if side not in self._accounts:
-            profile, region = (self.source_profile, self.source_region) if side == "source" else (
-                self.target_profile, self.target_region)
-            self._accounts[side] = aws.account_id(profile, region)
-        return self._accounts[side]
-
-    def source(self, service: str) -> Any:
-        return aws.client(self.source_profile, service, self.source_region)
-
-    def target(self, service: str) -> Any:
-        return aws.client(self.target_profile, service, self.target_region)
-
-    @property
-    def role_arn(self) -> str:
-        return f"arn:aws:iam::{self.account('source')}:role/{self.iam_role_name}"
-
-    @property
-    def target_vault_arn(self) -> str:
-        return vaults.vault_arn(self.account("target"), self.target_region, self.target_vault_name)
-
-    def carry_out(self, changes: list[Change]) -> list[Change]:
-        """Apply every needed change when `apply` is true; show each either way."""
-        return [carry_out(change, self.apply, self.state.changes) for change in changes]
-
-
-def _organization(profile: str, region: str) -> str | None:
-    organizations = aws.client(profile, "organizations", region)
-    try:
-        return organizations.describe_organization()["Organization"]["Id"]
-    except organizations.exceptions.AWSOrganizationsNotInUseException:
-        return None
-
-
-# ----- step 0 --------------------------------------------------------------------------------------
 
 def prerequisites(run: Run) -> list[Change]:
     """Check what the copy needs and plan what is missing: global setting, vaults, vault policy."""
     step = run.step
-    source_org = _organization(run.source_profile, run.source_region)
-    target_org = _organization(run.target_profile, run.target_region)
-    if source_org is None or source_org != target_org:
-        raise StepFailed(step, f"the source account is in organization {source_org} and the target account in "
-                         f"{target_org}", "invite both accounts into one AWS Organization")
+    facts = checks.Facts(run)
+    gate = ["same-organization", "role-exists"]
+    if facts.target_vault is not None:
+        gate.append("target-vault-customer-key")
+    checks.require(step, [checks.CHECKS[check_id](facts) for check_id in gate], force=run.force_copy)
     changes: list[Change] = []
-    settings = run.source("backup").describe_global_settings()["GlobalSettings"]
-    if settings.get("isCrossAccountBackupEnabled") != "true":
-        if not run.management_profile:
-            raise StepFailed(step, "cross-account backup is not enabled for the organization",
+    enabled = checks.CHECKS["cross-account-enabled"](facts)
+    if enabled.status == checks.FAIL:
+        if not run.management_profile and run.force_copy:
+            print(f"force_copy: going on although [cross-account-enabled] {enabled.finding}")
+        elif not run.management_profile:
+            raise StepFailed(step, f"[cross-account-enabled] {enabled.finding}",
                              "ask the management account to enable it, or set management_profile")
-        management = aws.client(run.management_profile, "backup", run.source_region)
-        changes.append(Change(
-            step, run.management_profile, run.source_region, "backup:UpdateGlobalSettings", "organization",
-            "enable cross-account backup for the organization",
-            lambda: management.update_global_settings(GlobalSettings={"isCrossAccountBackupEnabled": "true"}),
-        ))
-    iam = aws.client(run.source_profile, "iam", run.source_region)
-    role_name = run.iam_role_name.rsplit("/", 1)[-1]
-    try:
-        role = iam.get_role(RoleName=role_name)["Role"]
-    except iam.exceptions.NoSuchEntityException:
-        raise StepFailed(step, f"IAM role {run.iam_role_name} does not exist in the source account",
-                         "create the AWS Backup default role (assign any resource in the AWS Backup console once) "
-                         "or set iam_role_name") from None
+        else:
+            changes.append(enable_cross_account_change(run))
     source_key = keys.describe(run.source_profile, run.source_region, run.source_vault_key)
     target_key = keys.describe(run.target_profile, run.target_region, run.target_vault_key)
     if target_key.manager != "CUSTOMER":
-        raise StepFailed(step, f"target_vault_key {run.target_vault_key} is an AWS managed key",
-                         "use a customer managed key: copies cannot go into a vault under an AWS managed key")
+        raise StepFailed(step, f"[target-vault-customer-key] target_vault_key {run.target_vault_key} is an AWS "
+                         "managed key", "use a customer managed key: copies cannot go into a vault under an AWS "
+                         "managed key")
     changes.append(vaults.create_change(step, run.source_profile, run.source_region, run.source_vault_name,
                                         source_key.arn))
     changes.append(vaults.create_change(step, run.target_profile, run.target_region, run.target_vault_name,
-                                        target_key.arn))
+                                        target_key.arn, keep_existing=run.force_copy))
     changes.append(vaults.access_policy_change(step, run.target_profile, run.target_region, run.target_vault_name,
                                                run.target_vault_arn, run.account("source")))
-    run.state.record(step, organization=source_org, source_account=run.account("source"),
-                     target_account=run.account("target"), role_arn=role["Arn"], source_vault_key=source_key.arn,
+    run.state.record(step, organization=facts.source_organization, source_account=run.account("source"),
+                     target_account=run.account("target"), role_arn=run.role_arn, source_vault_key=source_key.arn,
                      target_vault_key=target_key.arn, target_vault_arn=run.target_vault_arn)
     return changes
 
 
+def enable_cross_account_change(run: Run) -> Change:
+    """Plan turning on cross-account backup from the management account."""
+    management = aws.client(run.management_profile, "backup", run.source_region)
+
+    def enable() -> None:
+        try:
+            management.update_global_settings(GlobalSettings={"isCrossAccountBackupEnabled": "true"})
+        except management.exceptions.ClientError as error:
+            if run.force_copy:
+                print(f"force_copy: going on although the management account may not enable it: {error}")
+                return
+            raise StepFailed(run.step, f"[cross-account-enabled] the management account may not enable "
+                             f"cross-account backup: {error.response['Error']['Message']}",
+                             "ask an administrator of the management account to allow "
+                             "backup:UpdateGlobalSettings (a service control policy may deny it)") from None
+
+    return Change(run.step, run.management_profile, run.source_region, "backup:UpdateGlobalSettings", "organization",
+                  "enable cross-account backup for the organization", enable)
+
+
 # ----- step 1 --------------------------------------------------------------------------------------
-
-def resource_arn(run: Run) -> str:
-    """The resource to back up: resource_arn, or the one EBS volume whose Name tag is resource_name."""
-    if run.resource_arn:
-        return run.resource_arn
-    ec2 = run.source("ec2")
-    volumes = [
-        v
-        for page in ec2.get_paginator("describe_volumes").paginate(
-            Filters=[{"Name": "tag:Name", "Values": [run.resource_name]}])
-        for v in page["Volumes"]
-    ]
-    if len(volumes) != 1:
-        raise StepFailed(run.step, f"{len(volumes)} EBS volumes are tagged Name={run.resource_name} in "
-                         f"{run.source_region}", "set resource_arn to the volume's ARN")
-    return f"arn:aws:ec2:{run.source_region}:{run.account('source')}:volume/{volumes[0]['VolumeId']}"
-
 
 def start_backup(run: Run) -> Change:
     """Plan the on-demand backup; a backup this run already started is not started again."""
@@ -241,11 +176,15 @@ def verify_source_key(run: Run) -> dict[str, Any]:
 
 
 def _resource_key(run: Run, arn: str) -> str | None:
+    """The key of the volume or DB instance, as a key ARN."""
     if ":volume/" in arn:
-        volume = run.source("ec2").describe_volumes(VolumeIds=[arn.rsplit("/", 1)[1]])["Volumes"][0]
-        key = volume.get("KmsKeyId")
-        return keys.describe(run.source_profile, run.source_region, key).arn if key else None
-    return None
+        key = run.source("ec2").describe_volumes(VolumeIds=[arn.rsplit("/", 1)[1]])["Volumes"][0].get("KmsKeyId")
+    elif ":db:" in arn:
+        databases = run.source("rds").describe_db_instances(DBInstanceIdentifier=arn.rsplit(":", 1)[1])
+        key = databases["DBInstances"][0].get("KmsKeyId")
+    else:
+        return None
+    return keys.describe(run.source_profile, run.source_region, key).arn if key else None
 
 
 # ----- step 2 --------------------------------------------------------------------------------------
@@ -254,27 +193,47 @@ def share_source_key(run: Run) -> Change:
     """Plan adding the target account to the source key's policy (the key that encrypts the snapshot)."""
     point = encryption_of(run.source_profile, run.source_region, run.source_vault_name, source_recovery_point(run))
     key_arn = point["recovery_point_key_arn"]
+    if point["recovery_point_key_manager"] == "AWS":
+        finding = (f"[source-key-customer-managed] the backup is encrypted with the AWS managed key "
+                   f"{point['recovery_point_key_alias']}, whose policy cannot be changed")
+        if not run.force_copy:
+            raise StepFailed(run.step, finding, checks.CHECKS["source-key-customer-managed"](checks.Facts(run)).fix)
+        return Change(run.step, run.source_profile, run.source_region, "kms:PutKeyPolicy", key_arn,
+                      f"force_copy: not shared: {finding}", lambda: None, needed=False)
     return keys.share_change(run.step, run.source_profile, run.source_region, key_arn, run.account("target"))
 
 
 # ----- step 3 --------------------------------------------------------------------------------------
 
 def start_copy(run: Run) -> Change:
-    """Plan the copy to the destination vault; a copy this run already started is not started again."""
-    point = source_recovery_point(run)
+    """Plan the copy to the destination vault; a copy this run already started is not started again.
+
+    The preflight checks run first; a blocking failure stops the step unless force_copy (for trainers).
+    """
     earlier = run.state.get("04_copy_to_target", "copy_job_id")
+    if earlier is None:
+        checks.require(run.step, checks.run_checks(run), force=run.force_copy)
+    point = source_recovery_point(run)
+    attempt = len(run.state.get("04_copy_to_target", "failed_copy_jobs", []))
     backup = run.source("backup")
     arguments = {
         "RecoveryPointArn": point,
         "SourceBackupVaultName": run.source_vault_name,
         "DestinationBackupVaultArn": run.target_vault_arn,
         "IamRoleArn": run.role_arn,
-        "IdempotencyToken": jobs.idempotency_token(str(run.state.directory), "copy", point),
+        "IdempotencyToken": jobs.idempotency_token(str(run.state.directory), "copy", point, str(attempt)),
         "Lifecycle": params.lifecycle(run.values),
     }
 
     def start() -> str:
-        job_id = backup.start_copy_job(**arguments)["CopyJobId"]
+        try:
+            job_id = backup.start_copy_job(**arguments)["CopyJobId"]
+        except backup.exceptions.InvalidParameterValueException as error:
+            message = error.response["Error"]["Message"]
+            known = diagnose.match(message)
+            check_id = known[0] if known else diagnose.UNKNOWN
+            raise StepFailed(run.step, f"[{check_id}] StartCopyJob refused: {message}",
+                             checks.run_checks(run, (check_id,))[0].fix if known else "read the message") from None
         run.state.record("04_copy_to_target", copy_job_id=job_id, source_recovery_point_arn=point)
         return job_id
 
@@ -286,7 +245,14 @@ def wait_for_copy(run: Run, progress: jobs.Progress | None = None, delay: int = 
     job_id = run.state.get("04_copy_to_target", "copy_job_id")
     if job_id is None:
         raise StepFailed(run.step, "no copy job was started", "press Apply on the copy plan, or set apply: true")
-    job = jobs.wait_for_copy_job(run.source_profile, run.source_region, job_id, delay, progress)
+    try:
+        job = jobs.wait_for_copy_job(run.source_profile, run.source_region, job_id, delay, progress)
+    except JobFailed as failure:
+        failed = [*run.state.get("04_copy_to_target", "failed_copy_jobs", []), job_id]
+        run.state.record("04_copy_to_target", copy_job_id=None, failed_copy_jobs=failed)
+        found = diagnose.explain(run, job_id, "copy", failure.state, failure.status_message)
+        raise StepFailed(run.step, f"[{found.check_id}] copy job {job_id} failed: {failure.status_message}",
+                         found.fix) from None
     run.state.record("04_copy_to_target", destination_recovery_point_arn=job["DestinationRecoveryPointArn"])
     return job
 

@@ -6,12 +6,13 @@ for a click; in batch the `apply` parameter does what the Apply button does in J
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import ipywidgets as w
 import pandas as pd
 
-from . import aws, keys, params
+from . import aws, checks, diagnose, keys, params
 from .changes import Change, carry_out
 from .walkthrough import Run, recovery_points_table
 
@@ -30,6 +31,22 @@ def recovery_points_frame(profile: str, region: str, vault: str) -> pd.DataFrame
 
 def encryption_frame(found: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame([{"what": k.replace("_", " "), "value": v} for k, v in found.items()])
+
+
+def checks_frame(findings: list[checks.Finding]) -> pd.DataFrame:
+    """The preflight table: check ID, status, finding and, for a failure, the fix."""
+    return table([f.row() for f in findings])
+
+
+def evidence_frame(diagnoses: list[diagnose.Diagnosis]) -> pd.DataFrame:
+    """One row per piece of evidence behind each diagnosis."""
+    rows = [
+        {"job": d.job_id, "check": d.check_id, "evidence": name,
+         "value": value if isinstance(value, str) else json.dumps(value, default=str)}
+        for d in diagnoses
+        for name, value in d.evidence.items()
+    ]
+    return table(rows)
 
 
 def _vault_names(profile: str, region: str) -> list[str]:

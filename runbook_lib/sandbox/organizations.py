@@ -36,6 +36,21 @@ def create_organization(management: SandboxAccount, members: Iterable[SandboxAcc
     return backend.org.id
 
 
+def join_organization(account: SandboxAccount) -> None:
+    """The account accepts an invitation into the management account's organization.
+
+    Simplification: moto has no InviteAccountToOrganization or AcceptHandshake, so a trainer (or a
+    test) joins the account directly, with the effect accepting the invitation has.
+    """
+    from .accounts import MANAGEMENT
+
+    backend = organizations_backends[MANAGEMENT.account_id]["aws"]
+    if backend.org is None or management_account_of(account.account_id) is not None:
+        return
+    with _fixed_account_id(account.account_id):
+        backend.create_account(AccountName=account.role, Email=f"{account.role}@example.com")
+
+
 def management_account_of(account_id: str) -> str | None:
     """The management account of the account's organization, or None outside any organization."""
     if organizations_backends[account_id]["aws"].org is not None:

@@ -81,6 +81,9 @@ class Sandbox:
     def configure(self, **knobs: Any) -> dict[str, Any]:
         return self.control("configure", {k: v for k, v in knobs.items() if v is not None})
 
+    def join(self, account_id: str) -> dict[str, Any]:
+        return self.control("join", {"account": account_id})
+
     def state(self) -> dict[str, Any]:
         return self.control("state")
 

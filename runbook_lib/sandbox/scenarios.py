@@ -213,3 +213,25 @@ def key_policy_denies_target() -> None:
     )
     key.policy = json.dumps(policy)
 
+
+
+@scenario(
+    "target-vault-denies-source",
+    "CABTargetVault exists under cmkTarget, and its access policy explicitly denies the source account "
+    "(failure 3).",
+)
+def target_vault_denies_source() -> None:
+    build_walkthrough()
+    backend = sandbox_backup_backends[TARGET.account_id][TARGET_REGION]
+    key = kms_backends[TARGET.account_id][TARGET_REGION].describe_key("alias/cmkTarget")
+    backend.create_backup_vault(TARGET_VAULT_NAME, {}, key.arn, "")
+    backend.put_backup_vault_access_policy(TARGET_VAULT_NAME, json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "DenySourceAccount",
+            "Effect": "Deny",
+            "Principal": {"AWS": SOURCE.root_arn},
+            "Action": "backup:CopyIntoBackupVault",
+            "Resource": "*",
+        }],
+    }))

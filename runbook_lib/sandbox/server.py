@@ -31,8 +31,8 @@ from werkzeug.routing import Map
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from . import state
-from .accounts import ACCOUNT_BY_ACCESS_KEY
+from . import organizations, state
+from .accounts import ACCOUNT_BY_ACCESS_KEY, ACCOUNT_BY_ID
 from .backup import urls as backup_urls
 from .ec2 import models as ec2_models
 from .ec2 import urls as ec2_urls
@@ -162,6 +162,12 @@ class SandboxGate:
                     return _json({"error": f"unknown scenario {name!r}; choose one of {sorted(SCENARIOS)}"}, 400)
                 with self.lock:
                     reset_world(name)
+                return _json(self.status())
+            if action == "join" and request.method == "POST":
+                account = ACCOUNT_BY_ID.get(str(body.get("account", "")))
+                if account is None:
+                    return _json({"error": f"unknown account {body.get('account')!r}"}, 400)
+                organizations.join_organization(account)
                 return _json(self.status())
             if action == "configure" and request.method == "POST":
                 settings.configure(**{k: body[k] for k in body})

@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 
 from runbook_lib import docs, permissions
-from runbook_lib.runner import DEFAULT_STEPS
+from runbook_lib.runner import ALL_STEPS, DEFAULT_STEPS
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = Path(sys.executable).parent / "runbook"
@@ -77,8 +77,11 @@ def test_a_failing_setup_stops_at_its_step_with_one_line(world, tmp_path):
     done = runbook_run(out)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
-    assert lines[-1].startswith("runbook: step 00_prerequisites failed: the source account is in organization ")
-    assert lines[-1].endswith("Fix: invite both accounts into one AWS Organization")
+    assert lines[-1].startswith(
+        "runbook: step 00_prerequisites failed: [same-organization] the source account is in organization "
+    )
+    assert lines[-1].endswith("Fix: invite the target account into the source account's AWS Organization (from its "
+                              "management account) and accept the invitation")
     assert not (out / "01_create_backup.ipynb").exists()
     assert "FAILED" in (out / "report.html").read_text()
 
@@ -86,11 +89,11 @@ def test_a_failing_setup_stops_at_its_step_with_one_line(world, tmp_path):
 def test_every_step_declares_the_iam_actions_it_calls(world, tmp_path):
     log = tmp_path / "calls.jsonl"
     env = {**os.environ, "RUNBOOK_CALL_LOG": str(log)}
-    done = runbook_run(tmp_path / "run", "--steps", ",".join((*DEFAULT_STEPS, "07_cleanup")), env=env)
+    done = runbook_run(tmp_path / "run", "--steps", ",".join(ALL_STEPS), env=env)
     assert done.returncode == 0, done.stderr
     sides = {"sandbox-source": "source", "sandbox-target": "target", "sandbox-management": "management"}
     calls = [json.loads(line) for line in log.read_text().splitlines()]
-    assert {c["step"] for c in calls} == {*DEFAULT_STEPS, "07_cleanup"}
+    assert {c["step"] for c in calls} == set(ALL_STEPS)
     undeclared = {
         (c["step"], sides[c["profile"]], c["action"])
         for c in calls

@@ -20,7 +20,8 @@ def test_notebooks_pass_nbval(world, tmp_path):
     values["run_dir"] = str(tmp_path / "run")
     prepared = tmp_path / "notebooks"
     prepared.mkdir()
-    for step in DEFAULT_STEPS:
+    steps = (*DEFAULT_STEPS, "06_troubleshoot")
+    for step in steps:
         declared = papermill.inspect_notebook(str(notebook_path(step)))
         papermill.execute_notebook(str(notebook_path(step)), str(prepared / f"{step}.ipynb"),
                                    parameters={k: v for k, v in values.items() if k in declared},
@@ -29,7 +30,7 @@ def test_notebooks_pass_nbval(world, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
          "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), "-c", str(prepared / "pytest.ini"),
-         *[str(prepared / f"{step}.ipynb") for step in DEFAULT_STEPS]],
+         *[str(prepared / f"{step}.ipynb") for step in steps]],
         capture_output=True, text=True, timeout=900, cwd=prepared,
         env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
     )

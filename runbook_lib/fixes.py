@@ -1,0 +1,79 @@
+"""Fixes the runbook can make itself for a failed check, each planned first like any change.
+
+Sharing the key, writing the vault policy and enabling cross-account backup reuse the steps' own
+changes. For a snapshot under an AWS managed key (which no other account may use), the fix copies
+the snapshot under a customer managed key and makes a volume of it: back that volume up instead.
+The other failures need a decision the runbook cannot take for you; their fix is said, not made.
+"""
+
+from __future__ import annotations
+
+from . import aws, checks, keys, vaults
+from .changes import Change
+from .context import Run
+from .errors import StepFailed
+from .walkthrough import enable_cross_account_change
+
+FIXABLE = ("source-key-shared", "target-vault-policy", "cross-account-enabled", "source-key-customer-managed")
+
+
+def plan(run: Run, check_id: str, reencrypt_key: str = "alias/cmkSource") -> list[Change]:
+    """The changes that fix this check; an empty list when it passes."""
+    facts = checks.Facts(run)
+    finding = checks.CHECKS[check_id](facts)
+    if finding.status != checks.FAIL:
+        return []
+    if check_id == "source-key-shared":
+        return [keys.share_change(run.step, run.source_profile, run.source_region, facts.source_key.arn,
+                                  run.account("target"))]
+    if check_id == "target-vault-policy":
+        return [vaults.access_policy_change(run.step, run.target_profile, run.target_region, run.target_vault_name,
+                                            run.target_vault_arn, run.account("source"))]
+    if check_id == "cross-account-enabled":
+        return [enable_cross_account_change(run)]
+    if check_id == "source-key-customer-managed":
+        return reencrypt(run, facts, reencrypt_key)
+    raise StepFailed(run.step, f"[{check_id}] {finding.finding}", finding.fix)
+
+
+def plan_all(run: Run, findings: list[checks.Finding], reencrypt_key: str = "alias/cmkSource") -> list[Change]:
+    """The fixes for every failing check the runbook can fix itself."""
+    return [
+        change
+        for finding in findings
+        if finding.blocks and finding.check_id in FIXABLE
+        for change in plan(run, finding.check_id, reencrypt_key)
+    ]
+
+
+def reencrypt(run: Run, facts: checks.Facts, key_ref: str) -> list[Change]:
+    """Copy the recovery point's snapshot under a customer managed key, then make a volume of it."""
+    point = facts.recovery_point
+    if point is None or ":snapshot/" not in point["RecoveryPointArn"]:
+        raise StepFailed(run.step, "[source-key-customer-managed] no EBS recovery point to re-encrypt",
+                         "back the volume up first (step 01)")
+    key = keys.describe(run.source_profile, run.source_region, key_ref)
+    if key.manager != "CUSTOMER":
+        raise StepFailed(run.step, f"[source-key-customer-managed] {key_ref} is not a customer managed key",
+                         "name a customer managed key to re-encrypt with")
+    ec2 = aws.client(run.source_profile, "ec2", run.source_region)
+    source_snapshot = point["RecoveryPointArn"].rsplit("/", 1)[1]
+    zone = f"{run.source_region}a"
+    done = run.state.get("fixes", "reencrypted_volume_arn")
+
+    def copy_and_restore() -> str:
+        copied = ec2.copy_snapshot(SourceSnapshotId=source_snapshot, SourceRegion=run.source_region, Encrypted=True,
+                                   KmsKeyId=key.arn, Description=f"{source_snapshot} re-encrypted with {key.alias}")
+        ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[copied["SnapshotId"]])
+        volume = ec2.create_volume(SnapshotId=copied["SnapshotId"], AvailabilityZone=zone, Encrypted=True,
+                                   KmsKeyId=key.arn, TagSpecifications=[{
+                                       "ResourceType": "volume",
+                                       "Tags": [{"Key": "Name", "Value": f"{run.resource_name}-cmk"}]}])
+        arn = f"arn:aws:ec2:{run.source_region}:{run.account('source')}:volume/{volume['VolumeId']}"
+        run.state.record("fixes", reencrypted_snapshot_id=copied["SnapshotId"], reencrypted_volume_arn=arn)
+        print(f"Back up {arn} (set resource_arn to it) and copy that recovery point instead.")
+        return arn
+
+    return [Change(run.step, run.source_profile, run.source_region, "ec2:CopySnapshot", source_snapshot,
+                   f"copy snapshot {source_snapshot} under {key.alias or key.arn}, then create a volume "
+                   f"{run.resource_name}-cmk from it in {zone}", copy_and_restore, needed=done is None)]

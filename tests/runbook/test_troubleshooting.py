@@ -1,0 +1,193 @@
+"""Each known failure: the preflight check names it before a copy; forced, the copy fails with AWS's
+message; diagnosis names the same check with evidence and fix; after the fix, checks pass and the
+copy completes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from runbook_lib import checks, diagnose, fixes, params
+from runbook_lib.errors import StepFailed
+from runbook_lib.sandbox.accounts import TARGET
+from runbook_lib.walkthrough import (
+    Run,
+    prerequisites,
+    share_source_key,
+    start_backup,
+    start_copy,
+    verify_source_key,
+    verify_target_key,
+    wait_for_backup,
+    wait_for_copy,
+)
+from tests.walkthrough_steps import database_arn
+
+AWS_TEXT = {
+    "same-organization": "Copy job failed. Both source and destination account must be a member of the same "
+                         "organization.",
+    "source-key-shared": "EBS snapshot copy failed with error: Given key ID is not accessible. You must have "
+                         "DescribeKey permissions on the default CMK.",
+    "target-vault-policy": "Access Denied trying to call AWS Backup service",
+    "source-key-customer-managed": "Snapshots encrypted with the AWS Managed CMK can't be shared. Specify another "
+                                   "snapshot.",
+    "target-vault-customer-key": "Copy job failed because the destination Backup vault is encrypted with the "
+                                 "default Backup service managed key.",
+    "rds-single-hop": "Copy job from us-east-1 to eu-west-1 cannot be initiated for RDS resources. Feature is not "
+                      "supported for provided resource type.",
+    "cross-account-enabled": "Copy job failed. Cross-account copy feature is not enabled for the current "
+                             "organization.",
+}
+
+
+def values(tmp_path, **overrides: Any) -> dict[str, Any]:
+    return params.validate({"run_dir": str(tmp_path), "apply": True, "poll_seconds": 1, "force_copy": True,
+                            **overrides})
+
+
+def prepare(run_values: dict[str, Any], share: bool = True) -> None:
+    """Steps 00 to 03 as a forced run would do them."""
+    run = Run("00_prerequisites", run_values)
+    run.carry_out(prerequisites(run))
+    run = Run("01_create_backup", run_values)
+    run.carry_out([start_backup(run)])
+    wait_for_backup(run, delay=1)
+    verify_source_key(Run("02_verify_source_key", run_values))
+    if share:
+        run = Run("03_share_source_key", run_values)
+        run.carry_out([share_source_key(run)])
+
+
+def blocking_ids(run_values: dict[str, Any]) -> list[str]:
+    return [f.check_id for f in checks.blocking(checks.run_checks(Run("check", run_values)))]
+
+
+def copy(run_values: dict[str, Any]) -> dict[str, Any]:
+    run = Run("04_copy_to_target", run_values)
+    run.carry_out([start_copy(run)])
+    return wait_for_copy(run, delay=1)
+
+
+def assert_failure_reproduced(aws, run_values: dict[str, Any], check_id: str) -> None:  # type: ignore[no-untyped-def]
+    assert check_id in blocking_ids(run_values)
+    unforced = {**run_values, "force_copy": False}
+    with pytest.raises(StepFailed) as refused:
+        copy(unforced)
+    assert str(refused.value).startswith("step 04_copy_to_target failed: [") and "Fix: " in str(refused.value)
+    assert aws.source("backup").list_copy_jobs()["CopyJobs"] == [], "no copy may start when a check blocks"
+    with pytest.raises(StepFailed) as failed:
+        copy(run_values)
+    assert f"[{check_id}]" in str(failed.value) and AWS_TEXT[check_id] in str(failed.value)
+    if check_id != "rds-single-hop":
+        jobs = aws.source("backup").list_copy_jobs(ByState="FAILED")["CopyJobs"]
+        assert [j["StatusMessage"].startswith(AWS_TEXT[check_id]) for j in jobs] == [True]
+        found = diagnose.failed_jobs(Run("06_troubleshoot", run_values))
+        assert [d.check_id for d in found] == [check_id]
+        assert found[0].evidence and found[0].fix and found[0].evidence["finding now"].startswith("fail: ")
+
+
+def assert_fixed(run_values: dict[str, Any]) -> None:
+    assert blocking_ids(run_values) == []
+    job = copy({**run_values, "force_copy": False})
+    assert job["State"] == "COMPLETED"
+    found = verify_target_key(Run("05_verify_target_key", run_values))
+    assert found["recovery_point_key_arn"] == found["vault_key_arn"]
+
+
+def apply_fix(run_values: dict[str, Any], check_id: str) -> None:
+    run = Run("06_troubleshoot", run_values)
+    changes = fixes.plan(run, check_id, run.reencrypt_key)
+    assert changes and all(c.needed for c in changes)
+    run.carry_out(changes)
+
+
+def test_failure_1_same_organization(world, aws, tmp_path):
+    world.reset("outside-organization")
+    run_values = values(tmp_path)
+    prepare(run_values)
+    assert_failure_reproduced(aws, run_values, "same-organization")
+    with pytest.raises(StepFailed, match=r"\[same-organization\]"):
+        fixes.plan(Run("06_troubleshoot", run_values), "same-organization")
+    world.join(TARGET.account_id)
+    assert_fixed(run_values)
+
+
+def test_failure_2_source_key_shared(world, aws, tmp_path):
+    run_values = values(tmp_path)
+    prepare(run_values, share=False)
+    assert_failure_reproduced(aws, run_values, "source-key-shared")
+    apply_fix(run_values, "source-key-shared")
+    assert_fixed(run_values)
+
+
+def test_failure_3_target_vault_policy(world, aws, tmp_path):
+    run_values = values(tmp_path)
+    prepare(run_values)
+    aws.target("backup").delete_backup_vault_access_policy(BackupVaultName="CABTargetVault")
+    assert_failure_reproduced(aws, run_values, "target-vault-policy")
+    apply_fix(run_values, "target-vault-policy")
+    assert_fixed(run_values)
+
+
+def test_failure_4_source_key_customer_managed(world, aws, tmp_path):
+    run_values = values(tmp_path / "first", resource_name="default-key-volume")
+    prepare(run_values)
+    assert_failure_reproduced(aws, run_values, "source-key-customer-managed")
+    apply_fix(run_values, "source-key-customer-managed")
+    volume = Run("check", run_values).state.get("fixes", "reencrypted_volume_arn")
+    again = values(tmp_path / "second", resource_arn=volume, force_copy=False)
+    prepare(again)
+    assert_fixed(again)
+
+
+def test_failure_5_target_vault_customer_key(world, aws, tmp_path):
+    world.reset("default-key-target-vault")
+    run_values = values(tmp_path)
+    prepare(run_values)
+    assert_failure_reproduced(aws, run_values, "target-vault-customer-key")
+    with pytest.raises(StepFailed, match=r"\[target-vault-customer-key\].*Fix: a vault's key cannot change"):
+        fixes.plan(Run("06_troubleshoot", run_values), "target-vault-customer-key")
+    fixed = {**run_values, "target_vault_name": "CABTargetVaultCMK", "force_copy": False}
+    run = Run("00_prerequisites", fixed)
+    run.carry_out(prerequisites(run))
+    assert_fixed(fixed)
+
+
+def test_failure_6_rds_single_hop(world, aws, tmp_path):
+    run_values = values(tmp_path, resource_arn=database_arn())
+    prepare(run_values)
+    assert_failure_reproduced(aws, run_values, "rds-single-hop")
+    assert diagnose.match(AWS_TEXT["rds-single-hop"])[0] == "rds-single-hop"
+    key = aws.target("kms", "us-east-1").create_key(Description="cmkTarget in us-east-1")["KeyMetadata"]["Arn"]
+    fixed = {**run_values, "target_region": "us-east-1", "target_vault_key": key, "force_copy": False}
+    run = Run("00_prerequisites", fixed)
+    run.carry_out(prerequisites(run))
+    assert_fixed(fixed)
+
+
+def test_failure_7_cross_account_enabled(world, aws, tmp_path):
+    run_values = values(tmp_path, management_profile="")
+    prepare(run_values)
+    assert_failure_reproduced(aws, run_values, "cross-account-enabled")
+    apply_fix({**run_values, "management_profile": "sandbox-management"}, "cross-account-enabled")
+    assert_fixed(run_values)
+
+
+def test_unknown_message_stays_unknown(world, aws, tmp_path):
+    run_values = values(tmp_path, force_copy=False)
+    prepare(run_values)
+    world.configure(fail_next_copy="Something nobody has seen before")
+    with pytest.raises(StepFailed, match=r"\[unknown\]"):
+        copy(run_values)
+    found = diagnose.failed_jobs(Run("06_troubleshoot", run_values))
+    assert [(d.check_id, d.message) for d in found] == [("unknown", "Something nobody has seen before")]
+
+
+def test_healthy_walkthrough_passes_every_check_and_checking_changes_nothing(world, aws, tmp_path):
+    run_values = values(tmp_path, force_copy=False)
+    prepare(run_values)
+    before = world.state()
+    findings = checks.run_checks(Run("check", run_values))
+    assert {f.status for f in findings} == {"pass"}, [f.row() for f in findings if f.status != "pass"]
+    assert world.state() == before

@@ -1,0 +1,96 @@
+"""`runbook check`, `runbook diagnose`, `runbook fix`, and the trainers' parameter files."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNBOOK = Path(sys.executable).parent / "runbook"
+PARAMETERS = ROOT / "parameters" / "sandbox.yaml"
+TRAINER_FILES = sorted((ROOT / "parameters" / "troubleshooting").glob("*.yaml"))
+CHECK_OF = {
+    "1": ("same-organization", "Copy job failed. Both source and destination account must be a member"),
+    "2": ("source-key-shared", "EBS snapshot copy failed with error: Given key ID is not accessible."),
+    "3": ("target-vault-policy", "Access Denied trying to call AWS Backup service"),
+    "4": ("source-key-customer-managed", "Snapshots encrypted with the AWS Managed CMK can't be shared."),
+    "5": ("target-vault-customer-key", "the destination Backup vault is encrypted with the default Backup service"),
+    "6": ("rds-single-hop", "Copy job from us-east-1 to eu-west-1 cannot be initiated for RDS resources."),
+    "7": ("cross-account-enabled", "Cross-account copy feature is not enabled for the current organization."),
+}
+
+
+def runbook(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(RUNBOOK), *args], capture_output=True, text=True, timeout=600, cwd=cwd)
+
+
+def test_check_on_a_fresh_walkthrough_fails_and_changes_nothing(world, tmp_path):
+    before = world.state()
+    done = runbook("check", str(PARAMETERS), cwd=tmp_path)
+    assert done.returncode == 1
+    assert re.search(r"cross-account-enabled\s+fail", done.stdout)
+    assert re.search(r"same-organization\s+pass", done.stdout)
+    assert done.stderr.startswith("runbook: ") and "Fix: " in done.stderr
+    assert world.state() == before
+
+
+def test_check_after_the_walkthrough_passes(world, tmp_path):
+    out = tmp_path / "run"
+    assert runbook("run", str(PARAMETERS), "--out", str(out)).returncode == 0
+    before = world.state()
+    params = yaml.safe_load(PARAMETERS.read_text()) | {"run_dir": str(out)}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
+    done = runbook("check", str(tmp_path / "p.yaml"), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "fail" not in done.stdout
+    assert world.state() == before
+
+
+def test_diagnose_and_fix_a_failed_copy(world, tmp_path):
+    world.reset("target-vault-denies-source")
+    trainer = ROOT / "parameters" / "troubleshooting" / "3-target-vault-policy.yaml"
+    params = yaml.safe_load(trainer.read_text()) | {"run_dir": str(tmp_path / "run")}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
+    assert runbook("run", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "run")).returncode == 1
+    done = runbook("diagnose", str(tmp_path / "p.yaml"), cwd=tmp_path)
+    assert done.returncode == 0
+    assert "known failure: target-vault-policy" in done.stdout
+    assert "evidence vault access policy" in done.stdout and "DenySourceAccount" in done.stdout
+    assert "fix: add a statement allowing the source account" in done.stdout
+    job_id = re.search(r"copy job (\S+) FAILED", done.stdout).group(1)
+    one = runbook("diagnose", str(tmp_path / "p.yaml"), "--copy-job-id", job_id, cwd=tmp_path)
+    assert one.stdout.count("known failure:") == 1
+
+
+def test_fix_plans_and_applies_the_key_share(world, tmp_path):
+    params = yaml.safe_load(PARAMETERS.read_text()) | {"run_dir": str(tmp_path / "run"), "apply": False}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params | {"apply": True}))
+    assert runbook("run", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "run"), "--steps",
+                   "00_prerequisites,01_create_backup").returncode == 0
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(params))
+    before = world.state()
+    planned = runbook("fix", str(tmp_path / "plan.yaml"), "source-key-shared", cwd=tmp_path)
+    assert planned.returncode == 0 and "apply is false: not changed" in planned.stdout
+    assert re.search(r'^\+\s+"arn:aws:iam::333333333333:root"', planned.stdout, re.M)
+    assert world.state() == before
+    applied = runbook("fix", str(tmp_path / "p.yaml"), "source-key-shared", cwd=tmp_path)
+    assert applied.returncode == 0 and "changed" in applied.stdout
+    again = runbook("fix", str(tmp_path / "p.yaml"), "source-key-shared", cwd=tmp_path)
+    assert "[source-key-shared] passes: nothing to fix." in again.stdout
+
+
+@pytest.mark.parametrize("trainer", TRAINER_FILES, ids=[f.stem for f in TRAINER_FILES])
+def test_trainer_file_reproduces_its_failure(world, tmp_path, trainer):
+    scenario = re.search(r"--scenario (\S+)", trainer.read_text()).group(1)
+    world.reset(scenario)
+    check_id, aws_text = CHECK_OF[trainer.stem.split("-", 1)[0]]
+    done = runbook("run", str(trainer), "--out", str(tmp_path / "run"))
+    assert done.returncode == 1
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith("runbook: step 04_copy_to_target failed: ") and f"[{check_id}]" in line
+    assert aws_text in line and "Fix: " in line
