@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from . import aws, iam_policy, keys, vaults
-from .context import Run, resource_arn
+from .context import Run, resource_arn, resource_key
 from .errors import StepFailed
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
@@ -96,14 +96,7 @@ class Facts:
         """The key that encrypts (or will encrypt) the backup: the recovery point's, else the resource's."""
         if self.recovery_point is not None:
             return self.recovery_point.get("EncryptionKeyArn")
-        arn = self.resource
-        if ":volume/" in arn:
-            volume = self.run.source("ec2").describe_volumes(VolumeIds=[arn.rsplit("/", 1)[1]])["Volumes"][0]
-            return volume.get("KmsKeyId")
-        if ":db:" in arn:
-            database = self.run.source("rds").describe_db_instances(DBInstanceIdentifier=arn.rsplit(":", 1)[1])
-            return database["DBInstances"][0].get("KmsKeyId")
-        return None
+        return resource_key(self.run, self.resource)
 
     @cached_property
     def source_key(self) -> keys.KeyInfo | None:

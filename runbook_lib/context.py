@@ -76,3 +76,13 @@ def resource_arn(run: Run) -> str:
         raise StepFailed(run.step, f"{len(volumes)} EBS volumes are tagged Name={run.resource_name} in "
                          f"{run.source_region}", "set resource_arn to the volume's ARN")
     return f"arn:aws:ec2:{run.source_region}:{run.account('source')}:volume/{volumes[0]['VolumeId']}"
+
+
+def resource_key(run: Run, arn: str) -> str | None:
+    """The KMS key (as the service reports it) of the EBS volume or RDS DB instance to back up."""
+    if ":volume/" in arn:
+        return run.source("ec2").describe_volumes(VolumeIds=[arn.rsplit("/", 1)[1]])["Volumes"][0].get("KmsKeyId")
+    if ":db:" in arn:
+        databases = run.source("rds").describe_db_instances(DBInstanceIdentifier=arn.rsplit(":", 1)[1])
+        return databases["DBInstances"][0].get("KmsKeyId")
+    return None

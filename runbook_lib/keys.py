@@ -83,19 +83,6 @@ def describe(profile: str, region: str, key_ref: str) -> KeyInfo:
                    meta["KeyState"], shared)
 
 
-def alias_of(profile: str, region: str, key_arn: str | None) -> str:
-    """The first alias of a key, or '' when it has none or cannot be read from this account."""
-    if not key_arn:
-        return ""
-    kms = aws.client(profile, "kms", region)
-    try:
-        key_id = kms.describe_key(KeyId=key_arn)["KeyMetadata"]["KeyId"]
-    except (kms.exceptions.NotFoundException, kms.exceptions.ClientError):
-        return ""
-    aliases = kms.list_aliases(KeyId=key_id)["Aliases"]
-    return aliases[0]["AliasName"] if aliases else ""
-
-
 def keys_table(profile: str, region: str) -> list[dict[str, Any]]:
     """Every key of the account and Region that has an alias, customer managed first."""
     kms = aws.client(profile, "kms", region)

@@ -44,8 +44,8 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "02_verify_source_key": {
         SOURCE: ("sts:GetCallerIdentity", "backup:DescribeRecoveryPoint", "backup:DescribeBackupVault",
-                 "backup:ListRecoveryPointsByBackupVault", "ec2:DescribeVolumes", "ec2:DescribeSnapshots",
-                 "kms:DescribeKey", "kms:ListAliases", "kms:GetKeyPolicy"),
+                 "backup:ListRecoveryPointsByBackupVault", "ec2:DescribeVolumes", "rds:DescribeDBInstances",
+                 "ec2:DescribeSnapshots", "kms:DescribeKey", "kms:ListAliases", "kms:GetKeyPolicy"),
     },
     "03_share_source_key": {
         SOURCE: ("kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:DescribeKey", "kms:ListAliases",

@@ -11,7 +11,7 @@ from typing import Any
 
 from . import aws, checks, diagnose, jobs, keys, params, vaults
 from .changes import Change
-from .context import Run, resource_arn
+from .context import Run, resource_arn, resource_key
 from .errors import JobFailed, StepFailed
 
 __all__ = ["Run", "resource_arn"]
@@ -177,13 +177,7 @@ def verify_source_key(run: Run) -> dict[str, Any]:
 
 def _resource_key(run: Run, arn: str) -> str | None:
     """The key of the volume or DB instance, as a key ARN."""
-    if ":volume/" in arn:
-        key = run.source("ec2").describe_volumes(VolumeIds=[arn.rsplit("/", 1)[1]])["Volumes"][0].get("KmsKeyId")
-    elif ":db:" in arn:
-        databases = run.source("rds").describe_db_instances(DBInstanceIdentifier=arn.rsplit(":", 1)[1])
-        key = databases["DBInstances"][0].get("KmsKeyId")
-    else:
-        return None
+    key = resource_key(run, arn)
     return keys.describe(run.source_profile, run.source_region, key).arn if key else None
 
 
