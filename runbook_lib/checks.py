@@ -22,12 +22,12 @@ PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
 
 @dataclass
 class Finding:
-    check_id: str
     status: str
     finding: str
     fix: str = ""
-    blocking: bool = True
     evidence: dict[str, Any] = field(default_factory=dict)
+    check_id: str = ""
+    blocking: bool = True
 
     @property
     def blocks(self) -> bool:
@@ -115,8 +115,16 @@ CHECKS: dict[str, Check] = {}
 
 
 def check(check_id: str) -> Callable[[Check], Check]:
+    """Register a check under its ID; the ID is stamped on every finding it returns."""
+
     def register(function: Check) -> Check:
-        CHECKS[check_id] = function
+        def stamped(facts: Facts) -> Finding:
+            finding = function(facts)
+            finding.check_id = check_id
+            return finding
+
+        stamped.__doc__ = function.__doc__
+        CHECKS[check_id] = stamped
         return function
 
     return register
@@ -127,8 +135,8 @@ def same_organization(facts: Facts) -> Finding:
     source, target = facts.source_organization, facts.target_organization
     evidence = {"source organization": source, "target organization": target}
     if source is not None and source == target:
-        return Finding("same-organization", PASS, f"both accounts are in organization {source}", evidence=evidence)
-    return Finding("same-organization", FAIL,
+        return Finding(PASS, f"both accounts are in organization {source}", evidence=evidence)
+    return Finding(FAIL,
                    f"the source account is in organization {source} and the target account in {target}",
                    "invite the target account into the source account's AWS Organization (from its management "
                    "account) and accept the invitation", evidence=evidence)
@@ -140,10 +148,10 @@ def cross_account_enabled(facts: Facts) -> Finding:
     try:
         settings = backup.describe_global_settings()["GlobalSettings"]
     except backup.exceptions.InvalidRequestException as error:
-        return Finding("cross-account-enabled", FAIL, f"global settings unreadable: {error}",
+        return Finding(FAIL, f"global settings unreadable: {error}",
                        "put the source account in an AWS Organization")
     enabled = settings.get("isCrossAccountBackupEnabled") == "true"
-    return Finding("cross-account-enabled", PASS if enabled else FAIL,
+    return Finding(PASS if enabled else FAIL,
                    f"cross-account backup is {'enabled' if enabled else 'not enabled'} for the organization",
                    "from the management account: aws backup update-global-settings --global-settings "
                    "isCrossAccountBackupEnabled=true (runbook: step 00 with management_profile set)",
@@ -157,23 +165,23 @@ def role_exists(facts: Facts) -> Finding:
     try:
         arn = iam.get_role(RoleName=name)["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
-        return Finding("role-exists", FAIL, f"IAM role {facts.run.iam_role_name} does not exist in the source account",
+        return Finding(FAIL, f"IAM role {facts.run.iam_role_name} does not exist in the source account",
                        "create the AWS Backup default role, or set iam_role_name to a role AWS Backup can assume")
-    return Finding("role-exists", PASS, f"role {arn} exists")
+    return Finding(PASS, f"role {arn} exists")
 
 
 @check("target-vault-customer-key")
 def target_vault_customer_key(facts: Facts) -> Finding:
     vault = facts.target_vault
     if vault is None:
-        return Finding("target-vault-customer-key", FAIL, f"vault {facts.run.target_vault_name} does not exist in the "
+        return Finding(FAIL, f"vault {facts.run.target_vault_name} does not exist in the "
                        "target account", "run step 00 to create it under a customer managed key")
     key = keys.describe(facts.run.target_profile, facts.run.target_region, vault["EncryptionKeyArn"])
     evidence = {"vault key": key.arn, "key manager": key.manager, "alias": key.alias}
     if key.manager == "CUSTOMER":
-        return Finding("target-vault-customer-key", PASS, f"the target vault uses customer managed key {key.alias}",
+        return Finding(PASS, f"the target vault uses customer managed key {key.alias}",
                        evidence=evidence)
-    return Finding("target-vault-customer-key", FAIL,
+    return Finding(FAIL,
                    f"the target vault is encrypted with the AWS managed key {key.alias}",
                    "a vault's key cannot change: create another vault under a customer managed key "
                    "(set target_vault_name and target_vault_key, run step 00) and copy there", evidence=evidence)
@@ -182,15 +190,15 @@ def target_vault_customer_key(facts: Facts) -> Finding:
 @check("target-vault-policy")
 def target_vault_policy(facts: Facts) -> Finding:
     if facts.target_vault is None:
-        return Finding("target-vault-policy", SKIPPED, "no target vault yet")
+        return Finding(SKIPPED, "no target vault yet")
     policy = vaults.current_policy(facts.run.target_profile, facts.run.target_region, facts.run.target_vault_name)
     source = facts.run.account("source")
     allowed = vaults.allows_copy_from(policy, facts.target_vault["BackupVaultArn"], source)
     evidence = {"vault access policy": policy}
     if allowed:
-        return Finding("target-vault-policy", PASS, f"the vault's access policy lets account {source} copy in",
+        return Finding(PASS, f"the vault's access policy lets account {source} copy in",
                        evidence=evidence)
-    return Finding("target-vault-policy", FAIL,
+    return Finding(FAIL,
                    f"the vault's access policy does not let account {source} call backup:CopyIntoBackupVault",
                    "add a statement allowing the source account backup:CopyIntoBackupVault (runbook fix "
                    "target-vault-policy, or step 00)", evidence=evidence)
@@ -200,12 +208,12 @@ def target_vault_policy(facts: Facts) -> Finding:
 def source_key_customer_managed(facts: Facts) -> Finding:
     key = facts.source_key
     if key is None:
-        return Finding("source-key-customer-managed", SKIPPED, "the resource is not encrypted")
+        return Finding(SKIPPED, "the resource is not encrypted")
     evidence = {"key": key.arn, "alias": key.alias, "key manager": key.manager}
     if key.manager == "CUSTOMER":
-        return Finding("source-key-customer-managed", PASS, f"the backup is encrypted with customer managed key "
+        return Finding(PASS, f"the backup is encrypted with customer managed key "
                        f"{key.alias or key.arn}", evidence=evidence)
-    return Finding("source-key-customer-managed", FAIL,
+    return Finding(FAIL,
                    f"the backup is encrypted with the AWS managed key {key.alias}, which cannot be shared",
                    "re-encrypt under a customer managed key (runbook fix source-key-customer-managed copies the "
                    "snapshot with your CMK and makes a volume of it), then back that volume up", evidence=evidence)
@@ -215,20 +223,20 @@ def source_key_customer_managed(facts: Facts) -> Finding:
 def source_key_shared(facts: Facts) -> Finding:
     key = facts.source_key
     if key is None or key.manager != "CUSTOMER":
-        return Finding("source-key-shared", SKIPPED, "no customer managed source key to share")
+        return Finding(SKIPPED, "no customer managed source key to share")
     target = facts.run.account("target")
     policy = facts.source_key_policy
     shared = keys.shares_with(policy, key.arn, target, facts.target_organization)
     evidence = {"key": key.arn, "key policy": policy}
     if shared:
-        return Finding("source-key-shared", PASS, f"{key.alias or key.arn} is shared with account {target}",
+        return Finding(PASS, f"{key.alias or key.arn} is shared with account {target}",
                        evidence=evidence)
     denied = any(iam_policy.evaluate(policy, iam_policy.Request(iam_policy.Principal(target), action, key.arn,
                                                                 {"kms:GrantIsForAWSResource": "true"}))
                  == iam_policy.DENY for action in keys.COPY_ACTIONS)
     fix = ("remove the Deny statement for the target account from the key policy, then share the key"
            if denied else "share the key with the target account (step 03, or runbook fix source-key-shared)")
-    return Finding("source-key-shared", FAIL,
+    return Finding(FAIL,
                    f"the policy of {key.alias or key.arn} does not let account {target} use it"
                    + (" (an explicit Deny names it)" if denied else ""), fix, evidence=evidence)
 
@@ -239,20 +247,20 @@ def rds_single_hop(facts: Facts) -> Finding:
     two_hops = (facts.run.source_region != facts.run.target_region
                 and facts.run.account("source") != facts.run.account("target"))
     if is_rds and two_hops:
-        return Finding("rds-single-hop", FAIL, "an RDS backup cannot go to another account and another Region in "
+        return Finding(FAIL, "an RDS backup cannot go to another account and another Region in "
                        "one copy", "copy in two hops: first to a vault of the source account in the target Region, "
                        "then across accounts in that Region (or set target_region to source_region)")
-    return Finding("rds-single-hop", PASS, "one hop is enough for this resource" if is_rds else "not an RDS resource")
+    return Finding(PASS, "one hop is enough for this resource" if is_rds else "not an RDS resource")
 
 
 @check("recovery-point-ready")
 def recovery_point_ready(facts: Facts) -> Finding:
     point = facts.recovery_point
     if point is None:
-        return Finding("recovery-point-ready", FAIL, f"no recovery point of {facts.resource} in "
+        return Finding(FAIL, f"no recovery point of {facts.resource} in "
                        f"{facts.run.source_vault_name}", "run step 01 to back the resource up")
     ready = point["Status"] == "COMPLETED" and point.get("StorageClass", "WARM") == "WARM"
-    return Finding("recovery-point-ready", PASS if ready else FAIL,
+    return Finding(PASS if ready else FAIL,
                    f"recovery point {point['RecoveryPointArn']} is {point['Status']} in {point.get('StorageClass')}",
                    "wait for the backup to complete; cold recovery points cannot be copied: back up again")
 
