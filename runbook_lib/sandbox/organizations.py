@@ -67,6 +67,20 @@ def organization_id_of(account_id: str) -> str | None:
     return org.id if org else None
 
 
+def organization_paths_of(account_id: str) -> tuple[str, ...] | None:
+    """aws:PrincipalOrgPaths of the account: organization ID, root, then the OUs down to it.
+
+    Simplification: the sandbox's accounts sit directly under the root, as create_account puts them.
+    """
+    management = management_account_of(account_id)
+    if management is None:
+        return None
+    backend = organizations_backends[management]["aws"]
+    if backend.org is None:
+        return None
+    return (f"{backend.org.id}/{backend.org.root_id}/",)
+
+
 def same_organization(first: str, second: str) -> bool:
     org = organization_id_of(first)
     return org is not None and org == organization_id_of(second)

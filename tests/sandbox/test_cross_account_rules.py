@@ -159,3 +159,26 @@ def test_aws_managed_aliases_without_a_key_have_no_target(aws):
     assert "TargetKeyId" not in aliases["alias/aws/s3"]
     assert aliases["alias/aws/ebs"]["TargetKeyId"] == aws.source("kms").describe_key(KeyId="alias/aws/ebs")[
         "KeyMetadata"]["KeyId"]
+
+
+@pytest.mark.parametrize("path, state", [("o-*/r-*/", "COMPLETED"), ("o-*/r-*/ou-backup/*", "FAILED")],
+                         ids=["inside-the-path", "outside-the-path"])
+def test_key_policy_deny_on_organization_paths(aws, ready_but_unshared, path, state):
+    deny = statement("*", ["kms:Decrypt", "kms:CreateGrant"], effect="Deny",
+                     condition={"ForAnyValue:StringNotLike": {"aws:PrincipalOrgPaths": path}})
+    add_key_statements(aws, "alias/cmkSource", share_statements() + [deny])
+    assert copy(aws, ready_but_unshared)["State"] == state
+
+
+def test_key_policy_not_principal_excludes_a_role_only_with_its_account(aws, ready_but_unshared):
+    def deny_all_but(*principals: str) -> dict:
+        return {"Effect": "Deny", "NotPrincipal": {"AWS": list(principals)}, "Action": "kms:*", "Resource": "*"}
+
+    add_key_statements(aws, "alias/cmkSource", share_statements() + [deny_all_but(SOURCE.root_arn, TARGET.root_arn)])
+    assert copy(aws, ready_but_unshared)["State"] == "FAILED"
+    kms = aws.source("kms")
+    key_id = key_arn(kms, "alias/cmkSource")
+    policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    policy["Statement"][-1] = deny_all_but(SOURCE.root_arn, TARGET.root_arn, SERVICE_ROLE)
+    kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(policy))
+    assert copy(aws, ready_but_unshared)["State"] == "COMPLETED"

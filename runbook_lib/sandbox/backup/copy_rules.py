@@ -65,6 +65,7 @@ point: RecoveryPoint, job: CopyJob, cross_account_enabled: bool, destination_bac
         kms_models.principal_for(job.account_id, job.iam_role_arn),
         "backup:CopyIntoBackupVault",
         job.destination_backup_vault_arn,
+        complete=True,
     )
     vault_policy = destination_backend.vault_policies.get(vault_name)
     if vault is None or iam_policy.evaluate(vault_policy, copy_in) != iam_policy.ALLOW:

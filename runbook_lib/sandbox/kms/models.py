@@ -107,15 +107,21 @@ def key_from_arn(arn: str | None) -> Key | None:
 
 
 def principal_for(account_id: str, arn: str | None = None) -> iam_policy.Principal:
-    from runbook_lib.sandbox.organizations import organization_id_of
+    """The caller as AWS knows it: account, role, organization and organization path."""
+    from runbook_lib.sandbox.organizations import organization_id_of, organization_paths_of
 
-    return iam_policy.Principal(account_id=account_id, arn=arn, org_id=organization_id_of(account_id))
+    return iam_policy.Principal(account_id=account_id, arn=arn, org_id=organization_id_of(account_id),
+                                org_paths=organization_paths_of(account_id))
 
 
 def key_allows(key: Key, principal: iam_policy.Principal, actions: tuple[str, ...], **context: str) -> bool:
-    """Whether the key policy lets this principal perform every one of these actions."""
+    """Whether the key policy lets this principal perform every one of these actions.
+
+    Simplification: a policy the evaluator cannot decide (an operator it does not know) refuses.
+    """
     requests = [
-        iam_policy.Request(principal, action, key.arn, _action_context(action, context)) for action in actions
+        iam_policy.Request(principal, action, key.arn, _action_context(action, context), complete=True)
+        for action in actions
     ]
     return iam_policy.is_allowed(key.policy, requests)
 

@@ -26,10 +26,14 @@ class SandboxKmsResponse(KmsResponse):
         return key
 
     def _validate_key_policy(self, key_id: str, action: str) -> None:
-        """An explicit Deny for the caller refuses; moto's check ignores the Deny's principal."""
+        """An explicit Deny for the caller refuses (moto's check ignores the Deny's principal), and so
+        does a Deny the evaluator cannot decide."""
         key = self.kms_backend.describe_key(self.kms_backend.get_key_id(key_id))
-        request = iam_policy.Request(models.principal_for(self.current_account), action, key.arn)
-        if iam_policy.evaluate(key.policy, request) == iam_policy.DENY:
+        request = iam_policy.Request(models.principal_for(self.current_account), action, key.arn, complete=True)
+        decision = iam_policy.decide(key.policy, request)
+        undecided_deny = decision.outcome == iam_policy.UNDETERMINED and any(
+            s.get("Effect") == iam_policy.DENY for s in decision.statements)
+        if decision.outcome == iam_policy.DENY or undecided_deny:
             raise AccessDeniedException(
                 f"User: arn:aws:iam::{self.current_account}:root is not authorized to perform: {action} on "
                 f"resource: {key.arn} with an explicit deny in a resource-based policy"
