@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-RETRIES = Config(retries={"mode": "standard", "max_attempts": 10})
+DEFAULT_RETRIES = {"mode": "standard", "max_attempts": 10}
 CALL_LOG_ENV = "RUNBOOK_CALL_LOG"
 STEP_ENV = "RUNBOOK_STEP"
 
@@ -25,9 +25,16 @@ def session(profile: str) -> boto3.Session:
     return boto3.Session(profile_name=profile)
 
 
+def retry_config(profile: str) -> Config:
+    """botocore's standard retries, unless the profile or the environment chooses (retry_mode, max_attempts)."""
+    core = session(profile)._session
+    chosen = {"mode": core.get_config_variable("retry_mode"), "max_attempts": core.get_config_variable("max_attempts")}
+    return Config(retries={name: chosen[name] or default for name, default in DEFAULT_RETRIES.items()})
+
+
 def client(profile: str, service: str, region: str) -> Any:
     """A client of one account (profile) in one Region; its calls are logged when asked."""
-    made = session(profile).client(service, region_name=region, config=RETRIES)
+    made = session(profile).client(service, region_name=region, config=retry_config(profile))
     if os.environ.get(CALL_LOG_ENV):
         made.meta.events.register("before-call", _logger(profile, region))
     return made

@@ -17,18 +17,22 @@ from typing import Any
 import botocore.session
 import yaml
 
+from . import arns
 from .errors import ParameterError
 
 VAULT_NAME = re.compile(r"^[A-Za-z0-9_-]{2,50}$")
 ROLE_NAME = re.compile(r"^([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
 ALIAS = re.compile(r"^alias/[A-Za-z0-9/_-]{1,250}$")
+KEY_ID = re.compile(r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 KEY_ARN = re.compile(
-    r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)$"
+    r"^arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)$"
 )
 RESOURCE_ARN = re.compile(
-    r"^arn:aws[a-z-]*:(?P<service>ec2|rds):(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"^arn:(?P<partition>aws[a-z-]*):(?P<service>ec2|rds):(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
     r"(volume/vol-[0-9a-f]{8,17}|db:[A-Za-z][A-Za-z0-9-]{0,62})$"
 )
+KEY_FORMS = "alias/NAME, a key ID, or a key or alias ARN"
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,11 @@ def _is_tags(value: Any) -> bool:
 
 
 def _is_key(value: Any) -> bool:
-    return isinstance(value, str) and bool(ALIAS.match(value) or KEY_ARN.match(value))
+    return isinstance(value, str) and bool(ALIAS.match(value) or KEY_ID.match(value) or KEY_ARN.match(value))
+
+
+def _is_minutes(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 10080
 
 
 def _text(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
@@ -82,15 +90,15 @@ SCHEMA: tuple[Parameter, ...] = (
     Parameter("source_vault_name", "SourceVault", "backup vault in the source account", "2-50 letters, digits, - or _",
               _text(VAULT_NAME)),
     Parameter("source_vault_key", "alias/cmkSourceVault", "KMS key that encrypts the source vault",
-              "alias/NAME or a KMS key ARN", _is_key),
+              KEY_FORMS, _is_key),
     Parameter("target_vault_name", "CABTargetVault", "backup vault in the destination account",
               "2-50 letters, digits, - or _", _text(VAULT_NAME)),
     Parameter("target_vault_key", "alias/cmkTarget", "customer managed KMS key of the destination vault",
-              "alias/NAME or a KMS key ARN (not an alias/aws/* key)",
+              f"{KEY_FORMS} (not an alias/aws/* key)",
               lambda v: _is_key(v) and "alias/aws/" not in v),
     Parameter("iam_role_name", "service-role/AWSBackupDefaultServiceRole",
-              "IAM role AWS Backup uses in the source account (path/name)", "an IAM role name, optionally with path",
-              _text(ROLE_NAME)),
+              "IAM role AWS Backup uses in the source account; the jobs use the ARN IAM returns for it",
+              "an IAM role name, with or without its path", _text(ROLE_NAME)),
     Parameter("delete_after_days", 35, "retention of the backup and of its copy, in days", "a whole number 1-36500",
               _is_int(1, 36500)),
     Parameter("move_to_cold_storage_after_days", None, "days before moving to cold storage; empty for never "
@@ -100,14 +108,20 @@ SCHEMA: tuple[Parameter, ...] = (
               "a mapping of up to 50 text tags, keys not starting with aws:", _is_tags),
     Parameter("poll_seconds", 5, "seconds between two looks at a running job", "a whole number 1-300",
               _is_int(1, 300)),
+    Parameter("max_wait_minutes", 60, "how long a step waits for its job before it stops; the job goes on in "
+              "AWS and the next run with the same run folder waits for it", "a number of minutes above 0, "
+              "at most 10080", _is_minutes),
     Parameter("force_copy", False, "for trainers: start the copy even when a blocking check says it will fail",
+              "true or false", lambda v: isinstance(v, bool)),
+    Parameter("strict_checks", False, "a check that cannot decide (`unknown`) blocks like a failed one",
               "true or false", lambda v: isinstance(v, bool)),
     Parameter("copy_job_id", "", "troubleshooting: the copy job to diagnose; empty for every failed job",
               "empty, or a copy job ID", lambda v: isinstance(v, str) and len(v) <= 100),
     Parameter("reencrypt_key", "alias/cmkSource", "troubleshooting: customer managed key that re-encrypts a "
-              "snapshot under an AWS managed key", "alias/NAME or a KMS key ARN", _is_key),
-    Parameter("apply", False, "make the changes; false shows every plan (with Apply buttons in JupyterLab) and "
-              "changes nothing by itself", "true or false",
+              "snapshot under an AWS managed key", KEY_FORMS, _is_key),
+    Parameter("apply", False, "make the changes; false is a dry run: every step plans (against what earlier "
+              "plans will produce), nothing changes in AWS, and JupyterLab shows an Apply button per change",
+              "true or false",
               lambda v: isinstance(v, bool)),
     Parameter("run_dir", "", "folder of this run's state and change log; empty keeps them in runs/adhoc",
               "a folder path, or empty", lambda v: isinstance(v, str)),
@@ -115,11 +129,6 @@ SCHEMA: tuple[Parameter, ...] = (
 
 BY_NAME = {p.name: p for p in SCHEMA}
 DEFAULTS = {p.name: p.default for p in SCHEMA}
-
-
-def _regions() -> set[str]:
-    session = botocore.session.get_session()
-    return set(session.get_available_regions("backup")) | set(session.get_available_regions("ec2"))
 
 
 def _profiles() -> set[str]:
@@ -138,7 +147,7 @@ def validate(values: Mapping[str, Any], check_profiles: bool = True) -> dict[str
     for parameter in SCHEMA:
         if not parameter.check(merged[parameter.name]):
             raise ParameterError(parameter.name, f"got {merged[parameter.name]!r}; allowed: {parameter.allowed}")
-    regions = _regions()
+    regions = arns.regions()
     for name in ("source_region", "target_region"):
         if merged[name] not in regions:
             raise ParameterError(name, f"got {merged[name]!r}; allowed: an AWS Region name, e.g. us-east-1")
@@ -156,17 +165,29 @@ def _check_relations(merged: dict[str, Any]) -> None:
     if merged["source_profile"] == merged["target_profile"] and merged["source_region"] == merged["target_region"]:
         raise ParameterError("target_region", "same profile and Region as the source; a copy needs another "
                              "account or another Region")
+    source_partition = arns.partition(merged["source_region"])
+    target_partition = arns.partition(merged["target_region"])
+    if source_partition != target_partition:
+        raise ParameterError("target_region", f"is in partition {target_partition}; allowed: a Region of partition "
+                             f"{source_partition}, the source's (AWS Backup copies within a partition)")
     if not merged["resource_arn"] and not merged["resource_name"]:
         raise ParameterError("resource_name", "empty while resource_arn is empty too; give one of them")
     arn = RESOURCE_ARN.match(merged["resource_arn"] or "")
     if arn and arn["region"] != merged["source_region"]:
         raise ParameterError("resource_arn", f"is in {arn['region']}; allowed: a resource in source_region "
                              f"{merged['source_region']}")
-    for key_name, region_name in (("source_vault_key", "source_region"), ("target_vault_key", "target_region")):
+    if arn and arn["partition"] != arns.partition(merged["source_region"]):
+        raise ParameterError("resource_arn", f"is in partition {arn['partition']}; allowed: partition "
+                             f"{arns.partition(merged['source_region'])} of {merged['source_region']}")
+    for key_name, region_name in (("source_vault_key", "source_region"), ("target_vault_key", "target_region"),
+                                  ("reencrypt_key", "source_region")):
         key = KEY_ARN.match(merged[key_name])
         if key and key["region"] != merged[region_name]:
             raise ParameterError(key_name, f"is in {key['region']}; allowed: a key in {region_name} "
                                  f"{merged[region_name]}")
+        if key and key["partition"] != arns.partition(merged[region_name]):
+            raise ParameterError(key_name, f"is in partition {key['partition']}; allowed: partition "
+                                 f"{arns.partition(merged[region_name])} of {merged[region_name]}")
     cold = merged["move_to_cold_storage_after_days"]
     if cold is not None and merged["delete_after_days"] < cold + 90:
         raise ParameterError("delete_after_days", f"got {merged['delete_after_days']}; allowed: at least "

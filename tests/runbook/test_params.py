@@ -39,6 +39,18 @@ def sandbox_values() -> dict:
         ({"source_vault_name": "my vault!"}, "source_vault_name", "2-50 letters"),
         ({"recovery_point_tags": {"aws:owner": "me"}}, "recovery_point_tags", "not starting with aws:"),
         ({"apply": "yes"}, "apply", "true or false"),
+        ({"strict_checks": "no"}, "strict_checks", "true or false"),
+        ({"max_wait_minutes": 0}, "max_wait_minutes", "a number of minutes above 0"),
+        ({"max_wait_minutes": True}, "max_wait_minutes", "a number of minutes above 0"),
+        ({"source_vault_key": "cmkSourceVault"}, "source_vault_key", "alias/NAME, a key ID, or a key or alias ARN"),
+        ({"source_region": "cn-north-1", "target_region": "cn-northwest-1",
+          "resource_arn": "arn:aws:ec2:cn-north-1:222222222222:volume/vol-0123456789abcdef0"},
+         "resource_arn", "is in partition aws; allowed: partition aws-cn of cn-north-1"),
+        ({"target_vault_key": "arn:aws:kms:us-gov-west-1:333333333333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+          "source_region": "us-gov-east-1", "target_region": "us-gov-west-1"}, "target_vault_key",
+         "allowed: partition aws-us-gov of us-gov-west-1"),
+        ({"target_region": "cn-north-1"}, "target_region",
+         "is in partition aws-cn; allowed: a Region of partition aws"),
     ],
 )
 def test_bad_values_name_the_field(sandbox, change, field, words):
@@ -67,6 +79,22 @@ def test_runbook_run_refuses_before_any_aws_call(world, tmp_path):
     ]
     assert not out.exists()
     assert world.state() == before
+
+
+@pytest.mark.parametrize("key", [
+    "alias/cmkTarget",
+    "1234abcd-12ab-34cd-56ef-1234567890ab",
+    "mrk-1234abcd12ab34cd56ef1234567890ab",
+    "arn:aws:kms:eu-west-1:333333333333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "arn:aws:kms:eu-west-1:333333333333:alias/cmkTarget",
+])
+def test_keys_by_alias_id_or_arn(sandbox, key):
+    assert params.validate({**sandbox_values(), "target_vault_key": key})["target_vault_key"] == key
+
+
+def test_regions_of_every_partition_are_known(sandbox):
+    values = params.validate({**sandbox_values(), "source_region": "cn-north-1", "target_region": "cn-northwest-1"})
+    assert values["source_region"] == "cn-north-1"
 
 
 def test_reference_table_lists_every_parameter():
