@@ -8,27 +8,38 @@ The other failures need a decision the runbook cannot take for you; their fix is
 
 from __future__ import annotations
 
-from . import aws, checks, keys, vaults
+from . import arns, aws, checks, grants, keys, vaults
 from .changes import Change
 from .context import Run
 from .errors import StepFailed
-from .walkthrough import enable_cross_account_change
+from .walkthrough import enable_cross_account_change, vaults_principal
 
 FIXABLE = ("source-key-shared", "target-vault-policy", "cross-account-enabled", "source-key-customer-managed")
 
 
 def plan(run: Run, check_id: str, reencrypt_key: str = "alias/cmkSource") -> list[Change]:
-    """The changes that fix this check; an empty list when it passes."""
+    """The changes that fix this check; an empty list when it does not fail.
+
+    Applying a fix twice changes nothing the second time: the runbook's statements are found again
+    by their Sids, and once the check passes there is nothing to plan. When an explicit Deny blocks,
+    the fix plans its removal (shown as a diff) if it names only that account, and otherwise refuses,
+    naming the statement and who must change it.
+    """
     facts = checks.Facts(run)
     finding = checks.CHECKS[check_id](facts)
     if finding.status != checks.FAIL:
         return []
-    if check_id == "source-key-shared":
-        return [keys.share_change(run.step, run.source_profile, run.source_region, facts.source_key.arn,
-                                  run.account("target"))]
-    if check_id == "target-vault-policy":
-        return [vaults.access_policy_change(run.step, run.target_profile, run.target_region, run.target_vault_name,
-                                            run.target_vault_arn, run.account("source"))]
+    try:
+        if check_id == "source-key-shared":
+            principal = keys.copy_principal(run.account("target"), run.target_region, run.organization("target"))
+            return [keys.share_change(run.step, run.source_profile, run.source_region,
+                                      facts.source_key.arn, principal, remove_denies=True)]  # type: ignore[union-attr]
+        if check_id == "target-vault-policy":
+            return [vaults.access_policy_change(run.step, run.target_profile, run.target_region,
+                                                run.target_vault_name, run.target_vault_arn, vaults_principal(run),
+                                                remove_denies=True)]
+    except grants.DenyBlocks:
+        raise StepFailed(run.step, f"[{check_id}] {finding.finding}", finding.fix) from None
     if check_id == "cross-account-enabled":
         return [enable_cross_account_change(run)]
     if check_id == "source-key-customer-managed":
@@ -41,7 +52,7 @@ def plan_all(run: Run, findings: list[checks.Finding], reencrypt_key: str = "ali
     return [
         change
         for finding in findings
-        if finding.blocks and finding.check_id in FIXABLE
+        if finding.blocks() and finding.check_id in FIXABLE
         for change in plan(run, finding.check_id, reencrypt_key)
     ]
 
@@ -69,7 +80,7 @@ def reencrypt(run: Run, facts: checks.Facts, key_ref: str) -> list[Change]:
                                    KmsKeyId=key.arn, TagSpecifications=[{
                                        "ResourceType": "volume",
                                        "Tags": [{"Key": "Name", "Value": f"{run.resource_name}-cmk"}]}])
-        arn = f"arn:aws:ec2:{run.source_region}:{run.account('source')}:volume/{volume['VolumeId']}"
+        arn = arns.volume(run.account("source"), run.source_region, volume["VolumeId"])
         run.state.record("fixes", reencrypted_snapshot_id=copied["SnapshotId"], reencrypted_volume_arn=arn)
         print(f"Back up {arn} (set resource_arn to it) and copy that recovery point instead.")
         return arn

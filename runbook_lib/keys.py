@@ -1,28 +1,28 @@
 """KMS keys: what they are, whom their policy shares them with, and sharing one with an account.
 
-Sharing follows the KMS console's "Add other AWS accounts": the destination account's root is added
-to the statements "Allow use of the key" and "Allow attachment of persistent resources" (the latter
-only for grants for AWS resources). Every statement already in the policy stays; nothing is ever
-shared with Principal "*" and the policy lockout safety check is never bypassed.
+Sharing grants what the KMS console's "Add other AWS accounts" grants: the destination account's
+root may use the key, and create grants only for AWS resources. It does so with two statements of
+its own (Sids ending in the account ID, so a rerun finds them), whatever the policy already holds:
+no existing statement is edited, the document keeps its formatting, nothing is ever shared with
+Principal "*" and the policy lockout safety check is never bypassed.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from . import aws, iam_policy
+from . import arns, aws, grants, iam_policy, policy_text
 from .changes import Change, policy_diff
+from .errors import StepFailed
 
-USE_SID = "Allow use of the key"
-GRANT_SID = "Allow attachment of persistent resources"
+USE_SID_PREFIX = "RunbookAllowUseOfTheKey"
+GRANT_SID_PREFIX = "RunbookAllowGrantsForAWSResources"
 USE_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
 GRANT_ACTIONS = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
 GRANT_CONDITION = {"Bool": {"kms:GrantIsForAWSResource": "true"}}
 COPY_ACTIONS = ("kms:DescribeKey", "kms:Decrypt", "kms:CreateGrant")
-MAX_POLICY_BYTES = 32 * 1024
 
 
 @dataclass(frozen=True)
@@ -96,51 +96,69 @@ def keys_table(profile: str, region: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["manager"] != "CUSTOMER", r["alias"]))
 
 
-def shares_with(policy: dict[str, Any], key_arn: str, account: str, org_id: str | None = None) -> bool:
-    """Whether the policy lets the account use the key to copy a backup (as AWS Backup does)."""
-    principal = iam_policy.Principal(account, org_id=org_id)
+def copy_principal(account: str, region: str, org_id: str | None) -> iam_policy.Principal:
+    """Who uses the source key during a copy: AWS Backup's service-linked role of the destination account."""
+    return iam_policy.Principal(account, arns.backup_service_role(account, region), org_id,
+                                partition=arns.partition(region))
+
+
+def copy_decision(policy: dict[str, Any], key_arn: str, principal: iam_policy.Principal) -> iam_policy.Decision:
+    """Whether the policy lets the principal use the key to copy a backup: allowed, denied or undetermined."""
     requests = [
         iam_policy.Request(principal, action, key_arn,
                            {"kms:GrantIsForAWSResource": "true"} if action == "kms:CreateGrant" else {})
         for action in COPY_ACTIONS
     ]
-    return iam_policy.is_allowed(policy, requests)
+    return iam_policy.decide_all(policy, requests)
 
 
-def policy_sharing_with(policy: dict[str, Any], account: str) -> dict[str, Any]:
-    """The policy with the account added to the two console statements; all else unchanged."""
-    shared = copy.deepcopy(policy)
-    root = f"arn:aws:iam::{account}:root"
-    statements = shared.setdefault("Statement", [])
-    for sid, actions, condition in ((USE_SID, USE_ACTIONS, None), (GRANT_SID, GRANT_ACTIONS, GRANT_CONDITION)):
-        existing = next((s for s in statements if s.get("Sid") == sid), None)
-        if existing is None:
-            statement = {"Sid": sid, "Effect": "Allow", "Principal": {"AWS": [root]}, "Action": actions,
-                         "Resource": "*"}
-            if condition:
-                statement["Condition"] = condition
-            statements.append(statement)
-            continue
-        principals = existing.setdefault("Principal", {}).get("AWS", [])
-        principals = principals if isinstance(principals, list) else [principals]
-        if root not in principals:
-            existing["Principal"]["AWS"] = [*principals, root]
-    return shared
+def share_statements(account: str, region: str) -> list[dict[str, Any]]:
+    """The runbook's own two statements, as the KMS console's "Add other AWS accounts" writes them."""
+    principal = {"AWS": arns.account_root(account, region)}
+    return [
+        {"Sid": f"{USE_SID_PREFIX}{account}", "Effect": "Allow", "Principal": principal, "Action": USE_ACTIONS,
+         "Resource": "*"},
+        {"Sid": f"{GRANT_SID_PREFIX}{account}", "Effect": "Allow", "Principal": principal, "Action": GRANT_ACTIONS,
+         "Resource": "*", "Condition": GRANT_CONDITION},
+    ]
 
 
-def share_change(step: str, profile: str, region: str, key_arn: str, account: str) -> Change:
-    """Plan sharing the key with the account (nothing to do when its policy already does)."""
+def current_policy(profile: str, region: str, key_arn: str) -> str:
+    """The key policy as written (its text, so that an edit keeps its formatting)."""
     kms = aws.client(profile, "kms", region)
-    before = json.loads(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
-    after = policy_sharing_with(before, account)
-    needed = not shares_with(before, key_arn, account)
-    text = json.dumps(after)
-    if needed and len(text.encode()) > MAX_POLICY_BYTES:
-        raise ValueError(f"the shared key policy would be {len(text.encode())} bytes; KMS allows {MAX_POLICY_BYTES}")
+    return kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"]
+
+
+def share_change(step: str, profile: str, region: str, key_arn: str, principal: iam_policy.Principal,
+                 remove_denies: bool = False, force: bool = False) -> Change:
+    """Plan sharing the key with the principal's account (nothing to do when its policy already does).
+
+    DenyBlocks when an explicit Deny for the account decides (see grants.plan_grant).
+    """
+    account = principal.account_id
+    text = current_policy(profile, region, key_arn)
+    plan = grants.plan_grant(text, lambda policy: copy_decision(policy, key_arn, principal),
+                             share_statements(account, region), account, remove_denies, force)
+    after = plan.after or text
+    if plan.needed and policy_text.size(after) > policy_text.MAX_KEY_POLICY_BYTES:
+        raise StepFailed(step, f"[source-key-shared] the shared key policy would be {policy_text.size(after)} bytes; "
+                         f"KMS allows {policy_text.MAX_KEY_POLICY_BYTES}",
+                         "shorten the key policy (merge statements), then share again")
+    kms = aws.client(profile, "kms", region)
 
     def put() -> None:
-        kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=text)
+        kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=after)
 
-    return Change(step, profile, region, "kms:PutKeyPolicy", key_arn,
-                  f"share the key with account {account} (every existing statement kept)", put,
-                  needed=needed, diff=policy_diff(before, after, "key policy") if needed else "")
+    def changed_since() -> str:
+        """At Apply: the key policy must be the one this plan was made from."""
+        if current_policy(profile, region, key_arn) != text:
+            return "the key policy changed since this plan was made: run the cell again"
+        return ""
+
+    removed = f"; remove {', '.join(grants.label(s) for s in plan.removed)}" if plan.removed else ""
+    summary = (f"share the key with account {account}: add the runbook's statements{removed}, keep every other "
+               "statement" if plan.needed else f"the key policy already lets account {account} use the key")
+    return Change(step, profile, region, "kms:PutKeyPolicy", key_arn, summary, put, needed=plan.needed,
+                  diff=policy_diff(json.loads(text), json.loads(after), "key policy") if plan.needed else "",
+                  effect={"kind": "key-policy", "key_arn": key_arn, "policy": after}, notes=plan.notes,
+                  precheck=changed_since)

@@ -1,16 +1,21 @@
-"""Backup vaults: create one under a given key, and let another account copy into it."""
+"""Backup vaults: create one under a given key, and let another account copy into it.
+
+The access policy is granted like a key is shared (grants.py): with the runbook's own statement,
+every other statement kept as written, and an explicit Deny named rather than outvoted.
+"""
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
-from . import aws, iam_policy
+from . import arns, aws, grants, iam_policy
 from .changes import Change, policy_diff
 from .errors import StepFailed
 
 COPY_INTO = "backup:CopyIntoBackupVault"
+SID_PREFIX = "RunbookAllowCopyInFrom"
+LEGACY_SID_PREFIX = "AllowCopyInFrom"
 
 
 def find(profile: str, region: str, name: str) -> dict[str, Any] | None:
@@ -21,11 +26,23 @@ def find(profile: str, region: str, name: str) -> dict[str, Any] | None:
         return None
 
 
-def vault_arn(account: str, region: str, name: str) -> str:
-    return f"arn:aws:backup:{region}:{account}:backup-vault:{name}"
+def newest_recovery_point(profile: str, region: str, vault: str, resource: str,
+                          any_status: bool = False) -> str | None:
+    """The newest COMPLETED recovery point of the resource in the vault (or of any status), or None."""
+    backup = aws.client(profile, "backup", region)
+    points = [
+        p
+        for page in backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
+            BackupVaultName=vault, ByResourceArn=resource)
+        for p in page["RecoveryPoints"]
+    ]
+    completed = [p for p in points if p["Status"] == "COMPLETED"]
+    chosen = completed or (points if any_status else [])
+    return max(chosen, key=lambda p: p["CreationDate"])["RecoveryPointArn"] if chosen else None
 
 
-def create_change(step: str, profile: str, region: str, name: str, key_arn: str, keep_existing: bool = False) -> Change:
+def create_change(step: str, profile: str, region: str, name: str, key_arn: str, arn: str,
+                  keep_existing: bool = False) -> Change:
     """Plan the vault; an existing vault under another key cannot be changed, so that stops the step
     (unless keep_existing, which trainers use to go on with the vault as it is)."""
     existing = find(profile, region, name)
@@ -41,45 +58,69 @@ def create_change(step: str, profile: str, region: str, name: str, key_arn: str,
         return backup.create_backup_vault(BackupVaultName=name, EncryptionKeyArn=key_arn)
 
     return Change(step, profile, region, "backup:CreateBackupVault", name,
-                  f"create vault {name} encrypted with {key_arn}", create, needed=existing is None)
+                  f"create vault {name} encrypted with {key_arn}", create, needed=existing is None,
+                  effect={"kind": "vault", "profile": profile, "region": region, "name": name,
+                          "BackupVaultName": name, "BackupVaultArn": arn, "EncryptionKeyArn": key_arn})
 
 
-def current_policy(profile: str, region: str, name: str) -> dict[str, Any] | None:
+def current_policy(profile: str, region: str, name: str) -> str | None:
+    """The vault's access policy as written, or None when it has none (or the vault does not exist)."""
     backup = aws.client(profile, "backup", region)
     try:
-        return json.loads(backup.get_backup_vault_access_policy(BackupVaultName=name)["Policy"])
+        return backup.get_backup_vault_access_policy(BackupVaultName=name)["Policy"]
     except backup.exceptions.ResourceNotFoundException:
         return None
 
 
-def allows_copy_from(policy: dict[str, Any] | None, vault: str, account: str) -> bool:
-    request = iam_policy.Request(iam_policy.Principal(account), COPY_INTO, vault)
-    return iam_policy.evaluate(policy, request) == iam_policy.ALLOW
+def copy_in_decision(policy: dict[str, Any] | str | None, vault: str,
+                     principal: iam_policy.Principal) -> iam_policy.Decision:
+    """Whether the policy lets the principal (the source account's backup role) copy into the vault."""
+    return iam_policy.decide(policy, iam_policy.Request(principal, COPY_INTO, vault))
 
 
-def policy_allowing(policy: dict[str, Any] | None, account: str) -> dict[str, Any]:
-    """The vault policy with one statement letting the account copy in; other statements kept."""
-    result = copy.deepcopy(policy) if policy else {"Version": "2012-10-17", "Statement": []}
-    result.setdefault("Statement", []).append({
-        "Sid": f"AllowCopyInFrom{account}",
+def allow_statement(account: str, region: str, sid_prefix: str = SID_PREFIX) -> dict[str, Any]:
+    """The runbook's own statement: one per source account, found again by its Sid."""
+    return {
+        "Sid": f"{sid_prefix}{account}",
         "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+        "Principal": {"AWS": arns.account_root(account, region)},
         "Action": COPY_INTO,
         "Resource": "*",
-    })
-    return result
+    }
 
 
-def access_policy_change(step: str, profile: str, region: str, name: str, arn: str, source_account: str) -> Change:
-    """Plan the access policy that lets the source account copy into this vault."""
-    before = current_policy(profile, region, name)
-    needed = not allows_copy_from(before, arn, source_account)
-    after = policy_allowing(before, source_account) if needed else before or {}
+def access_policy_change(step: str, profile: str, region: str, name: str, arn: str, principal: iam_policy.Principal,
+                         remove_denies: bool = False, force: bool = False, planned: bool = False) -> Change:
+    """Plan the access policy that lets the principal's account copy into this vault.
+
+    The vault's policy now is read only when the vault exists (`planned` says it is only planned).
+    DenyBlocks when an explicit Deny for the account decides (see grants.plan_grant).
+    """
+    account = principal.account_id
+    text = None if planned else current_policy(profile, region, name)
+    plan = grants.plan_grant(text, lambda policy: copy_in_decision(policy, arn, principal),
+                             [allow_statement(account, region)], account, remove_denies, force,
+                             legacy=(allow_statement(account, region, LEGACY_SID_PREFIX),))
+    after = plan.after or text or ""
     backup = aws.client(profile, "backup", region)
 
     def put() -> None:
-        backup.put_backup_vault_access_policy(BackupVaultName=name, Policy=json.dumps(after))
+        backup.put_backup_vault_access_policy(BackupVaultName=name, Policy=after)
 
-    return Change(step, profile, region, "backup:PutBackupVaultAccessPolicy", arn,
-                  f"let account {source_account} copy into {name}", put, needed=needed,
-                  diff=policy_diff(before, after, "vault access policy") if needed else "")
+    removed = f"; remove {', '.join(grants.label(s) for s in plan.removed)}" if plan.removed else ""
+    summary = (f"let account {account} copy into {name}{removed}" if plan.needed
+               else f"the access policy of {name} already lets account {account} copy in")
+    before_document = json.loads(text) if text else None
+    def changed_since() -> str:
+        """At Apply: the vault must exist and its policy must be the one this plan was made from."""
+        if find(profile, region, name) is None:
+            return f"vault {name} does not exist yet: apply its creation first"
+        if current_policy(profile, region, name) != text:
+            return f"the access policy of {name} changed since this plan was made: run the cell again"
+        return ""
+
+    return Change(step, profile, region, "backup:PutBackupVaultAccessPolicy", arn, summary, put,
+                  needed=plan.needed, notes=plan.notes, precheck=changed_since,
+                  diff=policy_diff(before_document, json.loads(after), "vault access policy") if plan.needed else "",
+                  effect={"kind": "vault-policy", "profile": profile, "region": region, "name": name,
+                          "policy": after})

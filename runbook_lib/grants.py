@@ -1,0 +1,109 @@
+"""Granting one account access through statements the runbook owns, in someone else's policy.
+
+The runbook never edits a statement it did not write: it adds its own (their Sids name the
+account, so a rerun finds and replaces them instead of adding more), and keeps every other
+statement byte for byte. An Allow cannot beat an explicit Deny, so when a Deny is what blocks, the
+plan says so: a fix may remove a Deny that names only that account (shown as a diff first); any
+other Deny is named, with who must change it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import iam_policy, policy_text
+from .iam_policy import Decision
+
+
+@dataclass
+class GrantPlan:
+    """What writing the grant would do to the policy document."""
+
+    before: str | None
+    after: str | None
+    needed: bool
+    decision_before: Decision
+    decision_after: Decision
+    removed: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class DenyBlocks(Exception):
+    """An explicit Deny stops the grant; `removable` says whether a fix may take it out."""
+
+    def __init__(self, statements: list[dict[str, Any]], removable: bool):
+        self.statements = statements
+        self.removable = removable
+        super().__init__(", ".join(label(s) for s in statements))
+
+
+def label(statement: dict[str, Any]) -> str:
+    """How a person finds the statement in the document: its Sid, or the statement itself."""
+    if statement.get("Sid"):
+        return f"'{statement['Sid']}'"
+    return json.dumps(statement, separators=(",", ":"))
+
+
+def names_only(statement: dict[str, Any], account: str) -> bool:
+    """Whether the statement's principals are all in this account (so removing it affects no one else)."""
+    principal = statement.get("Principal")
+    if "NotPrincipal" in statement or not isinstance(principal, dict) or set(principal) != {"AWS"}:
+        return False
+    values = principal["AWS"] if isinstance(principal["AWS"], list) else [principal["AWS"]]
+    return bool(values) and all(str(v) == account or str(v).split(":")[4:5] == [account] for v in values)
+
+
+def _actions(statement: dict[str, Any]) -> str:
+    if "NotAction" in statement:
+        return f"every action but {statement['NotAction']}"
+    actions = statement.get("Action")
+    return ", ".join(actions) if isinstance(actions, list) else str(actions)
+
+
+def plan_grant(before: str | None, decide: Callable[[dict[str, Any]], Decision], own: list[dict[str, Any]],
+               account: str, remove_denies: bool = False, force: bool = False,
+               legacy: tuple[dict[str, Any], ...] = ()) -> GrantPlan:
+    """Plan the runbook's statements into `before` (a policy's text; None for no policy yet).
+
+    Statements with the runbook's Sids are the runbook's, and are replaced; a `legacy` statement (what
+    an earlier version wrote) is replaced only where it is exactly that. DenyBlocks when an explicit
+    Deny decides and neither `remove_denies` (with a Deny naming only the account) nor `force`
+    (trainers) says to go on.
+    """
+    document = iam_policy.parse_policy(before)
+    decision = decide(document)
+    if decision.allowed:
+        return GrantPlan(before, None, False, decision, decision)
+    removed: list[dict[str, Any]] = []
+    notes: list[str] = []
+    if decision.outcome == iam_policy.DENY:
+        denies = list(decision.statements)
+        removable = all(names_only(s, account) for s in denies)
+        if remove_denies and removable:
+            removed = denies
+            notes += [f"removing {label(s)} also lifts what else it denies account {account}: "
+                      f"{_actions(s)}" for s in denies]
+        elif force:
+            notes.append(f"statement {', '.join(label(s) for s in denies)} denies account {account}: the grant "
+                         "cannot win while it stays (force_copy goes on anyway)")
+        else:
+            raise DenyBlocks(denies, removable)
+    listed = document.get("Statement")
+    statements = listed if isinstance(listed, list) else [listed]
+    own_sids = {s["Sid"] for s in own}
+    drop = [i for i, s in enumerate(statements)
+            if isinstance(s, dict) and (s.get("Sid") in own_sids or s in removed or s in legacy)]
+    if not removed and [statements[i] for i in drop] == own:
+        after_text = None
+    elif before:
+        after_text = policy_text.edited(before, remove=drop, add=own)
+    else:
+        after_text = json.dumps({"Version": "2012-10-17", "Statement": own}, indent=2)
+    after_decision = decide(iam_policy.parse_policy(after_text or before))
+    if after_decision.outcome == iam_policy.UNDETERMINED:
+        notes.append("unknown: the evaluator cannot decide statement "
+                     f"{', '.join(label(s) for s in after_decision.statements)}; it may still deny account {account}")
+    return GrantPlan(before, after_text, after_text is not None, decision, after_decision, removed, notes)
