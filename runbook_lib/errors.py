@@ -26,8 +26,18 @@ class StepFailed(RunbookError):
         super().__init__(f"step {step} failed: {what}. Fix: {fix}")
 
 
+class StillRunning(StepFailed):
+    """A step stopped waiting while its job goes on in AWS; the job stays the run's job."""
+
+    def __init__(self, step: str, what: str, resume: str):
+        self.step = step
+        self.what = what
+        self.fix = resume
+        RunbookError.__init__(self, f"step {step} stopped: {what}. To resume: {resume}")
+
+
 class JobFailed(RunbookError):
-    """An AWS Backup job ended FAILED (or did not end in time); carries its ID and StatusMessage."""
+    """An AWS Backup job ended without completing (FAILED, ABORTED, EXPIRED or PARTIAL)."""
 
     def __init__(self, kind: str, job_id: str, state: str, status_message: str | None):
         self.kind = kind
@@ -35,3 +45,25 @@ class JobFailed(RunbookError):
         self.state = state
         self.status_message = status_message or ""
         super().__init__(f"{kind} job {job_id} ended {state}: {self.status_message or 'no status message'}")
+
+
+class JobNotFinished(RunbookError):
+    """The wait for a job ended (time budget, throttling, network, credentials) while it may still run;
+    str() is the whole reason."""
+
+    def __init__(self, kind: str, job_id: str, state: str, reason: str):
+        self.kind = kind
+        self.job_id = job_id
+        self.state = state
+        self.reason = reason
+        super().__init__(reason)
+
+
+class JobUnknown(RunbookError):
+    """AWS does not know the job (another account, or a sandbox that was reset)."""
+
+    def __init__(self, kind: str, job_id: str, message: str):
+        self.kind = kind
+        self.job_id = job_id
+        self.message = message
+        super().__init__(f"{kind} job {job_id} is unknown: {message}")

@@ -2,7 +2,8 @@
 
 botocore ships no waiters for AWS Backup, so they are written as data (data/waiters-backup.json)
 and loaded with botocore's WaiterModel. Progress is reported from the waiter's own polls through
-botocore's after-call event, not from a second loop.
+botocore's after-call event, not from a second loop. Only a job AWS reports ended counts as failed:
+any other end of a wait leaves the job running in AWS and the run's job (see errors.py).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
-from botocore.exceptions import WaiterError
+from botocore.exceptions import BotoCoreError, WaiterError
 from botocore.waiter import WaiterModel, create_waiter_with_client
 
 from . import aws
-from .errors import JobFailed
+from .errors import JobFailed, JobNotFinished, JobUnknown
 
 WAITER_MODEL = WaiterModel(json.loads(resources.files("runbook_lib").joinpath("data/waiters-backup.json").read_text()))
 Progress = Callable[[dict[str, Any]], None]
@@ -28,41 +29,66 @@ def idempotency_token(run_dir: str, *parts: str) -> str:
     return hashlib.sha256("|".join((run_dir, *parts)).encode()).hexdigest()[:32]
 
 
-def _wait(client: Any, waiter_name: str, operation: str, kind: str, job_id: str, arguments: dict[str, Any],
-          delay: int, progress: Progress | None) -> dict[str, Any]:
-    handler_id = None
-    if progress is not None:
-        def report(parsed: dict[str, Any], **_: Any) -> None:
-            progress(parsed.get("CopyJob", parsed))
+TERMINAL_FAILURES = ("FAILED", "ABORTED", "EXPIRED", "PARTIAL")
+KINDS = {"backup": ("BackupJobDone", "DescribeBackupJob", "BackupJobId"),
+         "copy": ("CopyJobDone", "DescribeCopyJob", "CopyJobId")}
 
-        handler_id = client.meta.events.register(f"after-call.backup.{operation}", report)
+
+def wait_for_job(profile: str, region: str, kind: str, job_id: str, delay: int = 5, max_wait_minutes: float = 60,
+                 progress: Progress | None = None) -> dict[str, Any]:
+    """Wait for a backup or copy job to end; the job as AWS last described it when it COMPLETED.
+
+    JobFailed when AWS reports it ended otherwise; JobUnknown when AWS does not know it; JobNotFinished
+    when the wait ends for any other reason (the time budget, throttling after botocore's retries, the
+    network, credentials): the job may still be running and stays the run's job.
+    """
+    waiter_name, operation, id_field = KINDS[kind]
+    client = aws.client(profile, "backup", region)
+    event = f"after-call.backup.{operation}"
+    seen: dict[str, Any] = {}
+
+    def report(parsed: dict[str, Any], **_: Any) -> None:
+        if "Error" in parsed:
+            return
+        seen["job"] = parsed.get("CopyJob", parsed)
+        if progress is not None:
+            progress(seen["job"])
+
+    attempts = int(max_wait_minutes * 60 // delay) + 1
+    client.meta.events.register(event, report)
     try:
         create_waiter_with_client(waiter_name, WAITER_MODEL, client).wait(
-            **arguments, WaiterConfig={"Delay": delay}
+            **{id_field: job_id}, WaiterConfig={"Delay": delay, "MaxAttempts": attempts}
         )
     except WaiterError as error:
-        last = error.last_response or {}
-        job = last.get("CopyJob", last)
-        raise JobFailed(kind, job_id, job.get("State", "UNKNOWN"), job.get("StatusMessage", str(error))) from None
+        raise _wait_error(kind, job_id, error.last_response or {}, seen, max_wait_minutes) from None
+    except BotoCoreError as error:
+        raise _interrupted(kind, job_id, seen, str(error)) from None
     finally:
-        if handler_id is not None:
-            client.meta.events.unregister(f"after-call.backup.{operation}", report)
-    if kind == "backup":
-        return client.describe_backup_job(**arguments)
-    return client.describe_copy_job(**arguments)["CopyJob"]
+        client.meta.events.unregister(event, report)
+    return seen["job"]
 
 
-def wait_for_backup_job(profile: str, region: str, job_id: str, delay: int = 5,
-                        progress: Progress | None = None) -> dict[str, Any]:
-    client = aws.client(profile, "backup", region)
-    return _wait(client, "BackupJobDone", "DescribeBackupJob", "backup", job_id, {"BackupJobId": job_id},
-                 delay, progress)
+def _wait_error(kind: str, job_id: str, response: dict[str, Any], seen: dict[str, Any],
+                max_wait_minutes: float) -> Exception:
+    if "Error" in response:
+        code, message = response["Error"].get("Code", "Unknown"), response["Error"].get("Message", "")
+        if code == "ResourceNotFoundException":
+            return JobUnknown(kind, job_id, message)
+        return _interrupted(kind, job_id, seen, f"{code}: {message}")
+    job = response.get("CopyJob", response)
+    state = job.get("State", "not known")
+    if state in TERMINAL_FAILURES:
+        return JobFailed(kind, job_id, state, job.get("StatusMessage"))
+    return JobNotFinished(kind, job_id, state,
+                          f"{kind} job {job_id} is still {state} after {max_wait_minutes:g} minutes (max_wait_minutes)")
 
 
-def wait_for_copy_job(profile: str, region: str, job_id: str, delay: int = 5,
-                      progress: Progress | None = None) -> dict[str, Any]:
-    client = aws.client(profile, "backup", region)
-    return _wait(client, "CopyJobDone", "DescribeCopyJob", "copy", job_id, {"CopyJobId": job_id}, delay, progress)
+def _interrupted(kind: str, job_id: str, seen: dict[str, Any], error: str) -> JobNotFinished:
+    state = seen.get("job", {}).get("State")
+    last = f"last seen {state}" if state else "not seen yet"
+    return JobNotFinished(kind, job_id, state or "", f"the wait for {kind} job {job_id} ({last}) was interrupted: "
+                          f"{error}")
 
 
 def jobs_table(profile: str, region: str, kind: str = "copy", **filters: Any) -> list[dict[str, Any]]:

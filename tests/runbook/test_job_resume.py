@@ -1,0 +1,113 @@
+"""A job is never abandoned or duplicated: a wait that ends early keeps the job, the rerun waits for it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from runbook_lib.context import Run
+from runbook_lib.errors import StepFailed
+from runbook_lib.runner import EXIT_STILL_RUNNING
+from runbook_lib.walkthrough import encryption_of, source_recovery_point, start_backup, wait_for_backup
+from tests.runbook_steps import RUNBOOK, parameter_file, prepare, runbook, values
+
+COPY_STEPS = "04_copy_to_target,05_verify_target_key"
+
+
+def recorded(out: Path, step: str, key: str) -> object:
+    state = out / "state.json"
+    return json.loads(state.read_text()).get(step, {}).get(key) if state.exists() else None
+
+
+def copies_and_destinations(aws) -> tuple[list[str], list[str]]:  # type: ignore[no-untyped-def]
+    jobs = [j["CopyJobId"] for j in aws.source("backup").list_copy_jobs()["CopyJobs"]]
+    points = aws.target("backup").list_recovery_points_by_backup_vault(BackupVaultName="CABTargetVault")
+    return jobs, [p["RecoveryPointArn"] for p in points["RecoveryPoints"]]
+
+
+def test_throttled_while_waiting_the_run_stops_and_the_rerun_completes_the_same_copy(world, aws, tmp_path):
+    out = tmp_path / "run"
+    prepare(values(out))
+    world.configure(job_seconds=8)
+    parameters = str(parameter_file(tmp_path))
+    env = {**os.environ, "AWS_MAX_ATTEMPTS": "2"}
+    running = subprocess.Popen([str(RUNBOOK), "run", parameters, "--out", str(out), "--steps", COPY_STEPS],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while recorded(out, "04_copy_to_target", "copy_job_id") is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    world.configure(throttle_rate=1.0)
+    try:
+        _, stderr = running.communicate(timeout=300)
+    finally:
+        world.configure(throttle_rate=0)
+    job_id = recorded(out, "04_copy_to_target", "copy_job_id")
+    assert running.returncode == EXIT_STILL_RUNNING, stderr
+    line = stderr.strip().splitlines()[-2]
+    assert line.startswith(f"runbook: step 04_copy_to_target stopped: the wait for copy job {job_id} (")
+    assert "was interrupted: ThrottlingException" in line and "To resume: run the step again" in line
+    assert stderr.strip().splitlines()[-1] == f"runbook: resume with: runbook run {parameters} --out {out}"
+    assert recorded(out, "04_copy_to_target", "failed_copy_jobs") is None
+
+    again = runbook("run", parameters, "--out", str(out), "--steps", COPY_STEPS)
+    assert again.returncode == 0, again.stderr
+    jobs, points = copies_and_destinations(aws)
+    assert jobs == [job_id] and len(points) == 1
+    assert recorded(out, "04_copy_to_target", "destination_recovery_point_arn") == points[0]
+
+
+def test_a_job_slower_than_max_wait_minutes_stops_the_run_and_the_rerun_waits_for_it(world, aws, tmp_path):
+    out = tmp_path / "run"
+    prepare(values(out))
+    world.configure(job_seconds=10)
+    impatient = runbook("run", str(parameter_file(tmp_path, max_wait_minutes=0.02)), "--out", str(out),
+                        "--steps", COPY_STEPS)
+    job_id = recorded(out, "04_copy_to_target", "copy_job_id")
+    assert impatient.returncode == EXIT_STILL_RUNNING, impatient.stderr
+    assert f"copy job {job_id} is still RUNNING after 0.02 minutes (max_wait_minutes)" in impatient.stderr
+    patient = runbook("run", str(parameter_file(tmp_path, max_wait_minutes=5)), "--out", str(out),
+                      "--steps", COPY_STEPS)
+    assert patient.returncode == 0, patient.stderr
+    jobs, points = copies_and_destinations(aws)
+    assert jobs == [job_id] and len(points) == 1
+
+
+def test_a_failed_backup_is_recorded_and_the_rerun_starts_a_new_one(world, aws, tmp_path):
+    out = tmp_path / "run"
+    parameters = str(parameter_file(tmp_path))
+    world.configure(fail_next_backup="Backup job failed: the volume was busy.")
+    failed = runbook("run", parameters, "--out", str(out), "--steps", "00_prerequisites,01_create_backup")
+    assert failed.returncode == 1
+    line = failed.stderr.strip().splitlines()[-1]
+    assert "backup job" in line and "ended FAILED: Backup job failed: the volume was busy." in line
+    assert line.endswith("the next run starts a new backup job")
+    first = recorded(out, "01_create_backup", "failed_backup_jobs")
+    assert [(j["state"], j["status_message"]) for j in first] == [("FAILED", "Backup job failed: the volume was busy.")]
+
+    again = runbook("run", parameters, "--out", str(out), "--steps", "00_prerequisites,01_create_backup")
+    assert again.returncode == 0, again.stderr
+    jobs = aws.source("backup").list_backup_jobs()["BackupJobs"]
+    assert sorted(j["State"] for j in jobs) == ["COMPLETED", "FAILED"]
+    assert recorded(out, "01_create_backup", "recovery_point_arn")
+    assert len(recorded(out, "01_create_backup", "failed_backup_jobs")) == 1
+
+
+def test_a_job_aws_no_longer_knows_is_said_in_one_line(world, tmp_path):
+    run_values = values(tmp_path)
+    prepare(run_values, share=False)
+    world.reset("walkthrough")
+    run = Run("01_create_backup", run_values)
+    run.carry_out([start_backup(run)])
+    with pytest.raises(StepFailed) as unknown:
+        wait_for_backup(run, delay=1)
+    message = str(unknown.value)
+    assert "is unknown to account 222222222222 in us-east-1" in message and "\n" not in message
+    assert "start a new run folder (--out NEW)" in message
+    run = Run("02_verify_source_key", run_values)
+    with pytest.raises(StepFailed, match=r"recorded in .*state.json, is not in vault SourceVault"):
+        encryption_of(run, "source", source_recovery_point(run))  # type: ignore[arg-type]
