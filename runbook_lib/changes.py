@@ -1,9 +1,10 @@
 """Plan, then apply: every change to AWS is a Change that is shown first and logged after.
 
 A Change knows what it will do (summary and, for policies, a unified diff), whether it is needed
-at all (so a second run changes nothing), and how to do it. `carry_out` applies it when the run's
-`apply` parameter allows, and appends one JSON line to the run's change log; no credentials are
-ever part of a Change.
+at all (so a second run changes nothing), what the world looks like once it is made (its effect,
+which later steps of a dry run plan against), and how to do it. `carry_out` applies it when the
+run's `apply` parameter allows and appends one JSON line to the run's change log; otherwise it
+records it as planned. No credentials are ever part of a Change.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .errors import StepFailed
+
+if TYPE_CHECKING:
+    from .runstate import RunState
 
 
 @dataclass
@@ -28,24 +34,40 @@ class Change:
     do: Callable[[], Any]
     needed: bool = True
     diff: str = ""
+    effect: dict[str, Any] = field(default_factory=dict)
+    blocked_by: str = ""
+    notes: list[str] = field(default_factory=list)
+    precheck: Callable[[], str] | None = None
     result: Any = field(default=None, init=False)
     applied: bool = field(default=False, init=False)
 
+    @property
+    def key(self) -> str:
+        """One planned change per action and target, so that planning again replaces it."""
+        return f"{self.action} {self.profile} {self.region} {self.target}"
+
+    def state_text(self) -> str:
+        if self.applied:
+            return "changed"
+        if not self.needed:
+            return "already in place, nothing to change"
+        if self.blocked_by:
+            return f"blocked until {self.blocked_by}"
+        return "will change"
+
     def describe(self) -> str:
-        state = "will change" if self.needed else "already in place, nothing to change"
-        lines = [f"[{self.step}] {self.action} on {self.target} ({self.profile}, {self.region}): {state}",
+        lines = [f"[{self.step}] {self.action} on {self.target} ({self.profile}, {self.region}): {self.state_text()}",
                  f"  {self.summary}"]
-        if self.diff and self.needed:
+        lines += [f"  note: {note}" for note in self.notes]
+        if self.diff and self.needed and not self.applied:
             lines += ["", self.diff]
         return "\n".join(lines)
 
-    def _repr_markdown_(self) -> str:
-        body = f"**{self.action}** on `{self.target}` ({self.profile}, {self.region}): " + (
-            "will change" if self.needed else "already in place, nothing to change"
-        ) + f"\n\n{self.summary}\n"
-        if self.diff and self.needed:
-            body += f"\n```diff\n{self.diff}\n```\n"
-        return body
+    def as_plan(self) -> dict[str, Any]:
+        """What state.json keeps of a change that was planned but not made."""
+        return {"step": self.step, "profile": self.profile, "region": self.region, "action": self.action,
+                "target": self.target, "summary": self.summary, "diff": self.diff, "effect": self.effect,
+                "blocked_by": self.blocked_by, "notes": self.notes}
 
     def __str__(self) -> str:
         return self.describe()
@@ -84,17 +106,29 @@ class ChangeLog:
         return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
 
 
-def carry_out(change: Change, apply: bool, log: ChangeLog) -> Change:
-    """Apply a needed change when `apply` is true, log it, and print what happened."""
+def carry_out(change: Change, apply: bool, state: RunState, recheck: bool = False) -> Change:
+    """Apply a needed change when `apply` is true and log it; otherwise keep it as planned. Print either.
+
+    `recheck` (an Apply button pressed after a dry run planned the change) reads again, first, whether
+    what the change depends on is there now.
+    """
     if not change.needed:
+        state.unplan(change)
         print(change.describe())
         return change
+    if apply and (change.blocked_by or recheck):
+        blocker = change.precheck() if recheck and change.precheck else change.blocked_by
+        if blocker:
+            raise StepFailed(change.step, f"{change.action} on {change.target} cannot be made yet: {blocker}",
+                             "make that first, then apply this change")
     if not apply:
+        state.plan(change)
         print(change.describe())
         print("  apply is false: not changed")
         return change
     change.result = change.do()
     change.applied = True
-    log.record(change, "applied")
-    print(change.describe().splitlines()[0].replace("will change", "changed"))
+    state.changes.record(change, "applied")
+    state.unplan(change)
+    print(change.describe().splitlines()[0])
     return change

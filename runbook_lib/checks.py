@@ -1,8 +1,13 @@
 """Preflight checks: every known copy failure, recognised before a copy is started. Read-only.
 
 Each check has a stable ID (diagnosis uses the same IDs), says in one line what it found, and the
-fix. Checks are a small registry: `@check(ID, blocking=...)` adds one. A blocking check that fails
-means the copy would fail; `runbook check` exits 1 and step 04 refuses to copy.
+fix. Checks are a small registry: `@check(ID)` adds one. A check answers `pass`, `fail`, `unknown`
+(a policy the evaluator cannot decide: never `pass`) or `skipped`. A `fail` blocks the copy, and
+`unknown` does too with `strict_checks`; `runbook check` exits 1 and step 04 refuses to copy.
+
+The checks read AWS as it is. The steps of a dry run (apply false) read it as it will be once the
+changes planned by earlier steps of the run are made (`as_planned`), and say so; there a failure
+that a step of the runbook makes good (`needs_step`) is a missing prerequisite, not a fault.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from . import aws, iam_policy, keys, vaults
+from . import grants, iam_policy, keys, vaults
 from .context import Run, resource_arn, resource_key
 from .errors import StepFailed
 
-PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
+PASS, FAIL, UNKNOWN, SKIPPED = "pass", "fail", "unknown", "skipped"
+UNKNOWN_FIX = ("read the statement: if it cannot apply to this copy, go on; the evaluator does not model "
+               "it (strict_checks: true makes this block)")
 
 
 @dataclass
@@ -27,43 +34,54 @@ class Finding:
     fix: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
     check_id: str = ""
-    blocking: bool = True
+    needs_step: str = ""
 
-    @property
-    def blocks(self) -> bool:
-        return self.blocking and self.status == FAIL
+    def blocks(self, strict: bool = False) -> bool:
+        return self.status == FAIL or (strict and self.status == UNKNOWN)
 
     def row(self) -> dict[str, str]:
         return {"check": self.check_id, "status": self.status, "finding": self.finding,
-                "fix": self.fix if self.status == FAIL else ""}
+                "fix": self.fix if self.status in (FAIL, UNKNOWN) else ""}
+
+
+def planned_note(effect: dict[str, Any] | None) -> str:
+    return f" (as planned in {effect['step']}, not made yet)" if effect else ""
 
 
 class Facts:
-    """What the checks read, each read once per check run."""
+    """What the checks read, each read once per check run; in a dry run, as earlier plans leave it."""
 
-    def __init__(self, run: Run):
+    def __init__(self, run: Run, as_planned: bool = False):
         self.run = run
+        self.as_planned = as_planned and run.dry_run
 
-    def organization(self, side: str) -> str | None:
-        profile, region = ((self.run.source_profile, self.run.source_region) if side == "source"
-                           else (self.run.target_profile, self.run.target_region))
-        organizations = aws.client(profile, "organizations", region)
-        try:
-            return organizations.describe_organization()["Organization"]["Id"]
-        except organizations.exceptions.AWSOrganizationsNotInUseException:
-            return None
-
-    @cached_property
-    def source_organization(self) -> str | None:
-        return self.organization("source")
-
-    @cached_property
-    def target_organization(self) -> str | None:
-        return self.organization("target")
+    def planned(self, kind: str, **match: Any) -> dict[str, Any] | None:
+        return self.run.state.planned_effect(kind, **match) if self.as_planned else None
 
     @cached_property
     def target_vault(self) -> dict[str, Any] | None:
-        return vaults.find(self.run.target_profile, self.run.target_region, self.run.target_vault_name)
+        """The target vault, or the one step 00 plans (with its planning step)."""
+        run = self.run
+        return vaults.find(run.target_profile, run.target_region, run.target_vault_name) or self.planned(
+            "vault", profile=run.target_profile, region=run.target_region, name=run.target_vault_name)
+
+    @cached_property
+    def source_vault(self) -> dict[str, Any] | None:
+        run = self.run
+        return vaults.find(run.source_profile, run.source_region, run.source_vault_name) or self.planned(
+            "vault", profile=run.source_profile, region=run.source_region, name=run.source_vault_name)
+
+    @cached_property
+    def target_vault_policy(self) -> tuple[str | None, dict[str, Any] | None]:
+        """(policy text, the plan it comes from) of the target vault."""
+        run = self.run
+        plan = self.planned("vault-policy", profile=run.target_profile, region=run.target_region,
+                            name=run.target_vault_name)
+        if plan:
+            return plan["policy"], plan
+        if self.target_vault is None or self.target_vault.get("step"):
+            return None, None
+        return vaults.current_policy(run.target_profile, run.target_region, run.target_vault_name), None
 
     @cached_property
     def resource(self) -> str:
@@ -71,31 +89,30 @@ class Facts:
 
     @cached_property
     def recovery_point(self) -> dict[str, Any] | None:
-        """This run's recovery point, or the newest of the resource in the source vault."""
-        backup = self.run.source("backup")
-        arn = self.run.state.get("01_create_backup", "recovery_point_arn")
-        if vaults.find(self.run.source_profile, self.run.source_region, self.run.source_vault_name) is None:
-            return None
-        if arn is None:
-            points = [
-                p
-                for page in backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
-                    BackupVaultName=self.run.source_vault_name, ByResourceArn=self.resource)
-                for p in page["RecoveryPoints"]
-            ]
-            if not points:
-                return None
-            arn = max(points, key=lambda p: p["CreationDate"])["RecoveryPointArn"]
-        try:
-            return backup.describe_recovery_point(BackupVaultName=self.run.source_vault_name, RecoveryPointArn=arn)
-        except backup.exceptions.ResourceNotFoundException:
-            return None
+        """This run's recovery point, or the newest of the resource in the source vault (completed
+        first), or in a dry run the one the backup planned in step 01 will make."""
+        run = self.run
+        backup = run.source("backup")
+        if self.source_vault is not None and not self.source_vault.get("step"):
+            arn = run.state.get("01_create_backup", "recovery_point_arn") or vaults.newest_recovery_point(
+                run.source_profile, run.source_region, run.source_vault_name, self.resource, any_status=True)
+            if arn:
+                try:
+                    return backup.describe_recovery_point(BackupVaultName=run.source_vault_name,
+                                                          RecoveryPointArn=arn)
+                except backup.exceptions.ResourceNotFoundException:
+                    pass
+        plan = self.planned("backup", resource_arn=self.resource)
+        if plan:
+            return {"RecoveryPointArn": None, "Status": "PLANNED", "EncryptionKeyArn": plan.get("key_arn"),
+                    "step": plan["step"]}
+        return None
 
     @cached_property
     def source_key_arn(self) -> str | None:
         """The key that encrypts (or will encrypt) the backup: the recovery point's, else the resource's."""
-        if self.recovery_point is not None:
-            return self.recovery_point.get("EncryptionKeyArn")
+        if self.recovery_point is not None and self.recovery_point.get("EncryptionKeyArn"):
+            return self.recovery_point["EncryptionKeyArn"]
         return resource_key(self.run, self.resource)
 
     @cached_property
@@ -105,9 +122,13 @@ class Facts:
         return keys.describe(self.run.source_profile, self.run.source_region, self.source_key_arn)
 
     @cached_property
-    def source_key_policy(self) -> dict[str, Any]:
-        kms = self.run.source("kms")
-        return json.loads(kms.get_key_policy(KeyId=self.source_key.arn, PolicyName="default")["Policy"])
+    def source_key_policy(self) -> tuple[str, dict[str, Any] | None]:
+        """(policy text, the plan it comes from) of the source key."""
+        plan = self.planned("key-policy", key_arn=self.source_key.arn)  # type: ignore[union-attr]
+        if plan:
+            return plan["policy"], plan
+        return keys.current_policy(self.run.source_profile, self.run.source_region,
+                                   self.source_key.arn), None  # type: ignore[union-attr]
 
 
 Check = Callable[[Facts], Finding]
@@ -130,9 +151,31 @@ def check(check_id: str) -> Callable[[Check], Check]:
     return register
 
 
+def policy_finding(decision: iam_policy.Decision, what: str, account: str, owner: str, fix_command: str,
+                   grant_step: str, evidence: dict[str, Any], planned: str) -> Finding:
+    """The finding for a policy decision: pass, fail (no grant, or a Deny), or unknown, with the statements."""
+    if decision.allowed:
+        return Finding(PASS, f"{what} lets account {account} in{planned}", evidence=evidence)
+    labels = ", ".join(grants.label(s) for s in decision.statements)
+    if decision.outcome == iam_policy.UNDETERMINED:
+        evidence = {"undecided statements": list(decision.statements), **evidence}
+        return Finding(UNKNOWN, f"{what}: cannot decide whether statement {labels} applies to account "
+                       f"{account}{planned}", UNKNOWN_FIX, evidence)
+    if decision.outcome == iam_policy.DENY:
+        evidence = {"denying statements": list(decision.statements), **evidence}
+        removable = all(grants.names_only(s, account) for s in decision.statements)
+        fix = (f"remove statement {labels} (runbook fix {fix_command} plans its removal)" if removable
+               else f"statement {labels} also applies to others: {owner} must change it")
+        return Finding(FAIL, f"{what}: statement {labels} denies account {account} (an explicit Deny wins)",
+                       fix, evidence)
+    return Finding(FAIL, f"{what} does not let account {account} in{planned}",
+                   f"step {grant_step} adds the statement (or runbook fix {fix_command})", evidence,
+                   needs_step=grant_step)
+
+
 @check("same-organization")
 def same_organization(facts: Facts) -> Finding:
-    source, target = facts.source_organization, facts.target_organization
+    source, target = facts.run.organization("source"), facts.run.organization("target")
     evidence = {"source organization": source, "target organization": target}
     if source is not None and source == target:
         return Finding(PASS, f"both accounts are in organization {source}", evidence=evidence)
@@ -150,37 +193,39 @@ def cross_account_enabled(facts: Facts) -> Finding:
     except backup.exceptions.InvalidRequestException as error:
         return Finding(FAIL, f"global settings unreadable: {error}",
                        "put the source account in an AWS Organization")
-    enabled = settings.get("isCrossAccountBackupEnabled") == "true"
-    return Finding(PASS if enabled else FAIL,
-                   f"cross-account backup is {'enabled' if enabled else 'not enabled'} for the organization",
+    evidence: dict[str, Any] = {"global settings": settings}
+    if settings.get("isCrossAccountBackupEnabled") == "true":
+        return Finding(PASS, "cross-account backup is enabled for the organization", evidence=evidence)
+    plan = facts.planned("cross-account-backup")
+    if plan:
+        return Finding(PASS, f"cross-account backup will be enabled{planned_note(plan)}", evidence=evidence)
+    return Finding(FAIL, "cross-account backup is not enabled for the organization",
                    "from the management account: aws backup update-global-settings --global-settings "
                    "isCrossAccountBackupEnabled=true (runbook: step 00 with management_profile set)",
-                   evidence={"global settings": settings})
+                   evidence, needs_step="00_prerequisites" if facts.run.management_profile else "")
 
 
 @check("role-exists")
 def role_exists(facts: Facts) -> Finding:
-    iam = aws.client(facts.run.source_profile, "iam", facts.run.source_region)
-    name = facts.run.iam_role_name.rsplit("/", 1)[-1]
-    try:
-        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        return Finding(FAIL, f"IAM role {facts.run.iam_role_name} does not exist in the source account",
-                       "create the AWS Backup default role, or set iam_role_name to a role AWS Backup can assume")
-    return Finding(PASS, f"role {arn} exists")
+    from .context import ROLE_FIX
+
+    role = facts.run.role()
+    if role is None:
+        return Finding(FAIL, f"IAM role {facts.run.iam_role_name} does not exist in the source account", ROLE_FIX)
+    return Finding(PASS, f"role {role['Arn']} exists", evidence={"role": role["Arn"]})
 
 
 @check("target-vault-customer-key")
 def target_vault_customer_key(facts: Facts) -> Finding:
     vault = facts.target_vault
     if vault is None:
-        return Finding(FAIL, f"vault {facts.run.target_vault_name} does not exist in the "
-                       "target account", "run step 00 to create it under a customer managed key")
+        return Finding(FAIL, f"vault {facts.run.target_vault_name} does not exist in the target account",
+                       "run step 00 to create it under a customer managed key", needs_step="00_prerequisites")
     key = keys.describe(facts.run.target_profile, facts.run.target_region, vault["EncryptionKeyArn"])
     evidence = {"vault key": key.arn, "key manager": key.manager, "alias": key.alias}
     if key.manager == "CUSTOMER":
-        return Finding(PASS, f"the target vault uses customer managed key {key.alias}",
-                       evidence=evidence)
+        return Finding(PASS, f"the target vault uses customer managed key {key.alias or key.arn}"
+                       f"{planned_note(vault if vault.get('step') else None)}", evidence=evidence)
     return Finding(FAIL,
                    f"the target vault is encrypted with the AWS managed key {key.alias}",
                    "a vault's key cannot change: create another vault under a customer managed key "
@@ -189,19 +234,18 @@ def target_vault_customer_key(facts: Facts) -> Finding:
 
 @check("target-vault-policy")
 def target_vault_policy(facts: Facts) -> Finding:
+    run = facts.run
     if facts.target_vault is None:
         return Finding(SKIPPED, "no target vault yet")
-    policy = vaults.current_policy(facts.run.target_profile, facts.run.target_region, facts.run.target_vault_name)
-    source = facts.run.account("source")
-    allowed = vaults.allows_copy_from(policy, facts.target_vault["BackupVaultArn"], source)
-    evidence = {"vault access policy": policy}
-    if allowed:
-        return Finding(PASS, f"the vault's access policy lets account {source} copy in",
-                       evidence=evidence)
-    return Finding(FAIL,
-                   f"the vault's access policy does not let account {source} call backup:CopyIntoBackupVault",
-                   "add a statement allowing the source account backup:CopyIntoBackupVault (runbook fix "
-                   "target-vault-policy, or step 00)", evidence=evidence)
+    text, plan = facts.target_vault_policy
+    role = run.role()
+    principal = iam_policy.Principal(run.account("source"), role["Arn"] if role else None,
+                                     run.organization("source"))
+    decision = vaults.copy_in_decision(text, facts.target_vault["BackupVaultArn"], principal)
+    evidence = {"vault access policy": json.loads(text) if text else None}
+    return policy_finding(decision, f"the access policy of {run.target_vault_name}", principal.account_id,
+                          f"the destination account ({run.account('target')})", "target-vault-policy",
+                          "00_prerequisites", evidence, planned_note(plan))
 
 
 @check("source-key-customer-managed")
@@ -224,21 +268,14 @@ def source_key_shared(facts: Facts) -> Finding:
     key = facts.source_key
     if key is None or key.manager != "CUSTOMER":
         return Finding(SKIPPED, "no customer managed source key to share")
-    target = facts.run.account("target")
-    policy = facts.source_key_policy
-    shared = keys.shares_with(policy, key.arn, target, facts.target_organization)
-    evidence = {"key": key.arn, "key policy": policy}
-    if shared:
-        return Finding(PASS, f"{key.alias or key.arn} is shared with account {target}",
-                       evidence=evidence)
-    denied = any(iam_policy.evaluate(policy, iam_policy.Request(iam_policy.Principal(target), action, key.arn,
-                                                                {"kms:GrantIsForAWSResource": "true"}))
-                 == iam_policy.DENY for action in keys.COPY_ACTIONS)
-    fix = ("remove the Deny statement for the target account from the key policy, then share the key"
-           if denied else "share the key with the target account (step 03, or runbook fix source-key-shared)")
-    return Finding(FAIL,
-                   f"the policy of {key.alias or key.arn} does not let account {target} use it"
-                   + (" (an explicit Deny names it)" if denied else ""), fix, evidence=evidence)
+    run = facts.run
+    text, plan = facts.source_key_policy
+    principal = keys.copy_principal(run.account("target"), run.target_region, run.organization("target"))
+    decision = keys.copy_decision(json.loads(text), key.arn, principal)
+    evidence = {"key": key.arn, "key policy": json.loads(text)}
+    return policy_finding(decision, f"the policy of {key.alias or key.arn}", principal.account_id,
+                          f"the key's administrators (account {key.account})", "source-key-shared",
+                          "03_share_source_key", evidence, planned_note(plan))
 
 
 @check("rds-single-hop")
@@ -257,12 +294,17 @@ def rds_single_hop(facts: Facts) -> Finding:
 def recovery_point_ready(facts: Facts) -> Finding:
     point = facts.recovery_point
     if point is None:
-        return Finding(FAIL, f"no recovery point of {facts.resource} in "
-                       f"{facts.run.source_vault_name}", "run step 01 to back the resource up")
-    ready = point["Status"] == "COMPLETED" and point.get("StorageClass", "WARM") == "WARM"
-    return Finding(PASS if ready else FAIL,
-                   f"recovery point {point['RecoveryPointArn']} is {point['Status']} in {point.get('StorageClass')}",
-                   "wait for the backup to complete; cold recovery points cannot be copied: back up again")
+        return Finding(FAIL, f"no recovery point of {facts.resource} in {facts.run.source_vault_name}",
+                       "run step 01 to back the resource up", needs_step="01_create_backup")
+    if point["Status"] == "PLANNED":
+        return Finding(PASS, f"the backup planned in {point['step']} will make it (not made yet)")
+    if point["Status"] != "COMPLETED":
+        return Finding(FAIL, f"recovery point {point['RecoveryPointArn']} is {point['Status']}",
+                       "wait for the backup to complete (run step 01 again)", needs_step="01_create_backup")
+    if point.get("StorageClass", "WARM") != "WARM":
+        return Finding(FAIL, f"recovery point {point['RecoveryPointArn']} is in {point.get('StorageClass')} storage",
+                       "cold recovery points cannot be copied: back up again")
+    return Finding(PASS, f"recovery point {point['RecoveryPointArn']} is COMPLETED in WARM storage")
 
 
 BEFORE_BACKUP = ("same-organization", "cross-account-enabled", "role-exists", "target-vault-customer-key",
@@ -270,19 +312,28 @@ BEFORE_BACKUP = ("same-organization", "cross-account-enabled", "role-exists", "t
 BEFORE_COPY = (*BEFORE_BACKUP, "recovery-point-ready", "source-key-shared")
 
 
-def run_checks(run: Run, check_ids: tuple[str, ...] = BEFORE_COPY) -> list[Finding]:
-    facts = Facts(run)
+def run_checks(run: Run, check_ids: tuple[str, ...] = BEFORE_COPY, as_planned: bool = False) -> list[Finding]:
+    """The findings of these checks, on AWS as it is; with `as_planned` in a dry run, on AWS as the
+    run's plans will leave it (what the steps of a dry run plan against)."""
+    facts = Facts(run, as_planned)
     return [CHECKS[check_id](facts) for check_id in check_ids]
 
 
-def blocking(findings: list[Finding]) -> list[Finding]:
-    return [f for f in findings if f.blocks]
+def blocking(findings: list[Finding], strict: bool = False) -> list[Finding]:
+    return [f for f in findings if f.blocks(strict)]
 
 
-def require(step: str, findings: list[Finding], force: bool = False) -> None:
-    """Stop the step at the first blocking failure, naming the check and its fix (unless forced)."""
-    failed = blocking(findings)
-    if failed and not force:
-        raise StepFailed(step, f"[{failed[0].check_id}] {failed[0].finding}", failed[0].fix)
-    for finding in failed:
+def require(run: Run, findings: list[Finding]) -> list[Finding]:
+    """Stop the step at the first blocking finding, naming the check and its fix (unless force_copy).
+
+    In a dry run, a finding that a step of this runbook makes good is not a fault: it is returned
+    (pending) for the plan to say what it waits for.
+    """
+    failed = blocking(findings, run.strict_checks)
+    pending = [f for f in failed if run.dry_run and f.needs_step]
+    faults = [f for f in failed if f not in pending]
+    if faults and not run.force_copy:
+        raise StepFailed(run.step, f"[{faults[0].check_id}] {faults[0].finding}", faults[0].fix)
+    for finding in faults:
         print(f"force_copy: going on although [{finding.check_id}] {finding.finding}")
+    return pending

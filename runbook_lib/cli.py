@@ -102,11 +102,15 @@ def _check(args: argparse.Namespace) -> int:
     run = Run("check", params.load(args.parameters))
     findings = checks.run_checks(run)
     _print_table([f.row() for f in findings])
-    failed = checks.blocking(findings)
+    failed = checks.blocking(findings, run.strict_checks)
     if failed:
         print(f"runbook: {len(failed)} blocking check(s) failed; first: [{failed[0].check_id}] {failed[0].finding}. "
               f"Fix: {failed[0].fix}", file=sys.stderr)
         return 1
+    undecided = [f for f in findings if f.status == checks.UNKNOWN]
+    if undecided:
+        print(f"runbook: {len(undecided)} check(s) could not decide (unknown), first: [{undecided[0].check_id}]; "
+              "they do not block unless strict_checks: true", file=sys.stderr)
     return 0
 
 
@@ -129,13 +133,17 @@ def _diagnose(args: argparse.Namespace) -> int:
 
 
 def _fix(args: argparse.Namespace) -> int:
-    from . import fixes, params
+    from . import checks, fixes, params
     from .context import Run
 
     run = Run("fix", params.load(args.parameters))
     changes = fixes.plan(run, args.check_id, run.reencrypt_key)
     if not changes:
-        print(f"[{args.check_id}] passes: nothing to fix.")
+        finding = checks.run_checks(run, (args.check_id,))[0]
+        if finding.status == checks.UNKNOWN:
+            print(f"[{args.check_id}] unknown: {finding.finding}. Nothing certain to fix: {finding.fix}")
+        else:
+            print(f"[{args.check_id}] passes: nothing to fix.")
     run.carry_out(changes)
     return 0
 

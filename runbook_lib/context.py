@@ -6,10 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import aws, params, vaults
+from . import arns, aws, params
 from .changes import Change, carry_out
 from .errors import StepFailed
 from .runstate import RunState
+
+ROLE_FIX = "create the AWS Backup default role, or set iam_role_name to a role AWS Backup can assume"
 
 
 @dataclass
@@ -19,7 +21,7 @@ class Run:
     step: str
     values: dict[str, Any]
     state: RunState = field(init=False)
-    _accounts: dict[str, str] = field(default_factory=dict, init=False)
+    _cache: dict[str, Any] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.state = RunState(self.values["run_dir"])
@@ -35,12 +37,40 @@ class Run:
             return self.values[name]
         raise AttributeError(name)
 
+    def forget(self) -> None:
+        """Drop what was read from AWS (the parameters changed)."""
+        self._cache.clear()
+
+    def _once(self, key: str, read: Any) -> Any:
+        if key not in self._cache:
+            self._cache[key] = read()
+        return self._cache[key]
+
+    @property
+    def dry_run(self) -> bool:
+        """apply is false: every step plans, against what earlier plans will produce, and changes nothing."""
+        return not self.apply
+
+    def side(self, side: str) -> tuple[str, str]:
+        """(profile, Region) of the source or target side."""
+        return (self.source_profile, self.source_region) if side == "source" else (
+            self.target_profile, self.target_region)
+
     def account(self, side: str) -> str:
-        if side not in self._accounts:
-            profile, region = (self.source_profile, self.source_region) if side == "source" else (
-                self.target_profile, self.target_region)
-            self._accounts[side] = aws.account_id(profile, region)
-        return self._accounts[side]
+        return self._once(f"account:{side}", lambda: aws.account_id(*self.side(side)))
+
+    def organization(self, side: str) -> str | None:
+        """The ID of the side's AWS Organization, or None outside any."""
+        profile, region = self.side(side)
+
+        def read() -> str | None:
+            organizations = aws.client(profile, "organizations", region)
+            try:
+                return organizations.describe_organization()["Organization"]["Id"]
+            except organizations.exceptions.AWSOrganizationsNotInUseException:
+                return None
+
+        return self._once(f"organization:{side}", read)
 
     def source(self, service: str) -> Any:
         return aws.client(self.source_profile, service, self.source_region)
@@ -48,17 +78,33 @@ class Run:
     def target(self, service: str) -> Any:
         return aws.client(self.target_profile, service, self.target_region)
 
+    def role(self) -> dict[str, Any] | None:
+        """The backup role as IAM returns it (found by its name, with or without the path), or None."""
+        def read() -> dict[str, Any] | None:
+            iam = aws.client(self.source_profile, "iam", self.source_region)
+            try:
+                return iam.get_role(RoleName=self.iam_role_name.rsplit("/", 1)[-1])["Role"]
+            except iam.exceptions.NoSuchEntityException:
+                return None
+
+        return self._once("role", read)
+
     @property
     def role_arn(self) -> str:
-        return f"arn:aws:iam::{self.account('source')}:role/{self.iam_role_name}"
+        """The ARN the jobs use: the one IAM returns, whatever path the parameter gave."""
+        role = self.role()
+        if role is None:
+            raise StepFailed(self.step, f"[role-exists] IAM role {self.iam_role_name} does not exist in the source "
+                             "account", ROLE_FIX)
+        return role["Arn"]
 
     @property
     def target_vault_arn(self) -> str:
-        return vaults.vault_arn(self.account("target"), self.target_region, self.target_vault_name)
+        return arns.backup_vault(self.account("target"), self.target_region, self.target_vault_name)
 
     def carry_out(self, changes: list[Change]) -> list[Change]:
-        """Apply every needed change when `apply` is true; show each either way."""
-        return [carry_out(change, self.apply, self.state.changes) for change in changes]
+        """Apply every needed change when `apply` is true; otherwise keep them as planned. Show each."""
+        return [carry_out(change, self.apply, self.state) for change in changes]
 
 
 def resource_arn(run: Run) -> str:
@@ -75,14 +121,16 @@ def resource_arn(run: Run) -> str:
     if len(volumes) != 1:
         raise StepFailed(run.step, f"{len(volumes)} EBS volumes are tagged Name={run.resource_name} in "
                          f"{run.source_region}", "set resource_arn to the volume's ARN")
-    return f"arn:aws:ec2:{run.source_region}:{run.account('source')}:volume/{volumes[0]['VolumeId']}"
+    return arns.volume(run.account("source"), run.source_region, volumes[0]["VolumeId"])
 
 
 def resource_key(run: Run, arn: str) -> str | None:
     """The KMS key (as the service reports it) of the EBS volume or RDS DB instance to back up."""
-    if ":volume/" in arn:
-        return run.source("ec2").describe_volumes(VolumeIds=[arn.rsplit("/", 1)[1]])["Volumes"][0].get("KmsKeyId")
-    if ":db:" in arn:
-        databases = run.source("rds").describe_db_instances(DBInstanceIdentifier=arn.rsplit(":", 1)[1])
+    found = arns.parts(arn)
+    if found["service"] == "ec2" and found["resource"].startswith("volume/"):
+        volume_id = found["resource"].split("/", 1)[1]
+        return run.source("ec2").describe_volumes(VolumeIds=[volume_id])["Volumes"][0].get("KmsKeyId")
+    if found["service"] == "rds" and found["resource"].startswith("db:"):
+        databases = run.source("rds").describe_db_instances(DBInstanceIdentifier=found["resource"].split(":", 1)[1])
         return databases["DBInstances"][0].get("KmsKeyId")
     return None

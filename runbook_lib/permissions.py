@@ -38,9 +38,9 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         MANAGEMENT: ("backup:UpdateGlobalSettings",),
     },
     "01_create_backup": {
-        SOURCE: ("sts:GetCallerIdentity", "ec2:DescribeVolumes", "backup:StartBackupJob", "backup:DescribeBackupJob",
-                 "iam:PassRole", "backup:DescribeBackupVault", "backup:ListRecoveryPointsByBackupVault",
-                 "kms:DescribeKey", "kms:ListAliases", "kms:GetKeyPolicy"),
+        SOURCE: ("sts:GetCallerIdentity", "ec2:DescribeVolumes", "rds:DescribeDBInstances", "backup:StartBackupJob",
+                 "backup:DescribeBackupJob", "iam:GetRole", "iam:PassRole", "backup:DescribeBackupVault",
+                 "backup:ListRecoveryPointsByBackupVault", "kms:DescribeKey", "kms:ListAliases", "kms:GetKeyPolicy"),
     },
     "02_verify_source_key": {
         SOURCE: ("sts:GetCallerIdentity", "backup:DescribeRecoveryPoint", "backup:DescribeBackupVault",
@@ -48,9 +48,10 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
                  "ec2:DescribeSnapshots", "kms:DescribeKey", "kms:ListAliases", "kms:GetKeyPolicy"),
     },
     "03_share_source_key": {
-        SOURCE: ("kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:DescribeKey", "kms:ListAliases",
-                 "backup:DescribeRecoveryPoint", "backup:DescribeBackupVault", "ec2:DescribeSnapshots"),
-        TARGET: ("sts:GetCallerIdentity",),
+        SOURCE: ("sts:GetCallerIdentity", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:DescribeKey", "kms:ListAliases",
+                 "backup:DescribeRecoveryPoint", "backup:DescribeBackupVault", "backup:ListRecoveryPointsByBackupVault",
+                 "ec2:DescribeSnapshots", "ec2:DescribeVolumes", "rds:DescribeDBInstances"),
+        TARGET: ("sts:GetCallerIdentity", "organizations:DescribeOrganization"),
     },
     "04_copy_to_target": {
         SOURCE: (*PREFLIGHT[SOURCE], "backup:StartCopyJob", "backup:DescribeCopyJob", "backup:ListCopyJobs",
@@ -58,6 +59,7 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         TARGET: PREFLIGHT[TARGET],
     },
     "05_verify_target_key": {
+        SOURCE: ("sts:GetCallerIdentity", "ec2:DescribeVolumes"),
         TARGET: ("backup:DescribeRecoveryPoint", "backup:DescribeBackupVault",
                  "backup:ListRecoveryPointsByBackupVault", "ec2:DescribeSnapshots", "kms:DescribeKey",
                  "kms:ListAliases", "kms:GetKeyPolicy"),

@@ -31,7 +31,9 @@ DEFAULT_STEPS = (
     "05_verify_target_key",
 )
 ALL_STEPS = (*DEFAULT_STEPS, "06_troubleshoot", "07_cleanup")
-RUNBOOK_ERRORS = {"StepFailed", "JobFailed", "ParameterError", "RunbookError"}
+RUNBOOK_ERRORS = {"StepFailed", "StillRunning", "JobFailed", "ParameterError", "RunbookError"}
+EXIT_FAILED = 1
+EXIT_STILL_RUNNING = 75  # EX_TEMPFAIL: a job goes on in AWS; run again with the same --out to resume
 
 
 @dataclass
@@ -39,6 +41,11 @@ class StepOutcome:
     step: str
     ok: bool
     message: str = ""
+    still_running: bool = False
+
+    @property
+    def label(self) -> str:
+        return "ok" if self.ok else "STILL RUNNING" if self.still_running else "FAILED"
 
 
 def notebook_path(step: str) -> Path:
@@ -75,21 +82,43 @@ def run(parameter_file: str | Path, out: str | Path | None = None, steps: tuple[
             papermill.execute_notebook(str(notebook_path(step)), str(record), parameters=given,
                                        kernel_name="python3", progress_bar=False, cwd=str(folder))
         except PapermillExecutionError as error:
-            outcomes.append(StepOutcome(step, False, failure_line(step, error, record)))
+            outcomes.append(StepOutcome(step, False, failure_line(step, error, record),
+                                        still_running=error.ename == "StillRunning"))
             break
         outcomes.append(StepOutcome(step, True))
-    write_report(folder, outcomes)
+    write_report(folder, outcomes, values["apply"])
     failed = [o for o in outcomes if not o.ok]
     if failed:
         print(f"runbook: {failed[0].message}", file=sys.stderr)
-        return 1
-    print(summary(folder))
+        if failed[0].still_running:
+            print(f"runbook: resume with: runbook run {parameter_file} --out {folder}", file=sys.stderr)
+            return EXIT_STILL_RUNNING
+        return EXIT_FAILED
+    print(summary(folder, values["apply"], steps))
     return 0
 
 
-def summary(folder: Path) -> str:
+def planned_lines(folder: Path, steps: tuple[str, ...] = ALL_STEPS) -> list[str]:
+    """Every change the run planned but did not make, per step, in the order they were planned."""
+    lines = []
+    for entry in RunState(folder).planned():
+        if entry["step"] not in steps:
+            continue
+        lines.append(f"  [{entry['step']}] {entry['action']} on {entry['target']}: {entry['summary']}")
+        if entry.get("blocked_by"):
+            lines.append(f"      blocked until {entry['blocked_by']}")
+        lines += [f"      note: {note}" for note in entry.get("notes", [])]
+    return lines
+
+
+def summary(folder: Path, applied: bool = True, steps: tuple[str, ...] = ALL_STEPS) -> str:
     state = RunState(folder).load()
     lines = [f"Run folder: {folder}"]
+    if not applied:
+        planned = planned_lines(folder, steps)
+        heading = "Planned changes:" if planned else "Nothing to change."
+        lines.append(f"Dry run (apply: false): nothing was changed in AWS. {heading}")
+        lines += planned
     source = state.get("01_create_backup", {}).get("recovery_point_arn")
     if source:
         alias = state.get("02_verify_source_key", {}).get("source_key_alias", "?")
@@ -101,13 +130,21 @@ def summary(folder: Path) -> str:
     return "\n".join(lines)
 
 
-def write_report(folder: Path, outcomes: list[StepOutcome]) -> None:
-    """report.html: each step's outcome, what the run produced, and every change it made."""
+def write_report(folder: Path, outcomes: list[StepOutcome], applied: bool = True) -> None:
+    """report.html: each step's outcome, what the run produced, every change it made and every
+    change it only planned (with its diff)."""
     state = RunState(folder)
+    steps = tuple(o.step for o in outcomes)
     rows = "".join(
-        f"<tr><td><a href='{o.step}.ipynb'>{o.step}</a></td><td>{'ok' if o.ok else 'FAILED'}</td>"
+        f"<tr><td><a href='{o.step}.ipynb'>{o.step}</a></td><td>{o.label}</td>"
         f"<td>{html.escape(o.message)}</td></tr>"
         for o in outcomes
+    )
+    planned = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(e.get(k, '')))}</td>" for k in ("step", "action", "target", "summary"))
+        + f"<td>{html.escape(e.get('blocked_by', ''))}</td><td><pre>{html.escape(e.get('diff', ''))}</pre></td></tr>"
+        for e in state.planned()
+        if e["step"] in steps
     )
     changes = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(e[k]))}</td>" for k in ("time", "step", "profile", "action",
@@ -118,8 +155,11 @@ def write_report(folder: Path, outcomes: list[StepOutcome]) -> None:
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Runbook run {folder.name}</title>
 <style>body{{font-family:sans-serif}}td,th{{border:1px solid #ccc;padding:4px}}table{{border-collapse:collapse}}</style>
 </head><body><h1>Runbook run {html.escape(folder.name)}</h1>
-<pre>{html.escape(summary(folder))}</pre>
+<pre>{html.escape(summary(folder, applied, steps))}</pre>
 <h2>Steps</h2><table><tr><th>step</th><th>outcome</th><th>message</th></tr>{rows}</table>
+<h2>Planned changes, not made{' (dry run: apply was false)' if not applied else ''}</h2>
+<table><tr><th>step</th><th>action</th><th>target</th><th>plan</th><th>blocked until</th><th>diff</th></tr>
+{planned}</table>
 <h2>Changes made to AWS</h2><table><tr><th>time</th><th>step</th><th>profile</th><th>action</th><th>target</th>
 <th>outcome</th></tr>{changes}</table>
 <h2>What each step produced</h2><pre>{produced}</pre></body></html>

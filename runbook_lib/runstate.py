@@ -1,18 +1,28 @@
-"""What each step produced, kept in the run folder so that later steps (and reruns) find it."""
+"""What each step produced, and what it only planned, kept in the run folder so that later steps
+(and reruns) find it.
+
+state.json holds, per step, the ARNs and IDs it produced (and the jobs that failed, with their
+reason), and under `planned` the changes shown but not made. A dry run's later steps plan against
+what those changes will produce; a change that is made, or found already in place, leaves `planned`.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .changes import ChangeLog
 
+if TYPE_CHECKING:
+    from .changes import Change
+
 DEFAULT_RUN_DIR = "runs/adhoc"
+PLANNED = "planned"
 
 
 class RunState:
-    """state.json (the ARNs and IDs each step produced) and changes.jsonl, in one run folder."""
+    """state.json (what each step produced or planned) and changes.jsonl, in one run folder."""
 
     def __init__(self, run_dir: str | Path = ""):
         self.directory = Path(run_dir or DEFAULT_RUN_DIR)
@@ -28,5 +38,50 @@ class RunState:
     def record(self, step: str, **values: Any) -> None:
         state = self.load()
         state.setdefault(step, {}).update(values)
+        self._write(state)
+
+    def append(self, step: str, key: str, item: Any) -> list[Any]:
+        """Add one item to a list the step keeps (failed jobs and their reasons)."""
+        state = self.load()
+        items = [*state.setdefault(step, {}).get(key, []), item]
+        state[step][key] = items
+        self._write(state)
+        return items
+
+    def _write(self, state: dict[str, Any]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(state, indent=2, sort_keys=True, default=str))
+
+    # ----- planned, not made -------------------------------------------------------------------
+    def plan(self, change: Change) -> None:
+        """Keep a change that was shown but not made (planning it again replaces it, in its place)."""
+        state = self.load()
+        entries = state.setdefault(PLANNED, [])
+        entry = {"key": change.key, **change.as_plan()}
+        at = next((i for i, e in enumerate(entries) if e["key"] == change.key), None)
+        if at is None:
+            entries.append(entry)
+        else:
+            entries[at] = entry
+        self._write(state)
+
+    def unplan(self, change: Change) -> None:
+        state = self.load()
+        entries = state.get(PLANNED, [])
+        kept = [e for e in entries if e["key"] != change.key]
+        if len(kept) != len(entries):
+            state[PLANNED] = kept
+            self._write(state)
+
+    def planned(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Changes planned but not made, in the order they were planned; only effects of `kind` if given."""
+        entries = self.load().get(PLANNED, [])
+        return [e for e in entries if kind is None or e.get("effect", {}).get("kind") == kind]
+
+    def planned_effect(self, kind: str, **match: Any) -> dict[str, Any] | None:
+        """The effect (and planning step) of the newest planned change of this kind that matches."""
+        for entry in reversed(self.planned(kind)):
+            effect = entry.get("effect", {})
+            if all(effect.get(name) == value for name, value in match.items()):
+                return {**effect, "step": entry["step"]}
+        return None

@@ -2,29 +2,59 @@
 
 Each step reads what earlier steps recorded in the run's state (or, run alone, discovers it), returns
 the changes it plans (shown first, applied by `apply` or an Apply button, logged after), and records
-what it produced. Nothing here knows whether it talks to AWS or to the sandbox.
+what it produced. With apply false (a dry run) every step still plans: where its input would come
+from a change an earlier step only planned, it plans against what that change will produce and
+says so; where nothing will produce it, it says which step does, in one line, without failing.
+Nothing here knows whether it talks to AWS or to the sandbox.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
-from . import aws, checks, diagnose, jobs, keys, params, vaults
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import arns, aws, checks, diagnose, grants, iam_policy, jobs, keys, params, vaults
 from .changes import Change
 from .context import Run, resource_arn, resource_key
-from .errors import JobFailed, StepFailed
+from .errors import JobFailed, JobNotFinished, JobUnknown, StepFailed, StillRunning
 
 __all__ = ["Run", "resource_arn"]
 
+BACKUP_STEP, COPY_STEP = "01_create_backup", "04_copy_to_target"
+
+
+@dataclass
+class Outcome:
+    """What a step that waits for a job ends with: the job as AWS described it, or why there is none."""
+
+    summary: str
+    job: dict[str, Any] | None = None
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+def _deny_blocks(run: Run, check_id: str, what: str, account: str, owner: str,
+                 blocked: grants.DenyBlocks) -> StepFailed:
+    labels = ", ".join(grants.label(s) for s in blocked.statements)
+    fix = (f"remove statement {labels} (runbook fix {check_id} plans its removal)" if blocked.removable
+           else f"statement {labels} also applies to others: {owner} must change it")
+    return StepFailed(run.step, f"[{check_id}] statement {labels} of {what} denies account {account}", fix)
+
+
+# ----- step 0 --------------------------------------------------------------------------------------
 
 def prerequisites(run: Run) -> list[Change]:
     """Check what the copy needs and plan what is missing: global setting, vaults, vault policy."""
     step = run.step
-    facts = checks.Facts(run)
+    facts = checks.Facts(run, as_planned=True)
     gate = ["same-organization", "role-exists"]
     if facts.target_vault is not None:
         gate.append("target-vault-customer-key")
-    checks.require(step, [checks.CHECKS[check_id](facts) for check_id in gate], force=run.force_copy)
+    checks.require(run, [checks.CHECKS[check_id](facts) for check_id in gate])
     changes: list[Change] = []
     enabled = checks.CHECKS["cross-account-enabled"](facts)
     if enabled.status == checks.FAIL:
@@ -41,16 +71,32 @@ def prerequisites(run: Run) -> list[Change]:
         raise StepFailed(step, f"[target-vault-customer-key] target_vault_key {run.target_vault_key} is an AWS "
                          "managed key", "use a customer managed key: copies cannot go into a vault under an AWS "
                          "managed key")
+    source_vault_arn = arns.backup_vault(run.account("source"), run.source_region, run.source_vault_name)
     changes.append(vaults.create_change(step, run.source_profile, run.source_region, run.source_vault_name,
-                                        source_key.arn))
-    changes.append(vaults.create_change(step, run.target_profile, run.target_region, run.target_vault_name,
-                                        target_key.arn, keep_existing=run.force_copy))
-    changes.append(vaults.access_policy_change(step, run.target_profile, run.target_region, run.target_vault_name,
-                                               run.target_vault_arn, run.account("source")))
-    run.state.record(step, organization=facts.source_organization, source_account=run.account("source"),
+                                        source_key.arn, source_vault_arn))
+    target_vault = vaults.create_change(step, run.target_profile, run.target_region, run.target_vault_name,
+                                        target_key.arn, run.target_vault_arn, keep_existing=run.force_copy)
+    changes.append(target_vault)
+    principal = vaults_principal(run)
+    try:
+        changes.append(vaults.access_policy_change(step, run.target_profile, run.target_region,
+                                                   run.target_vault_name, run.target_vault_arn, principal,
+                                                   force=run.force_copy, planned=target_vault.needed))
+    except grants.DenyBlocks as blocked:
+        raise _deny_blocks(run, "target-vault-policy", f"the access policy of {run.target_vault_name}",
+                           principal.account_id, f"the destination account ({run.account('target')})",
+                           blocked) from None
+    run.state.record(step, organization=run.organization("source"), source_account=run.account("source"),
                      target_account=run.account("target"), role_arn=run.role_arn, source_vault_key=source_key.arn,
                      target_vault_key=target_key.arn, target_vault_arn=run.target_vault_arn)
     return changes
+
+
+def vaults_principal(run: Run) -> iam_policy.Principal:
+    """Who copies into the destination vault: the source account, through the backup role."""
+    role = run.role()
+    return iam_policy.Principal(run.account("source"), role["Arn"] if role else None, run.organization("source"),
+                     partition=arns.partition(run.source_region))
 
 
 def enable_cross_account_change(run: Run) -> Change:
@@ -70,80 +116,149 @@ def enable_cross_account_change(run: Run) -> Change:
                              "backup:UpdateGlobalSettings (a service control policy may deny it)") from None
 
     return Change(run.step, run.management_profile, run.source_region, "backup:UpdateGlobalSettings", "organization",
-                  "enable cross-account backup for the organization", enable)
+                  "enable cross-account backup for the organization", enable,
+                  effect={"kind": "cross-account-backup", "enabled": True})
 
 
 # ----- step 1 --------------------------------------------------------------------------------------
 
+def _missing_vault(run: Run, side: str) -> str:
+    """'' when the side's vault exists; else which step makes it (and whether this run planned it)."""
+    profile, region = run.side(side)
+    name = run.source_vault_name if side == "source" else run.target_vault_name
+    if vaults.find(profile, region, name) is not None:
+        return ""
+    planned = run.state.planned_effect("vault", profile=profile, region=region, name=name)
+    return f"step 00_prerequisites creates vault {name} in the {side} account" + (
+        " (planned, not made yet)" if planned else "")
+
+
 def start_backup(run: Run) -> Change:
-    """Plan the on-demand backup; a backup this run already started is not started again."""
+    """Plan the on-demand backup; a backup this run started is not started again until it failed."""
     arn = resource_arn(run)
-    earlier = run.state.get("01_create_backup", "backup_job_id")
+    earlier = run.state.get(BACKUP_STEP, "backup_job_id")
+    attempt = len(run.state.get(BACKUP_STEP, "failed_backup_jobs", []))
+    missing = _missing_vault(run, "source")
+    if missing and not run.dry_run and earlier is None:
+        raise StepFailed(run.step, f"vault {run.source_vault_name} does not exist in the source account",
+                         f"run step 00_prerequisites first ({missing})")
+    key = resource_key(run, arn)
     backup = run.source("backup")
     arguments = {
         "BackupVaultName": run.source_vault_name,
         "ResourceArn": arn,
         "IamRoleArn": run.role_arn,
-        "IdempotencyToken": jobs.idempotency_token(str(run.state.directory), "backup", arn),
+        "IdempotencyToken": jobs.idempotency_token(str(run.state.directory), "backup", arn, str(attempt)),
         "Lifecycle": params.lifecycle(run.values),
         "RecoveryPointTags": dict(run.recovery_point_tags),
     }
 
     def start() -> str:
         job_id = backup.start_backup_job(**arguments)["BackupJobId"]
-        run.state.record("01_create_backup", backup_job_id=job_id, resource_arn=arn)
+        run.state.record(BACKUP_STEP, backup_job_id=job_id, resource_arn=arn)
         return job_id
 
-    return Change(run.step, run.source_profile, run.source_region, "backup:StartBackupJob", arn,
-                  f"back up {arn} into {run.source_vault_name}, kept {run.delete_after_days} days",
-                  start, needed=earlier is None)
+    summary = (f"back up {arn} into {run.source_vault_name}, kept {run.delete_after_days} days" if earlier is None
+               else f"backup job {earlier} was started earlier: waiting for it, not starting another")
+    return Change(run.step, run.source_profile, run.source_region, "backup:StartBackupJob", arn, summary, start,
+                  needed=earlier is None, blocked_by=missing if earlier is None else "",
+                  precheck=lambda: _missing_vault(run, "source"),
+                  effect={"kind": "backup", "resource_arn": arn, "vault": run.source_vault_name,
+                          "key_arn": keys.describe(run.source_profile, run.source_region, key).arn if key else None})
 
 
-def wait_for_backup(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> dict[str, Any]:
-    job_id = run.state.get("01_create_backup", "backup_job_id")
+def _resume(run: Run) -> str:
+    return (f"run the step again with the same run folder ({run.state.directory}), e.g. runbook run PARAMS.yaml "
+            f"--out {run.state.directory}: the job goes on in AWS and stays this run's job")
+
+
+def _unknown_job(run: Run, kind: str, job_id: str, message: str) -> StepFailed:
+    account = run.account("source")
+    return StepFailed(run.step, f"{kind} job {job_id}, recorded in {run.state.path}, is unknown to account {account} "
+                      f"in {run.source_region} ({message})",
+                      "if the sandbox was reset or this is another account, start a new run folder (--out NEW); "
+                      "if source_profile names the wrong account, set it back")
+
+
+def _follow(run: Run, kind: str, job_id: str, progress: jobs.Progress | None, delay: int) -> dict[str, Any]:
+    """Wait for the run's job; turn every way a wait can end into what the person must do next."""
+    try:
+        return jobs.wait_for_job(run.source_profile, run.source_region, kind, job_id, delay, run.max_wait_minutes,
+                                 progress)
+    except JobNotFinished as waiting:
+        raise StillRunning(run.step, str(waiting), _resume(run)) from None
+    except JobUnknown as unknown:
+        raise _unknown_job(run, kind, job_id, unknown.message) from None
+
+
+def _record_failure(run: Run, step: str, kind: str, failure: JobFailed) -> StepFailed:
+    """Keep the failed job and its reason; the next run starts a new job. The error says why it failed."""
+    run.state.append(step, f"failed_{kind}_jobs", {
+        "job_id": failure.job_id, "state": failure.state, "status_message": failure.status_message,
+        "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    run.state.record(step, **{f"{kind}_job_id": None})
+    try:
+        found = diagnose.explain(run, failure.job_id, kind, failure.state, failure.status_message)
+    except (ClientError, BotoCoreError):
+        found = diagnose.Diagnosis(failure.job_id, kind, failure.state, failure.status_message,
+                                   fix="runbook diagnose explains it once AWS answers again")
+    return StepFailed(run.step, f"[{found.check_id}] {kind} job {failure.job_id} ended {failure.state}: "
+                      f"{failure.status_message or 'no status message'}",
+                      f"{found.fix}; the next run starts a new {kind} job")
+
+
+def wait_for_backup(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
+    job_id = run.state.get(BACKUP_STEP, "backup_job_id")
     if job_id is None:
+        if run.dry_run:
+            return Outcome("The backup is planned, not started (apply is false): later steps plan against the "
+                           "recovery point it will make. Press Apply above, or set apply to true, to start it.")
         raise StepFailed(run.step, "no backup job was started", "press Apply on the backup plan, or set apply: true")
-    job = jobs.wait_for_backup_job(run.source_profile, run.source_region, job_id, delay, progress)
-    run.state.record("01_create_backup", recovery_point_arn=job["RecoveryPointArn"])
-    return job
+    try:
+        job = _follow(run, "backup", job_id, progress, delay)
+    except JobFailed as failure:
+        raise _record_failure(run, BACKUP_STEP, "backup", failure) from None
+    run.state.record(BACKUP_STEP, recovery_point_arn=job["RecoveryPointArn"])
+    return Outcome(f"Recovery point: {job['RecoveryPointArn']}", job)
 
 
 # ----- steps 1c and 4: which key encrypts a recovery point ----------------------------------------
 
-def source_recovery_point(run: Run) -> str:
+def source_recovery_point(run: Run) -> str | None:
     """This run's recovery point, or the newest completed one of the resource in the source vault."""
-    recorded = run.state.get("01_create_backup", "recovery_point_arn")
+    recorded = run.state.get(BACKUP_STEP, "recovery_point_arn")
     if recorded:
         return recorded
-    return newest_recovery_point(run.source_profile, run.source_region, run.source_vault_name, resource_arn(run),
-                                 run.step)
+    if vaults.find(run.source_profile, run.source_region, run.source_vault_name) is None:
+        return None
+    return vaults.newest_recovery_point(run.source_profile, run.source_region, run.source_vault_name,
+                                        resource_arn(run))
 
 
-def newest_recovery_point(profile: str, region: str, vault: str, resource: str, step: str) -> str:
-    backup = aws.client(profile, "backup", region)
-    points = [
-        p
-        for page in backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
-            BackupVaultName=vault, ByResourceArn=resource)
-        for p in page["RecoveryPoints"]
-        if p["Status"] == "COMPLETED"
-    ]
-    if not points:
-        raise StepFailed(step, f"no completed recovery point of {resource} in vault {vault}",
-                         "run the backup step first")
-    return max(points, key=lambda p: p["CreationDate"])["RecoveryPointArn"]
+def _no_recovery_point(run: Run, side: str) -> StepFailed:
+    vault = run.source_vault_name if side == "source" else run.target_vault_name
+    maker = BACKUP_STEP if side == "source" else COPY_STEP
+    return StepFailed(run.step, f"no completed recovery point of {resource_arn(run)} in vault {vault}",
+                      f"run step {maker} first")
 
 
-def encryption_of(profile: str, region: str, vault: str, recovery_point_arn: str) -> dict[str, Any]:
+def encryption_of(run: Run, side: str, recovery_point_arn: str) -> dict[str, Any]:
     """The recovery point's key, its snapshot's key and the vault's key, with aliases and managers."""
+    profile, region = run.side(side)
+    vault = run.source_vault_name if side == "source" else run.target_vault_name
     backup = aws.client(profile, "backup", region)
-    point = backup.describe_recovery_point(BackupVaultName=vault, RecoveryPointArn=recovery_point_arn)
+    try:
+        point = backup.describe_recovery_point(BackupVaultName=vault, RecoveryPointArn=recovery_point_arn)
+    except backup.exceptions.ResourceNotFoundException:
+        raise StepFailed(run.step, f"recovery point {recovery_point_arn}, recorded in {run.state.path}, is not in "
+                         f"vault {vault} of account {run.account(side)}",
+                         "if the sandbox was reset or it was deleted, start a new run folder (--out NEW)") from None
     vault_key = backup.describe_backup_vault(BackupVaultName=vault)["EncryptionKeyArn"]
     snapshot_key = None
-    if ":snapshot/" in recovery_point_arn and recovery_point_arn.startswith("arn:aws:ec2:"):
+    snapshot_id = arns.snapshot_id(recovery_point_arn)
+    if snapshot_id:
         ec2 = aws.client(profile, "ec2", region)
-        snapshot = ec2.describe_snapshots(SnapshotIds=[recovery_point_arn.rsplit("/", 1)[1]])["Snapshots"][0]
-        snapshot_key = snapshot.get("KmsKeyId")
+        snapshot_key = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0].get("KmsKeyId")
     point_key = keys.describe(profile, region, point["EncryptionKeyArn"]) if point.get("EncryptionKeyArn") else None
     vault_key_info = keys.describe(profile, region, vault_key)
     return {
@@ -156,12 +271,56 @@ def encryption_of(profile: str, region: str, vault: str, recovery_point_arn: str
         "snapshot_key_arn": snapshot_key,
         "vault_key_arn": vault_key,
         "vault_key_alias": vault_key_info.alias,
+        "planned_by": "",
+    }
+
+
+def _planned_vault_key(run: Run, side: str) -> keys.KeyInfo:
+    """The key of the side's vault: the vault's own, or the key step 00 plans it under."""
+    profile, region = run.side(side)
+    name = run.source_vault_name if side == "source" else run.target_vault_name
+    vault = vaults.find(profile, region, name)
+    key_ref = vault["EncryptionKeyArn"] if vault else (run.source_vault_key if side == "source"
+                                                       else run.target_vault_key)
+    return keys.describe(profile, region, key_ref)
+
+
+def planned_encryption(run: Run, side: str) -> dict[str, Any]:
+    """What a recovery point not made yet will be encrypted with: for the source, the resource's key
+    (a snapshot keeps its volume's key); for a copy, the destination vault's key."""
+    arn = resource_arn(run)
+    vault_key = _planned_vault_key(run, side)
+    if side == "source":
+        maker, kind = BACKUP_STEP, "backup"
+        key_ref = resource_key(run, arn)
+        key = keys.describe(run.source_profile, run.source_region, key_ref) if key_ref else None
+    else:
+        maker, kind = COPY_STEP, "copy"
+        key = vault_key
+    planned = run.state.planned_effect(kind) is not None
+    return {
+        "recovery_point_arn": f"(the recovery point of the {kind} planned in {maker})" if planned
+        else f"(none yet: step {maker} makes it)",
+        "resource_arn": arn,
+        "status": "PLANNED" if planned else "MISSING",
+        "recovery_point_key_arn": key.arn if key else None,
+        "recovery_point_key_alias": key.alias if key else "",
+        "recovery_point_key_manager": key.manager if key else "",
+        "snapshot_key_arn": key.arn if key else None,
+        "vault_key_arn": vault_key.arn,
+        "vault_key_alias": vault_key.alias,
+        "planned_by": maker,
     }
 
 
 def verify_source_key(run: Run) -> dict[str, Any]:
     """Step 1c: the snapshot is encrypted with the volume's key, not the source vault's."""
-    found = encryption_of(run.source_profile, run.source_region, run.source_vault_name, source_recovery_point(run))
+    point = source_recovery_point(run)
+    if point is None:
+        if run.dry_run:
+            return planned_encryption(run, "source")
+        raise _no_recovery_point(run, "source")
+    found = encryption_of(run, "source", point)
     volume_key = _resource_key(run, found["resource_arn"])
     if found["recovery_point_key_arn"] != volume_key:
         raise StepFailed(run.step, f"the recovery point is encrypted with {found['recovery_point_key_arn']}, not "
@@ -175,6 +334,25 @@ def verify_source_key(run: Run) -> dict[str, Any]:
     return found
 
 
+def encryption_sentence(found: dict[str, Any], vault: str = "") -> str:
+    """One line on what encrypts the recovery point (or will), for the verification notebooks."""
+    key, vault_key = found["recovery_point_key_alias"] or found["recovery_point_key_arn"], found["vault_key_alias"]
+    if vault:
+        if found["status"] == "PLANNED":
+            return f"The copy planned in {found['planned_by']} will be encrypted with {key}, the key of vault {vault}."
+        if found["status"] == "MISSING":
+            return (f"No copy yet (step {found['planned_by']} makes it); it will be encrypted with {key}, "
+                    f"the key of vault {vault}.")
+        return f"The copy is encrypted with {key}, the key of vault {vault}."
+    if found["status"] == "PLANNED":
+        return (f"The backup planned in {found['planned_by']} will be encrypted with {key} while its vault uses "
+                f"{vault_key}.")
+    if found["status"] == "MISSING":
+        return (f"No recovery point yet (step {found['planned_by']} makes it); it will be encrypted with {key} "
+                f"while its vault uses {vault_key}.")
+    return f"The recovery point is encrypted with {key} while its vault uses {vault_key}."
+
+
 def _resource_key(run: Run, arn: str) -> str | None:
     """The key of the volume or DB instance, as a key ARN."""
     key = resource_key(run, arn)
@@ -184,87 +362,126 @@ def _resource_key(run: Run, arn: str) -> str | None:
 # ----- step 2 --------------------------------------------------------------------------------------
 
 def share_source_key(run: Run) -> Change:
-    """Plan adding the target account to the source key's policy (the key that encrypts the snapshot)."""
-    point = encryption_of(run.source_profile, run.source_region, run.source_vault_name, source_recovery_point(run))
-    key_arn = point["recovery_point_key_arn"]
-    if point["recovery_point_key_manager"] == "AWS":
+    """Plan letting the target account use the source key (the key that encrypts the snapshot)."""
+    point = source_recovery_point(run)
+    if point is None and not run.dry_run:
+        raise _no_recovery_point(run, "source")
+    found = encryption_of(run, "source", point) if point else planned_encryption(run, "source")
+    key_arn = found["recovery_point_key_arn"]
+    if found["recovery_point_key_manager"] == "AWS":
         finding = (f"[source-key-customer-managed] the backup is encrypted with the AWS managed key "
-                   f"{point['recovery_point_key_alias']}, whose policy cannot be changed")
+                   f"{found['recovery_point_key_alias']}, whose policy cannot be changed")
         if not run.force_copy:
             raise StepFailed(run.step, finding, checks.CHECKS["source-key-customer-managed"](checks.Facts(run)).fix)
         return Change(run.step, run.source_profile, run.source_region, "kms:PutKeyPolicy", key_arn,
                       f"force_copy: not shared: {finding}", lambda: None, needed=False)
-    return keys.share_change(run.step, run.source_profile, run.source_region, key_arn, run.account("target"))
+    principal = keys.copy_principal(run.account("target"), run.target_region, run.organization("target"))
+    try:
+        change = keys.share_change(run.step, run.source_profile, run.source_region, key_arn, principal,
+                                   force=run.force_copy)
+    except grants.DenyBlocks as blocked:
+        raise _deny_blocks(run, "source-key-shared", f"the policy of {found['recovery_point_key_alias'] or key_arn}",
+                           principal.account_id, "the key's administrators", blocked) from None
+    if found["planned_by"]:
+        change.notes.append(f"{found['recovery_point_key_alias'] or key_arn} is the key of {found['resource_arn']}: "
+                            f"the backup of {found['planned_by']} will be encrypted with it")
+    return change
 
 
 # ----- step 3 --------------------------------------------------------------------------------------
 
 def start_copy(run: Run) -> Change:
-    """Plan the copy to the destination vault; a copy this run already started is not started again.
+    """Plan the copy to the destination vault; a copy this run started is not started again until it failed.
 
     The preflight checks run first; a blocking failure stops the step unless force_copy (for trainers).
+    In a dry run, what an earlier step will provide blocks the plan's Apply, not the step.
     """
-    earlier = run.state.get("04_copy_to_target", "copy_job_id")
-    if earlier is None:
-        checks.require(run.step, checks.run_checks(run), force=run.force_copy)
+    earlier = run.state.get(COPY_STEP, "copy_job_id")
+    pending = [] if earlier else checks.require(run, checks.run_checks(run, as_planned=True))
     point = source_recovery_point(run)
-    attempt = len(run.state.get("04_copy_to_target", "failed_copy_jobs", []))
+    if point is None and not run.dry_run and earlier is None:
+        raise _no_recovery_point(run, "source")
+    attempt = len(run.state.get(COPY_STEP, "failed_copy_jobs", []))
     backup = run.source("backup")
-    arguments = {
-        "RecoveryPointArn": point,
-        "SourceBackupVaultName": run.source_vault_name,
-        "DestinationBackupVaultArn": run.target_vault_arn,
-        "IamRoleArn": run.role_arn,
-        "IdempotencyToken": jobs.idempotency_token(str(run.state.directory), "copy", point, str(attempt)),
-        "Lifecycle": params.lifecycle(run.values),
-    }
+    role_arn = run.role_arn
 
     def start() -> str:
+        chosen = point or source_recovery_point(run)
         try:
-            job_id = backup.start_copy_job(**arguments)["CopyJobId"]
+            job_id = backup.start_copy_job(
+                RecoveryPointArn=chosen,
+                SourceBackupVaultName=run.source_vault_name,
+                DestinationBackupVaultArn=run.target_vault_arn,
+                IamRoleArn=role_arn,
+                IdempotencyToken=jobs.idempotency_token(str(run.state.directory), "copy", str(chosen), str(attempt)),
+                Lifecycle=params.lifecycle(run.values),
+            )["CopyJobId"]
         except backup.exceptions.InvalidParameterValueException as error:
             message = error.response["Error"]["Message"]
             known = diagnose.match(message)
             check_id = known[0] if known else diagnose.UNKNOWN
             raise StepFailed(run.step, f"[{check_id}] StartCopyJob refused: {message}",
                              checks.run_checks(run, (check_id,))[0].fix if known else "read the message") from None
-        run.state.record("04_copy_to_target", copy_job_id=job_id, source_recovery_point_arn=point)
+        run.state.record(COPY_STEP, copy_job_id=job_id, source_recovery_point_arn=chosen)
         return job_id
 
-    return Change(run.step, run.source_profile, run.source_region, "backup:StartCopyJob", point,
-                  f"copy {point} to {run.target_vault_arn}", start, needed=earlier is None)
+    source = point or f"(the recovery point of the backup planned in {BACKUP_STEP})"
+    summary = (f"copy {source} to {run.target_vault_arn}" if earlier is None
+               else f"copy job {earlier} was started earlier: waiting for it, not starting another")
+    blocked_by = "; ".join(f"step {f.needs_step} makes good [{f.check_id}] {f.finding}" for f in pending)
+    if point is None and not blocked_by:
+        blocked_by = f"step {BACKUP_STEP} makes the recovery point (planned, not made yet)"
+    return Change(run.step, run.source_profile, run.source_region, "backup:StartCopyJob", run.target_vault_arn,
+                  summary, start,
+                  needed=earlier is None, blocked_by=blocked_by, precheck=lambda: copy_blocker(run),
+                  effect={"kind": "copy", "recovery_point_arn": point, "destination_vault_arn": run.target_vault_arn})
 
 
-def wait_for_copy(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> dict[str, Any]:
-    job_id = run.state.get("04_copy_to_target", "copy_job_id")
+def copy_blocker(run: Run) -> str:
+    """What stops the copy now, read from AWS as it is (not as planned): '' when nothing does."""
+    if source_recovery_point(run) is None:
+        return f"no recovery point yet: step {BACKUP_STEP} makes it"
+    if run.force_copy:
+        return ""
+    failed = checks.blocking(checks.run_checks(run), run.strict_checks)
+    return "; ".join(f"[{f.check_id}] {f.finding}" for f in failed)
+
+
+def wait_for_copy(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
+    job_id = run.state.get(COPY_STEP, "copy_job_id")
     if job_id is None:
+        if run.dry_run:
+            return Outcome("The copy is planned, not started (apply is false): step 05 plans against the copy it "
+                           "will make. Press Apply above, or set apply to true, to start it.")
         raise StepFailed(run.step, "no copy job was started", "press Apply on the copy plan, or set apply: true")
     try:
-        job = jobs.wait_for_copy_job(run.source_profile, run.source_region, job_id, delay, progress)
+        job = _follow(run, "copy", job_id, progress, delay)
     except JobFailed as failure:
-        failed = [*run.state.get("04_copy_to_target", "failed_copy_jobs", []), job_id]
-        run.state.record("04_copy_to_target", copy_job_id=None, failed_copy_jobs=failed)
-        found = diagnose.explain(run, job_id, "copy", failure.state, failure.status_message)
-        raise StepFailed(run.step, f"[{found.check_id}] copy job {job_id} failed: {failure.status_message}",
-                         found.fix) from None
-    run.state.record("04_copy_to_target", destination_recovery_point_arn=job["DestinationRecoveryPointArn"])
-    return job
+        raise _record_failure(run, COPY_STEP, "copy", failure) from None
+    run.state.record(COPY_STEP, destination_recovery_point_arn=job["DestinationRecoveryPointArn"])
+    return Outcome(f"Destination recovery point: {job['DestinationRecoveryPointArn']}", job)
 
 
 # ----- step 4 --------------------------------------------------------------------------------------
 
-def destination_recovery_point(run: Run) -> str:
-    recorded = run.state.get("04_copy_to_target", "destination_recovery_point_arn")
+def destination_recovery_point(run: Run) -> str | None:
+    recorded = run.state.get(COPY_STEP, "destination_recovery_point_arn")
     if recorded:
         return recorded
-    return newest_recovery_point(run.target_profile, run.target_region, run.target_vault_name, resource_arn(run),
-                                 run.step)
+    if vaults.find(run.target_profile, run.target_region, run.target_vault_name) is None:
+        return None
+    return vaults.newest_recovery_point(run.target_profile, run.target_region, run.target_vault_name,
+                                        resource_arn(run))
 
 
 def verify_target_key(run: Run) -> dict[str, Any]:
     """Step 4: the copy and its snapshot are encrypted with the destination vault's key."""
-    found = encryption_of(run.target_profile, run.target_region, run.target_vault_name,
-                          destination_recovery_point(run))
+    point = destination_recovery_point(run)
+    if point is None:
+        if run.dry_run:
+            return planned_encryption(run, "target")
+        raise _no_recovery_point(run, "target")
+    found = encryption_of(run, "target", point)
     expected = found["vault_key_arn"]
     for what in ("recovery_point_key_arn", "snapshot_key_arn"):
         if found[what] not in (None, expected) or found["recovery_point_key_arn"] is None:
@@ -287,9 +504,9 @@ def cleanup(run: Run) -> list[Change]:
     }
     for profile, region, vault, point in (
         (run.target_profile, run.target_region, run.target_vault_name,
-         run.state.get("04_copy_to_target", "destination_recovery_point_arn")),
+         run.state.get(COPY_STEP, "destination_recovery_point_arn")),
         (run.source_profile, run.source_region, run.source_vault_name,
-         run.state.get("01_create_backup", "recovery_point_arn")),
+         run.state.get(BACKUP_STEP, "recovery_point_arn")),
     ):
         backup = aws.client(profile, "backup", region)
         if point:

@@ -11,9 +11,11 @@ from typing import Any
 
 import ipywidgets as w
 import pandas as pd
+from botocore.exceptions import ClientError
 
 from . import aws, checks, diagnose, keys, params
 from .changes import Change, carry_out
+from .errors import RunbookError
 from .walkthrough import Run, recovery_points_table
 
 
@@ -83,7 +85,7 @@ class Choices(w.VBox):
         }
         try:
             self.run.values = params.validate(wanted)
-            self.run._accounts.clear()
+            self.run.forget()
             self.message.value = "Saved: run the next cells again to plan with these choices."
         except params.ParameterError as error:
             self.message.value = f"<b>Not saved</b>: {error}"
@@ -99,7 +101,7 @@ class ApplyPanel(w.VBox):
         with self.plan:
             print(change.describe())
         self.button = w.Button(description="Apply", button_style="warning",
-                               disabled=not change.needed or change.applied)
+                               disabled=not change.needed or change.applied or bool(change.blocked_by))
         self.status = w.Label(self._status_text())
         self.button.on_click(self._apply)
         super().__init__([self.plan, w.HBox([self.button, self.status])])
@@ -107,16 +109,20 @@ class ApplyPanel(w.VBox):
     def _status_text(self) -> str:
         if self.change.applied:
             return "applied"
-        return "waiting for Apply" if self.change.needed else "nothing to change"
+        if not self.change.needed:
+            return "nothing to change"
+        if self.change.blocked_by:
+            return f"blocked until {self.change.blocked_by}: do that, then run this cell again"
+        return "waiting for Apply"
 
     def _apply(self, _: Any) -> None:
         self.button.disabled = True
         try:
-            carry_out(self.change, True, self.run.state.changes)
-        except Exception as error:  # shown in the panel; the notebook keeps running
+            carry_out(self.change, True, self.run.state, recheck=True)
+        except (RunbookError, ClientError) as error:  # shown in the panel; the notebook keeps running
             self.status.value = f"failed: {error}"
             self.button.disabled = False
-            raise
+            return
         self.status.value = self._status_text()
 
 

@@ -8,20 +8,16 @@ from typing import Any
 
 import pytest
 
-from runbook_lib import checks, diagnose, fixes, params
+from runbook_lib import checks, diagnose, fixes
 from runbook_lib.errors import StepFailed
 from runbook_lib.sandbox.accounts import TARGET
 from runbook_lib.walkthrough import (
     Run,
     prerequisites,
-    share_source_key,
-    start_backup,
-    start_copy,
-    verify_source_key,
     verify_target_key,
-    wait_for_backup,
-    wait_for_copy,
 )
+from tests import runbook_steps
+from tests.runbook_steps import copy, prepare
 from tests.walkthrough_steps import database_arn
 
 AWS_TEXT = {
@@ -42,31 +38,11 @@ AWS_TEXT = {
 
 
 def values(tmp_path, **overrides: Any) -> dict[str, Any]:
-    return params.validate({"run_dir": str(tmp_path), "apply": True, "poll_seconds": 1, "force_copy": True,
-                            **overrides})
-
-
-def prepare(run_values: dict[str, Any], share: bool = True) -> None:
-    """Steps 00 to 03 as a forced run would do them."""
-    run = Run("00_prerequisites", run_values)
-    run.carry_out(prerequisites(run))
-    run = Run("01_create_backup", run_values)
-    run.carry_out([start_backup(run)])
-    wait_for_backup(run, delay=1)
-    verify_source_key(Run("02_verify_source_key", run_values))
-    if share:
-        run = Run("03_share_source_key", run_values)
-        run.carry_out([share_source_key(run)])
+    return runbook_steps.values(tmp_path, **{"force_copy": True, **overrides})
 
 
 def blocking_ids(run_values: dict[str, Any]) -> list[str]:
     return [f.check_id for f in checks.blocking(checks.run_checks(Run("check", run_values)))]
-
-
-def copy(run_values: dict[str, Any]) -> dict[str, Any]:
-    run = Run("04_copy_to_target", run_values)
-    run.carry_out([start_copy(run)])
-    return wait_for_copy(run, delay=1)
 
 
 def assert_failure_reproduced(aws, run_values: dict[str, Any], check_id: str) -> None:  # type: ignore[no-untyped-def]

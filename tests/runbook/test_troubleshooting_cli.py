@@ -61,7 +61,8 @@ def test_diagnose_and_fix_a_failed_copy(world, tmp_path):
     assert done.returncode == 0
     assert "known failure: target-vault-policy" in done.stdout
     assert "evidence vault access policy" in done.stdout and "DenySourceAccount" in done.stdout
-    assert "fix: add a statement allowing the source account" in done.stdout
+    fix = "fix: remove statement 'DenySourceAccount' (runbook fix target-vault-policy plans its removal)"
+    assert fix in done.stdout
     job_id = re.search(r"copy job (\S+) FAILED", done.stdout).group(1)
     one = runbook("diagnose", str(tmp_path / "p.yaml"), "--copy-job-id", job_id, cwd=tmp_path)
     assert one.stdout.count("known failure:") == 1
@@ -76,7 +77,7 @@ def test_fix_plans_and_applies_the_key_share(world, tmp_path):
     before = world.state()
     planned = runbook("fix", str(tmp_path / "plan.yaml"), "source-key-shared", cwd=tmp_path)
     assert planned.returncode == 0 and "apply is false: not changed" in planned.stdout
-    assert re.search(r'^\+\s+"arn:aws:iam::333333333333:root"', planned.stdout, re.M)
+    assert re.search(r'^\+\s+"AWS": "arn:aws:iam::333333333333:root"', planned.stdout, re.M)
     assert world.state() == before
     applied = runbook("fix", str(tmp_path / "p.yaml"), "source-key-shared", cwd=tmp_path)
     assert applied.returncode == 0 and "changed" in applied.stdout

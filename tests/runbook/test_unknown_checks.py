@@ -1,0 +1,78 @@
+"""A check that rests on a policy the evaluator cannot decide says `unknown`, never `pass`."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from runbook_lib import checks
+from runbook_lib.context import Run
+from runbook_lib.errors import StepFailed
+from runbook_lib.sandbox.accounts import SOURCE, TARGET
+from runbook_lib.walkthrough import start_copy
+from tests.runbook_steps import copy, parameter_file, prepare, runbook, values
+from tests.walkthrough_steps import add_key_statements
+
+DECRYPT_AND_GRANT = ["kms:Decrypt", "kms:CreateGrant"]
+UNDECIDABLE_DENIES = {
+    "not-principal": {
+        "Sid": "DenyAllButTheOwners", "Effect": "Deny", "Action": DECRYPT_AND_GRANT, "Resource": "*",
+        "NotPrincipal": {"AWS": [SOURCE.root_arn, TARGET.root_arn]},
+    },
+    "unmodelled-condition-key": {
+        "Sid": "DenyOutsideTheEndpoint", "Effect": "Deny", "Principal": "*", "Action": DECRYPT_AND_GRANT,
+        "Resource": "*", "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-0123456789abcdef0"}},
+    },
+    "organization-path": {
+        "Sid": "DenyOutsideTheBackupOu", "Effect": "Deny", "Principal": "*", "Action": DECRYPT_AND_GRANT,
+        "Resource": "*",
+        "Condition": {"ForAnyValue:StringNotLike": {"aws:PrincipalOrgPaths": "o-*/r-*/ou-backup/*"}},
+    },
+}
+
+
+@pytest.fixture
+def shared(world, aws, tmp_path):  # type: ignore[no-untyped-def]
+    run_values = values(tmp_path)
+    prepare(run_values)
+    return run_values
+
+
+def source_key_shared(run_values: dict) -> checks.Finding:
+    return checks.run_checks(Run("check", run_values), ("source-key-shared",))[0]
+
+
+def test_a_shared_key_without_such_statements_passes(shared):
+    assert source_key_shared(shared).status == checks.PASS
+
+
+@pytest.mark.parametrize("statement", UNDECIDABLE_DENIES.values(), ids=UNDECIDABLE_DENIES.keys())
+def test_an_undecidable_deny_makes_source_key_shared_unknown(aws, shared, statement):
+    add_key_statements(aws, "alias/cmkSource", [statement])
+    finding = source_key_shared(shared)
+    assert finding.status == checks.UNKNOWN
+    assert f"statement '{statement['Sid']}'" in finding.finding
+    assert finding.evidence["undecided statements"] == [statement]
+    assert not finding.blocks() and finding.blocks(strict=True)
+    with pytest.raises(StepFailed, match=rf"\[source-key-shared\] .*'{statement['Sid']}'"):
+        start_copy(Run("04_copy_to_target", {**shared, "strict_checks": True}))
+    assert aws.source("backup").list_copy_jobs()["CopyJobs"] == []
+
+
+def test_unknown_does_not_block_by_default_and_the_copy_meets_what_aws_decides(aws, shared):
+    """Listing the account's root in NotPrincipal does not exclude its roles: AWS denies the copy."""
+    add_key_statements(aws, "alias/cmkSource", [UNDECIDABLE_DENIES["not-principal"]])
+    with pytest.raises(StepFailed, match=r"\[source-key-shared\] copy job \S+ ended FAILED: EBS snapshot copy failed"):
+        copy(shared)
+
+
+def test_runbook_check_reports_unknown_and_strict_checks_blocks(aws, shared, tmp_path):
+    add_key_statements(aws, "alias/cmkSource", [UNDECIDABLE_DENIES["unmodelled-condition-key"]])
+    relaxed = runbook("check", str(parameter_file(tmp_path, run_dir=shared["run_dir"])))
+    assert relaxed.returncode == 0, relaxed.stdout + relaxed.stderr
+    assert re.search(r"source-key-shared\s+unknown", relaxed.stdout)
+    assert "could not decide (unknown), first: [source-key-shared]" in relaxed.stderr
+    strict = runbook("check", str(parameter_file(tmp_path, run_dir=shared["run_dir"], strict_checks=True)))
+    assert strict.returncode == 1
+    assert "[source-key-shared]" in strict.stderr and "'DenyOutsideTheEndpoint'" in strict.stderr

@@ -1,0 +1,75 @@
+"""The runbook's steps as library calls, shared by the tests that need a run part-way done."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runbook_lib import params
+from runbook_lib.walkthrough import (
+    Run,
+    prerequisites,
+    share_source_key,
+    start_backup,
+    start_copy,
+    verify_source_key,
+    wait_for_backup,
+    wait_for_copy,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNBOOK = Path(sys.executable).parent / "runbook"
+SANDBOX_PARAMETERS = ROOT / "parameters" / "sandbox.yaml"
+
+
+def values(run_dir: Path, **overrides: Any) -> dict[str, Any]:
+    """Validated parameters for a run in run_dir: apply true, jobs followed every second."""
+    return params.validate({"run_dir": str(run_dir), "apply": True, "poll_seconds": 1, **overrides})
+
+
+def prepare(run_values: dict[str, Any], share: bool = True) -> None:
+    """Steps 00 to 03 as a run with these values does them."""
+    run = Run("00_prerequisites", run_values)
+    run.carry_out(prerequisites(run))
+    run = Run("01_create_backup", run_values)
+    run.carry_out([start_backup(run)])
+    wait_for_backup(run, delay=1)
+    verify_source_key(Run("02_verify_source_key", run_values))
+    if share:
+        run = Run("03_share_source_key", run_values)
+        run.carry_out([share_source_key(run)])
+
+
+def copy(run_values: dict[str, Any]) -> dict[str, Any]:
+    """Step 04: start the copy (once per run) and follow it; the job as AWS last described it."""
+    run = Run("04_copy_to_target", run_values)
+    run.carry_out([start_copy(run)])
+    return wait_for_copy(run, delay=1).job  # type: ignore[return-value]
+
+
+def parameter_file(folder: Path, **overrides: Any) -> Path:
+    """parameters/sandbox.yaml with overrides, written into folder."""
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump({**yaml.safe_load(SANDBOX_PARAMETERS.read_text()), **overrides}))
+    return path
+
+
+def runbook(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(RUNBOOK), *args], capture_output=True, text=True, timeout=900, env=env, cwd=cwd)
+
+
+def notebook_outputs(notebook: Path) -> tuple[str, list[str]]:
+    """All text a notebook shows (streams and plain-text results), and the names of its errors."""
+    text, errors = [], []
+    for cell in json.loads(notebook.read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            if output["output_type"] == "error":
+                errors.append(f"{output['ename']}: {output['evalue']}")
+            text.append("".join(output.get("text", "")))
+            text.append("".join(output.get("data", {}).get("text/plain", "")))
+    return "\n".join(text), errors
