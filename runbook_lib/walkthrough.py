@@ -10,31 +10,25 @@ Nothing here knows whether it talks to AWS or to the sandbox.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from . import arns, aws, checks, diagnose, grants, iam_policy, jobs, keys, params, vaults
 from .changes import Change
 from .context import Run, resource_arn, resource_key
-from .errors import JobFailed, JobNotFinished, JobUnknown, StepFailed, StillRunning
+from .encryption import (
+    destination_recovery_point,
+    encryption_of,
+    encryption_sentence,
+    no_recovery_point,
+    planned_encryption,
+    resource_key_arn,
+    source_recovery_point,
+)
+from .errors import StepFailed
+from .following import BACKUP_STEP, COPY_STEP, Outcome, wait_for
 
-__all__ = ["Run", "resource_arn"]
-
-BACKUP_STEP, COPY_STEP = "01_create_backup", "04_copy_to_target"
-
-
-@dataclass
-class Outcome:
-    """What a step that waits for a job ends with: the job as AWS described it, or why there is none."""
-
-    summary: str
-    job: dict[str, Any] | None = None
-
-    def __str__(self) -> str:
-        return self.summary
+__all__ = ["Outcome", "Run", "destination_recovery_point", "encryption_of", "encryption_sentence", "resource_arn",
+           "source_recovery_point"]
 
 
 def _deny_blocks(run: Run, check_id: str, what: str, account: str, owner: str,
@@ -167,151 +161,11 @@ def start_backup(run: Run) -> Change:
                           "key_arn": keys.describe(run.source_profile, run.source_region, key).arn if key else None})
 
 
-def _resume(run: Run) -> str:
-    return (f"run the step again with the same run folder ({run.state.directory}), e.g. runbook run PARAMS.yaml "
-            f"--out {run.state.directory}: the job goes on in AWS and stays this run's job")
-
-
-def _unknown_job(run: Run, kind: str, job_id: str, message: str) -> StepFailed:
-    account = run.account("source")
-    return StepFailed(run.step, f"{kind} job {job_id}, recorded in {run.state.path}, is unknown to account {account} "
-                      f"in {run.source_region} ({message})",
-                      "if the sandbox was reset or this is another account, start a new run folder (--out NEW); "
-                      "if source_profile names the wrong account, set it back")
-
-
-def _follow(run: Run, kind: str, job_id: str, progress: jobs.Progress | None, delay: int) -> dict[str, Any]:
-    """Wait for the run's job; turn every way a wait can end into what the person must do next."""
-    try:
-        return jobs.wait_for_job(run.source_profile, run.source_region, kind, job_id, delay, run.max_wait_minutes,
-                                 progress)
-    except JobNotFinished as waiting:
-        raise StillRunning(run.step, str(waiting), _resume(run)) from None
-    except JobUnknown as unknown:
-        raise _unknown_job(run, kind, job_id, unknown.message) from None
-
-
-def _record_failure(run: Run, step: str, kind: str, failure: JobFailed) -> StepFailed:
-    """Keep the failed job and its reason; the next run starts a new job. The error says why it failed."""
-    run.state.append(step, f"failed_{kind}_jobs", {
-        "job_id": failure.job_id, "state": failure.state, "status_message": failure.status_message,
-        "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-    run.state.record(step, **{f"{kind}_job_id": None})
-    try:
-        found = diagnose.explain(run, failure.job_id, kind, failure.state, failure.status_message)
-    except (ClientError, BotoCoreError):
-        found = diagnose.Diagnosis(failure.job_id, kind, failure.state, failure.status_message,
-                                   fix="runbook diagnose explains it once AWS answers again")
-    return StepFailed(run.step, f"[{found.check_id}] {kind} job {failure.job_id} ended {failure.state}: "
-                      f"{failure.status_message or 'no status message'}",
-                      f"{found.fix}; the next run starts a new {kind} job")
-
-
 def wait_for_backup(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
-    job_id = run.state.get(BACKUP_STEP, "backup_job_id")
-    if job_id is None:
-        if run.dry_run:
-            return Outcome("The backup is planned, not started (apply is false): later steps plan against the "
-                           "recovery point it will make. Press Apply above, or set apply to true, to start it.")
-        raise StepFailed(run.step, "no backup job was started", "press Apply on the backup plan, or set apply: true")
-    try:
-        job = _follow(run, "backup", job_id, progress, delay)
-    except JobFailed as failure:
-        raise _record_failure(run, BACKUP_STEP, "backup", failure) from None
-    run.state.record(BACKUP_STEP, recovery_point_arn=job["RecoveryPointArn"])
-    return Outcome(f"Recovery point: {job['RecoveryPointArn']}", job)
+    return wait_for(run, "backup", progress, delay)
 
 
 # ----- steps 1c and 4: which key encrypts a recovery point ----------------------------------------
-
-def source_recovery_point(run: Run) -> str | None:
-    """This run's recovery point, or the newest completed one of the resource in the source vault."""
-    recorded = run.state.get(BACKUP_STEP, "recovery_point_arn")
-    if recorded:
-        return recorded
-    if vaults.find(run.source_profile, run.source_region, run.source_vault_name) is None:
-        return None
-    return vaults.newest_recovery_point(run.source_profile, run.source_region, run.source_vault_name,
-                                        resource_arn(run))
-
-
-def _no_recovery_point(run: Run, side: str) -> StepFailed:
-    vault = run.source_vault_name if side == "source" else run.target_vault_name
-    maker = BACKUP_STEP if side == "source" else COPY_STEP
-    return StepFailed(run.step, f"no completed recovery point of {resource_arn(run)} in vault {vault}",
-                      f"run step {maker} first")
-
-
-def encryption_of(run: Run, side: str, recovery_point_arn: str) -> dict[str, Any]:
-    """The recovery point's key, its snapshot's key and the vault's key, with aliases and managers."""
-    profile, region = run.side(side)
-    vault = run.source_vault_name if side == "source" else run.target_vault_name
-    backup = aws.client(profile, "backup", region)
-    try:
-        point = backup.describe_recovery_point(BackupVaultName=vault, RecoveryPointArn=recovery_point_arn)
-    except backup.exceptions.ResourceNotFoundException:
-        raise StepFailed(run.step, f"recovery point {recovery_point_arn}, recorded in {run.state.path}, is not in "
-                         f"vault {vault} of account {run.account(side)}",
-                         "if the sandbox was reset or it was deleted, start a new run folder (--out NEW)") from None
-    vault_key = backup.describe_backup_vault(BackupVaultName=vault)["EncryptionKeyArn"]
-    snapshot_key = None
-    snapshot_id = arns.snapshot_id(recovery_point_arn)
-    if snapshot_id:
-        ec2 = aws.client(profile, "ec2", region)
-        snapshot_key = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0].get("KmsKeyId")
-    point_key = keys.describe(profile, region, point["EncryptionKeyArn"]) if point.get("EncryptionKeyArn") else None
-    vault_key_info = keys.describe(profile, region, vault_key)
-    return {
-        "recovery_point_arn": recovery_point_arn,
-        "resource_arn": point["ResourceArn"],
-        "status": point["Status"],
-        "recovery_point_key_arn": point.get("EncryptionKeyArn"),
-        "recovery_point_key_alias": point_key.alias if point_key else "",
-        "recovery_point_key_manager": point_key.manager if point_key else "",
-        "snapshot_key_arn": snapshot_key,
-        "vault_key_arn": vault_key,
-        "vault_key_alias": vault_key_info.alias,
-        "planned_by": "",
-    }
-
-
-def _planned_vault_key(run: Run, side: str) -> keys.KeyInfo:
-    """The key of the side's vault: the vault's own, or the key step 00 plans it under."""
-    profile, region = run.side(side)
-    name = run.source_vault_name if side == "source" else run.target_vault_name
-    vault = vaults.find(profile, region, name)
-    key_ref = vault["EncryptionKeyArn"] if vault else (run.source_vault_key if side == "source"
-                                                       else run.target_vault_key)
-    return keys.describe(profile, region, key_ref)
-
-
-def planned_encryption(run: Run, side: str) -> dict[str, Any]:
-    """What a recovery point not made yet will be encrypted with: for the source, the resource's key
-    (a snapshot keeps its volume's key); for a copy, the destination vault's key."""
-    arn = resource_arn(run)
-    vault_key = _planned_vault_key(run, side)
-    if side == "source":
-        maker, kind = BACKUP_STEP, "backup"
-        key_ref = resource_key(run, arn)
-        key = keys.describe(run.source_profile, run.source_region, key_ref) if key_ref else None
-    else:
-        maker, kind = COPY_STEP, "copy"
-        key = vault_key
-    planned = run.state.planned_effect(kind) is not None
-    return {
-        "recovery_point_arn": f"(the recovery point of the {kind} planned in {maker})" if planned
-        else f"(none yet: step {maker} makes it)",
-        "resource_arn": arn,
-        "status": "PLANNED" if planned else "MISSING",
-        "recovery_point_key_arn": key.arn if key else None,
-        "recovery_point_key_alias": key.alias if key else "",
-        "recovery_point_key_manager": key.manager if key else "",
-        "snapshot_key_arn": key.arn if key else None,
-        "vault_key_arn": vault_key.arn,
-        "vault_key_alias": vault_key.alias,
-        "planned_by": maker,
-    }
-
 
 def verify_source_key(run: Run) -> dict[str, Any]:
     """Step 1c: the snapshot is encrypted with the volume's key, not the source vault's."""
@@ -319,9 +173,9 @@ def verify_source_key(run: Run) -> dict[str, Any]:
     if point is None:
         if run.dry_run:
             return planned_encryption(run, "source")
-        raise _no_recovery_point(run, "source")
+        raise no_recovery_point(run, "source")
     found = encryption_of(run, "source", point)
-    volume_key = _resource_key(run, found["resource_arn"])
+    volume_key = resource_key_arn(run, found["resource_arn"])
     if found["recovery_point_key_arn"] != volume_key:
         raise StepFailed(run.step, f"the recovery point is encrypted with {found['recovery_point_key_arn']}, not "
                          f"the resource's key {volume_key}", "back up the resource again")
@@ -334,38 +188,13 @@ def verify_source_key(run: Run) -> dict[str, Any]:
     return found
 
 
-def encryption_sentence(found: dict[str, Any], vault: str = "") -> str:
-    """One line on what encrypts the recovery point (or will), for the verification notebooks."""
-    key, vault_key = found["recovery_point_key_alias"] or found["recovery_point_key_arn"], found["vault_key_alias"]
-    if vault:
-        if found["status"] == "PLANNED":
-            return f"The copy planned in {found['planned_by']} will be encrypted with {key}, the key of vault {vault}."
-        if found["status"] == "MISSING":
-            return (f"No copy yet (step {found['planned_by']} makes it); it will be encrypted with {key}, "
-                    f"the key of vault {vault}.")
-        return f"The copy is encrypted with {key}, the key of vault {vault}."
-    if found["status"] == "PLANNED":
-        return (f"The backup planned in {found['planned_by']} will be encrypted with {key} while its vault uses "
-                f"{vault_key}.")
-    if found["status"] == "MISSING":
-        return (f"No recovery point yet (step {found['planned_by']} makes it); it will be encrypted with {key} "
-                f"while its vault uses {vault_key}.")
-    return f"The recovery point is encrypted with {key} while its vault uses {vault_key}."
-
-
-def _resource_key(run: Run, arn: str) -> str | None:
-    """The key of the volume or DB instance, as a key ARN."""
-    key = resource_key(run, arn)
-    return keys.describe(run.source_profile, run.source_region, key).arn if key else None
-
-
 # ----- step 2 --------------------------------------------------------------------------------------
 
 def share_source_key(run: Run) -> Change:
     """Plan letting the target account use the source key (the key that encrypts the snapshot)."""
     point = source_recovery_point(run)
     if point is None and not run.dry_run:
-        raise _no_recovery_point(run, "source")
+        raise no_recovery_point(run, "source")
     found = encryption_of(run, "source", point) if point else planned_encryption(run, "source")
     key_arn = found["recovery_point_key_arn"]
     if found["recovery_point_key_manager"] == "AWS":
@@ -400,7 +229,7 @@ def start_copy(run: Run) -> Change:
     pending = [] if earlier else checks.require(run, checks.run_checks(run, as_planned=True))
     point = source_recovery_point(run)
     if point is None and not run.dry_run and earlier is None:
-        raise _no_recovery_point(run, "source")
+        raise no_recovery_point(run, "source")
     attempt = len(run.state.get(COPY_STEP, "failed_copy_jobs", []))
     backup = run.source("backup")
     role_arn = run.role_arn
@@ -448,31 +277,10 @@ def copy_blocker(run: Run) -> str:
 
 
 def wait_for_copy(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
-    job_id = run.state.get(COPY_STEP, "copy_job_id")
-    if job_id is None:
-        if run.dry_run:
-            return Outcome("The copy is planned, not started (apply is false): step 05 plans against the copy it "
-                           "will make. Press Apply above, or set apply to true, to start it.")
-        raise StepFailed(run.step, "no copy job was started", "press Apply on the copy plan, or set apply: true")
-    try:
-        job = _follow(run, "copy", job_id, progress, delay)
-    except JobFailed as failure:
-        raise _record_failure(run, COPY_STEP, "copy", failure) from None
-    run.state.record(COPY_STEP, destination_recovery_point_arn=job["DestinationRecoveryPointArn"])
-    return Outcome(f"Destination recovery point: {job['DestinationRecoveryPointArn']}", job)
+    return wait_for(run, "copy", progress, delay)
 
 
 # ----- step 4 --------------------------------------------------------------------------------------
-
-def destination_recovery_point(run: Run) -> str | None:
-    recorded = run.state.get(COPY_STEP, "destination_recovery_point_arn")
-    if recorded:
-        return recorded
-    if vaults.find(run.target_profile, run.target_region, run.target_vault_name) is None:
-        return None
-    return vaults.newest_recovery_point(run.target_profile, run.target_region, run.target_vault_name,
-                                        resource_arn(run))
-
 
 def verify_target_key(run: Run) -> dict[str, Any]:
     """Step 4: the copy and its snapshot are encrypted with the destination vault's key."""
@@ -480,7 +288,7 @@ def verify_target_key(run: Run) -> dict[str, Any]:
     if point is None:
         if run.dry_run:
             return planned_encryption(run, "target")
-        raise _no_recovery_point(run, "target")
+        raise no_recovery_point(run, "target")
     found = encryption_of(run, "target", point)
     expected = found["vault_key_arn"]
     for what in ("recovery_point_key_arn", "snapshot_key_arn"):

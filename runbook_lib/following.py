@@ -1,0 +1,107 @@
+"""Following a run's backup or copy job to its end, whatever way the wait ends.
+
+A job is never abandoned: a wait that ends before the job does (the time budget, throttling, the
+network) keeps the job as the run's job and says how to resume; only an end AWS reports counts as a
+failure, recorded with its reason so that the next run starts a new job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import diagnose, jobs
+from .context import Run
+from .errors import JobFailed, JobNotFinished, JobUnknown, StepFailed, StillRunning
+
+BACKUP_STEP, COPY_STEP = "01_create_backup", "04_copy_to_target"
+
+
+@dataclass
+class Outcome:
+    """What a step that waits for a job ends with: the job as AWS described it, or why there is none."""
+
+    summary: str
+    job: dict[str, Any] | None = None
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+def _resume(run: Run) -> str:
+    return (f"run the step again with the same run folder ({run.state.directory}), e.g. runbook run PARAMS.yaml "
+            f"--out {run.state.directory}: the job goes on in AWS and stays this run's job")
+
+
+def _unknown_job(run: Run, kind: str, job_id: str, message: str) -> StepFailed:
+    account = run.account("source")
+    return StepFailed(run.step, f"{kind} job {job_id}, recorded in {run.state.path}, is unknown to account {account} "
+                      f"in {run.source_region} ({message})",
+                      "if the sandbox was reset or this is another account, start a new run folder (--out NEW); "
+                      "if source_profile names the wrong account, set it back")
+
+
+def _follow(run: Run, kind: str, job_id: str, progress: jobs.Progress | None, delay: int) -> dict[str, Any]:
+    """Wait for the run's job; turn every way a wait can end into what the person must do next."""
+    try:
+        return jobs.wait_for_job(run.source_profile, run.source_region, kind, job_id, delay, run.max_wait_minutes,
+                                 progress)
+    except JobNotFinished as waiting:
+        raise StillRunning(run.step, str(waiting), _resume(run)) from None
+    except JobUnknown as unknown:
+        raise _unknown_job(run, kind, job_id, unknown.message) from None
+
+
+def _record_failure(run: Run, step: str, kind: str, failure: JobFailed) -> StepFailed:
+    """Keep the failed job and its reason; the next run starts a new job. The error says why it failed."""
+    run.state.append(step, f"failed_{kind}_jobs", {
+        "job_id": failure.job_id, "state": failure.state, "status_message": failure.status_message,
+        "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    run.state.record(step, **{f"{kind}_job_id": None})
+    try:
+        found = diagnose.explain(run, failure.job_id, kind, failure.state, failure.status_message)
+    except (ClientError, BotoCoreError):
+        found = diagnose.Diagnosis(failure.job_id, kind, failure.state, failure.status_message,
+                                   fix="runbook diagnose explains it once AWS answers again")
+    return StepFailed(run.step, f"[{found.check_id}] {kind} job {failure.job_id} ended {failure.state}: "
+                      f"{failure.status_message or 'no status message'}",
+                      f"{found.fix}; the next run starts a new {kind} job")
+
+
+@dataclass(frozen=True)
+class _Followed:
+    """What following one kind of job records, and what a dry run says instead."""
+
+    step: str
+    field: str
+    record_as: str
+    label: str
+    later: str
+
+
+FOLLOWED = {
+    "backup": _Followed(BACKUP_STEP, "RecoveryPointArn", "recovery_point_arn", "Recovery point",
+                        "later steps plan against the recovery point it will make"),
+    "copy": _Followed(COPY_STEP, "DestinationRecoveryPointArn", "destination_recovery_point_arn",
+                      "Destination recovery point", "step 05 plans against the copy it will make"),
+}
+
+
+def wait_for(run: Run, kind: str, progress: jobs.Progress | None, delay: int) -> Outcome:
+    """Follow the run's job of this kind to its end, and record what it made."""
+    followed = FOLLOWED[kind]
+    job_id = run.state.get(followed.step, f"{kind}_job_id")
+    if job_id is None:
+        if run.dry_run:
+            return Outcome(f"The {kind} is planned, not started (apply is false): {followed.later}. Press Apply "
+                           "above, or set apply to true, to start it.")
+        raise StepFailed(run.step, f"no {kind} job was started", f"press Apply on the {kind} plan, or set apply: true")
+    try:
+        job = _follow(run, kind, job_id, progress, delay)
+    except JobFailed as failure:
+        raise _record_failure(run, followed.step, kind, failure) from None
+    run.state.record(followed.step, **{followed.record_as: job[followed.field]})
+    return Outcome(f"{followed.label}: {job[followed.field]}", job)
