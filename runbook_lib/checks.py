@@ -173,6 +173,10 @@ def policy_finding(decision: iam_policy.Decision, what: str, account: str, owner
                    needs_step=grant_step)
 
 
+def _organization(org_id: str | None) -> str:
+    return f"organization {org_id}" if org_id else "no organization"
+
+
 @check("same-organization")
 def same_organization(facts: Facts) -> Finding:
     source, target = facts.run.organization("source"), facts.run.organization("target")
@@ -180,7 +184,8 @@ def same_organization(facts: Facts) -> Finding:
     if source is not None and source == target:
         return Finding(PASS, f"both accounts are in organization {source}", evidence=evidence)
     return Finding(FAIL,
-                   f"the source account is in organization {source} and the target account in {target}",
+                   f"the source account is in {_organization(source)} and the target account in "
+                   f"{_organization(target)}",
                    "invite the target account into the source account's AWS Organization (from its management "
                    "account) and accept the invitation", evidence=evidence)
 

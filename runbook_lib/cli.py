@@ -11,6 +11,8 @@ import json
 import sys
 from collections.abc import Callable
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from .errors import RunbookError
 from .sandbox import process
 from .sandbox.scenarios import SCENARIOS
@@ -142,6 +144,8 @@ def _fix(args: argparse.Namespace) -> int:
         finding = checks.run_checks(run, (args.check_id,))[0]
         if finding.status == checks.UNKNOWN:
             print(f"[{args.check_id}] unknown: {finding.finding}. Nothing certain to fix: {finding.fix}")
+        elif finding.status == checks.SKIPPED:
+            print(f"[{args.check_id}] skipped: {finding.finding}; nothing to fix.")
         else:
             print(f"[{args.check_id}] passes: nothing to fix.")
     run.carry_out(changes)
@@ -221,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except (process.SandboxError, RunbookError) as error:
         print(f"runbook: {error}", file=sys.stderr)
+        return 1
+    except (BotoCoreError, ClientError) as error:
+        print(f"runbook: AWS: {error}", file=sys.stderr)
         return 1
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import checks
 from .context import Run
+from .errors import StepFailed
 
 KNOWN_FAILURES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("same-organization", re.compile(r"must be a member of the same organization"),
@@ -74,7 +75,12 @@ def failed_jobs(run: Run, copy_job_id: str | None = None) -> list[Diagnosis]:
     """Diagnose the named copy job, or every failed copy and backup job of the source account and Region."""
     backup = run.source("backup")
     if copy_job_id:
-        job = backup.describe_copy_job(CopyJobId=copy_job_id)["CopyJob"]
+        try:
+            job = backup.describe_copy_job(CopyJobId=copy_job_id)["CopyJob"]
+        except backup.exceptions.ResourceNotFoundException:
+            raise StepFailed(run.step, f"copy job {copy_job_id} is unknown to account {run.account('source')} in "
+                             f"{run.source_region}", "check the ID, and that source_profile and source_region name "
+                             "the account and Region that started the copy") from None
         return [explain(run, job["CopyJobId"], "copy", job["State"], job.get("StatusMessage", ""))]
     diagnoses = [
         explain(run, job["CopyJobId"], "copy", job["State"], job.get("StatusMessage", ""))

@@ -62,7 +62,7 @@ def encryption_of(run: Run, side: str, recovery_point_arn: str) -> dict[str, Any
         "snapshot_key_arn": snapshot_key,
         "vault_key_arn": vault_key,
         "vault_key_alias": vault_key_info.alias,
-        "planned_by": "",
+        "made_by": "",
     }
 
 
@@ -100,7 +100,7 @@ def planned_encryption(run: Run, side: str) -> dict[str, Any]:
         "snapshot_key_arn": key.arn if key else None,
         "vault_key_arn": vault_key.arn,
         "vault_key_alias": vault_key.alias,
-        "planned_by": maker,
+        "made_by": maker,
     }
 
 
@@ -109,16 +109,16 @@ def encryption_sentence(found: dict[str, Any], vault: str = "") -> str:
     key, vault_key = found["recovery_point_key_alias"] or found["recovery_point_key_arn"], found["vault_key_alias"]
     if vault:
         if found["status"] == "PLANNED":
-            return f"The copy planned in {found['planned_by']} will be encrypted with {key}, the key of vault {vault}."
+            return f"The copy planned in {found['made_by']} will be encrypted with {key}, the key of vault {vault}."
         if found["status"] == "MISSING":
-            return (f"No copy yet (step {found['planned_by']} makes it); it will be encrypted with {key}, "
+            return (f"No copy yet (step {found['made_by']} makes it); it will be encrypted with {key}, "
                     f"the key of vault {vault}.")
         return f"The copy is encrypted with {key}, the key of vault {vault}."
     if found["status"] == "PLANNED":
-        return (f"The backup planned in {found['planned_by']} will be encrypted with {key} while its vault uses "
+        return (f"The backup planned in {found['made_by']} will be encrypted with {key} while its vault uses "
                 f"{vault_key}.")
     if found["status"] == "MISSING":
-        return (f"No recovery point yet (step {found['planned_by']} makes it); it will be encrypted with {key} "
+        return (f"No recovery point yet (step {found['made_by']} makes it); it will be encrypted with {key} "
                 f"while its vault uses {vault_key}.")
     return f"The recovery point is encrypted with {key} while its vault uses {vault_key}."
 

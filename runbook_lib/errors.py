@@ -23,7 +23,7 @@ class StepFailed(RunbookError):
         self.step = step
         self.what = what
         self.fix = fix
-        super().__init__(f"step {step} failed: {what}. Fix: {fix}")
+        super().__init__(f"step {step} failed: {what.rstrip('.')}. Fix: {fix}")
 
 
 class StillRunning(StepFailed):
@@ -33,7 +33,7 @@ class StillRunning(StepFailed):
         self.step = step
         self.what = what
         self.fix = resume
-        RunbookError.__init__(self, f"step {step} stopped: {what}. To resume: {resume}")
+        RunbookError.__init__(self, f"step {step} stopped: {what.rstrip('.')}. To resume: {resume}")
 
 
 class JobFailed(RunbookError):

@@ -91,7 +91,11 @@ FOLLOWED = {
 
 
 def wait_for(run: Run, kind: str, progress: jobs.Progress | None, delay: int) -> Outcome:
-    """Follow the run's job of this kind to its end, and record what it made."""
+    """Follow the run's job of this kind to its end, and record what it made.
+
+    A dry run waits too (up to max_wait_minutes) for a job that Apply or an earlier run started;
+    when the wait ends first, the dry run goes on planning instead of stopping.
+    """
     followed = FOLLOWED[kind]
     job_id = run.state.get(followed.step, f"{kind}_job_id")
     if job_id is None:
@@ -103,5 +107,10 @@ def wait_for(run: Run, kind: str, progress: jobs.Progress | None, delay: int) ->
         job = _follow(run, kind, job_id, progress, delay)
     except JobFailed as failure:
         raise _record_failure(run, followed.step, kind, failure) from None
+    except StillRunning as waiting:
+        if not run.dry_run:
+            raise
+        return Outcome(f"{waiting.what.rstrip('.')}. The job stays this run's {kind}; a dry run goes on, and "
+                       f"{followed.later}. Run this step again to keep waiting.")
     run.state.record(followed.step, **{followed.record_as: job[followed.field]})
     return Outcome(f"{followed.label}: {job[followed.field]}", job)

@@ -84,8 +84,8 @@ def plan_grant(before: str | None, decide: Callable[[dict[str, Any]], Decision],
         removable = all(names_only(s, account) for s in denies)
         if remove_denies and removable:
             removed = denies
-            notes += [f"removing {label(s)} also lifts what else it denies account {account}: "
-                      f"{_actions(s)}" for s in denies]
+            notes += [f"removing {label(s)} lifts everything it denies account {account}: {_actions(s)}"
+                      for s in denies]
         elif force:
             notes.append(f"statement {', '.join(label(s) for s in denies)} denies account {account}: the grant "
                          "cannot win while it stays (force_copy goes on anyway)")

@@ -21,7 +21,7 @@ from . import arns
 from .errors import ParameterError
 
 VAULT_NAME = re.compile(r"^[A-Za-z0-9_-]{2,50}$")
-ROLE_NAME = re.compile(r"^([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
+ROLE_NAME = re.compile(r"^/?([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
 ALIAS = re.compile(r"^alias/[A-Za-z0-9/_-]{1,250}$")
 KEY_ID = re.compile(r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 KEY_ARN = re.compile(

@@ -59,8 +59,7 @@ def prerequisites(run: Run) -> list[Change]:
                              "ask the management account to enable it, or set management_profile")
         else:
             changes.append(enable_cross_account_change(run))
-    source_key = keys.describe(run.source_profile, run.source_region, run.source_vault_key)
-    target_key = keys.describe(run.target_profile, run.target_region, run.target_vault_key)
+    source_key, target_key = _vault_key(run, "source"), _vault_key(run, "target")
     if target_key.manager != "CUSTOMER":
         raise StepFailed(step, f"[target-vault-customer-key] target_vault_key {run.target_vault_key} is an AWS "
                          "managed key", "use a customer managed key: copies cannot go into a vault under an AWS "
@@ -84,6 +83,19 @@ def prerequisites(run: Run) -> list[Change]:
                      target_account=run.account("target"), role_arn=run.role_arn, source_vault_key=source_key.arn,
                      target_vault_key=target_key.arn, target_vault_arn=run.target_vault_arn)
     return changes
+
+
+def _vault_key(run: Run, side: str) -> keys.KeyInfo:
+    """The key a side's vault parameter names, or one line naming the parameter when there is none."""
+    name = f"{side}_vault_key"
+    profile, region = run.side(side)
+    kms = aws.client(profile, "kms", region)
+    try:
+        return keys.describe(profile, region, run.values[name])
+    except kms.exceptions.NotFoundException:
+        raise StepFailed(run.step, f"{name} {run.values[name]} is not a KMS key of the {side} account "
+                         f"({run.account(side)}) in {region}",
+                         f"set {name} to a customer managed key of that account and Region") from None
 
 
 def vaults_principal(run: Run) -> iam_policy.Principal:
@@ -211,9 +223,9 @@ def share_source_key(run: Run) -> Change:
     except grants.DenyBlocks as blocked:
         raise _deny_blocks(run, "source-key-shared", f"the policy of {found['recovery_point_key_alias'] or key_arn}",
                            principal.account_id, "the key's administrators", blocked) from None
-    if found["planned_by"]:
+    if found["made_by"]:
         change.notes.append(f"{found['recovery_point_key_alias'] or key_arn} is the key of {found['resource_arn']}: "
-                            f"the backup of {found['planned_by']} will be encrypted with it")
+                            f"the backup of {found['made_by']} will be encrypted with it")
     return change
 
 
@@ -254,7 +266,9 @@ def start_copy(run: Run) -> Change:
         run.state.record(COPY_STEP, copy_job_id=job_id, source_recovery_point_arn=chosen)
         return job_id
 
-    source = point or f"(the recovery point of the backup planned in {BACKUP_STEP})"
+    planned = run.state.planned_effect("backup", resource_arn=resource_arn(run))
+    source = point or (f"(the recovery point of the backup planned in {BACKUP_STEP})" if planned
+                       else f"(no recovery point yet: step {BACKUP_STEP} makes it)")
     summary = (f"copy {source} to {run.target_vault_arn}" if earlier is None
                else f"copy job {earlier} was started earlier: waiting for it, not starting another")
     blocked_by = "; ".join(f"step {f.needs_step} makes good [{f.check_id}] {f.finding}" for f in pending)

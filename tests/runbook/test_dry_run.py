@@ -107,6 +107,7 @@ def test_run_all_with_apply_false_alone_on_a_fresh_sandbox_ends_without_an_error
     text, _ = notebook_outputs(tmp_path / f"{step}.ipynb")
     missing = {
         "01_create_backup": "blocked until step 00_prerequisites creates vault SourceVault in the source account",
+        "04_copy_to_target": "copy (no recovery point yet: step 01_create_backup makes it) to arn:aws:backup:",
         "02_verify_source_key": "No recovery point yet (step 01_create_backup makes it); it will be encrypted with "
                                 "alias/cmkSource while its vault uses alias/cmkSourceVault.",
         "05_verify_target_key": "No copy yet (step 04_copy_to_target makes it); it will be encrypted with "

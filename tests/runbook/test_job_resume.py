@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -13,7 +14,14 @@ import pytest
 from runbook_lib.context import Run
 from runbook_lib.errors import StepFailed
 from runbook_lib.runner import EXIT_STILL_RUNNING
-from runbook_lib.walkthrough import encryption_of, source_recovery_point, start_backup, wait_for_backup
+from runbook_lib.walkthrough import (
+    encryption_of,
+    prerequisites,
+    source_recovery_point,
+    start_backup,
+    start_copy,
+    wait_for_backup,
+)
 from tests.runbook_steps import RUNBOOK, parameter_file, prepare, runbook, values
 
 COPY_STEPS = "04_copy_to_target,05_verify_target_key"
@@ -111,3 +119,18 @@ def test_a_job_aws_no_longer_knows_is_said_in_one_line(world, tmp_path):
     run = Run("02_verify_source_key", run_values)
     with pytest.raises(StepFailed, match=r"recorded in .*state.json, is not in vault SourceVault"):
         encryption_of(run, "source", source_recovery_point(run))  # type: ignore[arg-type]
+
+
+def test_a_dry_run_goes_on_planning_past_a_job_that_is_still_running(world, tmp_path):
+    applied = values(tmp_path)
+    run = Run("00_prerequisites", applied)
+    run.carry_out(prerequisites(run))
+    world.configure(job_seconds=30)
+    run = Run("01_create_backup", applied)
+    run.carry_out([start_backup(run)])
+    dry = {**applied, "apply": False, "max_wait_minutes": 0.02}
+    outcome = wait_for_backup(Run("01_create_backup", dry), delay=1)
+    assert re.search(r"is still (CREATED|RUNNING) after 0.02 minutes", str(outcome))
+    assert "a dry run goes on" in str(outcome)
+    copy = start_copy(Run("04_copy_to_target", dry))
+    assert "step 01_create_backup makes good [recovery-point-ready]" in copy.blocked_by

@@ -39,6 +39,7 @@ def sandbox_values() -> dict:
         ({"source_vault_name": "my vault!"}, "source_vault_name", "2-50 letters"),
         ({"recovery_point_tags": {"aws:owner": "me"}}, "recovery_point_tags", "not starting with aws:"),
         ({"apply": "yes"}, "apply", "true or false"),
+        ({"iam_role_name": "service role"}, "iam_role_name", "an IAM role name, with or without its path"),
         ({"strict_checks": "no"}, "strict_checks", "true or false"),
         ({"max_wait_minutes": 0}, "max_wait_minutes", "a number of minutes above 0"),
         ({"max_wait_minutes": True}, "max_wait_minutes", "a number of minutes above 0"),

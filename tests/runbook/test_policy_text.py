@@ -107,7 +107,7 @@ def test_an_earlier_versions_statement_is_replaced_only_where_it_is_exactly_that
     plan = grants.plan_grant(deny_first, copy_in, own(), "222222222222", remove_denies=True,
                              legacy=(legacy,))
     assert json.loads(plan.after)["Statement"] == own()
-    assert plan.notes == ["removing 'NoCopies' also lifts what else it denies account 222222222222: "
+    assert plan.notes == ["removing 'NoCopies' lifts everything it denies account 222222222222: "
                           "backup:CopyIntoBackupVault"]
     assert not grants.plan_grant(text, copy_in, own(), "222222222222", legacy=(legacy,)).needed
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -95,3 +96,26 @@ def test_trainer_file_reproduces_its_failure(world, tmp_path, trainer):
     line = done.stderr.strip().splitlines()[-1]
     assert line.startswith("runbook: step 04_copy_to_target failed: ") and f"[{check_id}]" in line
     assert aws_text in line and "Fix: " in line
+
+
+def test_what_aws_refuses_is_one_line_not_a_traceback(world, tmp_path):
+    unknown_job = runbook("diagnose", str(PARAMETERS), "--copy-job-id", "NOPE", cwd=tmp_path)
+    assert unknown_job.returncode == 1
+    assert unknown_job.stderr.strip().splitlines() == [
+        "runbook: step diagnose failed: copy job NOPE is unknown to account 222222222222 in us-east-1. Fix: check "
+        "the ID, and that source_profile and source_region name the account and Region that started the copy"]
+    config = Path(os.environ["AWS_CONFIG_FILE"])
+    unreachable = tmp_path / "aws-config"
+    unreachable.write_text(re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:9", config.read_text()))
+    env = {**os.environ, "AWS_CONFIG_FILE": str(unreachable), "AWS_MAX_ATTEMPTS": "1"}
+    done = subprocess.run([str(RUNBOOK), "check", str(PARAMETERS)], capture_output=True, text=True, timeout=600,
+                          cwd=tmp_path, env=env)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        'runbook: AWS: Could not connect to the endpoint URL: "http://127.0.0.1:9/"']
+
+
+def test_fix_says_when_a_check_was_skipped(world, tmp_path):
+    done = runbook("fix", str(PARAMETERS), "target-vault-policy", cwd=tmp_path)
+    assert done.returncode == 0
+    assert done.stdout.strip() == "[target-vault-policy] skipped: no target vault yet; nothing to fix."

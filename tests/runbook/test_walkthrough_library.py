@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from runbook_lib import params
+from runbook_lib.errors import StepFailed
 from runbook_lib.walkthrough import (
     Run,
     cleanup,
@@ -105,3 +108,12 @@ def test_a_real_run_after_a_dry_run_in_the_same_folder_leaves_nothing_planned(aw
     results = run_all(tmp_path)
     assert results["target"]["recovery_point_key_alias"] == "alias/cmkTarget"
     assert json.loads((tmp_path / "state.json").read_text())["planned"] == []
+
+
+def test_a_vault_key_that_does_not_exist_is_named_in_one_line(aws, tmp_path):
+    values = params.validate({"run_dir": str(tmp_path), "apply": True, "source_vault_key": "alias/nope"})
+    with pytest.raises(StepFailed) as missing:
+        prerequisites(Run("00_prerequisites", values))
+    assert str(missing.value) == ("step 00_prerequisites failed: source_vault_key alias/nope is not a KMS key of the "
+                                  "source account (222222222222) in us-east-1. Fix: set source_vault_key to a customer "
+                                  "managed key of that account and Region")
