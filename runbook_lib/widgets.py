@@ -6,6 +6,7 @@ for a click; in batch the `apply` parameter does what the Apply button does in J
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
 
@@ -92,14 +93,17 @@ class Choices(w.VBox):
 
 
 class ApplyPanel(w.VBox):
-    """One planned change: its plan, an Apply button, and what happened."""
+    """One planned change: its plan, an Apply button, and what happened.
+
+    The plan is an HTML widget's value, not output captured by an Output widget: headless, nbclient
+    answers captured output by sending on the kernel's shell channel while it waits for the cell's
+    reply on that channel, and now and then that reply is never seen and the run hangs.
+    """
 
     def __init__(self, run: Run, change: Change):
         self.run = run
         self.change = change
-        self.plan = w.Output()
-        with self.plan:
-            print(change.describe())
+        self.plan = w.HTML(f"<pre>{html.escape(change.describe())}</pre>")
         self.button = w.Button(description="Apply", button_style="warning",
                                disabled=not change.needed or change.applied or bool(change.blocked_by))
         self.status = w.Label(self._status_text())
@@ -123,6 +127,7 @@ class ApplyPanel(w.VBox):
             self.status.value = f"failed: {error}"
             self.button.disabled = False
             return
+        self.plan.value = f"<pre>{html.escape(self.change.describe())}</pre>"
         self.status.value = self._status_text()
 
 

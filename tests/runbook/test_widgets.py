@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipywidgets
+
 from runbook_lib import params, widgets
 from runbook_lib.walkthrough import Run, prerequisites
 
@@ -50,3 +52,21 @@ def test_job_progress_follows_the_job():
     assert progress.bar.value == 40.0 and progress.state.value == "RUNNING"
     progress({"State": "FAILED", "StatusMessage": "Access Denied trying to call AWS Backup service"})
     assert progress.state.value == "FAILED: Access Denied trying to call AWS Backup service"
+
+
+def test_apply_panels_show_their_plan_without_capturing_output(world, tmp_path):
+    """Headless, nbclient answers output captured by an Output widget on the kernel's shell channel,
+    racing the cell's reply: now and then a run hung for good. The panels hold their text instead."""
+    run = fresh_run(tmp_path)
+    panel = widgets.plan(run, prerequisites(run))
+
+    def tree(widget):  # type: ignore[no-untyped-def]
+        yield widget
+        for child in getattr(widget, "children", ()):
+            yield from tree(child)
+
+    assert not [w for w in tree(panel) if isinstance(w, ipywidgets.Output)]
+    vault = next(p for p in panel.children if p.change.action == "backup:CreateBackupVault")
+    assert "create vault SourceVault encrypted with" in vault.plan.value
+    vault.button.click()
+    assert "backup:CreateBackupVault on SourceVault (sandbox-source, us-east-1): changed" in vault.plan.value
