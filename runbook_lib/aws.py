@@ -1,8 +1,10 @@
 """Clients for the accounts a run touches, by profile, with botocore doing retries and pagination.
 
 Every client the runbook makes comes from here, so every AWS call can be accounted for: when
-RUNBOOK_CALL_LOG names a file, each call appends one JSON line (step, profile, Region, IAM action).
-The tests use that to prove each step declares the IAM actions it calls.
+RUNBOOK_CALL_LOG names a file, each call appends one JSON line (step, profile, Region, IAM action),
+which the tests use to prove each step declares the IAM actions it calls. When RUNBOOK_RETRY_LOG
+names a file, each call that botocore had to retry appends one line (step, operation, retries,
+error codes), which `runbook run` counts per operation in its report.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.retries import standard
 
-DEFAULT_RETRIES = {"mode": "standard", "max_attempts": 10}
+# Adaptive: botocore's standard retries plus client-side rate limiting once AWS throttles.
+DEFAULT_RETRIES = {"mode": "adaptive", "max_attempts": 15}
 CALL_LOG_ENV = "RUNBOOK_CALL_LOG"
+RETRY_LOG_ENV = "RUNBOOK_RETRY_LOG"
 STEP_ENV = "RUNBOOK_STEP"
 
 
@@ -26,28 +31,55 @@ def session(profile: str) -> boto3.Session:
 
 
 def retry_config(profile: str) -> Config:
-    """botocore's standard retries, unless the profile or the environment chooses (retry_mode, max_attempts)."""
+    """The runbook's retries (adaptive mode), unless the profile or the environment chooses
+    (retry_mode, max_attempts)."""
     core = session(profile)._session
     chosen = {"mode": core.get_config_variable("retry_mode"), "max_attempts": core.get_config_variable("max_attempts")}
     return Config(retries={name: chosen[name] or default for name, default in DEFAULT_RETRIES.items()})
 
 
 def client(profile: str, service: str, region: str) -> Any:
-    """A client of one account (profile) in one Region; its calls are logged when asked."""
+    """A client of one account (profile) in one Region; its calls and retries are logged when asked."""
     made = session(profile).client(service, region_name=region, config=retry_config(profile))
     if os.environ.get(CALL_LOG_ENV):
-        made.meta.events.register("before-call", _logger(profile, region))
+        made.meta.events.register("before-call", _call_logger(profile, region))
+    if os.environ.get(RETRY_LOG_ENV):
+        made.meta.events.register("needs-retry", _retry_logger())
     return made
 
 
-def _logger(profile: str, region: str) -> Any:
+def _append(variable: str, entry: dict[str, Any]) -> None:
+    with open(os.environ[variable], "a") as handle:
+        handle.write(json.dumps(entry) + "\n")
+
+
+def _call_logger(profile: str, region: str) -> Any:
     def log_call(model: Any, **_: Any) -> None:
         action = f"{model.service_model.signing_name}:{model.name}"
-        with open(os.environ[CALL_LOG_ENV], "a") as handle:
-            entry = {"step": os.environ.get(STEP_ENV, ""), "profile": profile, "region": region, "action": action}
-            handle.write(json.dumps(entry) + "\n")
+        _append(CALL_LOG_ENV, {"step": os.environ.get(STEP_ENV, ""), "profile": profile, "region": region,
+                               "action": action})
 
     return log_call
+
+
+RETRYABLE = standard.OrRetryChecker([standard.TransientRetryableChecker(), standard.ThrottledRetryableChecker(),
+                                     standard.ModeledRetryableChecker()])
+
+
+def _retry_logger() -> Any:
+    """One line per attempt that failed the way botocore retries (throttling, 5xx, connection)."""
+
+    def log_attempt(response: Any, operation: Any, attempts: int, caught_exception: Any = None, **_: Any) -> None:
+        http, parsed = response if response is not None else (None, None)
+        context = standard.RetryContext(attempt_number=attempts, operation_model=operation, parsed_response=parsed,
+                                        http_response=http, caught_exception=caught_exception)
+        if not RETRYABLE.is_retryable(context):
+            return
+        code = type(caught_exception).__name__ if caught_exception else (parsed or {}).get("Error", {}).get("Code")
+        _append(RETRY_LOG_ENV, {"step": os.environ.get(STEP_ENV, ""), "operation": operation.name,
+                                "attempt": attempts, "error": code or str(getattr(http, "status_code", ""))})
+
+    return log_attempt
 
 
 def account_id(profile: str, region: str) -> str:

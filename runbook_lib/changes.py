@@ -23,6 +23,14 @@ if TYPE_CHECKING:
     from .runstate import RunState
 
 
+class FoundInPlace:
+    """What a change's `do` returns when AWS says the thing already exists exactly as planned (another
+    run made it meanwhile): nothing was changed, and the log says so."""
+
+    def __init__(self, detail: str):
+        self.detail = detail
+
+
 @dataclass
 class Change:
     step: str
@@ -127,8 +135,13 @@ def carry_out(change: Change, apply: bool, state: RunState, recheck: bool = Fals
         print("  apply is false: not changed")
         return change
     change.result = change.do()
+    state.unplan(change)
+    if isinstance(change.result, FoundInPlace):
+        change.needed = False
+        state.changes.record(change, f"found in place: {change.result.detail}")
+        print(change.describe().splitlines()[0])
+        return change
     change.applied = True
     state.changes.record(change, "applied")
-    state.unplan(change)
     print(change.describe().splitlines()[0])
     return change

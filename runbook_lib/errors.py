@@ -67,3 +67,13 @@ class JobUnknown(RunbookError):
         self.job_id = job_id
         self.message = message
         super().__init__(f"{kind} job {job_id} is unknown: {message}")
+
+
+class RunFolderInUse(RunbookError):
+    """Another `runbook run` holds the run folder; two runs writing one folder would mix their records."""
+
+    def __init__(self, folder: str, holder: str):
+        self.folder = folder
+        self.holder = holder
+        super().__init__(f"run folder {folder} is in use by another runbook run ({holder}); wait for it to end, "
+                         "or give another --out")

@@ -30,6 +30,8 @@ def idempotency_token(run_dir: str, *parts: str) -> str:
 
 
 TERMINAL_FAILURES = ("FAILED", "ABORTED", "EXPIRED", "PARTIAL")
+RETRIED_ERRORS = {acceptor.expected for waiter in WAITER_MODEL.waiter_names
+                  for acceptor in WAITER_MODEL.get_waiter(waiter).acceptors if acceptor.state == "retry"}
 KINDS = {"backup": ("BackupJobDone", "DescribeBackupJob", "BackupJobId"),
          "copy": ("CopyJobDone", "DescribeCopyJob", "CopyJobId")}
 
@@ -39,8 +41,8 @@ def wait_for_job(profile: str, region: str, kind: str, job_id: str, delay: int =
     """Wait for a backup or copy job to end; the job as AWS last described it when it COMPLETED.
 
     JobFailed when AWS reports it ended otherwise; JobUnknown when AWS does not know it; JobNotFinished
-    when the wait ends for any other reason (the time budget, throttling after botocore's retries, the
-    network, credentials): the job may still be running and stays the run's job.
+    when the wait ends for any other reason (the time budget, during which throttled polls are retried;
+    the network; credentials): the job may still be running and stays the run's job.
     """
     waiter_name, operation, id_field = KINDS[kind]
     client = aws.client(profile, "backup", region)
@@ -75,6 +77,9 @@ def _wait_error(kind: str, job_id: str, response: dict[str, Any], seen: dict[str
         code, message = response["Error"].get("Code", "Unknown"), response["Error"].get("Message", "")
         if code == "ResourceNotFoundException":
             return JobUnknown(kind, job_id, message)
+        if code in RETRIED_ERRORS:
+            return _interrupted(kind, job_id, seen, f"{code}: {message} (polls are retried for max_wait_minutes, "
+                                f"{max_wait_minutes:g})")
         return _interrupted(kind, job_id, seen, f"{code}: {message}")
     job = response.get("CopyJob", response)
     state = job.get("State", "not known")

@@ -111,6 +111,9 @@ SCHEMA: tuple[Parameter, ...] = (
     Parameter("max_wait_minutes", 60, "how long a step waits for its job before it stops; the job goes on in "
               "AWS and the next run with the same run folder waits for it", "a number of minutes above 0, "
               "at most 10080", _is_minutes),
+    Parameter("step_timeout_minutes", 120, "`runbook run` stops a step that takes longer than this (a hung call, "
+              "a kernel that never answers) with one line; a job it started goes on in AWS and a rerun resumes",
+              "a number of minutes above max_wait_minutes, at most 10080", _is_minutes),
     Parameter("force_copy", False, "for trainers: start the copy even when a blocking check says it will fail",
               "true or false", lambda v: isinstance(v, bool)),
     Parameter("strict_checks", False, "a check that cannot decide (`unknown`) blocks like a failed one",
@@ -188,6 +191,9 @@ def _check_relations(merged: dict[str, Any]) -> None:
         if key and key["partition"] != arns.partition(merged[region_name]):
             raise ParameterError(key_name, f"is in partition {key['partition']}; allowed: partition "
                                  f"{arns.partition(merged[region_name])} of {merged[region_name]}")
+    if merged["step_timeout_minutes"] <= merged["max_wait_minutes"]:
+        raise ParameterError("step_timeout_minutes", f"got {merged['step_timeout_minutes']}; allowed: more than "
+                             f"max_wait_minutes ({merged['max_wait_minutes']}), so that a wait ends on its own first")
     cold = merged["move_to_cold_storage_after_days"]
     if cold is not None and merged["delete_after_days"] < cold + 90:
         raise ParameterError("delete_after_days", f"got {merged['delete_after_days']}; allowed: at least "

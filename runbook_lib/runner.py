@@ -2,23 +2,34 @@
 
 The folder keeps the executed notebooks (the record of the run), state.json, changes.jsonl and
 report.html. Each notebook gets only the parameters it declares. On the first failure the run
-stops and says, in one line, which step failed, what failed and the fix.
+stops and says, in one line, which step failed, what failed and the fix. A step that outlives
+`step_timeout_minutes` is stopped; Ctrl-C stops the run. Either way report.html says what happened
+and the same command with the same --out resumes. One run at a time holds a run folder.
 """
 
 from __future__ import annotations
 
+import collections
+import fcntl
 import html
 import json
 import os
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import IO, Any
 
 import papermill
+from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import CellTimeoutError
 from papermill.exceptions import PapermillExecutionError
 
 from . import aws, params
+from .errors import RunFolderInUse
 from .runstate import RunState
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -34,6 +45,10 @@ ALL_STEPS = (*DEFAULT_STEPS, "06_troubleshoot", "07_cleanup")
 RUNBOOK_ERRORS = {"StepFailed", "StillRunning", "JobFailed", "ParameterError", "RunbookError"}
 EXIT_FAILED = 1
 EXIT_STILL_RUNNING = 75  # EX_TEMPFAIL: a job goes on in AWS; run again with the same --out to resume
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+LOCK_FILE = ".runbook.lock"
+RETRY_LOG = "retries.jsonl"
+KERNEL_LOG = "kernels.log"
 
 
 @dataclass
@@ -42,10 +57,14 @@ class StepOutcome:
     ok: bool
     message: str = ""
     still_running: bool = False
+    seconds: float = 0.0
+    ended: str = ""
 
     @property
     def label(self) -> str:
-        return "ok" if self.ok else "STILL RUNNING" if self.still_running else "FAILED"
+        if self.ok:
+            return "ok"
+        return self.ended or ("STILL RUNNING" if self.still_running else "FAILED")
 
 
 def notebook_path(step: str) -> Path:
@@ -71,31 +90,115 @@ def run(parameter_file: str | Path, out: str | Path | None = None, steps: tuple[
     folder = Path(out or Path("runs") / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     values["run_dir"] = str(folder)
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    resume = f"runbook run {parameter_file} --out {folder}"
     outcomes: list[StepOutcome] = []
-    for step in steps:
-        record = folder / f"{step}.ipynb"
-        given = {k: v for k, v in values.items() if k in declared_parameters(step)}
-        print(f"[{step}] running")
-        os.environ[aws.STEP_ENV] = step
+    with _holding(folder), _environment(PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+                                        **{aws.RETRY_LOG_ENV: str(folder / RETRY_LOG)}):
         try:
-            papermill.execute_notebook(str(notebook_path(step)), str(record), parameters=given,
-                                       kernel_name="python3", progress_bar=False, cwd=str(folder))
-        except PapermillExecutionError as error:
-            outcomes.append(StepOutcome(step, False, failure_line(step, error, record),
-                                        still_running=error.ename == "StillRunning"))
-            break
-        outcomes.append(StepOutcome(step, True))
-    write_report(folder, outcomes, values["apply"])
+            for step in steps:
+                outcome = _run_step(step, folder, values)
+                outcomes.append(outcome)
+                print(f"[{step}] {outcome.label} in {outcome.seconds:.1f} s")
+                if not outcome.ok:
+                    break
+        except KeyboardInterrupt:
+            outcomes.append(StepOutcome(step, False, f"interrupted (Ctrl-C) during step {step}; what it started "
+                                        f"goes on in AWS. Resume with: {resume}", ended="INTERRUPTED"))
+        write_report(folder, outcomes, values["apply"])
+    retried = retry_counts(folder)
+    if retried:
+        print(f"AWS asked for {sum(retried.values())} retries (throttling or transient errors); botocore retried "
+              f"them: see {folder / 'report.html'}")
     failed = [o for o in outcomes if not o.ok]
     if failed:
         print(f"runbook: {failed[0].message}", file=sys.stderr)
-        if failed[0].still_running:
-            print(f"runbook: resume with: runbook run {parameter_file} --out {folder}", file=sys.stderr)
-            return EXIT_STILL_RUNNING
-        return EXIT_FAILED
+        if failed[0].ended == "INTERRUPTED":
+            return EXIT_INTERRUPTED
+        if failed[0].still_running or failed[0].ended:
+            print(f"runbook: resume with: {resume}", file=sys.stderr)
+        return EXIT_STILL_RUNNING if failed[0].still_running or failed[0].ended else EXIT_FAILED
     print(summary(folder, values["apply"], steps))
     return 0
+
+
+def _run_step(step: str, folder: Path, values: dict[str, Any]) -> StepOutcome:
+    """One notebook in its own kernel, with the step's whole time bounded by step_timeout_minutes."""
+    record = folder / f"{step}.ipynb"
+    given = {k: v for k, v in values.items() if k in declared_parameters(step)}
+    budget = values["step_timeout_minutes"] * 60
+    started = time.monotonic()
+    print(f"[{step}] running")
+    with _environment(**{aws.STEP_ENV: step}):
+        try:
+            papermill.execute_notebook(str(notebook_path(step)), str(record), parameters=given,
+                                       kernel_name="python3", progress_bar=False, cwd=str(folder),
+                                       kernel_manager_class=_kernel_logging_to(folder / KERNEL_LOG),
+                                       timeout_func=lambda _cell: max(1, int(budget - (time.monotonic() - started))))
+        except PapermillExecutionError as error:
+            return StepOutcome(step, False, failure_line(step, error, record),
+                               still_running=error.ename == "StillRunning", seconds=time.monotonic() - started)
+        except CellTimeoutError:
+            return StepOutcome(step, False, f"step {step} was stopped after step_timeout_minutes "
+                               f"({values['step_timeout_minutes']:g}); what it started goes on in AWS. Its record: "
+                               f"{record}", seconds=time.monotonic() - started, ended="TIMED OUT")
+    return StepOutcome(step, True, seconds=time.monotonic() - started)
+
+
+def _kernel_logging_to(log: Path) -> type[AsyncKernelManager]:
+    """Kernels whose own output (transport warnings, shutdown noise) goes to the run's kernels.log,
+    so that the console shows the run's lines only."""
+
+    class KernelLoggingToFile(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            with log.open("ab") as handle:
+                await super()._async_launch_kernel(kernel_cmd, **{**kw, "stdout": handle, "stderr": handle})
+
+    return KernelLoggingToFile
+
+
+@contextmanager
+def _holding(folder: Path) -> Iterator[IO[str]]:
+    """An exclusive lock on the run folder for as long as this run lives (the OS drops it if the run dies)."""
+    handle = (folder / LOCK_FILE).open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise RunFolderInUse(str(folder), holder) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+@contextmanager
+def _environment(**variables: str) -> Iterator[None]:
+    """Variables the step kernels inherit, set for this run and restored after it."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def retry_counts(folder: Path) -> collections.Counter[tuple[str, str, str]]:
+    """Attempts AWS refused in a way botocore retries, per (step, operation, error code)."""
+    log = folder / RETRY_LOG
+    if not log.exists():
+        return collections.Counter()
+    entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    return collections.Counter((e["step"], e["operation"], e["error"]) for e in entries)
 
 
 def planned_lines(folder: Path, steps: tuple[str, ...] = ALL_STEPS) -> list[str]:
@@ -136,10 +239,15 @@ def write_report(folder: Path, outcomes: list[StepOutcome], applied: bool = True
     state = RunState(folder)
     steps = tuple(o.step for o in outcomes)
     rows = "".join(
-        f"<tr><td><a href='{o.step}.ipynb'>{o.step}</a></td><td>{o.label}</td>"
+        f"<tr><td><a href='{o.step}.ipynb'>{o.step}</a></td><td>{o.label}</td><td>{o.seconds:.1f} s</td>"
         f"<td>{html.escape(o.message)}</td></tr>"
         for o in outcomes
     )
+    retries = "".join(
+        f"<tr><td>{html.escape(step)}</td><td>{html.escape(operation)}</td><td>{html.escape(code)}</td>"
+        f"<td>{count}</td></tr>"
+        for (step, operation, code), count in sorted(retry_counts(folder).items())
+    ) or "<tr><td colspan='4'>none: AWS answered every call at the first attempt</td></tr>"
     planned = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(e.get(k, '')))}</td>" for k in ("step", "action", "target", "summary"))
         + f"<td>{html.escape(e.get('blocked_by', ''))}</td><td><pre>{html.escape(e.get('diff', ''))}</pre></td></tr>"
@@ -156,12 +264,14 @@ def write_report(folder: Path, outcomes: list[StepOutcome], applied: bool = True
 <style>body{{font-family:sans-serif}}td,th{{border:1px solid #ccc;padding:4px}}table{{border-collapse:collapse}}</style>
 </head><body><h1>Runbook run {html.escape(folder.name)}</h1>
 <pre>{html.escape(summary(folder, applied, steps))}</pre>
-<h2>Steps</h2><table><tr><th>step</th><th>outcome</th><th>message</th></tr>{rows}</table>
+<h2>Steps</h2><table><tr><th>step</th><th>outcome</th><th>time</th><th>message</th></tr>{rows}</table>
 <h2>Planned changes, not made{' (dry run: apply was false)' if not applied else ''}</h2>
 <table><tr><th>step</th><th>action</th><th>target</th><th>plan</th><th>blocked until</th><th>diff</th></tr>
 {planned}</table>
 <h2>Changes made to AWS</h2><table><tr><th>time</th><th>step</th><th>profile</th><th>action</th><th>target</th>
 <th>outcome</th></tr>{changes}</table>
+<h2>Retries</h2><p>Attempts AWS refused with throttling or a transient error, which botocore retried.</p>
+<table><tr><th>step</th><th>operation</th><th>error</th><th>retries</th></tr>{retries}</table>
 <h2>What each step produced</h2><pre>{produced}</pre></body></html>
 """
     (folder / "report.html").write_text(page)

@@ -9,6 +9,7 @@ what those changes will produce; a change that is made, or found already in plac
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,8 +50,11 @@ class RunState:
         return items
 
     def _write(self, state: dict[str, Any]) -> None:
+        """Whole or not at all: a run stopped mid-write (Ctrl-C, a timeout) leaves the previous state."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(state, indent=2, sort_keys=True, default=str))
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(state, indent=2, sort_keys=True, default=str))
+        os.replace(temporary, self.path)
 
     # ----- planned, not made -------------------------------------------------------------------
     def plan(self, change: Change) -> None:

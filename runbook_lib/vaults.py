@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from . import arns, aws, grants, iam_policy
-from .changes import Change, policy_diff
+from .changes import Change, FoundInPlace, policy_diff
 from .errors import StepFailed
 
 COPY_INTO = "backup:CopyIntoBackupVault"
@@ -54,8 +54,16 @@ def create_change(step: str, profile: str, region: str, name: str, key_arn: str,
         )
     backup = aws.client(profile, "backup", region)
 
-    def create() -> dict[str, Any]:
-        return backup.create_backup_vault(BackupVaultName=name, EncryptionKeyArn=key_arn)
+    def create() -> dict[str, Any] | FoundInPlace:
+        try:
+            return backup.create_backup_vault(BackupVaultName=name, EncryptionKeyArn=key_arn)
+        except backup.exceptions.AlreadyExistsException:
+            made = find(profile, region, name)
+            if made is not None and made.get("EncryptionKeyArn") == key_arn:
+                return FoundInPlace(f"vault {name} was created meanwhile with the same key")
+            raise StepFailed(step, f"vault {name} was created meanwhile in {region}, encrypted with "
+                             f"{(made or {}).get('EncryptionKeyArn')}, not {key_arn}",
+                             "a vault's key cannot change: choose another vault name") from None
 
     return Change(step, profile, region, "backup:CreateBackupVault", name,
                   f"create vault {name} encrypted with {key_arn}", create, needed=existing is None,

@@ -123,8 +123,8 @@ def write_profiles(directory: Path, endpoint: str) -> None:
             f"endpoint_url = {endpoint}",
             f"aws_access_key_id = {account.access_key_id}",
             f"aws_secret_access_key = {account.secret_access_key}",
-            "retry_mode = standard",
-            "max_attempts = 8",
+            "retry_mode = adaptive",
+            "max_attempts = 15",
             "",
         ]
     (directory / "aws-config").write_text("\n".join(lines))

@@ -42,7 +42,7 @@ def test_throttled_while_waiting_the_run_stops_and_the_rerun_completes_the_same_
     out = tmp_path / "run"
     prepare(values(out))
     world.configure(job_seconds=8)
-    parameters = str(parameter_file(tmp_path))
+    parameters = str(parameter_file(tmp_path, max_wait_minutes=0.3))
     env = {**os.environ, "AWS_MAX_ATTEMPTS": "2"}
     running = subprocess.Popen([str(RUNBOOK), "run", parameters, "--out", str(out), "--steps", COPY_STEPS],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -58,7 +58,8 @@ def test_throttled_while_waiting_the_run_stops_and_the_rerun_completes_the_same_
     assert running.returncode == EXIT_STILL_RUNNING, stderr
     line = stderr.strip().splitlines()[-2]
     assert line.startswith(f"runbook: step 04_copy_to_target stopped: the wait for copy job {job_id} (")
-    assert "was interrupted: ThrottlingException" in line and "To resume: run the step again" in line
+    assert "was interrupted: ThrottlingException" in line and "polls are retried for max_wait_minutes, 0.3" in line
+    assert "To resume: run the step again" in line
     assert stderr.strip().splitlines()[-1] == f"runbook: resume with: runbook run {parameters} --out {out}"
     assert recorded(out, "04_copy_to_target", "failed_copy_jobs") is None
 

@@ -1,0 +1,178 @@
+"""Runs under hostile conditions: throttling, runs at once, Ctrl-C and hung steps."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from runbook_lib import aws, jobs, runner
+from runbook_lib.context import Run
+from runbook_lib.errors import StepFailed
+from runbook_lib.runner import EXIT_INTERRUPTED
+from runbook_lib.walkthrough import prerequisites, start_backup
+from tests.runbook_steps import RUNBOOK, parameter_file, prepare, runbook, values
+
+COPY_STEPS = "04_copy_to_target,05_verify_target_key"
+
+
+def recorded(out: Path, step: str, key: str) -> object:
+    state = out / "state.json"
+    return json.loads(state.read_text()).get(step, {}).get(key) if state.exists() else None
+
+
+def start_run(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([str(RUNBOOK), "run", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_retried_calls_are_logged_per_operation(world, tmp_path, monkeypatch):
+    log = tmp_path / "retries.jsonl"
+    monkeypatch.setenv(aws.RETRY_LOG_ENV, str(log))
+    monkeypatch.setenv(aws.STEP_ENV, "00_prerequisites")
+    world.configure(throttle_rate=0.5)
+    try:
+        kms = aws.client("sandbox-source", "kms", "us-east-1")
+        for _ in range(12):
+            kms.list_aliases()
+    finally:
+        world.configure(throttle_rate=0)
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert entries, "at 50 % throttling, twelve calls were all answered at once"
+    assert {(e["step"], e["operation"], e["error"]) for e in entries} == {
+        ("00_prerequisites", "ListAliases", "ThrottlingException")}
+    assert runner.retry_counts(tmp_path)[("00_prerequisites", "ListAliases", "ThrottlingException")] == len(entries)
+
+
+def test_a_wait_survives_polls_that_stay_throttled_after_botocores_retries(world, tmp_path, monkeypatch):
+    run_values = values(tmp_path)
+    run = Run("00_prerequisites", run_values)
+    run.carry_out(prerequisites(run))
+    world.configure(job_seconds=3)
+    run = Run("01_create_backup", run_values)
+    job_id = run.carry_out([start_backup(run)])[0].result
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    aws.session.cache_clear()
+    world.configure(throttle_rate=0.6)
+    try:
+        job = jobs.wait_for_job("sandbox-source", "us-east-1", "backup", job_id, delay=1, max_wait_minutes=2)
+    finally:
+        world.configure(throttle_rate=0)
+        aws.session.cache_clear()
+    assert job["State"] == "COMPLETED"
+
+
+def test_a_vault_created_meanwhile_with_the_same_key_is_found_in_place(world, aws, tmp_path):
+    run_values = values(tmp_path)
+    run = Run("00_prerequisites", run_values)
+    changes = prerequisites(run)
+    target = next(c for c in changes if c.action == "backup:CreateBackupVault" and c.profile == "sandbox-target")
+    key_arn = target.effect["EncryptionKeyArn"]
+    aws.target("backup").create_backup_vault(BackupVaultName="CABTargetVault", EncryptionKeyArn=key_arn)
+    run.carry_out(changes)
+    logged = {e["target"]: e["outcome"] for e in run.state.changes.entries()}
+    assert logged["CABTargetVault"] == "found in place: vault CABTargetVault was created meanwhile with the same key"
+    assert logged["SourceVault"] == "applied"
+
+
+def test_a_vault_created_meanwhile_with_another_key_stops_the_step_in_one_line(world, aws, tmp_path):
+    run = Run("00_prerequisites", values(tmp_path))
+    changes = prerequisites(run)
+    other_key = aws.target("kms").create_key()["KeyMetadata"]["Arn"]
+    aws.target("backup").create_backup_vault(BackupVaultName="CABTargetVault", EncryptionKeyArn=other_key)
+    with pytest.raises(StepFailed) as stopped:
+        run.carry_out(changes)
+    assert f"vault CABTargetVault was created meanwhile in eu-west-1, encrypted with {other_key}" in str(stopped.value)
+    assert "\n" not in str(stopped.value)
+
+
+def test_two_runs_at_once_both_succeed_and_a_third_into_a_busy_folder_is_refused(world, tmp_path):
+    parameters = str(parameter_file(tmp_path))
+    first, second = tmp_path / "first", tmp_path / "second"
+    runs = [start_run(parameters, "--out", str(first)), start_run(parameters, "--out", str(second))]
+    deadline = time.monotonic() + 120
+    while not (first / runner.LOCK_FILE).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    busy = runbook("run", parameters, "--out", str(first))
+    assert busy.returncode == 1
+    assert busy.stderr.strip() == (f"runbook: run folder {first} is in use by another runbook run "
+                                   f"(pid {runs[0].pid}); wait for it to end, or give another --out")
+    for running in runs:
+        _, stderr = running.communicate(timeout=900)
+        assert running.returncode == 0, stderr
+    for out in (first, second):
+        assert str(recorded(out, "05_verify_target_key", "destination_key_alias")) == "alias/cmkTarget"
+
+
+def test_ctrl_c_during_the_copy_says_one_line_writes_the_report_and_the_rerun_makes_one_copy(world, aws, tmp_path):
+    out = tmp_path / "run"
+    prepare(values(out))
+    world.configure(job_seconds=10)
+    parameters = str(parameter_file(tmp_path))
+    running = start_run(parameters, "--out", str(out), "--steps", COPY_STEPS)
+    deadline = time.monotonic() + 120
+    while recorded(out, "04_copy_to_target", "copy_job_id") is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    running.send_signal(signal.SIGINT)
+    _, stderr = running.communicate(timeout=120)
+    assert running.returncode == EXIT_INTERRUPTED
+    assert stderr.strip() == (f"runbook: interrupted (Ctrl-C) during step 04_copy_to_target; what it started goes "
+                              f"on in AWS. Resume with: runbook run {parameters} --out {out}")
+    report = (out / "report.html").read_text()
+    assert "<td>04_copy_to_target</a></td><td>INTERRUPTED</td>" in report.replace("<a href='04_copy_to_target.ipynb'>",
+                                                                                   "")
+    job_id = recorded(out, "04_copy_to_target", "copy_job_id")
+
+    again = runbook("run", parameters, "--out", str(out), "--steps", COPY_STEPS)
+    assert again.returncode == 0, again.stderr
+    copies = [j["CopyJobId"] for j in aws.source("backup").list_copy_jobs()["CopyJobs"]]
+    points = aws.target("backup").list_recovery_points_by_backup_vault(BackupVaultName="CABTargetVault")
+    assert copies == [job_id] and len(points["RecoveryPoints"]) == 1
+
+
+def test_fifty_percent_throttled_the_walkthrough_completes_three_times_and_counts_retries(world, tmp_path):
+    parameters = str(parameter_file(tmp_path))
+    folders = [tmp_path / f"run{index}" for index in range(3)]
+    world.configure(throttle_rate=0.5)
+    try:
+        runs = [start_run(parameters, "--out", str(out)) for out in folders]
+        results = [running.communicate(timeout=1500) for running in runs]
+    finally:
+        world.configure(throttle_rate=0)
+    patterns = []
+    for out, running, (stdout, stderr) in zip(folders, runs, results):
+        assert running.returncode == 0, stderr
+        assert str(recorded(out, "05_verify_target_key", "destination_key_alias")) == "alias/cmkTarget"
+        counts = runner.retry_counts(out)
+        assert sum(counts.values()) > 20 and {code for _, _, code in counts} == {"ThrottlingException"}
+        assert f"AWS asked for {sum(counts.values())} retries" in stdout
+        report = (out / "report.html").read_text()
+        step, operation, code = max(counts, key=counts.get)
+        assert f"<tr><td>{step}</td><td>{operation}</td><td>{code}</td><td>{counts[step, operation, code]}</td></tr>" \
+            in report
+        patterns.append(sorted(counts.items()))
+    assert len({str(p) for p in patterns}) == 3, "three runs drew the same throttling"
+
+
+def test_a_step_that_hangs_ends_at_its_timeout_in_one_line(world, tmp_path):
+    out = tmp_path / "run"
+    parameters = str(parameter_file(tmp_path, max_wait_minutes=0.1, step_timeout_minutes=0.4))
+    world.configure(stall_service="backup", stall_seconds=600, stall_calls=1)
+    try:
+        started = time.monotonic()
+        hung = runbook("run", parameters, "--out", str(out), "--steps", "00_prerequisites")
+        took = time.monotonic() - started
+    finally:
+        world.reset("walkthrough")
+    assert hung.returncode == runner.EXIT_STILL_RUNNING, hung.stderr
+    lines = hung.stderr.strip().splitlines()
+    assert lines[0] == (f"runbook: step 00_prerequisites was stopped after step_timeout_minutes (0.4); what it "
+                        f"started goes on in AWS. Its record: {out / '00_prerequisites.ipynb'}")
+    assert lines[1:] == [f"runbook: resume with: runbook run {parameters} --out {out}"]
+    assert took < 120
+    assert "TIMED OUT" in (out / "report.html").read_text()
+    assert not os.environ.get(aws.RETRY_LOG_ENV)
