@@ -43,6 +43,8 @@ def sandbox_values() -> dict:
         ({"strict_checks": "no"}, "strict_checks", "true or false"),
         ({"max_wait_minutes": 0}, "max_wait_minutes", "a number of minutes above 0"),
         ({"max_wait_minutes": True}, "max_wait_minutes", "a number of minutes above 0"),
+        ({"max_wait_minutes": 120}, "step_timeout_minutes", "got 120; allowed: more than max_wait_minutes (120)"),
+        ({"step_timeout_minutes": "1h"}, "step_timeout_minutes", "a number of minutes above max_wait_minutes"),
         ({"source_vault_key": "cmkSourceVault"}, "source_vault_key", "alias/NAME, a key ID, or a key or alias ARN"),
         ({"source_region": "cn-north-1", "target_region": "cn-northwest-1",
           "resource_arn": "arn:aws:ec2:cn-north-1:222222222222:volume/vol-0123456789abcdef0"},
