@@ -31,15 +31,15 @@ USABLE_VOLUME_STATES = ("available", "in-use")
 
 # The facts each step needs; every read they make is one the step declares in permissions.py.
 FACTS_OF_STEP: dict[str, tuple[str, ...]] = {
-    "00_prerequisites": ("resource", "source_vault_key", "target_vault_key", "role"),
+    "00_prerequisites": ("resource", "single_hop", "source_vault_key", "target_vault_key", "role"),
     "01_create_backup": ("resource", "role"),
     "02_verify_source_key": ("resource",),
     "03_share_source_key": ("resource",),
-    "04_copy_to_target": ("resource", "role"),
+    "04_copy_to_target": ("resource", "single_hop", "role"),
     "06_troubleshoot": ("resource", "reencrypt_key"),
 }
 # What step 00 checks itself before it plans (its own gate already names a missing role or vault key).
-IN_STEP_00 = ("resource",)
+IN_STEP_00 = ("resource", "single_hop")
 
 
 def _source(run: Run) -> str:
@@ -94,6 +94,17 @@ def resource(run: Run) -> None:
                              "RDS DB instance that is not part of an Aurora cluster (AWS Backup backs up the cluster)")
 
 
+def single_hop(run: Run) -> None:
+    """An RDS backup changes account or Region in one copy, not both: AWS refuses it only at the copy,
+    after the vaults and the backup were made (force_copy, for trainers, goes on to show AWS's message)."""
+    if run.force_copy or not params.RESOURCE_ARN.match(run.resource_arn or "") or ":rds:" not in run.resource_arn:
+        return
+    if run.source_region != run.target_region and run.account("source") != run.account("target"):
+        raise ParameterError("target_region", f"is {run.target_region}, not source_region {run.source_region}, while "
+                             f"target_profile is another account ({run.account('target')}); allowed: for an RDS "
+                             "resource, the source's Region or the source's account (copy in two hops)")
+
+
 def _key(run: Run, name: str, side: str, customer_managed: bool) -> None:
     """The key a parameter names exists in the side's account and Region, is enabled, and is customer
     managed where the runbook needs to share it or put copies under it."""
@@ -122,6 +133,7 @@ def role(run: Run) -> None:
 
 FACTS: dict[str, Callable[[Run], None]] = {
     "resource": resource,
+    "single_hop": single_hop,
     "source_vault_key": lambda run: _key(run, "source_vault_key", "source", customer_managed=False),
     "target_vault_key": lambda run: _key(run, "target_vault_key", "target", customer_managed=True),
     "reencrypt_key": lambda run: _key(run, "reencrypt_key", "source", customer_managed=True),

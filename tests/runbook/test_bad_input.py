@@ -58,6 +58,8 @@ BAD_FILES: list[tuple[str, str | bytes, str, str]] = [
      "resource_arn", "no EBS volume vol-0123456789abcdef0 in the source account"),
     ("missing-database", changed(resource_arn="arn:aws:rds:us-east-1:222222222222:db:no-such-db"), "resource_arn",
      "no RDS DB instance no-such-db"),
+    ("rds-two-hops-at-once", changed(resource_arn="arn:aws:rds:us-east-1:222222222222:db:walkthrough-db",
+                                     resource_name=""), "target_region", "allowed: for an RDS resource"),
     ("missing-source-vault-key", changed(source_vault_key="alias/nope"), "source_vault_key",
      "no KMS key alias/nope in the source account 222222222222"),
     ("missing-target-vault-key", changed(target_vault_key="alias/nope", apply=False), "target_vault_key",
@@ -211,7 +213,7 @@ def test_good_parameters_pass_the_preflight_of_every_step(walkthrough, tmp_path,
     values = params.validate({**SANDBOX, "run_dir": str(tmp_path), "apply": apply})
     preflight.before_run(values, ALL_STEPS)
     database = params.validate({**SANDBOX, "resource_arn": "arn:aws:rds:us-east-1:222222222222:db:walkthrough-db",
-                                "resource_name": "", "run_dir": str(tmp_path)})
+                                "resource_name": "", "run_dir": str(tmp_path), "force_copy": True})
     preflight.before_run(database, DEFAULT_STEPS)
     assert walkthrough.state() == before
 
