@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import RunbookError
+from .errors import ParameterError, RunbookError
 from .sandbox import process
 from .sandbox.scenarios import SCENARIOS
 
@@ -83,10 +86,47 @@ def _sandbox_configure(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def _steps(text: str | None) -> tuple[str, ...]:
+    """The steps `--steps` names, each known and named once; the default steps when it is not given."""
     from . import runner
 
-    steps = tuple(s.strip() for s in args.steps.split(",")) if args.steps else runner.DEFAULT_STEPS
+    if text is None:
+        return runner.DEFAULT_STEPS
+    steps = tuple(step.strip() for step in text.split(","))
+    allowed = f"allowed: comma-separated steps from {', '.join(runner.ALL_STEPS)}"
+    for index, step in enumerate(steps):
+        if not step:
+            raise ParameterError("--steps", f"got {text!r}, with an empty step; {allowed}")
+        if step not in runner.ALL_STEPS:
+            raise ParameterError("--steps", f"unknown step {step!r}; {allowed}")
+        if step in steps[:index]:
+            raise ParameterError("--steps", f"step {step!r} is named twice; allowed: each step once")
+    return steps
+
+
+def _writable_folder(option: str, text: str) -> None:
+    """The run folder can be made (or is) a folder this user can write in; nothing is left behind."""
+    allowed = "allowed: a folder, new or existing, in a place you can write to"
+    if not text.strip() or "\0" in text:
+        raise ParameterError(option, f"got {text!r}; {allowed}")
+    folder = Path(text)
+    try:
+        existing = next(p for p in (folder, *folder.parents) if p.exists() or p == Path(p.anchor or "."))
+        if not existing.is_dir():
+            what = "is" if existing == folder else f"is inside {existing}, which is"
+            raise ParameterError(option, f"{text} {what} a file, not a folder; {allowed}")
+        os.rmdir(tempfile.mkdtemp(prefix=".runbook-probe-", dir=existing))
+    except OSError as error:
+        raise ParameterError(option, f"cannot write in {text}: {error.strerror}; {allowed}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from . import params, preflight, runner
+
+    steps = _steps(args.steps)
+    values = params.load(args.parameters)
+    _writable_folder("--out", args.out if args.out is not None else "runs")
+    preflight.before_run(values, steps)
     return runner.run(args.parameters, args.out, steps)
 
 
@@ -98,10 +138,11 @@ def _print_table(rows: list[dict[str, str]]) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from . import checks, params
+    from . import checks, params, preflight
     from .context import Run
 
     run = Run("check", params.load(args.parameters))
+    preflight.check(run, ("resource",))
     findings = checks.run_checks(run)
     _print_table([f.row() for f in findings])
     failed = checks.blocking(findings, run.strict_checks)
@@ -120,6 +161,9 @@ def _diagnose(args: argparse.Namespace) -> int:
     from . import diagnose, params
     from .context import Run
 
+    if args.copy_job_id is not None and not params.BY_NAME["copy_job_id"].check(args.copy_job_id):
+        raise ParameterError("--copy-job-id", f"got {args.copy_job_id!r}; allowed: "
+                             f"{params.BY_NAME['copy_job_id'].allowed}")
     run = Run("diagnose", params.load(args.parameters))
     found = diagnose.failed_jobs(run, args.copy_job_id)
     if not found:
@@ -135,10 +179,12 @@ def _diagnose(args: argparse.Namespace) -> int:
 
 
 def _fix(args: argparse.Namespace) -> int:
-    from . import checks, fixes, params
+    from . import checks, fixes, params, preflight
     from .context import Run
 
     run = Run("fix", params.load(args.parameters))
+    preflight.check(run, ("resource", "reencrypt_key") if args.check_id == "source-key-customer-managed"
+                    else ("resource",))
     changes = fixes.plan(run, args.check_id, run.reencrypt_key)
     if not changes:
         finding = checks.run_checks(run, (args.check_id,))[0]

@@ -3,12 +3,16 @@
 Parameter files are flat YAML mappings of these names, so that plain `papermill -f FILE` works on
 any one notebook. `validate` checks a whole mapping without calling AWS (profiles are looked up in
 the AWS config files, Regions in botocore's endpoint data) and stops at the first bad value with
-one line naming the field and what is allowed.
+one line naming the field and what is allowed. Every pattern is anchored on the whole value
+(`\\A...\\Z`: `$` would let a trailing newline through) and ASCII-only where AWS is, so that `\\d`
+takes no Arabic-Indic digit. `load` refuses what YAML would let through silently: a key given
+twice (YAML keeps the last), an empty file (every default would run), and says where a YAML error is.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,19 +24,25 @@ import yaml
 from . import arns
 from .errors import ParameterError
 
-VAULT_NAME = re.compile(r"^[A-Za-z0-9_-]{2,50}$")
-ROLE_NAME = re.compile(r"^/?([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
-ALIAS = re.compile(r"^alias/[A-Za-z0-9/_-]{1,250}$")
-KEY_ID = re.compile(r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
+VAULT_NAME = re.compile(r"\A[A-Za-z0-9_-]{2,50}\Z")
+ROLE_NAME = re.compile(r"\A/?([\w+=,.@-]+/)*[\w+=,.@-]{1,64}\Z", re.ASCII)
+ALIAS = re.compile(r"\Aalias/[A-Za-z0-9/_-]{1,250}\Z")
+KEY_ID = re.compile(r"\A(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\Z")
 KEY_ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-    r"(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)$"
+    r"\Aarn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)\Z", re.ASCII
 )
 RESOURCE_ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):(?P<service>ec2|rds):(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-    r"(volume/vol-[0-9a-f]{8,17}|db:[A-Za-z][A-Za-z0-9-]{0,62})$"
+    r"\Aarn:(?P<partition>aws[a-z-]*):(?P<service>ec2|rds):(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"(?P<resource>volume/vol-[0-9a-f]{8,17}|db:[A-Za-z][A-Za-z0-9-]{0,62})\Z", re.ASCII
 )
+COPY_JOB_ID = re.compile(r"\A[!-~]{0,100}\Z")
 KEY_FORMS = "alias/NAME, a key ID, or a key or alias ARN"
+# AWS Backup's tag rules (API KeyValue): letters, separators (spaces) and numbers of any script, and these.
+TAG_SYMBOLS = frozenset("_.:/=+-@")
+TAG_RULES = ("a mapping of up to 50 tags: keys 1-128 and values 0-256 characters, each a letter, digit, space or "
+             "one of _ . : / = + - @; keys not starting with aws:")
+MAX_TAGS = 50
 
 
 @dataclass(frozen=True)
@@ -48,13 +58,44 @@ def _is_int(low: int, high: int) -> Callable[[Any], bool]:
     return lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
 
 
+def _tag_character_problem(text: str) -> str:
+    """'' when AWS Backup takes every character of a tag key or value, else the first it refuses."""
+    for character in text:
+        if unicodedata.category(character)[0] not in "LZN" and character not in TAG_SYMBOLS:
+            return f"has {character!r} (U+{ord(character):04X})"
+    return ""
+
+
+def tags_problem(value: Any) -> str:
+    """Why AWS Backup would refuse these recovery point tags, or '' when it takes them."""
+    if not isinstance(value, Mapping):
+        return f"got {value!r}"
+    if len(value) > MAX_TAGS:
+        return f"got {len(value)} tags"
+    for key, text in value.items():
+        if not isinstance(key, str) or not isinstance(text, str):
+            return f"tag {key!r}: {text!r} is not text (quote numbers, dates and true/false)"
+        if not 1 <= len(key) <= 128:
+            return f"key {key!r} has {len(key)} characters"
+        if len(text) > 256:
+            return f"the value of {key!r} has {len(text)} characters"
+        if key.lower().startswith("aws:"):
+            return f"key {key!r} starts with aws:"
+        for what, checked in (("key", key), ("value", text)):
+            problem = _tag_character_problem(checked)
+            if problem:
+                return f"the {what} {checked!r} {problem}" if what == "key" else f"the value of {key!r} {problem}"
+    return ""
+
+
 def _is_tags(value: Any) -> bool:
-    return (
-        isinstance(value, Mapping)
-        and len(value) <= 50
-        and all(isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= 128 and len(v) <= 256
-                and not k.lower().startswith("aws:") for k, v in value.items())
-    )
+    return not tags_problem(value)
+
+
+def _plain_text(limit: int) -> Callable[[Any], bool]:
+    """Text of at most `limit` characters with no control character (a newline, NUL, BEL...)."""
+    return lambda v: isinstance(v, str) and len(v) <= limit and not any(
+        unicodedata.category(c) == "Cc" for c in v)
 
 
 def _is_key(value: Any) -> bool:
@@ -86,7 +127,7 @@ SCHEMA: tuple[Parameter, ...] = (
               "by resource_name", "empty, or an EBS volume or RDS DB instance ARN in source_region",
               lambda v: v == "" or (isinstance(v, str) and bool(RESOURCE_ARN.match(v)))),
     Parameter("resource_name", "walkthrough-volume", "Name tag of the EBS volume, used when resource_arn is empty",
-              "a non-empty string", lambda v: isinstance(v, str)),
+              "a volume's Name tag: up to 256 characters, no control characters", _plain_text(256)),
     Parameter("source_vault_name", "SourceVault", "backup vault in the source account", "2-50 letters, digits, - or _",
               _text(VAULT_NAME)),
     Parameter("source_vault_key", "alias/cmkSourceVault", "KMS key that encrypts the source vault",
@@ -105,7 +146,7 @@ SCHEMA: tuple[Parameter, ...] = (
               "(cold recovery points cannot be copied)", "empty, or a whole number 1-36500",
               lambda v: v is None or _is_int(1, 36500)(v)),
     Parameter("recovery_point_tags", {"Project": "cross-account-backup"}, "tags on the recovery point",
-              "a mapping of up to 50 text tags, keys not starting with aws:", _is_tags),
+              TAG_RULES, _is_tags),
     Parameter("poll_seconds", 5, "seconds between two looks at a running job", "a whole number 1-300",
               _is_int(1, 300)),
     Parameter("max_wait_minutes", 60, "how long a step waits for its job before it stops; the job goes on in "
@@ -119,7 +160,7 @@ SCHEMA: tuple[Parameter, ...] = (
     Parameter("strict_checks", False, "a check that cannot decide (`unknown`) blocks like a failed one",
               "true or false", lambda v: isinstance(v, bool)),
     Parameter("copy_job_id", "", "troubleshooting: the copy job to diagnose; empty for every failed job",
-              "empty, or a copy job ID", lambda v: isinstance(v, str) and len(v) <= 100),
+              "empty, or a copy job ID (up to 100 printable ASCII characters, no spaces)", _text(COPY_JOB_ID)),
     Parameter("reencrypt_key", "alias/cmkSource", "troubleshooting: customer managed key that re-encrypts a "
               "snapshot under an AWS managed key", KEY_FORMS, _is_key),
     Parameter("apply", False, "make the changes; false is a dry run: every step plans (against what earlier "
@@ -143,13 +184,15 @@ def validate(values: Mapping[str, Any], check_profiles: bool = True) -> dict[str
 
     Profiles are looked up only where `values` names them: a default is not the caller's choice.
     """
-    unknown = sorted(set(values) - set(BY_NAME))
+    unknown = sorted((name for name in values if name not in BY_NAME), key=str)
     if unknown:
-        raise ParameterError(unknown[0], f"unknown parameter; allowed: {', '.join(BY_NAME)}")
+        raise ParameterError(str(unknown[0]), f"unknown parameter; allowed: {', '.join(BY_NAME)}")
     merged = {**DEFAULTS, **values}
     for parameter in SCHEMA:
-        if not parameter.check(merged[parameter.name]):
-            raise ParameterError(parameter.name, f"got {merged[parameter.name]!r}; allowed: {parameter.allowed}")
+        value = merged[parameter.name]
+        if not parameter.check(value):
+            got = tags_problem(value) if parameter.check is _is_tags else f"got {value!r}"
+            raise ParameterError(parameter.name, f"{got}; allowed: {parameter.allowed}")
     regions = arns.regions()
     for name in ("source_region", "target_region"):
         if merged[name] not in regions:
@@ -200,12 +243,84 @@ def _check_relations(merged: dict[str, Any]) -> None:
                              f"move_to_cold_storage_after_days + 90 = {cold + 90} (AWS refuses less)")
 
 
+class _Duplicate(Exception):
+    """A key given twice in one mapping; `field` is the parameter it belongs to."""
+
+    def __init__(self, field: str, key: Any, lines: tuple[int, int]):
+        super().__init__(field)
+        self.field, self.key, self.lines = field, key, lines
+
+
+def _refuse_duplicates(loader: yaml.SafeLoader, node: yaml.Node, field: str | None) -> None:
+    """A mapping that names a key twice (YAML would keep the last without a word), here or nested.
+
+    `field` is the parameter whose value `node` is (None for the file's top-level mapping)."""
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_duplicates(loader, item, field)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: dict[Any, int] = {}
+    for key_node, value_node in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        try:
+            if key in seen:
+                raise _Duplicate(field or str(key), key, (seen[key], line))
+            seen[key] = line
+        except TypeError:
+            continue  # an unhashable key: SafeLoader refuses it with its own error
+        _refuse_duplicates(loader, value_node, field or str(key))
+
+
+def _where(text: str, error: yaml.YAMLError) -> str:
+    """'line L, column C: problem' of a YAML error (1-based, as editors count)."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"line {mark.line + 1}, column {mark.column + 1}: {error.problem}"
+    if isinstance(error, yaml.reader.ReaderError):
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+        return f"line {line}, column {column}: character U+{error.character:04X} is not allowed in YAML"
+    return str(error).splitlines()[0]
+
+
+def read(path: str | Path) -> Any:
+    """The YAML document in a file; ParameterError (one line, with line and column) when it cannot be read,
+    is not YAML, names a key twice or holds nothing."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0]
+        raise ParameterError("file", f"cannot read {path}: {reason}") from None
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as error:
+        raise ParameterError("file", f"{path} is not valid YAML: {_where(text, error)}") from None
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _refuse_duplicates(loader, node, None)
+        data = loader.construct_document(node) if node is not None else None
+    except _Duplicate as twice:
+        what = "given" if twice.field == str(twice.key) else f"has key {twice.key!r}"
+        raise ParameterError(twice.field, f"{what} twice in {path} (lines {twice.lines[0]} and {twice.lines[1]}); "
+                             "allowed: each name once (YAML would silently keep the last)") from None
+    except yaml.YAMLError as error:
+        raise ParameterError("file", f"{path} is not valid YAML: {_where(text, error)}") from None
+    finally:
+        loader.dispose()
+    if data is None or data == {}:
+        raise ParameterError("file", f"{path} holds no parameters; allowed: a flat mapping of parameter names to "
+                             "values, e.g. parameters/sandbox.yaml (an empty file would run every default)")
+    return data
+
+
 def load(path: str | Path, check_profiles: bool = True) -> dict[str, Any]:
     """Read and validate a flat YAML parameter file."""
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ParameterError("file", f"cannot read {path}: {error}".splitlines()[0]) from None
+    data = read(path)
     if not isinstance(data, dict):
         raise ParameterError("file", f"{path} must be a flat mapping of parameter names to values")
     return validate(data, check_profiles=check_profiles)

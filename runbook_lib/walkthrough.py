@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import arns, aws, checks, diagnose, grants, iam_policy, jobs, keys, params, vaults
+from . import arns, aws, checks, diagnose, grants, iam_policy, jobs, keys, params, preflight, vaults
 from .changes import Change
 from .context import Run, resource_arn, resource_key
 from .encryption import (
@@ -42,7 +42,11 @@ def _deny_blocks(run: Run, check_id: str, what: str, account: str, owner: str,
 # ----- step 0 --------------------------------------------------------------------------------------
 
 def prerequisites(run: Run) -> list[Change]:
-    """Check what the copy needs and plan what is missing: global setting, vaults, vault policy."""
+    """Check what the copy needs and plan what is missing: global setting, vaults, vault policy.
+
+    The resource is looked for first: found only in step 01, a wrong one used to leave the changes
+    of this step made for nothing."""
+    preflight.check(run, preflight.IN_STEP_00)
     step = run.step
     facts = checks.Facts(run, as_planned=True)
     gate = ["same-organization", "role-exists"]

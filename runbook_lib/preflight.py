@@ -1,0 +1,177 @@
+"""Facts about the parameters that need a read, checked read-only before anything changes.
+
+`params.validate` checks each value's form without AWS. What only AWS knows is checked here: the
+resource exists in the source account and Region and is a type AWS Backup copies, the keys exist and
+are usable, the backup role exists. Without this, a wrong `resource_name` was found only in step 01,
+after step 00 had enabled cross-account backup, created two vaults and written a vault policy.
+
+`runbook run` checks the facts of all its steps before the first notebook starts (in-process: a bad
+resource is one line and no kernel starts); step 00 checks the resource itself before it plans
+anything, for a notebook user who runs it alone. Each failure is a ParameterError, one line naming
+the parameter. No vault is looked for: step 00 creates the vaults, so a dry run that only plans
+them is not refused here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from . import aws, params
+from .context import Run
+from .errors import ParameterError
+
+log = logging.getLogger(__name__)
+
+# Volume states AWS Backup can back up (creating, deleting, deleted and error cannot be).
+USABLE_VOLUME_STATES = ("available", "in-use")
+
+# The facts each step needs; every read they make is one the step declares in permissions.py.
+FACTS_OF_STEP: dict[str, tuple[str, ...]] = {
+    "00_prerequisites": ("resource", "single_hop", "source_vault_key", "target_vault_key", "role"),
+    "01_create_backup": ("resource", "role"),
+    "02_verify_source_key": ("resource",),
+    "03_share_source_key": ("resource",),
+    "04_copy_to_target": ("resource", "single_hop", "role"),
+    "06_troubleshoot": ("resource", "reencrypt_key"),
+}
+# What step 00 checks itself before it plans (its own gate already names a missing role or vault key).
+IN_STEP_00 = ("resource", "single_hop")
+
+
+def _source(run: Run) -> str:
+    return f"the source account {run.account('source')} (source_profile {run.source_profile}) in {run.source_region}"
+
+
+def _volumes(run: Run, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ec2 = run.source("ec2")
+    return [volume for page in ec2.get_paginator("describe_volumes").paginate(Filters=filters)
+            for volume in page["Volumes"]]
+
+
+def _usable(field: str, volume: dict[str, Any]) -> None:
+    if volume["State"] not in USABLE_VOLUME_STATES:
+        raise ParameterError(field, f"volume {volume['VolumeId']} is {volume['State']}; allowed: a volume that is "
+                             f"{' or '.join(USABLE_VOLUME_STATES)}")
+
+
+def resource(run: Run) -> None:
+    """The resource to back up exists in the source account and Region, once, and AWS Backup can back it up."""
+    if not run.resource_arn:
+        volumes = _volumes(run, [{"Name": "tag:Name", "Values": [run.resource_name]}])
+        if len(volumes) != 1:
+            found = "no EBS volume is" if not volumes else f"{len(volumes)} EBS volumes are"
+            raise ParameterError("resource_name", f"{found} tagged Name={run.resource_name} in {_source(run)}; "
+                                 "allowed: the Name tag of exactly one volume there, or set resource_arn")
+        _usable("resource_name", volumes[0])
+        return
+    arn = params.RESOURCE_ARN.match(run.resource_arn)
+    if arn is None:  # validate refuses it first; kept for values built by hand
+        raise ParameterError("resource_arn", f"got {run.resource_arn!r}; allowed: "
+                             f"{params.BY_NAME['resource_arn'].allowed}")
+    if arn["account"] != run.account("source"):
+        raise ParameterError("resource_arn", f"is in account {arn['account']}; allowed: a resource of {_source(run)}")
+    if arn["resource"].startswith("volume/"):
+        volume_id = arn["resource"].removeprefix("volume/")
+        volumes = _volumes(run, [{"Name": "volume-id", "Values": [volume_id]}])
+        if not volumes:
+            raise ParameterError("resource_arn", f"no EBS volume {volume_id} in {_source(run)}; allowed: a volume "
+                                 "there")
+        _usable("resource_arn", volumes[0])
+        return
+    name = arn["resource"].removeprefix("db:")
+    rds = run.source("rds")
+    try:
+        database = rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
+    except rds.exceptions.DBInstanceNotFoundFault:
+        raise ParameterError("resource_arn", f"no RDS DB instance {name} in {_source(run)}; allowed: a DB instance "
+                             "there") from None
+    if str(database.get("Engine", "")).startswith("aurora"):
+        raise ParameterError("resource_arn", f"{name} is an Aurora DB instance ({database['Engine']}); allowed: an "
+                             "RDS DB instance that is not part of an Aurora cluster (AWS Backup backs up the cluster)")
+
+
+def single_hop(run: Run) -> None:
+    """An RDS backup changes account or Region in one copy, not both: AWS refuses it only at the copy,
+    after the vaults and the backup were made (force_copy, for trainers, goes on to show AWS's message)."""
+    if run.force_copy or not params.RESOURCE_ARN.match(run.resource_arn or "") or ":rds:" not in run.resource_arn:
+        return
+    if run.source_region != run.target_region and run.account("source") != run.account("target"):
+        raise ParameterError("target_region", f"is {run.target_region}, not source_region {run.source_region}, while "
+                             f"target_profile is another account ({run.account('target')}); allowed: for an RDS "
+                             "resource, the source's Region or the source's account (copy in two hops)")
+
+
+def _key(run: Run, name: str, side: str, customer_managed: bool) -> None:
+    """The key a parameter names exists in the side's account and Region, is enabled, and is customer
+    managed where the runbook needs to share it or put copies under it."""
+    profile, region = run.side(side)
+    kms = aws.client(profile, "kms", region)
+    reference = run.values[name]
+    where = f"the {side} account {run.account(side)} ({side}_profile {profile}) in {region}"
+    try:
+        meta = kms.describe_key(KeyId=reference)["KeyMetadata"]
+    except kms.exceptions.NotFoundException:
+        raise ParameterError(name, f"no KMS key {reference} in {where}; allowed: a key of that account and "
+                             "Region") from None
+    if meta["KeyState"] != "Enabled":
+        raise ParameterError(name, f"KMS key {reference} is {meta['KeyState']}; allowed: an enabled key")
+    if customer_managed and meta["KeyManager"] != "CUSTOMER":
+        raise ParameterError(name, f"KMS key {reference} is AWS managed; allowed: a customer managed key of {where}")
+
+
+def role(run: Run) -> None:
+    """The role the jobs pass to AWS Backup exists in the source account."""
+    if run.role() is None:
+        raise ParameterError("iam_role_name", f"no IAM role {run.iam_role_name} in the source account "
+                             f"{run.account('source')} (source_profile {run.source_profile}); allowed: a role there "
+                             "that AWS Backup can assume, e.g. service-role/AWSBackupDefaultServiceRole")
+
+
+FACTS: dict[str, Callable[[Run], None]] = {
+    "resource": resource,
+    "single_hop": single_hop,
+    "source_vault_key": lambda run: _key(run, "source_vault_key", "source", customer_managed=False),
+    "target_vault_key": lambda run: _key(run, "target_vault_key", "target", customer_managed=True),
+    "reencrypt_key": lambda run: _key(run, "reencrypt_key", "source", customer_managed=True),
+    "role": role,
+}
+
+
+def check(run: Run, facts: Iterable[str]) -> None:
+    """Check these facts, read-only, in order; ParameterError at the first that does not hold."""
+    for fact in facts:
+        FACTS[fact](run)
+        log.debug("preflight: %s holds", fact)
+
+
+@contextmanager
+def _reading_for(step: str) -> Iterator[None]:
+    """Account the reads to the step whose facts they are (the call log and the IAM declarations)."""
+    before = os.environ.get(aws.STEP_ENV)
+    os.environ[aws.STEP_ENV] = step
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(aws.STEP_ENV, None)
+        else:
+            os.environ[aws.STEP_ENV] = before
+
+
+def before_run(values: dict[str, Any], steps: Iterable[str]) -> None:
+    """Every fact the steps need, checked before the first step starts; each fact once, read for the
+    first step that needs it."""
+    steps = tuple(steps)
+    if not steps:
+        return
+    run = Run(steps[0], values)
+    done: set[str] = set()
+    for step in steps:
+        needed = [fact for fact in FACTS_OF_STEP.get(step, ()) if fact not in done]
+        with _reading_for(step):
+            check(run, needed)
+        done.update(needed)
