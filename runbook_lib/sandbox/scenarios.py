@@ -57,7 +57,7 @@ def reset_world(name: str) -> None:
     forget_backends()
     reset_model_data()
     organizations.forget_memberships()
-    settings.clear_queued_failures()
+    settings.clear_world_faults()
     world.clear(name)
     mock_random.seed(SEED)
     chosen.build()
