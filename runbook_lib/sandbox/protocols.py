@@ -66,17 +66,36 @@ def aws_error(protocol: str, code: str, message: str, status: int = 400) -> Resp
 
 
 class Refusal(Exception):
-    """A request AWS would refuse before running any operation: code, message and HTTP status."""
+    """A request AWS refuses before running any operation; the class name is AWS's error code."""
 
-    def __init__(self, code: str, message: str, status: int = 400):
+    status = 400
+
+    def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
-        self.code, self.message, self.status = code, message, status
+        self.code, self.message = type(self).__name__, message
+        self.status = status or self.status
+
+
+class SerializationException(Refusal):
+    """JSON and REST-JSON: the body is not the JSON object the operation reads."""
+
+
+class UnknownOperationException(Refusal):
+    """JSON and REST-JSON: no operation of the service has this target (or method and path)."""
+
+
+class InvalidAction(Refusal):
+    """Query and EC2: no operation of the service has this Action."""
+
+
+class MissingAction(Refusal):
+    """Query and EC2: the request names no Action (a body that is not a form names none)."""
 
 
 def unknown_operation(protocol: str, message: str) -> Refusal:
     if protocol in (QUERY, EC2):
-        return Refusal("InvalidAction", message)
-    return Refusal("UnknownOperationException", message, 404 if protocol == REST_JSON else 400)
+        return InvalidAction(message)
+    return UnknownOperationException(message, 404 if protocol == REST_JSON else 400)
 
 
 @cache
@@ -114,9 +133,9 @@ def _json_object(body: bytes) -> None:
     try:
         parsed = json.loads(body)
     except ValueError as error:
-        raise Refusal("SerializationException", f"The request body is not valid JSON: {error}") from None
+        raise SerializationException(f"The request body is not valid JSON: {error}") from None
     if not isinstance(parsed, dict):
-        raise Refusal("SerializationException", "Start of structure or map found where not expected.")
+        raise SerializationException("Start of structure or map found where not expected.")
 
 
 @cache
@@ -151,7 +170,7 @@ def operation_of(service: str, protocol: str, environ: dict[str, Any], body: byt
         params = query_params(environ, body)
         action = params.get("Action")
         if not action:
-            raise Refusal("MissingAction", "The request must contain the parameter Action.")
+            raise MissingAction("The request must contain the parameter Action.")
         if model is None or action not in model.operation_names:
             version = params.get("Version", "")
             if protocol == EC2:

@@ -34,7 +34,7 @@ from .gate import SandboxGate, on_service_error
 from .kms import models as kms_models
 from .kms import urls as kms_urls
 from .scenarios import SCENARIOS, reset_world
-from .settings import settings
+from .settings import SettingsError, settings, validate
 
 # Services whose moto handlers the sandbox replaces: service name -> the sandbox's urls module.
 EXTENDED_SERVICES: dict[str, ModuleType] = {"backup": backup_urls, "ec2": ec2_urls, "kms": kms_urls}
@@ -110,6 +110,10 @@ def main(argv: list[str] | None = None) -> None:
     token = os.environ.pop(TOKEN_VARIABLE, "")
     if not token:
         parser.error(f"{TOKEN_VARIABLE} must hold the control API's token (runbook sandbox start sets it)")
+    try:
+        validate({"job_seconds": args.job_seconds})
+    except SettingsError as error:
+        parser.error(str(error))
     serve(args.host, args.port, args.scenario, args.job_seconds, args.ready_file, token)
 
 
