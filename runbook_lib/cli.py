@@ -76,14 +76,31 @@ def _sandbox_scenarios(args: argparse.Namespace) -> int:
 
 
 def _sandbox_configure(args: argparse.Namespace) -> int:
-    status = _require(args).configure(
-        job_seconds=args.job_seconds,
-        throttle_rate=args.throttle_rate,
-        fail_next_backup=args.fail_next_backup,
-        fail_next_copy=args.fail_next_copy,
-    )
+    knobs = {
+        "job_seconds": _number("--job-seconds", args.job_seconds),
+        "throttle_rate": _number("--throttle-rate", args.throttle_rate),
+        "throttle_seed": _number("--throttle-seed", args.throttle_seed, whole=True),
+        "fail_next_backup": args.fail_next_backup,
+        "fail_next_copy": args.fail_next_copy,
+        "stall_service": args.stall_service,
+        "stall_operation": args.stall_operation,
+        "stall_seconds": _number("--stall-seconds", args.stall_seconds),
+        "stall_calls": _number("--stall-calls", args.stall_calls, whole=True),
+    }
+    status = _require(args).configure(**knobs)
     print("Settings: " + json.dumps(status["settings"]))
     return 0
+
+
+def _number(option: str, text: str | None, whole: bool = False) -> float | int | None:
+    """The option's number; the sandbox checks its range (nan, inf and negatives included)."""
+    if text is None:
+        return None
+    try:
+        return int(text) if whole else float(text)
+    except ValueError:
+        kind = "a whole number" if whole else "a number"
+        raise process.SandboxError(f"{option} must be {kind}, not {text!r}") from None
 
 
 def _steps(text: str | None) -> tuple[str, ...]:
@@ -211,13 +228,6 @@ def _non_negative(text: str) -> float:
     return value
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError("must be between 0 and 1")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runbook", description="Cross-account, cross-Region AWS Backup copy runbook.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -258,10 +268,15 @@ def build_parser() -> argparse.ArgumentParser:
     join = sub("join", _sandbox_join, "put an account into the organization (as accepting an invitation would)")
     join.add_argument("--account", required=True, help="account ID, e.g. 333333333333")
     configure = sub("configure", _sandbox_configure, "change job duration or inject faults")
-    configure.add_argument("--job-seconds", type=_non_negative)
-    configure.add_argument("--throttle-rate", type=_fraction, help="fraction of AWS calls answered with throttling")
+    configure.add_argument("--job-seconds", metavar="SECONDS", help="how long each job runs (0 or more)")
+    configure.add_argument("--throttle-rate", metavar="FRACTION", help="fraction of AWS calls answered with throttling")
+    configure.add_argument("--throttle-seed", metavar="N", help="seed the throttling draws, to repeat a pattern")
     configure.add_argument("--fail-next-backup", metavar="MESSAGE", help="fail the next backup job with MESSAGE")
     configure.add_argument("--fail-next-copy", metavar="MESSAGE", help="fail the next copy job with MESSAGE")
+    configure.add_argument("--stall-service", metavar="SERVICE", help="hold requests for this service, e.g. backup")
+    configure.add_argument("--stall-operation", metavar="OPERATION", help="hold only this operation, e.g. ListCopyJobs")
+    configure.add_argument("--stall-seconds", metavar="SECONDS", help="how long each is held (default 600)")
+    configure.add_argument("--stall-calls", metavar="N", help="how many requests to hold (default 1; 0 removes)")
     return parser
 
 

@@ -1,8 +1,9 @@
 """Start, find, control and stop a sandbox server process, and write the files that reach it.
 
-A sandbox is a folder: `server.json` (pid, endpoint), `aws-config` (the four profiles),
-`credentials` (empty on purpose, so that no real credentials file is read for sandbox profiles),
-`sandbox.env` (the exports that point the AWS SDKs and CLI at both) and `server.log`.
+A sandbox is a folder: `server.json` (pid, endpoint, control token), `aws-config` (the four
+profiles), `credentials` (empty on purpose, so that no real credentials file is read for sandbox
+profiles), `sandbox.env` (the exports that point the AWS SDKs and CLI at both, and the control
+token) and `server.log`. The files holding the token are readable by their owner only.
 """
 
 from __future__ import annotations
@@ -10,17 +11,20 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .accounts import ACCOUNTS
+from .accounts import CONTROL_TOKEN_HEADER as TOKEN_HEADER
+from .accounts import CONTROL_TOKEN_VARIABLE as TOKEN_VARIABLE
 
 DEFAULT_DIR = ".sandbox"
 START_TIMEOUT_SECONDS = 30.0
@@ -38,6 +42,7 @@ class Sandbox:
     directory: Path
     pid: int
     endpoint: str
+    token: str = field(default="", repr=False)
 
     @property
     def config_file(self) -> Path:
@@ -61,7 +66,7 @@ class Sandbox:
             f"{self.endpoint}/_sandbox/{action}",
             data=data,
             method="GET" if payload is None else "POST",
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", TOKEN_HEADER: self.token},
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
@@ -110,10 +115,18 @@ def find(directory: str | os.PathLike[str] = DEFAULT_DIR) -> Sandbox | None:
     info = json.loads(record.read_text())
     if not _pid_alive(info["pid"]):
         return None
-    return Sandbox(Path(directory).resolve(), info["pid"], info["endpoint"])
+    return Sandbox(Path(directory).resolve(), info["pid"], info["endpoint"], info.get("token", ""))
 
 
-def write_profiles(directory: Path, endpoint: str) -> None:
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read: it holds the control token."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+
+
+def write_profiles(directory: Path, endpoint: str, token: str = "") -> None:
     """aws-config with one profile per sandbox account, credentials empty, and sandbox.env."""
     lines = ["# Profiles of the local sandbox. Sandbox-only keys: AWS never accepts them.", ""]
     for account in ACCOUNTS:
@@ -132,8 +145,10 @@ def write_profiles(directory: Path, endpoint: str) -> None:
         "# Empty on purpose: sandbox profiles take their keys from aws-config, never from real credentials.\n"
     )
     config, credentials = (directory / "aws-config").resolve(), (directory / "credentials").resolve()
-    (directory / "sandbox.env").write_text(
+    _write_private(
+        directory / "sandbox.env",
         f"export AWS_CONFIG_FILE={config}\nexport AWS_SHARED_CREDENTIALS_FILE={credentials}\n"
+        f"export {TOKEN_VARIABLE}={token}\n",
     )
 
 
@@ -157,7 +172,10 @@ def start(
         "--port", str(port), "--scenario", scenario,
         "--job-seconds", str(job_seconds), "--ready-file", str(ready),
     ]
-    process = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    token = secrets.token_urlsafe(32)
+    environment = {**os.environ, TOKEN_VARIABLE: token}
+    process = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+                               env=environment)
     log.close()
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while not ready.exists():
@@ -170,10 +188,10 @@ def start(
     info = json.loads(ready.read_text())
     ready.unlink()
     endpoint = f"http://127.0.0.1:{info['port']}"
-    sandbox = Sandbox(folder.resolve(), process.pid, endpoint)
+    sandbox = Sandbox(folder.resolve(), process.pid, endpoint, token)
     sandbox.status()
-    write_profiles(folder, endpoint)
-    (folder / "server.json").write_text(json.dumps({"pid": process.pid, "endpoint": endpoint}))
+    write_profiles(folder, endpoint, token)
+    _write_private(folder / "server.json", json.dumps({"pid": process.pid, "endpoint": endpoint, "token": token}))
     return sandbox, True
 
 

@@ -11,13 +11,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from moto.core.base_backend import BackendDict
+from moto.core.base_backend import AccountSpecificBackend, BackendDict, backend_lock
 from moto.core.model_instances import reset_model_data
 from moto.ec2.models import ec2_backends
+from moto.ec2.models.subnets import Subnet
 from moto.iam.models import iam_backends
 from moto.kms.models import kms_backends
 from moto.moto_api._internal import mock_random
-from moto.rds.models import rds_backends
+from moto.rds.models import RDSBackend, rds_backends
 
 from . import organizations
 from .accounts import MANAGEMENT, SOURCE, SOURCE_REGION, TARGET, TARGET_REGION, SandboxAccount
@@ -53,13 +54,29 @@ def scenario(name: str, story: str) -> Callable[[Callable[[], None]], Callable[[
 def reset_world(name: str) -> None:
     """Forget every resource and build the named scenario (KeyError for an unknown name)."""
     chosen = SCENARIOS[name]
-    BackendDict.reset()
+    forget_backends()
     reset_model_data()
     organizations.forget_memberships()
-    settings.clear_queued_failures()
+    settings.clear_world_faults()
     world.clear(name)
     mock_random.seed(SEED)
     chosen.build()
+
+
+def forget_backends() -> None:
+    """Drop every backend, so that the next use builds a fresh one.
+
+    moto's BackendDict.reset re-runs every backend's __init__ before dropping it (EC2 alone loads
+    thousands of AMIs). And moto caches some methods per instance (functools.cache on a method keeps
+    `self`): each cache would keep every dropped backend alive, about 4 MB per reset.
+    """
+    with backend_lock:
+        for backends in BackendDict._instances:
+            backends.clear()
+        BackendDict._instances.clear()
+    for cached in (AccountSpecificBackend._generate_regions, Subnet._base_avail_ip_iterator,
+                   RDSBackend.db_cluster_options):
+        cached.cache_clear()
 
 
 # ----- building blocks ---------------------------------------------------------------------------

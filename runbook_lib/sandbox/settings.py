@@ -1,49 +1,127 @@
 """Knobs a test or trainer turns on a running sandbox: job duration and injected faults.
 
 One instance per server process. Scenario resets keep the knobs (a trainer's slow jobs stay slow),
-except queued job failures, which belong to the world that was reset.
+except the faults that belong to the world that was reset: queued job failures and a stall.
+
+Throttling draws come from a generator seeded from os.urandom, once: each call draws anew, so a
+retried run does not meet its throttle at the same request. `throttle_seed` re-seeds it, for a
+test that needs the same pattern twice.
+
+A stall holds the next `stall_calls` requests for one service (and, optionally, one operation)
+for `stall_seconds` before they are answered, as a hung AWS endpoint would. A reset or shutdown
+releases every held request at once.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_STALL_SECONDS = 600.0
+MAX_STALL_SECONDS = 3600.0
+
+
+class SettingsError(ValueError):
+    """A knob's value makes no sense; the message names the knob and what it accepts."""
+
+
+def _number(knob: str, value: Any, low: float, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SettingsError(f"{knob} must be a number, not {value!r}")
+    if not math.isfinite(value) or not low <= value <= high:
+        allowed = f"from {low:g} to {high:g}" if math.isfinite(high) else f"{low:g} or more"
+        raise SettingsError(f"{knob} must be a finite number {allowed}, not {value!r}")
+    return float(value)
+
+
+def _whole(knob: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise SettingsError(f"{knob} must be a whole number, {low} or more, not {value!r}")
+    return value
+
+
+def _text(knob: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise SettingsError(f"{knob} must be a non-empty string, not {value!r}")
+    return value.strip()
+
+
+# Each knob and the check that turns what a request sent into the value the sandbox keeps.
+KNOBS = {
+    "job_seconds": lambda v: _number("job_seconds", v, 0),
+    "throttle_rate": lambda v: _number("throttle_rate", v, 0, 1),
+    "throttle_seed": lambda v: _whole("throttle_seed", v, 0),
+    "fail_next_backup": lambda v: _text("fail_next_backup", v),
+    "fail_next_copy": lambda v: _text("fail_next_copy", v),
+    "stall_service": lambda v: _text("stall_service", v).lower(),
+    "stall_operation": lambda v: _text("stall_operation", v),
+    "stall_seconds": lambda v: _number("stall_seconds", v, 0, MAX_STALL_SECONDS),
+    "stall_calls": lambda v: _whole("stall_calls", v, 0),
+}
+STALL_KNOBS = ("stall_service", "stall_operation", "stall_seconds", "stall_calls")
+
+
+def validate(knobs: dict[str, Any]) -> dict[str, Any]:
+    """The knobs, checked and converted; SettingsError naming the first knob that makes no sense."""
+    unknown = sorted(set(knobs) - set(KNOBS))
+    if unknown:
+        raise SettingsError(f"unknown knob {unknown[0]!r}; knobs are: {', '.join(KNOBS)}")
+    checked = {name: KNOBS[name](value) for name, value in knobs.items() if value is not None}
+    stall = {name: checked[name] for name in STALL_KNOBS if name in checked}
+    if stall and "stall_service" not in stall and stall.get("stall_calls") != 0:
+        raise SettingsError("stall_service is required to set a stall (stall_calls 0 alone removes it)")
+    return checked
+
+
+@dataclass
+class Stall:
+    service: str
+    operation: str | None
+    seconds: float
+    calls: int
+
+    def matches(self, service: str, operation: str | None) -> bool:
+        return self.calls > 0 and self.service == service and self.operation in (None, operation)
 
 
 @dataclass
 class SandboxSettings:
     job_seconds: float = 0.0
     throttle_rate: float = 0.0
-    throttle_seed: int = 7
+    throttle_seed: int | None = None
     queued_job_failures: dict[str, list[str]] = field(default_factory=lambda: {"backup": [], "copy": []})
+    stall: Stall | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _rng: random.Random = field(default_factory=random.Random, repr=False)
+    _rng: random.Random = field(default_factory=random.Random, repr=False)  # seeded from os.urandom
+    _release: threading.Event = field(default_factory=threading.Event, repr=False)
 
-    def __post_init__(self) -> None:
-        self._rng.seed(self.throttle_seed)
-
-    def configure(
-        self,
-        job_seconds: float | None = None,
-        throttle_rate: float | None = None,
-        fail_next_backup: str | None = None,
-        fail_next_copy: str | None = None,
-    ) -> None:
+    def configure(self, /, **knobs: Any) -> None:
+        """Change the knobs given; all are checked before any changes (SettingsError names the first bad one)."""
+        checked = validate(knobs)
         with self._lock:
-            if job_seconds is not None:
-                if job_seconds < 0:
-                    raise ValueError("job_seconds must be 0 or more")
-                self.job_seconds = float(job_seconds)
-            if throttle_rate is not None:
-                if not 0 <= throttle_rate <= 1:
-                    raise ValueError("throttle_rate must be between 0 and 1")
-                self.throttle_rate = float(throttle_rate)
+            if "job_seconds" in checked:
+                self.job_seconds = checked["job_seconds"]
+            if "throttle_rate" in checked:
+                self.throttle_rate = checked["throttle_rate"]
+            if "throttle_seed" in checked:
+                self.throttle_seed = checked["throttle_seed"]
                 self._rng.seed(self.throttle_seed)
-            if fail_next_backup:
-                self.queued_job_failures["backup"].append(fail_next_backup)
-            if fail_next_copy:
-                self.queued_job_failures["copy"].append(fail_next_copy)
+            if "fail_next_backup" in checked:
+                self.queued_job_failures["backup"].append(checked["fail_next_backup"])
+            if "fail_next_copy" in checked:
+                self.queued_job_failures["copy"].append(checked["fail_next_copy"])
+            if "stall_service" in checked:
+                self.stall = Stall(
+                    checked["stall_service"],
+                    checked.get("stall_operation"),
+                    checked.get("stall_seconds", DEFAULT_STALL_SECONDS),
+                    checked.get("stall_calls", 1),
+                )
+            elif checked.get("stall_calls") == 0:
+                self.stall = None
 
     def take_injected_failure(self, kind: str) -> str | None:
         """The StatusMessage the next job of this kind must fail with, if a test queued one."""
@@ -55,17 +133,40 @@ class SandboxSettings:
         with self._lock:
             return self.throttle_rate > 0 and self._rng.random() < self.throttle_rate
 
-    def clear_queued_failures(self) -> None:
+    def take_stall(self, service: str, operation: str | None) -> tuple[threading.Event, float] | None:
+        """(event, seconds) when this request must be held: wait on the event for that long."""
+        with self._lock:
+            if self.stall is None or not self.stall.matches(service, operation):
+                return None
+            self.stall.calls -= 1
+            return self._release, self.stall.seconds
+
+    def release_stalls(self) -> None:
+        """Answer every held request now, and forget the stall (a reset or a shutdown)."""
+        with self._lock:
+            self.stall = None
+            self._release.set()
+            self._release = threading.Event()
+
+    def clear_world_faults(self) -> None:
+        """Forget queued job failures and release any stall: they belong to the world being reset."""
         with self._lock:
             for queue in self.queued_job_failures.values():
                 queue.clear()
+        self.release_stalls()
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "job_seconds": self.job_seconds,
-            "throttle_rate": self.throttle_rate,
-            "queued_job_failures": {k: list(v) for k, v in self.queued_job_failures.items()},
-        }
+        with self._lock:
+            return {
+                "job_seconds": self.job_seconds,
+                "throttle_rate": self.throttle_rate,
+                "throttle_seed": self.throttle_seed,
+                "queued_job_failures": {k: list(v) for k, v in self.queued_job_failures.items()},
+                "stall": None if self.stall is None else {
+                    "service": self.stall.service, "operation": self.stall.operation,
+                    "seconds": self.stall.seconds, "calls": self.stall.calls,
+                },
+            }
 
 
 settings = SandboxSettings()

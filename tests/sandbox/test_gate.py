@@ -52,7 +52,7 @@ def test_a_request_cannot_pick_its_account_by_header(world, aws):
 
 
 def test_throttling_is_retried_by_standard_retry_mode(world, aws):
-    world.configure(throttle_rate=0.3)
+    world.configure(throttle_rate=0.3, throttle_seed=7)  # unseeded, all 8 pass untouched once in 17 runs
     backup = aws.source("backup")
     retried = 0
     for _ in range(8):

@@ -4,9 +4,10 @@ moto 5.2.5 keeps vaults and plans only. This backend extends moto's BackupBacken
 shared with moto's own operations) and lives in a BackendDict, so moto's reset clears it.
 
 Jobs advance with the clock: CREATED, then RUNNING, then COMPLETED or FAILED after
-`settings.job_seconds` (0 finishes them at once). Nothing runs in the background: every Backup call
-first settles the jobs whose time is up, in every account, so a copy's effects appear in the
-destination account as soon as anyone looks.
+`settings.job_seconds` (0 finishes them at once). Nothing runs in the background: the gate settles
+the jobs whose time is up, in every account, before any request of any service runs (and so does
+every Backup operation, for callers inside the process). A job's effects are dated by the clock,
+not by the request that settled it, so which request came first never shows: reads are pure.
 """
 
 from __future__ import annotations
@@ -71,6 +72,21 @@ PAGINATION_MODEL = {
 _settle_lock = threading.RLock()
 
 
+def settle_due_jobs() -> None:
+    """Finish every job, in every account, whose time is up (see the module docstring)."""
+    with _settle_lock:
+        for _account, _region, backend in list(sandbox_backup_backends.iter_backends()):
+            for job in list(backend.backup_jobs.values()):
+                if job.due():
+                    backend._finish_backup(job)
+            for job in list(backend.copy_jobs.values()):
+                if job.due():
+                    backend._finish_copy(job)
+            for job in list(backend.restore_jobs.values()):
+                if job.due():
+                    backend._finish_restore(job)
+
+
 class SandboxBackupBackend(BackupBackend):
     """moto's Backup backend plus jobs, recovery points, access policies and global settings."""
 
@@ -91,18 +107,7 @@ class SandboxBackupBackend(BackupBackend):
     # ----- clock ---------------------------------------------------------------------------
     @staticmethod
     def settle_due_jobs() -> None:
-        """Finish every job, in every account, whose time is up (see the module docstring)."""
-        with _settle_lock:
-            for _account, _region, backend in list(sandbox_backup_backends.iter_backends()):
-                for job in list(backend.backup_jobs.values()):
-                    if job.due():
-                        backend._finish_backup(job)
-                for job in list(backend.copy_jobs.values()):
-                    if job.due():
-                        backend._finish_copy(job)
-                for job in list(backend.restore_jobs.values()):
-                    if job.due():
-                        backend._finish_restore(job)
+        settle_due_jobs()
 
     # ----- vaults --------------------------------------------------------------------------
     def create_backup_vault(
@@ -145,9 +150,16 @@ class SandboxBackupBackend(BackupBackend):
                 msg=f"Backup vault {backup_vault_name} does not exist in account {self.account_id} "
                 f"in {self.region_name}."
             )
-        vault = self.vaults[backup_vault_name]
+        return self._counted(self.vaults[backup_vault_name])
+
+    def list_backup_vaults(self) -> list[Vault]:
+        self.settle_due_jobs()
+        return [self._counted(vault) for vault in super().list_backup_vaults()]
+
+    def _counted(self, vault: Vault) -> Vault:
+        """The vault with NumberOfRecoveryPoints as it is now (moto keeps a number nothing updates)."""
         vault.num_of_recovery_points = sum(
-            1 for rp in self.recovery_points.values() if rp.backup_vault_name == backup_vault_name
+            1 for rp in self.recovery_points.values() if rp.backup_vault_name == vault.backup_vault_name
         )
         return vault
 
@@ -332,7 +344,7 @@ class SandboxBackupBackend(BackupBackend):
 
     def _finish_backup(self, job: BackupJob) -> None:
         job.settled = True
-        job.completion_date = utcnow()
+        job.completion_date = job.due_date
         point = self.recovery_points.get(job.recovery_point_arn or "")
         if point is None:
             return
@@ -476,7 +488,7 @@ class SandboxBackupBackend(BackupBackend):
 
     def _finish_copy(self, job: CopyJob) -> None:
         job.settled = True
-        job.completion_date = utcnow()
+        job.completion_date = job.due_date
         if job.failure:
             return
         source = self.recovery_points.get(job.source_recovery_point_arn)
@@ -525,7 +537,8 @@ class SandboxBackupBackend(BackupBackend):
             source_backup_vault_arn=source.backup_vault_arn,
             snapshot_id=snapshot_id,
             status="COMPLETED",
-            completion_date=utcnow(),
+            creation_date=job.due_date,
+            completion_date=job.due_date,
         )
         self.recovery_points[arn] = point
         return arn
@@ -580,7 +593,7 @@ class SandboxBackupBackend(BackupBackend):
 
     def _finish_restore(self, job: RestoreJob) -> None:
         job.settled = True
-        job.completion_date = utcnow()
+        job.completion_date = job.due_date
         point = self.recovery_points.get(job.recovery_point_arn)
         if point is None or point.snapshot_id is None:
             job.failure = "Recovery point no longer exists."

@@ -140,6 +140,11 @@ class Job:
     lifecycle: dict[str, Any] | None = None
     idempotency_token: str | None = None
 
+    @property
+    def due_date(self) -> datetime:
+        """When the job ends, by the clock: its CompletionDate, whoever looks first."""
+        return self.creation_date + timedelta(seconds=self.duration)
+
     def due(self) -> bool:
         return not self.settled and time.monotonic() - self.started >= self.duration
 

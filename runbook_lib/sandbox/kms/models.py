@@ -8,9 +8,12 @@ is decided by that key's policy, evaluated with runbook_lib.iam_policy.
 
 from __future__ import annotations
 
+import functools
 import json
 
+from moto.kms import models as moto_kms_models
 from moto.kms.models import Key, KmsBackend, kms_backends
+from moto.kms.utils import AbstractPrivateKey
 
 from runbook_lib import iam_policy
 
@@ -133,6 +136,23 @@ def _action_context(action: str, context: dict[str, str]) -> dict[str, str]:
     return ctx
 
 
+_moto_generate_private_key = moto_kms_models.generate_private_key
+
+
+@functools.cache
+def _shared_private_key(key_spec: str) -> AbstractPrivateKey:
+    return _moto_generate_private_key(key_spec)
+
+
+def _generate_private_key(key_spec: str) -> AbstractPrivateKey:
+    """moto makes a 2048-bit RSA key pair for every key, symmetric ones included (about 0.1 s each,
+    seven per scenario). A symmetric key never signs with it, so they all share one."""
+    if key_spec == "SYMMETRIC_DEFAULT":
+        return _shared_private_key(key_spec)
+    return _moto_generate_private_key(key_spec)
+
+
 def install() -> None:
-    """Teach moto's KMS backend to create AWS managed keys as AWS does."""
+    """Teach moto's KMS backend to create AWS managed keys as AWS does, and symmetric keys quickly."""
     KmsBackend._generate_default_keys = _generate_default_keys  # type: ignore[method-assign]
+    moto_kms_models.generate_private_key = _generate_private_key  # type: ignore[assignment]
