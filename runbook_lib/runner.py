@@ -13,6 +13,7 @@ import collections
 import fcntl
 import html
 import json
+import logging
 import os
 import sys
 import time
@@ -49,6 +50,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 LOCK_FILE = ".runbook.lock"
 RETRY_LOG = "retries.jsonl"
 KERNEL_LOG = "kernels.log"
+RUN_LOG = "runbook.log"
 
 
 @dataclass
@@ -92,8 +94,9 @@ def run(parameter_file: str | Path, out: str | Path | None = None, steps: tuple[
     values["run_dir"] = str(folder)
     resume = f"runbook run {parameter_file} --out {folder}"
     outcomes: list[StepOutcome] = []
-    with _holding(folder), _environment(PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-                                        **{aws.RETRY_LOG_ENV: str(folder / RETRY_LOG)}):
+    kernel_environment = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+                          aws.RETRY_LOG_ENV: str(folder / RETRY_LOG)}
+    with _holding(folder), _logging_to(folder / RUN_LOG), _environment(**kernel_environment):
         try:
             for step in steps:
                 outcome = _run_step(step, folder, values)
@@ -175,6 +178,21 @@ def _holding(folder: Path) -> Iterator[IO[str]]:
         yield handle
     finally:
         handle.close()
+
+
+@contextmanager
+def _logging_to(path: Path) -> Iterator[None]:
+    """What the libraries log while the run drives them (papermill, nbclient, the runbook) goes to the
+    run folder; the console keeps the run's own lines."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
 
 
 @contextmanager
