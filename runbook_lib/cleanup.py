@@ -34,10 +34,7 @@ log = logging.getLogger(__name__)
 def cleanup(run: Run) -> list[Change]:
     """Plan the whole cleanup in an order that works: the run's recovery points (both sides), then the
     vaults it made, then (revert_sharing) what it shared."""
-    own = [(side, point) for side, point in (
-        ("target", run.state.get(COPY_STEP, "destination_recovery_point_arn")),
-        ("source", run.state.get(BACKUP_STEP, "recovery_point_arn")),
-    ) if point]
+    own = own_recovery_points(run)
     changes = [_delete_point(run, side, point) for side, point in own]
     made = _created_vaults(run)
     vault_changes = [_delete_vault(run, side, {point for _, point in own}, made) for side in ("target", "source")]
@@ -75,6 +72,30 @@ def plan_text(run: Run, changes: list[Change]) -> str:
 
 def _vault_name(run: Run, side: str) -> str:
     return run.source_vault_name if side == "source" else run.target_vault_name
+
+
+def own_recovery_points(run: Run) -> list[tuple[str, str]]:
+    """(side, ARN) of the recovery points this run made: the ones its state recorded, or else the one
+    its recorded job made (a job that ended after its step stopped waiting is still the run's)."""
+    found = []
+    for side, step, recorded_as, kind in (("target", COPY_STEP, "destination_recovery_point_arn", "copy"),
+                                          ("source", BACKUP_STEP, "recovery_point_arn", "backup")):
+        point = run.state.get(step, recorded_as) or _job_point(run, kind, run.state.get(step, f"{kind}_job_id"))
+        if point:
+            found.append((side, point))
+    return found
+
+
+def _job_point(run: Run, kind: str, job_id: str | None) -> str | None:
+    if not job_id:
+        return None
+    backup = run.source("backup")
+    try:
+        if kind == "backup":
+            return backup.describe_backup_job(BackupJobId=job_id).get("RecoveryPointArn")
+        return backup.describe_copy_job(CopyJobId=job_id)["CopyJob"].get("DestinationRecoveryPointArn")
+    except backup.exceptions.ResourceNotFoundException:
+        return None
 
 
 def _recovery_point_exists(backup: Any, vault: str, point: str) -> bool:
@@ -127,6 +148,9 @@ def _delete_vault(run: Run, side: str, own: set[str], made: set[tuple[str, str, 
                       **more)
 
     if (profile, region, vault) not in made:
+        if run.state.planned_effect("vault", profile=profile, region=region, name=vault):
+            return change(f"vault {vault}: this run only planned it (step 00_prerequisites), nothing to delete",
+                          nothing_to_do="not made, nothing to change")
         return change(f"keep vault {vault}: this run did not make it", nothing_to_do=KEPT)
     if vaults.find(profile, region, vault) is None:
         return change(f"vault {vault} (this run made it) is deleted", nothing_to_do=GONE)

@@ -4,6 +4,8 @@ key policy, the vault policy and the organization's setting back as they were be
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 from runbook_lib import cleanup
@@ -33,11 +35,14 @@ def points_from_outside(aws):  # type: ignore[no-untyped-def]
 
 
 def clean(run_values, **overrides):  # type: ignore[no-untyped-def]
+    """Step 07 as the notebook runs it; its changes and all it shows (the plan, then each change)."""
     run = Run("07_cleanup", {**run_values, **overrides})
     changes = cleanup.cleanup(run)
-    text = cleanup.plan_text(run, changes)
-    run.carry_out(changes)
-    return changes, text
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown):
+        print(cleanup.plan_text(run, changes))
+        run.carry_out(changes)
+    return changes, shown.getvalue()
 
 
 def key_policy(aws, alias="alias/cmkSource"):  # type: ignore[no-untyped-def]
@@ -76,6 +81,19 @@ def test_cleanup_deletes_the_vaults_it_made_once_they_are_empty(aws, world, tmp_
         "backup:DeleteBackupVault"] * 2
     for where in (SOURCE_AT, TARGET_AT):
         assert world.state()["backup"].get(where, {}).get("vaults", {}) == {}
+
+
+def test_a_copy_that_ended_after_its_step_stopped_waiting_is_still_the_runs(aws, world, tmp_path):
+    run_values, (_, destination) = run_walkthrough(tmp_path)
+    state_file = tmp_path / "run" / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["04_copy_to_target"]["destination_recovery_point_arn"]
+    state_file.write_text(json.dumps(state))
+
+    changes, _ = clean(run_values)
+
+    assert destination in [c.target for c in changes if c.applied]
+    assert world.state()["backup"].get(TARGET_AT, {}).get("vaults", {}) == {}
 
 
 def test_revert_sharing_puts_everything_back_as_it_was_before_the_run(aws, world, tmp_path):
@@ -139,16 +157,15 @@ def test_revert_takes_out_only_what_the_run_added(aws, world, tmp_path):
     assert not any(c.action == "backup:UpdateGlobalSettings" for c in changes)
 
 
-def test_a_dry_run_shows_the_whole_plan_and_changes_nothing(aws, world, tmp_path, capsys):
+def test_a_dry_run_shows_the_whole_plan_and_changes_nothing(aws, world, tmp_path):
     run_values, _ = run_walkthrough(tmp_path)
     points_from_outside(aws)
     before = world.state()
-    capsys.readouterr()
 
-    clean(run_values, apply=False, revert_sharing=True)
+    _, shown = clean(run_values, apply=False, revert_sharing=True)
 
     assert world.state() == before
-    shown = capsys.readouterr().out
+    assert shown.startswith("Cleanup plan: 5 change(s) to make, 2 vault(s) kept; apply is false")
     planned = json.loads((tmp_path / "run" / "state.json").read_text())["planned"]
     assert [e["action"] for e in planned if e["step"] == "07_cleanup"] == [
         "backup:DeleteRecoveryPoint", "backup:DeleteRecoveryPoint", "kms:PutKeyPolicy",
