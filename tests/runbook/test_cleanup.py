@@ -177,6 +177,7 @@ def test_a_dry_run_shows_the_whole_plan_and_changes_nothing(aws, world, tmp_path
 
 def test_batch_cleanup_prints_its_plan_first_and_a_rerun_changes_nothing(aws, world, tmp_path):
     out = tmp_path / "run"
+    pristine = world.state()
     run_walkthrough(tmp_path)
     outside = points_from_outside(aws)
 
@@ -188,20 +189,22 @@ def test_batch_cleanup_prints_its_plan_first_and_a_rerun_changes_nothing(aws, wo
     assert not errors and world.state() == before
     assert "Cleanup plan: 5 change(s) to make, 2 vault(s) kept; apply is false" in shown
 
-    done = runbook("run", str(parameter_file(tmp_path, revert_sharing=False)), "--out", str(out),
+    done = runbook("run", str(parameter_file(tmp_path, revert_sharing=True)), "--out", str(out),
                    "--steps", "07_cleanup")
     assert done.returncode == 0, done.stderr
     shown, errors = notebook_outputs(out / "07_cleanup.ipynb")
     assert not errors
-    plan = shown.index("Cleanup plan: 2 change(s) to make, 2 vault(s) kept; apply is true")
+    plan = shown.index("Cleanup plan: 5 change(s) to make, 2 vault(s) kept; apply is true")
     assert plan < shown.index("keep vault CABTargetVault: it holds 1 recovery point(s) this run did not make")
     assert shown.index("delete recovery point") < shown.index(": changed")
+    assert shown.index('-      "Sid": "RunbookAllowUseOfTheKey333333333333"') < shown.index(": changed")
+    assert world.state()["kms"] == pristine["kms"]
     points = {**world.state()["backup"][SOURCE_AT]["recovery_points"],
               **world.state()["backup"][TARGET_AT]["recovery_points"]}
     assert set(points) == set(outside)
 
     after, log = world.state(), (out / "changes.jsonl").read_text()
-    rerun = runbook("run", str(parameter_file(tmp_path, revert_sharing=False)), "--out", str(out),
+    rerun = runbook("run", str(parameter_file(tmp_path, revert_sharing=True)), "--out", str(out),
                     "--steps", "07_cleanup")
     assert rerun.returncode == 0, rerun.stderr
     shown, errors = notebook_outputs(out / "07_cleanup.ipynb")
