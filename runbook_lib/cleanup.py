@@ -160,8 +160,8 @@ def _delete_vault(run: Run, side: str, own: set[str], made: set[tuple[str, str, 
         log.info("keeping vault %s: %d recovery point(s) not made by this run", vault, len(others))
         shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
         return change(f"keep vault {vault}: it holds {len(others)} recovery point(s) this run did not make",
-                      nothing_to_do=KEPT, notes=[f"not made by this run: {shown}",
-                                                 "delete the vault by hand once no one needs them"])
+                      nothing_to_do=KEPT, notes=[f"not made by this run: {shown}", "once no one needs them, delete "
+                                                 "them and run cleanup again: it then deletes the vault"])
 
     def delete() -> None:
         try:
