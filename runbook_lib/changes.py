@@ -4,7 +4,9 @@ A Change knows what it will do (summary and, for policies, a unified diff), whet
 at all (so a second run changes nothing), what the world looks like once it is made (its effect,
 which later steps of a dry run plan against), and how to do it. `carry_out` applies it when the
 run's `apply` parameter allows and appends one JSON line to the run's change log; otherwise it
-records it as planned. No credentials are ever part of a Change.
+records it as planned. The log line keeps what a change added to a policy (`added`), so that
+cleanup can take out exactly that, and what a cleanup took out again (`reverts`), so that a rerun
+knows. No credentials are ever part of a Change.
 """
 
 from __future__ import annotations
@@ -46,19 +48,23 @@ class Change:
     blocked_by: str = ""
     notes: list[str] = field(default_factory=list)
     precheck: Callable[[], str] | None = None
+    added: dict[str, Any] = field(default_factory=dict)
+    reverts: dict[str, Any] = field(default_factory=dict)
+    nothing_to_do: str = ""
     result: Any = field(default=None, init=False)
     applied: bool = field(default=False, init=False)
 
     @property
     def key(self) -> str:
-        """One planned change per action and target, so that planning again replaces it."""
-        return f"{self.action} {self.profile} {self.region} {self.target}"
+        """One planned change per action and target, so that planning again replaces it (a revert has
+        its own, so that planning it does not replace the change it takes back)."""
+        return f"{'revert ' if self.reverts else ''}{self.action} {self.profile} {self.region} {self.target}"
 
     def state_text(self) -> str:
         if self.applied:
             return "changed"
         if not self.needed:
-            return "already in place, nothing to change"
+            return self.nothing_to_do or "already in place, nothing to change"
         if self.blocked_by:
             return f"blocked until {self.blocked_by}"
         return "will change"
@@ -81,9 +87,10 @@ class Change:
         return self.describe()
 
 
-def policy_diff(before: dict[str, Any] | None, after: dict[str, Any], name: str) -> str:
+def policy_diff(before: dict[str, Any] | None, after: dict[str, Any] | None, name: str) -> str:
+    """A unified diff of two documents (None: there is none, before or after)."""
     old = json.dumps(before, indent=2, sort_keys=True).splitlines() if before else []
-    new = json.dumps(after, indent=2, sort_keys=True).splitlines()
+    new = json.dumps(after, indent=2, sort_keys=True).splitlines() if after else []
     return "\n".join(difflib.unified_diff(old, new, f"{name} (now)", f"{name} (planned)", lineterm=""))
 
 
@@ -105,6 +112,10 @@ class ChangeLog:
             "summary": change.summary,
             "outcome": outcome,
         }
+        if change.added:
+            entry["added"] = change.added
+        if change.reverts:
+            entry["reverts"] = change.reverts
         with self.path.open("a") as handle:
             handle.write(json.dumps(entry) + "\n")
 

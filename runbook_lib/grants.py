@@ -29,6 +29,14 @@ class GrantPlan:
     decision_after: Decision
     removed: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    added: list[dict[str, Any]] = field(default_factory=list)
+    replaced: list[dict[str, Any]] = field(default_factory=list)
+
+    def log_record(self) -> dict[str, Any]:
+        """What the change log keeps of this grant, so that cleanup can take out exactly what it added."""
+        if not self.needed:
+            return {}
+        return {"statements": self.added, "removed": [*self.removed, *self.replaced], "created": self.before is None}
 
 
 class DenyBlocks(Exception):
@@ -106,4 +114,19 @@ def plan_grant(before: str | None, decide: Callable[[dict[str, Any]], Decision],
     if after_decision.outcome == iam_policy.UNDETERMINED:
         notes.append("unknown: the evaluator cannot decide statement "
                      f"{', '.join(label(s) for s in after_decision.statements)}; it may still deny account {account}")
-    return GrantPlan(before, after_text, after_text is not None, decision, after_decision, removed, notes)
+    added = [s for s in own if s not in statements] if after_text is not None else []
+    replaced = [statements[i] for i in drop if statements[i] not in own and statements[i] not in removed]
+    return GrantPlan(before, after_text, after_text is not None, decision, after_decision, removed, notes, added,
+                     replaced)
+
+
+def without(text: str, statements: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """The policy's text with each statement that is exactly one of `statements` taken out (every other
+    statement byte for byte), and the statements it took out; the text as it is when none is there."""
+    document = json.loads(text)
+    listed = document.get("Statement")
+    present = listed if isinstance(listed, list) else [listed]
+    drop = [i for i, s in enumerate(present) if isinstance(s, dict) and s in statements]
+    if not drop:
+        return text, []
+    return policy_text.edited(text, remove=drop), [present[i] for i in drop]

@@ -161,4 +161,4 @@ def share_change(step: str, profile: str, region: str, key_arn: str, principal: 
     return Change(step, profile, region, "kms:PutKeyPolicy", key_arn, summary, put, needed=plan.needed,
                   diff=policy_diff(json.loads(text), json.loads(after), "key policy") if plan.needed else "",
                   effect={"kind": "key-policy", "key_arn": key_arn, "policy": after}, notes=plan.notes,
-                  precheck=changed_since)
+                  precheck=changed_since, added=plan.log_record())

@@ -163,6 +163,9 @@ SCHEMA: tuple[Parameter, ...] = (
               "empty, or a copy job ID (up to 100 printable ASCII characters, no spaces)", _text(COPY_JOB_ID)),
     Parameter("reencrypt_key", "alias/cmkSource", "troubleshooting: customer managed key that re-encrypts a "
               "snapshot under an AWS managed key", KEY_FORMS, _is_key),
+    Parameter("revert_sharing", False, "cleanup: also take out what this run added to the key policy, the vault "
+              "policy and the organization's cross-account backup setting (read from its change log)",
+              "true or false", lambda v: isinstance(v, bool)),
     Parameter("apply", False, "make the changes; false is a dry run: every step plans (against what earlier "
               "plans will produce), nothing changes in AWS, and JupyterLab shows an Apply button per change",
               "true or false",

@@ -64,11 +64,18 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
                  "backup:ListRecoveryPointsByBackupVault", "ec2:DescribeSnapshots", "kms:DescribeKey",
                  "kms:ListAliases", "kms:GetKeyPolicy"),
     },
+    # The jobs are read when the run's recovery point was not recorded; the kms reads describe what the
+    # vaults still hold; revert_sharing adds the policy writes and the management account's setting.
     "07_cleanup": {
         SOURCE: ("backup:DescribeRecoveryPoint", "backup:DeleteRecoveryPoint", "backup:DescribeBackupVault",
-                 "backup:DeleteBackupVault", "backup:ListRecoveryPointsByBackupVault"),
+                 "backup:DeleteBackupVault", "backup:ListRecoveryPointsByBackupVault", "backup:DescribeBackupJob",
+                 "backup:DescribeCopyJob", "kms:DescribeKey", "kms:ListAliases", "kms:GetKeyPolicy",
+                 "kms:PutKeyPolicy"),
         TARGET: ("backup:DescribeRecoveryPoint", "backup:DeleteRecoveryPoint", "backup:DescribeBackupVault",
-                 "backup:DeleteBackupVault", "backup:ListRecoveryPointsByBackupVault"),
+                 "backup:DeleteBackupVault", "backup:ListRecoveryPointsByBackupVault", "kms:DescribeKey",
+                 "kms:ListAliases", "kms:GetKeyPolicy", "backup:GetBackupVaultAccessPolicy",
+                 "backup:PutBackupVaultAccessPolicy", "backup:DeleteBackupVaultAccessPolicy"),
+        MANAGEMENT: ("backup:DescribeGlobalSettings", "backup:UpdateGlobalSettings"),
     },
 }
 

@@ -131,4 +131,4 @@ def access_policy_change(step: str, profile: str, region: str, name: str, arn: s
                   needed=plan.needed, notes=plan.notes, precheck=changed_since,
                   diff=policy_diff(before_document, json.loads(after), "vault access policy") if plan.needed else "",
                   effect={"kind": "vault-policy", "profile": profile, "region": region, "name": name,
-                          "policy": after})
+                          "policy": after}, added=plan.log_record())

@@ -14,6 +14,7 @@ from typing import Any
 
 from . import arns, aws, checks, diagnose, grants, iam_policy, jobs, keys, params, preflight, vaults
 from .changes import Change
+from .cleanup import cleanup
 from .context import Run, resource_arn, resource_key
 from .encryption import (
     destination_recovery_point,
@@ -27,8 +28,8 @@ from .encryption import (
 from .errors import StepFailed
 from .following import BACKUP_STEP, COPY_STEP, Outcome, wait_for
 
-__all__ = ["Outcome", "Run", "destination_recovery_point", "encryption_of", "encryption_sentence", "resource_arn",
-           "source_recovery_point"]
+__all__ = ["Outcome", "Run", "cleanup", "destination_recovery_point", "encryption_of", "encryption_sentence",
+           "resource_arn", "source_recovery_point"]
 
 
 def _deny_blocks(run: Run, check_id: str, what: str, account: str, owner: str,
@@ -316,48 +317,6 @@ def verify_target_key(run: Run) -> dict[str, Any]:
     run.state.record("05_verify_target_key", destination_key_arn=expected,
                      destination_key_alias=found["recovery_point_key_alias"])
     return found
-
-
-# ----- cleanup -------------------------------------------------------------------------------------
-
-def cleanup(run: Run) -> list[Change]:
-    """Plan deleting what this run created (recovery points, then vaults it created), nothing else."""
-    changes: list[Change] = []
-    created_vaults = {
-        (entry["profile"], entry["region"], entry["target"])
-        for entry in run.state.changes.entries()
-        if entry["action"] == "backup:CreateBackupVault" and entry["outcome"] == "applied"
-    }
-    for profile, region, vault, point in (
-        (run.target_profile, run.target_region, run.target_vault_name,
-         run.state.get(COPY_STEP, "destination_recovery_point_arn")),
-        (run.source_profile, run.source_region, run.source_vault_name,
-         run.state.get(BACKUP_STEP, "recovery_point_arn")),
-    ):
-        backup = aws.client(profile, "backup", region)
-        if point:
-            exists = _recovery_point_exists(backup, vault, point)
-            changes.append(Change(
-                run.step, profile, region, "backup:DeleteRecoveryPoint", point, f"delete {point} from {vault}",
-                lambda b=backup, v=vault, p=point: b.delete_recovery_point(BackupVaultName=v, RecoveryPointArn=p),
-                needed=exists,
-            ))
-        if (profile, region, vault) in created_vaults:
-            changes.append(Change(
-                run.step, profile, region, "backup:DeleteBackupVault", vault,
-                f"delete vault {vault} (this run made it)",
-                lambda b=backup, v=vault: b.delete_backup_vault(BackupVaultName=v),
-                needed=vaults.find(profile, region, vault) is not None,
-            ))
-    return changes
-
-
-def _recovery_point_exists(backup: Any, vault: str, point: str) -> bool:
-    try:
-        backup.describe_recovery_point(BackupVaultName=vault, RecoveryPointArn=point)
-        return True
-    except backup.exceptions.ResourceNotFoundException:
-        return False
 
 
 def recovery_points_table(profile: str, region: str, vault: str) -> list[dict[str, Any]]:

@@ -1,0 +1,346 @@
+"""Step 07: delete what this run created and, with revert_sharing, take back what it shared.
+
+A cleanup has to finish whatever else the vaults hold. It deletes the run's own recovery points (the
+ones its state recorded) on both sides before any vault; it deletes a vault only when this run made
+it and nothing else is left in it, and otherwise keeps it, says why and goes on. With revert_sharing
+it also takes out exactly what the run's change log says the run added: its statements in the key
+policy and in the vault policy (the vault policy is deleted only when the run wrote it from nothing
+and nothing else was added since), and it turns the organization's cross-account backup off only
+when the run turned it on. Each is a Change, planned and shown first; a rerun finds nothing to do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import aws, grants, iam_policy, keys, vaults
+from .changes import Change, policy_diff
+from .context import Run
+from .errors import StepFailed
+from .following import BACKUP_STEP, COPY_STEP
+
+SETTING = "isCrossAccountBackupEnabled"
+KEPT = "kept, not deleted"
+GONE = "already deleted, nothing to change"
+NOTHING_LEFT = "nothing of this run's left to take out"
+
+log = logging.getLogger(__name__)
+
+
+def cleanup(run: Run) -> list[Change]:
+    """Plan the whole cleanup in an order that works: the run's recovery points (both sides), then the
+    vaults it made, then (revert_sharing) what it shared."""
+    own = own_recovery_points(run)
+    changes = [_delete_point(run, side, point) for side, point in own]
+    made = _created_vaults(run)
+    vault_changes = [_delete_vault(run, side, {point for _, point in own}, made) for side in ("target", "source")]
+    changes += vault_changes
+    if run.revert_sharing:
+        deleting = {(c.profile, c.region, c.target) for c in vault_changes if c.needed}
+        changes += revert_changes(run, deleting)
+    run.state.record(run.step, kept=[c.summary for c in changes if c.nothing_to_do == KEPT])
+    return changes
+
+
+def plan_text(run: Run, changes: list[Change]) -> str:
+    """The cleanup plan, shown before anything is deleted (in batch too): what it will do and keep and,
+    with apply, each change it makes now in full. Carrying the changes out then shows each one that
+    needs nothing (a vault kept and why) and, in a dry run, each planned change in full."""
+    to_make = [c for c in changes if c.needed]
+    kept = sum(1 for c in changes if c.nothing_to_do == KEPT)
+    heading = f"Cleanup plan: {len(to_make)} change(s) to make, {kept} vault(s) kept; "
+    if not to_make:
+        heading += "nothing to change"
+    elif run.apply:
+        heading += "apply is true: making them now, in this order"
+    else:
+        heading += "apply is false: a dry run, nothing is changed"
+    lines = [heading]
+    if not run.revert_sharing:
+        lines.append("revert_sharing is false: what this run shared (its key policy and vault policy statements, "
+                     "the cross-account backup setting) stays")
+    if run.apply:
+        lines += [change.describe() for change in to_make]
+    return "\n".join(lines)
+
+
+# ----- recovery points and vaults ----------------------------------------------------------------
+
+def _vault_name(run: Run, side: str) -> str:
+    return run.source_vault_name if side == "source" else run.target_vault_name
+
+
+def own_recovery_points(run: Run) -> list[tuple[str, str]]:
+    """(side, ARN) of the recovery points this run made: the ones its state recorded, or else the one
+    its recorded job made (a job that ended after its step stopped waiting is still the run's)."""
+    found = []
+    for side, step, recorded_as, kind in (("target", COPY_STEP, "destination_recovery_point_arn", "copy"),
+                                          ("source", BACKUP_STEP, "recovery_point_arn", "backup")):
+        point = run.state.get(step, recorded_as) or _job_point(run, kind, run.state.get(step, f"{kind}_job_id"))
+        if point:
+            found.append((side, point))
+    return found
+
+
+def _job_point(run: Run, kind: str, job_id: str | None) -> str | None:
+    if not job_id:
+        return None
+    backup = run.source("backup")
+    try:
+        if kind == "backup":
+            return backup.describe_backup_job(BackupJobId=job_id).get("RecoveryPointArn")
+        return backup.describe_copy_job(CopyJobId=job_id)["CopyJob"].get("DestinationRecoveryPointArn")
+    except backup.exceptions.ResourceNotFoundException:
+        return None
+
+
+def _recovery_point_exists(backup: Any, vault: str, point: str) -> bool:
+    try:
+        backup.describe_recovery_point(BackupVaultName=vault, RecoveryPointArn=point)
+        return True
+    except backup.exceptions.ResourceNotFoundException:
+        return False
+
+
+def _delete_point(run: Run, side: str, point: str) -> Change:
+    profile, region = run.side(side)
+    vault = _vault_name(run, side)
+    backup = aws.client(profile, "backup", region)
+
+    def delete() -> None:
+        try:
+            backup.delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=point)
+        except backup.exceptions.InvalidResourceStateException as error:
+            raise StepFailed(run.step, f"recovery point {point} cannot be deleted yet: "
+                             f"{error.response['Error']['Message']}",
+                             "wait until the job that uses it ends (step 04 follows the copy), then run cleanup "
+                             "again") from None
+
+    return Change(run.step, profile, region, "backup:DeleteRecoveryPoint", point,
+                  f"delete recovery point {point} from {vault} (this run made it)", delete,
+                  needed=_recovery_point_exists(backup, vault, point), nothing_to_do=GONE)
+
+
+def _created_vaults(run: Run) -> set[tuple[str, str, str]]:
+    """(profile, Region, name) of every vault the run's change log says the run created."""
+    return {(e["profile"], e["region"], e["target"]) for e in run.state.changes.entries()
+            if e["action"] == "backup:CreateBackupVault" and e["outcome"] == "applied"}
+
+
+def _points_in(backup: Any, vault: str) -> list[str]:
+    return [p["RecoveryPointArn"]
+            for page in backup.get_paginator("list_recovery_points_by_backup_vault").paginate(BackupVaultName=vault)
+            for p in page["RecoveryPoints"]]
+
+
+def _delete_vault(run: Run, side: str, own: set[str], made: set[tuple[str, str, str]]) -> Change:
+    """Delete the side's vault when this run made it and will leave it empty; else keep it, saying why."""
+    profile, region = run.side(side)
+    vault = _vault_name(run, side)
+    backup = aws.client(profile, "backup", region)
+
+    def change(summary: str, do: Callable[[], Any] = lambda: None, needed: bool = False, **more: Any) -> Change:
+        return Change(run.step, profile, region, "backup:DeleteBackupVault", vault, summary, do, needed=needed,
+                      **more)
+
+    if (profile, region, vault) not in made:
+        if run.state.planned_effect("vault", profile=profile, region=region, name=vault):
+            return change(f"vault {vault}: this run only planned it (step 00_prerequisites), nothing to delete",
+                          nothing_to_do="not made, nothing to change")
+        return change(f"keep vault {vault}: this run did not make it", nothing_to_do=KEPT)
+    if vaults.find(profile, region, vault) is None:
+        return change(f"vault {vault} (this run made it) is deleted", nothing_to_do=GONE)
+    points = _points_in(backup, vault)
+    others = [p for p in points if p not in own]
+    if others:
+        log.info("keeping vault %s: %d recovery point(s) not made by this run", vault, len(others))
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        return change(f"keep vault {vault}: it holds {len(others)} recovery point(s) this run did not make",
+                      nothing_to_do=KEPT, notes=[f"not made by this run: {shown}", "once no one needs them, delete "
+                                                 "them and run cleanup again: it then deletes the vault"])
+
+    def delete() -> None:
+        try:
+            backup.delete_backup_vault(BackupVaultName=vault)
+        except backup.exceptions.InvalidRequestException as error:
+            raise StepFailed(run.step, f"vault {vault} cannot be deleted: {error.response['Error']['Message']}",
+                             "run cleanup again: it keeps a vault that holds recovery points this run did not "
+                             "make") from None
+
+    def still_holds() -> str:
+        left = len(_points_in(backup, vault))
+        return f"vault {vault} still holds {left} recovery point(s): delete them first" if left else ""
+
+    return change(f"delete vault {vault} (this run made it; nothing else is in it)", delete, needed=True,
+                  blocked_by=f"its {len(points)} recovery point(s) above are deleted" if points and run.dry_run else "",
+                  precheck=still_holds)
+
+
+# ----- what the run shared -----------------------------------------------------------------------
+
+@dataclass
+class Added:
+    """What the run's changes added to one policy, less what a cleanup took out again since."""
+
+    target: str
+    statements: list[dict[str, Any]] = field(default_factory=list)
+    removed: list[dict[str, Any]] = field(default_factory=list)
+    created: bool = False
+    unknown: int = 0
+
+    def take(self, entry: dict[str, Any]) -> None:
+        """Follow one applied change of this policy from the log."""
+        if "reverts" in entry:
+            taken = entry["reverts"].get("statements", [])
+            self.statements = [s for s in self.statements if s not in taken]
+            self.created = self.created and bool(self.statements)
+        elif "added" in entry:
+            self.created = self.created or (not self.statements and entry["added"].get("created", False))
+            self.statements += [s for s in entry["added"].get("statements", []) if s not in self.statements]
+            self.removed += entry["added"].get("removed", [])
+        else:
+            self.unknown += 1
+
+
+@dataclass
+class Shared:
+    """Everything the run's change log says the run shared and has not taken back."""
+
+    key_policies: dict[tuple[str, str, str], Added] = field(default_factory=dict)
+    vault_policies: dict[tuple[str, str, str], Added] = field(default_factory=dict)
+    settings: dict[tuple[str, str], bool] = field(default_factory=dict)
+
+
+def shared(entries: list[dict[str, Any]]) -> Shared:
+    """Read the change log in order: statements added and taken out again, the setting turned on and off."""
+    found = Shared()
+    for entry in entries:
+        if entry.get("outcome") != "applied":
+            continue
+        where = (entry["profile"], entry["region"], entry["target"])
+        if entry["action"] == "kms:PutKeyPolicy":
+            found.key_policies.setdefault(where, Added(entry["target"])).take(entry)
+        elif entry["action"] in ("backup:PutBackupVaultAccessPolicy", "backup:DeleteBackupVaultAccessPolicy"):
+            found.vault_policies.setdefault(where, Added(entry["target"])).take(entry)
+        elif entry["action"] == "backup:UpdateGlobalSettings":
+            found.settings[(entry["profile"], entry["region"])] = "reverts" not in entry
+    return found
+
+
+def revert_changes(run: Run, deleting: set[tuple[str, str, str]]) -> list[Change]:
+    """Plan taking out what the run added to key policies, vault policies (those of vaults this cleanup
+    does not delete) and the organization's setting."""
+    found = shared(run.state.changes.entries())
+    changes = [_revert_key_policy(run, profile, region, added)
+               for (profile, region, _), added in found.key_policies.items()]
+    changes += [_revert_vault_policy(run, profile, region, added, deleting)
+                for (profile, region, _), added in found.vault_policies.items()]
+    changes += [_revert_setting(run, profile, region)
+                for (profile, region), enabled in found.settings.items() if enabled]
+    return changes
+
+
+def _notes(added: Added, found: list[dict[str, Any]], text: str | None) -> list[str]:
+    """What a person should know about what is not taken out."""
+    notes = []
+    now = {s.get("Sid") for s in iam_policy.statements(text)}
+    changed = [s for s in added.statements if s not in found and s.get("Sid") in now]
+    if changed:
+        notes.append(f"{', '.join(grants.label(s) for s in changed)} changed since this run added it: kept as it is")
+    if added.removed:
+        notes.append(f"this run also took out {', '.join(grants.label(s) for s in added.removed)}: not put back")
+    if added.unknown:
+        notes.append(f"{added.unknown} earlier change(s) are logged without what they added (an older runbook): "
+                     "not taken out")
+    return notes
+
+
+def _changed_since(read: Callable[[], str | None], text: str | None, what: str) -> Callable[[], str]:
+    def check() -> str:
+        return f"{what} changed since this plan was made: run the cell again" if read() != text else ""
+
+    return check
+
+
+def _revert_key_policy(run: Run, profile: str, region: str, added: Added) -> Change:
+    key_arn = added.target
+    kms = aws.client(profile, "kms", region)
+    text = keys.current_policy(profile, region, key_arn)
+    after, found = grants.without(text, added.statements)
+
+    def put() -> None:
+        kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=after)
+
+    summary = (f"take out what this run added to the key policy: {', '.join(grants.label(s) for s in found)}; "
+               "keep every other statement" if found else "nothing this run added is left in the key policy")
+    return Change(run.step, profile, region, "kms:PutKeyPolicy", key_arn, summary, put, needed=bool(found),
+                  diff=policy_diff(json.loads(text), json.loads(after), "key policy") if found else "",
+                  notes=_notes(added, found, text), reverts={"statements": found}, nothing_to_do=NOTHING_LEFT,
+                  precheck=_changed_since(lambda: keys.current_policy(profile, region, key_arn), text,
+                                          "the key policy"))
+
+
+def _revert_vault_policy(run: Run, profile: str, region: str, added: Added,
+                         deleting: set[tuple[str, str, str]]) -> Change:
+    arn = added.target
+    name = arn.rsplit(":", 1)[-1]
+    backup = aws.client(profile, "backup", region)
+
+    def change(summary: str, action: str = "backup:PutBackupVaultAccessPolicy", do: Callable[[], Any] = lambda: None,
+               found: list[dict[str, Any]] | None = None, **more: Any) -> Change:
+        return Change(run.step, profile, region, action, arn, summary, do, needed=bool(found),
+                      reverts={"statements": found or []}, nothing_to_do=NOTHING_LEFT, **more)
+
+    if (profile, region, name) in deleting:
+        return change(f"the access policy of {name} goes with the vault, which this cleanup deletes")
+    text = vaults.current_policy(profile, region, name)
+    if text is None:
+        return change(f"vault {name} has no access policy now")
+    after, found = grants.without(text, added.statements)
+    notes = _notes(added, found, text)
+    if not found:
+        return change(f"nothing this run added is left in the access policy of {name}", notes=notes)
+    labels = ", ".join(grants.label(s) for s in found)
+    precheck = _changed_since(lambda: vaults.current_policy(profile, region, name), text,
+                              f"the access policy of {name}")
+    if not iam_policy.statements(after):
+        why = ("this run wrote it from nothing and nothing else was added since" if added.created else
+               f"nothing but {labels} is left in it (an empty policy allows nothing either)")
+        return change(f"delete the access policy of {name}: {why}", "backup:DeleteBackupVaultAccessPolicy",
+                      lambda: backup.delete_backup_vault_access_policy(BackupVaultName=name), found, notes=notes,
+                      diff=policy_diff(json.loads(text), None, "vault access policy"), precheck=precheck)
+    return change(f"take {labels} (this run added it) out of the access policy of {name}; keep every other statement",
+                  "backup:PutBackupVaultAccessPolicy",
+                  lambda: backup.put_backup_vault_access_policy(BackupVaultName=name, Policy=after), found,
+                  notes=notes, diff=policy_diff(json.loads(text), json.loads(after), "vault access policy"),
+                  precheck=precheck)
+
+
+def _revert_setting(run: Run, profile: str, region: str) -> Change:
+    """Turn cross-account backup off again, since this run turned it on (and it is on now)."""
+    backup = aws.client(profile, "backup", region)
+    try:
+        enabled = backup.describe_global_settings()["GlobalSettings"].get(SETTING) == "true"
+    except backup.exceptions.InvalidRequestException as error:
+        raise StepFailed(run.step, f"cannot read the organization's cross-account backup setting as {profile}: "
+                         f"{error.response['Error']['Message']}",
+                         "run cleanup with the profile of the management account that turned it on") from None
+
+    def disable() -> None:
+        try:
+            backup.update_global_settings(GlobalSettings={SETTING: "false"})
+        except backup.exceptions.InvalidRequestException as error:
+            raise StepFailed(run.step, f"cannot turn cross-account backup off as {profile}: "
+                             f"{error.response['Error']['Message']}",
+                             "ask an administrator of the management account to turn it off") from None
+
+    return Change(run.step, profile, region, "backup:UpdateGlobalSettings", "organization",
+                  "turn the organization's cross-account backup off again: this run turned it on" if enabled else
+                  "the organization's cross-account backup is off", disable, needed=enabled,
+                  diff=policy_diff({SETTING: "true"}, {SETTING: "false"}, "global settings") if enabled else "",
+                  notes=["every cross-account copy in the organization needs it, not only this run's"] if enabled
+                  else [], reverts={SETTING: "true"}, nothing_to_do="already off, nothing to change")

@@ -1,0 +1,212 @@
+"""Cleanup finishes and explains: it deletes only the run's own recovery points and the vaults it made
+and left empty, keeps the others saying why, converges on a rerun, and with revert_sharing puts the
+key policy, the vault policy and the organization's setting back as they were before the run."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+from runbook_lib import cleanup
+from runbook_lib.context import Run
+from runbook_lib.keys import share_statements
+from tests import walkthrough_steps as steps
+from tests.runbook_steps import copy, notebook_outputs, parameter_file, prepare, runbook, values
+
+SOURCE_AT, TARGET_AT = "222222222222/us-east-1", "333333333333/eu-west-1"
+
+
+def run_walkthrough(tmp_path, **overrides):  # type: ignore[no-untyped-def]
+    """Steps 00 to 04 in-process; the run's own recovery points (source, destination)."""
+    run_values = values(tmp_path / "run", **overrides)
+    prepare(run_values)
+    job = copy(run_values)
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    return run_values, (state["01_create_backup"]["recovery_point_arn"], job["DestinationRecoveryPointArn"])
+
+
+def points_from_outside(aws):  # type: ignore[no-untyped-def]
+    """A backup and its copy made outside the run, into the same two vaults."""
+    source = steps.back_up(aws, steps.volume_arn(aws))
+    job = steps.copy(aws, source)
+    assert job["State"] == "COMPLETED", job
+    return source, job["DestinationRecoveryPointArn"]
+
+
+def clean(run_values, **overrides):  # type: ignore[no-untyped-def]
+    """Step 07 as the notebook runs it; its changes and all it shows (the plan, then each change)."""
+    run = Run("07_cleanup", {**run_values, **overrides})
+    changes = cleanup.cleanup(run)
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown):
+        print(cleanup.plan_text(run, changes))
+        run.carry_out(changes)
+    return changes, shown.getvalue()
+
+
+def key_policy(aws, alias="alias/cmkSource"):  # type: ignore[no-untyped-def]
+    kms = aws.source("kms")
+    return kms.get_key_policy(KeyId=steps.key_arn(kms, alias), PolicyName="default")["Policy"]
+
+
+def test_cleanup_keeps_vaults_holding_other_points_and_a_rerun_changes_nothing(aws, world, tmp_path):
+    run_values, own = run_walkthrough(tmp_path)
+    outside = points_from_outside(aws)
+    shared_key = key_policy(aws)
+
+    changes, text = clean(run_values)
+
+    points = {**world.state()["backup"][SOURCE_AT]["recovery_points"],
+              **world.state()["backup"][TARGET_AT]["recovery_points"]}
+    assert set(points) == set(outside), "exactly the run's own recovery points are deleted"
+    assert world.state()["backup"][SOURCE_AT]["vaults"].keys() == {"SourceVault"}
+    assert world.state()["backup"][TARGET_AT]["vaults"].keys() == {"CABTargetVault"}
+    for vault in ("CABTargetVault", "SourceVault"):
+        assert f"keep vault {vault}: it holds 1 recovery point(s) this run did not make" in text
+    assert text.index("backup:DeleteRecoveryPoint") < text.index("backup:DeleteBackupVault")
+    assert [c.action for c in changes if c.applied] == ["backup:DeleteRecoveryPoint"] * 2
+    assert "revert_sharing is false" in text and key_policy(aws) == shared_key
+
+    before, log = world.state(), (tmp_path / "run" / "changes.jsonl").read_text()
+    again, _ = clean(run_values)
+    assert world.state() == before and (tmp_path / "run" / "changes.jsonl").read_text() == log
+    assert not any(c.needed for c in again)
+
+
+def test_cleanup_deletes_the_vaults_it_made_once_they_are_empty(aws, world, tmp_path):
+    run_values, _ = run_walkthrough(tmp_path)
+    changes, _ = clean(run_values)
+    assert [c.action for c in changes if c.applied] == ["backup:DeleteRecoveryPoint"] * 2 + [
+        "backup:DeleteBackupVault"] * 2
+    for where in (SOURCE_AT, TARGET_AT):
+        assert world.state()["backup"].get(where, {}).get("vaults", {}) == {}
+
+
+def test_a_copy_that_ended_after_its_step_stopped_waiting_is_still_the_runs(aws, world, tmp_path):
+    run_values, (_, destination) = run_walkthrough(tmp_path)
+    state_file = tmp_path / "run" / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["04_copy_to_target"]["destination_recovery_point_arn"]
+    state_file.write_text(json.dumps(state))
+
+    changes, _ = clean(run_values)
+
+    assert destination in [c.target for c in changes if c.applied]
+    assert world.state()["backup"].get(TARGET_AT, {}).get("vaults", {}) == {}
+
+
+def test_revert_sharing_puts_everything_back_as_it_was_before_the_run(aws, world, tmp_path):
+    before = world.state()
+    settings_before = aws.management("backup").describe_global_settings()["GlobalSettings"]
+    run_values, _ = run_walkthrough(tmp_path)
+    points_from_outside(aws)
+    shared = world.state()
+    assert shared["kms"] != before["kms"] and shared["backup"][TARGET_AT]["vault_policies"]
+
+    changes, text = clean(run_values, revert_sharing=True)
+
+    after = world.state()
+    assert after["kms"] == before["kms"], "the key policies are back, byte for byte"
+    assert after["backup"][TARGET_AT]["vault_policies"] == {}, "the run wrote the vault policy from nothing"
+    assert aws.management("backup").describe_global_settings()["GlobalSettings"] == settings_before
+    assert settings_before["isCrossAccountBackupEnabled"] == "false", "the run turned it on"
+    assert "-      \"Sid\": \"RunbookAllowUseOfTheKey333333333333\"" in text
+    assert "-  \"isCrossAccountBackupEnabled\": \"true\"" in text
+    reverted = [(e["action"], "reverts" in e) for e in map(json.loads, (tmp_path / "run" / "changes.jsonl")
+                                                          .read_text().splitlines()[-5:])]
+    assert reverted == [("backup:DeleteRecoveryPoint", False), ("backup:DeleteRecoveryPoint", False),
+                        ("kms:PutKeyPolicy", True), ("backup:DeleteBackupVaultAccessPolicy", True),
+                        ("backup:UpdateGlobalSettings", True)]
+
+    log = (tmp_path / "run" / "changes.jsonl").read_text()
+    again, _ = clean(run_values, revert_sharing=True)
+    assert world.state() == after and (tmp_path / "run" / "changes.jsonl").read_text() == log
+    assert not any(c.needed for c in again)
+
+
+PERSONS_VAULT_POLICY = ('{"Version":"2012-10-17","Statement":[{"Sid":"AuditorsMayRead","Effect":"Allow",'
+                        '"Principal":{"AWS":"arn:aws:iam::444444444444:root"},"Action":"backup:DescribeBackupVault",'
+                        '"Resource":"*"}]}')
+
+
+def test_revert_takes_out_only_what_the_run_added(aws, world, tmp_path):
+    """A person's vault and policy, a statement of the runbook's already in the key policy, the setting
+    already on: the run adds one vault statement and one key statement, and the revert takes out those."""
+    steps.enable_cross_account(aws)
+    steps.create_target_vault(aws, with_policy=False)
+    aws.target("backup").put_backup_vault_access_policy(BackupVaultName=steps.TARGET_VAULT,
+                                                        Policy=PERSONS_VAULT_POLICY)
+    already = share_statements("333333333333", "eu-west-1")[0]
+    steps.add_key_statements(aws, "alias/cmkSource", [already])
+    key_before = json.loads(key_policy(aws))["Statement"]
+    run_values, _ = run_walkthrough(tmp_path)
+    assert "RunbookAllowCopyInFrom222222222222" in aws.target("backup").get_backup_vault_access_policy(
+        BackupVaultName=steps.TARGET_VAULT)["Policy"]
+
+    changes, text = clean(run_values, revert_sharing=True)
+
+    assert "keep vault CABTargetVault: this run did not make it" in text
+    policy = aws.target("backup").get_backup_vault_access_policy(BackupVaultName=steps.TARGET_VAULT)["Policy"]
+    assert policy == PERSONS_VAULT_POLICY, "the person's policy is back byte for byte"
+    statements = json.loads(key_policy(aws))["Statement"]
+    assert sorted(map(json.dumps, statements)) == sorted(map(json.dumps, key_before))
+    assert already in statements, "a statement that was there before the run stays"
+    settings = aws.management("backup").describe_global_settings()["GlobalSettings"]
+    assert settings["isCrossAccountBackupEnabled"] == "true", "the run did not turn the setting on: it stays on"
+    assert not any(c.action == "backup:UpdateGlobalSettings" for c in changes)
+
+
+def test_a_dry_run_shows_the_whole_plan_and_changes_nothing(aws, world, tmp_path):
+    run_values, _ = run_walkthrough(tmp_path)
+    points_from_outside(aws)
+    before = world.state()
+
+    _, shown = clean(run_values, apply=False, revert_sharing=True)
+
+    assert world.state() == before
+    assert shown.startswith("Cleanup plan: 5 change(s) to make, 2 vault(s) kept; apply is false")
+    planned = json.loads((tmp_path / "run" / "state.json").read_text())["planned"]
+    assert [e["action"] for e in planned if e["step"] == "07_cleanup"] == [
+        "backup:DeleteRecoveryPoint", "backup:DeleteRecoveryPoint", "kms:PutKeyPolicy",
+        "backup:DeleteBackupVaultAccessPolicy", "backup:UpdateGlobalSettings"]
+    assert "keep vault SourceVault: it holds 1 recovery point(s) this run did not make" in shown
+    assert "delete the access policy of CABTargetVault: this run wrote it from nothing" in shown
+    assert "-      \"Sid\": \"RunbookAllowGrantsForAWSResources333333333333\"" in shown
+
+
+def test_batch_cleanup_prints_its_plan_first_and_a_rerun_changes_nothing(aws, world, tmp_path):
+    out = tmp_path / "run"
+    pristine = world.state()
+    run_walkthrough(tmp_path)
+    outside = points_from_outside(aws)
+
+    before = world.state()
+    dry = runbook("run", str(parameter_file(tmp_path, apply=False, revert_sharing=True)), "--out", str(out),
+                  "--steps", "07_cleanup")
+    assert dry.returncode == 0, dry.stderr
+    shown, errors = notebook_outputs(out / "07_cleanup.ipynb")
+    assert not errors and world.state() == before
+    assert "Cleanup plan: 5 change(s) to make, 2 vault(s) kept; apply is false" in shown
+
+    done = runbook("run", str(parameter_file(tmp_path, revert_sharing=True)), "--out", str(out),
+                   "--steps", "07_cleanup")
+    assert done.returncode == 0, done.stderr
+    shown, errors = notebook_outputs(out / "07_cleanup.ipynb")
+    assert not errors
+    plan = shown.index("Cleanup plan: 5 change(s) to make, 2 vault(s) kept; apply is true")
+    assert plan < shown.index("keep vault CABTargetVault: it holds 1 recovery point(s) this run did not make")
+    assert shown.index("delete recovery point") < shown.index(": changed")
+    assert shown.index('-      "Sid": "RunbookAllowUseOfTheKey333333333333"') < shown.index(": changed")
+    assert world.state()["kms"] == pristine["kms"]
+    points = {**world.state()["backup"][SOURCE_AT]["recovery_points"],
+              **world.state()["backup"][TARGET_AT]["recovery_points"]}
+    assert set(points) == set(outside)
+
+    after, log = world.state(), (out / "changes.jsonl").read_text()
+    rerun = runbook("run", str(parameter_file(tmp_path, revert_sharing=True)), "--out", str(out),
+                    "--steps", "07_cleanup")
+    assert rerun.returncode == 0, rerun.stderr
+    shown, errors = notebook_outputs(out / "07_cleanup.ipynb")
+    assert not errors and "Cleanup plan: 0 change(s) to make, 2 vault(s) kept; nothing to change" in shown
+    assert world.state() == after and (out / "changes.jsonl").read_text() == log
