@@ -115,6 +115,42 @@ def test_start_backup_job_refuses_retention_aws_refuses(aws, backup, vault):
     )
 
 
+@pytest.mark.parametrize(
+    "tags, message",
+    [
+        ({"Owner": "a\x00b"}, "Invalid tag value for key 'Owner'."),
+        ({"Owner": "ring\x07"}, "Invalid tag value for key 'Owner'."),
+        ({"Owner": "<script>alert(1)</script>"}, "Invalid tag value for key 'Owner'."),
+        ({"aws:owner": "me"}, "Invalid tag key: 'aws:owner'."),
+        ({"k" * 129: "v"}, f"Invalid tag key: {'k' * 129!r}."),
+        ({f"k{index}": "v" for index in range(51)}, "Too many tags: 51; at most 50 are allowed."),
+    ],
+)
+def test_start_backup_job_refuses_tags_aws_refuses_and_snapshots_stay_readable(aws, backup, vault, tags, message):
+    with pytest.raises(ClientError) as excinfo:
+        backup.start_backup_job(BackupVaultName=vault, ResourceArn=volume_arn(aws), IamRoleArn=ROLE_ARN,
+                                RecoveryPointTags=tags)
+    assert_error(excinfo, "InvalidParameterValueException", message)
+    assert aws.source("ec2").describe_snapshots(OwnerIds=["self"])["Snapshots"] == []
+
+
+def test_tags_in_any_script_within_aws_limits_are_accepted(aws, backup, vault):
+    tags = {"Projekt": "Sicherung für Daten", "番号": "٣ 三", "k" * 128: "v" * 256, "path": "a/b:c=d+e-f@g_h.i"}
+    job = backup.start_backup_job(BackupVaultName=vault, ResourceArn=volume_arn(aws), IamRoleArn=ROLE_ARN,
+                                  RecoveryPointTags=tags)
+    assert backup.describe_backup_job(BackupJobId=job["BackupJobId"])["State"] in ("CREATED", "RUNNING", "COMPLETED")
+
+
+def test_create_backup_vault_and_tag_resource_refuse_bad_tags(aws, backup, vault):
+    with pytest.raises(ClientError) as excinfo:
+        backup.create_backup_vault(BackupVaultName="Tagged", BackupVaultTags={"Owner": "x\x00"})
+    assert_error(excinfo, "InvalidParameterValueException", "Invalid tag value for key 'Owner'.")
+    arn = backup.describe_backup_vault(BackupVaultName=vault)["BackupVaultArn"]
+    with pytest.raises(ClientError) as excinfo:
+        backup.tag_resource(ResourceArn=arn, Tags={"Owner": "<b>"})
+    assert_error(excinfo, "InvalidParameterValueException", "Invalid tag value for key 'Owner'.")
+
+
 def test_start_backup_job_missing_role(aws, backup, vault):
     role = f"arn:aws:iam::{SOURCE.account_id}:role/NoSuchRole"
     with pytest.raises(ClientError) as excinfo:

@@ -50,6 +50,7 @@ from .records import (
     point_matches,
     utcnow,
     validate_lifecycle,
+    validate_tags,
 )
 
 JobT = TypeVar("JobT", BackupJob, CopyJob)
@@ -109,6 +110,10 @@ class SandboxBackupBackend(BackupBackend):
     def settle_due_jobs() -> None:
         settle_due_jobs()
 
+    def tag_resource(self, resource_arn: str, tags: dict[str, str]) -> None:
+        validate_tags(tags)
+        super().tag_resource(resource_arn, tags)
+
     # ----- vaults --------------------------------------------------------------------------
     def create_backup_vault(
         self,
@@ -123,6 +128,7 @@ class SandboxBackupBackend(BackupBackend):
         """
         if backup_vault_name in self.vaults:
             raise AlreadyExistsException(msg=f"Backup vault with the same name already exists: {backup_vault_name}")
+        validate_tags(backup_vault_tags)
         if encryption_key_arn:
             key = kms_models.key_from_arn(encryption_key_arn)
             if key is None or key.account_id != self.account_id or key.region != self.region_name:
@@ -286,6 +292,7 @@ class SandboxBackupBackend(BackupBackend):
         vault = self.describe_backup_vault(backup_vault_name)
         self._role_must_exist(iam_role_arn)
         validate_lifecycle(lifecycle)
+        validate_tags(recovery_point_tags)
         resource = self._source_resource(resource_arn)
         job = BackupJob(
             job_id=str(mock_random.uuid4()).upper(),

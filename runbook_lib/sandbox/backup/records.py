@@ -7,6 +7,7 @@ seconds have passed. The backend settles them (see models.py); these records onl
 from __future__ import annotations
 
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -32,6 +33,31 @@ def parse_arn(arn: str) -> dict[str, str]:
     if len(parts) != 6 or parts[0] != "arn" or not parts[2]:
         raise InvalidParameterValueException(msg=f"Invalid ARN: {arn}")
     return {"service": parts[2], "region": parts[3], "account": parts[4], "resource": parts[5]}
+
+
+TAG_PUNCTUATION = set("_.:/=+-@")
+MAX_TAGS = 50
+
+
+def _tag_text_ok(text: str, low: int, high: int) -> bool:
+    """AWS's tag pattern ^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$ with its length limits."""
+    return low <= len(text) <= high and all(
+        c in TAG_PUNCTUATION or unicodedata.category(c)[0] in "LZN" for c in text
+    )
+
+
+def validate_tags(tags: dict[str, str] | None) -> None:
+    """Tags as AWS Backup accepts them: at most 50, keys 1-128 and values 0-256 characters of letters,
+    separators, numbers and _ . : / = + - @, keys not starting with aws:."""
+    if not tags:
+        return
+    if len(tags) > MAX_TAGS:
+        raise InvalidParameterValueException(msg=f"Too many tags: {len(tags)}; at most {MAX_TAGS} are allowed.")
+    for key, value in tags.items():
+        if not _tag_text_ok(key, 1, 128) or key.lower().startswith("aws:"):
+            raise InvalidParameterValueException(msg=f"Invalid tag key: {key!r}.")
+        if not _tag_text_ok(value, 0, 256):
+            raise InvalidParameterValueException(msg=f"Invalid tag value for key {key!r}.")
 
 
 def validate_lifecycle(lifecycle: dict[str, Any] | None) -> None:
