@@ -50,6 +50,13 @@ def _access_key_of(environ: dict[str, Any]) -> str | None:
     return auth.split("Credential=", 1)[1].split("/", 1)[0]
 
 
+def _declared_length(environ: dict[str, Any]) -> int:
+    try:
+        return int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
 def _read_body(environ: dict[str, Any]) -> bytes:
     """The request body, read once and put back for the service to read again."""
     stream = environ.get("wsgi.input")
@@ -68,6 +75,11 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
     return body
+
+
+# What moto's handlers raise on a value of the wrong type: the request's fault, answered 400 (not retried).
+BAD_INPUT_ERRORS = (ValueError, TypeError, AttributeError, KeyError)
+MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 @cache
@@ -97,6 +109,11 @@ def on_service_error(error: Exception) -> Any:
     operation = f"{environ.get(SERVICE_KEY, '')} {environ.get(OPERATION_KEY, '')}".strip()
     if isinstance(error, (NotFound, MethodNotAllowed, NotImplementedError)):
         return protocols.aws_error(protocol, "NotImplemented", f"The sandbox does not implement {operation}.", 501)
+    if isinstance(error, BAD_INPUT_ERRORS):
+        logger.info("%s refused a malformed value", operation, exc_info=error)
+        code = "ValidationException" if protocol in (protocols.JSON, protocols.REST_JSON) else "InvalidParameterValue"
+        return protocols.aws_error(protocol, code, f"A value of the {operation} request is not of the type the "
+                                   f"operation takes ({type(error).__name__}).", 400)
     logger.error("%s failed", operation, exc_info=error)
     return protocols.aws_error(
         protocol, "InternalFailure", f"The sandbox failed on {operation}: {type(error).__name__}", 500
@@ -120,9 +137,13 @@ class SandboxGate:
 
     def gate(self, environ: dict[str, Any]) -> Callable[..., Iterable[bytes]]:
         """The app that answers the request: an AWS-shaped refusal, or the service."""
-        body = _read_body(environ)
         service = _service_of(environ)
         backend = backend_of(self.app, environ) if service else None
+        if _declared_length(environ) > MAX_BODY_BYTES:
+            protocol = protocols.protocol_of(protocols.model_of(backend) if backend else None, environ, b"")
+            return protocols.aws_error(protocol, "RequestEntityTooLarge", f"The request body is over "
+                                       f"{MAX_BODY_BYTES} bytes.", 413)
+        body = _read_body(environ)
         protocol = protocols.protocol_of(protocols.model_of(backend) if backend else None, environ, body)
         environ[PROTOCOL_KEY], environ[SERVICE_KEY] = protocol, service
         access_key = _access_key_of(environ)

@@ -7,6 +7,7 @@ status a 4xx, and the body never an HTML page.
 
 from __future__ import annotations
 
+import socket
 import urllib.error
 import urllib.request
 
@@ -52,6 +53,15 @@ CASES = [
      "UnknownOperationException", 404),
     ("rest-json unknown service", "backup", "nosuchservice", "GET", "/things", {}, b"",
      "UnknownOperationException", 404),
+    ("json value of the wrong type", "kms", "kms", "POST", "/",
+     {**JSON_TYPE, "X-Amz-Target": "TrentService.DescribeKey"}, b'{"KeyId": {"a": 1}}', "ValidationException", 400),
+    ("ec2 value of the wrong type", "ec2", "ec2", "POST", "/", FORM,
+     b"Action=DescribeVolumes&Version=2016-11-15&MaxResults=abc", "InvalidParameterValue", 400),
+    ("rest-json value of the wrong type", "backup", "backup", "PUT", "/backup-jobs",
+     {"Content-Type": "application/json"},
+     b'{"BackupVaultName": "V", "ResourceArn": "arn:aws:ec2:us-east-1:222222222222:volume/vol-1", '
+     b'"IamRoleArn": "arn:aws:iam::222222222222:role/R", "Lifecycle": {"DeleteAfterDays": "x"}}',
+     "ValidationException", 400),
 ]
 UNSIGNED = [
     ("json unsigned", "kms", {**JSON_TYPE, "X-Amz-Target": "TrentService.ListKeys"}, b"{}",
@@ -126,3 +136,19 @@ def test_a_well_formed_request_still_works_after_refusals(world, aws):
     send(world.endpoint, "POST", "/", {**JSON_TYPE, "X-Amz-Target": "TrentService.ListKeys",
                                        **signed_as_source("kms")}, GARBAGE)
     assert aws.source("kms").list_keys()["Keys"]
+
+
+def test_a_body_declared_larger_than_any_aws_request_is_refused_unread(world):
+    host, port = world.endpoint.removeprefix("http://").split(":")
+    headers = {**JSON_TYPE, "X-Amz-Target": "TrentService.ListKeys", **signed_as_source("kms"),
+               "Content-Length": "99999999999", "Host": f"{host}:{port}", "Connection": "close"}
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(("POST / HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+                            + "\r\n").encode() + b"{}")
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == b"413", head
+    assert b"<html" not in body.lower()
+    assert b"RequestEntityTooLarge" in body
