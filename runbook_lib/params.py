@@ -37,6 +37,7 @@ RESOURCE_ARN = re.compile(
     r"(?P<resource>volume/vol-[0-9a-f]{8,17}|db:[A-Za-z][A-Za-z0-9-]{0,62})\Z", re.ASCII
 )
 COPY_JOB_ID = re.compile(r"\A[!-~]{0,100}\Z")
+INT_TAG, FLOAT_TAG, BOOL_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool"
 KEY_FORMS = "alias/NAME, a key ID, or a key or alias ARN"
 # AWS Backup's tag rules (API KeyValue): letters, separators (spaces) and numbers of any script, and these.
 TAG_SYMBOLS = frozenset("_.:/=+-@")
@@ -290,6 +291,23 @@ def _where(text: str, error: yaml.YAMLError) -> str:
     return str(error).splitlines()[0]
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2's core schema for plain scalars: a value is what it looks like. YAML 1.1 (PyYAML's
+    default) reads 010 as 8, 0x23 as 35, 1:05 as 65, 1_0 as 10 and yes or on as true; here they stay
+    text, which validation then refuses where a number or true/false is expected."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag not in (INT_TAG, FLOAT_TAG, BOOL_TAG)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(BOOL_TAG, re.compile(r"\A(?:true|True|TRUE|false|False|FALSE)\Z"), list("tTfF"))
+_Loader.add_implicit_resolver(INT_TAG, re.compile(r"\A[-+]?(?:0|[1-9][0-9]*)\Z"), list("-+0123456789"))
+_Loader.add_implicit_resolver(FLOAT_TAG, re.compile(
+    r"\A(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))\Z"), list("-+0123456789."))
+
+
 def read(path: str | Path) -> Any:
     """The YAML document in a file; ParameterError (one line, with line and column) when it cannot be read,
     is not YAML, names a key twice or holds nothing."""
@@ -299,7 +317,7 @@ def read(path: str | Path) -> Any:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0]
         raise ParameterError("file", f"cannot read {path}: {reason}") from None
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
     except yaml.YAMLError as error:
         raise ParameterError("file", f"{path} is not valid YAML: {_where(text, error)}") from None
     try:
