@@ -16,9 +16,8 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import ParameterError, RunbookError
+from .errors import EXIT_INTERRUPTED, ParameterError, RunbookError
 from .sandbox import process
-from .sandbox.scenarios import SCENARIOS
 
 
 def _sandbox_start(args: argparse.Namespace) -> int:
@@ -69,6 +68,8 @@ def _sandbox_reset(args: argparse.Namespace) -> int:
 
 
 def _sandbox_scenarios(args: argparse.Namespace) -> int:
+    from .sandbox.scenarios import SCENARIOS
+
     width = max(len(name) for name in SCENARIOS)
     for name, scenario in SCENARIOS.items():
         print(f"{name:<{width}}  {scenario.story}")
@@ -101,6 +102,15 @@ def _number(option: str, text: str | None, whole: bool = False) -> float | int |
     except ValueError:
         kind = "a whole number" if whole else "a number"
         raise process.SandboxError(f"{option} must be {kind}, not {text!r}") from None
+
+
+def _scenario(text: str) -> str:
+    """A scenario name; the sandbox (and moto with it) is imported only when a command names one."""
+    from .sandbox.scenarios import SCENARIOS
+
+    if text not in SCENARIOS:
+        raise argparse.ArgumentTypeError(f"unknown scenario {text!r}; choose one of {', '.join(sorted(SCENARIOS))}")
+    return text
 
 
 def _steps(text: str | None) -> tuple[str, ...]:
@@ -258,12 +268,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     start = sub("start", _sandbox_start, "start a sandbox in the background")
     start.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
-    start.add_argument("--scenario", default="walkthrough", choices=sorted(SCENARIOS))
+    start.add_argument("--scenario", default="walkthrough", type=_scenario,
+                       help="the world to start from (default walkthrough; list: runbook sandbox scenarios)")
     start.add_argument("--job-seconds", type=_non_negative, default=0.0, help="how long each job runs")
     sub("stop", _sandbox_stop, "stop the sandbox")
     sub("status", _sandbox_status, "say whether the sandbox runs, where, and in which scenario")
     reset = sub("reset", _sandbox_reset, "put the sandbox back to a scenario's initial world")
-    reset.add_argument("--scenario", choices=sorted(SCENARIOS), help="default: the current scenario")
+    reset.add_argument("--scenario", type=_scenario,
+                       help="default: the current scenario (list: runbook sandbox scenarios)")
     sub("scenarios", _sandbox_scenarios, "list the scenarios")
     join = sub("join", _sandbox_join, "put an account into the organization (as accepting an invitation would)")
     join.add_argument("--account", required=True, help="account ID, e.g. 333333333333")
@@ -281,9 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return args.handler(args)
+    except KeyboardInterrupt:
+        print("runbook: interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (process.SandboxError, RunbookError) as error:
         print(f"runbook: {error}", file=sys.stderr)
         return 1

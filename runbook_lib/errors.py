@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+EXIT_INTERRUPTED = 130  # the exit code of a command stopped by Ctrl-C: 128 + SIGINT, as shells report it
+
 
 class RunbookError(Exception):
     """Base of every error the runbook raises on purpose; str() is one line a person can act on."""

@@ -64,7 +64,7 @@ def resource(run: Run) -> None:
         volumes = _volumes(run, [{"Name": "tag:Name", "Values": [run.resource_name]}])
         if len(volumes) != 1:
             found = "no EBS volume is" if not volumes else f"{len(volumes)} EBS volumes are"
-            raise ParameterError("resource_name", f"{found} tagged Name={run.resource_name} in {_source(run)}; "
+            raise ParameterError("resource_name", f"{found} tagged Name={run.resource_name!r} in {_source(run)}; "
                                  "allowed: the Name tag of exactly one volume there, or set resource_arn")
         _usable("resource_name", volumes[0])
         return

@@ -30,7 +30,7 @@ from nbclient.exceptions import CellTimeoutError
 from papermill.exceptions import PapermillExecutionError
 
 from . import aws, params
-from .errors import RunFolderInUse
+from .errors import EXIT_INTERRUPTED, RunFolderInUse
 from .runstate import RunState
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -46,7 +46,6 @@ ALL_STEPS = (*DEFAULT_STEPS, "06_troubleshoot", "07_cleanup")
 RUNBOOK_ERRORS = {"StepFailed", "StillRunning", "JobFailed", "ParameterError", "RunbookError"}
 EXIT_FAILED = 1
 EXIT_STILL_RUNNING = 75  # EX_TEMPFAIL: a job goes on in AWS; run again with the same --out to resume
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 LOCK_FILE = ".runbook.lock"
 RETRY_LOG = "retries.jsonl"
 KERNEL_LOG = "kernels.log"
@@ -84,21 +83,25 @@ def failure_line(step: str, error: PapermillExecutionError, record: Path) -> str
 
 
 def run(parameter_file: str | Path, out: str | Path | None = None, steps: tuple[str, ...] = DEFAULT_STEPS) -> int:
-    """Validate, then run the steps; returns the process exit code."""
+    """Validate, then run the steps (in the runbook's order); returns the process exit code."""
     unknown = [s for s in steps if s not in ALL_STEPS]
     if unknown:
         raise params.ParameterError("--steps", f"unknown step {unknown[0]!r}; allowed: {', '.join(ALL_STEPS)}")
+    steps = tuple(step for step in ALL_STEPS if step in steps)
     values = params.load(parameter_file)
     folder = Path(out or Path("runs") / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     values["run_dir"] = str(folder)
     resume = f"runbook run {parameter_file} --out {folder}"
+    began = datetime.now(timezone.utc).isoformat(timespec="seconds")
     outcomes: list[StepOutcome] = []
     kernel_environment = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
                           aws.RETRY_LOG_ENV: str(folder / RETRY_LOG)}
     with _holding(folder), _logging_to(folder / RUN_LOG), _environment(**kernel_environment):
+        step, step_began = steps[0], time.monotonic()
         try:
             for step in steps:
+                step_began = time.monotonic()
                 outcome = _run_step(step, folder, values)
                 outcomes.append(outcome)
                 print(f"[{step}] {outcome.label} in {outcome.seconds:.1f} s")
@@ -106,22 +109,24 @@ def run(parameter_file: str | Path, out: str | Path | None = None, steps: tuple[
                     break
         except KeyboardInterrupt:
             outcomes.append(StepOutcome(step, False, f"interrupted (Ctrl-C) during step {step}; what it started "
-                                        f"goes on in AWS. Resume with: {resume}", ended="INTERRUPTED"))
+                                        "goes on in AWS", seconds=time.monotonic() - step_began, ended="INTERRUPTED"))
         write_report(folder, outcomes, values["apply"])
     retried = retry_counts(folder)
     if retried:
         print(f"AWS asked for {sum(retried.values())} retries (throttling or transient errors); botocore retried "
               f"them: see {folder / 'report.html'}")
     failed = [o for o in outcomes if not o.ok]
-    if failed:
-        print(f"runbook: {failed[0].message}", file=sys.stderr)
-        if failed[0].ended == "INTERRUPTED":
-            return EXIT_INTERRUPTED
-        if failed[0].still_running or failed[0].ended:
-            print(f"runbook: resume with: {resume}", file=sys.stderr)
-        return EXIT_STILL_RUNNING if failed[0].still_running or failed[0].ended else EXIT_FAILED
-    print(summary(folder, values["apply"], steps))
-    return 0
+    if not failed:
+        print(summary(folder, values["apply"], steps, since=began))
+        return 0
+    if failed[0].ended:
+        print(f"runbook: {failed[0].message}. Resume with: {resume}", file=sys.stderr)
+        return EXIT_INTERRUPTED if failed[0].ended == "INTERRUPTED" else EXIT_STILL_RUNNING
+    print(f"runbook: {failed[0].message}", file=sys.stderr)
+    if failed[0].still_running:
+        print(f"runbook: resume with: {resume}", file=sys.stderr)
+        return EXIT_STILL_RUNNING
+    return EXIT_FAILED
 
 
 def _run_step(step: str, folder: Path, values: dict[str, Any]) -> StepOutcome:
@@ -142,8 +147,8 @@ def _run_step(step: str, folder: Path, values: dict[str, Any]) -> StepOutcome:
                                still_running=error.ename == "StillRunning", seconds=time.monotonic() - started)
         except CellTimeoutError:
             return StepOutcome(step, False, f"step {step} was stopped after step_timeout_minutes "
-                               f"({values['step_timeout_minutes']:g}); what it started goes on in AWS. Its record: "
-                               f"{record}", seconds=time.monotonic() - started, ended="TIMED OUT")
+                               f"({values['step_timeout_minutes']:g}); what it started goes on in AWS, and its record "
+                               f"is {record}", seconds=time.monotonic() - started, ended="TIMED OUT")
     return StepOutcome(step, True, seconds=time.monotonic() - started)
 
 
@@ -232,22 +237,37 @@ def planned_lines(folder: Path, steps: tuple[str, ...] = ALL_STEPS) -> list[str]
     return lines
 
 
-def summary(folder: Path, applied: bool = True, steps: tuple[str, ...] = ALL_STEPS) -> str:
-    state = RunState(folder).load()
+def summary(folder: Path, applied: bool = True, steps: tuple[str, ...] = ALL_STEPS, since: str = "") -> str:
+    """What the run leaves: its plans (dry run) or the changes it made since `since`, what cleanup kept,
+    and the recovery points it made, marked when a cleanup deleted them."""
+    run_state = RunState(folder)
+    state = run_state.load()
+    entries = run_state.changes.entries()
     lines = [f"Run folder: {folder}"]
     if not applied:
         planned = planned_lines(folder, steps)
         heading = "Planned changes:" if planned else "Nothing to change."
         lines.append(f"Dry run (apply: false): nothing was changed in AWS. {heading}")
         lines += planned
-    source = state.get("01_create_backup", {}).get("recovery_point_arn")
-    if source:
-        alias = state.get("02_verify_source_key", {}).get("source_key_alias", "?")
-        lines.append(f"Source recovery point:      {source} (key {alias})")
-    destination = state.get("04_copy_to_target", {}).get("destination_recovery_point_arn")
-    if destination:
-        alias = state.get("05_verify_target_key", {}).get("destination_key_alias", "?")
-        lines.append(f"Destination recovery point: {destination} (key {alias})")
+    made = [e for e in entries if since and e["time"] >= since and e["step"] in steps]
+    if applied and since:
+        lines.append("Changes made by this run:" if made else "Nothing needed changing.")
+        lines += [f"  [{e['step']}] {e['action']} on {e['target']}: {e['outcome']}" for e in made]
+    if "07_cleanup" in steps:
+        kept = state.get("07_cleanup", {}).get("kept", [])
+        lines += ["Kept by cleanup:", *(f"  {reason}" for reason in kept)] if kept else []
+    deleted = {e["target"] for e in entries
+               if e["action"] == "backup:DeleteRecoveryPoint" and e["outcome"] == "applied"}
+    for label, made_in, arn_key, verified_in, alias_key in (
+        ("Source recovery point:     ", "01_create_backup", "recovery_point_arn", "02_verify_source_key",
+         "source_key_alias"),
+        ("Destination recovery point:", "04_copy_to_target", "destination_recovery_point_arn", "05_verify_target_key",
+         "destination_key_alias"),
+    ):
+        arn = state.get(made_in, {}).get(arn_key)
+        if arn:
+            alias = state.get(verified_in, {}).get(alias_key, "?")
+            lines.append(f"{label} {arn} " + ("(deleted by 07_cleanup)" if arn in deleted else f"(key {alias})"))
     return "\n".join(lines)
 
 

@@ -18,10 +18,16 @@ import math
 import random
 import threading
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
+
+import botocore.session
 
 DEFAULT_STALL_SECONDS = 600.0
 MAX_STALL_SECONDS = 3600.0
+
+
+MAX_JOB_SECONDS = 7 * 24 * 3600  # AWS Backup's longest default completion window: seven days
 
 
 class SettingsError(ValueError):
@@ -43,6 +49,20 @@ def _whole(knob: str, value: Any, low: int) -> int:
     return value
 
 
+@cache
+def _services() -> frozenset[str]:
+    return frozenset(botocore.session.get_session().get_available_services())
+
+
+def _service(knob: str, value: Any) -> str:
+    """A service name as requests sign it (backup, kms, ec2, ...): a stall on a name no request carries
+    would never fire."""
+    name = _text(knob, value).lower()
+    if name not in _services():
+        raise SettingsError(f"{knob} must be an AWS service name such as backup, kms or ec2, not {value!r}")
+    return name
+
+
 def _text(knob: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise SettingsError(f"{knob} must be a non-empty string, not {value!r}")
@@ -51,12 +71,12 @@ def _text(knob: str, value: Any) -> str:
 
 # Each knob and the check that turns what a request sent into the value the sandbox keeps.
 KNOBS = {
-    "job_seconds": lambda v: _number("job_seconds", v, 0),
+    "job_seconds": lambda v: _number("job_seconds", v, 0, MAX_JOB_SECONDS),
     "throttle_rate": lambda v: _number("throttle_rate", v, 0, 1),
     "throttle_seed": lambda v: _whole("throttle_seed", v, 0),
     "fail_next_backup": lambda v: _text("fail_next_backup", v),
     "fail_next_copy": lambda v: _text("fail_next_copy", v),
-    "stall_service": lambda v: _text("stall_service", v).lower(),
+    "stall_service": lambda v: _service("stall_service", v),
     "stall_operation": lambda v: _text("stall_operation", v),
     "stall_seconds": lambda v: _number("stall_seconds", v, 0, MAX_STALL_SECONDS),
     "stall_calls": lambda v: _whole("stall_calls", v, 0),

@@ -49,6 +49,9 @@ def test_run_keeps_a_record_and_a_second_run_changes_nothing(world, tmp_path):
     assert summary[-2].startswith("Source recovery point:      arn:aws:ec2:us-east-1::snapshot/snap-")
     assert summary[-2].endswith("(key alias/cmkSource)")
     assert summary[-1].endswith("(key alias/cmkTarget)")
+    assert "Changes made by this run:" in summary
+    assert any(line.startswith("  [03_share_source_key] kms:PutKeyPolicy on ") and line.endswith(": applied")
+               for line in summary)
     for step in DEFAULT_STEPS:
         assert not outputs(out / f"{step}.ipynb")[1], f"{step} has error output"
     assert {"state.json", "changes.jsonl", "report.html"} <= {p.name for p in out.iterdir()}
@@ -62,6 +65,7 @@ def test_run_keeps_a_record_and_a_second_run_changes_nothing(world, tmp_path):
     state, log = world.state(), (out / "changes.jsonl").read_text()
     second = runbook_run(out)
     assert second.returncode == 0, second.stderr
+    assert "Nothing needed changing." in second.stdout.splitlines()
     assert world.state() == state, "a second run must change nothing in AWS"
     assert (out / "changes.jsonl").read_text() == log
     assert source_key_policy()["Statement"] == shared

@@ -198,6 +198,10 @@ def test_batch_cleanup_prints_its_plan_first_and_a_rerun_changes_nothing(aws, wo
     assert plan < shown.index("keep vault CABTargetVault: it holds 1 recovery point(s) this run did not make")
     assert shown.index("delete recovery point") < shown.index(": changed")
     assert shown.index('-      "Sid": "RunbookAllowUseOfTheKey333333333333"') < shown.index(": changed")
+    assert "Changes made by this run:" in done.stdout and "backup:DeleteRecoveryPoint" in done.stdout
+    assert "(deleted by 07_cleanup)" in done.stdout and "(key alias/" not in done.stdout
+    assert "Kept by cleanup:\n  keep vault CABTargetVault: it holds 1 recovery point(s) this run did not make" \
+        in done.stdout
     assert world.state()["kms"] == pristine["kms"]
     points = {**world.state()["backup"][SOURCE_AT]["recovery_points"],
               **world.state()["backup"][TARGET_AT]["recovery_points"]}
@@ -209,4 +213,5 @@ def test_batch_cleanup_prints_its_plan_first_and_a_rerun_changes_nothing(aws, wo
     assert rerun.returncode == 0, rerun.stderr
     shown, errors = notebook_outputs(out / "07_cleanup.ipynb")
     assert not errors and "Cleanup plan: 0 change(s) to make, 2 vault(s) kept; nothing to change" in shown
+    assert "Nothing needed changing." in rerun.stdout
     assert world.state() == after and (out / "changes.jsonl").read_text() == log

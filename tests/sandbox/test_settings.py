@@ -17,11 +17,14 @@ RUNBOOK = Path(sys.executable).parent / "runbook"
 
 
 @pytest.mark.parametrize("knobs, message", [
-    ({"job_seconds": float("nan")}, "job_seconds must be a finite number 0 or more, not nan"),
-    ({"job_seconds": float("inf")}, "job_seconds must be a finite number 0 or more, not inf"),
-    ({"job_seconds": -1}, "job_seconds must be a finite number 0 or more, not -1"),
+    ({"job_seconds": float("nan")}, "job_seconds must be a finite number from 0 to 604800, not nan"),
+    ({"job_seconds": float("inf")}, "job_seconds must be a finite number from 0 to 604800, not inf"),
+    ({"job_seconds": -1}, "job_seconds must be a finite number from 0 to 604800, not -1"),
     ({"job_seconds": True}, "job_seconds must be a number, not True"),
     ({"job_seconds": "5"}, "job_seconds must be a number, not '5'"),
+    ({"job_seconds": 1e308}, "job_seconds must be a finite number from 0 to 604800, not 1e+308"),
+    ({"stall_service": "nosuch"}, "stall_service must be an AWS service name such as backup, kms or ec2, not "
+     "'nosuch'"),
     ({"throttle_rate": 1.5}, "throttle_rate must be a finite number from 0 to 1, not 1.5"),
     ({"throttle_rate": float("nan")}, "throttle_rate must be a finite number from 0 to 1, not nan"),
     ({"throttle_seed": 1.5}, "throttle_seed must be a whole number, 0 or more, not 1.5"),
@@ -42,12 +45,12 @@ def test_configure_refuses_what_makes_no_sense_and_changes_nothing(world, knobs,
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--job-seconds", "nan"], "runbook: sandbox refused configure: job_seconds must be a finite number 0 or more, "
-                               "not nan"),
-    (["--job-seconds", "inf"], "runbook: sandbox refused configure: job_seconds must be a finite number 0 or more, "
-                               "not inf"),
-    (["--job-seconds", "-3"], "runbook: sandbox refused configure: job_seconds must be a finite number 0 or more, "
-                              "not -3.0"),
+    (["--job-seconds", "nan"], "runbook: sandbox refused configure: job_seconds must be a finite number "
+                               "from 0 to 604800, not nan"),
+    (["--job-seconds", "inf"], "runbook: sandbox refused configure: job_seconds must be a finite number "
+                               "from 0 to 604800, not inf"),
+    (["--job-seconds", "-3"], "runbook: sandbox refused configure: job_seconds must be a finite number "
+                              "from 0 to 604800, not -3.0"),
     (["--throttle-rate", "lots"], "runbook: --throttle-rate must be a number, not 'lots'"),
     (["--stall-calls", "2.5"], "runbook: --stall-calls must be a whole number, not '2.5'"),
 ])
