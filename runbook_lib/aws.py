@@ -34,8 +34,10 @@ def retry_config(profile: str) -> Config:
     """The runbook's retries (adaptive mode), unless the profile or the environment chooses
     (retry_mode, max_attempts)."""
     core = session(profile)._session
-    chosen = {"mode": core.get_config_variable("retry_mode"), "max_attempts": core.get_config_variable("max_attempts")}
-    return Config(retries={name: chosen[name] or default for name, default in DEFAULT_RETRIES.items()})
+    mode = core.get_config_variable("retry_mode") or DEFAULT_RETRIES["mode"]
+    attempts = core.get_config_variable("max_attempts") or DEFAULT_RETRIES["max_attempts"]
+    # The config file's max_attempts counts every attempt, as botocore's total_max_attempts does.
+    return Config(retries={"mode": mode, "total_max_attempts": attempts})
 
 
 def client(profile: str, service: str, region: str) -> Any:
@@ -44,7 +46,7 @@ def client(profile: str, service: str, region: str) -> Any:
     if os.environ.get(CALL_LOG_ENV):
         made.meta.events.register("before-call", _call_logger(profile, region))
     if os.environ.get(RETRY_LOG_ENV):
-        made.meta.events.register("needs-retry", _retry_logger())
+        made.meta.events.register("needs-retry", _retry_logger(made.meta.config.retries["total_max_attempts"]))
     return made
 
 
@@ -66,10 +68,13 @@ RETRYABLE = standard.OrRetryChecker([standard.TransientRetryableChecker(), stand
                                      standard.ModeledRetryableChecker()])
 
 
-def _retry_logger() -> Any:
-    """One line per attempt that failed the way botocore retries (throttling, 5xx, connection)."""
+def _retry_logger(max_attempts: int) -> Any:
+    """One line per attempt that failed the way botocore retries (throttling, 5xx, connection) and that
+    botocore will retry (not the last one, which botocore gives up on)."""
 
     def log_attempt(response: Any, operation: Any, attempts: int, caught_exception: Any = None, **_: Any) -> None:
+        if attempts >= max_attempts:
+            return
         http, parsed = response if response is not None else (None, None)
         context = standard.RetryContext(attempt_number=attempts, operation_model=operation, parsed_response=parsed,
                                         http_response=http, caught_exception=caught_exception)

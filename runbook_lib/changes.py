@@ -25,12 +25,20 @@ if TYPE_CHECKING:
     from .runstate import RunState
 
 
-class FoundInPlace:
-    """What a change's `do` returns when AWS says the thing already exists exactly as planned (another
-    run made it meanwhile): nothing was changed, and the log says so."""
+class NotMade:
+    """What a change's `do` returns when AWS did not make the change: the log says so, with why, and
+    nothing later (cleanup) takes it for the run's."""
+
+    outcome = "not made"
 
     def __init__(self, detail: str):
         self.detail = detail
+
+
+class FoundInPlace(NotMade):
+    """AWS says the thing already exists exactly as planned (another run made it meanwhile)."""
+
+    outcome = "found in place"
 
 
 @dataclass
@@ -147,9 +155,9 @@ def carry_out(change: Change, apply: bool, state: RunState, recheck: bool = Fals
         return change
     change.result = change.do()
     state.unplan(change)
-    if isinstance(change.result, FoundInPlace):
+    if isinstance(change.result, NotMade):
         change.needed = False
-        state.changes.record(change, f"found in place: {change.result.detail}")
+        state.changes.record(change, f"{change.result.outcome}: {change.result.detail}")
         print(change.describe().splitlines()[0])
         return change
     change.applied = True

@@ -99,9 +99,9 @@ def _job_point(run: Run, kind: str, job_id: str | None) -> str | None:
 
 
 def _recovery_point_exists(backup: Any, vault: str, point: str) -> bool:
+    """Whether the point is there to delete: one AWS is already deleting (DELETING) counts as gone."""
     try:
-        backup.describe_recovery_point(BackupVaultName=vault, RecoveryPointArn=point)
-        return True
+        return backup.describe_recovery_point(BackupVaultName=vault, RecoveryPointArn=point)["Status"] != "DELETING"
     except backup.exceptions.ResourceNotFoundException:
         return False
 
@@ -167,9 +167,9 @@ def _delete_vault(run: Run, side: str, own: set[str], made: set[tuple[str, str, 
         try:
             backup.delete_backup_vault(BackupVaultName=vault)
         except backup.exceptions.InvalidRequestException as error:
-            raise StepFailed(run.step, f"vault {vault} cannot be deleted: {error.response['Error']['Message']}",
-                             "run cleanup again: it keeps a vault that holds recovery points this run did not "
-                             "make") from None
+            raise StepFailed(run.step, f"vault {vault} cannot be deleted yet: {error.response['Error']['Message']}",
+                             "AWS deletes recovery points in the background: run cleanup again in a few minutes "
+                             "(it keeps a vault that holds recovery points this run did not make)") from None
 
     def still_holds() -> str:
         left = len(_points_in(backup, vault))

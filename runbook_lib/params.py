@@ -103,8 +103,8 @@ def _is_key(value: Any) -> bool:
     return isinstance(value, str) and bool(ALIAS.match(value) or KEY_ID.match(value) or KEY_ARN.match(value))
 
 
-def _is_minutes(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 10080
+def _is_minutes(value: Any, high: float = 10080) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= high
 
 
 def _text(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
@@ -153,9 +153,10 @@ SCHEMA: tuple[Parameter, ...] = (
     Parameter("max_wait_minutes", 60, "how long a step waits for its job before it stops; the job goes on in "
               "AWS and the next run with the same run folder waits for it", "a number of minutes above 0, "
               "at most 10080", _is_minutes),
-    Parameter("step_timeout_minutes", 120, "`runbook run` stops a step that takes longer than this (a hung call, "
+    Parameter("step_timeout_minutes", None, "`runbook run` stops a step that takes longer than this (a hung call, "
               "a kernel that never answers) with one line; a job it started goes on in AWS and a rerun resumes",
-              "a number of minutes above max_wait_minutes, at most 10080", _is_minutes),
+              "empty for max_wait_minutes + 60, or a number of minutes above max_wait_minutes, at most 20160",
+              lambda v: v is None or _is_minutes(v, high=20160)),
     Parameter("force_copy", False, "for trainers: start the copy even when a blocking check says it will fail",
               "true or false", lambda v: isinstance(v, bool)),
     Parameter("strict_checks", False, "a check that cannot decide (`unknown`) blocks like a failed one",
@@ -238,7 +239,7 @@ def _check_relations(merged: dict[str, Any]) -> None:
         if key and key["partition"] != arns.partition(merged[region_name]):
             raise ParameterError(key_name, f"is in partition {key['partition']}; allowed: partition "
                                  f"{arns.partition(merged[region_name])} of {merged[region_name]}")
-    if merged["step_timeout_minutes"] <= merged["max_wait_minutes"]:
+    if merged["step_timeout_minutes"] is not None and merged["step_timeout_minutes"] <= merged["max_wait_minutes"]:
         raise ParameterError("step_timeout_minutes", f"got {merged['step_timeout_minutes']}; allowed: more than "
                              f"max_wait_minutes ({merged['max_wait_minutes']}), so that a wait ends on its own first")
     cold = merged["move_to_cold_storage_after_days"]
@@ -345,6 +346,11 @@ def load(path: str | Path, check_profiles: bool = True) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ParameterError("file", f"{path} must be a flat mapping of parameter names to values")
     return validate(data, check_profiles=check_profiles)
+
+
+def step_timeout_minutes(values: Mapping[str, Any]) -> float:
+    """How long `runbook run` gives a step: the parameter, or an hour more than a wait may take."""
+    return values["step_timeout_minutes"] or values["max_wait_minutes"] + 60
 
 
 def lifecycle(values: Mapping[str, Any]) -> dict[str, int]:

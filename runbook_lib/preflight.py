@@ -36,7 +36,7 @@ FACTS_OF_STEP: dict[str, tuple[str, ...]] = {
     "02_verify_source_key": ("resource",),
     "03_share_source_key": ("resource",),
     "04_copy_to_target": ("resource", "single_hop", "role"),
-    "06_troubleshoot": ("resource", "reencrypt_key"),
+    "06_troubleshoot": ("resource",),
 }
 # What step 00 checks itself before it plans (its own gate already names a missing role or vault key).
 IN_STEP_00 = ("resource", "single_hop")

@@ -88,8 +88,10 @@ def run(parameter_file: str | Path, out: str | Path | None = None, steps: tuple[
     if unknown:
         raise params.ParameterError("--steps", f"unknown step {unknown[0]!r}; allowed: {', '.join(ALL_STEPS)}")
     steps = tuple(step for step in ALL_STEPS if step in steps)
+    if not steps:
+        raise params.ParameterError("--steps", f"names no step; allowed: {', '.join(ALL_STEPS)}")
     values = params.load(parameter_file)
-    folder = Path(out or Path("runs") / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")).resolve()
+    folder = Path(out).resolve() if out else _new_run_folder()
     folder.mkdir(parents=True, exist_ok=True)
     values["run_dir"] = str(folder)
     resume = f"runbook run {parameter_file} --out {folder}"
@@ -98,18 +100,23 @@ def run(parameter_file: str | Path, out: str | Path | None = None, steps: tuple[
     kernel_environment = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
                           aws.RETRY_LOG_ENV: str(folder / RETRY_LOG)}
     with _holding(folder), _logging_to(folder / RUN_LOG), _environment(**kernel_environment):
-        step, step_began = steps[0], time.monotonic()
+        running: str | None = None
+        step_began = time.monotonic()
         try:
             for step in steps:
-                step_began = time.monotonic()
+                running, step_began = step, time.monotonic()
                 outcome = _run_step(step, folder, values)
+                running = None
                 outcomes.append(outcome)
                 print(f"[{step}] {outcome.label} in {outcome.seconds:.1f} s")
                 if not outcome.ok:
                     break
         except KeyboardInterrupt:
-            outcomes.append(StepOutcome(step, False, f"interrupted (Ctrl-C) during step {step}; what it started "
-                                        "goes on in AWS", seconds=time.monotonic() - step_began, ended="INTERRUPTED"))
+            where = f"during step {running}" if running else f"after step {outcomes[-1].step}" if outcomes else \
+                "before the first step"
+            outcomes.append(StepOutcome(running or "(between steps)", False, f"interrupted (Ctrl-C) {where}; what "
+                                        "it started goes on in AWS", seconds=time.monotonic() - step_began,
+                                        ended="INTERRUPTED"))
         write_report(folder, outcomes, values["apply"])
     retried = retry_counts(folder)
     if retried:
@@ -129,11 +136,26 @@ def run(parameter_file: str | Path, out: str | Path | None = None, steps: tuple[
     return EXIT_FAILED
 
 
+def _new_run_folder() -> Path:
+    """runs/<UTC time>, made here so that two runs started in the same second get a folder each."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    Path("runs").mkdir(exist_ok=True)
+    for attempt in range(1, 1000):
+        folder = Path("runs") / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+        try:
+            folder.mkdir()
+            return folder.resolve()
+        except FileExistsError:
+            continue
+    raise params.ParameterError("--out", f"runs/{stamp}* are all taken; give --out")
+
+
 def _run_step(step: str, folder: Path, values: dict[str, Any]) -> StepOutcome:
     """One notebook in its own kernel, with the step's whole time bounded by step_timeout_minutes."""
     record = folder / f"{step}.ipynb"
     given = {k: v for k, v in values.items() if k in declared_parameters(step)}
-    budget = values["step_timeout_minutes"] * 60
+    timeout = params.step_timeout_minutes(values)
+    budget = timeout * 60
     started = time.monotonic()
     print(f"[{step}] running")
     with _environment(**{aws.STEP_ENV: step}):
@@ -147,7 +169,7 @@ def _run_step(step: str, folder: Path, values: dict[str, Any]) -> StepOutcome:
                                still_running=error.ename == "StillRunning", seconds=time.monotonic() - started)
         except CellTimeoutError:
             return StepOutcome(step, False, f"step {step} was stopped after step_timeout_minutes "
-                               f"({values['step_timeout_minutes']:g}); what it started goes on in AWS, and its record "
+                               f"({timeout:g}); what it started goes on in AWS, and its record "
                                f"is {record}", seconds=time.monotonic() - started, ended="TIMED OUT")
     return StepOutcome(step, True, seconds=time.monotonic() - started)
 

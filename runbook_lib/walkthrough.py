@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import arns, aws, checks, diagnose, grants, iam_policy, jobs, keys, params, preflight, vaults
-from .changes import Change
+from .changes import Change, NotMade
 from .cleanup import cleanup
 from .context import Run, resource_arn, resource_key
 from .encryption import (
@@ -114,13 +114,13 @@ def enable_cross_account_change(run: Run) -> Change:
     """Plan turning on cross-account backup from the management account."""
     management = aws.client(run.management_profile, "backup", run.source_region)
 
-    def enable() -> None:
+    def enable() -> NotMade | None:
         try:
             management.update_global_settings(GlobalSettings={"isCrossAccountBackupEnabled": "true"})
         except management.exceptions.ClientError as error:
             if run.force_copy:
                 print(f"force_copy: going on although the management account may not enable it: {error}")
-                return
+                return NotMade(f"force_copy went on past {error.response['Error']['Code']}")
             raise StepFailed(run.step, f"[cross-account-enabled] the management account may not enable "
                              f"cross-account backup: {error.response['Error']['Message']}",
                              "ask an administrator of the management account to allow "

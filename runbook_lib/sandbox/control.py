@@ -82,7 +82,7 @@ class ControlAPI:
 
     def _reset(self, body: dict[str, Any]) -> Response:
         name = body.get("scenario") or world.scenario
-        if name not in SCENARIOS:
+        if not isinstance(name, str) or name not in SCENARIOS:
             return _refuse(f"unknown scenario {name!r}; choose one of {sorted(SCENARIOS)}")
         with self.lock:
             reset_world(name)

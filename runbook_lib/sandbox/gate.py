@@ -69,7 +69,7 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     elif length > 0:
         body = stream.read(length)
     elif environ.get("wsgi.input_terminated"):
-        body = stream.read()
+        body = stream.read(MAX_BODY_BYTES + 1)  # a chunked body declares no length: read no more than the limit
     else:
         body = b""
     environ["wsgi.input"] = io.BytesIO(body)
@@ -78,7 +78,7 @@ def _read_body(environ: dict[str, Any]) -> bytes:
 
 
 # What moto's handlers raise on a value of the wrong type: the request's fault, answered 400 (not retried).
-BAD_INPUT_ERRORS = (ValueError, TypeError, AttributeError, KeyError)
+BAD_INPUT_ERRORS = (ValueError, TypeError, AttributeError)
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
@@ -110,7 +110,7 @@ def on_service_error(error: Exception) -> Any:
     if isinstance(error, (NotFound, MethodNotAllowed, NotImplementedError)):
         return protocols.aws_error(protocol, "NotImplemented", f"The sandbox does not implement {operation}.", 501)
     if isinstance(error, BAD_INPUT_ERRORS):
-        logger.info("%s refused a malformed value", operation, exc_info=error)
+        logger.warning("%s refused a value of the wrong type (or the sandbox has a bug)", operation, exc_info=error)
         code = "ValidationException" if protocol in (protocols.JSON, protocols.REST_JSON) else "InvalidParameterValue"
         return protocols.aws_error(protocol, code, f"A value of the {operation} request is not of the type the "
                                    f"operation takes ({type(error).__name__}).", 400)
@@ -139,11 +139,11 @@ class SandboxGate:
         """The app that answers the request: an AWS-shaped refusal, or the service."""
         service = _service_of(environ)
         backend = backend_of(self.app, environ) if service else None
-        if _declared_length(environ) > MAX_BODY_BYTES:
+        body = _read_body(environ) if _declared_length(environ) <= MAX_BODY_BYTES else b""
+        if _declared_length(environ) > MAX_BODY_BYTES or len(body) > MAX_BODY_BYTES:
             protocol = protocols.protocol_of(protocols.model_of(backend) if backend else None, environ, b"")
             return protocols.aws_error(protocol, "RequestEntityTooLarge", f"The request body is over "
                                        f"{MAX_BODY_BYTES} bytes.", 413)
-        body = _read_body(environ)
         protocol = protocols.protocol_of(protocols.model_of(backend) if backend else None, environ, body)
         environ[PROTOCOL_KEY], environ[SERVICE_KEY] = protocol, service
         access_key = _access_key_of(environ)

@@ -72,7 +72,10 @@ class Sandbox:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as error:
-            detail = json.loads(error.read() or b"{}").get("error", error.reason)
+            try:
+                detail = json.loads(error.read() or b"{}").get("error", error.reason)
+            except ValueError:
+                detail = f"HTTP {error.code} {error.reason} (see server.log)"
             raise SandboxError(f"sandbox refused {action}: {detail}") from None
         except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as error:
             raise SandboxError(f"sandbox at {self.endpoint} does not answer: {error}") from None

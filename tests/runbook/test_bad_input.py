@@ -184,6 +184,11 @@ def test_check_and_fix_name_a_missing_resource_or_key(walkthrough, tmp_path, cap
     assert walkthrough.state() == before
 
 
+def test_troubleshooting_does_not_need_the_reencrypt_key_until_its_fix_is_asked_for(walkthrough, tmp_path):
+    values = params.validate({**SANDBOX, "reencrypt_key": "alias/nope", "run_dir": str(tmp_path)})
+    preflight.before_run(values, ("06_troubleshoot",))
+
+
 def test_at_least_thirty_bad_files_are_covered():
     assert len(BAD_FILES) >= 30
 

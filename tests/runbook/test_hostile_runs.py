@@ -176,4 +176,11 @@ def test_a_step_that_hangs_ends_at_its_timeout_in_one_line(world, tmp_path):
         f"AWS, and its record is {out / '00_prerequisites.ipynb'}. Resume with: runbook run {parameters} --out {out}")
     assert took < 120
     assert "TIMED OUT" in (out / "report.html").read_text()
-    assert not os.environ.get(aws.RETRY_LOG_ENV)
+
+
+def test_the_variables_a_run_gives_its_kernels_are_restored_after_it(monkeypatch):
+    monkeypatch.setenv(aws.STEP_ENV, "before")
+    monkeypatch.delenv(aws.RETRY_LOG_ENV, raising=False)
+    with runner._environment(**{aws.STEP_ENV: "04_copy_to_target", aws.RETRY_LOG_ENV: "/tmp/retries.jsonl"}):
+        assert os.environ[aws.STEP_ENV] == "04_copy_to_target"
+    assert os.environ[aws.STEP_ENV] == "before" and aws.RETRY_LOG_ENV not in os.environ

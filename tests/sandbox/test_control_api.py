@@ -69,3 +69,10 @@ def test_the_token_is_not_on_the_server_command_line(world):
     command_line = Path(f"/proc/{world.pid}/cmdline").read_bytes()
     assert world.token.encode() not in command_line
     assert world.status()["pid"] == world.pid
+
+
+@pytest.mark.parametrize("scenario", [["walkthrough"], {"name": "walkthrough"}, 7])
+def test_a_scenario_that_is_not_a_name_is_refused_in_one_line(world, scenario):
+    with pytest.raises(process.SandboxError) as excinfo:
+        world.control("reset", {"scenario": scenario})
+    assert str(excinfo.value).startswith(f"sandbox refused reset: unknown scenario {scenario!r}; choose one of")

@@ -7,6 +7,7 @@ status a 4xx, and the body never an HTML page.
 
 from __future__ import annotations
 
+import http.client
 import socket
 import urllib.error
 import urllib.request
@@ -152,3 +153,15 @@ def test_a_body_declared_larger_than_any_aws_request_is_refused_unread(world):
     assert head.split(b" ")[1] == b"413", head
     assert b"<html" not in body.lower()
     assert b"RequestEntityTooLarge" in body
+
+
+def test_a_chunked_body_over_the_limit_is_refused_without_reading_it_all(world):
+    host, port = world.endpoint.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    megabyte = b"x" * (1024 * 1024)
+    connection.request("POST", "/", body=(megabyte for _ in range(17)), encode_chunked=True,
+                       headers={**JSON_TYPE, "X-Amz-Target": "TrentService.ListKeys", **signed_as_source("kms")})
+    response = connection.getresponse()
+    assert response.status == 413
+    assert b"RequestEntityTooLarge" in response.read()
+    connection.close()
