@@ -16,7 +16,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import EXIT_INTERRUPTED, ParameterError, RunbookError
+from .core.errors import EXIT_INTERRUPTED, ParameterError, RunbookError
 from .sandbox import process
 
 
@@ -148,7 +148,9 @@ def _writable_folder(option: str, text: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import params, preflight, runner
+    from . import runner
+    from .core import params
+    from .troubleshooting import preflight
 
     steps = _steps(args.steps)
     values = params.load(args.parameters)
@@ -165,8 +167,9 @@ def _print_table(rows: list[dict[str, str]]) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from . import checks, params, preflight
-    from .context import Run
+    from .core import params
+    from .troubleshooting import checks, preflight
+    from .aws.context import Run
 
     run = Run("check", params.load(args.parameters))
     preflight.check(run, ("resource",))
@@ -185,8 +188,9 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _diagnose(args: argparse.Namespace) -> int:
-    from . import diagnose, params
-    from .context import Run
+    from .core import params
+    from .troubleshooting import diagnose
+    from .aws.context import Run
 
     if args.copy_job_id is not None and not params.BY_NAME["copy_job_id"].check(args.copy_job_id):
         raise ParameterError("--copy-job-id", f"got {args.copy_job_id!r}; allowed: "
@@ -206,8 +210,9 @@ def _diagnose(args: argparse.Namespace) -> int:
 
 
 def _fix(args: argparse.Namespace) -> int:
-    from . import checks, fixes, params, preflight
-    from .context import Run
+    from .core import params
+    from .troubleshooting import checks, fixes, preflight
+    from .aws.context import Run
 
     run = Run("fix", params.load(args.parameters))
     preflight.check(run, ("resource", "reencrypt_key") if args.check_id == "source-key-customer-managed"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from . import params, permissions
+from .core import params, permissions
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SECTIONS = {"permissions": permissions.readme_section, "parameters": params.reference_table}

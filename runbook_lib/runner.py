@@ -29,9 +29,10 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError
 from papermill.exceptions import PapermillExecutionError
 
-from . import aws, params
-from .errors import EXIT_INTERRUPTED, RunFolderInUse
-from .runstate import RunState
+from .aws import clients
+from .core import params
+from .core.errors import EXIT_INTERRUPTED, RunFolderInUse
+from .core.runstate import RunState
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 DEFAULT_STEPS = (
@@ -98,7 +99,7 @@ def run(parameter_file: str | Path, out: str | Path | None = None, steps: tuple[
     began = datetime.now(timezone.utc).isoformat(timespec="seconds")
     outcomes: list[StepOutcome] = []
     kernel_environment = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-                          aws.RETRY_LOG_ENV: str(folder / RETRY_LOG)}
+                          clients.RETRY_LOG_ENV: str(folder / RETRY_LOG)}
     with _holding(folder), _logging_to(folder / RUN_LOG), _environment(**kernel_environment):
         running: str | None = None
         step_began = time.monotonic()
@@ -158,7 +159,7 @@ def _run_step(step: str, folder: Path, values: dict[str, Any]) -> StepOutcome:
     budget = timeout * 60
     started = time.monotonic()
     print(f"[{step}] running")
-    with _environment(**{aws.STEP_ENV: step}):
+    with _environment(**{clients.STEP_ENV: step}):
         try:
             papermill.execute_notebook(str(notebook_path(step)), str(record), parameters=given,
                                        kernel_name="python3", progress_bar=False, cwd=str(folder),

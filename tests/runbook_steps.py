@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from runbook_lib import params
-from runbook_lib.walkthrough import (
+from runbook_lib.core import params
+from runbook_lib.steps.walkthrough import (
     Run,
     prerequisites,
     share_source_key,

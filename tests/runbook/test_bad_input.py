@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 import yaml
 
-from runbook_lib import cli, params, preflight
-from runbook_lib.errors import ParameterError
+from runbook_lib import cli
+from runbook_lib.core import params
+from runbook_lib.core.errors import ParameterError
 from runbook_lib.runner import ALL_STEPS, DEFAULT_STEPS
-from runbook_lib.walkthrough import Run, prerequisites
+from runbook_lib.steps.walkthrough import Run, prerequisites
+from runbook_lib.troubleshooting import preflight
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = Path(sys.executable).parent / "runbook"

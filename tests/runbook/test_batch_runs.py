@@ -10,7 +10,8 @@ from pathlib import Path
 
 import boto3
 
-from runbook_lib import docs, permissions
+from runbook_lib import docs
+from runbook_lib.core import permissions
 from runbook_lib.runner import ALL_STEPS, DEFAULT_STEPS
 
 ROOT = Path(__file__).resolve().parents[2]

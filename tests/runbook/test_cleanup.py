@@ -8,9 +8,9 @@ import contextlib
 import io
 import json
 
-from runbook_lib import cleanup
-from runbook_lib.context import Run
-from runbook_lib.keys import share_statements
+from runbook_lib.aws.context import Run
+from runbook_lib.aws.keys import share_statements
+from runbook_lib.steps import cleanup
 from tests import walkthrough_steps as steps
 from tests.runbook_steps import copy, notebook_outputs, parameter_file, prepare, runbook, values
 

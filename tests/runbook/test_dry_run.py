@@ -10,9 +10,10 @@ from pathlib import Path
 import papermill
 import pytest
 
-from runbook_lib import checks, params, permissions
-from runbook_lib.context import Run
+from runbook_lib.aws.context import Run
+from runbook_lib.core import params, permissions
 from runbook_lib.runner import ALL_STEPS, DEFAULT_STEPS, notebook_path
+from runbook_lib.troubleshooting import checks
 from tests.runbook_steps import notebook_outputs, parameter_file, runbook
 
 SIDES = {"sandbox-source": "source", "sandbox-target": "target", "sandbox-management": "management"}

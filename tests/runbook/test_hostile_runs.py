@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from runbook_lib import aws, jobs, runner
-from runbook_lib.context import Run
-from runbook_lib.errors import StepFailed
+from runbook_lib import runner
+from runbook_lib.aws import clients as aws
+from runbook_lib.aws import jobs
+from runbook_lib.aws.context import Run
+from runbook_lib.core.errors import StepFailed
 from runbook_lib.runner import EXIT_INTERRUPTED
-from runbook_lib.walkthrough import prerequisites, start_backup
+from runbook_lib.steps.walkthrough import prerequisites, start_backup
 from tests.runbook_steps import RUNBOOK, parameter_file, prepare, runbook, values
 
 COPY_STEPS = "04_copy_to_target,05_verify_target_key"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from runbook_lib.context import Run
-from runbook_lib.errors import StepFailed
+from runbook_lib.aws.context import Run
+from runbook_lib.core.errors import StepFailed
 from runbook_lib.runner import EXIT_STILL_RUNNING
-from runbook_lib.walkthrough import (
+from runbook_lib.steps.walkthrough import (
     encryption_of,
     prerequisites,
     source_recovery_point,

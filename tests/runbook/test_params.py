@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runbook_lib import params
-from runbook_lib.errors import ParameterError
+from runbook_lib.core import params
+from runbook_lib.core.errors import ParameterError
 
 RUNBOOK = Path(sys.executable).parent / "runbook"
 SANDBOX_PARAMETERS = Path(__file__).resolve().parents[2] / "parameters" / "sandbox.yaml"

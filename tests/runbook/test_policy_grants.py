@@ -6,12 +6,13 @@ import json
 
 import pytest
 
-from runbook_lib import checks, fixes, policy_text
-from runbook_lib.context import Run
-from runbook_lib.errors import StepFailed
-from runbook_lib.keys import GRANT_ACTIONS, USE_ACTIONS
+from runbook_lib.aws.context import Run
+from runbook_lib.aws.keys import GRANT_ACTIONS, USE_ACTIONS
+from runbook_lib.core import policy_text
+from runbook_lib.core.errors import StepFailed
 from runbook_lib.sandbox.accounts import OUTSIDER, SOURCE, TARGET
-from runbook_lib.walkthrough import prerequisites, share_source_key
+from runbook_lib.steps.walkthrough import prerequisites, share_source_key
+from runbook_lib.troubleshooting import checks, fixes
 from tests.runbook_steps import copy, prepare, values
 
 OUTSIDER_ROOT = OUTSIDER.root_arn

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from runbook_lib import arns, grants, iam_policy, policy_text, vaults
+from runbook_lib.aws import vaults
+from runbook_lib.core import arns, grants, iam_policy, policy_text
 
 OWNER = {"Sid": "Owner", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
          "Action": "kms:*", "Resource": "*"}

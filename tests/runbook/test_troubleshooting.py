@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from runbook_lib import checks, diagnose, fixes
-from runbook_lib.errors import StepFailed
+from runbook_lib.core.errors import StepFailed
 from runbook_lib.sandbox.accounts import TARGET
-from runbook_lib.walkthrough import (
+from runbook_lib.steps.walkthrough import (
     Run,
     prerequisites,
     verify_target_key,
 )
+from runbook_lib.troubleshooting import checks, diagnose, fixes
 from tests import runbook_steps
 from tests.runbook_steps import copy, prepare
 from tests.walkthrough_steps import database_arn

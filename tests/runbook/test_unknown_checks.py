@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from runbook_lib import checks
-from runbook_lib.context import Run
-from runbook_lib.errors import StepFailed
+from runbook_lib.aws.context import Run
+from runbook_lib.core.errors import StepFailed
 from runbook_lib.sandbox.accounts import SOURCE, TARGET
-from runbook_lib.walkthrough import start_copy
+from runbook_lib.steps.walkthrough import start_copy
+from runbook_lib.troubleshooting import checks
 from tests.runbook_steps import copy, parameter_file, prepare, runbook, values
 from tests.walkthrough_steps import add_key_statements
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from runbook_lib import params
-from runbook_lib.errors import StepFailed
-from runbook_lib.walkthrough import (
+from runbook_lib.core import params
+from runbook_lib.core.errors import StepFailed
+from runbook_lib.steps.walkthrough import (
     Run,
     cleanup,
     prerequisites,

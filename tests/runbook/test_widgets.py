@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ipywidgets
 
-from runbook_lib import params, widgets
-from runbook_lib.walkthrough import Run, prerequisites
+from runbook_lib.core import params
+from runbook_lib.display import widgets
+from runbook_lib.steps.walkthrough import Run, prerequisites
 
 
 def fresh_run(tmp_path, apply=False):  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from moto.moto_api._internal import mock_random
 
-from runbook_lib import iam_policy
+from runbook_lib.core import iam_policy
 
 from .. import organizations
 from ..kms import models as kms_models

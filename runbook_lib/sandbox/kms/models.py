@@ -3,7 +3,7 @@
 moto creates `alias/aws/*` keys on first use but marks them customer managed, and it keeps each
 account's keys to itself. Here the managed keys carry KeyManager AWS and the policy AWS gives them
 (usable only through the service, only by the owning account), and another account's use of a key
-is decided by that key's policy, evaluated with runbook_lib.iam_policy.
+is decided by that key's policy, evaluated with runbook_lib.core.iam_policy.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from moto.kms import models as moto_kms_models
 from moto.kms.models import Key, KmsBackend, kms_backends
 from moto.kms.utils import AbstractPrivateKey
 
-from runbook_lib import iam_policy
+from runbook_lib.core import iam_policy
 
 MANAGED_KEY_SERVICES = {"alias/aws/ebs": "ec2", "alias/aws/backup": "backup", "alias/aws/rds": "rds"}
 MANAGED_KEY_DESCRIPTIONS = {

@@ -6,7 +6,7 @@ import json
 
 from moto.kms.responses import KmsResponse
 
-from runbook_lib import iam_policy
+from runbook_lib.core import iam_policy
 
 from . import models
 from .exceptions import AccessDeniedException, MalformedPolicyDocumentException, NotFoundException

@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import arns, aws, params
-from .changes import Change, carry_out
-from .errors import StepFailed
-from .runstate import RunState
+from ..aws import clients
+from ..core import arns, params
+from ..core.changes import Change, carry_out
+from ..core.errors import StepFailed
+from ..core.runstate import RunState
 
 ROLE_FIX = "create the AWS Backup default role, or set iam_role_name to a role AWS Backup can assume"
 
@@ -57,14 +58,14 @@ class Run:
             self.target_profile, self.target_region)
 
     def account(self, side: str) -> str:
-        return self._once(f"account:{side}", lambda: aws.account_id(*self.side(side)))
+        return self._once(f"account:{side}", lambda: clients.account_id(*self.side(side)))
 
     def organization(self, side: str) -> str | None:
         """The ID of the side's AWS Organization, or None outside any."""
         profile, region = self.side(side)
 
         def read() -> str | None:
-            organizations = aws.client(profile, "organizations", region)
+            organizations = clients.client(profile, "organizations", region)
             try:
                 return organizations.describe_organization()["Organization"]["Id"]
             except organizations.exceptions.AWSOrganizationsNotInUseException:
@@ -73,15 +74,15 @@ class Run:
         return self._once(f"organization:{side}", read)
 
     def source(self, service: str) -> Any:
-        return aws.client(self.source_profile, service, self.source_region)
+        return clients.client(self.source_profile, service, self.source_region)
 
     def target(self, service: str) -> Any:
-        return aws.client(self.target_profile, service, self.target_region)
+        return clients.client(self.target_profile, service, self.target_region)
 
     def role(self) -> dict[str, Any] | None:
         """The backup role as IAM returns it (found by its name, with or without the path), or None."""
         def read() -> dict[str, Any] | None:
-            iam = aws.client(self.source_profile, "iam", self.source_region)
+            iam = clients.client(self.source_profile, "iam", self.source_region)
             try:
                 return iam.get_role(RoleName=self.iam_role_name.rsplit("/", 1)[-1])["Role"]
             except iam.exceptions.NoSuchEntityException:

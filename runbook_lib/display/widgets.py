@@ -14,10 +14,12 @@ import ipywidgets as w
 import pandas as pd
 from botocore.exceptions import ClientError
 
-from . import aws, checks, diagnose, keys, params
-from .changes import Change, carry_out
-from .errors import RunbookError
-from .walkthrough import Run, recovery_points_table
+from ..aws import clients, keys
+from ..core import params
+from ..core.changes import Change, carry_out
+from ..core.errors import RunbookError
+from ..steps.walkthrough import Run, recovery_points_table
+from ..troubleshooting import checks, diagnose
 
 
 def table(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -53,7 +55,7 @@ def evidence_frame(diagnoses: list[diagnose.Diagnosis]) -> pd.DataFrame:
 
 
 def _vault_names(profile: str, region: str) -> list[str]:
-    backup = aws.client(profile, "backup", region)
+    backup = clients.client(profile, "backup", region)
     return [v["BackupVaultName"] for page in backup.get_paginator("list_backup_vaults").paginate()
             for v in page["BackupVaultList"]]
 
@@ -63,7 +65,7 @@ class Choices(w.VBox):
 
     def __init__(self, run: Run):
         self.run = run
-        profiles = sorted(aws.session(run.source_profile).available_profiles)
+        profiles = sorted(clients.session(run.source_profile).available_profiles)
         self.source_profile = w.Dropdown(options=profiles, value=run.source_profile, description="Source")
         self.target_profile = w.Dropdown(options=profiles, value=run.target_profile, description="Target")
         self.source_vault = w.Combobox(value=run.source_vault_name, description="Source vault",

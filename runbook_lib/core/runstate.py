@@ -13,10 +13,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .changes import ChangeLog
+from ..core.changes import ChangeLog
 
 if TYPE_CHECKING:
-    from .changes import Change
+    from ..core.changes import Change
 
 DEFAULT_RUN_DIR = "runs/adhoc"
 PLANNED = "planned"

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import arns, aws, keys, vaults
-from .context import Run, resource_arn, resource_key
-from .errors import StepFailed
-from .following import BACKUP_STEP, COPY_STEP
+from ..aws import clients, keys, vaults
+from ..aws.context import Run, resource_arn, resource_key
+from ..core import arns
+from ..core.errors import StepFailed
+from ..steps.following import BACKUP_STEP, COPY_STEP
 
 
 def source_recovery_point(run: Run) -> str | None:
@@ -37,7 +38,7 @@ def encryption_of(run: Run, side: str, recovery_point_arn: str) -> dict[str, Any
     """The recovery point's key, its snapshot's key and the vault's key, with aliases and managers."""
     profile, region = run.side(side)
     vault = run.source_vault_name if side == "source" else run.target_vault_name
-    backup = aws.client(profile, "backup", region)
+    backup = clients.client(profile, "backup", region)
     try:
         point = backup.describe_recovery_point(BackupVaultName=vault, RecoveryPointArn=recovery_point_arn)
     except backup.exceptions.ResourceNotFoundException:
@@ -48,7 +49,7 @@ def encryption_of(run: Run, side: str, recovery_point_arn: str) -> dict[str, Any
     snapshot_key = None
     snapshot_id = arns.snapshot_id(recovery_point_arn)
     if snapshot_id:
-        ec2 = aws.client(profile, "ec2", region)
+        ec2 = clients.client(profile, "ec2", region)
         snapshot_key = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0].get("KmsKeyId")
     point_key = keys.describe(profile, region, point["EncryptionKeyArn"]) if point.get("EncryptionKeyArn") else None
     vault_key_info = keys.describe(profile, region, vault_key)

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import arns, aws, checks, diagnose, grants, iam_policy, jobs, keys, params, preflight, vaults
-from .changes import Change, NotMade
-from .cleanup import cleanup
-from .context import Run, resource_arn, resource_key
-from .encryption import (
+from ..aws import clients, jobs, keys, vaults
+from ..aws.context import Run, resource_arn, resource_key
+from ..aws.sharing import enable_cross_account_change, vaults_principal
+from ..core import arns, grants, params
+from ..core.changes import Change
+from ..core.errors import StepFailed
+from ..steps.cleanup import cleanup
+from ..steps.encryption import (
     destination_recovery_point,
     encryption_of,
     encryption_sentence,
@@ -25,8 +28,8 @@ from .encryption import (
     resource_key_arn,
     source_recovery_point,
 )
-from .errors import StepFailed
-from .following import BACKUP_STEP, COPY_STEP, Outcome, wait_for
+from ..steps.following import BACKUP_STEP, COPY_STEP, Outcome, wait_for
+from ..troubleshooting import checks, diagnose, preflight
 
 __all__ = ["Outcome", "Run", "cleanup", "destination_recovery_point", "encryption_of", "encryption_sentence",
            "resource_arn", "source_recovery_point"]
@@ -94,41 +97,13 @@ def _vault_key(run: Run, side: str) -> keys.KeyInfo:
     """The key a side's vault parameter names, or one line naming the parameter when there is none."""
     name = f"{side}_vault_key"
     profile, region = run.side(side)
-    kms = aws.client(profile, "kms", region)
+    kms = clients.client(profile, "kms", region)
     try:
         return keys.describe(profile, region, run.values[name])
     except kms.exceptions.NotFoundException:
         raise StepFailed(run.step, f"{name} {run.values[name]} is not a KMS key of the {side} account "
                          f"({run.account(side)}) in {region}",
                          f"set {name} to a customer managed key of that account and Region") from None
-
-
-def vaults_principal(run: Run) -> iam_policy.Principal:
-    """Who copies into the destination vault: the source account, through the backup role."""
-    role = run.role()
-    return iam_policy.Principal(run.account("source"), role["Arn"] if role else None, run.organization("source"),
-                     partition=arns.partition(run.source_region))
-
-
-def enable_cross_account_change(run: Run) -> Change:
-    """Plan turning on cross-account backup from the management account."""
-    management = aws.client(run.management_profile, "backup", run.source_region)
-
-    def enable() -> NotMade | None:
-        try:
-            management.update_global_settings(GlobalSettings={"isCrossAccountBackupEnabled": "true"})
-        except management.exceptions.ClientError as error:
-            if run.force_copy:
-                print(f"force_copy: going on although the management account may not enable it: {error}")
-                return NotMade(f"force_copy went on past {error.response['Error']['Code']}")
-            raise StepFailed(run.step, f"[cross-account-enabled] the management account may not enable "
-                             f"cross-account backup: {error.response['Error']['Message']}",
-                             "ask an administrator of the management account to allow "
-                             "backup:UpdateGlobalSettings (a service control policy may deny it)") from None
-
-    return Change(run.step, run.management_profile, run.source_region, "backup:UpdateGlobalSettings", "organization",
-                  "enable cross-account backup for the organization", enable,
-                  effect={"kind": "cross-account-backup", "enabled": True})
 
 
 # ----- step 1 --------------------------------------------------------------------------------------
@@ -321,7 +296,7 @@ def verify_target_key(run: Run) -> dict[str, Any]:
 
 def recovery_points_table(profile: str, region: str, vault: str) -> list[dict[str, Any]]:
     """The vault's recovery points with their key's alias and manager (paginated)."""
-    backup = aws.client(profile, "backup", region)
+    backup = clients.client(profile, "backup", region)
     if vaults.find(profile, region, vault) is None:
         return []
     rows = []

@@ -19,10 +19,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import StepFailed
+from ..core.errors import StepFailed
 
 if TYPE_CHECKING:
-    from .runstate import RunState
+    from ..core.runstate import RunState
 
 
 class NotMade:

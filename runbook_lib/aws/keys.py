@@ -13,9 +13,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from . import arns, aws, grants, iam_policy, policy_text
-from .changes import Change, policy_diff
-from .errors import StepFailed
+from ..aws import clients
+from ..core import arns, grants, iam_policy, policy_text
+from ..core.changes import Change, policy_diff
+from ..core.errors import StepFailed
 
 USE_SID_PREFIX = "RunbookAllowUseOfTheKey"
 GRANT_SID_PREFIX = "RunbookAllowGrantsForAWSResources"
@@ -68,7 +69,7 @@ def shared_accounts(policy: dict[str, Any], owner: str) -> tuple[str, ...]:
 
 def describe(profile: str, region: str, key_ref: str) -> KeyInfo:
     """A key by alias, key ID or ARN, with its aliases and the accounts its policy shares it with."""
-    kms = aws.client(profile, "kms", region)
+    kms = clients.client(profile, "kms", region)
     meta = kms.describe_key(KeyId=key_ref)["KeyMetadata"]
     aliases = tuple(
         a["AliasName"]
@@ -85,7 +86,7 @@ def describe(profile: str, region: str, key_ref: str) -> KeyInfo:
 
 def keys_table(profile: str, region: str) -> list[dict[str, Any]]:
     """Every key of the account and Region that has an alias, customer managed first."""
-    kms = aws.client(profile, "kms", region)
+    kms = clients.client(profile, "kms", region)
     aliased = {
         a["TargetKeyId"]
         for page in kms.get_paginator("list_aliases").paginate()
@@ -125,7 +126,7 @@ def share_statements(account: str, region: str) -> list[dict[str, Any]]:
 
 def current_policy(profile: str, region: str, key_arn: str) -> str:
     """The key policy as written (its text, so that an edit keeps its formatting)."""
-    kms = aws.client(profile, "kms", region)
+    kms = clients.client(profile, "kms", region)
     return kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"]
 
 
@@ -144,7 +145,7 @@ def share_change(step: str, profile: str, region: str, key_arn: str, principal: 
         raise StepFailed(step, f"[source-key-shared] the shared key policy would be {policy_text.size(after)} bytes; "
                          f"KMS allows {policy_text.MAX_KEY_POLICY_BYTES}",
                          "shorten the key policy (merge statements), then share again")
-    kms = aws.client(profile, "kms", region)
+    kms = clients.client(profile, "kms", region)
 
     def put() -> None:
         kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=after)

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import checks
-from .context import Run
-from .errors import StepFailed
+from ..aws.context import Run
+from ..core.errors import StepFailed
+from ..troubleshooting import checks
 
 KNOWN_FAILURES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("same-organization", re.compile(r"must be a member of the same organization"),

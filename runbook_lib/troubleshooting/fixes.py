@@ -8,11 +8,13 @@ The other failures need a decision the runbook cannot take for you; their fix is
 
 from __future__ import annotations
 
-from . import arns, aws, checks, grants, keys, vaults
-from .changes import Change
-from .context import Run
-from .errors import StepFailed
-from .walkthrough import enable_cross_account_change, vaults_principal
+from ..aws import clients, keys, vaults
+from ..aws.context import Run
+from ..aws.sharing import enable_cross_account_change, vaults_principal
+from ..core import arns, grants
+from ..core.changes import Change
+from ..core.errors import StepFailed
+from ..troubleshooting import checks
 
 FIXABLE = ("source-key-shared", "target-vault-policy", "cross-account-enabled", "source-key-customer-managed")
 
@@ -67,7 +69,7 @@ def reencrypt(run: Run, facts: checks.Facts, key_ref: str) -> list[Change]:
     if key.manager != "CUSTOMER":
         raise StepFailed(run.step, f"[source-key-customer-managed] {key_ref} is not a customer managed key",
                          "name a customer managed key to re-encrypt with")
-    ec2 = aws.client(run.source_profile, "ec2", run.source_region)
+    ec2 = clients.client(run.source_profile, "ec2", run.source_region)
     source_snapshot = point["RecoveryPointArn"].rsplit("/", 1)[1]
     zone = f"{run.source_region}a"
     done = run.state.get("fixes", "reencrypted_volume_arn")

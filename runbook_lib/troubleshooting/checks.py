@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from . import grants, iam_policy, keys, vaults
-from .context import Run, resource_arn, resource_key
-from .errors import StepFailed
+from ..aws import keys, vaults
+from ..aws.context import Run, resource_arn, resource_key
+from ..core import grants, iam_policy
+from ..core.errors import StepFailed
 
 PASS, FAIL, UNKNOWN, SKIPPED = "pass", "fail", "unknown", "skipped"
 UNKNOWN_FIX = ("read the statement: if it cannot apply to this copy, go on; the evaluator does not model "
@@ -212,7 +213,7 @@ def cross_account_enabled(facts: Facts) -> Finding:
 
 @check("role-exists")
 def role_exists(facts: Facts) -> Finding:
-    from .context import ROLE_FIX
+    from ..aws.context import ROLE_FIX
 
     role = facts.run.role()
     if role is None:

@@ -17,8 +17,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, WaiterError
 from botocore.waiter import WaiterModel, create_waiter_with_client
 
-from . import aws
-from .errors import JobFailed, JobNotFinished, JobUnknown
+from ..aws import clients
+from ..core.errors import JobFailed, JobNotFinished, JobUnknown
 
 WAITER_MODEL = WaiterModel(json.loads(resources.files("runbook_lib").joinpath("data/waiters-backup.json").read_text()))
 Progress = Callable[[dict[str, Any]], None]
@@ -45,7 +45,7 @@ def wait_for_job(profile: str, region: str, kind: str, job_id: str, delay: int =
     the network; credentials): the job may still be running and stays the run's job.
     """
     waiter_name, operation, id_field = KINDS[kind]
-    client = aws.client(profile, "backup", region)
+    client = clients.client(profile, "backup", region)
     event = f"after-call.backup.{operation}"
     seen: dict[str, Any] = {}
 
@@ -98,7 +98,7 @@ def _interrupted(kind: str, job_id: str, seen: dict[str, Any], error: str) -> Jo
 
 def jobs_table(profile: str, region: str, kind: str = "copy", **filters: Any) -> list[dict[str, Any]]:
     """Backup or copy jobs of the account and Region (paginated), newest first."""
-    client = aws.client(profile, "backup", region)
+    client = clients.client(profile, "backup", region)
     operation, key = ("list_copy_jobs", "CopyJobs") if kind == "copy" else ("list_backup_jobs", "BackupJobs")
     rows = [
         {

@@ -17,11 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import aws, grants, iam_policy, keys, vaults
-from .changes import Change, policy_diff
-from .context import Run
-from .errors import StepFailed
-from .following import BACKUP_STEP, COPY_STEP
+from ..aws import clients, keys, vaults
+from ..aws.context import Run
+from ..core import grants, iam_policy
+from ..core.changes import Change, policy_diff
+from ..core.errors import StepFailed
+from ..steps.following import BACKUP_STEP, COPY_STEP
 
 SETTING = "isCrossAccountBackupEnabled"
 KEPT = "kept, not deleted"
@@ -109,7 +110,7 @@ def _recovery_point_exists(backup: Any, vault: str, point: str) -> bool:
 def _delete_point(run: Run, side: str, point: str) -> Change:
     profile, region = run.side(side)
     vault = _vault_name(run, side)
-    backup = aws.client(profile, "backup", region)
+    backup = clients.client(profile, "backup", region)
 
     def delete() -> None:
         try:
@@ -141,7 +142,7 @@ def _delete_vault(run: Run, side: str, own: set[str], made: set[tuple[str, str, 
     """Delete the side's vault when this run made it and will leave it empty; else keep it, saying why."""
     profile, region = run.side(side)
     vault = _vault_name(run, side)
-    backup = aws.client(profile, "backup", region)
+    backup = clients.client(profile, "backup", region)
 
     def change(summary: str, do: Callable[[], Any] = lambda: None, needed: bool = False, **more: Any) -> Change:
         return Change(run.step, profile, region, "backup:DeleteBackupVault", vault, summary, do, needed=needed,
@@ -268,7 +269,7 @@ def _changed_since(read: Callable[[], str | None], text: str | None, what: str) 
 
 def _revert_key_policy(run: Run, profile: str, region: str, added: Added) -> Change:
     key_arn = added.target
-    kms = aws.client(profile, "kms", region)
+    kms = clients.client(profile, "kms", region)
     text = keys.current_policy(profile, region, key_arn)
     after, found = grants.without(text, added.statements)
 
@@ -288,7 +289,7 @@ def _revert_vault_policy(run: Run, profile: str, region: str, added: Added,
                          deleting: set[tuple[str, str, str]]) -> Change:
     arn = added.target
     name = arn.rsplit(":", 1)[-1]
-    backup = aws.client(profile, "backup", region)
+    backup = clients.client(profile, "backup", region)
 
     def change(summary: str, action: str = "backup:PutBackupVaultAccessPolicy", do: Callable[[], Any] = lambda: None,
                found: list[dict[str, Any]] | None = None, **more: Any) -> Change:
@@ -322,7 +323,7 @@ def _revert_vault_policy(run: Run, profile: str, region: str, added: Added,
 
 def _revert_setting(run: Run, profile: str, region: str) -> Change:
     """Turn cross-account backup off again, since this run turned it on (and it is on now)."""
-    backup = aws.client(profile, "backup", region)
+    backup = clients.client(profile, "backup", region)
     try:
         enabled = backup.describe_global_settings()["GlobalSettings"].get(SETTING) == "true"
     except backup.exceptions.InvalidRequestException as error:

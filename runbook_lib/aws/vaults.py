@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import arns, aws, grants, iam_policy
-from .changes import Change, FoundInPlace, policy_diff
-from .errors import StepFailed
+from ..aws import clients
+from ..core import arns, grants, iam_policy
+from ..core.changes import Change, FoundInPlace, policy_diff
+from ..core.errors import StepFailed
 
 COPY_INTO = "backup:CopyIntoBackupVault"
 SID_PREFIX = "RunbookAllowCopyInFrom"
@@ -19,7 +20,7 @@ LEGACY_SID_PREFIX = "AllowCopyInFrom"
 
 
 def find(profile: str, region: str, name: str) -> dict[str, Any] | None:
-    backup = aws.client(profile, "backup", region)
+    backup = clients.client(profile, "backup", region)
     try:
         return backup.describe_backup_vault(BackupVaultName=name)
     except backup.exceptions.ResourceNotFoundException:
@@ -29,7 +30,7 @@ def find(profile: str, region: str, name: str) -> dict[str, Any] | None:
 def newest_recovery_point(profile: str, region: str, vault: str, resource: str,
                           any_status: bool = False) -> str | None:
     """The newest COMPLETED recovery point of the resource in the vault (or of any status), or None."""
-    backup = aws.client(profile, "backup", region)
+    backup = clients.client(profile, "backup", region)
     points = [
         p
         for page in backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
@@ -52,7 +53,7 @@ def create_change(step: str, profile: str, region: str, name: str, key_arn: str,
             f"vault {name} already exists in {region} encrypted with {existing.get('EncryptionKeyArn')}, not {key_arn}",
             "a vault's key cannot change: choose another vault name, or delete the empty vault and run again",
         )
-    backup = aws.client(profile, "backup", region)
+    backup = clients.client(profile, "backup", region)
 
     def create() -> dict[str, Any] | FoundInPlace:
         try:
@@ -73,7 +74,7 @@ def create_change(step: str, profile: str, region: str, name: str, key_arn: str,
 
 def current_policy(profile: str, region: str, name: str) -> str | None:
     """The vault's access policy as written, or None when it has none (or the vault does not exist)."""
-    backup = aws.client(profile, "backup", region)
+    backup = clients.client(profile, "backup", region)
     try:
         return backup.get_backup_vault_access_policy(BackupVaultName=name)["Policy"]
     except backup.exceptions.ResourceNotFoundException:
@@ -110,7 +111,7 @@ def access_policy_change(step: str, profile: str, region: str, name: str, arn: s
                              [allow_statement(account, region)], account, remove_denies, force,
                              legacy=(allow_statement(account, region, LEGACY_SID_PREFIX),))
     after = plan.after or text or ""
-    backup = aws.client(profile, "backup", region)
+    backup = clients.client(profile, "backup", region)
 
     def put() -> None:
         backup.put_backup_vault_access_policy(BackupVaultName=name, Policy=after)

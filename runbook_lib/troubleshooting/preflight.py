@@ -20,9 +20,10 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from . import aws, params
-from .context import Run
-from .errors import ParameterError
+from ..aws import clients
+from ..aws.context import Run
+from ..core import params
+from ..core.errors import ParameterError
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def _key(run: Run, name: str, side: str, customer_managed: bool) -> None:
     """The key a parameter names exists in the side's account and Region, is enabled, and is customer
     managed where the runbook needs to share it or put copies under it."""
     profile, region = run.side(side)
-    kms = aws.client(profile, "kms", region)
+    kms = clients.client(profile, "kms", region)
     reference = run.values[name]
     where = f"the {side} account {run.account(side)} ({side}_profile {profile}) in {region}"
     try:
@@ -151,15 +152,15 @@ def check(run: Run, facts: Iterable[str]) -> None:
 @contextmanager
 def _reading_for(step: str) -> Iterator[None]:
     """Account the reads to the step whose facts they are (the call log and the IAM declarations)."""
-    before = os.environ.get(aws.STEP_ENV)
-    os.environ[aws.STEP_ENV] = step
+    before = os.environ.get(clients.STEP_ENV)
+    os.environ[clients.STEP_ENV] = step
     try:
         yield
     finally:
         if before is None:
-            os.environ.pop(aws.STEP_ENV, None)
+            os.environ.pop(clients.STEP_ENV, None)
         else:
-            os.environ[aws.STEP_ENV] = before
+            os.environ[clients.STEP_ENV] = before
 
 
 def before_run(values: dict[str, Any], steps: Iterable[str]) -> None:

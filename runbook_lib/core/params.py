@@ -21,8 +21,8 @@ from typing import Any
 import botocore.session
 import yaml
 
-from . import arns
-from .errors import ParameterError
+from ..core import arns
+from ..core.errors import ParameterError
 
 VAULT_NAME = re.compile(r"\A[A-Za-z0-9_-]{2,50}\Z")
 ROLE_NAME = re.compile(r"\A/?([\w+=,.@-]+/)*[\w+=,.@-]{1,64}\Z", re.ASCII)

@@ -13,9 +13,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import diagnose, jobs
-from .context import Run
-from .errors import JobFailed, JobNotFinished, JobUnknown, StepFailed, StillRunning
+from ..aws import jobs
+from ..aws.context import Run
+from ..core.errors import JobFailed, JobNotFinished, JobUnknown, StepFailed, StillRunning
+from ..troubleshooting import diagnose
 
 BACKUP_STEP, COPY_STEP = "01_create_backup", "04_copy_to_target"
 
