@@ -17,7 +17,10 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .core.errors import EXIT_INTERRUPTED, ParameterError, RunbookError
+from .core.params import Parameters
+from .display.console import messages_on_stdout
 from .sandbox import process
+from .troubleshooting import registry
 
 
 def _sandbox_start(args: argparse.Namespace) -> int:
@@ -150,13 +153,27 @@ def _writable_folder(option: str, text: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     from . import runner
     from .core import params
-    from .troubleshooting import preflight
 
     steps = _steps(args.steps)
-    values = params.load(args.parameters)
+    values = params.load(*args.parameters)
     _writable_folder("--out", args.out if args.out is not None else "runs")
-    preflight.before_run(values, steps)
-    return runner.run(args.parameters, args.out, steps)
+    _in_scenario(values)
+    return runner.run(values, args.parameters, args.out, steps)
+
+
+def _in_scenario(values: Parameters) -> Parameters:
+    """The parameters, once the sandbox they run against (if any) is in the scenario they name."""
+    if not values.sandbox_scenario or "AWS_CONFIG_FILE" not in os.environ:
+        return values
+    sandbox = process.find(Path(os.environ["AWS_CONFIG_FILE"]).parent)
+    if sandbox is None:
+        return values
+    current = sandbox.status()["scenario"]
+    if current != values.sandbox_scenario:
+        raise ParameterError("sandbox_scenario", f"these parameters are for scenario {values.sandbox_scenario}, "
+                             f"and the sandbox is in {current}; run: runbook sandbox reset --scenario "
+                             f"{values.sandbox_scenario} --dir {sandbox.directory}")
+    return values
 
 
 def _print_table(rows: list[dict[str, str]]) -> None:
@@ -167,11 +184,11 @@ def _print_table(rows: list[dict[str, str]]) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from .aws.context import Run
     from .core import params
     from .troubleshooting import checks, preflight
-    from .aws.context import Run
 
-    run = Run("check", params.load(args.parameters))
+    run = Run("check", _in_scenario(params.load(*args.parameters)))
     preflight.check(run, ("resource",))
     findings = checks.run_checks(run)
     _print_table([f.row() for f in findings])
@@ -188,14 +205,14 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _diagnose(args: argparse.Namespace) -> int:
+    from .aws.context import Run
     from .core import params
     from .troubleshooting import diagnose
-    from .aws.context import Run
 
     if args.copy_job_id is not None and not params.BY_NAME["copy_job_id"].check(args.copy_job_id):
         raise ParameterError("--copy-job-id", f"got {args.copy_job_id!r}; allowed: "
                              f"{params.BY_NAME['copy_job_id'].allowed}")
-    run = Run("diagnose", params.load(args.parameters))
+    run = Run("diagnose", _in_scenario(params.load(*args.parameters)))
     found = diagnose.failed_jobs(run, args.copy_job_id)
     if not found:
         print("No failed copy or backup job in the source account and Region.")
@@ -210,11 +227,11 @@ def _diagnose(args: argparse.Namespace) -> int:
 
 
 def _fix(args: argparse.Namespace) -> int:
+    from .aws.context import Run
     from .core import params
     from .troubleshooting import checks, fixes, preflight
-    from .aws.context import Run
 
-    run = Run("fix", params.load(args.parameters))
+    run = Run("fix", _in_scenario(params.load(*args.parameters)))
     preflight.check(run, ("resource", "reencrypt_key") if args.check_id == "source-key-customer-managed"
                     else ("resource",))
     changes = fixes.plan(run, args.check_id, run.reencrypt_key)
@@ -243,25 +260,28 @@ def _non_negative(text: str) -> float:
     return value
 
 
+FILES_HELP = ("flat YAML parameter files, later ones overriding earlier ones, e.g. parameters/sandbox.yaml "
+              "parameters/troubleshooting/3-target-vault-policy.yaml")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runbook", description="Cross-account, cross-Region AWS Backup copy runbook.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the step notebooks headless with a parameter file")
-    run.add_argument("parameters", help="flat YAML parameter file, e.g. parameters/sandbox.yaml")
+    run.add_argument("parameters", nargs="+", help=FILES_HELP)
     run.add_argument("--out", help="run folder (default runs/<timestamp>)")
     run.add_argument("--steps", help="comma-separated steps (default 00 to 05; add 07_cleanup to clean up)")
     run.set_defaults(handler=_run)
     check = commands.add_parser("check", help="preflight: every known copy failure, checked read-only")
-    check.add_argument("parameters")
+    check.add_argument("parameters", nargs="+", help=FILES_HELP)
     check.set_defaults(handler=_check)
     diagnose = commands.add_parser("diagnose", help="explain failed copy (and backup) jobs of the source account")
-    diagnose.add_argument("parameters")
+    diagnose.add_argument("parameters", nargs="+", help=FILES_HELP)
     diagnose.add_argument("--copy-job-id", help="diagnose this copy job only")
     diagnose.set_defaults(handler=_diagnose)
     fix = commands.add_parser("fix", help="plan (and, with apply: true, make) the fix for a failed check")
-    fix.add_argument("parameters")
-    fix.add_argument("check_id", choices=("source-key-shared", "target-vault-policy", "cross-account-enabled",
-                                          "source-key-customer-managed"))
+    fix.add_argument("parameters", nargs="+", help=FILES_HELP)
+    fix.add_argument("check_id", choices=registry.FIXABLE, help="the failed check to fix")
     fix.set_defaults(handler=_fix)
     sandbox = commands.add_parser("sandbox", help="the local AWS sandbox").add_subparsers(dest="action", required=True)
 
@@ -300,7 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return args.handler(args)
+        with messages_on_stdout():
+            return args.handler(args)
     except KeyboardInterrupt:
         print("runbook: interrupted (Ctrl-C)", file=sys.stderr)
         return EXIT_INTERRUPTED

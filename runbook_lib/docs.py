@@ -1,30 +1,103 @@
-"""Regenerate the README's sections that are derived from code: IAM policies and parameters.
+"""Write the pages derived from code: the README's IAM policies and parameters, the trainer guide's
+table of known failures, and the trainers' parameter files.
 
-Run `python -m runbook_lib.docs` after changing permissions.py or params.py; a test fails while
-the README and the declarations disagree.
+Run `python -m runbook_lib.docs` after changing permissions.py, params.py or the registry of known
+failures; a test fails while a page and its source disagree (`stale()` names the page).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
 from .core import params, permissions
+from .troubleshooting import registry
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-SECTIONS = {"permissions": permissions.readme_section, "parameters": params.reference_table}
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+GUIDE = ROOT / "docs" / "troubleshooting.md"
+TRAINER_FILES = ROOT / "parameters" / "troubleshooting"
 
 
-def marked(name: str) -> str:
-    return f"<!-- generated: {name} -->\n{SECTIONS[name]()}\n<!-- end generated: {name} -->"
+def lessons_table() -> str:
+    """The guide's table: one row per lesson of the registry, in lesson order."""
+    rows = ["| # | check | scenario | trainer file | what the learners see | the fix | AWS's message |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    for failure in registry.LESSONS:
+        lesson = failure.lesson
+        assert lesson is not None
+        rows.append(f"| {lesson.number} | `{failure.id}` | `{lesson.scenario}` | "
+                    f"`{registry.trainer_file(failure)}` | {lesson.shows} | {lesson.fix} | {failure.aws_message} |")
+    return "\n".join(rows)
 
 
-def regenerate(path: Path = README) -> None:
-    text = path.read_text()
-    for name in SECTIONS:
-        pattern = re.compile(rf"<!-- generated: {name} -->.*?<!-- end generated: {name} -->", re.S)
-        text = pattern.sub(lambda _: marked(name), text)
-    path.write_text(text)
+def checks_table() -> str:
+    """Every check of the registry: when it must pass, the cause it names, and whether the runbook fixes it."""
+    rows = ["| check | must pass before | cause | `runbook fix` |", "| --- | --- | --- | --- |"]
+    for failure in registry.FAILURES:
+        rows.append(f"| `{failure.id}` | the {failure.before} | {failure.cause} | "
+                    f"{'yes' if failure.fixable else 'no'} |")
+    return "\n".join(rows)
+
+
+SECTIONS: dict[Path, dict[str, Callable[[], str]]] = {
+    README: {"permissions": permissions.readme_section, "parameters": params.reference_table},
+    GUIDE: {"lessons": lessons_table, "checks": checks_table},
+}
+
+
+def marked(name: str, producer: Callable[[], str]) -> str:
+    return f"<!-- generated: {name} -->\n{producer()}\n<!-- end generated: {name} -->"
+
+
+def trainer_text(failure: registry.KnownFailure) -> str:
+    """A trainer file: what differs from parameters/sandbox.yaml for this lesson, the scenario included."""
+    lesson = failure.lesson
+    assert lesson is not None
+    name = registry.trainer_file(failure)
+    values = {"sandbox_scenario": lesson.scenario, "force_copy": True, **lesson.overlay}
+    return (f"# Failure {lesson.number}, {failure.id}: {lesson.story}\n"
+            f"# Generated from the registry of known failures (python -m runbook_lib.docs). Over the sandbox's file:\n"
+            f"#   runbook sandbox reset --scenario {lesson.scenario}\n"
+            f"#   runbook run parameters/sandbox.yaml parameters/troubleshooting/{name}\n"
+            "# force_copy lets the copy start although a check says it will fail, to show AWS's message.\n"
+            + yaml.safe_dump(values, sort_keys=False, allow_unicode=True))
+
+
+def expected() -> dict[Path, str]:
+    """Every derived page as it should read now."""
+    pages: dict[Path, str] = {}
+    for path, sections in SECTIONS.items():
+        text = path.read_text()
+        for name, producer in sections.items():
+            pattern = re.compile(rf"<!-- generated: {name} -->.*?<!-- end generated: {name} -->", re.S)
+            if not pattern.search(text):
+                raise LookupError(f"{path} has no generated section {name}")
+            text = pattern.sub(lambda _, n=name, p=producer: marked(n, p), text)
+        pages[path] = text
+    for failure in registry.LESSONS:
+        pages[TRAINER_FILES / registry.trainer_file(failure)] = trainer_text(failure)
+    return pages
+
+
+def stale() -> list[Path]:
+    """The derived pages that differ from their source, and trainer files no lesson makes."""
+    pages = expected()
+    differing = [path for path, text in pages.items() if not path.exists() or path.read_text() != text]
+    strays = [path for path in sorted(TRAINER_FILES.glob("*.yaml")) if path not in pages]
+    return differing + strays
+
+
+def regenerate() -> None:
+    pages = expected()
+    for path in sorted(TRAINER_FILES.glob("*.yaml")):
+        if path not in pages:
+            path.unlink()
+    for path, text in pages.items():
+        path.write_text(text)
 
 
 if __name__ == "__main__":

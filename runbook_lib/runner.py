@@ -10,6 +10,7 @@ and the same command with the same --out resumes. One run at a time holds a run 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import fcntl
 import html
 import json
@@ -17,7 +18,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -32,18 +33,21 @@ from papermill.exceptions import PapermillExecutionError
 from .aws import clients
 from .core import params
 from .core.errors import EXIT_INTERRUPTED, RunFolderInUse
+from .core.params import Parameters
 from .core.runstate import RunState
+from .core.steps import (
+    ALL,
+    CLEANUP,
+    COPY_TO_TARGET,
+    CREATE_BACKUP,
+    DEFAULT,
+    VERIFY_SOURCE_KEY,
+    VERIFY_TARGET_KEY,
+)
+from .troubleshooting import preflight
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-DEFAULT_STEPS = (
-    "00_prerequisites",
-    "01_create_backup",
-    "02_verify_source_key",
-    "03_share_source_key",
-    "04_copy_to_target",
-    "05_verify_target_key",
-)
-ALL_STEPS = (*DEFAULT_STEPS, "06_troubleshoot", "07_cleanup")
+DEFAULT_STEPS, ALL_STEPS = DEFAULT, ALL
 RUNBOOK_ERRORS = {"StepFailed", "StillRunning", "JobFailed", "ParameterError", "RunbookError"}
 EXIT_FAILED = 1
 EXIT_STILL_RUNNING = 75  # EX_TEMPFAIL: a job goes on in AWS; run again with the same --out to resume
@@ -83,19 +87,16 @@ def failure_line(step: str, error: PapermillExecutionError, record: Path) -> str
     return f"step {step} failed: {error.ename}: {error.evalue}. Fix: read the failing cell in {record}"
 
 
-def run(parameter_file: str | Path, out: str | Path | None = None, steps: tuple[str, ...] = DEFAULT_STEPS) -> int:
-    """Validate, then run the steps (in the runbook's order); returns the process exit code."""
-    unknown = [s for s in steps if s not in ALL_STEPS]
-    if unknown:
-        raise params.ParameterError("--steps", f"unknown step {unknown[0]!r}; allowed: {', '.join(ALL_STEPS)}")
+def run(values: Parameters, parameter_files: Sequence[str | Path], out: str | Path | None = None,
+        steps: tuple[str, ...] = DEFAULT_STEPS) -> int:
+    """Check what only AWS knows (preflight), then run the steps in the runbook's order; returns the
+    process exit code. `values` are the validated parameters read from `parameter_files`."""
     steps = tuple(step for step in ALL_STEPS if step in steps)
-    if not steps:
-        raise params.ParameterError("--steps", f"names no step; allowed: {', '.join(ALL_STEPS)}")
-    values = params.load(parameter_file)
+    preflight.before_run(values, steps)
     folder = Path(out).resolve() if out else _new_run_folder()
     folder.mkdir(parents=True, exist_ok=True)
-    values["run_dir"] = str(folder)
-    resume = f"runbook run {parameter_file} --out {folder}"
+    values = dataclasses.replace(values, run_dir=str(folder))
+    resume = f"runbook run {' '.join(str(f) for f in parameter_files)} --out {folder}"
     began = datetime.now(timezone.utc).isoformat(timespec="seconds")
     outcomes: list[StepOutcome] = []
     kernel_environment = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -118,14 +119,14 @@ def run(parameter_file: str | Path, out: str | Path | None = None, steps: tuple[
             outcomes.append(StepOutcome(running or "(between steps)", False, f"interrupted (Ctrl-C) {where}; what "
                                         "it started goes on in AWS", seconds=time.monotonic() - step_began,
                                         ended="INTERRUPTED"))
-        write_report(folder, outcomes, values["apply"])
+        write_report(folder, outcomes, values.apply)
     retried = retry_counts(folder)
     if retried:
         print(f"AWS asked for {sum(retried.values())} retries (throttling or transient errors); botocore retried "
               f"them: see {folder / 'report.html'}")
     failed = [o for o in outcomes if not o.ok]
     if not failed:
-        print(summary(folder, values["apply"], steps, since=began))
+        print(summary(folder, values.apply, steps, since=began))
         return 0
     if failed[0].ended:
         print(f"runbook: {failed[0].message}. Resume with: {resume}", file=sys.stderr)
@@ -151,11 +152,11 @@ def _new_run_folder() -> Path:
     raise params.ParameterError("--out", f"runs/{stamp}* are all taken; give --out")
 
 
-def _run_step(step: str, folder: Path, values: dict[str, Any]) -> StepOutcome:
+def _run_step(step: str, folder: Path, values: Parameters) -> StepOutcome:
     """One notebook in its own kernel, with the step's whole time bounded by step_timeout_minutes."""
     record = folder / f"{step}.ipynb"
-    given = {k: v for k, v in values.items() if k in declared_parameters(step)}
-    timeout = params.step_timeout_minutes(values)
+    given = {k: v for k, v in values.as_dict().items() if k in declared_parameters(step)}
+    timeout = values.step_timeout()
     budget = timeout * 60
     started = time.monotonic()
     print(f"[{step}] running")
@@ -276,15 +277,15 @@ def summary(folder: Path, applied: bool = True, steps: tuple[str, ...] = ALL_STE
     if applied and since:
         lines.append("Changes made by this run:" if made else "Nothing needed changing.")
         lines += [f"  [{e['step']}] {e['action']} on {e['target']}: {e['outcome']}" for e in made]
-    if "07_cleanup" in steps:
-        kept = state.get("07_cleanup", {}).get("kept", [])
+    if CLEANUP in steps:
+        kept = state.get(CLEANUP, {}).get("kept", [])
         lines += ["Kept by cleanup:", *(f"  {reason}" for reason in kept)] if kept else []
     deleted = {e["target"] for e in entries
                if e["action"] == "backup:DeleteRecoveryPoint" and e["outcome"] == "applied"}
     for label, made_in, arn_key, verified_in, alias_key in (
-        ("Source recovery point:     ", "01_create_backup", "recovery_point_arn", "02_verify_source_key",
+        ("Source recovery point:     ", CREATE_BACKUP, "recovery_point_arn", VERIFY_SOURCE_KEY,
          "source_key_alias"),
-        ("Destination recovery point:", "04_copy_to_target", "destination_recovery_point_arn", "05_verify_target_key",
+        ("Destination recovery point:", COPY_TO_TARGET, "destination_recovery_point_arn", VERIFY_TARGET_KEY,
          "destination_key_alias"),
     ):
         arn = state.get(made_in, {}).get(arn_key)

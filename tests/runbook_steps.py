@@ -29,7 +29,7 @@ SANDBOX_PARAMETERS = ROOT / "parameters" / "sandbox.yaml"
 
 def values(run_dir: Path, **overrides: Any) -> dict[str, Any]:
     """Validated parameters for a run in run_dir: apply true, jobs followed every second."""
-    return params.validate({"run_dir": str(run_dir), "apply": True, "poll_seconds": 1, **overrides})
+    return params.validate({"run_dir": str(run_dir), "apply": True, "poll_seconds": 1, **overrides}).as_dict()
 
 
 def prepare(run_values: dict[str, Any], share: bool = True) -> None:

@@ -3,29 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from ..aws import clients
 from ..core import arns, params
-from ..core.changes import Change, carry_out
+from ..core.changes import Change
 from ..core.errors import StepFailed
-from ..core.runstate import RunState
+from ..core.params import Parameters
+from ..core.runstate import RunState, carry_out
+from . import clients
 
 ROLE_FIX = "create the AWS Backup default role, or set iam_role_name to a role AWS Backup can assume"
 
 
-@dataclass
-class Run:
-    """One run's parameters and state, shared by the steps."""
+class Run(Parameters):
+    """One step's view of a run: its typed parameters, its state, and what it read from AWS."""
 
-    step: str
-    values: dict[str, Any]
-    state: RunState = field(init=False)
-    _cache: dict[str, Any] = field(default_factory=dict, init=False)
-
-    def __post_init__(self) -> None:
-        self.state = RunState(self.values["run_dir"])
+    def __init__(self, step: str, parameters: Parameters | Mapping[str, Any]):
+        chosen = parameters if isinstance(parameters, Parameters) else params.validate(parameters)
+        super().__init__(**chosen.as_dict())
+        self.step = step
+        self.state = RunState(self.run_dir)
+        self._cache: dict[str, Any] = {}
 
     @classmethod
     def from_namespace(cls, step: str, namespace: Mapping[str, Any]) -> Run:
@@ -33,10 +31,12 @@ class Run:
         given = {name: namespace[name] for name in params.BY_NAME if name in namespace}
         return cls(step, params.validate(given))
 
-    def __getattr__(self, name: str) -> Any:
-        if name in params.BY_NAME:
-            return self.values[name]
-        raise AttributeError(name)
+    def use(self, parameters: Parameters) -> None:
+        """Take other parameters (a picker changed them) and forget what was read with the old ones."""
+        for name, value in parameters.as_dict().items():
+            setattr(self, name, value)
+        self.state = RunState(self.run_dir)
+        self.forget()
 
     def forget(self) -> None:
         """Drop what was read from AWS (the parameters changed)."""

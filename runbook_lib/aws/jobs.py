@@ -17,8 +17,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, WaiterError
 from botocore.waiter import WaiterModel, create_waiter_with_client
 
-from ..aws import clients
 from ..core.errors import JobFailed, JobNotFinished, JobUnknown
+from . import clients
 
 WAITER_MODEL = WaiterModel(json.loads(resources.files("runbook_lib").joinpath("data/waiters-backup.json").read_text()))
 Progress = Callable[[dict[str, Any]], None]

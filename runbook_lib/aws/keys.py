@@ -13,10 +13,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..aws import clients
 from ..core import arns, grants, iam_policy, policy_text
 from ..core.changes import Change, policy_diff
 from ..core.errors import StepFailed
+from . import clients
 
 USE_SID_PREFIX = "RunbookAllowUseOfTheKey"
 GRANT_SID_PREFIX = "RunbookAllowGrantsForAWSResources"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from ..core import arns, iam_policy
 from ..core.changes import Change, NotMade
 from ..core.errors import StepFailed
 from . import clients
 from .context import Run
+
+log = logging.getLogger(__name__)
 
 
 def vaults_principal(run: Run) -> iam_policy.Principal:
@@ -25,7 +29,7 @@ def enable_cross_account_change(run: Run) -> Change:
             management.update_global_settings(GlobalSettings={"isCrossAccountBackupEnabled": "true"})
         except management.exceptions.ClientError as error:
             if run.force_copy:
-                print(f"force_copy: going on although the management account may not enable it: {error}")
+                log.warning(f"force_copy: going on although the management account may not enable it: {error}")
                 return NotMade(f"force_copy went on past {error.response['Error']['Code']}")
             raise StepFailed(run.step, f"[cross-account-enabled] the management account may not enable "
                              f"cross-account backup: {error.response['Error']['Message']}",

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..aws import clients
 from ..core import arns, grants, iam_policy
 from ..core.changes import Change, FoundInPlace, policy_diff
 from ..core.errors import StepFailed
+from . import clients
 
 COPY_INTO = "backup:CopyIntoBackupVault"
 SID_PREFIX = "RunbookAllowCopyInFrom"

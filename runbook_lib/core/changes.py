@@ -17,12 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from ..core.errors import StepFailed
-
-if TYPE_CHECKING:
-    from ..core.runstate import RunState
+from typing import Any
 
 
 class NotMade:
@@ -131,36 +126,3 @@ class ChangeLog:
         if not self.path.exists():
             return []
         return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
-
-
-def carry_out(change: Change, apply: bool, state: RunState, recheck: bool = False) -> Change:
-    """Apply a needed change when `apply` is true and log it; otherwise keep it as planned. Print either.
-
-    `recheck` (an Apply button pressed after a dry run planned the change) reads again, first, whether
-    what the change depends on is there now.
-    """
-    if not change.needed:
-        state.unplan(change)
-        print(change.describe())
-        return change
-    if apply and (change.blocked_by or recheck):
-        blocker = change.precheck() if recheck and change.precheck else change.blocked_by
-        if blocker:
-            raise StepFailed(change.step, f"{change.action} on {change.target} cannot be made yet: {blocker}",
-                             "make that first, then apply this change")
-    if not apply:
-        state.plan(change)
-        print(change.describe())
-        print("  apply is false: not changed")
-        return change
-    change.result = change.do()
-    state.unplan(change)
-    if isinstance(change.result, NotMade):
-        change.needed = False
-        state.changes.record(change, f"{change.result.outcome}: {change.result.detail}")
-        print(change.describe().splitlines()[0])
-        return change
-    change.applied = True
-    state.changes.record(change, "applied")
-    print(change.describe().splitlines()[0])
-    return change

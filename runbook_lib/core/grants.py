@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core import iam_policy, policy_text
-from ..core.iam_policy import Decision
+from . import iam_policy, policy_text
+from .iam_policy import Decision
 
 
 @dataclass

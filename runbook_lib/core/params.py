@@ -14,15 +14,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import botocore.session
 import yaml
 
-from ..core import arns
-from ..core.errors import ParameterError
+from . import arns
+from .errors import ParameterError
 
 VAULT_NAME = re.compile(r"\A[A-Za-z0-9_-]{2,50}\Z")
 ROLE_NAME = re.compile(r"\A/?([\w+=,.@-]+/)*[\w+=,.@-]{1,64}\Z", re.ASCII)
@@ -36,6 +36,7 @@ RESOURCE_ARN = re.compile(
     r"\Aarn:(?P<partition>aws[a-z-]*):(?P<service>ec2|rds):(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
     r"(?P<resource>volume/vol-[0-9a-f]{8,17}|db:[A-Za-z][A-Za-z0-9-]{0,62})\Z", re.ASCII
 )
+SCENARIO_NAME = re.compile(r"\A([a-z0-9-]{1,64})?\Z")
 COPY_JOB_ID = re.compile(r"\A[!-~]{0,100}\Z")
 INT_TAG, FLOAT_TAG, BOOL_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool"
 KEY_FORMS = "alias/NAME, a key ID, or a key or alias ARN"
@@ -111,71 +112,131 @@ def _text(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
     return lambda v: isinstance(v, str) and bool(pattern.match(v))
 
 
-SCHEMA: tuple[Parameter, ...] = (
-    Parameter("source_profile", "sandbox-source", "AWS profile of the source account (owns the resource)",
-              "a profile in your AWS config", lambda v: isinstance(v, str) and bool(v)),
-    Parameter("source_region", "us-east-1", "Region of the resource and the source vault",
-              "an AWS Region name, e.g. us-east-1", lambda v: isinstance(v, str)),
-    Parameter("target_profile", "sandbox-target", "AWS profile of the destination account",
-              "a profile in your AWS config", lambda v: isinstance(v, str) and bool(v)),
-    Parameter("target_region", "eu-west-1", "Region of the destination vault",
-              "an AWS Region name, e.g. eu-west-1", lambda v: isinstance(v, str)),
-    Parameter("management_profile", "sandbox-management",
+def parameter(default: Any, meaning: str, allowed: str, check: Callable[[Any], bool]) -> Any:
+    """A field of Parameters with what the README's table and the validation messages say of it."""
+    metadata = {"meaning": meaning, "allowed": allowed, "check": check}
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class Parameters:
+    """One run's parameters, typed: the schema that validation, the README's table and every step read."""
+
+    source_profile: str = parameter(
+        "sandbox-source", "AWS profile of the source account (owns the resource)",
+              "a profile in your AWS config", lambda v: isinstance(v, str) and bool(v))
+    source_region: str = parameter(
+        "us-east-1", "Region of the resource and the source vault",
+              "an AWS Region name, e.g. us-east-1", lambda v: isinstance(v, str))
+    target_profile: str = parameter(
+        "sandbox-target", "AWS profile of the destination account",
+              "a profile in your AWS config", lambda v: isinstance(v, str) and bool(v))
+    target_region: str = parameter(
+        "eu-west-1", "Region of the destination vault",
+              "an AWS Region name, e.g. eu-west-1", lambda v: isinstance(v, str))
+    management_profile: str = parameter(
+        "sandbox-management",
               "AWS profile of the Organization's management account (enables cross-account backup); "
               "empty when you cannot use it", "a profile in your AWS config, or empty",
-              lambda v: isinstance(v, str)),
-    Parameter("resource_arn", "", "ARN of the EBS volume (or RDS DB instance) to back up; empty to find it "
+              lambda v: isinstance(v, str))
+    resource_arn: str = parameter(
+        "", "ARN of the EBS volume (or RDS DB instance) to back up; empty to find it "
               "by resource_name", "empty, or an EBS volume or RDS DB instance ARN in source_region",
-              lambda v: v == "" or (isinstance(v, str) and bool(RESOURCE_ARN.match(v)))),
-    Parameter("resource_name", "walkthrough-volume", "Name tag of the EBS volume, used when resource_arn is empty",
-              "a volume's Name tag: up to 256 characters, no control characters", _plain_text(256)),
-    Parameter("source_vault_name", "SourceVault", "backup vault in the source account", "2-50 letters, digits, - or _",
-              _text(VAULT_NAME)),
-    Parameter("source_vault_key", "alias/cmkSourceVault", "KMS key that encrypts the source vault",
-              KEY_FORMS, _is_key),
-    Parameter("target_vault_name", "CABTargetVault", "backup vault in the destination account",
-              "2-50 letters, digits, - or _", _text(VAULT_NAME)),
-    Parameter("target_vault_key", "alias/cmkTarget", "customer managed KMS key of the destination vault",
+              lambda v: v == "" or (isinstance(v, str) and bool(RESOURCE_ARN.match(v))))
+    resource_name: str = parameter(
+        "walkthrough-volume", "Name tag of the EBS volume, used when resource_arn is empty",
+              "a volume's Name tag: up to 256 characters, no control characters", _plain_text(256))
+    source_vault_name: str = parameter(
+        "SourceVault", "backup vault in the source account", "2-50 letters, digits, - or _",
+              _text(VAULT_NAME))
+    source_vault_key: str = parameter(
+        "alias/cmkSourceVault", "KMS key that encrypts the source vault",
+              KEY_FORMS, _is_key)
+    target_vault_name: str = parameter(
+        "CABTargetVault", "backup vault in the destination account",
+              "2-50 letters, digits, - or _", _text(VAULT_NAME))
+    target_vault_key: str = parameter(
+        "alias/cmkTarget", "customer managed KMS key of the destination vault",
               f"{KEY_FORMS} (not an alias/aws/* key)",
-              lambda v: _is_key(v) and "alias/aws/" not in v),
-    Parameter("iam_role_name", "service-role/AWSBackupDefaultServiceRole",
+              lambda v: _is_key(v) and "alias/aws/" not in v)
+    iam_role_name: str = parameter(
+        "service-role/AWSBackupDefaultServiceRole",
               "IAM role AWS Backup uses in the source account; the jobs use the ARN IAM returns for it",
-              "an IAM role name, with or without its path", _text(ROLE_NAME)),
-    Parameter("delete_after_days", 35, "retention of the backup and of its copy, in days", "a whole number 1-36500",
-              _is_int(1, 36500)),
-    Parameter("move_to_cold_storage_after_days", None, "days before moving to cold storage; empty for never "
+              "an IAM role name, with or without its path", _text(ROLE_NAME))
+    delete_after_days: int = parameter(
+        35, "retention of the backup and of its copy, in days", "a whole number 1-36500",
+              _is_int(1, 36500))
+    move_to_cold_storage_after_days: int | None = parameter(
+        None, "days before moving to cold storage; empty for never "
               "(cold recovery points cannot be copied)", "empty, or a whole number 1-36500",
-              lambda v: v is None or _is_int(1, 36500)(v)),
-    Parameter("recovery_point_tags", {"Project": "cross-account-backup"}, "tags on the recovery point",
-              TAG_RULES, _is_tags),
-    Parameter("poll_seconds", 5, "seconds between two looks at a running job", "a whole number 1-300",
-              _is_int(1, 300)),
-    Parameter("max_wait_minutes", 60, "how long a step waits for its job before it stops; the job goes on in "
+              lambda v: v is None or _is_int(1, 36500)(v))
+    recovery_point_tags: dict[str, str] = parameter(
+        {"Project": "cross-account-backup"}, "tags on the recovery point",
+              TAG_RULES, _is_tags)
+    poll_seconds: int = parameter(
+        5, "seconds between two looks at a running job", "a whole number 1-300",
+              _is_int(1, 300))
+    max_wait_minutes: float = parameter(
+        60, "how long a step waits for its job before it stops; the job goes on in "
               "AWS and the next run with the same run folder waits for it", "a number of minutes above 0, "
-              "at most 10080", _is_minutes),
-    Parameter("step_timeout_minutes", None, "`runbook run` stops a step that takes longer than this (a hung call, "
+              "at most 10080", _is_minutes)
+    step_timeout_minutes: float | None = parameter(
+        None, "`runbook run` stops a step that takes longer than this (a hung call, "
               "a kernel that never answers) with one line; a job it started goes on in AWS and a rerun resumes",
               "empty for max_wait_minutes + 60, or a number of minutes above max_wait_minutes, at most 20160",
-              lambda v: v is None or _is_minutes(v, high=20160)),
-    Parameter("force_copy", False, "for trainers: start the copy even when a blocking check says it will fail",
-              "true or false", lambda v: isinstance(v, bool)),
-    Parameter("strict_checks", False, "a check that cannot decide (`unknown`) blocks like a failed one",
-              "true or false", lambda v: isinstance(v, bool)),
-    Parameter("copy_job_id", "", "troubleshooting: the copy job to diagnose; empty for every failed job",
-              "empty, or a copy job ID (up to 100 printable ASCII characters, no spaces)", _text(COPY_JOB_ID)),
-    Parameter("reencrypt_key", "alias/cmkSource", "troubleshooting: customer managed key that re-encrypts a "
-              "snapshot under an AWS managed key", KEY_FORMS, _is_key),
-    Parameter("revert_sharing", False, "cleanup: also take out what this run added to the key policy, the vault "
+              lambda v: v is None or _is_minutes(v, high=20160))
+    force_copy: bool = parameter(
+        False, "for trainers: start the copy even when a blocking check says it will fail",
+              "true or false", lambda v: isinstance(v, bool))
+    strict_checks: bool = parameter(
+        False, "a check that cannot decide (`unknown`) blocks like a failed one",
+              "true or false", lambda v: isinstance(v, bool))
+    copy_job_id: str = parameter(
+        "", "troubleshooting: the copy job to diagnose; empty for every failed job",
+              "empty, or a copy job ID (up to 100 printable ASCII characters, no spaces)", _text(COPY_JOB_ID))
+    reencrypt_key: str = parameter(
+        "alias/cmkSource", "troubleshooting: customer managed key that re-encrypts a "
+              "snapshot under an AWS managed key", KEY_FORMS, _is_key)
+    revert_sharing: bool = parameter(
+        False, "cleanup: also take out what this run added to the key policy, the vault "
               "policy and the organization's cross-account backup setting (read from its change log)",
-              "true or false", lambda v: isinstance(v, bool)),
-    Parameter("apply", False, "make the changes; false is a dry run: every step plans (against what earlier "
+              "true or false", lambda v: isinstance(v, bool))
+    apply: bool = parameter(
+        False, "make the changes; false is a dry run: every step plans (against what earlier "
               "plans will produce), nothing changes in AWS, and JupyterLab shows an Apply button per change",
               "true or false",
-              lambda v: isinstance(v, bool)),
-    Parameter("run_dir", "", "folder of this run's state and change log; empty keeps them in runs/adhoc",
-              "a folder path, or empty", lambda v: isinstance(v, str)),
-)
+              lambda v: isinstance(v, bool))
+    run_dir: str = parameter(
+        "", "folder of this run's state and change log; empty keeps them in runs/adhoc",
+              "a folder path, or empty", lambda v: isinstance(v, str))
+    sandbox_scenario: str = parameter(
+        "", "trainers: the sandbox scenario these parameters are written for; against a sandbox in another "
+        "scenario the runbook stops and names the reset (`runbook sandbox scenarios` lists them); ignored on AWS",
+        "empty, or a scenario name: lowercase letters, digits and -", _text(SCENARIO_NAME))
 
+    def as_dict(self) -> dict[str, Any]:
+        """The values by name, as parameter files and notebooks hold them."""
+        return {name: getattr(self, name) for name in BY_NAME}
+
+    def step_timeout(self) -> float:
+        """How long `runbook run` gives a step: the parameter, or an hour more than a wait may take."""
+        return self.step_timeout_minutes or self.max_wait_minutes + 60
+
+    def lifecycle(self) -> dict[str, int]:
+        """The Backup Lifecycle the parameters ask for."""
+        result = {"DeleteAfterDays": self.delete_after_days}
+        if self.move_to_cold_storage_after_days is not None:
+            result["MoveToColdStorageAfterDays"] = self.move_to_cold_storage_after_days
+        return result
+
+
+SCHEMA: tuple[Parameter, ...] = tuple(
+    Parameter(f.name, f.default_factory() if callable(f.default_factory) else f.default, f.metadata["meaning"],
+              f.metadata["allowed"], f.metadata["check"])
+    for f in fields(Parameters)
+)
 BY_NAME = {p.name: p for p in SCHEMA}
 DEFAULTS = {p.name: p.default for p in SCHEMA}
 
@@ -184,7 +245,7 @@ def _profiles() -> set[str]:
     return set(botocore.session.Session().available_profiles)
 
 
-def validate(values: Mapping[str, Any], check_profiles: bool = True) -> dict[str, Any]:
+def validate(values: Mapping[str, Any], check_profiles: bool = True) -> Parameters:
     """Defaults filled in and every value checked; ParameterError at the first bad one.
 
     Profiles are looked up only where `values` names them: a default is not the caller's choice.
@@ -209,7 +270,7 @@ def validate(values: Mapping[str, Any], check_profiles: bool = True) -> dict[str
                 known = ", ".join(sorted(profiles)) or "none: is AWS_CONFIG_FILE set?"
                 raise ParameterError(name, f"no profile {values[name]!r} in your AWS config; profiles: {known}")
     _check_relations(merged)
-    return merged
+    return Parameters(**merged)
 
 
 def _check_relations(merged: dict[str, Any]) -> None:
@@ -340,25 +401,17 @@ def read(path: str | Path) -> Any:
     return data
 
 
-def load(path: str | Path, check_profiles: bool = True) -> dict[str, Any]:
-    """Read and validate a flat YAML parameter file."""
-    data = read(path)
-    if not isinstance(data, dict):
-        raise ParameterError("file", f"{path} must be a flat mapping of parameter names to values")
-    return validate(data, check_profiles=check_profiles)
-
-
-def step_timeout_minutes(values: Mapping[str, Any]) -> float:
-    """How long `runbook run` gives a step: the parameter, or an hour more than a wait may take."""
-    return values["step_timeout_minutes"] or values["max_wait_minutes"] + 60
-
-
-def lifecycle(values: Mapping[str, Any]) -> dict[str, int]:
-    """The Backup Lifecycle the parameters ask for."""
-    result = {"DeleteAfterDays": values["delete_after_days"]}
-    if values.get("move_to_cold_storage_after_days") is not None:
-        result["MoveToColdStorageAfterDays"] = values["move_to_cold_storage_after_days"]
-    return result
+def load(*paths: str | Path, check_profiles: bool = True) -> Parameters:
+    """Read and validate flat YAML parameter files, later files overriding earlier ones (like papermill -f)."""
+    if not paths:
+        raise ParameterError("file", "no parameter file given; allowed: one or more YAML files")
+    merged: dict[str, Any] = {}
+    for path in paths:
+        data = read(path)
+        if not isinstance(data, dict):
+            raise ParameterError("file", f"{path} must be a flat mapping of parameter names to values")
+        merged.update(data)
+    return validate(merged, check_profiles=check_profiles)
 
 
 def reference_table() -> str:

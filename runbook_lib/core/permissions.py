@@ -10,6 +10,17 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from .steps import (
+    CLEANUP,
+    COPY_TO_TARGET,
+    CREATE_BACKUP,
+    PREREQUISITES,
+    SHARE_SOURCE_KEY,
+    TROUBLESHOOT,
+    VERIFY_SOURCE_KEY,
+    VERIFY_TARGET_KEY,
+)
+
 SOURCE, TARGET, MANAGEMENT = "source", "target", "management"
 
 # What the preflight checks read (checks.py), in each account.
@@ -23,42 +34,42 @@ PREFLIGHT = {
 }
 
 STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
-    "00_prerequisites": {
+    PREREQUISITES: {
         SOURCE: (*PREFLIGHT[SOURCE], "backup:ListBackupVaults", "backup:CreateBackupVault"),
         TARGET: (*PREFLIGHT[TARGET], "backup:ListBackupVaults", "backup:CreateBackupVault",
                  "backup:PutBackupVaultAccessPolicy"),
         MANAGEMENT: ("backup:UpdateGlobalSettings",),
     },
     "check": PREFLIGHT,
-    "06_troubleshoot": {
+    TROUBLESHOOT: {
         SOURCE: (*PREFLIGHT[SOURCE], "backup:ListCopyJobs", "backup:ListBackupJobs", "backup:DescribeCopyJob",
                  "kms:PutKeyPolicy", "ec2:CopySnapshot", "ec2:DescribeSnapshots", "ec2:CreateVolume",
                  "ec2:CreateTags"),
         TARGET: (*PREFLIGHT[TARGET], "backup:PutBackupVaultAccessPolicy"),
         MANAGEMENT: ("backup:UpdateGlobalSettings",),
     },
-    "01_create_backup": {
+    CREATE_BACKUP: {
         SOURCE: ("sts:GetCallerIdentity", "ec2:DescribeVolumes", "rds:DescribeDBInstances", "backup:StartBackupJob",
                  "backup:DescribeBackupJob", "iam:GetRole", "iam:PassRole", "backup:DescribeBackupVault",
                  "backup:ListRecoveryPointsByBackupVault", "kms:DescribeKey", "kms:ListAliases", "kms:GetKeyPolicy"),
     },
-    "02_verify_source_key": {
+    VERIFY_SOURCE_KEY: {
         SOURCE: ("sts:GetCallerIdentity", "backup:DescribeRecoveryPoint", "backup:DescribeBackupVault",
                  "backup:ListRecoveryPointsByBackupVault", "ec2:DescribeVolumes", "rds:DescribeDBInstances",
                  "ec2:DescribeSnapshots", "kms:DescribeKey", "kms:ListAliases", "kms:GetKeyPolicy"),
     },
-    "03_share_source_key": {
+    SHARE_SOURCE_KEY: {
         SOURCE: ("sts:GetCallerIdentity", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:DescribeKey", "kms:ListAliases",
                  "backup:DescribeRecoveryPoint", "backup:DescribeBackupVault", "backup:ListRecoveryPointsByBackupVault",
                  "ec2:DescribeSnapshots", "ec2:DescribeVolumes", "rds:DescribeDBInstances"),
         TARGET: ("sts:GetCallerIdentity", "organizations:DescribeOrganization"),
     },
-    "04_copy_to_target": {
+    COPY_TO_TARGET: {
         SOURCE: (*PREFLIGHT[SOURCE], "backup:StartCopyJob", "backup:DescribeCopyJob", "backup:ListCopyJobs",
                  "iam:PassRole"),
         TARGET: PREFLIGHT[TARGET],
     },
-    "05_verify_target_key": {
+    VERIFY_TARGET_KEY: {
         SOURCE: ("sts:GetCallerIdentity", "ec2:DescribeVolumes"),
         TARGET: ("backup:DescribeRecoveryPoint", "backup:DescribeBackupVault",
                  "backup:ListRecoveryPointsByBackupVault", "ec2:DescribeSnapshots", "kms:DescribeKey",
@@ -66,7 +77,7 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     # The jobs are read when the run's recovery point was not recorded; the kms reads describe what the
     # vaults still hold; revert_sharing adds the policy writes and the management account's setting.
-    "07_cleanup": {
+    CLEANUP: {
         SOURCE: ("backup:DescribeRecoveryPoint", "backup:DeleteRecoveryPoint", "backup:DescribeBackupVault",
                  "backup:DeleteBackupVault", "backup:ListRecoveryPointsByBackupVault", "backup:DescribeBackupJob",
                  "backup:DescribeCopyJob", "kms:DescribeKey", "kms:ListAliases", "kms:GetKeyPolicy",

@@ -9,17 +9,18 @@ what those changes will produce; a change that is made, or found already in plac
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..core.changes import ChangeLog
-
-if TYPE_CHECKING:
-    from ..core.changes import Change
+from .changes import Change, ChangeLog, NotMade
+from .errors import StepFailed
 
 DEFAULT_RUN_DIR = "runs/adhoc"
 PLANNED = "planned"
+
+log = logging.getLogger(__name__)
 
 
 class RunState:
@@ -89,3 +90,35 @@ class RunState:
             if all(effect.get(name) == value for name, value in match.items()):
                 return {**effect, "step": entry["step"]}
         return None
+
+
+def carry_out(change: Change, apply: bool, state: RunState, recheck: bool = False) -> Change:
+    """Apply a needed change when `apply` is true and record it; otherwise keep it as planned. Log either.
+
+    `recheck` (an Apply button pressed after a dry run planned the change) reads again, first, whether
+    what the change depends on is there now.
+    """
+    if not change.needed:
+        state.unplan(change)
+        log.info("%s", change.describe())
+        return change
+    if apply and (change.blocked_by or recheck):
+        blocker = change.precheck() if recheck and change.precheck else change.blocked_by
+        if blocker:
+            raise StepFailed(change.step, f"{change.action} on {change.target} cannot be made yet: {blocker}",
+                             "make that first, then apply this change")
+    if not apply:
+        state.plan(change)
+        log.info("%s\n  apply is false: not changed", change.describe())
+        return change
+    change.result = change.do()
+    state.unplan(change)
+    if isinstance(change.result, NotMade):
+        change.needed = False
+        state.changes.record(change, f"{change.result.outcome}: {change.result.detail}")
+        log.info("%s", change.describe().splitlines()[0])
+        return change
+    change.applied = True
+    state.changes.record(change, "applied")
+    log.info("%s", change.describe().splitlines()[0])
+    return change

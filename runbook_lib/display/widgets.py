@@ -16,10 +16,12 @@ from botocore.exceptions import ClientError
 
 from ..aws import clients, keys
 from ..core import params
-from ..core.changes import Change, carry_out
+from ..core.changes import Change
 from ..core.errors import RunbookError
+from ..core.runstate import carry_out
 from ..steps.walkthrough import Run, recovery_points_table
-from ..troubleshooting import checks, diagnose
+from ..troubleshooting import checks, diagnose, registry
+from .console import show_messages as show_messages
 
 
 def table(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -41,6 +43,12 @@ def encryption_frame(found: dict[str, Any]) -> pd.DataFrame:
 def checks_frame(findings: list[checks.Finding]) -> pd.DataFrame:
     """The preflight table: check ID, status, finding and, for a failure, the fix."""
     return table([f.row() for f in findings])
+
+
+def known_failures_frame() -> pd.DataFrame:
+    """The registry of known failures: each check, the cause it names, and the start of AWS's message."""
+    return table([{"check": f.id, "cause": f.cause, "AWS's message starts with": f.aws_message[:90],
+                   "runbook fix": "yes" if f.fixable else ""} for f in registry.FAILURES])
 
 
 def evidence_frame(diagnoses: list[diagnose.Diagnosis]) -> pd.DataFrame:
@@ -80,15 +88,14 @@ class Choices(w.VBox):
 
     def _changed(self, _: Any) -> None:
         wanted = {
-            **self.run.values,
+            **self.run.as_dict(),
             "source_profile": self.source_profile.value,
             "target_profile": self.target_profile.value,
             "source_vault_name": self.source_vault.value,
             "target_vault_name": self.target_vault.value,
         }
         try:
-            self.run.values = params.validate(wanted)
-            self.run.forget()
+            self.run.use(params.validate(wanted))
             self.message.value = "Saved: run the next cells again to plan with these choices."
         except params.ParameterError as error:
             self.message.value = f"<b>Not saved</b>: {error}"

@@ -22,7 +22,7 @@ from ..aws.context import Run
 from ..core import grants, iam_policy
 from ..core.changes import Change, policy_diff
 from ..core.errors import StepFailed
-from ..steps.following import BACKUP_STEP, COPY_STEP
+from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP
 
 SETTING = "isCrossAccountBackupEnabled"
 KEPT = "kept, not deleted"
@@ -79,8 +79,8 @@ def own_recovery_points(run: Run) -> list[tuple[str, str]]:
     """(side, ARN) of the recovery points this run made: the ones its state recorded, or else the one
     its recorded job made (a job that ended after its step stopped waiting is still the run's)."""
     found = []
-    for side, step, recorded_as, kind in (("target", COPY_STEP, "destination_recovery_point_arn", "copy"),
-                                          ("source", BACKUP_STEP, "recovery_point_arn", "backup")):
+    for side, step, recorded_as, kind in (("target", COPY_TO_TARGET, "destination_recovery_point_arn", "copy"),
+                                          ("source", CREATE_BACKUP, "recovery_point_arn", "backup")):
         point = run.state.get(step, recorded_as) or _job_point(run, kind, run.state.get(step, f"{kind}_job_id"))
         if point:
             found.append((side, point))

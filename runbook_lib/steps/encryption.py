@@ -13,12 +13,12 @@ from ..aws import clients, keys, vaults
 from ..aws.context import Run, resource_arn, resource_key
 from ..core import arns
 from ..core.errors import StepFailed
-from ..steps.following import BACKUP_STEP, COPY_STEP
+from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP
 
 
 def source_recovery_point(run: Run) -> str | None:
     """This run's recovery point, or the newest completed one of the resource in the source vault."""
-    recorded = run.state.get(BACKUP_STEP, "recovery_point_arn")
+    recorded = run.state.get(CREATE_BACKUP, "recovery_point_arn")
     if recorded:
         return recorded
     if vaults.find(run.source_profile, run.source_region, run.source_vault_name) is None:
@@ -29,7 +29,7 @@ def source_recovery_point(run: Run) -> str | None:
 
 def no_recovery_point(run: Run, side: str) -> StepFailed:
     vault = run.source_vault_name if side == "source" else run.target_vault_name
-    maker = BACKUP_STEP if side == "source" else COPY_STEP
+    maker = CREATE_BACKUP if side == "source" else COPY_TO_TARGET
     return StepFailed(run.step, f"no completed recovery point of {resource_arn(run)} in vault {vault}",
                       f"run step {maker} first")
 
@@ -83,11 +83,11 @@ def planned_encryption(run: Run, side: str) -> dict[str, Any]:
     arn = resource_arn(run)
     vault_key = _planned_vault_key(run, side)
     if side == "source":
-        maker, kind = BACKUP_STEP, "backup"
+        maker, kind = CREATE_BACKUP, "backup"
         key_ref = resource_key(run, arn)
         key = keys.describe(run.source_profile, run.source_region, key_ref) if key_ref else None
     else:
-        maker, kind = COPY_STEP, "copy"
+        maker, kind = COPY_TO_TARGET, "copy"
         key = vault_key
     planned = run.state.planned_effect(kind) is not None
     return {
@@ -131,7 +131,7 @@ def resource_key_arn(run: Run, arn: str) -> str | None:
 
 
 def destination_recovery_point(run: Run) -> str | None:
-    recorded = run.state.get(COPY_STEP, "destination_recovery_point_arn")
+    recorded = run.state.get(COPY_TO_TARGET, "destination_recovery_point_arn")
     if recorded:
         return recorded
     if vaults.find(run.target_profile, run.target_region, run.target_vault_name) is None:

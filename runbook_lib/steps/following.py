@@ -16,9 +16,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..aws import jobs
 from ..aws.context import Run
 from ..core.errors import JobFailed, JobNotFinished, JobUnknown, StepFailed, StillRunning
+from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP
 from ..troubleshooting import diagnose
-
-BACKUP_STEP, COPY_STEP = "01_create_backup", "04_copy_to_target"
 
 
 @dataclass
@@ -84,9 +83,9 @@ class _Followed:
 
 
 FOLLOWED = {
-    "backup": _Followed(BACKUP_STEP, "RecoveryPointArn", "recovery_point_arn", "Recovery point",
+    "backup": _Followed(CREATE_BACKUP, "RecoveryPointArn", "recovery_point_arn", "Recovery point",
                         "later steps plan against the recovery point it will make"),
-    "copy": _Followed(COPY_STEP, "DestinationRecoveryPointArn", "destination_recovery_point_arn",
+    "copy": _Followed(COPY_TO_TARGET, "DestinationRecoveryPointArn", "destination_recovery_point_arn",
                       "Destination recovery point", "step 05 plans against the copy it will make"),
 }
 

@@ -10,16 +10,19 @@ Nothing here knows whether it talks to AWS or to the sandbox.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ..aws import clients, jobs, keys, vaults
 from ..aws.context import Run, resource_arn, resource_key
 from ..aws.sharing import enable_cross_account_change, vaults_principal
-from ..core import arns, grants, params
+from ..core import arns, grants
 from ..core.changes import Change
 from ..core.errors import StepFailed
-from ..steps.cleanup import cleanup
-from ..steps.encryption import (
+from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, VERIFY_SOURCE_KEY, VERIFY_TARGET_KEY
+from ..troubleshooting import checks, diagnose, preflight, registry
+from .cleanup import cleanup
+from .encryption import (
     destination_recovery_point,
     encryption_of,
     encryption_sentence,
@@ -28,8 +31,9 @@ from ..steps.encryption import (
     resource_key_arn,
     source_recovery_point,
 )
-from ..steps.following import BACKUP_STEP, COPY_STEP, Outcome, wait_for
-from ..troubleshooting import checks, diagnose, preflight
+from .following import Outcome, wait_for
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Outcome", "Run", "cleanup", "destination_recovery_point", "encryption_of", "encryption_sentence",
            "resource_arn", "source_recovery_point"]
@@ -61,7 +65,7 @@ def prerequisites(run: Run) -> list[Change]:
     enabled = checks.CHECKS["cross-account-enabled"](facts)
     if enabled.status == checks.FAIL:
         if not run.management_profile and run.force_copy:
-            print(f"force_copy: going on although [cross-account-enabled] {enabled.finding}")
+            log.warning(f"force_copy: going on although [cross-account-enabled] {enabled.finding}")
         elif not run.management_profile:
             raise StepFailed(step, f"[cross-account-enabled] {enabled.finding}",
                              "ask the management account to enable it, or set management_profile")
@@ -99,9 +103,9 @@ def _vault_key(run: Run, side: str) -> keys.KeyInfo:
     profile, region = run.side(side)
     kms = clients.client(profile, "kms", region)
     try:
-        return keys.describe(profile, region, run.values[name])
+        return keys.describe(profile, region, getattr(run, name))
     except kms.exceptions.NotFoundException:
-        raise StepFailed(run.step, f"{name} {run.values[name]} is not a KMS key of the {side} account "
+        raise StepFailed(run.step, f"{name} {getattr(run, name)} is not a KMS key of the {side} account "
                          f"({run.account(side)}) in {region}",
                          f"set {name} to a customer managed key of that account and Region") from None
 
@@ -122,8 +126,8 @@ def _missing_vault(run: Run, side: str) -> str:
 def start_backup(run: Run) -> Change:
     """Plan the on-demand backup; a backup this run started is not started again until it failed."""
     arn = resource_arn(run)
-    earlier = run.state.get(BACKUP_STEP, "backup_job_id")
-    attempt = len(run.state.get(BACKUP_STEP, "failed_backup_jobs", []))
+    earlier = run.state.get(CREATE_BACKUP, "backup_job_id")
+    attempt = len(run.state.get(CREATE_BACKUP, "failed_backup_jobs", []))
     missing = _missing_vault(run, "source")
     if missing and not run.dry_run and earlier is None:
         raise StepFailed(run.step, f"vault {run.source_vault_name} does not exist in the source account",
@@ -135,13 +139,13 @@ def start_backup(run: Run) -> Change:
         "ResourceArn": arn,
         "IamRoleArn": run.role_arn,
         "IdempotencyToken": jobs.idempotency_token(str(run.state.directory), "backup", arn, str(attempt)),
-        "Lifecycle": params.lifecycle(run.values),
+        "Lifecycle": run.lifecycle(),
         "RecoveryPointTags": dict(run.recovery_point_tags),
     }
 
     def start() -> str:
         job_id = backup.start_backup_job(**arguments)["BackupJobId"]
-        run.state.record(BACKUP_STEP, backup_job_id=job_id, resource_arn=arn)
+        run.state.record(CREATE_BACKUP, backup_job_id=job_id, resource_arn=arn)
         return job_id
 
     summary = (f"back up {arn} into {run.source_vault_name}, kept {run.delete_after_days} days" if earlier is None
@@ -174,7 +178,7 @@ def verify_source_key(run: Run) -> dict[str, Any]:
     if found["snapshot_key_arn"] not in (None, volume_key):
         raise StepFailed(run.step, f"the snapshot is encrypted with {found['snapshot_key_arn']}",
                          "back up the resource again")
-    run.state.record("02_verify_source_key", source_key_arn=volume_key,
+    run.state.record(VERIFY_SOURCE_KEY, source_key_arn=volume_key,
                      source_key_alias=found["recovery_point_key_alias"],
                      source_vault_key_alias=found["vault_key_alias"])
     return found
@@ -217,12 +221,12 @@ def start_copy(run: Run) -> Change:
     The preflight checks run first; a blocking failure stops the step unless force_copy (for trainers).
     In a dry run, what an earlier step will provide blocks the plan's Apply, not the step.
     """
-    earlier = run.state.get(COPY_STEP, "copy_job_id")
+    earlier = run.state.get(COPY_TO_TARGET, "copy_job_id")
     pending = [] if earlier else checks.require(run, checks.run_checks(run, as_planned=True))
     point = source_recovery_point(run)
     if point is None and not run.dry_run and earlier is None:
         raise no_recovery_point(run, "source")
-    attempt = len(run.state.get(COPY_STEP, "failed_copy_jobs", []))
+    attempt = len(run.state.get(COPY_TO_TARGET, "failed_copy_jobs", []))
     backup = run.source("backup")
     role_arn = run.role_arn
 
@@ -235,25 +239,25 @@ def start_copy(run: Run) -> Change:
                 DestinationBackupVaultArn=run.target_vault_arn,
                 IamRoleArn=role_arn,
                 IdempotencyToken=jobs.idempotency_token(str(run.state.directory), "copy", str(chosen), str(attempt)),
-                Lifecycle=params.lifecycle(run.values),
+                Lifecycle=run.lifecycle(),
             )["CopyJobId"]
         except backup.exceptions.InvalidParameterValueException as error:
             message = error.response["Error"]["Message"]
-            known = diagnose.match(message)
-            check_id = known[0] if known else diagnose.UNKNOWN
+            known = registry.match(message)
+            check_id = known.id if known else diagnose.UNKNOWN
             raise StepFailed(run.step, f"[{check_id}] StartCopyJob refused: {message}",
                              checks.run_checks(run, (check_id,))[0].fix if known else "read the message") from None
-        run.state.record(COPY_STEP, copy_job_id=job_id, source_recovery_point_arn=chosen)
+        run.state.record(COPY_TO_TARGET, copy_job_id=job_id, source_recovery_point_arn=chosen)
         return job_id
 
     planned = run.state.planned_effect("backup", resource_arn=resource_arn(run))
-    source = point or (f"(the recovery point of the backup planned in {BACKUP_STEP})" if planned
-                       else f"(no recovery point yet: step {BACKUP_STEP} makes it)")
+    source = point or (f"(the recovery point of the backup planned in {CREATE_BACKUP})" if planned
+                       else f"(no recovery point yet: step {CREATE_BACKUP} makes it)")
     summary = (f"copy {source} to {run.target_vault_arn}" if earlier is None
                else f"copy job {earlier} was started earlier: waiting for it, not starting another")
     blocked_by = "; ".join(f"step {f.needs_step} makes good [{f.check_id}] {f.finding}" for f in pending)
     if point is None and not blocked_by:
-        blocked_by = f"step {BACKUP_STEP} makes the recovery point (planned, not made yet)"
+        blocked_by = f"step {CREATE_BACKUP} makes the recovery point (planned, not made yet)"
     return Change(run.step, run.source_profile, run.source_region, "backup:StartCopyJob", run.target_vault_arn,
                   summary, start,
                   needed=earlier is None, blocked_by=blocked_by, precheck=lambda: copy_blocker(run),
@@ -263,7 +267,7 @@ def start_copy(run: Run) -> Change:
 def copy_blocker(run: Run) -> str:
     """What stops the copy now, read from AWS as it is (not as planned): '' when nothing does."""
     if source_recovery_point(run) is None:
-        return f"no recovery point yet: step {BACKUP_STEP} makes it"
+        return f"no recovery point yet: step {CREATE_BACKUP} makes it"
     if run.force_copy:
         return ""
     failed = checks.blocking(checks.run_checks(run), run.strict_checks)
@@ -289,7 +293,7 @@ def verify_target_key(run: Run) -> dict[str, Any]:
         if found[what] not in (None, expected) or found["recovery_point_key_arn"] is None:
             raise StepFailed(run.step, f"the copy's {what.replace('_', ' ')} is {found[what]}, not the destination "
                              f"vault's key {expected}", "copy again into a vault under a customer managed key")
-    run.state.record("05_verify_target_key", destination_key_arn=expected,
+    run.state.record(VERIFY_TARGET_KEY, destination_key_arn=expected,
                      destination_key_alias=found["recovery_point_key_alias"])
     return found
 

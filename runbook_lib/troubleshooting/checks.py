@@ -1,9 +1,10 @@
-"""Preflight checks: every known copy failure, recognised before a copy is started. Read-only.
+"""Preflight checks: every known failure, recognised before a copy is started. Read-only.
 
-Each check has a stable ID (diagnosis uses the same IDs), says in one line what it found, and the
-fix. Checks are a small registry: `@check(ID)` adds one. A check answers `pass`, `fail`, `unknown`
-(a policy the evaluator cannot decide: never `pass`) or `skipped`. A `fail` blocks the copy, and
-`unknown` does too with `strict_checks`; `runbook check` exits 1 and step 04 refuses to copy.
+One check per record of the registry of known failures (registry.py), under the same ID; the
+registry says when each must pass (before the backup, or before the copy). A check says in one line
+what it found, and the fix. It answers `pass`, `fail`, `unknown` (a policy the evaluator cannot
+decide: never `pass`) or `skipped`. A `fail` blocks the copy, and `unknown` does too with
+`strict_checks`; `runbook check` exits 1 and step 04 refuses to copy.
 
 The checks read AWS as it is. The steps of a dry run (apply false) read it as it will be once the
 changes planned by earlier steps of the run are made (`as_planned`), and say so; there a failure
@@ -13,15 +14,20 @@ that a step of the runbook makes good (`needs_step`) is a missing prerequisite, 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from ..aws import keys, vaults
-from ..aws.context import Run, resource_arn, resource_key
+from ..aws.context import ROLE_FIX, Run, resource_arn, resource_key
 from ..core import grants, iam_policy
 from ..core.errors import StepFailed
+from ..core.steps import CREATE_BACKUP, PREREQUISITES, SHARE_SOURCE_KEY
+from . import registry
+
+log = logging.getLogger(__name__)
 
 PASS, FAIL, UNKNOWN, SKIPPED = "pass", "fail", "unknown", "skipped"
 UNKNOWN_FIX = ("read the statement: if it cannot apply to this copy, go on; the evaluator does not model "
@@ -95,7 +101,7 @@ class Facts:
         run = self.run
         backup = run.source("backup")
         if self.source_vault is not None and not self.source_vault.get("step"):
-            arn = run.state.get("01_create_backup", "recovery_point_arn") or vaults.newest_recovery_point(
+            arn = run.state.get(CREATE_BACKUP, "recovery_point_arn") or vaults.newest_recovery_point(
                 run.source_profile, run.source_region, run.source_vault_name, self.resource, any_status=True)
             if arn:
                 try:
@@ -137,7 +143,9 @@ CHECKS: dict[str, Check] = {}
 
 
 def check(check_id: str) -> Callable[[Check], Check]:
-    """Register a check under its ID; the ID is stamped on every finding it returns."""
+    """Register the check of a known failure under its ID; the ID is stamped on every finding it returns."""
+    if check_id not in registry.BY_ID:
+        raise KeyError(f"check {check_id!r} has no record in the registry of known failures")
 
     def register(function: Check) -> Check:
         def stamped(facts: Facts) -> Finding:
@@ -208,13 +216,11 @@ def cross_account_enabled(facts: Facts) -> Finding:
     return Finding(FAIL, "cross-account backup is not enabled for the organization",
                    "from the management account: aws backup update-global-settings --global-settings "
                    "isCrossAccountBackupEnabled=true (runbook: step 00 with management_profile set)",
-                   evidence, needs_step="00_prerequisites" if facts.run.management_profile else "")
+                   evidence, needs_step=PREREQUISITES if facts.run.management_profile else "")
 
 
 @check("role-exists")
 def role_exists(facts: Facts) -> Finding:
-    from ..aws.context import ROLE_FIX
-
     role = facts.run.role()
     if role is None:
         return Finding(FAIL, f"IAM role {facts.run.iam_role_name} does not exist in the source account", ROLE_FIX)
@@ -226,7 +232,7 @@ def target_vault_customer_key(facts: Facts) -> Finding:
     vault = facts.target_vault
     if vault is None:
         return Finding(FAIL, f"vault {facts.run.target_vault_name} does not exist in the target account",
-                       "run step 00 to create it under a customer managed key", needs_step="00_prerequisites")
+                       "run step 00 to create it under a customer managed key", needs_step=PREREQUISITES)
     key = keys.describe(facts.run.target_profile, facts.run.target_region, vault["EncryptionKeyArn"])
     evidence = {"vault key": key.arn, "key manager": key.manager, "alias": key.alias}
     if key.manager == "CUSTOMER":
@@ -251,7 +257,7 @@ def target_vault_policy(facts: Facts) -> Finding:
     evidence = {"vault access policy": json.loads(text) if text else None}
     return policy_finding(decision, f"the access policy of {run.target_vault_name}", principal.account_id,
                           f"the destination account ({run.account('target')})", "target-vault-policy",
-                          "00_prerequisites", evidence, planned_note(plan))
+                          PREREQUISITES, evidence, planned_note(plan))
 
 
 @check("source-key-customer-managed")
@@ -281,7 +287,7 @@ def source_key_shared(facts: Facts) -> Finding:
     evidence = {"key": key.arn, "key policy": json.loads(text)}
     return policy_finding(decision, f"the policy of {key.alias or key.arn}", principal.account_id,
                           f"the key's administrators (account {key.account})", "source-key-shared",
-                          "03_share_source_key", evidence, planned_note(plan))
+                          SHARE_SOURCE_KEY, evidence, planned_note(plan))
 
 
 @check("rds-single-hop")
@@ -301,21 +307,19 @@ def recovery_point_ready(facts: Facts) -> Finding:
     point = facts.recovery_point
     if point is None:
         return Finding(FAIL, f"no recovery point of {facts.resource} in {facts.run.source_vault_name}",
-                       "run step 01 to back the resource up", needs_step="01_create_backup")
+                       "run step 01 to back the resource up", needs_step=CREATE_BACKUP)
     if point["Status"] == "PLANNED":
         return Finding(PASS, f"the backup planned in {point['step']} will make it (not made yet)")
     if point["Status"] != "COMPLETED":
         return Finding(FAIL, f"recovery point {point['RecoveryPointArn']} is {point['Status']}",
-                       "wait for the backup to complete (run step 01 again)", needs_step="01_create_backup")
+                       "wait for the backup to complete (run step 01 again)", needs_step=CREATE_BACKUP)
     if point.get("StorageClass", "WARM") != "WARM":
         return Finding(FAIL, f"recovery point {point['RecoveryPointArn']} is in {point.get('StorageClass')} storage",
                        "cold recovery points cannot be copied: back up again")
     return Finding(PASS, f"recovery point {point['RecoveryPointArn']} is COMPLETED in WARM storage")
 
 
-BEFORE_BACKUP = ("same-organization", "cross-account-enabled", "role-exists", "target-vault-customer-key",
-                 "target-vault-policy", "source-key-customer-managed", "rds-single-hop")
-BEFORE_COPY = (*BEFORE_BACKUP, "recovery-point-ready", "source-key-shared")
+BEFORE_BACKUP, BEFORE_COPY = registry.CHECKS_BEFORE_BACKUP, registry.CHECKS_BEFORE_COPY
 
 
 def run_checks(run: Run, check_ids: tuple[str, ...] = BEFORE_COPY, as_planned: bool = False) -> list[Finding]:
@@ -341,5 +345,5 @@ def require(run: Run, findings: list[Finding]) -> list[Finding]:
     if faults and not run.force_copy:
         raise StepFailed(run.step, f"[{faults[0].check_id}] {faults[0].finding}", faults[0].fix)
     for finding in faults:
-        print(f"force_copy: going on although [{finding.check_id}] {finding.finding}")
+        log.warning(f"force_copy: going on although [{finding.check_id}] {finding.finding}")
     return pending

@@ -8,15 +8,33 @@ The other failures need a decision the runbook cannot take for you; their fix is
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from ..aws import clients, keys, vaults
 from ..aws.context import Run
 from ..aws.sharing import enable_cross_account_change, vaults_principal
 from ..core import arns, grants
 from ..core.changes import Change
 from ..core.errors import StepFailed
-from ..troubleshooting import checks
+from . import checks, registry
 
-FIXABLE = ("source-key-shared", "target-vault-policy", "cross-account-enabled", "source-key-customer-managed")
+log = logging.getLogger(__name__)
+
+Fixer = Callable[[Run, checks.Facts, checks.Finding, str], list[Change]]
+FIXERS: dict[str, Fixer] = {}
+
+
+def fixer(check_id: str) -> Callable[[Fixer], Fixer]:
+    """Register the fix of a known failure the registry marks fixable."""
+    if check_id not in registry.FIXABLE:
+        raise KeyError(f"{check_id!r} is not a fixable known failure in the registry")
+
+    def register(function: Fixer) -> Fixer:
+        FIXERS[check_id] = function
+        return function
+
+    return register
 
 
 def plan(run: Run, check_id: str, reencrypt_key: str = "alias/cmkSource") -> list[Change]:
@@ -31,22 +49,31 @@ def plan(run: Run, check_id: str, reencrypt_key: str = "alias/cmkSource") -> lis
     finding = checks.CHECKS[check_id](facts)
     if finding.status != checks.FAIL:
         return []
+    if check_id not in FIXERS:
+        raise StepFailed(run.step, f"[{check_id}] {finding.finding}", finding.fix)
     try:
-        if check_id == "source-key-shared":
-            principal = keys.copy_principal(run.account("target"), run.target_region, run.organization("target"))
-            return [keys.share_change(run.step, run.source_profile, run.source_region,
-                                      facts.source_key.arn, principal, remove_denies=True)]  # type: ignore[union-attr]
-        if check_id == "target-vault-policy":
-            return [vaults.access_policy_change(run.step, run.target_profile, run.target_region,
-                                                run.target_vault_name, run.target_vault_arn, vaults_principal(run),
-                                                remove_denies=True)]
+        return FIXERS[check_id](run, facts, finding, reencrypt_key)
     except grants.DenyBlocks:
         raise StepFailed(run.step, f"[{check_id}] {finding.finding}", finding.fix) from None
-    if check_id == "cross-account-enabled":
-        return [enable_cross_account_change(run)]
-    if check_id == "source-key-customer-managed":
-        return reencrypt(run, facts, reencrypt_key)
-    raise StepFailed(run.step, f"[{check_id}] {finding.finding}", finding.fix)
+
+
+@fixer("source-key-shared")
+def share_source_key(run: Run, facts: checks.Facts, finding: checks.Finding, reencrypt_key: str) -> list[Change]:
+    assert facts.source_key is not None  # the check fails only for a customer managed source key
+    principal = keys.copy_principal(run.account("target"), run.target_region, run.organization("target"))
+    return [keys.share_change(run.step, run.source_profile, run.source_region, facts.source_key.arn, principal,
+                              remove_denies=True)]
+
+
+@fixer("target-vault-policy")
+def allow_copy_in(run: Run, facts: checks.Facts, finding: checks.Finding, reencrypt_key: str) -> list[Change]:
+    return [vaults.access_policy_change(run.step, run.target_profile, run.target_region, run.target_vault_name,
+                                        run.target_vault_arn, vaults_principal(run), remove_denies=True)]
+
+
+@fixer("cross-account-enabled")
+def enable_cross_account(run: Run, facts: checks.Facts, finding: checks.Finding, reencrypt_key: str) -> list[Change]:
+    return [enable_cross_account_change(run)]
 
 
 def plan_all(run: Run, findings: list[checks.Finding], reencrypt_key: str = "alias/cmkSource") -> list[Change]:
@@ -54,12 +81,13 @@ def plan_all(run: Run, findings: list[checks.Finding], reencrypt_key: str = "ali
     return [
         change
         for finding in findings
-        if finding.blocks() and finding.check_id in FIXABLE
+        if finding.blocks() and finding.check_id in FIXERS
         for change in plan(run, finding.check_id, reencrypt_key)
     ]
 
 
-def reencrypt(run: Run, facts: checks.Facts, key_ref: str) -> list[Change]:
+@fixer("source-key-customer-managed")
+def reencrypt(run: Run, facts: checks.Facts, finding: checks.Finding, key_ref: str) -> list[Change]:
     """Copy the recovery point's snapshot under a customer managed key, then make a volume of it."""
     point = facts.recovery_point
     if point is None or ":snapshot/" not in point["RecoveryPointArn"]:
@@ -84,7 +112,7 @@ def reencrypt(run: Run, facts: checks.Facts, key_ref: str) -> list[Change]:
                                        "Tags": [{"Key": "Name", "Value": f"{run.resource_name}-cmk"}]}])
         arn = arns.volume(run.account("source"), run.source_region, volume["VolumeId"])
         run.state.record("fixes", reencrypted_snapshot_id=copied["SnapshotId"], reencrypted_volume_arn=arn)
-        print(f"Back up {arn} (set resource_arn to it) and copy that recovery point instead.")
+        log.warning(f"Back up {arn} (set resource_arn to it) and copy that recovery point instead.")
         return arn
 
     return [Change(run.step, run.source_profile, run.source_region, "ec2:CopySnapshot", source_snapshot,

@@ -24,6 +24,8 @@ from ..aws import clients
 from ..aws.context import Run
 from ..core import params
 from ..core.errors import ParameterError
+from ..core.params import Parameters
+from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, PREREQUISITES, SHARE_SOURCE_KEY, TROUBLESHOOT, VERIFY_SOURCE_KEY
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +34,12 @@ USABLE_VOLUME_STATES = ("available", "in-use")
 
 # The facts each step needs; every read they make is one the step declares in permissions.py.
 FACTS_OF_STEP: dict[str, tuple[str, ...]] = {
-    "00_prerequisites": ("resource", "single_hop", "source_vault_key", "target_vault_key", "role"),
-    "01_create_backup": ("resource", "role"),
-    "02_verify_source_key": ("resource",),
-    "03_share_source_key": ("resource",),
-    "04_copy_to_target": ("resource", "single_hop", "role"),
-    "06_troubleshoot": ("resource",),
+    PREREQUISITES: ("resource", "single_hop", "source_vault_key", "target_vault_key", "role"),
+    CREATE_BACKUP: ("resource", "role"),
+    VERIFY_SOURCE_KEY: ("resource",),
+    SHARE_SOURCE_KEY: ("resource",),
+    COPY_TO_TARGET: ("resource", "single_hop", "role"),
+    TROUBLESHOOT: ("resource",),
 }
 # What step 00 checks itself before it plans (its own gate already names a missing role or vault key).
 IN_STEP_00 = ("resource", "single_hop")
@@ -111,7 +113,7 @@ def _key(run: Run, name: str, side: str, customer_managed: bool) -> None:
     managed where the runbook needs to share it or put copies under it."""
     profile, region = run.side(side)
     kms = clients.client(profile, "kms", region)
-    reference = run.values[name]
+    reference = getattr(run, name)
     where = f"the {side} account {run.account(side)} ({side}_profile {profile}) in {region}"
     try:
         meta = kms.describe_key(KeyId=reference)["KeyMetadata"]
@@ -163,7 +165,7 @@ def _reading_for(step: str) -> Iterator[None]:
             os.environ[clients.STEP_ENV] = before
 
 
-def before_run(values: dict[str, Any], steps: Iterable[str]) -> None:
+def before_run(values: Parameters, steps: Iterable[str]) -> None:
     """Every fact the steps need, checked before the first step starts; each fact once, read for the
     first step that needs it."""
     steps = tuple(steps)

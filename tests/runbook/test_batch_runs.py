@@ -10,7 +10,6 @@ from pathlib import Path
 
 import boto3
 
-from runbook_lib import docs
 from runbook_lib.core import permissions
 from runbook_lib.runner import ALL_STEPS, DEFAULT_STEPS
 
@@ -105,9 +104,3 @@ def test_every_step_declares_the_iam_actions_it_calls(world, tmp_path):
         if c["action"] not in permissions.declared(c["step"], sides[c["profile"]])
     }
     assert undeclared == set()
-
-
-def test_readme_sections_are_generated_from_the_declarations():
-    readme = (ROOT / "README.md").read_text()
-    for name in docs.SECTIONS:
-        assert docs.marked(name) in readme, f"README section {name} is stale: run python -m runbook_lib.docs"

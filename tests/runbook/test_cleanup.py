@@ -10,6 +10,7 @@ import json
 
 from runbook_lib.aws.context import Run
 from runbook_lib.aws.keys import share_statements
+from runbook_lib.display import console
 from runbook_lib.steps import cleanup
 from tests import walkthrough_steps as steps
 from tests.runbook_steps import copy, notebook_outputs, parameter_file, prepare, runbook, values
@@ -39,7 +40,7 @@ def clean(run_values, **overrides):  # type: ignore[no-untyped-def]
     run = Run("07_cleanup", {**run_values, **overrides})
     changes = cleanup.cleanup(run)
     shown = io.StringIO()
-    with contextlib.redirect_stdout(shown):
+    with contextlib.redirect_stdout(shown), console.messages_on_stdout():
         print(cleanup.plan_text(run, changes))
         run.carry_out(changes)
     return changes, shown.getvalue()

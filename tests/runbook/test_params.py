@@ -67,7 +67,7 @@ def test_bad_values_name_the_field(sandbox, change, field, words):
 
 def test_sandbox_parameters_are_valid(sandbox):
     values = params.load(SANDBOX_PARAMETERS)
-    assert values["apply"] is True and values["resource_name"] == "walkthrough-volume"
+    assert values.apply is True and values.resource_name == "walkthrough-volume"
 
 
 def test_runbook_run_refuses_before_any_aws_call(world, tmp_path):
@@ -93,12 +93,12 @@ def test_runbook_run_refuses_before_any_aws_call(world, tmp_path):
     "arn:aws:kms:eu-west-1:333333333333:alias/cmkTarget",
 ])
 def test_keys_by_alias_id_or_arn(sandbox, key):
-    assert params.validate({**sandbox_values(), "target_vault_key": key})["target_vault_key"] == key
+    assert params.validate({**sandbox_values(), "target_vault_key": key}).target_vault_key == key
 
 
 def test_regions_of_every_partition_are_known(sandbox):
     values = params.validate({**sandbox_values(), "source_region": "cn-north-1", "target_region": "cn-northwest-1"})
-    assert values["source_region"] == "cn-north-1"
+    assert values.source_region == "cn-north-1"
 
 
 def test_reference_table_lists_every_parameter():

@@ -15,26 +15,10 @@ from runbook_lib.steps.walkthrough import (
     prerequisites,
     verify_target_key,
 )
-from runbook_lib.troubleshooting import checks, diagnose, fixes
+from runbook_lib.troubleshooting import checks, diagnose, fixes, registry
 from tests import runbook_steps
 from tests.runbook_steps import copy, prepare
 from tests.walkthrough_steps import database_arn
-
-AWS_TEXT = {
-    "same-organization": "Copy job failed. Both source and destination account must be a member of the same "
-                         "organization.",
-    "source-key-shared": "EBS snapshot copy failed with error: Given key ID is not accessible. You must have "
-                         "DescribeKey permissions on the default CMK.",
-    "target-vault-policy": "Access Denied trying to call AWS Backup service",
-    "source-key-customer-managed": "Snapshots encrypted with the AWS Managed CMK can't be shared. Specify another "
-                                   "snapshot.",
-    "target-vault-customer-key": "Copy job failed because the destination Backup vault is encrypted with the "
-                                 "default Backup service managed key.",
-    "rds-single-hop": "Copy job from us-east-1 to eu-west-1 cannot be initiated for RDS resources. Feature is not "
-                      "supported for provided resource type.",
-    "cross-account-enabled": "Copy job failed. Cross-account copy feature is not enabled for the current "
-                             "organization.",
-}
 
 
 def values(tmp_path, **overrides: Any) -> dict[str, Any]:
@@ -54,10 +38,10 @@ def assert_failure_reproduced(aws, run_values: dict[str, Any], check_id: str) ->
     assert aws.source("backup").list_copy_jobs()["CopyJobs"] == [], "no copy may start when a check blocks"
     with pytest.raises(StepFailed) as failed:
         copy(run_values)
-    assert f"[{check_id}]" in str(failed.value) and AWS_TEXT[check_id] in str(failed.value)
+    assert f"[{check_id}]" in str(failed.value) and registry.BY_ID[check_id].matches(str(failed.value))
     if check_id != "rds-single-hop":
         jobs = aws.source("backup").list_copy_jobs(ByState="FAILED")["CopyJobs"]
-        assert [j["StatusMessage"].startswith(AWS_TEXT[check_id]) for j in jobs] == [True]
+        assert [registry.match(j["StatusMessage"]) for j in jobs] == [registry.BY_ID[check_id]]
         found = diagnose.failed_jobs(Run("06_troubleshoot", run_values))
         assert [d.check_id for d in found] == [check_id]
         assert found[0].evidence and found[0].fix and found[0].evidence["finding now"].startswith("fail: ")
@@ -134,7 +118,7 @@ def test_failure_6_rds_single_hop(world, aws, tmp_path):
     run_values = values(tmp_path, resource_arn=database_arn())
     prepare(run_values)
     assert_failure_reproduced(aws, run_values, "rds-single-hop")
-    assert diagnose.match(AWS_TEXT["rds-single-hop"])[0] == "rds-single-hop"
+    assert registry.match(registry.BY_ID["rds-single-hop"].aws_message).id == "rds-single-hop"
     key = aws.target("kms", "us-east-1").create_key(Description="cmkTarget in us-east-1")["KeyMetadata"]["Arn"]
     fixed = {**run_values, "target_region": "us-east-1", "target_vault_key": key, "force_copy": False}
     run = Run("00_prerequisites", fixed)

@@ -11,19 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from runbook_lib import cli
+from runbook_lib.troubleshooting import registry
+
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = Path(sys.executable).parent / "runbook"
 PARAMETERS = ROOT / "parameters" / "sandbox.yaml"
-TRAINER_FILES = sorted((ROOT / "parameters" / "troubleshooting").glob("*.yaml"))
-CHECK_OF = {
-    "1": ("same-organization", "Copy job failed. Both source and destination account must be a member"),
-    "2": ("source-key-shared", "EBS snapshot copy failed with error: Given key ID is not accessible."),
-    "3": ("target-vault-policy", "Access Denied trying to call AWS Backup service"),
-    "4": ("source-key-customer-managed", "Snapshots encrypted with the AWS Managed CMK can't be shared."),
-    "5": ("target-vault-customer-key", "the destination Backup vault is encrypted with the default Backup service"),
-    "6": ("rds-single-hop", "Copy job from us-east-1 to eu-west-1 cannot be initiated for RDS resources."),
-    "7": ("cross-account-enabled", "Cross-account copy feature is not enabled for the current organization."),
-}
+LESSONS = registry.LESSONS
 
 
 def runbook(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -55,17 +49,21 @@ def test_check_after_the_walkthrough_passes(world, tmp_path):
 def test_diagnose_and_fix_a_failed_copy(world, tmp_path):
     world.reset("target-vault-denies-source")
     trainer = ROOT / "parameters" / "troubleshooting" / "3-target-vault-policy.yaml"
-    params = yaml.safe_load(trainer.read_text()) | {"run_dir": str(tmp_path / "run")}
-    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
-    assert runbook("run", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "run")).returncode == 1
-    done = runbook("diagnose", str(tmp_path / "p.yaml"), cwd=tmp_path)
+    files = (str(PARAMETERS), str(trainer))
+    forced = runbook("run", *files, "--out", str(tmp_path / "run"))
+    assert forced.returncode == 1
+    line = forced.stderr.strip().splitlines()[-1]
+    assert line.startswith("runbook: step 04_copy_to_target failed: [target-vault-policy] copy job ")
+    assert "Access Denied trying to call AWS Backup service" in line and "Fix: " in line
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump({"run_dir": str(tmp_path / "run")}))
+    done = runbook("diagnose", *files, str(tmp_path / "p.yaml"), cwd=tmp_path)
     assert done.returncode == 0
     assert "known failure: target-vault-policy" in done.stdout
     assert "evidence vault access policy" in done.stdout and "DenySourceAccount" in done.stdout
     fix = "fix: remove statement 'DenySourceAccount' (runbook fix target-vault-policy plans its removal)"
     assert fix in done.stdout
     job_id = re.search(r"copy job (\S+) FAILED", done.stdout).group(1)
-    one = runbook("diagnose", str(tmp_path / "p.yaml"), "--copy-job-id", job_id, cwd=tmp_path)
+    one = runbook("diagnose", *files, "--copy-job-id", job_id, cwd=tmp_path)
     assert one.stdout.count("known failure:") == 1
 
 
@@ -86,16 +84,31 @@ def test_fix_plans_and_applies_the_key_share(world, tmp_path):
     assert "[source-key-shared] passes: nothing to fix." in again.stdout
 
 
-@pytest.mark.parametrize("trainer", TRAINER_FILES, ids=[f.stem for f in TRAINER_FILES])
-def test_trainer_file_reproduces_its_failure(world, tmp_path, trainer):
-    scenario = re.search(r"--scenario (\S+)", trainer.read_text()).group(1)
-    world.reset(scenario)
-    check_id, aws_text = CHECK_OF[trainer.stem.split("-", 1)[0]]
-    done = runbook("run", str(trainer), "--out", str(tmp_path / "run"))
-    assert done.returncode == 1
-    line = done.stderr.strip().splitlines()[-1]
-    assert line.startswith("runbook: step 04_copy_to_target failed: ") and f"[{check_id}]" in line
-    assert aws_text in line and "Fix: " in line
+@pytest.mark.parametrize("failure", LESSONS, ids=[f.id for f in LESSONS])
+def test_each_trainer_file_over_the_sandbox_file_names_its_failure(world, tmp_path, capsys, failure):
+    """In the scenario it names, a lesson's parameters make `runbook check` name its check, before any copy.
+    (That the forced copy then fails with AWS's message is shown per failure in test_troubleshooting.py,
+    and end to end through `runbook run` by test_diagnose_and_fix_a_failed_copy.)"""
+    trainer = ROOT / "parameters" / "troubleshooting" / registry.trainer_file(failure)
+    assert failure.lesson is not None
+    world.reset(failure.lesson.scenario)
+    before = world.state()
+    assert cli.main(["check", str(PARAMETERS), str(trainer)]) == 1
+    out, err = capsys.readouterr()
+    assert re.search(rf"^\s*{failure.id}\s+fail\s", out, re.M), out
+    assert err.startswith("runbook: ") and "blocking check(s) failed" in err
+    assert world.state() == before
+
+
+def test_a_trainer_file_refuses_a_sandbox_in_another_scenario(world, tmp_path, capsys):
+    trainer = ROOT / "parameters" / "troubleshooting" / registry.trainer_file(registry.BY_ID["target-vault-policy"])
+    assert cli.main(["check", str(PARAMETERS), str(trainer)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        "runbook: parameter sandbox_scenario: these parameters are for scenario target-vault-denies-source, and the "
+        f"sandbox is in walkthrough; run: runbook sandbox reset --scenario target-vault-denies-source --dir "
+        f"{world.directory}"]
 
 
 def test_what_aws_refuses_is_one_line_not_a_traceback(world, tmp_path):

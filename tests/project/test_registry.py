@@ -1,0 +1,104 @@
+"""The registry of known failures is the one place a failure is described: everything else that
+names a failure reads it, and a test fails when either side has an entry the other lacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from runbook_lib import cli, docs
+from runbook_lib.sandbox.backup import copy_rules
+from runbook_lib.sandbox.scenarios import SCENARIOS
+from runbook_lib.troubleshooting import checks, fixes, registry
+
+ROOT = Path(__file__).resolve().parents[2]
+# What a sandbox template's placeholders stand for in a message AWS would send.
+SAMPLE = {"kind": "EBS", "request_id": "0f1e2d3c-0000-4000-8000-000000000000", "source_region": "us-east-1",
+          "destination_region": "eu-west-1"}
+
+
+def sandbox_messages() -> dict[str, str]:
+    return {name: template.format(**SAMPLE) for name, template in copy_rules.COPY_FAILURE_MESSAGES.items()}
+
+
+def test_every_check_has_a_record_and_every_record_a_check():
+    assert set(checks.CHECKS) == set(registry.BY_ID)
+    assert checks.BEFORE_COPY == tuple(f.id for f in registry.FAILURES)
+
+
+def test_a_check_without_a_record_cannot_be_registered():
+    with pytest.raises(KeyError, match="no record in the registry"):
+        checks.check("no-such-failure")
+
+
+def test_every_fixer_has_a_fixable_record_and_the_other_way_round():
+    assert set(fixes.FIXERS) == set(registry.FIXABLE)
+    with pytest.raises(KeyError, match="not a fixable known failure"):
+        fixes.fixer("rds-single-hop")
+
+
+def test_runbook_fix_offers_exactly_the_fixable_failures():
+    fix = next(a for a in cli.build_parser()._subparsers._group_actions[0].choices["fix"]._actions  # type: ignore
+               if a.dest == "check_id")
+    assert tuple(fix.choices) == registry.FIXABLE
+
+
+@pytest.mark.parametrize("failure", [f for f in registry.FAILURES if f.pattern], ids=lambda f: f.id)
+def test_a_record_matches_its_own_message_and_no_other_record_does(failure):
+    assert failure.matches(failure.aws_message)
+    assert [f.id for f in registry.FAILURES if f.matches(failure.aws_message)] == [failure.id]
+
+
+def test_records_without_a_message_are_checks_that_no_job_message_reports():
+    silent = [f.id for f in registry.FAILURES if f.pattern is None]
+    assert silent == ["role-exists", "recovery-point-ready"]
+    assert all(not f.aws_message and f.lesson is None for f in registry.FAILURES if f.pattern is None)
+
+
+def test_the_sandbox_and_the_registry_agree_on_every_message():
+    """Each message the sandbox ends a copy with is matched by exactly one record, and each record's
+    pattern matches exactly one of the sandbox's messages: neither side has a message the other lacks."""
+    messages = sandbox_messages()
+    matched = {name: [f.id for f in registry.FAILURES if f.matches(text)] for name, text in messages.items()}
+    assert all(len(ids) == 1 for ids in matched.values()), matched
+    by_record = {f.id: [n for n, t in messages.items() if f.matches(t)] for f in registry.FAILURES if f.pattern}
+    assert all(len(names) == 1 for names in by_record.values()), by_record
+
+
+def test_an_unknown_message_is_never_forced_into_a_known_failure():
+    assert registry.match("Copy job failed. Something new went wrong.") is None
+    assert registry.match("") is None
+
+
+def test_every_lesson_names_a_scenario_and_every_failing_scenario_has_a_lesson():
+    used = {f.lesson.scenario for f in registry.LESSONS if f.lesson}
+    assert used <= set(SCENARIOS)
+    assert set(SCENARIOS) - used == set(), "a scenario no lesson uses (the walkthrough is one lesson's)"
+    assert [f.lesson.number for f in registry.LESSONS if f.lesson] == list(range(1, len(registry.LESSONS) + 1))
+
+
+def test_trainer_files_and_the_guide_are_written_from_the_registry():
+    """docs.stale() also names a trainer file that no lesson makes."""
+    assert docs.stale() == [], "run: python -m runbook_lib.docs"
+    files = sorted(p.name for p in (ROOT / "parameters" / "troubleshooting").glob("*.yaml"))
+    assert files == sorted(registry.trainer_file(f) for f in registry.LESSONS)
+    guide = (ROOT / "docs" / "troubleshooting.md").read_text()
+    assert all(f"`{f.id}`" in guide for f in registry.FAILURES)
+
+
+def test_a_stray_trainer_file_is_stale(tmp_path, monkeypatch):
+    monkeypatch.setattr(docs, "TRAINER_FILES", tmp_path)
+    for failure in registry.LESSONS:
+        (tmp_path / registry.trainer_file(failure)).write_text(docs.trainer_text(failure))
+    (tmp_path / "8-new-failure.yaml").write_text("force_copy: true\n")
+    assert tmp_path / "8-new-failure.yaml" in docs.stale()
+
+
+def test_notebook_06_shows_the_registry():
+    notebook = json.loads((ROOT / "notebooks" / "06_troubleshoot.ipynb").read_text())
+    code = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
+    assert "ui.known_failures_frame()" in code
+    text = "".join("".join(c["source"]) for c in notebook["cells"])
+    assert not any(f.aws_message[:40] in text for f in registry.FAILURES if f.aws_message), "a message written out"
