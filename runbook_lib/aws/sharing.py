@@ -35,6 +35,7 @@ def enable_cross_account_change(run: Run) -> Change:
                              f"cross-account backup: {error.response['Error']['Message']}",
                              "ask an administrator of the management account to allow "
                              "backup:UpdateGlobalSettings (a service control policy may deny it)") from None
+        return None
 
     return Change(run.step, run.management_profile, run.source_region, "backup:UpdateGlobalSettings", "organization",
                   "enable cross-account backup for the organization", enable,

@@ -105,7 +105,7 @@ class ChangeLog:
 
     def record(self, change: Change, outcome: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        entry = {
+        entry: dict[str, Any] = {
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "step": change.step,
             "profile": change.profile,

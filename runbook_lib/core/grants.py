@@ -100,7 +100,7 @@ def plan_grant(before: str | None, decide: Callable[[dict[str, Any]], Decision],
         else:
             raise DenyBlocks(denies, removable)
     listed = document.get("Statement")
-    statements = listed if isinstance(listed, list) else [listed]
+    statements: list[Any] = listed if isinstance(listed, list) else [listed]
     own_sids = {s["Sid"] for s in own}
     drop = [i for i, s in enumerate(statements)
             if isinstance(s, dict) and (s.get("Sid") in own_sids or s in removed or s in legacy)]

@@ -31,7 +31,7 @@ class RunState:
         self.path = self.directory / "state.json"
         self.changes = ChangeLog(self.directory / "changes.jsonl")
 
-    def load(self) -> dict[str, dict[str, Any]]:
+    def load(self) -> dict[str, Any]:
         return json.loads(self.path.read_text()) if self.path.exists() else {}
 
     def get(self, step: str, key: str, default: Any = None) -> Any:

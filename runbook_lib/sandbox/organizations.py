@@ -18,11 +18,11 @@ from .accounts import SandboxAccount
 @contextmanager
 def _fixed_account_id(account_id: str) -> Iterator[None]:
     original = org_utils.make_random_account_id
-    org_utils.make_random_account_id = lambda: account_id  # type: ignore[assignment]
+    org_utils.make_random_account_id = lambda: account_id
     try:
         yield
     finally:
-        org_utils.make_random_account_id = original  # type: ignore[assignment]
+        org_utils.make_random_account_id = original
 
 
 def create_organization(management: SandboxAccount, members: Iterable[SandboxAccount]) -> str:

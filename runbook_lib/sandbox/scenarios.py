@@ -71,9 +71,9 @@ def forget_backends() -> None:
     `self`): each cache would keep every dropped backend alive, about 4 MB per reset.
     """
     with backend_lock:
-        for backends in BackendDict._instances:
+        for backends in BackendDict._instances:  # type: ignore[misc]  # moto annotates this class-level list
             backends.clear()
-        BackendDict._instances.clear()
+        BackendDict._instances.clear()  # type: ignore[misc]  # as an instance variable, and ignores it too
     for cached in (AccountSpecificBackend._generate_regions, Subnet._base_avail_ip_iterator,
                    RDSBackend.db_cluster_options):
         cached.cache_clear()

@@ -24,7 +24,7 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.routing import Map
-from werkzeug.serving import make_server
+from werkzeug.serving import ThreadedWSGIServer, make_server
 
 from .backup import urls as backup_urls
 from .control import TOKEN_VARIABLE, ControlAPI
@@ -82,6 +82,7 @@ def serve(host: str, port: int, scenario: str, job_seconds: float, ready_file: s
     control = ControlAPI(token, lambda: holder["server"].shutdown())
     gate = SandboxGate(DomainDispatcherApplication(create_app), control)
     server = make_server(host, port, gate, threaded=True, request_handler=MotoRequestHandler)
+    assert isinstance(server, ThreadedWSGIServer)  # what make_server(threaded=True) returns
     holder["server"] = server
 
     def stop(*_: Any) -> None:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from moto.kms.models import kms_backends
+from moto.kms.models import KmsBackend, kms_backends
 
-from .backup.models import sandbox_backup_backends
+from .backup.models import SandboxBackupBackend, sandbox_backup_backends
 
 
 def snapshot() -> dict[str, Any]:
     backup: dict[str, Any] = {}
     for account, region, backend in sandbox_backup_backends.iter_backends():
+        assert isinstance(backend, SandboxBackupBackend)  # moto types iter_backends() as BaseBackend
         backend.settle_due_jobs()
         entry = {
             "vaults": {n: v.encryption_key_arn for n, v in sorted(backend.vaults.items())},
@@ -29,6 +30,7 @@ def snapshot() -> dict[str, Any]:
             backup[f"{account}/{region}"] = entry
     keys: dict[str, Any] = {}
     for _account, _region, backend in kms_backends.iter_backends():
+        assert isinstance(backend, KmsBackend)  # moto types iter_backends() as BaseBackend
         for key in backend.keys.values():
             keys[key.arn] = {"policy": key.policy, "state": key.key_state}
     return {"backup": dict(sorted(backup.items())), "kms": dict(sorted(keys.items()))}

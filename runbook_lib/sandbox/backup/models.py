@@ -77,15 +77,16 @@ def settle_due_jobs() -> None:
     """Finish every job, in every account, whose time is up (see the module docstring)."""
     with _settle_lock:
         for _account, _region, backend in list(sandbox_backup_backends.iter_backends()):
+            assert isinstance(backend, SandboxBackupBackend)  # moto types iter_backends() as BaseBackend
             for job in list(backend.backup_jobs.values()):
                 if job.due():
                     backend._finish_backup(job)
-            for job in list(backend.copy_jobs.values()):
-                if job.due():
-                    backend._finish_copy(job)
-            for job in list(backend.restore_jobs.values()):
-                if job.due():
-                    backend._finish_restore(job)
+            for copy_job in list(backend.copy_jobs.values()):
+                if copy_job.due():
+                    backend._finish_copy(copy_job)
+            for restore_job in list(backend.restore_jobs.values()):
+                if restore_job.due():
+                    backend._finish_restore(restore_job)
 
 
 class SandboxBackupBackend(BackupBackend):
@@ -319,6 +320,7 @@ class SandboxBackupBackend(BackupBackend):
 
     def _create_recovery_point_for(self, job: BackupJob, resource: SourceResource) -> None:
         if resource.resource_type == "EBS":
+            assert resource.volume_id is not None  # _source_resource gives every EBS resource its volume
             ec2 = ec2_backends[self.account_id][self.region_name]
             snapshot = ec2.create_snapshot(resource.volume_id, "This snapshot is created by the AWS Backup service.")
             snapshot.status = "pending"

@@ -37,7 +37,7 @@ class SandboxBackupResponse(BackupResponse):
         self.automated_parameter_parsing = True
 
     @property
-    def backup_backend(self) -> SandboxBackupBackend:  # type: ignore[override]
+    def backup_backend(self) -> SandboxBackupBackend:
         return sandbox_backup_backends[self.current_account][self.region]
 
     def _param(self, name: str) -> Any:

@@ -155,4 +155,4 @@ def _generate_private_key(key_spec: str) -> AbstractPrivateKey:
 def install() -> None:
     """Teach moto's KMS backend to create AWS managed keys as AWS does, and symmetric keys quickly."""
     KmsBackend._generate_default_keys = _generate_default_keys  # type: ignore[method-assign]
-    moto_kms_models.generate_private_key = _generate_private_key  # type: ignore[assignment]
+    moto_kms_models.generate_private_key = _generate_private_key

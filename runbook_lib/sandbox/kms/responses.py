@@ -15,7 +15,7 @@ MAX_KEY_POLICY_BYTES = 32 * 1024
 
 
 class SandboxKmsResponse(KmsResponse):
-    def _foreign_key(self):  # type: ignore[no-untyped-def]
+    def _foreign_key(self) -> models.Key | None:
         """The key a request names by ARN in another account, or None for this account's keys."""
         key_ref = self._get_param("KeyId") or ""
         if not key_ref.startswith("arn:aws:kms:") or key_ref.split(":")[4] == self.current_account:
