@@ -22,8 +22,12 @@ demo: $(VENV)/.installed
 	. $(DEMO_SANDBOX)/sandbox.env && \
 	$(BIN)/runbook run parameters/sandbox.yaml --out runs/demo
 
+# Lint, format, types, then the tests on both cores (each test process starts its own sandbox).
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/ruff check runbook_lib tests benchmarks
+	$(BIN)/ruff format --check runbook_lib tests benchmarks
+	$(BIN)/python -m mypy
+	$(BIN)/python -m pytest -n 2
 
 # JupyterLab on the notebooks, against a sandbox (stopped when JupyterLab exits).
 lab: $(VENV)/.installed
@@ -34,6 +38,7 @@ lab: $(VENV)/.installed
 
 benchmark: $(VENV)/.installed
 	$(BIN)/python benchmarks/sandbox_start.py
+	$(BIN)/python benchmarks/cli_speed.py
 
 clean:
 	rm -rf $(VENV) .sandbox runs *.egg-info

@@ -13,14 +13,15 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import TYPE_CHECKING
 
 from .core.errors import EXIT_INTERRUPTED, ParameterError, RunbookError
-from .core.params import Parameters
 from .display.console import messages_on_stdout
 from .sandbox import process
 from .troubleshooting import registry
+
+if TYPE_CHECKING:
+    from .core.params import Parameters
 
 
 def _sandbox_start(args: argparse.Namespace) -> int:
@@ -177,10 +178,14 @@ def _in_scenario(values: Parameters) -> Parameters:
 
 
 def _print_table(rows: list[dict[str, str]]) -> None:
-    import pandas as pd
-
-    with pd.option_context("display.max_colwidth", 200, "display.width", 250):
-        print(pd.DataFrame(rows).to_string(index=False) if rows else "(none)")
+    """Rows as left-aligned columns, whole values (no pandas: a command answers in well under a second)."""
+    if not rows:
+        print("(none)")
+        return
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(str(row.get(c, ""))) for row in rows)) for c in columns}
+    for values in ([*columns], *([str(row.get(c, "")) for c in columns] for row in rows)):
+        print("  ".join(f"{v:<{widths[c]}}" for c, v in zip(columns, values)).rstrip())
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -328,9 +333,18 @@ def main(argv: list[str] | None = None) -> int:
     except (process.SandboxError, RunbookError) as error:
         print(f"runbook: {error}", file=sys.stderr)
         return 1
-    except (BotoCoreError, ClientError) as error:
+    except Exception as error:
+        if not isinstance(error, _aws_errors()):
+            raise
         print(f"runbook: AWS: {error}", file=sys.stderr)
         return 1
+
+
+def _aws_errors() -> tuple[type[Exception], ...]:
+    """botocore's errors, imported only when one may have happened (`--help` needs no botocore)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return BotoCoreError, ClientError
 
 
 if __name__ == "__main__":

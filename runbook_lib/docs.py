@@ -76,7 +76,8 @@ def expected() -> dict[Path, str]:
             pattern = re.compile(rf"<!-- generated: {name} -->.*?<!-- end generated: {name} -->", re.S)
             if not pattern.search(text):
                 raise LookupError(f"{path} has no generated section {name}")
-            text = pattern.sub(lambda _, n=name, p=producer: marked(n, p), text)
+            section = marked(name, producer)
+            text = pattern.sub(lambda _: section, text)
         pages[path] = text
     for failure in registry.LESSONS:
         pages[TRAINER_FILES / registry.trainer_file(failure)] = trainer_text(failure)

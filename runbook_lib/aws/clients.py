@@ -15,6 +15,8 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 from botocore.retries import standard
 
@@ -25,9 +27,16 @@ RETRY_LOG_ENV = "RUNBOOK_RETRY_LOG"
 STEP_ENV = "RUNBOOK_STEP"
 
 
+# One loader for every profile's session: botocore's service models (JSON of up to megabytes) are
+# read once per process, not once per account.
+_LOADER = botocore.loaders.create_loader()
+
+
 @lru_cache(maxsize=None)
 def session(profile: str) -> boto3.Session:
-    return boto3.Session(profile_name=profile)
+    core = botocore.session.Session(profile=profile)
+    core.register_component("data_loader", _LOADER)
+    return boto3.Session(botocore_session=core)
 
 
 def retry_config(profile: str) -> Config:
@@ -41,24 +50,31 @@ def retry_config(profile: str) -> Config:
 
 
 def client(profile: str, service: str, region: str) -> Any:
-    """A client of one account (profile) in one Region; its calls and retries are logged when asked."""
+    """A client of one account (profile) in one Region, made once per process; its calls and retries
+    are logged when asked."""
+    return _client(profile, service, region, os.environ.get(CALL_LOG_ENV, ""), os.environ.get(RETRY_LOG_ENV, ""))
+
+
+@lru_cache(maxsize=None)
+def _client(profile: str, service: str, region: str, call_log: str, retry_log: str) -> Any:
     made = session(profile).client(service, region_name=region, config=retry_config(profile))
-    if os.environ.get(CALL_LOG_ENV):
-        made.meta.events.register("before-call", _call_logger(profile, region))
-    if os.environ.get(RETRY_LOG_ENV):
-        made.meta.events.register("needs-retry", _retry_logger(made.meta.config.retries["total_max_attempts"]))
+    if call_log:
+        made.meta.events.register("before-call", _call_logger(call_log, profile, region))
+    if retry_log:
+        attempts = made.meta.config.retries["total_max_attempts"]
+        made.meta.events.register("needs-retry", _retry_logger(retry_log, attempts))
     return made
 
 
-def _append(variable: str, entry: dict[str, Any]) -> None:
-    with open(os.environ[variable], "a") as handle:
+def _append(path: str, entry: dict[str, Any]) -> None:
+    with open(path, "a") as handle:
         handle.write(json.dumps(entry) + "\n")
 
 
-def _call_logger(profile: str, region: str) -> Any:
+def _call_logger(path: str, profile: str, region: str) -> Any:
     def log_call(model: Any, **_: Any) -> None:
         action = f"{model.service_model.signing_name}:{model.name}"
-        _append(CALL_LOG_ENV, {"step": os.environ.get(STEP_ENV, ""), "profile": profile, "region": region,
+        _append(path, {"step": os.environ.get(STEP_ENV, ""), "profile": profile, "region": region,
                                "action": action})
 
     return log_call
@@ -68,7 +84,7 @@ RETRYABLE = standard.OrRetryChecker([standard.TransientRetryableChecker(), stand
                                      standard.ModeledRetryableChecker()])
 
 
-def _retry_logger(max_attempts: int) -> Any:
+def _retry_logger(path: str, max_attempts: int) -> Any:
     """One line per attempt that failed the way botocore retries (throttling, 5xx, connection) and that
     botocore will retry (not the last one, which botocore gives up on)."""
 
@@ -81,10 +97,16 @@ def _retry_logger(max_attempts: int) -> Any:
         if not RETRYABLE.is_retryable(context):
             return
         code = type(caught_exception).__name__ if caught_exception else (parsed or {}).get("Error", {}).get("Code")
-        _append(RETRY_LOG_ENV, {"step": os.environ.get(STEP_ENV, ""), "operation": operation.name,
+        _append(path, {"step": os.environ.get(STEP_ENV, ""), "operation": operation.name,
                                 "attempt": attempts, "error": code or str(getattr(http, "status_code", ""))})
 
     return log_attempt
+
+
+def forget() -> None:
+    """Drop the sessions and clients made so far: the next ones read the AWS config and environment again."""
+    session.cache_clear()
+    _client.cache_clear()
 
 
 def account_id(profile: str, region: str) -> str:

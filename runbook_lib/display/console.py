@@ -11,7 +11,7 @@ from contextlib import contextmanager
 LOGGER = "runbook_lib"
 
 
-class _CurrentStdout(logging.StreamHandler):  # type: ignore[type-arg]
+class _CurrentStdout(logging.StreamHandler):
     """Writes to sys.stdout as it is when a message comes: the running cell's output in Jupyter."""
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -59,13 +59,13 @@ def test_a_wait_survives_polls_that_stay_throttled_after_botocores_retries(world
     run = Run("01_create_backup", run_values)
     job_id = run.carry_out([start_backup(run)])[0].result
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    aws.session.cache_clear()
+    aws.forget()
     world.configure(throttle_rate=0.6)
     try:
         job = jobs.wait_for_job("sandbox-source", "us-east-1", "backup", job_id, delay=1, max_wait_minutes=2)
     finally:
         world.configure(throttle_rate=0)
-        aws.session.cache_clear()
+        aws.forget()
     assert job["State"] == "COMPLETED"
 
 
