@@ -482,11 +482,13 @@ class SandboxBackupBackend(BackupBackend):
             resource_name=point.resource_name,
             idempotency_token=idempotency_token,
         )
+        destination_backend = sandbox_backup_backends[job.destination_account_id][job.destination_region]
         job.failure = settings.take_injected_failure("copy") or copy_failure(
             point,
             job,
             cross_account_enabled=self.cross_account_backup_enabled(),
-            destination_backend=sandbox_backup_backends[job.destination_account_id][job.destination_region],
+            destination_vault=destination_backend.vaults.get(destination_vault_name),
+            destination_vault_policy=destination_backend.vault_policies.get(destination_vault_name),
         )
         self.copy_jobs[job.job_id] = job
         if job.due():
