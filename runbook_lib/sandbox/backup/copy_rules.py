@@ -1,6 +1,7 @@
 """The rules a copy meets, in the order AWS meets them, and the message each failure ends with.
 
-The messages are AWS's words (DESIGN section 6); the runbook's diagnosis matches on their stable part.
+The messages are AWS's words, as AWS Backup reports them; the runbook's diagnosis matches on their
+stable part. COPY_FAILURE_MESSAGES holds all seven, so that a test can hold the diagnosis to each.
 """
 
 from __future__ import annotations
@@ -34,6 +35,19 @@ MSG_RDS_TWO_HOPS = (
     "Feature is not supported for provided resource type."
 )
 MSG_CROSS_ACCOUNT_DISABLED = "Copy job failed. Cross-account copy feature is not enabled for the current organization."
+
+# name -> message template ({kind}, {request_id}, {source_region} and {destination_region} are
+# filled in when the failure happens), in the order a copy meets them: the RDS refusal when the
+# copy starts, then the rules of copy_failure.
+COPY_FAILURE_MESSAGES: dict[str, str] = {
+    "MSG_RDS_TWO_HOPS": MSG_RDS_TWO_HOPS,
+    "MSG_NOT_SAME_ORG": MSG_NOT_SAME_ORG,
+    "MSG_CROSS_ACCOUNT_DISABLED": MSG_CROSS_ACCOUNT_DISABLED,
+    "MSG_VAULT_ACCESS_DENIED": MSG_VAULT_ACCESS_DENIED,
+    "MSG_DEFAULT_KEY_VAULT": MSG_DEFAULT_KEY_VAULT,
+    "MSG_AWS_MANAGED_SNAPSHOT_KEY": MSG_AWS_MANAGED_SNAPSHOT_KEY,
+    "MSG_KEY_NOT_ACCESSIBLE": MSG_KEY_NOT_ACCESSIBLE,
+}
 
 BACKUP_SERVICE_LINKED_ROLE = "role/aws-service-role/backup.amazonaws.com/AWSServiceRoleForBackup"
 
