@@ -232,7 +232,8 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
         """Starts a copy. Refusals AWS makes at once raise here; the rest fail the job later.
 
         The outcome is decided when the job starts (AWS decides while it runs), so fixing a policy
-        during a slow job does not rescue it. The checks run in the order of `_copy_failure`.
+        during a slow job does not rescue it. copy_rules.copy_failure decides it, checking the rules
+        in the order AWS meets them.
         """
         self.settle_due_jobs()
         earlier = _started_with(self.copy_jobs, idempotency_token)
