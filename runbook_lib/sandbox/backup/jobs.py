@@ -52,12 +52,12 @@ def settle_jobs(backends: Iterable[JobsBackend]) -> None:
             for job in list(backend.backup_jobs.values()):
                 if job.due():
                     backend._finish_backup(job)
-            for job in list(backend.copy_jobs.values()):
-                if job.due():
-                    backend._finish_copy(job)
-            for job in list(backend.restore_jobs.values()):
-                if job.due():
-                    backend._finish_restore(job)
+            for copy_job in list(backend.copy_jobs.values()):
+                if copy_job.due():
+                    backend._finish_copy(copy_job)
+            for restore_job in list(backend.restore_jobs.values()):
+                if restore_job.due():
+                    backend._finish_restore(restore_job)
 
 
 class JobsBackend(VaultsBackend, GlobalSettingsBackend):
@@ -161,6 +161,7 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
 
     def _create_recovery_point_for(self, job: BackupJob, resource: SourceResource) -> None:
         if resource.resource_type == "EBS":
+            assert resource.volume_id is not None  # _source_resource gives every EBS resource its volume
             ec2 = ec2_backends[self.account_id][self.region_name]
             snapshot = ec2.create_snapshot(resource.volume_id, "This snapshot is created by the AWS Backup service.")
             snapshot.status = "pending"

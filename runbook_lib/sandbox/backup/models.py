@@ -14,6 +14,8 @@ through `backend_in`.
 
 from __future__ import annotations
 
+from typing import cast
+
 from moto.core.base_backend import BackendDict
 
 from .jobs import JobsBackend, settle_jobs
@@ -21,7 +23,9 @@ from .jobs import JobsBackend, settle_jobs
 
 def settle_due_jobs() -> None:
     """Finish every job, in every account, whose time is up (see jobs.py)."""
-    settle_jobs(backend for _account, _region, backend in sandbox_backup_backends.iter_backends())
+    backends = sandbox_backup_backends.iter_backends()
+    # moto types iter_backends() as BaseBackend; this BackendDict holds SandboxBackupBackends only.
+    settle_jobs(cast(SandboxBackupBackend, backend) for _account, _region, backend in backends)
 
 
 class SandboxBackupBackend(JobsBackend):
