@@ -160,7 +160,7 @@ def managed_keys(account: SandboxAccount, region: str) -> None:
 
 
 def build_walkthrough(members: tuple[SandboxAccount, ...] = (SOURCE, TARGET)) -> None:
-    """DESIGN section 5's example, before any step: no vaults, cross-account backup off."""
+    """The walkthrough before any step: no vaults, cross-account backup off."""
     organizations.create_organization(MANAGEMENT, members)
     for account in (SOURCE, TARGET):
         create_backup_role(account)

@@ -1,4 +1,4 @@
-"""The seven known copy failures of DESIGN section 6, produced by plain API calls, in AWS's words."""
+"""The seven known copy failures, produced by plain API calls, in AWS's words."""
 
 from __future__ import annotations
 

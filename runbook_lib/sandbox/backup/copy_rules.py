@@ -1,12 +1,12 @@
 """The rules a copy meets, in the order AWS meets them, and the message each failure ends with.
 
-The messages are AWS's words (DESIGN section 6); the runbook's diagnosis matches on their stable part.
+The messages are AWS's words, as AWS Backup reports them; the runbook's diagnosis matches on their
+stable part. COPY_FAILURE_MESSAGES holds all seven, so that a test can hold the diagnosis to each.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from moto.backup.models import Vault
 from moto.moto_api._internal import mock_random
 
 from runbook_lib.core import iam_policy
@@ -14,9 +14,6 @@ from runbook_lib.core import iam_policy
 from .. import organizations
 from ..kms import models as kms_models
 from .records import CopyJob, RecoveryPoint
-
-if TYPE_CHECKING:
-    from .models import SandboxBackupBackend
 
 MSG_NOT_SAME_ORG = "Copy job failed. Both source and destination account must be a member of the same organization."
 MSG_KEY_NOT_ACCESSIBLE = (
@@ -39,13 +36,33 @@ MSG_RDS_TWO_HOPS = (
 )
 MSG_CROSS_ACCOUNT_DISABLED = "Copy job failed. Cross-account copy feature is not enabled for the current organization."
 
+# name -> message template ({kind}, {request_id}, {source_region} and {destination_region} are
+# filled in when the failure happens), in the order a copy meets them: the RDS refusal when the
+# copy starts, then the rules of copy_failure.
+COPY_FAILURE_MESSAGES: dict[str, str] = {
+    "MSG_RDS_TWO_HOPS": MSG_RDS_TWO_HOPS,
+    "MSG_NOT_SAME_ORG": MSG_NOT_SAME_ORG,
+    "MSG_CROSS_ACCOUNT_DISABLED": MSG_CROSS_ACCOUNT_DISABLED,
+    "MSG_VAULT_ACCESS_DENIED": MSG_VAULT_ACCESS_DENIED,
+    "MSG_DEFAULT_KEY_VAULT": MSG_DEFAULT_KEY_VAULT,
+    "MSG_AWS_MANAGED_SNAPSHOT_KEY": MSG_AWS_MANAGED_SNAPSHOT_KEY,
+    "MSG_KEY_NOT_ACCESSIBLE": MSG_KEY_NOT_ACCESSIBLE,
+}
+
 BACKUP_SERVICE_LINKED_ROLE = "role/aws-service-role/backup.amazonaws.com/AWSServiceRoleForBackup"
 
 
 def copy_failure(
-point: RecoveryPoint, job: CopyJob, cross_account_enabled: bool, destination_backend: SandboxBackupBackend
+    point: RecoveryPoint,
+    job: CopyJob,
+    cross_account_enabled: bool,
+    destination_vault: Vault | None,
+    destination_vault_policy: str | None,
 ) -> str | None:
     """The StatusMessage a copy will end with, or None when it will complete.
+
+    The caller looks up the destination vault and its access policy (None when there is none), so
+    these rules need nothing from the backend.
 
     Cross-account rules in the order AWS meets them: organization membership, the
     organization's cross-account setting, the destination vault's access policy, the
@@ -59,20 +76,17 @@ point: RecoveryPoint, job: CopyJob, cross_account_enabled: bool, destination_bac
         return MSG_NOT_SAME_ORG
     if not cross_account_enabled:
         return MSG_CROSS_ACCOUNT_DISABLED
-    vault_name = job.destination_backup_vault_arn.split(":backup-vault:", 1)[1]
-    vault = destination_backend.vaults.get(vault_name)
     copy_in = iam_policy.Request(
         kms_models.principal_for(job.account_id, job.iam_role_arn),
         "backup:CopyIntoBackupVault",
         job.destination_backup_vault_arn,
         complete=True,
     )
-    vault_policy = destination_backend.vault_policies.get(vault_name)
-    if vault is None or iam_policy.evaluate(vault_policy, copy_in) != iam_policy.ALLOW:
+    if destination_vault is None or iam_policy.evaluate(destination_vault_policy, copy_in) != iam_policy.ALLOW:
         return MSG_VAULT_ACCESS_DENIED
     if point.resource_type == "EFS":
         return None
-    vault_key = kms_models.key_from_arn(vault.encryption_key_arn)
+    vault_key = kms_models.key_from_arn(destination_vault.encryption_key_arn)
     if vault_key is None or vault_key.key_manager == "AWS":
         return MSG_DEFAULT_KEY_VAULT
     source_key = kms_models.key_from_arn(point.encryption_key_arn)

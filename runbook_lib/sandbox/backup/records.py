@@ -1,7 +1,7 @@
 """What AWS Backup keeps about jobs and recovery points, shaped as its API returns them.
 
 Jobs advance with the clock: CREATED, then RUNNING, then COMPLETED or FAILED once `duration`
-seconds have passed. The backend settles them (see models.py); these records only tell the time.
+seconds have passed. The backend settles them (see jobs.py); these records only tell the time.
 """
 
 from __future__ import annotations
@@ -16,6 +16,17 @@ from ..kms import models as kms_models
 from .exceptions import InvalidParameterValueException
 
 BACKUP_SIZE_BYTES = 8 * 1024**3  # every sandbox volume is 8 GiB
+
+# moto's paginate model for the list operations the sandbox adds: NextToken and MaxResults.
+PAGINATION_MODEL = {
+    name: {"input_token": "next_token", "limit_key": "max_results", "limit_default": 1000, "unique_attribute": key}
+    for name, key in {
+        "list_backup_jobs": "backup_job_id",
+        "list_copy_jobs": "copy_job_id",
+        "list_recovery_points_by_backup_vault": "recovery_point_arn",
+        "list_recovery_points_by_resource": "recovery_point_arn",
+    }.items()
+}
 
 
 def _present(data: dict[str, Any]) -> dict[str, Any]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from moto.ec2.models.amis import AmiBackend
 from moto.ec2.models.elastic_block_store import EBSBackend, Snapshot
 
 _moto_create_snapshot = EBSBackend.create_snapshot
 _moto_copy_snapshot = EBSBackend.copy_snapshot
+_moto_load_amis = AmiBackend._load_amis
 
 
 def create_snapshot(self: EBSBackend, volume_id: str, description: str, *args: Any, **kwargs: Any) -> Snapshot:
@@ -41,9 +43,21 @@ def default_kms_key_id(backend: Any) -> str:
     return backend.default_kms_key_id
 
 
+def load_amis(self: AmiBackend) -> None:
+    """What moto loads with MOTO_EC2_LOAD_DEFAULT_AMIS=false: none of its public AMIs (only those of
+    a MOTO_AMIS_PATH file, if one is set), without setting the variable.
+
+    moto reads it each time it builds an EC2 backend, in whichever request thread first needs one.
+    Set for good, it would reach every process the server starts and every other use of moto in
+    this one; set around each construction, it would change the environment under other threads.
+    """
+    if "MOTO_AMIS_PATH" in os.environ:
+        _moto_load_amis(self)
+
+
 def install() -> None:
     """Also skips moto's public AMIs: the runbook uses none, and loading them costs each EC2 backend
     (one per account and Region, rebuilt on every reset) about 0.3 s and thousands of objects."""
-    os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
+    AmiBackend._load_amis = load_amis  # type: ignore[method-assign]
     EBSBackend.create_snapshot = create_snapshot  # type: ignore[method-assign]
     EBSBackend.copy_snapshot = copy_snapshot  # type: ignore[method-assign]

@@ -1,0 +1,428 @@
+"""Backup, copy and restore jobs, and the clock that finishes them.
+
+Jobs advance with the clock: CREATED, then RUNNING, then COMPLETED or FAILED after
+`settings.job_seconds` (0 finishes them at once). Nothing runs in the background: the gate settles
+the jobs whose time is up, in every account, before any request of any service runs (and so does
+every Backup operation, for callers inside the process). A job's effects are dated by the clock,
+not by the request that settled it, so which request came first never shows: reads are pure.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from moto.backup.models import Vault
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.elastic_block_store import Snapshot
+from moto.ec2.utils import random_snapshot_id
+from moto.moto_api._internal import mock_random
+from moto.rds.models import rds_backends
+from moto.utilities.paginator import paginate
+
+from ..kms import models as kms_models
+from ..settings import settings
+from .copy_rules import BACKUP_SERVICE_LINKED_ROLE, MSG_RDS_TWO_HOPS, MSG_VAULT_ACCESS_DENIED, copy_failure
+from .exceptions import InvalidParameterValueException, InvalidRequestException, ResourceNotFoundException
+from .global_settings import GlobalSettingsBackend
+from .records import (
+    PAGINATION_MODEL,
+    BackupJob,
+    CopyJob,
+    RecoveryPoint,
+    RestoreJob,
+    SourceResource,
+    job_matches,
+    parse_arn,
+    validate_lifecycle,
+    validate_tags,
+)
+from .vaults import VaultsBackend
+
+JobT = TypeVar("JobT", BackupJob, CopyJob)
+
+_settle_lock = threading.RLock()
+
+
+def settle_jobs(backends: Iterable[JobsBackend]) -> None:
+    """Finish every job of these backends whose time is up (see the module docstring)."""
+    with _settle_lock:
+        for backend in list(backends):
+            for job in list(backend.backup_jobs.values()):
+                if job.due():
+                    backend._finish_backup(job)
+            for copy_job in list(backend.copy_jobs.values()):
+                if copy_job.due():
+                    backend._finish_copy(copy_job)
+            for restore_job in list(backend.restore_jobs.values()):
+                if restore_job.due():
+                    backend._finish_restore(restore_job)
+
+
+class JobsBackend(VaultsBackend, GlobalSettingsBackend):
+    """Backup, copy and restore jobs: a part of SandboxBackupBackend (models.py).
+
+    Jobs read and make recovery points in vaults (vaults.py) and copies ask the global settings
+    (global_settings.py); models.py provides the clock and the other backends a copy reaches.
+    """
+
+    backend_in: Callable[[str, str], JobsBackend]
+
+    def __init__(self, region_name: str, account_id: str):
+        super().__init__(region_name, account_id)
+        self.backup_jobs: dict[str, BackupJob] = {}
+        self.copy_jobs: dict[str, CopyJob] = {}
+        self.restore_jobs: dict[str, RestoreJob] = {}
+
+    # ----- backup jobs ---------------------------------------------------------------------
+    def _role_must_exist(self, iam_role_arn: str) -> None:
+        from moto.iam.models import iam_backends
+
+        arn = parse_arn(iam_role_arn)
+        if arn["service"] != "iam" or not arn["resource"].startswith("role/"):
+            raise InvalidParameterValueException(msg=f"Invalid IAM role ARN: {iam_role_arn}")
+        iam = iam_backends[arn["account"]]["global"]
+        if not any(role.arn == iam_role_arn for role in iam.roles.values()):
+            raise InvalidParameterValueException(msg=f"IAM Role {iam_role_arn} does not exist.")
+
+    def _source_resource(self, resource_arn: str) -> SourceResource:
+        """The resource to back up.
+
+        Simplification: EBS volumes and RDS DB instances only; other types are refused.
+        """
+        arn = parse_arn(resource_arn)
+        if arn["account"] != self.account_id or arn["region"] != self.region_name:
+            raise InvalidParameterValueException(
+                msg=f"Resource {resource_arn} is not in account {self.account_id} in {self.region_name}."
+            )
+        if arn["service"] == "ec2" and arn["resource"].startswith("volume/"):
+            volume_id = arn["resource"].split("/", 1)[1]
+            volume = ec2_backends[self.account_id][self.region_name].volumes.get(volume_id)
+            if volume is None:
+                raise ResourceNotFoundException(msg=f"Cannot find resource {resource_arn}")
+            key = kms_models.key_from_arn(volume.kms_key_id) if volume.encrypted else None
+            name = next((t["value"] for t in volume.get_tags() if t["key"] == "Name"), None)
+            return SourceResource(resource_arn, "EBS", name, key.arn if key else None, volume_id)
+        if arn["service"] == "rds" and arn["resource"].startswith("db:"):
+            db_id = arn["resource"].split(":", 1)[1]
+            database = rds_backends[self.account_id][self.region_name].databases.get(db_id)
+            if database is None:
+                raise ResourceNotFoundException(msg=f"Cannot find resource {resource_arn}")
+            key = kms_models.key_from_arn(database.kms_key_id) if database.storage_encrypted else None
+            return SourceResource(resource_arn, "RDS", db_id, key.arn if key else None)
+        raise InvalidParameterValueException(msg=f"Resource type of {resource_arn} is not supported by the sandbox.")
+
+    def start_backup_job(
+        self,
+        backup_vault_name: str,
+        resource_arn: str,
+        iam_role_arn: str,
+        idempotency_token: str | None,
+        lifecycle: dict[str, Any] | None,
+        recovery_point_tags: dict[str, str] | None,
+    ) -> BackupJob:
+        """Starts an on-demand backup; a repeated IdempotencyToken returns the first job.
+
+        For EBS the recovery point ARN appears in DescribeBackupJob, not in this response.
+        Simplification: StartWindowMinutes, CompleteWindowMinutes and BackupOptions are ignored.
+        """
+        self.settle_due_jobs()
+        earlier = _started_with(self.backup_jobs, idempotency_token)
+        if earlier is not None:
+            return earlier
+        vault = self.describe_backup_vault(backup_vault_name)
+        self._role_must_exist(iam_role_arn)
+        validate_lifecycle(lifecycle)
+        validate_tags(recovery_point_tags)
+        resource = self._source_resource(resource_arn)
+        job = BackupJob(
+            job_id=str(mock_random.uuid4()).upper(),
+            account_id=self.account_id,
+            region=self.region_name,
+            iam_role_arn=iam_role_arn,
+            resource_arn=resource_arn,
+            resource_type=resource.resource_type,
+            duration=settings.job_seconds,
+            backup_vault_name=backup_vault_name,
+            backup_vault_arn=vault.backup_vault_arn,
+            lifecycle=lifecycle,
+            recovery_point_tags=recovery_point_tags,
+            resource_name=resource.name,
+            idempotency_token=idempotency_token,
+            failure=settings.take_injected_failure("backup"),
+        )
+        job.encryption_key_arn = resource.kms_key_arn
+        self._create_recovery_point_for(job, resource)
+        self.backup_jobs[job.job_id] = job
+        if job.due():
+            self._finish_backup(job)
+        return job
+
+    def _create_recovery_point_for(self, job: BackupJob, resource: SourceResource) -> None:
+        if resource.resource_type == "EBS":
+            assert resource.volume_id is not None  # _source_resource gives every EBS resource its volume
+            ec2 = ec2_backends[self.account_id][self.region_name]
+            snapshot = ec2.create_snapshot(resource.volume_id, "This snapshot is created by the AWS Backup service.")
+            snapshot.status = "pending"
+            if job.recovery_point_tags:
+                snapshot.add_tags(job.recovery_point_tags)
+            arn = f"arn:aws:ec2:{self.region_name}::snapshot/{snapshot.id}"
+            snapshot_id: str | None = snapshot.id
+        else:
+            arn = f"arn:aws:rds:{self.region_name}:{self.account_id}:snapshot:awsbackup:job-{job.job_id.lower()}"
+            snapshot_id = None
+        point = RecoveryPoint(
+            recovery_point_arn=arn,
+            backup_vault_name=job.backup_vault_name,
+            backup_vault_arn=job.backup_vault_arn,
+            account_id=self.account_id,
+            region=self.region_name,
+            resource_arn=job.resource_arn,
+            resource_type=job.resource_type,
+            resource_name=job.resource_name,
+            iam_role_arn=job.iam_role_arn,
+            encryption_key_arn=job.encryption_key_arn,
+            lifecycle=job.lifecycle,
+            created_by={"BackupJobId": job.job_id},
+            snapshot_id=snapshot_id,
+        )
+        self.recovery_points[arn] = point
+        if job.recovery_point_tags:
+            self.tag_resource(arn, job.recovery_point_tags)
+        job.recovery_point_arn = arn
+
+    def _finish_backup(self, job: BackupJob) -> None:
+        job.settled = True
+        job.completion_date = job.due_date
+        point = self.recovery_points.get(job.recovery_point_arn or "")
+        if point is None:
+            return
+        if job.failure:
+            self._remove_recovery_point(point)
+            job.recovery_point_arn = None
+            return
+        point.status = "COMPLETED"
+        point.completion_date = job.completion_date
+        if point.snapshot_id:
+            ec2_backends[self.account_id][self.region_name].snapshots[point.snapshot_id].status = "completed"
+
+    def describe_backup_job(self, backup_job_id: str) -> BackupJob:
+        self.settle_due_jobs()
+        if backup_job_id not in self.backup_jobs:
+            raise ResourceNotFoundException(msg=f"Cannot find backup job with id {backup_job_id}")
+        return self.backup_jobs[backup_job_id]
+
+    @paginate(pagination_model=PAGINATION_MODEL)
+    def list_backup_jobs(self, filters: dict[str, Any]) -> list[BackupJob]:
+        self.settle_due_jobs()
+        jobs = list(self.backup_jobs.values())
+        return [j for j in jobs if job_matches(j, filters)]
+
+
+    # ----- copy jobs -----------------------------------------------------------------------
+    def start_copy_job(
+        self,
+        recovery_point_arn: str,
+        source_backup_vault_name: str,
+        destination_backup_vault_arn: str,
+        iam_role_arn: str,
+        idempotency_token: str | None,
+        lifecycle: dict[str, Any] | None,
+    ) -> CopyJob:
+        """Starts a copy. Refusals AWS makes at once raise here; the rest fail the job later.
+
+        The outcome is decided when the job starts (AWS decides while it runs), so fixing a policy
+        during a slow job does not rescue it. copy_rules.copy_failure decides it, checking the rules
+        in the order AWS meets them.
+        """
+        self.settle_due_jobs()
+        earlier = _started_with(self.copy_jobs, idempotency_token)
+        if earlier is not None:
+            return earlier
+        point = self._recovery_point(source_backup_vault_name, recovery_point_arn)
+        destination = parse_arn(destination_backup_vault_arn)
+        if destination["service"] != "backup" or not destination["resource"].startswith("backup-vault:"):
+            raise InvalidParameterValueException(
+                msg=f"Invalid destination backup vault ARN: {destination_backup_vault_arn}"
+            )
+        if point.status != "COMPLETED":
+            raise InvalidRequestException(msg=f"Recovery point {recovery_point_arn} is not in COMPLETED state.")
+        if point.storage_class != "WARM":
+            raise InvalidRequestException(
+                msg=f"Recovery point {recovery_point_arn} is in cold storage and cannot be copied."
+            )
+        self._role_must_exist(iam_role_arn)
+        validate_lifecycle(lifecycle)
+        cross_account = destination["account"] != self.account_id
+        cross_region = destination["region"] != self.region_name
+        if point.resource_type == "RDS" and cross_account and cross_region:
+            raise InvalidParameterValueException(
+                msg=MSG_RDS_TWO_HOPS.format(source_region=self.region_name, destination_region=destination["region"])
+            )
+        destination_vault_name = destination["resource"].split(":", 1)[1]
+        if not cross_account:
+            self.backend_in(self.account_id, destination["region"]).describe_backup_vault(destination_vault_name)
+        job = CopyJob(
+            job_id=str(mock_random.uuid4()).upper(),
+            account_id=self.account_id,
+            region=self.region_name,
+            iam_role_arn=iam_role_arn,
+            resource_arn=point.resource_arn,
+            resource_type=point.resource_type,
+            duration=settings.job_seconds,
+            source_backup_vault_arn=point.backup_vault_arn,
+            source_recovery_point_arn=recovery_point_arn,
+            destination_backup_vault_arn=destination_backup_vault_arn,
+            destination_account_id=destination["account"],
+            destination_region=destination["region"],
+            lifecycle=lifecycle or point.lifecycle,
+            resource_name=point.resource_name,
+            idempotency_token=idempotency_token,
+        )
+        destination_backend = self.backend_in(job.destination_account_id, job.destination_region)
+        job.failure = settings.take_injected_failure("copy") or copy_failure(
+            point,
+            job,
+            cross_account_enabled=self.cross_account_backup_enabled(),
+            destination_vault=destination_backend.vaults.get(destination_vault_name),
+            destination_vault_policy=destination_backend.vault_policies.get(destination_vault_name),
+        )
+        self.copy_jobs[job.job_id] = job
+        if job.due():
+            self._finish_copy(job)
+        return job
+
+    def _finish_copy(self, job: CopyJob) -> None:
+        job.settled = True
+        job.completion_date = job.due_date
+        if job.failure:
+            return
+        source = self.recovery_points.get(job.source_recovery_point_arn)
+        destination_backend = self.backend_in(job.destination_account_id, job.destination_region)
+        vault_name = job.destination_backup_vault_arn.split(":backup-vault:", 1)[1]
+        vault = destination_backend.vaults.get(vault_name)
+        if source is None or vault is None:
+            job.failure = MSG_VAULT_ACCESS_DENIED if vault is None else "Source recovery point no longer exists."
+            return
+        job.destination_encryption_key_arn = vault.encryption_key_arn
+        job.destination_recovery_point_arn = destination_backend.receive_copy(source, vault, job)
+
+    def receive_copy(self, source: RecoveryPoint, vault: Vault, job: CopyJob) -> str:
+        """Create the copied recovery point here, re-encrypted with the destination vault's key."""
+        snapshot_id = None
+        if source.snapshot_id:
+            source_snapshot = ec2_backends[source.account_id][source.region].snapshots[source.snapshot_id]
+            ec2 = ec2_backends[self.account_id][self.region_name]
+            snapshot = Snapshot(
+                ec2,
+                random_snapshot_id(),
+                volume=source_snapshot.volume,
+                description=f"This snapshot is created by the AWS Backup service (copy job {job.job_id}).",
+                encrypted=True,
+                kms_key_id=vault.encryption_key_arn,
+                owner_id=self.account_id,
+            )
+            ec2.snapshots[snapshot.id] = snapshot
+            snapshot_id = snapshot.id
+            arn = f"arn:aws:ec2:{self.region_name}::snapshot/{snapshot.id}"
+        else:
+            arn = f"arn:aws:rds:{self.region_name}:{self.account_id}:snapshot:awsbackup:copyjob-{job.job_id.lower()}"
+        point = RecoveryPoint(
+            recovery_point_arn=arn,
+            backup_vault_name=vault.backup_vault_name,
+            backup_vault_arn=vault.backup_vault_arn,
+            account_id=self.account_id,
+            region=self.region_name,
+            resource_arn=source.resource_arn,
+            resource_type=source.resource_type,
+            resource_name=source.resource_name,
+            iam_role_arn=f"arn:aws:iam::{self.account_id}:{BACKUP_SERVICE_LINKED_ROLE}",
+            encryption_key_arn=vault.encryption_key_arn,
+            lifecycle=job.lifecycle,
+            created_by={"CopyJobId": job.job_id},
+            source_backup_vault_arn=source.backup_vault_arn,
+            snapshot_id=snapshot_id,
+            status="COMPLETED",
+            creation_date=job.due_date,
+            completion_date=job.due_date,
+        )
+        self.recovery_points[arn] = point
+        return arn
+
+    def describe_copy_job(self, copy_job_id: str) -> CopyJob:
+        self.settle_due_jobs()
+        if copy_job_id not in self.copy_jobs:
+            raise ResourceNotFoundException(msg=f"Cannot find copy job with id {copy_job_id}")
+        return self.copy_jobs[copy_job_id]
+
+    @paginate(pagination_model=PAGINATION_MODEL)
+    def list_copy_jobs(self, filters: dict[str, Any]) -> list[CopyJob]:
+        """Copy jobs started from this account and Region.
+
+        Simplification: ByAccountId from the management account does not widen the view to members.
+        """
+        self.settle_due_jobs()
+        return [j for j in self.copy_jobs.values() if job_matches(j, filters)]
+
+    # ----- restore jobs --------------------------------------------------------------------
+    def start_restore_job(
+        self, recovery_point_arn: str, metadata: dict[str, str], iam_role_arn: str | None, idempotency_token: str | None
+    ) -> RestoreJob:
+        """Restores an EBS recovery point of this account and Region to a new volume.
+
+        Simplification: only EBS; the volume keeps the snapshot's key unless Metadata names kmsKeyId.
+        """
+        self.settle_due_jobs()
+        point = self.recovery_points.get(recovery_point_arn)
+        if point is None:
+            raise ResourceNotFoundException(msg=f"Recovery point {recovery_point_arn} not found.")
+        if point.snapshot_id is None:
+            raise InvalidParameterValueException(msg="The sandbox restores EBS recovery points only.")
+        if iam_role_arn:
+            self._role_must_exist(iam_role_arn)
+        job = RestoreJob(
+            job_id=str(mock_random.uuid4()).upper(),
+            account_id=self.account_id,
+            region=self.region_name,
+            iam_role_arn=iam_role_arn or "",
+            resource_arn=point.resource_arn,
+            resource_type=point.resource_type,
+            duration=settings.job_seconds,
+            recovery_point_arn=recovery_point_arn,
+            backup_vault_arn=point.backup_vault_arn,
+            metadata=dict(metadata or {}),
+        )
+        self.restore_jobs[job.job_id] = job
+        if job.due():
+            self._finish_restore(job)
+        return job
+
+    def _finish_restore(self, job: RestoreJob) -> None:
+        job.settled = True
+        job.completion_date = job.due_date
+        point = self.recovery_points.get(job.recovery_point_arn)
+        if point is None or point.snapshot_id is None:
+            job.failure = "Recovery point no longer exists."
+            return
+        ec2 = ec2_backends[self.account_id][self.region_name]
+        snapshot = ec2.snapshots[point.snapshot_id]
+        zone = job.metadata.get("availabilityZone") or f"{self.region_name}a"
+        key = job.metadata.get("kmsKeyId") or snapshot.kms_key_id
+        volume = ec2.create_volume(size=snapshot.volume.size, zone_name=zone, snapshot_id=snapshot.id,
+                                   encrypted=bool(key), kms_key_id=key)
+        job.created_resource_arn = f"arn:aws:ec2:{self.region_name}:{self.account_id}:volume/{volume.id}"
+
+    def describe_restore_job(self, restore_job_id: str) -> RestoreJob:
+        self.settle_due_jobs()
+        if restore_job_id not in self.restore_jobs:
+            raise ResourceNotFoundException(msg=f"Cannot find restore job with id {restore_job_id}")
+        return self.restore_jobs[restore_job_id]
+
+
+def _started_with(jobs: dict[str, JobT], idempotency_token: str | None) -> JobT | None:
+    """The job an IdempotencyToken already started, so that a retried start returns it."""
+    if not idempotency_token:
+        return None
+    return next((job for job in jobs.values() if job.idempotency_token == idempotency_token), None)
+
