@@ -31,7 +31,7 @@ from nbclient.exceptions import CellTimeoutError
 from papermill.exceptions import PapermillExecutionError
 
 from .aws import clients
-from .core import params
+from .core import errors, params
 from .core.errors import EXIT_INTERRUPTED, RunFolderInUse
 from .core.params import Parameters
 from .core.runstate import RunState
@@ -48,7 +48,6 @@ from .troubleshooting import preflight
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 DEFAULT_STEPS, ALL_STEPS = DEFAULT, ALL
-RUNBOOK_ERRORS = {"StepFailed", "StillRunning", "JobFailed", "ParameterError", "RunbookError"}
 EXIT_FAILED = 1
 EXIT_STILL_RUNNING = 75  # EX_TEMPFAIL: a job goes on in AWS; run again with the same --out to resume
 LOCK_FILE = ".runbook.lock"
@@ -82,9 +81,14 @@ def declared_parameters(step: str) -> set[str]:
 
 
 def failure_line(step: str, error: PapermillExecutionError, record: Path) -> str:
-    if error.ename in RUNBOOK_ERRORS:
+    if errors.named(error.ename) is not None:
         return str(error.evalue)
     return f"step {step} failed: {error.ename}: {error.evalue}. Fix: read the failing cell in {record}"
+
+
+def _is(name: str, kind: type[errors.RunbookError]) -> bool:
+    found = errors.named(name)
+    return found is not None and issubclass(found, kind)
 
 
 def run(values: Parameters, parameter_files: Sequence[str | Path], out: str | Path | None = None,
@@ -168,7 +172,7 @@ def _run_step(step: str, folder: Path, values: Parameters) -> StepOutcome:
                                        timeout_func=lambda _cell: max(1, int(budget - (time.monotonic() - started))))
         except PapermillExecutionError as error:
             return StepOutcome(step, False, failure_line(step, error, record),
-                               still_running=error.ename == "StillRunning", seconds=time.monotonic() - started)
+                               still_running=_is(error.ename, errors.StillRunning), seconds=time.monotonic() - started)
         except CellTimeoutError:
             return StepOutcome(step, False, f"step {step} was stopped after step_timeout_minutes "
                                f"({timeout:g}); what it started goes on in AWS, and its record "

@@ -79,3 +79,10 @@ class RunFolderInUse(RunbookError):
         self.holder = holder
         super().__init__(f"run folder {folder} is in use by another runbook run ({holder}); wait for it to end, "
                          "or give another --out")
+
+
+def named(name: str) -> type[RunbookError] | None:
+    """The runbook's error class of this name, or None. A step's error reaches `runbook run` from its
+    kernel as a class name only; this turns it back into the class, so that it is recognised by type."""
+    found = globals().get(name)
+    return found if isinstance(found, type) and issubclass(found, RunbookError) else None

@@ -134,10 +134,6 @@ def _any(values: Iterable[Maybe]) -> Maybe:
     return result
 
 
-def _not(value: Maybe) -> Maybe:
-    return None if value is None else not value
-
-
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []

@@ -90,10 +90,6 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
-# Actions AWS checks on the caller that no API call names (iam:PassRole when a job is given a role).
-IMPLIED_ACTIONS = {"iam:PassRole"}
-
-
 def declared(step: str, account: str) -> set[str]:
     return set(STEP_PERMISSIONS.get(step, {}).get(account, ()))
 

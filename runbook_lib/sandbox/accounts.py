@@ -47,7 +47,6 @@ OUTSIDER = SandboxAccount(
 ACCOUNTS: tuple[SandboxAccount, ...] = (MANAGEMENT, SOURCE, TARGET, OUTSIDER)
 ACCOUNT_BY_ACCESS_KEY: dict[str, SandboxAccount] = {a.access_key_id: a for a in ACCOUNTS}
 ACCOUNT_BY_ID: dict[str, SandboxAccount] = {a.account_id: a for a in ACCOUNTS}
-ACCOUNT_BY_ROLE: dict[str, SandboxAccount] = {a.role: a for a in ACCOUNTS}
 
 # The control API's caller proves itself with a per-sandbox token (made by process.start) in this
 # header; the server receives it in this environment variable, and sandbox.env exports it.

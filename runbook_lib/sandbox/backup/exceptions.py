@@ -16,13 +16,6 @@ class InvalidResourceStateException(JsonRESTError):
         super().__init__("InvalidResourceStateException", msg)
 
 
-class MissingParameterValueException(JsonRESTError):
-    code = 400
-
-    def __init__(self, msg: str):
-        super().__init__("MissingParameterValueException", msg)
-
-
 class AccessDeniedException(JsonRESTError):
     code = 403
 
