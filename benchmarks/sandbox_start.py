@@ -32,8 +32,7 @@ def main(rounds: int = 5) -> None:
             stops.append(time.perf_counter() - began)
     for name, figures in (("start to ready", starts), ("reset", resets), ("stop", stops)):
         print(
-            f"{name:<15} median {statistics.median(figures):.2f} s   max {max(figures):.2f} s   "
-            f"({len(figures)} runs)"
+            f"{name:<15} median {statistics.median(figures):.2f} s   max {max(figures):.2f} s   ({len(figures)} runs)"
         )
     verdict = "meets" if max(starts) < 3.0 else "MISSES"
     print(f"start-to-ready target 3.00 s: {verdict} it (max {max(starts):.2f} s)")

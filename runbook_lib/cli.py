@@ -171,9 +171,12 @@ def _in_scenario(values: Parameters) -> Parameters:
         return values
     current = sandbox.status()["scenario"]
     if current != values.sandbox_scenario:
-        raise ParameterError("sandbox_scenario", f"these parameters are for scenario {values.sandbox_scenario}, "
-                             f"and the sandbox is in {current}; run: runbook sandbox reset --scenario "
-                             f"{values.sandbox_scenario} --dir {sandbox.directory}")
+        raise ParameterError(
+            "sandbox_scenario",
+            f"these parameters are for scenario {values.sandbox_scenario}, "
+            f"and the sandbox is in {current}; run: runbook sandbox reset --scenario "
+            f"{values.sandbox_scenario} --dir {sandbox.directory}",
+        )
     return values
 
 
@@ -199,13 +202,19 @@ def _check(args: argparse.Namespace) -> int:
     _print_table([f.row() for f in findings])
     failed = checks.blocking(findings, run.strict_checks)
     if failed:
-        print(f"runbook: {len(failed)} blocking check(s) failed; first: [{failed[0].check_id}] {failed[0].finding}. "
-              f"Fix: {failed[0].fix}", file=sys.stderr)
+        print(
+            f"runbook: {len(failed)} blocking check(s) failed; first: [{failed[0].check_id}] {failed[0].finding}. "
+            f"Fix: {failed[0].fix}",
+            file=sys.stderr,
+        )
         return 1
     undecided = [f for f in findings if f.status == checks.UNKNOWN]
     if undecided:
-        print(f"runbook: {len(undecided)} check(s) could not decide (unknown), first: [{undecided[0].check_id}]; "
-              "they do not block unless strict_checks: true", file=sys.stderr)
+        print(
+            f"runbook: {len(undecided)} check(s) could not decide (unknown), first: [{undecided[0].check_id}]; "
+            "they do not block unless strict_checks: true",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -215,8 +224,9 @@ def _diagnose(args: argparse.Namespace) -> int:
     from .troubleshooting import diagnose
 
     if args.copy_job_id is not None and not params.BY_NAME["copy_job_id"].check(args.copy_job_id):
-        raise ParameterError("--copy-job-id", f"got {args.copy_job_id!r}; allowed: "
-                             f"{params.BY_NAME['copy_job_id'].allowed}")
+        raise ParameterError(
+            "--copy-job-id", f"got {args.copy_job_id!r}; allowed: {params.BY_NAME['copy_job_id'].allowed}"
+        )
     run = Run("diagnose", _in_scenario(params.load(*args.parameters)))
     found = diagnose.failed_jobs(run, args.copy_job_id)
     if not found:
@@ -237,8 +247,9 @@ def _fix(args: argparse.Namespace) -> int:
     from .troubleshooting import checks, fixes, preflight
 
     run = Run("fix", _in_scenario(params.load(*args.parameters)))
-    preflight.check(run, ("resource", "reencrypt_key") if args.check_id == "source-key-customer-managed"
-                    else ("resource",))
+    preflight.check(
+        run, ("resource", "reencrypt_key") if args.check_id == "source-key-customer-managed" else ("resource",)
+    )
     changes = fixes.plan(run, args.check_id, run.reencrypt_key)
     if not changes:
         finding = checks.run_checks(run, (args.check_id,))[0]
@@ -265,8 +276,10 @@ def _non_negative(text: str) -> float:
     return value
 
 
-FILES_HELP = ("flat YAML parameter files, later ones overriding earlier ones, e.g. parameters/sandbox.yaml "
-              "parameters/troubleshooting/3-target-vault-policy.yaml")
+FILES_HELP = (
+    "flat YAML parameter files, later ones overriding earlier ones, e.g. parameters/sandbox.yaml "
+    "parameters/troubleshooting/3-target-vault-policy.yaml"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -298,14 +311,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     start = sub("start", _sandbox_start, "start a sandbox in the background")
     start.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
-    start.add_argument("--scenario", default="walkthrough", type=_scenario,
-                       help="the world to start from (default walkthrough; list: runbook sandbox scenarios)")
+    start.add_argument(
+        "--scenario",
+        default="walkthrough",
+        type=_scenario,
+        help="the world to start from (default walkthrough; list: runbook sandbox scenarios)",
+    )
     start.add_argument("--job-seconds", type=_non_negative, default=0.0, help="how long each job runs")
     sub("stop", _sandbox_stop, "stop the sandbox")
     sub("status", _sandbox_status, "say whether the sandbox runs, where, and in which scenario")
     reset = sub("reset", _sandbox_reset, "put the sandbox back to a scenario's initial world")
-    reset.add_argument("--scenario", type=_scenario,
-                       help="default: the current scenario (list: runbook sandbox scenarios)")
+    reset.add_argument(
+        "--scenario", type=_scenario, help="default: the current scenario (list: runbook sandbox scenarios)"
+    )
     sub("scenarios", _sandbox_scenarios, "list the scenarios")
     join = sub("join", _sandbox_join, "put an account into the organization (as accepting an invitation would)")
     join.add_argument("--account", required=True, help="account ID, e.g. 333333333333")

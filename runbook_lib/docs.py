@@ -24,13 +24,17 @@ TRAINER_FILES = ROOT / "parameters" / "troubleshooting"
 
 def lessons_table() -> str:
     """The guide's table: one row per lesson of the registry, in lesson order."""
-    rows = ["| # | check | scenario | trainer file | what the learners see | the fix | AWS's message |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
+    rows = [
+        "| # | check | scenario | trainer file | what the learners see | the fix | AWS's message |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for failure in registry.LESSONS:
         lesson = failure.lesson
         assert lesson is not None
-        rows.append(f"| {lesson.number} | `{failure.id}` | `{lesson.scenario}` | "
-                    f"`{registry.trainer_file(failure)}` | {lesson.shows} | {lesson.fix} | {failure.aws_message} |")
+        rows.append(
+            f"| {lesson.number} | `{failure.id}` | `{lesson.scenario}` | "
+            f"`{registry.trainer_file(failure)}` | {lesson.shows} | {lesson.fix} | {failure.aws_message} |"
+        )
     return "\n".join(rows)
 
 
@@ -38,8 +42,9 @@ def checks_table() -> str:
     """Every check of the registry: when it must pass, the cause it names, and whether the runbook fixes it."""
     rows = ["| check | must pass before | cause | `runbook fix` |", "| --- | --- | --- | --- |"]
     for failure in registry.FAILURES:
-        rows.append(f"| `{failure.id}` | the {failure.before} | {failure.cause} | "
-                    f"{'yes' if failure.fixable else 'no'} |")
+        rows.append(
+            f"| `{failure.id}` | the {failure.before} | {failure.cause} | {'yes' if failure.fixable else 'no'} |"
+        )
     return "\n".join(rows)
 
 
@@ -59,12 +64,14 @@ def trainer_text(failure: registry.KnownFailure) -> str:
     assert lesson is not None
     name = registry.trainer_file(failure)
     values = {"sandbox_scenario": lesson.scenario, "force_copy": True, **lesson.overlay}
-    return (f"# Failure {lesson.number}, {failure.id}: {lesson.story}\n"
-            f"# Generated from the registry of known failures (python -m runbook_lib.docs). Over the sandbox's file:\n"
-            f"#   runbook sandbox reset --scenario {lesson.scenario}\n"
-            f"#   runbook run parameters/sandbox.yaml parameters/troubleshooting/{name}\n"
-            "# force_copy lets the copy start although a check says it will fail, to show AWS's message.\n"
-            + yaml.safe_dump(values, sort_keys=False, allow_unicode=True))
+    return (
+        f"# Failure {lesson.number}, {failure.id}: {lesson.story}\n"
+        f"# Generated from the registry of known failures (python -m runbook_lib.docs). Over the sandbox's file:\n"
+        f"#   runbook sandbox reset --scenario {lesson.scenario}\n"
+        f"#   runbook run parameters/sandbox.yaml parameters/troubleshooting/{name}\n"
+        "# force_copy lets the copy start although a check says it will fail, to show AWS's message.\n"
+        + yaml.safe_dump(values, sort_keys=False, allow_unicode=True)
+    )
 
 
 def expected() -> dict[Path, str]:

@@ -91,8 +91,12 @@ def _is(name: str, kind: type[errors.RunbookError]) -> bool:
     return found is not None and issubclass(found, kind)
 
 
-def run(values: Parameters, parameter_files: Sequence[str | Path], out: str | Path | None = None,
-        steps: tuple[str, ...] = DEFAULT_STEPS) -> int:
+def run(
+    values: Parameters,
+    parameter_files: Sequence[str | Path],
+    out: str | Path | None = None,
+    steps: tuple[str, ...] = DEFAULT_STEPS,
+) -> int:
     """Check what only AWS knows (preflight), then run the steps in the runbook's order; returns the
     process exit code. `values` are the validated parameters read from `parameter_files`."""
     steps = tuple(step for step in ALL_STEPS if step in steps)
@@ -103,8 +107,10 @@ def run(values: Parameters, parameter_files: Sequence[str | Path], out: str | Pa
     resume = f"runbook run {' '.join(str(f) for f in parameter_files)} --out {folder}"
     began = datetime.now(timezone.utc).isoformat(timespec="seconds")
     outcomes: list[StepOutcome] = []
-    kernel_environment = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-                          clients.RETRY_LOG_ENV: str(folder / RETRY_LOG)}
+    kernel_environment = {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        clients.RETRY_LOG_ENV: str(folder / RETRY_LOG),
+    }
     with _holding(folder), _logging_to(folder / RUN_LOG), _environment(**kernel_environment):
         running: str | None = None
         step_began = time.monotonic()
@@ -118,16 +124,29 @@ def run(values: Parameters, parameter_files: Sequence[str | Path], out: str | Pa
                 if not outcome.ok:
                     break
         except KeyboardInterrupt:
-            where = f"during step {running}" if running else f"after step {outcomes[-1].step}" if outcomes else \
-                "before the first step"
-            outcomes.append(StepOutcome(running or "(between steps)", False, f"interrupted (Ctrl-C) {where}; what "
-                                        "it started goes on in AWS", seconds=time.monotonic() - step_began,
-                                        ended="INTERRUPTED"))
+            where = (
+                f"during step {running}"
+                if running
+                else f"after step {outcomes[-1].step}"
+                if outcomes
+                else "before the first step"
+            )
+            outcomes.append(
+                StepOutcome(
+                    running or "(between steps)",
+                    False,
+                    f"interrupted (Ctrl-C) {where}; what it started goes on in AWS",
+                    seconds=time.monotonic() - step_began,
+                    ended="INTERRUPTED",
+                )
+            )
         write_report(folder, outcomes, values.apply)
     retried = retry_counts(folder)
     if retried:
-        print(f"AWS asked for {sum(retried.values())} retries (throttling or transient errors); botocore retried "
-              f"them: see {folder / 'report.html'}")
+        print(
+            f"AWS asked for {sum(retried.values())} retries (throttling or transient errors); botocore retried "
+            f"them: see {folder / 'report.html'}"
+        )
     failed = [o for o in outcomes if not o.ok]
     if not failed:
         print(summary(folder, values.apply, steps, since=began))
@@ -166,17 +185,34 @@ def _run_step(step: str, folder: Path, values: Parameters) -> StepOutcome:
     print(f"[{step}] running")
     with _environment(**{clients.STEP_ENV: step}):
         try:
-            papermill.execute_notebook(str(notebook_path(step)), str(record), parameters=given,
-                                       kernel_name="python3", progress_bar=False, cwd=str(folder),
-                                       kernel_manager_class=_kernel_logging_to(folder / KERNEL_LOG),
-                                       timeout_func=lambda _cell: max(1, int(budget - (time.monotonic() - started))))
+            papermill.execute_notebook(
+                str(notebook_path(step)),
+                str(record),
+                parameters=given,
+                kernel_name="python3",
+                progress_bar=False,
+                cwd=str(folder),
+                kernel_manager_class=_kernel_logging_to(folder / KERNEL_LOG),
+                timeout_func=lambda _cell: max(1, int(budget - (time.monotonic() - started))),
+            )
         except PapermillExecutionError as error:
-            return StepOutcome(step, False, failure_line(step, error, record),
-                               still_running=_is(error.ename, errors.StillRunning), seconds=time.monotonic() - started)
+            return StepOutcome(
+                step,
+                False,
+                failure_line(step, error, record),
+                still_running=_is(error.ename, errors.StillRunning),
+                seconds=time.monotonic() - started,
+            )
         except CellTimeoutError:
-            return StepOutcome(step, False, f"step {step} was stopped after step_timeout_minutes "
-                               f"({timeout:g}); what it started goes on in AWS, and its record "
-                               f"is {record}", seconds=time.monotonic() - started, ended="TIMED OUT")
+            return StepOutcome(
+                step,
+                False,
+                f"step {step} was stopped after step_timeout_minutes "
+                f"({timeout:g}); what it started goes on in AWS, and its record "
+                f"is {record}",
+                seconds=time.monotonic() - started,
+                ended="TIMED OUT",
+            )
     return StepOutcome(step, True, seconds=time.monotonic() - started)
 
 
@@ -284,13 +320,18 @@ def summary(folder: Path, applied: bool = True, steps: tuple[str, ...] = ALL_STE
     if CLEANUP in steps:
         kept = state.get(CLEANUP, {}).get("kept", [])
         lines += ["Kept by cleanup:", *(f"  {reason}" for reason in kept)] if kept else []
-    deleted = {e["target"] for e in entries
-               if e["action"] == "backup:DeleteRecoveryPoint" and e["outcome"] == "applied"}
+    deleted = {
+        e["target"] for e in entries if e["action"] == "backup:DeleteRecoveryPoint" and e["outcome"] == "applied"
+    }
     for label, made_in, arn_key, verified_in, alias_key in (
-        ("Source recovery point:     ", CREATE_BACKUP, "recovery_point_arn", VERIFY_SOURCE_KEY,
-         "source_key_alias"),
-        ("Destination recovery point:", COPY_TO_TARGET, "destination_recovery_point_arn", VERIFY_TARGET_KEY,
-         "destination_key_alias"),
+        ("Source recovery point:     ", CREATE_BACKUP, "recovery_point_arn", VERIFY_SOURCE_KEY, "source_key_alias"),
+        (
+            "Destination recovery point:",
+            COPY_TO_TARGET,
+            "destination_recovery_point_arn",
+            VERIFY_TARGET_KEY,
+            "destination_key_alias",
+        ),
     ):
         arn = state.get(made_in, {}).get(arn_key)
         if arn:
@@ -309,20 +350,27 @@ def write_report(folder: Path, outcomes: list[StepOutcome], applied: bool = True
         f"<td>{html.escape(o.message)}</td></tr>"
         for o in outcomes
     )
-    retries = "".join(
-        f"<tr><td>{html.escape(step)}</td><td>{html.escape(operation)}</td><td>{html.escape(code)}</td>"
-        f"<td>{count}</td></tr>"
-        for (step, operation, code), count in sorted(retry_counts(folder).items())
-    ) or "<tr><td colspan='4'>none: AWS answered every call at the first attempt</td></tr>"
+    retries = (
+        "".join(
+            f"<tr><td>{html.escape(step)}</td><td>{html.escape(operation)}</td><td>{html.escape(code)}</td>"
+            f"<td>{count}</td></tr>"
+            for (step, operation, code), count in sorted(retry_counts(folder).items())
+        )
+        or "<tr><td colspan='4'>none: AWS answered every call at the first attempt</td></tr>"
+    )
     planned = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(e.get(k, '')))}</td>" for k in ("step", "action", "target", "summary"))
+        "<tr>"
+        + "".join(f"<td>{html.escape(str(e.get(k, '')))}</td>" for k in ("step", "action", "target", "summary"))
         + f"<td>{html.escape(e.get('blocked_by', ''))}</td><td><pre>{html.escape(e.get('diff', ''))}</pre></td></tr>"
         for e in state.planned()
         if e["step"] in steps
     )
     changes = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(e[k]))}</td>" for k in ("time", "step", "profile", "action",
-                                                                        "target", "outcome")) + "</tr>"
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(str(e[k]))}</td>" for k in ("time", "step", "profile", "action", "target", "outcome")
+        )
+        + "</tr>"
         for e in state.changes.entries()
     )
     produced = html.escape(json.dumps(state.load(), indent=2, sort_keys=True))
@@ -331,7 +379,7 @@ def write_report(folder: Path, outcomes: list[StepOutcome], applied: bool = True
 </head><body><h1>Runbook run {html.escape(folder.name)}</h1>
 <pre>{html.escape(summary(folder, applied, steps))}</pre>
 <h2>Steps</h2><table><tr><th>step</th><th>outcome</th><th>time</th><th>message</th></tr>{rows}</table>
-<h2>Planned changes, not made{' (dry run: apply was false)' if not applied else ''}</h2>
+<h2>Planned changes, not made{" (dry run: apply was false)" if not applied else ""}</h2>
 <table><tr><th>step</th><th>action</th><th>target</th><th>plan</th><th>blocked until</th><th>diff</th></tr>
 {planned}</table>
 <h2>Changes made to AWS</h2><table><tr><th>time</th><th>step</th><th>profile</th><th>action</th><th>target</th>
@@ -341,5 +389,3 @@ def write_report(folder: Path, outcomes: list[StepOutcome], applied: bool = True
 <h2>What each step produced</h2><pre>{produced}</pre></body></html>
 """
     (folder / "report.html").write_text(page)
-
-

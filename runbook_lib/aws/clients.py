@@ -74,14 +74,14 @@ def _append(path: str, entry: dict[str, Any]) -> None:
 def _call_logger(path: str, profile: str, region: str) -> Any:
     def log_call(model: Any, **_: Any) -> None:
         action = f"{model.service_model.signing_name}:{model.name}"
-        _append(path, {"step": os.environ.get(STEP_ENV, ""), "profile": profile, "region": region,
-                               "action": action})
+        _append(path, {"step": os.environ.get(STEP_ENV, ""), "profile": profile, "region": region, "action": action})
 
     return log_call
 
 
-RETRYABLE = standard.OrRetryChecker([standard.TransientRetryableChecker(), standard.ThrottledRetryableChecker(),
-                                     standard.ModeledRetryableChecker()])
+RETRYABLE = standard.OrRetryChecker(
+    [standard.TransientRetryableChecker(), standard.ThrottledRetryableChecker(), standard.ModeledRetryableChecker()]
+)
 
 
 def _retry_logger(path: str, max_attempts: int) -> Any:
@@ -92,13 +92,25 @@ def _retry_logger(path: str, max_attempts: int) -> Any:
         if attempts >= max_attempts:
             return
         http, parsed = response if response is not None else (None, None)
-        context = standard.RetryContext(attempt_number=attempts, operation_model=operation, parsed_response=parsed,
-                                        http_response=http, caught_exception=caught_exception)
+        context = standard.RetryContext(
+            attempt_number=attempts,
+            operation_model=operation,
+            parsed_response=parsed,
+            http_response=http,
+            caught_exception=caught_exception,
+        )
         if not RETRYABLE.is_retryable(context):
             return
         code = type(caught_exception).__name__ if caught_exception else (parsed or {}).get("Error", {}).get("Code")
-        _append(path, {"step": os.environ.get(STEP_ENV, ""), "operation": operation.name,
-                                "attempt": attempts, "error": code or str(getattr(http, "status_code", ""))})
+        _append(
+            path,
+            {
+                "step": os.environ.get(STEP_ENV, ""),
+                "operation": operation.name,
+                "attempt": attempts,
+                "error": code or str(getattr(http, "status_code", "")),
+            },
+        )
 
     return log_attempt
 

@@ -54,8 +54,9 @@ class Run(Parameters):
 
     def side(self, side: str) -> tuple[str, str]:
         """(profile, Region) of the source or target side."""
-        return (self.source_profile, self.source_region) if side == "source" else (
-            self.target_profile, self.target_region)
+        return (
+            (self.source_profile, self.source_region) if side == "source" else (self.target_profile, self.target_region)
+        )
 
     def account(self, side: str) -> str:
         return self._once(f"account:{side}", lambda: clients.account_id(*self.side(side)))
@@ -81,6 +82,7 @@ class Run(Parameters):
 
     def role(self) -> dict[str, Any] | None:
         """The backup role as IAM returns it (found by its name, with or without the path), or None."""
+
         def read() -> dict[str, Any] | None:
             iam = clients.client(self.source_profile, "iam", self.source_region)
             try:
@@ -95,8 +97,9 @@ class Run(Parameters):
         """The ARN the jobs use: the one IAM returns, whatever path the parameter gave."""
         role = self.role()
         if role is None:
-            raise StepFailed(self.step, f"[role-exists] IAM role {self.iam_role_name} does not exist in the source "
-                             "account", ROLE_FIX)
+            raise StepFailed(
+                self.step, f"[role-exists] IAM role {self.iam_role_name} does not exist in the source account", ROLE_FIX
+            )
         return role["Arn"]
 
     @property
@@ -116,12 +119,16 @@ def resource_arn(run: Run) -> str:
     volumes = [
         v
         for page in ec2.get_paginator("describe_volumes").paginate(
-            Filters=[{"Name": "tag:Name", "Values": [run.resource_name]}])
+            Filters=[{"Name": "tag:Name", "Values": [run.resource_name]}]
+        )
         for v in page["Volumes"]
     ]
     if len(volumes) != 1:
-        raise StepFailed(run.step, f"{len(volumes)} EBS volumes are tagged Name={run.resource_name} in "
-                         f"{run.source_region}", "set resource_arn to the volume's ARN")
+        raise StepFailed(
+            run.step,
+            f"{len(volumes)} EBS volumes are tagged Name={run.resource_name} in {run.source_region}",
+            "set resource_arn to the volume's ARN",
+        )
     return arns.volume(run.account("source"), run.source_region, volumes[0]["VolumeId"])
 
 

@@ -30,14 +30,27 @@ def idempotency_token(run_dir: str, *parts: str) -> str:
 
 
 TERMINAL_FAILURES = ("FAILED", "ABORTED", "EXPIRED", "PARTIAL")
-RETRIED_ERRORS = {acceptor.expected for waiter in WAITER_MODEL.waiter_names
-                  for acceptor in WAITER_MODEL.get_waiter(waiter).acceptors if acceptor.state == "retry"}
-KINDS = {"backup": ("BackupJobDone", "DescribeBackupJob", "BackupJobId"),
-         "copy": ("CopyJobDone", "DescribeCopyJob", "CopyJobId")}
+RETRIED_ERRORS = {
+    acceptor.expected
+    for waiter in WAITER_MODEL.waiter_names
+    for acceptor in WAITER_MODEL.get_waiter(waiter).acceptors
+    if acceptor.state == "retry"
+}
+KINDS = {
+    "backup": ("BackupJobDone", "DescribeBackupJob", "BackupJobId"),
+    "copy": ("CopyJobDone", "DescribeCopyJob", "CopyJobId"),
+}
 
 
-def wait_for_job(profile: str, region: str, kind: str, job_id: str, delay: int = 5, max_wait_minutes: float = 60,
-                 progress: Progress | None = None) -> dict[str, Any]:
+def wait_for_job(
+    profile: str,
+    region: str,
+    kind: str,
+    job_id: str,
+    delay: int = 5,
+    max_wait_minutes: float = 60,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Wait for a backup or copy job to end; the job as AWS last described it when it COMPLETED.
 
     JobFailed when AWS reports it ended otherwise; JobUnknown when AWS does not know it; JobNotFinished
@@ -71,29 +84,36 @@ def wait_for_job(profile: str, region: str, kind: str, job_id: str, delay: int =
     return seen["job"]
 
 
-def _wait_error(kind: str, job_id: str, response: dict[str, Any], seen: dict[str, Any],
-                max_wait_minutes: float) -> Exception:
+def _wait_error(
+    kind: str, job_id: str, response: dict[str, Any], seen: dict[str, Any], max_wait_minutes: float
+) -> Exception:
     if "Error" in response:
         code, message = response["Error"].get("Code", "Unknown"), response["Error"].get("Message", "")
         if code == "ResourceNotFoundException":
             return JobUnknown(kind, job_id, message)
         if code in RETRIED_ERRORS:
-            return _interrupted(kind, job_id, seen, f"{code}: {message} (polls are retried for max_wait_minutes, "
-                                f"{max_wait_minutes:g})")
+            return _interrupted(
+                kind, job_id, seen, f"{code}: {message} (polls are retried for max_wait_minutes, {max_wait_minutes:g})"
+            )
         return _interrupted(kind, job_id, seen, f"{code}: {message}")
     job = response.get("CopyJob", response)
     state = job.get("State", "not known")
     if state in TERMINAL_FAILURES:
         return JobFailed(kind, job_id, state, job.get("StatusMessage"))
-    return JobNotFinished(kind, job_id, state,
-                          f"{kind} job {job_id} is still {state} after {max_wait_minutes:g} minutes (max_wait_minutes)")
+    return JobNotFinished(
+        kind,
+        job_id,
+        state,
+        f"{kind} job {job_id} is still {state} after {max_wait_minutes:g} minutes (max_wait_minutes)",
+    )
 
 
 def _interrupted(kind: str, job_id: str, seen: dict[str, Any], error: str) -> JobNotFinished:
     state = seen.get("job", {}).get("State")
     last = f"last seen {state}" if state else "not seen yet"
-    return JobNotFinished(kind, job_id, state or "", f"the wait for {kind} job {job_id} ({last}) was interrupted: "
-                          f"{error}")
+    return JobNotFinished(
+        kind, job_id, state or "", f"the wait for {kind} job {job_id} ({last}) was interrupted: {error}"
+    )
 
 
 def jobs_table(profile: str, region: str, kind: str = "copy", **filters: Any) -> list[dict[str, Any]]:

@@ -80,8 +80,9 @@ def describe(profile: str, region: str, key_ref: str) -> KeyInfo:
     if meta["KeyManager"] == "CUSTOMER":
         policy = json.loads(kms.get_key_policy(KeyId=meta["KeyId"], PolicyName="default")["Policy"])
         shared = shared_accounts(policy, meta["AWSAccountId"])
-    return KeyInfo(meta["Arn"], meta["KeyId"], aliases, meta["AWSAccountId"], region, meta["KeyManager"],
-                   meta["KeyState"], shared)
+    return KeyInfo(
+        meta["Arn"], meta["KeyId"], aliases, meta["AWSAccountId"], region, meta["KeyManager"], meta["KeyState"], shared
+    )
 
 
 def keys_table(profile: str, region: str) -> list[dict[str, Any]]:
@@ -99,15 +100,17 @@ def keys_table(profile: str, region: str) -> list[dict[str, Any]]:
 
 def copy_principal(account: str, region: str, org_id: str | None) -> iam_policy.Principal:
     """Who uses the source key during a copy: AWS Backup's service-linked role of the destination account."""
-    return iam_policy.Principal(account, arns.backup_service_role(account, region), org_id,
-                                partition=arns.partition(region))
+    return iam_policy.Principal(
+        account, arns.backup_service_role(account, region), org_id, partition=arns.partition(region)
+    )
 
 
 def copy_decision(policy: dict[str, Any], key_arn: str, principal: iam_policy.Principal) -> iam_policy.Decision:
     """Whether the policy lets the principal use the key to copy a backup: allowed, denied or undetermined."""
     requests = [
-        iam_policy.Request(principal, action, key_arn,
-                           {"kms:GrantIsForAWSResource": "true"} if action == "kms:CreateGrant" else {})
+        iam_policy.Request(
+            principal, action, key_arn, {"kms:GrantIsForAWSResource": "true"} if action == "kms:CreateGrant" else {}
+        )
         for action in COPY_ACTIONS
     ]
     return iam_policy.decide_all(policy, requests)
@@ -117,10 +120,21 @@ def share_statements(account: str, region: str) -> list[dict[str, Any]]:
     """The runbook's own two statements, as the KMS console's "Add other AWS accounts" writes them."""
     principal = {"AWS": arns.account_root(account, region)}
     return [
-        {"Sid": f"{USE_SID_PREFIX}{account}", "Effect": "Allow", "Principal": principal, "Action": USE_ACTIONS,
-         "Resource": "*"},
-        {"Sid": f"{GRANT_SID_PREFIX}{account}", "Effect": "Allow", "Principal": principal, "Action": GRANT_ACTIONS,
-         "Resource": "*", "Condition": GRANT_CONDITION},
+        {
+            "Sid": f"{USE_SID_PREFIX}{account}",
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": USE_ACTIONS,
+            "Resource": "*",
+        },
+        {
+            "Sid": f"{GRANT_SID_PREFIX}{account}",
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": GRANT_ACTIONS,
+            "Resource": "*",
+            "Condition": GRANT_CONDITION,
+        },
     ]
 
 
@@ -130,21 +144,37 @@ def current_policy(profile: str, region: str, key_arn: str) -> str:
     return kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"]
 
 
-def share_change(step: str, profile: str, region: str, key_arn: str, principal: iam_policy.Principal,
-                 remove_denies: bool = False, force: bool = False) -> Change:
+def share_change(
+    step: str,
+    profile: str,
+    region: str,
+    key_arn: str,
+    principal: iam_policy.Principal,
+    remove_denies: bool = False,
+    force: bool = False,
+) -> Change:
     """Plan sharing the key with the principal's account (nothing to do when its policy already does).
 
     DenyBlocks when an explicit Deny for the account decides (see grants.plan_grant).
     """
     account = principal.account_id
     text = current_policy(profile, region, key_arn)
-    plan = grants.plan_grant(text, lambda policy: copy_decision(policy, key_arn, principal),
-                             share_statements(account, region), account, remove_denies, force)
+    plan = grants.plan_grant(
+        text,
+        lambda policy: copy_decision(policy, key_arn, principal),
+        share_statements(account, region),
+        account,
+        remove_denies,
+        force,
+    )
     after = plan.after or text
     if plan.needed and policy_text.size(after) > policy_text.MAX_KEY_POLICY_BYTES:
-        raise StepFailed(step, f"[source-key-shared] the shared key policy would be {policy_text.size(after)} bytes; "
-                         f"KMS allows {policy_text.MAX_KEY_POLICY_BYTES}",
-                         "shorten the key policy (merge statements), then share again")
+        raise StepFailed(
+            step,
+            f"[source-key-shared] the shared key policy would be {policy_text.size(after)} bytes; "
+            f"KMS allows {policy_text.MAX_KEY_POLICY_BYTES}",
+            "shorten the key policy (merge statements), then share again",
+        )
     kms = clients.client(profile, "kms", region)
 
     def put() -> None:
@@ -157,9 +187,23 @@ def share_change(step: str, profile: str, region: str, key_arn: str, principal: 
         return ""
 
     removed = f"; remove {', '.join(grants.label(s) for s in plan.removed)}" if plan.removed else ""
-    summary = (f"share the key with account {account}: add the runbook's statements{removed}, keep every other "
-               "statement" if plan.needed else f"the key policy already lets account {account} use the key")
-    return Change(step, profile, region, "kms:PutKeyPolicy", key_arn, summary, put, needed=plan.needed,
-                  diff=policy_diff(json.loads(text), json.loads(after), "key policy") if plan.needed else "",
-                  effect={"kind": "key-policy", "key_arn": key_arn, "policy": after}, notes=plan.notes,
-                  precheck=changed_since, added=plan.log_record())
+    summary = (
+        f"share the key with account {account}: add the runbook's statements{removed}, keep every other statement"
+        if plan.needed
+        else f"the key policy already lets account {account} use the key"
+    )
+    return Change(
+        step,
+        profile,
+        region,
+        "kms:PutKeyPolicy",
+        key_arn,
+        summary,
+        put,
+        needed=plan.needed,
+        diff=policy_diff(json.loads(text), json.loads(after), "key policy") if plan.needed else "",
+        effect={"kind": "key-policy", "key_arn": key_arn, "policy": after},
+        notes=plan.notes,
+        precheck=changed_since,
+        added=plan.log_record(),
+    )

@@ -27,14 +27,14 @@ def find(profile: str, region: str, name: str) -> dict[str, Any] | None:
         return None
 
 
-def newest_recovery_point(profile: str, region: str, vault: str, resource: str,
-                          any_status: bool = False) -> str | None:
+def newest_recovery_point(profile: str, region: str, vault: str, resource: str, any_status: bool = False) -> str | None:
     """The newest COMPLETED recovery point of the resource in the vault (or of any status), or None."""
     backup = clients.client(profile, "backup", region)
     points = [
         p
         for page in backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
-            BackupVaultName=vault, ByResourceArn=resource)
+            BackupVaultName=vault, ByResourceArn=resource
+        )
         for p in page["RecoveryPoints"]
     ]
     completed = [p for p in points if p["Status"] == "COMPLETED"]
@@ -42,8 +42,9 @@ def newest_recovery_point(profile: str, region: str, vault: str, resource: str,
     return max(chosen, key=lambda p: p["CreationDate"])["RecoveryPointArn"] if chosen else None
 
 
-def create_change(step: str, profile: str, region: str, name: str, key_arn: str, arn: str,
-                  keep_existing: bool = False) -> Change:
+def create_change(
+    step: str, profile: str, region: str, name: str, key_arn: str, arn: str, keep_existing: bool = False
+) -> Change:
     """Plan the vault; an existing vault under another key cannot be changed, so that stops the step
     (unless keep_existing, which trainers use to go on with the vault as it is)."""
     existing = find(profile, region, name)
@@ -62,14 +63,32 @@ def create_change(step: str, profile: str, region: str, name: str, key_arn: str,
             made = find(profile, region, name)
             if made is not None and made.get("EncryptionKeyArn") == key_arn:
                 return FoundInPlace(f"vault {name} was created meanwhile with the same key")
-            raise StepFailed(step, f"vault {name} was created meanwhile in {region}, encrypted with "
-                             f"{(made or {}).get('EncryptionKeyArn')}, not {key_arn}",
-                             "a vault's key cannot change: choose another vault name") from None
+            raise StepFailed(
+                step,
+                f"vault {name} was created meanwhile in {region}, encrypted with "
+                f"{(made or {}).get('EncryptionKeyArn')}, not {key_arn}",
+                "a vault's key cannot change: choose another vault name",
+            ) from None
 
-    return Change(step, profile, region, "backup:CreateBackupVault", name,
-                  f"create vault {name} encrypted with {key_arn}", create, needed=existing is None,
-                  effect={"kind": "vault", "profile": profile, "region": region, "name": name,
-                          "BackupVaultName": name, "BackupVaultArn": arn, "EncryptionKeyArn": key_arn})
+    return Change(
+        step,
+        profile,
+        region,
+        "backup:CreateBackupVault",
+        name,
+        f"create vault {name} encrypted with {key_arn}",
+        create,
+        needed=existing is None,
+        effect={
+            "kind": "vault",
+            "profile": profile,
+            "region": region,
+            "name": name,
+            "BackupVaultName": name,
+            "BackupVaultArn": arn,
+            "EncryptionKeyArn": key_arn,
+        },
+    )
 
 
 def current_policy(profile: str, region: str, name: str) -> str | None:
@@ -81,8 +100,9 @@ def current_policy(profile: str, region: str, name: str) -> str | None:
         return None
 
 
-def copy_in_decision(policy: dict[str, Any] | str | None, vault: str,
-                     principal: iam_policy.Principal) -> iam_policy.Decision:
+def copy_in_decision(
+    policy: dict[str, Any] | str | None, vault: str, principal: iam_policy.Principal
+) -> iam_policy.Decision:
     """Whether the policy lets the principal (the source account's backup role) copy into the vault."""
     return iam_policy.decide(policy, iam_policy.Request(principal, COPY_INTO, vault))
 
@@ -98,8 +118,17 @@ def allow_statement(account: str, region: str, sid_prefix: str = SID_PREFIX) -> 
     }
 
 
-def access_policy_change(step: str, profile: str, region: str, name: str, arn: str, principal: iam_policy.Principal,
-                         remove_denies: bool = False, force: bool = False, planned: bool = False) -> Change:
+def access_policy_change(
+    step: str,
+    profile: str,
+    region: str,
+    name: str,
+    arn: str,
+    principal: iam_policy.Principal,
+    remove_denies: bool = False,
+    force: bool = False,
+    planned: bool = False,
+) -> Change:
     """Plan the access policy that lets the principal's account copy into this vault.
 
     The vault's policy now is read only when the vault exists (`planned` says it is only planned).
@@ -107,9 +136,15 @@ def access_policy_change(step: str, profile: str, region: str, name: str, arn: s
     """
     account = principal.account_id
     text = None if planned else current_policy(profile, region, name)
-    plan = grants.plan_grant(text, lambda policy: copy_in_decision(policy, arn, principal),
-                             [allow_statement(account, region)], account, remove_denies, force,
-                             legacy=(allow_statement(account, region, LEGACY_SID_PREFIX),))
+    plan = grants.plan_grant(
+        text,
+        lambda policy: copy_in_decision(policy, arn, principal),
+        [allow_statement(account, region)],
+        account,
+        remove_denies,
+        force,
+        legacy=(allow_statement(account, region, LEGACY_SID_PREFIX),),
+    )
     after = plan.after or text or ""
     backup = clients.client(profile, "backup", region)
 
@@ -117,9 +152,13 @@ def access_policy_change(step: str, profile: str, region: str, name: str, arn: s
         backup.put_backup_vault_access_policy(BackupVaultName=name, Policy=after)
 
     removed = f"; remove {', '.join(grants.label(s) for s in plan.removed)}" if plan.removed else ""
-    summary = (f"let account {account} copy into {name}{removed}" if plan.needed
-               else f"the access policy of {name} already lets account {account} copy in")
+    summary = (
+        f"let account {account} copy into {name}{removed}"
+        if plan.needed
+        else f"the access policy of {name} already lets account {account} copy in"
+    )
     before_document = json.loads(text) if text else None
+
     def changed_since() -> str:
         """At Apply: the vault must exist and its policy must be the one this plan was made from."""
         if find(profile, region, name) is None:
@@ -128,8 +167,18 @@ def access_policy_change(step: str, profile: str, region: str, name: str, arn: s
             return f"the access policy of {name} changed since this plan was made: run the cell again"
         return ""
 
-    return Change(step, profile, region, "backup:PutBackupVaultAccessPolicy", arn, summary, put,
-                  needed=plan.needed, notes=plan.notes, precheck=changed_since,
-                  diff=policy_diff(before_document, json.loads(after), "vault access policy") if plan.needed else "",
-                  effect={"kind": "vault-policy", "profile": profile, "region": region, "name": name,
-                          "policy": after}, added=plan.log_record())
+    return Change(
+        step,
+        profile,
+        region,
+        "backup:PutBackupVaultAccessPolicy",
+        arn,
+        summary,
+        put,
+        needed=plan.needed,
+        notes=plan.notes,
+        precheck=changed_since,
+        diff=policy_diff(before_document, json.loads(after), "vault access policy") if plan.needed else "",
+        effect={"kind": "vault-policy", "profile": profile, "region": region, "name": name, "policy": after},
+        added=plan.log_record(),
+    )

@@ -73,8 +73,10 @@ class Change:
         return "will change"
 
     def describe(self) -> str:
-        lines = [f"[{self.step}] {self.action} on {self.target} ({self.profile}, {self.region}): {self.state_text()}",
-                 f"  {self.summary}"]
+        lines = [
+            f"[{self.step}] {self.action} on {self.target} ({self.profile}, {self.region}): {self.state_text()}",
+            f"  {self.summary}",
+        ]
         lines += [f"  note: {note}" for note in self.notes]
         if self.diff and self.needed and not self.applied:
             lines += ["", self.diff]
@@ -82,9 +84,18 @@ class Change:
 
     def as_plan(self) -> dict[str, Any]:
         """What state.json keeps of a change that was planned but not made."""
-        return {"step": self.step, "profile": self.profile, "region": self.region, "action": self.action,
-                "target": self.target, "summary": self.summary, "diff": self.diff, "effect": self.effect,
-                "blocked_by": self.blocked_by, "notes": self.notes}
+        return {
+            "step": self.step,
+            "profile": self.profile,
+            "region": self.region,
+            "action": self.action,
+            "target": self.target,
+            "summary": self.summary,
+            "diff": self.diff,
+            "effect": self.effect,
+            "blocked_by": self.blocked_by,
+            "notes": self.notes,
+        }
 
     def __str__(self) -> str:
         return self.describe()

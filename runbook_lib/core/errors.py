@@ -77,8 +77,10 @@ class RunFolderInUse(RunbookError):
     def __init__(self, folder: str, holder: str):
         self.folder = folder
         self.holder = holder
-        super().__init__(f"run folder {folder} is in use by another runbook run ({holder}); wait for it to end, "
-                         "or give another --out")
+        super().__init__(
+            f"run folder {folder} is in use by another runbook run ({holder}); wait for it to end, "
+            "or give another --out"
+        )
 
 
 def named(name: str) -> type[RunbookError] | None:

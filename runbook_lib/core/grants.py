@@ -71,9 +71,15 @@ def _actions(statement: dict[str, Any]) -> str:
     return ", ".join(actions) if isinstance(actions, list) else str(actions)
 
 
-def plan_grant(before: str | None, decide: Callable[[dict[str, Any]], Decision], own: list[dict[str, Any]],
-               account: str, remove_denies: bool = False, force: bool = False,
-               legacy: tuple[dict[str, Any], ...] = ()) -> GrantPlan:
+def plan_grant(
+    before: str | None,
+    decide: Callable[[dict[str, Any]], Decision],
+    own: list[dict[str, Any]],
+    account: str,
+    remove_denies: bool = False,
+    force: bool = False,
+    legacy: tuple[dict[str, Any], ...] = (),
+) -> GrantPlan:
     """Plan the runbook's statements into `before` (a policy's text; None for no policy yet).
 
     Statements with the runbook's Sids are the runbook's, and are replaced; a `legacy` statement (what
@@ -92,18 +98,24 @@ def plan_grant(before: str | None, decide: Callable[[dict[str, Any]], Decision],
         removable = all(names_only(s, account) for s in denies)
         if remove_denies and removable:
             removed = denies
-            notes += [f"removing {label(s)} lifts everything it denies account {account}: {_actions(s)}"
-                      for s in denies]
+            notes += [
+                f"removing {label(s)} lifts everything it denies account {account}: {_actions(s)}" for s in denies
+            ]
         elif force:
-            notes.append(f"statement {', '.join(label(s) for s in denies)} denies account {account}: the grant "
-                         "cannot win while it stays (force_copy goes on anyway)")
+            notes.append(
+                f"statement {', '.join(label(s) for s in denies)} denies account {account}: the grant "
+                "cannot win while it stays (force_copy goes on anyway)"
+            )
         else:
             raise DenyBlocks(denies, removable)
     listed = document.get("Statement")
     statements: list[Any] = listed if isinstance(listed, list) else [listed]
     own_sids = {s["Sid"] for s in own}
-    drop = [i for i, s in enumerate(statements)
-            if isinstance(s, dict) and (s.get("Sid") in own_sids or s in removed or s in legacy)]
+    drop = [
+        i
+        for i, s in enumerate(statements)
+        if isinstance(s, dict) and (s.get("Sid") in own_sids or s in removed or s in legacy)
+    ]
     if not removed and [statements[i] for i in drop] == own:
         after_text = None
     elif before:
@@ -112,12 +124,15 @@ def plan_grant(before: str | None, decide: Callable[[dict[str, Any]], Decision],
         after_text = json.dumps({"Version": "2012-10-17", "Statement": own}, indent=2)
     after_decision = decide(iam_policy.parse_policy(after_text or before))
     if after_decision.outcome == iam_policy.UNDETERMINED:
-        notes.append("unknown: the evaluator cannot decide statement "
-                     f"{', '.join(label(s) for s in after_decision.statements)}; it may still deny account {account}")
+        notes.append(
+            "unknown: the evaluator cannot decide statement "
+            f"{', '.join(label(s) for s in after_decision.statements)}; it may still deny account {account}"
+        )
     added = [s for s in own if s not in statements] if after_text is not None else []
     replaced = [statements[i] for i in drop if statements[i] not in own and statements[i] not in removed]
-    return GrantPlan(before, after_text, after_text is not None, decision, after_decision, removed, notes, added,
-                     replaced)
+    return GrantPlan(
+        before, after_text, after_text is not None, decision, after_decision, removed, notes, added, replaced
+    )
 
 
 def without(text: str, statements: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:

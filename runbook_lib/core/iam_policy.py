@@ -114,6 +114,7 @@ class Decision:
 
 # ----- three-valued logic ---------------------------------------------------------------------------
 
+
 def _all(values: Iterable[Maybe]) -> Maybe:
     result: Maybe = True
     for value in values:
@@ -151,6 +152,7 @@ def _wildcard(pattern: str, value: str, case_sensitive: bool = True) -> bool:
 
 
 # ----- principal, action, resource ------------------------------------------------------------------
+
 
 def _account_of(value: str) -> str | None:
     if value.isdigit() and len(value) == 12:
@@ -239,6 +241,7 @@ def _resource_applies(statement: Mapping[str, Any], resource: str) -> bool:
 
 
 # ----- conditions -------------------------------------------------------------------------------------
+
 
 def _arn_like(expected: str, actual: str) -> bool:
     want, got = expected.split(":", 5), actual.split(":", 5)
@@ -359,14 +362,17 @@ def _conditions_apply(statement: Mapping[str, Any], request: Request) -> Maybe:
 
 # ----- documents and decisions ------------------------------------------------------------------------
 
+
 def statement_applies(statement: Mapping[str, Any], request: Request) -> Maybe:
     """Whether the statement applies to the request: True, False, or None when it cannot tell."""
     if not (_action_applies(statement, request.action) and _resource_applies(statement, request.resource)):
         return False
-    return _all([
-        _principal_applies(statement, request.principal, request.complete),
-        _conditions_apply(statement, request),
-    ])
+    return _all(
+        [
+            _principal_applies(statement, request.principal, request.complete),
+            _conditions_apply(statement, request),
+        ]
+    )
 
 
 def parse_policy(document: str | Mapping[str, Any] | None) -> dict[str, Any]:

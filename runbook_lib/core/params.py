@@ -30,11 +30,13 @@ ALIAS = re.compile(r"\Aalias/[A-Za-z0-9/_-]{1,250}\Z")
 KEY_ID = re.compile(r"\A(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\Z")
 KEY_ARN = re.compile(
     r"\Aarn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-    r"(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)\Z", re.ASCII
+    r"(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)\Z",
+    re.ASCII,
 )
 RESOURCE_ARN = re.compile(
     r"\Aarn:(?P<partition>aws[a-z-]*):(?P<service>ec2|rds):(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-    r"(?P<resource>volume/vol-[0-9a-f]{8,17}|db:[A-Za-z][A-Za-z0-9-]{0,62})\Z", re.ASCII
+    r"(?P<resource>volume/vol-[0-9a-f]{8,17}|db:[A-Za-z][A-Za-z0-9-]{0,62})\Z",
+    re.ASCII,
 )
 SCENARIO_NAME = re.compile(r"\A([a-z0-9-]{1,64})?\Z")
 COPY_JOB_ID = re.compile(r"\A[!-~]{0,100}\Z")
@@ -42,8 +44,10 @@ INT_TAG, FLOAT_TAG, BOOL_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float
 KEY_FORMS = "alias/NAME, a key ID, or a key or alias ARN"
 # AWS Backup's tag rules (API KeyValue): letters, separators (spaces) and numbers of any script, and these.
 TAG_SYMBOLS = frozenset("_.:/=+-@")
-TAG_RULES = ("a mapping of up to 50 tags: keys 1-128 and values 0-256 characters, each a letter, digit, space or "
-             "one of _ . : / = + - @; keys not starting with aws:")
+TAG_RULES = (
+    "a mapping of up to 50 tags: keys 1-128 and values 0-256 characters, each a letter, digit, space or "
+    "one of _ . : / = + - @; keys not starting with aws:"
+)
 MAX_TAGS = 50
 
 
@@ -96,8 +100,7 @@ def _is_tags(value: Any) -> bool:
 
 def _plain_text(limit: int) -> Callable[[Any], bool]:
     """Text of at most `limit` characters with no control character (a newline, NUL, BEL...)."""
-    return lambda v: isinstance(v, str) and len(v) <= limit and not any(
-        unicodedata.category(c) == "Cc" for c in v)
+    return lambda v: isinstance(v, str) and len(v) <= limit and not any(unicodedata.category(c) == "Cc" for c in v)
 
 
 def _is_key(value: Any) -> bool:
@@ -125,96 +128,149 @@ class Parameters:
     """One run's parameters, typed: the schema that validation, the README's table and every step read."""
 
     source_profile: str = parameter(
-        "sandbox-source", "AWS profile of the source account (owns the resource)",
-              "a profile in your AWS config", lambda v: isinstance(v, str) and bool(v))
+        "sandbox-source",
+        "AWS profile of the source account (owns the resource)",
+        "a profile in your AWS config",
+        lambda v: isinstance(v, str) and bool(v),
+    )
     source_region: str = parameter(
-        "us-east-1", "Region of the resource and the source vault",
-              "an AWS Region name, e.g. us-east-1", lambda v: isinstance(v, str))
+        "us-east-1",
+        "Region of the resource and the source vault",
+        "an AWS Region name, e.g. us-east-1",
+        lambda v: isinstance(v, str),
+    )
     target_profile: str = parameter(
-        "sandbox-target", "AWS profile of the destination account",
-              "a profile in your AWS config", lambda v: isinstance(v, str) and bool(v))
+        "sandbox-target",
+        "AWS profile of the destination account",
+        "a profile in your AWS config",
+        lambda v: isinstance(v, str) and bool(v),
+    )
     target_region: str = parameter(
-        "eu-west-1", "Region of the destination vault",
-              "an AWS Region name, e.g. eu-west-1", lambda v: isinstance(v, str))
+        "eu-west-1",
+        "Region of the destination vault",
+        "an AWS Region name, e.g. eu-west-1",
+        lambda v: isinstance(v, str),
+    )
     management_profile: str = parameter(
         "sandbox-management",
-              "AWS profile of the Organization's management account (enables cross-account backup); "
-              "empty when you cannot use it", "a profile in your AWS config, or empty",
-              lambda v: isinstance(v, str))
+        "AWS profile of the Organization's management account (enables cross-account backup); "
+        "empty when you cannot use it",
+        "a profile in your AWS config, or empty",
+        lambda v: isinstance(v, str),
+    )
     resource_arn: str = parameter(
-        "", "ARN of the EBS volume (or RDS DB instance) to back up; empty to find it "
-              "by resource_name", "empty, or an EBS volume or RDS DB instance ARN in source_region",
-              lambda v: v == "" or (isinstance(v, str) and bool(RESOURCE_ARN.match(v))))
+        "",
+        "ARN of the EBS volume (or RDS DB instance) to back up; empty to find it by resource_name",
+        "empty, or an EBS volume or RDS DB instance ARN in source_region",
+        lambda v: v == "" or (isinstance(v, str) and bool(RESOURCE_ARN.match(v))),
+    )
     resource_name: str = parameter(
-        "walkthrough-volume", "Name tag of the EBS volume, used when resource_arn is empty",
-              "a volume's Name tag: up to 256 characters, no control characters", _plain_text(256))
+        "walkthrough-volume",
+        "Name tag of the EBS volume, used when resource_arn is empty",
+        "a volume's Name tag: up to 256 characters, no control characters",
+        _plain_text(256),
+    )
     source_vault_name: str = parameter(
-        "SourceVault", "backup vault in the source account", "2-50 letters, digits, - or _",
-              _text(VAULT_NAME))
+        "SourceVault", "backup vault in the source account", "2-50 letters, digits, - or _", _text(VAULT_NAME)
+    )
     source_vault_key: str = parameter(
-        "alias/cmkSourceVault", "KMS key that encrypts the source vault",
-              KEY_FORMS, _is_key)
+        "alias/cmkSourceVault", "KMS key that encrypts the source vault", KEY_FORMS, _is_key
+    )
     target_vault_name: str = parameter(
-        "CABTargetVault", "backup vault in the destination account",
-              "2-50 letters, digits, - or _", _text(VAULT_NAME))
+        "CABTargetVault", "backup vault in the destination account", "2-50 letters, digits, - or _", _text(VAULT_NAME)
+    )
     target_vault_key: str = parameter(
-        "alias/cmkTarget", "customer managed KMS key of the destination vault",
-              f"{KEY_FORMS} (not an alias/aws/* key)",
-              lambda v: _is_key(v) and "alias/aws/" not in v)
+        "alias/cmkTarget",
+        "customer managed KMS key of the destination vault",
+        f"{KEY_FORMS} (not an alias/aws/* key)",
+        lambda v: _is_key(v) and "alias/aws/" not in v,
+    )
     iam_role_name: str = parameter(
         "service-role/AWSBackupDefaultServiceRole",
-              "IAM role AWS Backup uses in the source account; the jobs use the ARN IAM returns for it",
-              "an IAM role name, with or without its path", _text(ROLE_NAME))
+        "IAM role AWS Backup uses in the source account; the jobs use the ARN IAM returns for it",
+        "an IAM role name, with or without its path",
+        _text(ROLE_NAME),
+    )
     delete_after_days: int = parameter(
-        35, "retention of the backup and of its copy, in days", "a whole number 1-36500",
-              _is_int(1, 36500))
+        35, "retention of the backup and of its copy, in days", "a whole number 1-36500", _is_int(1, 36500)
+    )
     move_to_cold_storage_after_days: int | None = parameter(
-        None, "days before moving to cold storage; empty for never "
-              "(cold recovery points cannot be copied)", "empty, or a whole number 1-36500",
-              lambda v: v is None or _is_int(1, 36500)(v))
+        None,
+        "days before moving to cold storage; empty for never (cold recovery points cannot be copied)",
+        "empty, or a whole number 1-36500",
+        lambda v: v is None or _is_int(1, 36500)(v),
+    )
     recovery_point_tags: dict[str, str] = parameter(
-        {"Project": "cross-account-backup"}, "tags on the recovery point",
-              TAG_RULES, _is_tags)
+        {"Project": "cross-account-backup"}, "tags on the recovery point", TAG_RULES, _is_tags
+    )
     poll_seconds: int = parameter(
-        5, "seconds between two looks at a running job", "a whole number 1-300",
-              _is_int(1, 300))
+        5, "seconds between two looks at a running job", "a whole number 1-300", _is_int(1, 300)
+    )
     max_wait_minutes: float = parameter(
-        60, "how long a step waits for its job before it stops; the job goes on in "
-              "AWS and the next run with the same run folder waits for it", "a number of minutes above 0, "
-              "at most 10080", _is_minutes)
+        60,
+        "how long a step waits for its job before it stops; the job goes on in "
+        "AWS and the next run with the same run folder waits for it",
+        "a number of minutes above 0, at most 10080",
+        _is_minutes,
+    )
     step_timeout_minutes: float | None = parameter(
-        None, "`runbook run` stops a step that takes longer than this (a hung call, "
-              "a kernel that never answers) with one line; a job it started goes on in AWS and a rerun resumes",
-              "empty for max_wait_minutes + 60, or a number of minutes above max_wait_minutes, at most 20160",
-              lambda v: v is None or _is_minutes(v, high=20160))
+        None,
+        "`runbook run` stops a step that takes longer than this (a hung call, "
+        "a kernel that never answers) with one line; a job it started goes on in AWS and a rerun resumes",
+        "empty for max_wait_minutes + 60, or a number of minutes above max_wait_minutes, at most 20160",
+        lambda v: v is None or _is_minutes(v, high=20160),
+    )
     force_copy: bool = parameter(
-        False, "for trainers: start the copy even when a blocking check says it will fail",
-              "true or false", lambda v: isinstance(v, bool))
+        False,
+        "for trainers: start the copy even when a blocking check says it will fail",
+        "true or false",
+        lambda v: isinstance(v, bool),
+    )
     strict_checks: bool = parameter(
-        False, "a check that cannot decide (`unknown`) blocks like a failed one",
-              "true or false", lambda v: isinstance(v, bool))
+        False,
+        "a check that cannot decide (`unknown`) blocks like a failed one",
+        "true or false",
+        lambda v: isinstance(v, bool),
+    )
     copy_job_id: str = parameter(
-        "", "troubleshooting: the copy job to diagnose; empty for every failed job",
-              "empty, or a copy job ID (up to 100 printable ASCII characters, no spaces)", _text(COPY_JOB_ID))
+        "",
+        "troubleshooting: the copy job to diagnose; empty for every failed job",
+        "empty, or a copy job ID (up to 100 printable ASCII characters, no spaces)",
+        _text(COPY_JOB_ID),
+    )
     reencrypt_key: str = parameter(
-        "alias/cmkSource", "troubleshooting: customer managed key that re-encrypts a "
-              "snapshot under an AWS managed key", KEY_FORMS, _is_key)
+        "alias/cmkSource",
+        "troubleshooting: customer managed key that re-encrypts a snapshot under an AWS managed key",
+        KEY_FORMS,
+        _is_key,
+    )
     revert_sharing: bool = parameter(
-        False, "cleanup: also take out what this run added to the key policy, the vault "
-              "policy and the organization's cross-account backup setting (read from its change log)",
-              "true or false", lambda v: isinstance(v, bool))
+        False,
+        "cleanup: also take out what this run added to the key policy, the vault "
+        "policy and the organization's cross-account backup setting (read from its change log)",
+        "true or false",
+        lambda v: isinstance(v, bool),
+    )
     apply: bool = parameter(
-        False, "make the changes; false is a dry run: every step plans (against what earlier "
-              "plans will produce), nothing changes in AWS, and JupyterLab shows an Apply button per change",
-              "true or false",
-              lambda v: isinstance(v, bool))
+        False,
+        "make the changes; false is a dry run: every step plans (against what earlier "
+        "plans will produce), nothing changes in AWS, and JupyterLab shows an Apply button per change",
+        "true or false",
+        lambda v: isinstance(v, bool),
+    )
     run_dir: str = parameter(
-        "", "folder of this run's state and change log; empty keeps them in runs/adhoc",
-              "a folder path, or empty", lambda v: isinstance(v, str))
+        "",
+        "folder of this run's state and change log; empty keeps them in runs/adhoc",
+        "a folder path, or empty",
+        lambda v: isinstance(v, str),
+    )
     sandbox_scenario: str = parameter(
-        "", "trainers: the sandbox scenario these parameters are written for; against a sandbox in another "
+        "",
+        "trainers: the sandbox scenario these parameters are written for; against a sandbox in another "
         "scenario the runbook stops and names the reset (`runbook sandbox scenarios` lists them); ignored on AWS",
-        "empty, or a scenario name: lowercase letters, digits and -", _text(SCENARIO_NAME))
+        "empty, or a scenario name: lowercase letters, digits and -",
+        _text(SCENARIO_NAME),
+    )
 
     def as_dict(self) -> dict[str, Any]:
         """The values by name, as parameter files and notebooks hold them."""
@@ -233,8 +289,13 @@ class Parameters:
 
 
 SCHEMA: tuple[Parameter, ...] = tuple(
-    Parameter(f.name, f.default_factory() if callable(f.default_factory) else f.default, f.metadata["meaning"],
-              f.metadata["allowed"], f.metadata["check"])
+    Parameter(
+        f.name,
+        f.default_factory() if callable(f.default_factory) else f.default,
+        f.metadata["meaning"],
+        f.metadata["allowed"],
+        f.metadata["check"],
+    )
     for f in fields(Parameters)
 )
 BY_NAME = {p.name: p for p in SCHEMA}
@@ -275,38 +336,59 @@ def validate(values: Mapping[str, Any], check_profiles: bool = True) -> Paramete
 
 def _check_relations(merged: dict[str, Any]) -> None:
     if merged["source_profile"] == merged["target_profile"] and merged["source_region"] == merged["target_region"]:
-        raise ParameterError("target_region", "same profile and Region as the source; a copy needs another "
-                             "account or another Region")
+        raise ParameterError(
+            "target_region", "same profile and Region as the source; a copy needs another account or another Region"
+        )
     source_partition = arns.partition(merged["source_region"])
     target_partition = arns.partition(merged["target_region"])
     if source_partition != target_partition:
-        raise ParameterError("target_region", f"is in partition {target_partition}; allowed: a Region of partition "
-                             f"{source_partition}, the source's (AWS Backup copies within a partition)")
+        raise ParameterError(
+            "target_region",
+            f"is in partition {target_partition}; allowed: a Region of partition "
+            f"{source_partition}, the source's (AWS Backup copies within a partition)",
+        )
     if not merged["resource_arn"] and not merged["resource_name"]:
         raise ParameterError("resource_name", "empty while resource_arn is empty too; give one of them")
     arn = RESOURCE_ARN.match(merged["resource_arn"] or "")
     if arn and arn["region"] != merged["source_region"]:
-        raise ParameterError("resource_arn", f"is in {arn['region']}; allowed: a resource in source_region "
-                             f"{merged['source_region']}")
+        raise ParameterError(
+            "resource_arn", f"is in {arn['region']}; allowed: a resource in source_region {merged['source_region']}"
+        )
     if arn and arn["partition"] != arns.partition(merged["source_region"]):
-        raise ParameterError("resource_arn", f"is in partition {arn['partition']}; allowed: partition "
-                             f"{arns.partition(merged['source_region'])} of {merged['source_region']}")
-    for key_name, region_name in (("source_vault_key", "source_region"), ("target_vault_key", "target_region"),
-                                  ("reencrypt_key", "source_region")):
+        raise ParameterError(
+            "resource_arn",
+            f"is in partition {arn['partition']}; allowed: partition "
+            f"{arns.partition(merged['source_region'])} of {merged['source_region']}",
+        )
+    for key_name, region_name in (
+        ("source_vault_key", "source_region"),
+        ("target_vault_key", "target_region"),
+        ("reencrypt_key", "source_region"),
+    ):
         key = KEY_ARN.match(merged[key_name])
         if key and key["region"] != merged[region_name]:
-            raise ParameterError(key_name, f"is in {key['region']}; allowed: a key in {region_name} "
-                                 f"{merged[region_name]}")
+            raise ParameterError(
+                key_name, f"is in {key['region']}; allowed: a key in {region_name} {merged[region_name]}"
+            )
         if key and key["partition"] != arns.partition(merged[region_name]):
-            raise ParameterError(key_name, f"is in partition {key['partition']}; allowed: partition "
-                                 f"{arns.partition(merged[region_name])} of {merged[region_name]}")
+            raise ParameterError(
+                key_name,
+                f"is in partition {key['partition']}; allowed: partition "
+                f"{arns.partition(merged[region_name])} of {merged[region_name]}",
+            )
     if merged["step_timeout_minutes"] is not None and merged["step_timeout_minutes"] <= merged["max_wait_minutes"]:
-        raise ParameterError("step_timeout_minutes", f"got {merged['step_timeout_minutes']}; allowed: more than "
-                             f"max_wait_minutes ({merged['max_wait_minutes']}), so that a wait ends on its own first")
+        raise ParameterError(
+            "step_timeout_minutes",
+            f"got {merged['step_timeout_minutes']}; allowed: more than "
+            f"max_wait_minutes ({merged['max_wait_minutes']}), so that a wait ends on its own first",
+        )
     cold = merged["move_to_cold_storage_after_days"]
     if cold is not None and merged["delete_after_days"] < cold + 90:
-        raise ParameterError("delete_after_days", f"got {merged['delete_after_days']}; allowed: at least "
-                             f"move_to_cold_storage_after_days + 90 = {cold + 90} (AWS refuses less)")
+        raise ParameterError(
+            "delete_after_days",
+            f"got {merged['delete_after_days']}; allowed: at least "
+            f"move_to_cold_storage_after_days + 90 = {cold + 90} (AWS refuses less)",
+        )
 
 
 class _Duplicate(Exception):
@@ -365,9 +447,14 @@ _Loader.yaml_implicit_resolvers = {
 }
 _Loader.add_implicit_resolver(BOOL_TAG, re.compile(r"\A(?:true|True|TRUE|false|False|FALSE)\Z"), list("tTfF"))
 _Loader.add_implicit_resolver(INT_TAG, re.compile(r"\A[-+]?(?:0|[1-9][0-9]*)\Z"), list("-+0123456789"))
-_Loader.add_implicit_resolver(FLOAT_TAG, re.compile(
-    r"\A(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
-    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))\Z"), list("-+0123456789."))
+_Loader.add_implicit_resolver(
+    FLOAT_TAG,
+    re.compile(
+        r"\A(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))\Z"
+    ),
+    list("-+0123456789."),
+)
 
 
 def read(path: str | Path) -> Any:
@@ -389,15 +476,21 @@ def read(path: str | Path) -> Any:
         data = loader.construct_document(node) if node is not None else None
     except _Duplicate as twice:
         what = "given" if twice.field == str(twice.key) else f"has key {twice.key!r}"
-        raise ParameterError(twice.field, f"{what} twice in {path} (lines {twice.lines[0]} and {twice.lines[1]}); "
-                             "allowed: each name once (YAML would silently keep the last)") from None
+        raise ParameterError(
+            twice.field,
+            f"{what} twice in {path} (lines {twice.lines[0]} and {twice.lines[1]}); "
+            "allowed: each name once (YAML would silently keep the last)",
+        ) from None
     except yaml.YAMLError as error:
         raise ParameterError("file", f"{path} is not valid YAML: {_where(text, error)}") from None
     finally:
         loader.dispose()
     if data is None or data == {}:
-        raise ParameterError("file", f"{path} holds no parameters; allowed: a flat mapping of parameter names to "
-                             "values, e.g. parameters/sandbox.yaml (an empty file would run every default)")
+        raise ParameterError(
+            "file",
+            f"{path} holds no parameters; allowed: a flat mapping of parameter names to "
+            "values, e.g. parameters/sandbox.yaml (an empty file would run every default)",
+        )
     return data
 
 

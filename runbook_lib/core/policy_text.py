@@ -65,16 +65,16 @@ def _items(text: str, start: int, closing: str, keyed: bool) -> list[tuple[str, 
 
 def _line_indent(text: str, index: int) -> str:
     """The leading whitespace of the line that holds `index`."""
-    line = text[text.rfind("\n", 0, index) + 1:index]
-    return line[:len(line) - len(line.lstrip())]
+    line = text[text.rfind("\n", 0, index) + 1 : index]
+    return line[: len(line) - len(line.lstrip())]
 
 
 def _indent_unit(sample: str, indent: str) -> str:
     """One level of indentation, read from the second line of an indented sample."""
     lines = sample.splitlines()
     inner = lines[1] if len(lines) > 1 else ""
-    leading = inner[:len(inner) - len(inner.lstrip())]
-    return leading[len(indent):] if leading.startswith(indent) and len(leading) > len(indent) else "  "
+    leading = inner[: len(inner) - len(inner.lstrip())]
+    return leading[len(indent) :] if leading.startswith(indent) and len(leading) > len(indent) else "  "
 
 
 def _style(sample: str, indent: str, newline: str) -> _Style:
@@ -103,14 +103,18 @@ def edited(text: str, remove: Iterable[int] = (), add: Iterable[dict[str, Any]] 
         spans = [("", start, end)]
         opening = closing = ""
         style = _style(text[start:end], _line_indent(text, start), newline)
-        separator = "," + (newline + style.indent if style.unit is not None else " " if style.separators[0] == ", "
-                           else "")
+        separator = "," + (
+            newline + style.indent if style.unit is not None else " " if style.separators[0] == ", " else ""
+        )
     elif spans := _items(text, start, "]", keyed=False):
         first, last = spans[0], spans[-1]
-        opening, closing = text[start + 1:first[1]], text[last[2]:end - 1]
-        style = _style(text[first[1]:first[2]], _line_indent(text, first[1]), newline)
-        separator = text[first[2]:spans[1][1]] if len(spans) > 1 else "," + (opening or (
-            " " if style.unit is None and style.separators[0] == ", " else ""))
+        opening, closing = text[start + 1 : first[1]], text[last[2] : end - 1]
+        style = _style(text[first[1] : first[2]], _line_indent(text, first[1]), newline)
+        separator = (
+            text[first[2] : spans[1][1]]
+            if len(spans) > 1
+            else "," + (opening or (" " if style.unit is None and style.separators[0] == ", " else ""))
+        )
     else:
         key_indent = _line_indent(text, start)
         if "\n" in text:

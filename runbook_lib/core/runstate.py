@@ -105,8 +105,11 @@ def carry_out(change: Change, apply: bool, state: RunState, recheck: bool = Fals
     if apply and (change.blocked_by or recheck):
         blocker = change.precheck() if recheck and change.precheck else change.blocked_by
         if blocker:
-            raise StepFailed(change.step, f"{change.action} on {change.target} cannot be made yet: {blocker}",
-                             "make that first, then apply this change")
+            raise StepFailed(
+                change.step,
+                f"{change.action} on {change.target} cannot be made yet: {blocker}",
+                "make that first, then apply this change",
+            )
     if not apply:
         state.plan(change)
         log.info("%s\n  apply is false: not changed", change.describe())

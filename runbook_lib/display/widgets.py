@@ -47,15 +47,28 @@ def checks_frame(findings: list[checks.Finding]) -> pd.DataFrame:
 
 def known_failures_frame() -> pd.DataFrame:
     """The registry of known failures: each check, the cause it names, and the start of AWS's message."""
-    return table([{"check": f.id, "cause": f.cause, "AWS's message starts with": f.aws_message[:90],
-                   "runbook fix": "yes" if f.fixable else ""} for f in registry.FAILURES])
+    return table(
+        [
+            {
+                "check": f.id,
+                "cause": f.cause,
+                "AWS's message starts with": f.aws_message[:90],
+                "runbook fix": "yes" if f.fixable else "",
+            }
+            for f in registry.FAILURES
+        ]
+    )
 
 
 def evidence_frame(diagnoses: list[diagnose.Diagnosis]) -> pd.DataFrame:
     """One row per piece of evidence behind each diagnosis."""
     rows = [
-        {"job": d.job_id, "check": d.check_id, "evidence": name,
-         "value": value if isinstance(value, str) else json.dumps(value, default=str)}
+        {
+            "job": d.job_id,
+            "check": d.check_id,
+            "evidence": name,
+            "value": value if isinstance(value, str) else json.dumps(value, default=str),
+        }
         for d in diagnoses
         for name, value in d.evidence.items()
     ]
@@ -64,8 +77,11 @@ def evidence_frame(diagnoses: list[diagnose.Diagnosis]) -> pd.DataFrame:
 
 def _vault_names(profile: str, region: str) -> list[str]:
     backup = clients.client(profile, "backup", region)
-    return [v["BackupVaultName"] for page in backup.get_paginator("list_backup_vaults").paginate()
-            for v in page["BackupVaultList"]]
+    return [
+        v["BackupVaultName"]
+        for page in backup.get_paginator("list_backup_vaults").paginate()
+        for v in page["BackupVaultList"]
+    ]
 
 
 class Choices(w.VBox):
@@ -76,15 +92,20 @@ class Choices(w.VBox):
         profiles = sorted(clients.session(run.source_profile).available_profiles)
         self.source_profile = w.Dropdown(options=profiles, value=run.source_profile, description="Source")
         self.target_profile = w.Dropdown(options=profiles, value=run.target_profile, description="Target")
-        self.source_vault = w.Combobox(value=run.source_vault_name, description="Source vault",
-                                       options=_vault_names(run.source_profile, run.source_region))
-        self.target_vault = w.Combobox(value=run.target_vault_name, description="Target vault",
-                                       options=_vault_names(run.target_profile, run.target_region))
+        self.source_vault = w.Combobox(
+            value=run.source_vault_name,
+            description="Source vault",
+            options=_vault_names(run.source_profile, run.source_region),
+        )
+        self.target_vault = w.Combobox(
+            value=run.target_vault_name,
+            description="Target vault",
+            options=_vault_names(run.target_profile, run.target_region),
+        )
         self.message = w.HTML()
         for picker in (self.source_profile, self.target_profile, self.source_vault, self.target_vault):
             picker.observe(self._changed, names="value")
-        super().__init__([self.source_profile, self.target_profile, self.source_vault, self.target_vault,
-                          self.message])
+        super().__init__([self.source_profile, self.target_profile, self.source_vault, self.target_vault, self.message])
 
     def _changed(self, _: Any) -> None:
         wanted = {
@@ -113,8 +134,11 @@ class ApplyPanel(w.VBox):
         self.run = run
         self.change = change
         self.plan = w.HTML(f"<pre>{html.escape(change.describe())}</pre>")
-        self.button = w.Button(description="Apply", button_style="warning",
-                               disabled=not change.needed or change.applied or bool(change.blocked_by))
+        self.button = w.Button(
+            description="Apply",
+            button_style="warning",
+            disabled=not change.needed or change.applied or bool(change.blocked_by),
+        )
         self.status = w.Label(self._status_text())
         self.button.on_click(self._apply)
         super().__init__([self.plan, w.HBox([self.button, self.status])])
@@ -158,4 +182,3 @@ class JobProgress(w.HBox):
         state = job.get("State", "")
         self.bar.value = 100.0 if state == "COMPLETED" else float(job.get("PercentDone", 0) or 0)
         self.state.value = state + (f": {job['StatusMessage']}" if job.get("StatusMessage") else "")
-

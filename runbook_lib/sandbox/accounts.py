@@ -34,15 +34,9 @@ TARGET_REGION = "eu-west-1"
 MANAGEMENT = SandboxAccount(
     "management", "111111111111", "AKIASANDBOXMGMT00001", "sandbox-management-secret", SOURCE_REGION
 )
-SOURCE = SandboxAccount(
-    "source", "222222222222", "AKIASANDBOXSOURCE001", "sandbox-source-secret", SOURCE_REGION
-)
-TARGET = SandboxAccount(
-    "target", "333333333333", "AKIASANDBOXTARGET001", "sandbox-target-secret", TARGET_REGION
-)
-OUTSIDER = SandboxAccount(
-    "outsider", "444444444444", "AKIASANDBOXOUTSIDER1", "sandbox-outsider-secret", SOURCE_REGION
-)
+SOURCE = SandboxAccount("source", "222222222222", "AKIASANDBOXSOURCE001", "sandbox-source-secret", SOURCE_REGION)
+TARGET = SandboxAccount("target", "333333333333", "AKIASANDBOXTARGET001", "sandbox-target-secret", TARGET_REGION)
+OUTSIDER = SandboxAccount("outsider", "444444444444", "AKIASANDBOXOUTSIDER1", "sandbox-outsider-secret", SOURCE_REGION)
 
 ACCOUNTS: tuple[SandboxAccount, ...] = (MANAGEMENT, SOURCE, TARGET, OUTSIDER)
 ACCOUNT_BY_ACCESS_KEY: dict[str, SandboxAccount] = {a.access_key_id: a for a in ACCOUNTS}

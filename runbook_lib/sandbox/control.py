@@ -48,8 +48,11 @@ class ControlAPI:
 
     def respond(self, request: Request) -> Response:
         if not hmac.compare_digest(request.headers.get(TOKEN_HEADER, "").encode(), self.token.encode()):
-            return _refuse(f"the control API needs the sandbox's token in the {TOKEN_HEADER} header "
-                           f"({TOKEN_VARIABLE} in sandbox.env)", 403)
+            return _refuse(
+                f"the control API needs the sandbox's token in the {TOKEN_HEADER} header "
+                f"({TOKEN_VARIABLE} in sandbox.env)",
+                403,
+            )
         body: dict[str, Any] = {}
         if request.method == "POST":
             if request.mimetype != "application/json":

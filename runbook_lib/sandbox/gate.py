@@ -94,8 +94,9 @@ def backend_of(dispatcher: DomainDispatcherApplication, environ: dict[str, Any])
         return None
     if host in _moto_modules():
         return host
-    return next((backend for backend, pattern in dispatcher.backend_url_patterns
-                 if pattern.match(f"http://{host}")), None)
+    return next(
+        (backend for backend, pattern in dispatcher.backend_url_patterns if pattern.match(f"http://{host}")), None
+    )
 
 
 def on_service_error(error: Exception) -> Any:
@@ -112,8 +113,12 @@ def on_service_error(error: Exception) -> Any:
     if isinstance(error, BAD_INPUT_ERRORS):
         logger.warning("%s refused a value of the wrong type (or the sandbox has a bug)", operation, exc_info=error)
         code = "ValidationException" if protocol in (protocols.JSON, protocols.REST_JSON) else "InvalidParameterValue"
-        return protocols.aws_error(protocol, code, f"A value of the {operation} request is not of the type the "
-                                   f"operation takes ({type(error).__name__}).", 400)
+        return protocols.aws_error(
+            protocol,
+            code,
+            f"A value of the {operation} request is not of the type the operation takes ({type(error).__name__}).",
+            400,
+        )
     logger.error("%s failed", operation, exc_info=error)
     return protocols.aws_error(
         protocol, "InternalFailure", f"The sandbox failed on {operation}: {type(error).__name__}", 500
@@ -142,14 +147,16 @@ class SandboxGate:
         body = _read_body(environ) if _declared_length(environ) <= MAX_BODY_BYTES else b""
         if _declared_length(environ) > MAX_BODY_BYTES or len(body) > MAX_BODY_BYTES:
             protocol = protocols.protocol_of(protocols.model_of(backend) if backend else None, environ, b"")
-            return protocols.aws_error(protocol, "RequestEntityTooLarge", f"The request body is over "
-                                       f"{MAX_BODY_BYTES} bytes.", 413)
+            return protocols.aws_error(
+                protocol, "RequestEntityTooLarge", f"The request body is over {MAX_BODY_BYTES} bytes.", 413
+            )
         protocol = protocols.protocol_of(protocols.model_of(backend) if backend else None, environ, body)
         environ[PROTOCOL_KEY], environ[SERVICE_KEY] = protocol, service
         access_key = _access_key_of(environ)
         if access_key is None:
-            return protocols.aws_error(protocol, "MissingAuthenticationTokenException",
-                                       "Missing Authentication Token", 403)
+            return protocols.aws_error(
+                protocol, "MissingAuthenticationTokenException", "Missing Authentication Token", 403
+            )
         account = ACCOUNT_BY_ACCESS_KEY.get(access_key)
         if account is None:
             return protocols.aws_error(protocol, "UnrecognizedClientException", INVALID_TOKEN, 403)

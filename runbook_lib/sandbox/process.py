@@ -171,14 +171,23 @@ def start(
     ready.unlink(missing_ok=True)
     log = open(folder / "server.log", "ab")
     command = [
-        sys.executable, "-m", "runbook_lib.sandbox.server",
-        "--port", str(port), "--scenario", scenario,
-        "--job-seconds", str(job_seconds), "--ready-file", str(ready),
+        sys.executable,
+        "-m",
+        "runbook_lib.sandbox.server",
+        "--port",
+        str(port),
+        "--scenario",
+        scenario,
+        "--job-seconds",
+        str(job_seconds),
+        "--ready-file",
+        str(ready),
     ]
     token = secrets.token_urlsafe(32)
     environment = {**os.environ, TOKEN_VARIABLE: token}
-    process = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-                               env=environment)
+    process = subprocess.Popen(
+        command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, env=environment
+    )
     log.close()
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while not ready.exists():

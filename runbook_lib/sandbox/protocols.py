@@ -149,9 +149,11 @@ def _rest_routes(service: str) -> tuple[tuple[str, re.Pattern[str], str, bool], 
         pattern = re.sub(r"\\{[^}]+\\\+\\}", ".+", re.escape(uri))
         pattern = re.sub(r"\\{[^}]+\\}", "[^/]+", pattern)
         shape = operation.input_shape
-        in_body = shape is not None and any(
-            "location" not in member.serialization for member in shape.members.values()
-        ) and "payload" not in shape.serialization
+        in_body = (
+            shape is not None
+            and any("location" not in member.serialization for member in shape.members.values())
+            and "payload" not in shape.serialization
+        )
         routes.append((operation.http["method"], re.compile(pattern.rstrip("/") + "/?$"), name, in_body))
     return tuple(sorted(routes, key=lambda route: (".+" in route[1].pattern, -len(route[1].pattern))))
 

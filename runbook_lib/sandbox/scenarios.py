@@ -74,12 +74,16 @@ def forget_backends() -> None:
         for backends in BackendDict._instances:  # type: ignore[misc]  # moto annotates this class-level list
             backends.clear()
         BackendDict._instances.clear()  # type: ignore[misc]  # as an instance variable, and ignores it too
-    for cached in (AccountSpecificBackend._generate_regions, Subnet._base_avail_ip_iterator,
-                   RDSBackend.db_cluster_options):
+    for cached in (
+        AccountSpecificBackend._generate_regions,
+        Subnet._base_avail_ip_iterator,
+        RDSBackend.db_cluster_options,
+    ):
         cached.cache_clear()
 
 
 # ----- building blocks ---------------------------------------------------------------------------
+
 
 def _default_key_policy(account: SandboxAccount) -> dict:
     return {
@@ -131,8 +135,9 @@ def create_backup_role(account: SandboxAccount) -> None:
 
 def create_volume(account: SandboxAccount, region: str, name: str, kms_key_arn: str) -> str:
     ec2 = ec2_backends[account.account_id][region]
-    volume = ec2.create_volume(size=8, zone_name=f"{region}a", encrypted=True, kms_key_id=kms_key_arn,
-                               volume_type="gp3")
+    volume = ec2.create_volume(
+        size=8, zone_name=f"{region}a", encrypted=True, kms_key_id=kms_key_arn, volume_type="gp3"
+    )
     ec2.create_tags([volume.id], {"Name": name})
     return volume.id
 
@@ -177,6 +182,7 @@ def build_walkthrough(members: tuple[SandboxAccount, ...] = (SOURCE, TARGET)) ->
 
 # ----- the scenarios -----------------------------------------------------------------------------
 
+
 @scenario("walkthrough", "The blog's example before step 0: two member accounts, keys and a volume, no vaults yet.")
 def walkthrough() -> None:
     build_walkthrough()
@@ -202,8 +208,7 @@ def cross_account_locked() -> None:
 
 @scenario(
     "default-key-target-vault",
-    "CABTargetVault already exists in the target account, encrypted with the default Backup key "
-    "(failure 5).",
+    "CABTargetVault already exists in the target account, encrypted with the default Backup key (failure 5).",
 )
 def default_key_target_vault() -> None:
     build_walkthrough()
@@ -231,24 +236,29 @@ def key_policy_denies_target() -> None:
     key.policy = json.dumps(policy)
 
 
-
 @scenario(
     "target-vault-denies-source",
-    "CABTargetVault exists under cmkTarget, and its access policy explicitly denies the source account "
-    "(failure 3).",
+    "CABTargetVault exists under cmkTarget, and its access policy explicitly denies the source account (failure 3).",
 )
 def target_vault_denies_source() -> None:
     build_walkthrough()
     backend = sandbox_backup_backends[TARGET.account_id][TARGET_REGION]
     key = kms_backends[TARGET.account_id][TARGET_REGION].describe_key("alias/cmkTarget")
     backend.create_backup_vault(TARGET_VAULT_NAME, {}, key.arn, "")
-    backend.put_backup_vault_access_policy(TARGET_VAULT_NAME, json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "DenySourceAccount",
-            "Effect": "Deny",
-            "Principal": {"AWS": SOURCE.root_arn},
-            "Action": "backup:CopyIntoBackupVault",
-            "Resource": "*",
-        }],
-    }))
+    backend.put_backup_vault_access_policy(
+        TARGET_VAULT_NAME,
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "DenySourceAccount",
+                        "Effect": "Deny",
+                        "Principal": {"AWS": SOURCE.root_arn},
+                        "Action": "backup:CopyIntoBackupVault",
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
+    )

@@ -182,9 +182,13 @@ class SandboxSettings:
                 "throttle_rate": self.throttle_rate,
                 "throttle_seed": self.throttle_seed,
                 "queued_job_failures": {k: list(v) for k, v in self.queued_job_failures.items()},
-                "stall": None if self.stall is None else {
-                    "service": self.stall.service, "operation": self.stall.operation,
-                    "seconds": self.stall.seconds, "calls": self.stall.calls,
+                "stall": None
+                if self.stall is None
+                else {
+                    "service": self.stall.service,
+                    "operation": self.stall.operation,
+                    "seconds": self.stall.seconds,
+                    "calls": self.stall.calls,
                 },
             }
 

@@ -62,14 +62,17 @@ def plan_text(run: Run, changes: list[Change]) -> str:
         heading += "apply is false: a dry run, nothing is changed"
     lines = [heading]
     if not run.revert_sharing:
-        lines.append("revert_sharing is false: what this run shared (its key policy and vault policy statements, "
-                     "the cross-account backup setting) stays")
+        lines.append(
+            "revert_sharing is false: what this run shared (its key policy and vault policy statements, "
+            "the cross-account backup setting) stays"
+        )
     if run.apply:
         lines += [change.describe() for change in to_make]
     return "\n".join(lines)
 
 
 # ----- recovery points and vaults ----------------------------------------------------------------
+
 
 def _vault_name(run: Run, side: str) -> str:
     return run.source_vault_name if side == "source" else run.target_vault_name
@@ -79,8 +82,10 @@ def own_recovery_points(run: Run) -> list[tuple[str, str]]:
     """(side, ARN) of the recovery points this run made: the ones its state recorded, or else the one
     its recorded job made (a job that ended after its step stopped waiting is still the run's)."""
     found = []
-    for side, step, recorded_as, kind in (("target", COPY_TO_TARGET, "destination_recovery_point_arn", "copy"),
-                                          ("source", CREATE_BACKUP, "recovery_point_arn", "backup")):
+    for side, step, recorded_as, kind in (
+        ("target", COPY_TO_TARGET, "destination_recovery_point_arn", "copy"),
+        ("source", CREATE_BACKUP, "recovery_point_arn", "backup"),
+    ):
         point = run.state.get(step, recorded_as) or _job_point(run, kind, run.state.get(step, f"{kind}_job_id"))
         if point:
             found.append((side, point))
@@ -116,26 +121,40 @@ def _delete_point(run: Run, side: str, point: str) -> Change:
         try:
             backup.delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=point)
         except backup.exceptions.InvalidResourceStateException as error:
-            raise StepFailed(run.step, f"recovery point {point} cannot be deleted yet: "
-                             f"{error.response['Error']['Message']}",
-                             "wait until the job that uses it ends (step 04 follows the copy), then run cleanup "
-                             "again") from None
+            raise StepFailed(
+                run.step,
+                f"recovery point {point} cannot be deleted yet: {error.response['Error']['Message']}",
+                "wait until the job that uses it ends (step 04 follows the copy), then run cleanup again",
+            ) from None
 
-    return Change(run.step, profile, region, "backup:DeleteRecoveryPoint", point,
-                  f"delete recovery point {point} from {vault} (this run made it)", delete,
-                  needed=_recovery_point_exists(backup, vault, point), nothing_to_do=GONE)
+    return Change(
+        run.step,
+        profile,
+        region,
+        "backup:DeleteRecoveryPoint",
+        point,
+        f"delete recovery point {point} from {vault} (this run made it)",
+        delete,
+        needed=_recovery_point_exists(backup, vault, point),
+        nothing_to_do=GONE,
+    )
 
 
 def _created_vaults(run: Run) -> set[tuple[str, str, str]]:
     """(profile, Region, name) of every vault the run's change log says the run created."""
-    return {(e["profile"], e["region"], e["target"]) for e in run.state.changes.entries()
-            if e["action"] == "backup:CreateBackupVault" and e["outcome"] == "applied"}
+    return {
+        (e["profile"], e["region"], e["target"])
+        for e in run.state.changes.entries()
+        if e["action"] == "backup:CreateBackupVault" and e["outcome"] == "applied"
+    }
 
 
 def _points_in(backup: Any, vault: str) -> list[str]:
-    return [p["RecoveryPointArn"]
-            for page in backup.get_paginator("list_recovery_points_by_backup_vault").paginate(BackupVaultName=vault)
-            for p in page["RecoveryPoints"]]
+    return [
+        p["RecoveryPointArn"]
+        for page in backup.get_paginator("list_recovery_points_by_backup_vault").paginate(BackupVaultName=vault)
+        for p in page["RecoveryPoints"]
+    ]
 
 
 def _delete_vault(run: Run, side: str, own: set[str], made: set[tuple[str, str, str]]) -> Change:
@@ -145,13 +164,14 @@ def _delete_vault(run: Run, side: str, own: set[str], made: set[tuple[str, str, 
     backup = clients.client(profile, "backup", region)
 
     def change(summary: str, do: Callable[[], Any] = lambda: None, needed: bool = False, **more: Any) -> Change:
-        return Change(run.step, profile, region, "backup:DeleteBackupVault", vault, summary, do, needed=needed,
-                      **more)
+        return Change(run.step, profile, region, "backup:DeleteBackupVault", vault, summary, do, needed=needed, **more)
 
     if (profile, region, vault) not in made:
         if run.state.planned_effect("vault", profile=profile, region=region, name=vault):
-            return change(f"vault {vault}: this run only planned it (step 00_prerequisites), nothing to delete",
-                          nothing_to_do="not made, nothing to change")
+            return change(
+                f"vault {vault}: this run only planned it (step 00_prerequisites), nothing to delete",
+                nothing_to_do="not made, nothing to change",
+            )
         return change(f"keep vault {vault}: this run did not make it", nothing_to_do=KEPT)
     if vaults.find(profile, region, vault) is None:
         return change(f"vault {vault} (this run made it) is deleted", nothing_to_do=GONE)
@@ -160,28 +180,41 @@ def _delete_vault(run: Run, side: str, own: set[str], made: set[tuple[str, str, 
     if others:
         log.info("keeping vault %s: %d recovery point(s) not made by this run", vault, len(others))
         shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-        return change(f"keep vault {vault}: it holds {len(others)} recovery point(s) this run did not make",
-                      nothing_to_do=KEPT, notes=[f"not made by this run: {shown}", "once no one needs them, delete "
-                                                 "them and run cleanup again: it then deletes the vault"])
+        return change(
+            f"keep vault {vault}: it holds {len(others)} recovery point(s) this run did not make",
+            nothing_to_do=KEPT,
+            notes=[
+                f"not made by this run: {shown}",
+                "once no one needs them, delete them and run cleanup again: it then deletes the vault",
+            ],
+        )
 
     def delete() -> None:
         try:
             backup.delete_backup_vault(BackupVaultName=vault)
         except backup.exceptions.InvalidRequestException as error:
-            raise StepFailed(run.step, f"vault {vault} cannot be deleted yet: {error.response['Error']['Message']}",
-                             "AWS deletes recovery points in the background: run cleanup again in a few minutes "
-                             "(it keeps a vault that holds recovery points this run did not make)") from None
+            raise StepFailed(
+                run.step,
+                f"vault {vault} cannot be deleted yet: {error.response['Error']['Message']}",
+                "AWS deletes recovery points in the background: run cleanup again in a few minutes "
+                "(it keeps a vault that holds recovery points this run did not make)",
+            ) from None
 
     def still_holds() -> str:
         left = len(_points_in(backup, vault))
         return f"vault {vault} still holds {left} recovery point(s): delete them first" if left else ""
 
-    return change(f"delete vault {vault} (this run made it; nothing else is in it)", delete, needed=True,
-                  blocked_by=f"its {len(points)} recovery point(s) above are deleted" if points and run.dry_run else "",
-                  precheck=still_holds)
+    return change(
+        f"delete vault {vault} (this run made it; nothing else is in it)",
+        delete,
+        needed=True,
+        blocked_by=f"its {len(points)} recovery point(s) above are deleted" if points and run.dry_run else "",
+        precheck=still_holds,
+    )
 
 
 # ----- what the run shared -----------------------------------------------------------------------
+
 
 @dataclass
 class Added:
@@ -236,12 +269,16 @@ def revert_changes(run: Run, deleting: set[tuple[str, str, str]]) -> list[Change
     """Plan taking out what the run added to key policies, vault policies (those of vaults this cleanup
     does not delete) and the organization's setting."""
     found = shared(run.state.changes.entries())
-    changes = [_revert_key_policy(run, profile, region, added)
-               for (profile, region, _), added in found.key_policies.items()]
-    changes += [_revert_vault_policy(run, profile, region, added, deleting)
-                for (profile, region, _), added in found.vault_policies.items()]
-    changes += [_revert_setting(run, profile, region)
-                for (profile, region), enabled in found.settings.items() if enabled]
+    changes = [
+        _revert_key_policy(run, profile, region, added) for (profile, region, _), added in found.key_policies.items()
+    ]
+    changes += [
+        _revert_vault_policy(run, profile, region, added, deleting)
+        for (profile, region, _), added in found.vault_policies.items()
+    ]
+    changes += [
+        _revert_setting(run, profile, region) for (profile, region), enabled in found.settings.items() if enabled
+    ]
     return changes
 
 
@@ -255,8 +292,9 @@ def _notes(added: Added, found: list[dict[str, Any]], text: str | None) -> list[
     if added.removed:
         notes.append(f"this run also took out {', '.join(grants.label(s) for s in added.removed)}: not put back")
     if added.unknown:
-        notes.append(f"{added.unknown} earlier change(s) are logged without what they added (an older runbook): "
-                     "not taken out")
+        notes.append(
+            f"{added.unknown} earlier change(s) are logged without what they added (an older runbook): not taken out"
+        )
     return notes
 
 
@@ -276,25 +314,56 @@ def _revert_key_policy(run: Run, profile: str, region: str, added: Added) -> Cha
     def put() -> None:
         kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=after)
 
-    summary = (f"take out what this run added to the key policy: {', '.join(grants.label(s) for s in found)}; "
-               "keep every other statement" if found else "nothing this run added is left in the key policy")
-    return Change(run.step, profile, region, "kms:PutKeyPolicy", key_arn, summary, put, needed=bool(found),
-                  diff=policy_diff(json.loads(text), json.loads(after), "key policy") if found else "",
-                  notes=_notes(added, found, text), reverts={"statements": found}, nothing_to_do=NOTHING_LEFT,
-                  precheck=_changed_since(lambda: keys.current_policy(profile, region, key_arn), text,
-                                          "the key policy"))
+    summary = (
+        f"take out what this run added to the key policy: {', '.join(grants.label(s) for s in found)}; "
+        "keep every other statement"
+        if found
+        else "nothing this run added is left in the key policy"
+    )
+    return Change(
+        run.step,
+        profile,
+        region,
+        "kms:PutKeyPolicy",
+        key_arn,
+        summary,
+        put,
+        needed=bool(found),
+        diff=policy_diff(json.loads(text), json.loads(after), "key policy") if found else "",
+        notes=_notes(added, found, text),
+        reverts={"statements": found},
+        nothing_to_do=NOTHING_LEFT,
+        precheck=_changed_since(lambda: keys.current_policy(profile, region, key_arn), text, "the key policy"),
+    )
 
 
-def _revert_vault_policy(run: Run, profile: str, region: str, added: Added,
-                         deleting: set[tuple[str, str, str]]) -> Change:
+def _revert_vault_policy(
+    run: Run, profile: str, region: str, added: Added, deleting: set[tuple[str, str, str]]
+) -> Change:
     arn = added.target
     name = arn.rsplit(":", 1)[-1]
     backup = clients.client(profile, "backup", region)
 
-    def change(summary: str, action: str = "backup:PutBackupVaultAccessPolicy", do: Callable[[], Any] = lambda: None,
-               found: list[dict[str, Any]] | None = None, **more: Any) -> Change:
-        return Change(run.step, profile, region, action, arn, summary, do, needed=bool(found),
-                      reverts={"statements": found or []}, nothing_to_do=NOTHING_LEFT, **more)
+    def change(
+        summary: str,
+        action: str = "backup:PutBackupVaultAccessPolicy",
+        do: Callable[[], Any] = lambda: None,
+        found: list[dict[str, Any]] | None = None,
+        **more: Any,
+    ) -> Change:
+        return Change(
+            run.step,
+            profile,
+            region,
+            action,
+            arn,
+            summary,
+            do,
+            needed=bool(found),
+            reverts={"statements": found or []},
+            nothing_to_do=NOTHING_LEFT,
+            **more,
+        )
 
     if (profile, region, name) in deleting:
         return change(f"the access policy of {name} goes with the vault, which this cleanup deletes")
@@ -306,19 +375,33 @@ def _revert_vault_policy(run: Run, profile: str, region: str, added: Added,
     if not found:
         return change(f"nothing this run added is left in the access policy of {name}", notes=notes)
     labels = ", ".join(grants.label(s) for s in found)
-    precheck = _changed_since(lambda: vaults.current_policy(profile, region, name), text,
-                              f"the access policy of {name}")
+    precheck = _changed_since(
+        lambda: vaults.current_policy(profile, region, name), text, f"the access policy of {name}"
+    )
     if not iam_policy.statements(after):
-        why = ("this run wrote it from nothing and nothing else was added since" if added.created else
-               f"nothing but {labels} is left in it (an empty policy allows nothing either)")
-        return change(f"delete the access policy of {name}: {why}", "backup:DeleteBackupVaultAccessPolicy",
-                      lambda: backup.delete_backup_vault_access_policy(BackupVaultName=name), found, notes=notes,
-                      diff=policy_diff(json.loads(text), None, "vault access policy"), precheck=precheck)
-    return change(f"take {labels} (this run added it) out of the access policy of {name}; keep every other statement",
-                  "backup:PutBackupVaultAccessPolicy",
-                  lambda: backup.put_backup_vault_access_policy(BackupVaultName=name, Policy=after), found,
-                  notes=notes, diff=policy_diff(json.loads(text), json.loads(after), "vault access policy"),
-                  precheck=precheck)
+        why = (
+            "this run wrote it from nothing and nothing else was added since"
+            if added.created
+            else f"nothing but {labels} is left in it (an empty policy allows nothing either)"
+        )
+        return change(
+            f"delete the access policy of {name}: {why}",
+            "backup:DeleteBackupVaultAccessPolicy",
+            lambda: backup.delete_backup_vault_access_policy(BackupVaultName=name),
+            found,
+            notes=notes,
+            diff=policy_diff(json.loads(text), None, "vault access policy"),
+            precheck=precheck,
+        )
+    return change(
+        f"take {labels} (this run added it) out of the access policy of {name}; keep every other statement",
+        "backup:PutBackupVaultAccessPolicy",
+        lambda: backup.put_backup_vault_access_policy(BackupVaultName=name, Policy=after),
+        found,
+        notes=notes,
+        diff=policy_diff(json.loads(text), json.loads(after), "vault access policy"),
+        precheck=precheck,
+    )
 
 
 def _revert_setting(run: Run, profile: str, region: str) -> Change:
@@ -327,21 +410,36 @@ def _revert_setting(run: Run, profile: str, region: str) -> Change:
     try:
         enabled = backup.describe_global_settings()["GlobalSettings"].get(SETTING) == "true"
     except backup.exceptions.InvalidRequestException as error:
-        raise StepFailed(run.step, f"cannot read the organization's cross-account backup setting as {profile}: "
-                         f"{error.response['Error']['Message']}",
-                         "run cleanup with the profile of the management account that turned it on") from None
+        raise StepFailed(
+            run.step,
+            f"cannot read the organization's cross-account backup setting as {profile}: "
+            f"{error.response['Error']['Message']}",
+            "run cleanup with the profile of the management account that turned it on",
+        ) from None
 
     def disable() -> None:
         try:
             backup.update_global_settings(GlobalSettings={SETTING: "false"})
         except backup.exceptions.InvalidRequestException as error:
-            raise StepFailed(run.step, f"cannot turn cross-account backup off as {profile}: "
-                             f"{error.response['Error']['Message']}",
-                             "ask an administrator of the management account to turn it off") from None
+            raise StepFailed(
+                run.step,
+                f"cannot turn cross-account backup off as {profile}: {error.response['Error']['Message']}",
+                "ask an administrator of the management account to turn it off",
+            ) from None
 
-    return Change(run.step, profile, region, "backup:UpdateGlobalSettings", "organization",
-                  "turn the organization's cross-account backup off again: this run turned it on" if enabled else
-                  "the organization's cross-account backup is off", disable, needed=enabled,
-                  diff=policy_diff({SETTING: "true"}, {SETTING: "false"}, "global settings") if enabled else "",
-                  notes=["every cross-account copy in the organization needs it, not only this run's"] if enabled
-                  else [], reverts={SETTING: "true"}, nothing_to_do="already off, nothing to change")
+    return Change(
+        run.step,
+        profile,
+        region,
+        "backup:UpdateGlobalSettings",
+        "organization",
+        "turn the organization's cross-account backup off again: this run turned it on"
+        if enabled
+        else "the organization's cross-account backup is off",
+        disable,
+        needed=enabled,
+        diff=policy_diff({SETTING: "true"}, {SETTING: "false"}, "global settings") if enabled else "",
+        notes=["every cross-account copy in the organization needs it, not only this run's"] if enabled else [],
+        reverts={SETTING: "true"},
+        nothing_to_do="already off, nothing to change",
+    )

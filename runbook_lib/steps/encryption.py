@@ -23,15 +23,15 @@ def source_recovery_point(run: Run) -> str | None:
         return recorded
     if vaults.find(run.source_profile, run.source_region, run.source_vault_name) is None:
         return None
-    return vaults.newest_recovery_point(run.source_profile, run.source_region, run.source_vault_name,
-                                        resource_arn(run))
+    return vaults.newest_recovery_point(run.source_profile, run.source_region, run.source_vault_name, resource_arn(run))
 
 
 def no_recovery_point(run: Run, side: str) -> StepFailed:
     vault = run.source_vault_name if side == "source" else run.target_vault_name
     maker = CREATE_BACKUP if side == "source" else COPY_TO_TARGET
-    return StepFailed(run.step, f"no completed recovery point of {resource_arn(run)} in vault {vault}",
-                      f"run step {maker} first")
+    return StepFailed(
+        run.step, f"no completed recovery point of {resource_arn(run)} in vault {vault}", f"run step {maker} first"
+    )
 
 
 def encryption_of(run: Run, side: str, recovery_point_arn: str) -> dict[str, Any]:
@@ -42,9 +42,12 @@ def encryption_of(run: Run, side: str, recovery_point_arn: str) -> dict[str, Any
     try:
         point = backup.describe_recovery_point(BackupVaultName=vault, RecoveryPointArn=recovery_point_arn)
     except backup.exceptions.ResourceNotFoundException:
-        raise StepFailed(run.step, f"recovery point {recovery_point_arn}, recorded in {run.state.path}, is not in "
-                         f"vault {vault} of account {run.account(side)}",
-                         "if the sandbox was reset or it was deleted, start a new run folder (--out NEW)") from None
+        raise StepFailed(
+            run.step,
+            f"recovery point {recovery_point_arn}, recorded in {run.state.path}, is not in "
+            f"vault {vault} of account {run.account(side)}",
+            "if the sandbox was reset or it was deleted, start a new run folder (--out NEW)",
+        ) from None
     vault_key = backup.describe_backup_vault(BackupVaultName=vault)["EncryptionKeyArn"]
     snapshot_key = None
     snapshot_id = arns.snapshot_id(recovery_point_arn)
@@ -72,8 +75,9 @@ def _planned_vault_key(run: Run, side: str) -> keys.KeyInfo:
     profile, region = run.side(side)
     name = run.source_vault_name if side == "source" else run.target_vault_name
     vault = vaults.find(profile, region, name)
-    key_ref = vault["EncryptionKeyArn"] if vault else (run.source_vault_key if side == "source"
-                                                       else run.target_vault_key)
+    key_ref = (
+        vault["EncryptionKeyArn"] if vault else (run.source_vault_key if side == "source" else run.target_vault_key)
+    )
     return keys.describe(profile, region, key_ref)
 
 
@@ -91,7 +95,8 @@ def planned_encryption(run: Run, side: str) -> dict[str, Any]:
         key = vault_key
     planned = run.state.planned_effect(kind) is not None
     return {
-        "recovery_point_arn": f"(the recovery point of the {kind} planned in {maker})" if planned
+        "recovery_point_arn": f"(the recovery point of the {kind} planned in {maker})"
+        if planned
         else f"(none yet: step {maker} makes it)",
         "resource_arn": arn,
         "status": "PLANNED" if planned else "MISSING",
@@ -112,15 +117,20 @@ def encryption_sentence(found: dict[str, Any], vault: str = "") -> str:
         if found["status"] == "PLANNED":
             return f"The copy planned in {found['made_by']} will be encrypted with {key}, the key of vault {vault}."
         if found["status"] == "MISSING":
-            return (f"No copy yet (step {found['made_by']} makes it); it will be encrypted with {key}, "
-                    f"the key of vault {vault}.")
+            return (
+                f"No copy yet (step {found['made_by']} makes it); it will be encrypted with {key}, "
+                f"the key of vault {vault}."
+            )
         return f"The copy is encrypted with {key}, the key of vault {vault}."
     if found["status"] == "PLANNED":
-        return (f"The backup planned in {found['made_by']} will be encrypted with {key} while its vault uses "
-                f"{vault_key}.")
+        return (
+            f"The backup planned in {found['made_by']} will be encrypted with {key} while its vault uses {vault_key}."
+        )
     if found["status"] == "MISSING":
-        return (f"No recovery point yet (step {found['made_by']} makes it); it will be encrypted with {key} "
-                f"while its vault uses {vault_key}.")
+        return (
+            f"No recovery point yet (step {found['made_by']} makes it); it will be encrypted with {key} "
+            f"while its vault uses {vault_key}."
+        )
     return f"The recovery point is encrypted with {key} while its vault uses {vault_key}."
 
 
@@ -136,5 +146,4 @@ def destination_recovery_point(run: Run) -> str | None:
         return recorded
     if vaults.find(run.target_profile, run.target_region, run.target_vault_name) is None:
         return None
-    return vaults.newest_recovery_point(run.target_profile, run.target_region, run.target_vault_name,
-                                        resource_arn(run))
+    return vaults.newest_recovery_point(run.target_profile, run.target_region, run.target_vault_name, resource_arn(run))

@@ -32,23 +32,29 @@ class Outcome:
 
 
 def _resume(run: Run) -> str:
-    return (f"run the step again with the same run folder ({run.state.directory}), e.g. runbook run PARAMS.yaml "
-            f"--out {run.state.directory}: the job goes on in AWS and stays this run's job")
+    return (
+        f"run the step again with the same run folder ({run.state.directory}), e.g. runbook run PARAMS.yaml "
+        f"--out {run.state.directory}: the job goes on in AWS and stays this run's job"
+    )
 
 
 def _unknown_job(run: Run, kind: str, job_id: str, message: str) -> StepFailed:
     account = run.account("source")
-    return StepFailed(run.step, f"{kind} job {job_id}, recorded in {run.state.path}, is unknown to account {account} "
-                      f"in {run.source_region} ({message})",
-                      "if the sandbox was reset or this is another account, start a new run folder (--out NEW); "
-                      "if source_profile names the wrong account, set it back")
+    return StepFailed(
+        run.step,
+        f"{kind} job {job_id}, recorded in {run.state.path}, is unknown to account {account} "
+        f"in {run.source_region} ({message})",
+        "if the sandbox was reset or this is another account, start a new run folder (--out NEW); "
+        "if source_profile names the wrong account, set it back",
+    )
 
 
 def _follow(run: Run, kind: str, job_id: str, progress: jobs.Progress | None, delay: int) -> dict[str, Any]:
     """Wait for the run's job; turn every way a wait can end into what the person must do next."""
     try:
-        return jobs.wait_for_job(run.source_profile, run.source_region, kind, job_id, delay, run.max_wait_minutes,
-                                 progress)
+        return jobs.wait_for_job(
+            run.source_profile, run.source_region, kind, job_id, delay, run.max_wait_minutes, progress
+        )
     except JobNotFinished as waiting:
         raise StillRunning(run.step, str(waiting), _resume(run)) from None
     except JobUnknown as unknown:
@@ -57,18 +63,33 @@ def _follow(run: Run, kind: str, job_id: str, progress: jobs.Progress | None, de
 
 def _record_failure(run: Run, step: str, kind: str, failure: JobFailed) -> StepFailed:
     """Keep the failed job and its reason; the next run starts a new job. The error says why it failed."""
-    run.state.append(step, f"failed_{kind}_jobs", {
-        "job_id": failure.job_id, "state": failure.state, "status_message": failure.status_message,
-        "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    run.state.append(
+        step,
+        f"failed_{kind}_jobs",
+        {
+            "job_id": failure.job_id,
+            "state": failure.state,
+            "status_message": failure.status_message,
+            "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+    )
     run.state.record(step, **{f"{kind}_job_id": None})
     try:
         found = diagnose.explain(run, failure.job_id, kind, failure.state, failure.status_message)
     except (ClientError, BotoCoreError):
-        found = diagnose.Diagnosis(failure.job_id, kind, failure.state, failure.status_message,
-                                   fix="runbook diagnose explains it once AWS answers again")
-    return StepFailed(run.step, f"[{found.check_id}] {kind} job {failure.job_id} ended {failure.state}: "
-                      f"{failure.status_message or 'no status message'}",
-                      f"{found.fix}; the next run starts a new {kind} job")
+        found = diagnose.Diagnosis(
+            failure.job_id,
+            kind,
+            failure.state,
+            failure.status_message,
+            fix="runbook diagnose explains it once AWS answers again",
+        )
+    return StepFailed(
+        run.step,
+        f"[{found.check_id}] {kind} job {failure.job_id} ended {failure.state}: "
+        f"{failure.status_message or 'no status message'}",
+        f"{found.fix}; the next run starts a new {kind} job",
+    )
 
 
 @dataclass(frozen=True)
@@ -83,10 +104,20 @@ class _Followed:
 
 
 FOLLOWED = {
-    "backup": _Followed(CREATE_BACKUP, "RecoveryPointArn", "recovery_point_arn", "Recovery point",
-                        "later steps plan against the recovery point it will make"),
-    "copy": _Followed(COPY_TO_TARGET, "DestinationRecoveryPointArn", "destination_recovery_point_arn",
-                      "Destination recovery point", "step 05 plans against the copy it will make"),
+    "backup": _Followed(
+        CREATE_BACKUP,
+        "RecoveryPointArn",
+        "recovery_point_arn",
+        "Recovery point",
+        "later steps plan against the recovery point it will make",
+    ),
+    "copy": _Followed(
+        COPY_TO_TARGET,
+        "DestinationRecoveryPointArn",
+        "destination_recovery_point_arn",
+        "Destination recovery point",
+        "step 05 plans against the copy it will make",
+    ),
 }
 
 
@@ -100,8 +131,10 @@ def wait_for(run: Run, kind: str, progress: jobs.Progress | None, delay: int) ->
     job_id = run.state.get(followed.step, f"{kind}_job_id")
     if job_id is None:
         if run.dry_run:
-            return Outcome(f"The {kind} is planned, not started (apply is false): {followed.later}. Press Apply "
-                           "above, or set apply to true, to start it.")
+            return Outcome(
+                f"The {kind} is planned, not started (apply is false): {followed.later}. Press Apply "
+                "above, or set apply to true, to start it."
+            )
         raise StepFailed(run.step, f"no {kind} job was started", f"press Apply on the {kind} plan, or set apply: true")
     try:
         job = _follow(run, kind, job_id, progress, delay)
@@ -110,7 +143,9 @@ def wait_for(run: Run, kind: str, progress: jobs.Progress | None, delay: int) ->
     except StillRunning as waiting:
         if not run.dry_run:
             raise
-        return Outcome(f"{waiting.what.rstrip('.')}. The job stays this run's {kind}; a dry run goes on, and "
-                       f"{followed.later}. Run this step again to keep waiting.")
+        return Outcome(
+            f"{waiting.what.rstrip('.')}. The job stays this run's {kind}; a dry run goes on, and "
+            f"{followed.later}. Run this step again to keep waiting."
+        )
     run.state.record(followed.step, **{followed.record_as: job[followed.field]})
     return Outcome(f"{followed.label}: {job[followed.field]}", job)

@@ -35,19 +35,32 @@ from .following import Outcome, wait_for
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Outcome", "Run", "cleanup", "destination_recovery_point", "encryption_of", "encryption_sentence",
-           "resource_arn", "source_recovery_point"]
+__all__ = [
+    "Outcome",
+    "Run",
+    "cleanup",
+    "destination_recovery_point",
+    "encryption_of",
+    "encryption_sentence",
+    "resource_arn",
+    "source_recovery_point",
+]
 
 
-def _deny_blocks(run: Run, check_id: str, what: str, account: str, owner: str,
-                 blocked: grants.DenyBlocks) -> StepFailed:
+def _deny_blocks(
+    run: Run, check_id: str, what: str, account: str, owner: str, blocked: grants.DenyBlocks
+) -> StepFailed:
     labels = ", ".join(grants.label(s) for s in blocked.statements)
-    fix = (f"remove statement {labels} (runbook fix {check_id} plans its removal)" if blocked.removable
-           else f"statement {labels} also applies to others: {owner} must change it")
+    fix = (
+        f"remove statement {labels} (runbook fix {check_id} plans its removal)"
+        if blocked.removable
+        else f"statement {labels} also applies to others: {owner} must change it"
+    )
     return StepFailed(run.step, f"[{check_id}] statement {labels} of {what} denies account {account}", fix)
 
 
 # ----- step 0 --------------------------------------------------------------------------------------
+
 
 def prerequisites(run: Run) -> list[Change]:
     """Check what the copy needs and plan what is missing: global setting, vaults, vault policy.
@@ -67,33 +80,69 @@ def prerequisites(run: Run) -> list[Change]:
         if not run.management_profile and run.force_copy:
             log.warning(f"force_copy: going on although [cross-account-enabled] {enabled.finding}")
         elif not run.management_profile:
-            raise StepFailed(step, f"[cross-account-enabled] {enabled.finding}",
-                             "ask the management account to enable it, or set management_profile")
+            raise StepFailed(
+                step,
+                f"[cross-account-enabled] {enabled.finding}",
+                "ask the management account to enable it, or set management_profile",
+            )
         else:
             changes.append(enable_cross_account_change(run))
     source_key, target_key = _vault_key(run, "source"), _vault_key(run, "target")
     if target_key.manager != "CUSTOMER":
-        raise StepFailed(step, f"[target-vault-customer-key] target_vault_key {run.target_vault_key} is an AWS "
-                         "managed key", "use a customer managed key: copies cannot go into a vault under an AWS "
-                         "managed key")
+        raise StepFailed(
+            step,
+            f"[target-vault-customer-key] target_vault_key {run.target_vault_key} is an AWS managed key",
+            "use a customer managed key: copies cannot go into a vault under an AWS managed key",
+        )
     source_vault_arn = arns.backup_vault(run.account("source"), run.source_region, run.source_vault_name)
-    changes.append(vaults.create_change(step, run.source_profile, run.source_region, run.source_vault_name,
-                                        source_key.arn, source_vault_arn))
-    target_vault = vaults.create_change(step, run.target_profile, run.target_region, run.target_vault_name,
-                                        target_key.arn, run.target_vault_arn, keep_existing=run.force_copy)
+    changes.append(
+        vaults.create_change(
+            step, run.source_profile, run.source_region, run.source_vault_name, source_key.arn, source_vault_arn
+        )
+    )
+    target_vault = vaults.create_change(
+        step,
+        run.target_profile,
+        run.target_region,
+        run.target_vault_name,
+        target_key.arn,
+        run.target_vault_arn,
+        keep_existing=run.force_copy,
+    )
     changes.append(target_vault)
     principal = vaults_principal(run)
     try:
-        changes.append(vaults.access_policy_change(step, run.target_profile, run.target_region,
-                                                   run.target_vault_name, run.target_vault_arn, principal,
-                                                   force=run.force_copy, planned=target_vault.needed))
+        changes.append(
+            vaults.access_policy_change(
+                step,
+                run.target_profile,
+                run.target_region,
+                run.target_vault_name,
+                run.target_vault_arn,
+                principal,
+                force=run.force_copy,
+                planned=target_vault.needed,
+            )
+        )
     except grants.DenyBlocks as blocked:
-        raise _deny_blocks(run, "target-vault-policy", f"the access policy of {run.target_vault_name}",
-                           principal.account_id, f"the destination account ({run.account('target')})",
-                           blocked) from None
-    run.state.record(step, organization=run.organization("source"), source_account=run.account("source"),
-                     target_account=run.account("target"), role_arn=run.role_arn, source_vault_key=source_key.arn,
-                     target_vault_key=target_key.arn, target_vault_arn=run.target_vault_arn)
+        raise _deny_blocks(
+            run,
+            "target-vault-policy",
+            f"the access policy of {run.target_vault_name}",
+            principal.account_id,
+            f"the destination account ({run.account('target')})",
+            blocked,
+        ) from None
+    run.state.record(
+        step,
+        organization=run.organization("source"),
+        source_account=run.account("source"),
+        target_account=run.account("target"),
+        role_arn=run.role_arn,
+        source_vault_key=source_key.arn,
+        target_vault_key=target_key.arn,
+        target_vault_arn=run.target_vault_arn,
+    )
     return changes
 
 
@@ -105,12 +154,15 @@ def _vault_key(run: Run, side: str) -> keys.KeyInfo:
     try:
         return keys.describe(profile, region, getattr(run, name))
     except kms.exceptions.NotFoundException:
-        raise StepFailed(run.step, f"{name} {getattr(run, name)} is not a KMS key of the {side} account "
-                         f"({run.account(side)}) in {region}",
-                         f"set {name} to a customer managed key of that account and Region") from None
+        raise StepFailed(
+            run.step,
+            f"{name} {getattr(run, name)} is not a KMS key of the {side} account ({run.account(side)}) in {region}",
+            f"set {name} to a customer managed key of that account and Region",
+        ) from None
 
 
 # ----- step 1 --------------------------------------------------------------------------------------
+
 
 def _missing_vault(run: Run, side: str) -> str:
     """'' when the side's vault exists; else which step makes it (and whether this run planned it)."""
@@ -120,7 +172,8 @@ def _missing_vault(run: Run, side: str) -> str:
         return ""
     planned = run.state.planned_effect("vault", profile=profile, region=region, name=name)
     return f"step 00_prerequisites creates vault {name} in the {side} account" + (
-        " (planned, not made yet)" if planned else "")
+        " (planned, not made yet)" if planned else ""
+    )
 
 
 def start_backup(run: Run) -> Change:
@@ -130,8 +183,11 @@ def start_backup(run: Run) -> Change:
     attempt = len(run.state.get(CREATE_BACKUP, "failed_backup_jobs", []))
     missing = _missing_vault(run, "source")
     if missing and not run.dry_run and earlier is None:
-        raise StepFailed(run.step, f"vault {run.source_vault_name} does not exist in the source account",
-                         f"run step 00_prerequisites first ({missing})")
+        raise StepFailed(
+            run.step,
+            f"vault {run.source_vault_name} does not exist in the source account",
+            f"run step 00_prerequisites first ({missing})",
+        )
     key = resource_key(run, arn)
     backup = run.source("backup")
     arguments = {
@@ -148,13 +204,29 @@ def start_backup(run: Run) -> Change:
         run.state.record(CREATE_BACKUP, backup_job_id=job_id, resource_arn=arn)
         return job_id
 
-    summary = (f"back up {arn} into {run.source_vault_name}, kept {run.delete_after_days} days" if earlier is None
-               else f"backup job {earlier} was started earlier: waiting for it, not starting another")
-    return Change(run.step, run.source_profile, run.source_region, "backup:StartBackupJob", arn, summary, start,
-                  needed=earlier is None, blocked_by=missing if earlier is None else "",
-                  precheck=lambda: _missing_vault(run, "source"),
-                  effect={"kind": "backup", "resource_arn": arn, "vault": run.source_vault_name,
-                          "key_arn": keys.describe(run.source_profile, run.source_region, key).arn if key else None})
+    summary = (
+        f"back up {arn} into {run.source_vault_name}, kept {run.delete_after_days} days"
+        if earlier is None
+        else f"backup job {earlier} was started earlier: waiting for it, not starting another"
+    )
+    return Change(
+        run.step,
+        run.source_profile,
+        run.source_region,
+        "backup:StartBackupJob",
+        arn,
+        summary,
+        start,
+        needed=earlier is None,
+        blocked_by=missing if earlier is None else "",
+        precheck=lambda: _missing_vault(run, "source"),
+        effect={
+            "kind": "backup",
+            "resource_arn": arn,
+            "vault": run.source_vault_name,
+            "key_arn": keys.describe(run.source_profile, run.source_region, key).arn if key else None,
+        },
+    )
 
 
 def wait_for_backup(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
@@ -162,6 +234,7 @@ def wait_for_backup(run: Run, progress: jobs.Progress | None = None, delay: int 
 
 
 # ----- steps 1c and 4: which key encrypts a recovery point ----------------------------------------
+
 
 def verify_source_key(run: Run) -> dict[str, Any]:
     """Step 1c: the snapshot is encrypted with the volume's key, not the source vault's."""
@@ -173,18 +246,27 @@ def verify_source_key(run: Run) -> dict[str, Any]:
     found = encryption_of(run, "source", point)
     volume_key = resource_key_arn(run, found["resource_arn"])
     if found["recovery_point_key_arn"] != volume_key:
-        raise StepFailed(run.step, f"the recovery point is encrypted with {found['recovery_point_key_arn']}, not "
-                         f"the resource's key {volume_key}", "back up the resource again")
+        raise StepFailed(
+            run.step,
+            f"the recovery point is encrypted with {found['recovery_point_key_arn']}, not "
+            f"the resource's key {volume_key}",
+            "back up the resource again",
+        )
     if found["snapshot_key_arn"] not in (None, volume_key):
-        raise StepFailed(run.step, f"the snapshot is encrypted with {found['snapshot_key_arn']}",
-                         "back up the resource again")
-    run.state.record(VERIFY_SOURCE_KEY, source_key_arn=volume_key,
-                     source_key_alias=found["recovery_point_key_alias"],
-                     source_vault_key_alias=found["vault_key_alias"])
+        raise StepFailed(
+            run.step, f"the snapshot is encrypted with {found['snapshot_key_arn']}", "back up the resource again"
+        )
+    run.state.record(
+        VERIFY_SOURCE_KEY,
+        source_key_arn=volume_key,
+        source_key_alias=found["recovery_point_key_alias"],
+        source_vault_key_alias=found["vault_key_alias"],
+    )
     return found
 
 
 # ----- step 2 --------------------------------------------------------------------------------------
+
 
 def share_source_key(run: Run) -> Change:
     """Plan letting the target account use the source key (the key that encrypts the snapshot)."""
@@ -194,26 +276,46 @@ def share_source_key(run: Run) -> Change:
     found = encryption_of(run, "source", point) if point else planned_encryption(run, "source")
     key_arn = found["recovery_point_key_arn"]
     if found["recovery_point_key_manager"] == "AWS":
-        finding = (f"[source-key-customer-managed] the backup is encrypted with the AWS managed key "
-                   f"{found['recovery_point_key_alias']}, whose policy cannot be changed")
+        finding = (
+            f"[source-key-customer-managed] the backup is encrypted with the AWS managed key "
+            f"{found['recovery_point_key_alias']}, whose policy cannot be changed"
+        )
         if not run.force_copy:
             raise StepFailed(run.step, finding, checks.CHECKS["source-key-customer-managed"](checks.Facts(run)).fix)
-        return Change(run.step, run.source_profile, run.source_region, "kms:PutKeyPolicy", key_arn,
-                      f"force_copy: not shared: {finding}", lambda: None, needed=False)
+        return Change(
+            run.step,
+            run.source_profile,
+            run.source_region,
+            "kms:PutKeyPolicy",
+            key_arn,
+            f"force_copy: not shared: {finding}",
+            lambda: None,
+            needed=False,
+        )
     principal = keys.copy_principal(run.account("target"), run.target_region, run.organization("target"))
     try:
-        change = keys.share_change(run.step, run.source_profile, run.source_region, key_arn, principal,
-                                   force=run.force_copy)
+        change = keys.share_change(
+            run.step, run.source_profile, run.source_region, key_arn, principal, force=run.force_copy
+        )
     except grants.DenyBlocks as blocked:
-        raise _deny_blocks(run, "source-key-shared", f"the policy of {found['recovery_point_key_alias'] or key_arn}",
-                           principal.account_id, "the key's administrators", blocked) from None
+        raise _deny_blocks(
+            run,
+            "source-key-shared",
+            f"the policy of {found['recovery_point_key_alias'] or key_arn}",
+            principal.account_id,
+            "the key's administrators",
+            blocked,
+        ) from None
     if found["made_by"]:
-        change.notes.append(f"{found['recovery_point_key_alias'] or key_arn} is the key of {found['resource_arn']}: "
-                            f"the backup of {found['made_by']} will be encrypted with it")
+        change.notes.append(
+            f"{found['recovery_point_key_alias'] or key_arn} is the key of {found['resource_arn']}: "
+            f"the backup of {found['made_by']} will be encrypted with it"
+        )
     return change
 
 
 # ----- step 3 --------------------------------------------------------------------------------------
+
 
 def start_copy(run: Run) -> Change:
     """Plan the copy to the destination vault; a copy this run started is not started again until it failed.
@@ -245,23 +347,41 @@ def start_copy(run: Run) -> Change:
             message = error.response["Error"]["Message"]
             known = registry.match(message)
             check_id = known.id if known else diagnose.UNKNOWN
-            raise StepFailed(run.step, f"[{check_id}] StartCopyJob refused: {message}",
-                             checks.run_checks(run, (check_id,))[0].fix if known else "read the message") from None
+            raise StepFailed(
+                run.step,
+                f"[{check_id}] StartCopyJob refused: {message}",
+                checks.run_checks(run, (check_id,))[0].fix if known else "read the message",
+            ) from None
         run.state.record(COPY_TO_TARGET, copy_job_id=job_id, source_recovery_point_arn=chosen)
         return job_id
 
     planned = run.state.planned_effect("backup", resource_arn=resource_arn(run))
-    source = point or (f"(the recovery point of the backup planned in {CREATE_BACKUP})" if planned
-                       else f"(no recovery point yet: step {CREATE_BACKUP} makes it)")
-    summary = (f"copy {source} to {run.target_vault_arn}" if earlier is None
-               else f"copy job {earlier} was started earlier: waiting for it, not starting another")
+    source = point or (
+        f"(the recovery point of the backup planned in {CREATE_BACKUP})"
+        if planned
+        else f"(no recovery point yet: step {CREATE_BACKUP} makes it)"
+    )
+    summary = (
+        f"copy {source} to {run.target_vault_arn}"
+        if earlier is None
+        else f"copy job {earlier} was started earlier: waiting for it, not starting another"
+    )
     blocked_by = "; ".join(f"step {f.needs_step} makes good [{f.check_id}] {f.finding}" for f in pending)
     if point is None and not blocked_by:
         blocked_by = f"step {CREATE_BACKUP} makes the recovery point (planned, not made yet)"
-    return Change(run.step, run.source_profile, run.source_region, "backup:StartCopyJob", run.target_vault_arn,
-                  summary, start,
-                  needed=earlier is None, blocked_by=blocked_by, precheck=lambda: copy_blocker(run),
-                  effect={"kind": "copy", "recovery_point_arn": point, "destination_vault_arn": run.target_vault_arn})
+    return Change(
+        run.step,
+        run.source_profile,
+        run.source_region,
+        "backup:StartCopyJob",
+        run.target_vault_arn,
+        summary,
+        start,
+        needed=earlier is None,
+        blocked_by=blocked_by,
+        precheck=lambda: copy_blocker(run),
+        effect={"kind": "copy", "recovery_point_arn": point, "destination_vault_arn": run.target_vault_arn},
+    )
 
 
 def copy_blocker(run: Run) -> str:
@@ -280,6 +400,7 @@ def wait_for_copy(run: Run, progress: jobs.Progress | None = None, delay: int = 
 
 # ----- step 4 --------------------------------------------------------------------------------------
 
+
 def verify_target_key(run: Run) -> dict[str, Any]:
     """Step 4: the copy and its snapshot are encrypted with the destination vault's key."""
     point = destination_recovery_point(run)
@@ -291,10 +412,14 @@ def verify_target_key(run: Run) -> dict[str, Any]:
     expected = found["vault_key_arn"]
     for what in ("recovery_point_key_arn", "snapshot_key_arn"):
         if found[what] not in (None, expected) or found["recovery_point_key_arn"] is None:
-            raise StepFailed(run.step, f"the copy's {what.replace('_', ' ')} is {found[what]}, not the destination "
-                             f"vault's key {expected}", "copy again into a vault under a customer managed key")
-    run.state.record(VERIFY_TARGET_KEY, destination_key_arn=expected,
-                     destination_key_alias=found["recovery_point_key_alias"])
+            raise StepFailed(
+                run.step,
+                f"the copy's {what.replace('_', ' ')} is {found[what]}, not the destination vault's key {expected}",
+                "copy again into a vault under a customer managed key",
+            )
+    run.state.record(
+        VERIFY_TARGET_KEY, destination_key_arn=expected, destination_key_alias=found["recovery_point_key_alias"]
+    )
     return found
 
 
@@ -307,14 +432,16 @@ def recovery_points_table(profile: str, region: str, vault: str) -> list[dict[st
     for page in backup.get_paginator("list_recovery_points_by_backup_vault").paginate(BackupVaultName=vault):
         for point in page["RecoveryPoints"]:
             key = keys.describe(profile, region, point["EncryptionKeyArn"]) if point.get("EncryptionKeyArn") else None
-            rows.append({
-                "recovery point": point["RecoveryPointArn"],
-                "resource": point["ResourceArn"],
-                "status": point["Status"],
-                "created": point["CreationDate"],
-                "key arn": point.get("EncryptionKeyArn", ""),
-                "key alias": key.alias if key else "",
-                "key manager": key.manager if key else "",
-                "lifecycle": point.get("Lifecycle", {}),
-            })
+            rows.append(
+                {
+                    "recovery point": point["RecoveryPointArn"],
+                    "resource": point["ResourceArn"],
+                    "status": point["Status"],
+                    "created": point["CreationDate"],
+                    "key arn": point.get("EncryptionKeyArn", ""),
+                    "key alias": key.alias if key else "",
+                    "key manager": key.manager if key else "",
+                    "lifecycle": point.get("Lifecycle", {}),
+                }
+            )
     return rows

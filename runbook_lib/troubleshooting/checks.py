@@ -30,8 +30,10 @@ from . import registry
 log = logging.getLogger(__name__)
 
 PASS, FAIL, UNKNOWN, SKIPPED = "pass", "fail", "unknown", "skipped"
-UNKNOWN_FIX = ("read the statement: if it cannot apply to this copy, go on; the evaluator does not model "
-               "it (strict_checks: true makes this block)")
+UNKNOWN_FIX = (
+    "read the statement: if it cannot apply to this copy, go on; the evaluator does not model "
+    "it (strict_checks: true makes this block)"
+)
 
 
 @dataclass
@@ -47,8 +49,12 @@ class Finding:
         return self.status == FAIL or (strict and self.status == UNKNOWN)
 
     def row(self) -> dict[str, str]:
-        return {"check": self.check_id, "status": self.status, "finding": self.finding,
-                "fix": self.fix if self.status in (FAIL, UNKNOWN) else ""}
+        return {
+            "check": self.check_id,
+            "status": self.status,
+            "finding": self.finding,
+            "fix": self.fix if self.status in (FAIL, UNKNOWN) else "",
+        }
 
 
 def planned_note(effect: dict[str, Any] | None) -> str:
@@ -70,20 +76,23 @@ class Facts:
         """The target vault, or the one step 00 plans (with its planning step)."""
         run = self.run
         return vaults.find(run.target_profile, run.target_region, run.target_vault_name) or self.planned(
-            "vault", profile=run.target_profile, region=run.target_region, name=run.target_vault_name)
+            "vault", profile=run.target_profile, region=run.target_region, name=run.target_vault_name
+        )
 
     @cached_property
     def source_vault(self) -> dict[str, Any] | None:
         run = self.run
         return vaults.find(run.source_profile, run.source_region, run.source_vault_name) or self.planned(
-            "vault", profile=run.source_profile, region=run.source_region, name=run.source_vault_name)
+            "vault", profile=run.source_profile, region=run.source_region, name=run.source_vault_name
+        )
 
     @cached_property
     def target_vault_policy(self) -> tuple[str | None, dict[str, Any] | None]:
         """(policy text, the plan it comes from) of the target vault."""
         run = self.run
-        plan = self.planned("vault-policy", profile=run.target_profile, region=run.target_region,
-                            name=run.target_vault_name)
+        plan = self.planned(
+            "vault-policy", profile=run.target_profile, region=run.target_region, name=run.target_vault_name
+        )
         if plan:
             return plan["policy"], plan
         if self.target_vault is None or self.target_vault.get("step"):
@@ -102,17 +111,21 @@ class Facts:
         backup = run.source("backup")
         if self.source_vault is not None and not self.source_vault.get("step"):
             arn = run.state.get(CREATE_BACKUP, "recovery_point_arn") or vaults.newest_recovery_point(
-                run.source_profile, run.source_region, run.source_vault_name, self.resource, any_status=True)
+                run.source_profile, run.source_region, run.source_vault_name, self.resource, any_status=True
+            )
             if arn:
                 try:
-                    return backup.describe_recovery_point(BackupVaultName=run.source_vault_name,
-                                                          RecoveryPointArn=arn)
+                    return backup.describe_recovery_point(BackupVaultName=run.source_vault_name, RecoveryPointArn=arn)
                 except backup.exceptions.ResourceNotFoundException:
                     pass
         plan = self.planned("backup", resource_arn=self.resource)
         if plan:
-            return {"RecoveryPointArn": None, "Status": "PLANNED", "EncryptionKeyArn": plan.get("key_arn"),
-                    "step": plan["step"]}
+            return {
+                "RecoveryPointArn": None,
+                "Status": "PLANNED",
+                "EncryptionKeyArn": plan.get("key_arn"),
+                "step": plan["step"],
+            }
         return None
 
     @cached_property
@@ -134,8 +147,7 @@ class Facts:
         plan = self.planned("key-policy", key_arn=self.source_key.arn)  # type: ignore[union-attr]
         if plan:
             return plan["policy"], plan
-        return keys.current_policy(self.run.source_profile, self.run.source_region,
-                                   self.source_key.arn), None  # type: ignore[union-attr]
+        return keys.current_policy(self.run.source_profile, self.run.source_region, self.source_key.arn), None  # type: ignore[union-attr]
 
 
 Check = Callable[[Facts], Finding]
@@ -160,26 +172,46 @@ def check(check_id: str) -> Callable[[Check], Check]:
     return register
 
 
-def policy_finding(decision: iam_policy.Decision, what: str, account: str, owner: str, fix_command: str,
-                   grant_step: str, evidence: dict[str, Any], planned: str) -> Finding:
+def policy_finding(
+    decision: iam_policy.Decision,
+    what: str,
+    account: str,
+    owner: str,
+    fix_command: str,
+    grant_step: str,
+    evidence: dict[str, Any],
+    planned: str,
+) -> Finding:
     """The finding for a policy decision: pass, fail (no grant, or a Deny), or unknown, with the statements."""
     if decision.allowed:
         return Finding(PASS, f"{what} lets account {account} in{planned}", evidence=evidence)
     labels = ", ".join(grants.label(s) for s in decision.statements)
     if decision.outcome == iam_policy.UNDETERMINED:
         evidence = {"undecided statements": list(decision.statements), **evidence}
-        return Finding(UNKNOWN, f"{what}: cannot decide whether statement {labels} applies to account "
-                       f"{account}{planned}", UNKNOWN_FIX, evidence)
+        return Finding(
+            UNKNOWN,
+            f"{what}: cannot decide whether statement {labels} applies to account {account}{planned}",
+            UNKNOWN_FIX,
+            evidence,
+        )
     if decision.outcome == iam_policy.DENY:
         evidence = {"denying statements": list(decision.statements), **evidence}
         removable = all(grants.names_only(s, account) for s in decision.statements)
-        fix = (f"remove statement {labels} (runbook fix {fix_command} plans its removal)" if removable
-               else f"statement {labels} also applies to others: {owner} must change it")
-        return Finding(FAIL, f"{what}: statement {labels} denies account {account} (an explicit Deny wins)",
-                       fix, evidence)
-    return Finding(FAIL, f"{what} does not let account {account} in{planned}",
-                   f"step {grant_step} adds the statement (or runbook fix {fix_command})", evidence,
-                   needs_step=grant_step)
+        fix = (
+            f"remove statement {labels} (runbook fix {fix_command} plans its removal)"
+            if removable
+            else f"statement {labels} also applies to others: {owner} must change it"
+        )
+        return Finding(
+            FAIL, f"{what}: statement {labels} denies account {account} (an explicit Deny wins)", fix, evidence
+        )
+    return Finding(
+        FAIL,
+        f"{what} does not let account {account} in{planned}",
+        f"step {grant_step} adds the statement (or runbook fix {fix_command})",
+        evidence,
+        needs_step=grant_step,
+    )
 
 
 def _organization(org_id: str | None) -> str:
@@ -192,11 +224,13 @@ def same_organization(facts: Facts) -> Finding:
     evidence = {"source organization": source, "target organization": target}
     if source is not None and source == target:
         return Finding(PASS, f"both accounts are in organization {source}", evidence=evidence)
-    return Finding(FAIL,
-                   f"the source account is in {_organization(source)} and the target account in "
-                   f"{_organization(target)}",
-                   "invite the target account into the source account's AWS Organization (from its management "
-                   "account) and accept the invitation", evidence=evidence)
+    return Finding(
+        FAIL,
+        f"the source account is in {_organization(source)} and the target account in {_organization(target)}",
+        "invite the target account into the source account's AWS Organization (from its management "
+        "account) and accept the invitation",
+        evidence=evidence,
+    )
 
 
 @check("cross-account-enabled")
@@ -205,18 +239,21 @@ def cross_account_enabled(facts: Facts) -> Finding:
     try:
         settings = backup.describe_global_settings()["GlobalSettings"]
     except backup.exceptions.InvalidRequestException as error:
-        return Finding(FAIL, f"global settings unreadable: {error}",
-                       "put the source account in an AWS Organization")
+        return Finding(FAIL, f"global settings unreadable: {error}", "put the source account in an AWS Organization")
     evidence: dict[str, Any] = {"global settings": settings}
     if settings.get("isCrossAccountBackupEnabled") == "true":
         return Finding(PASS, "cross-account backup is enabled for the organization", evidence=evidence)
     plan = facts.planned("cross-account-backup")
     if plan:
         return Finding(PASS, f"cross-account backup will be enabled{planned_note(plan)}", evidence=evidence)
-    return Finding(FAIL, "cross-account backup is not enabled for the organization",
-                   "from the management account: aws backup update-global-settings --global-settings "
-                   "isCrossAccountBackupEnabled=true (runbook: step 00 with management_profile set)",
-                   evidence, needs_step=PREREQUISITES if facts.run.management_profile else "")
+    return Finding(
+        FAIL,
+        "cross-account backup is not enabled for the organization",
+        "from the management account: aws backup update-global-settings --global-settings "
+        "isCrossAccountBackupEnabled=true (runbook: step 00 with management_profile set)",
+        evidence,
+        needs_step=PREREQUISITES if facts.run.management_profile else "",
+    )
 
 
 @check("role-exists")
@@ -231,17 +268,28 @@ def role_exists(facts: Facts) -> Finding:
 def target_vault_customer_key(facts: Facts) -> Finding:
     vault = facts.target_vault
     if vault is None:
-        return Finding(FAIL, f"vault {facts.run.target_vault_name} does not exist in the target account",
-                       "run step 00 to create it under a customer managed key", needs_step=PREREQUISITES)
+        return Finding(
+            FAIL,
+            f"vault {facts.run.target_vault_name} does not exist in the target account",
+            "run step 00 to create it under a customer managed key",
+            needs_step=PREREQUISITES,
+        )
     key = keys.describe(facts.run.target_profile, facts.run.target_region, vault["EncryptionKeyArn"])
     evidence = {"vault key": key.arn, "key manager": key.manager, "alias": key.alias}
     if key.manager == "CUSTOMER":
-        return Finding(PASS, f"the target vault uses customer managed key {key.alias or key.arn}"
-                       f"{planned_note(vault if vault.get('step') else None)}", evidence=evidence)
-    return Finding(FAIL,
-                   f"the target vault is encrypted with the AWS managed key {key.alias}",
-                   "a vault's key cannot change: create another vault under a customer managed key "
-                   "(set target_vault_name and target_vault_key, run step 00) and copy there", evidence=evidence)
+        return Finding(
+            PASS,
+            f"the target vault uses customer managed key {key.alias or key.arn}"
+            f"{planned_note(vault if vault.get('step') else None)}",
+            evidence=evidence,
+        )
+    return Finding(
+        FAIL,
+        f"the target vault is encrypted with the AWS managed key {key.alias}",
+        "a vault's key cannot change: create another vault under a customer managed key "
+        "(set target_vault_name and target_vault_key, run step 00) and copy there",
+        evidence=evidence,
+    )
 
 
 @check("target-vault-policy")
@@ -251,13 +299,19 @@ def target_vault_policy(facts: Facts) -> Finding:
         return Finding(SKIPPED, "no target vault yet")
     text, plan = facts.target_vault_policy
     role = run.role()
-    principal = iam_policy.Principal(run.account("source"), role["Arn"] if role else None,
-                                     run.organization("source"))
+    principal = iam_policy.Principal(run.account("source"), role["Arn"] if role else None, run.organization("source"))
     decision = vaults.copy_in_decision(text, facts.target_vault["BackupVaultArn"], principal)
     evidence = {"vault access policy": json.loads(text) if text else None}
-    return policy_finding(decision, f"the access policy of {run.target_vault_name}", principal.account_id,
-                          f"the destination account ({run.account('target')})", "target-vault-policy",
-                          PREREQUISITES, evidence, planned_note(plan))
+    return policy_finding(
+        decision,
+        f"the access policy of {run.target_vault_name}",
+        principal.account_id,
+        f"the destination account ({run.account('target')})",
+        "target-vault-policy",
+        PREREQUISITES,
+        evidence,
+        planned_note(plan),
+    )
 
 
 @check("source-key-customer-managed")
@@ -267,12 +321,16 @@ def source_key_customer_managed(facts: Facts) -> Finding:
         return Finding(SKIPPED, "the resource is not encrypted")
     evidence = {"key": key.arn, "alias": key.alias, "key manager": key.manager}
     if key.manager == "CUSTOMER":
-        return Finding(PASS, f"the backup is encrypted with customer managed key "
-                       f"{key.alias or key.arn}", evidence=evidence)
-    return Finding(FAIL,
-                   f"the backup is encrypted with the AWS managed key {key.alias}, which cannot be shared",
-                   "re-encrypt under a customer managed key (runbook fix source-key-customer-managed copies the "
-                   "snapshot with your CMK and makes a volume of it), then back that volume up", evidence=evidence)
+        return Finding(
+            PASS, f"the backup is encrypted with customer managed key {key.alias or key.arn}", evidence=evidence
+        )
+    return Finding(
+        FAIL,
+        f"the backup is encrypted with the AWS managed key {key.alias}, which cannot be shared",
+        "re-encrypt under a customer managed key (runbook fix source-key-customer-managed copies the "
+        "snapshot with your CMK and makes a volume of it), then back that volume up",
+        evidence=evidence,
+    )
 
 
 @check("source-key-shared")
@@ -285,20 +343,31 @@ def source_key_shared(facts: Facts) -> Finding:
     principal = keys.copy_principal(run.account("target"), run.target_region, run.organization("target"))
     decision = keys.copy_decision(json.loads(text), key.arn, principal)
     evidence = {"key": key.arn, "key policy": json.loads(text)}
-    return policy_finding(decision, f"the policy of {key.alias or key.arn}", principal.account_id,
-                          f"the key's administrators (account {key.account})", "source-key-shared",
-                          SHARE_SOURCE_KEY, evidence, planned_note(plan))
+    return policy_finding(
+        decision,
+        f"the policy of {key.alias or key.arn}",
+        principal.account_id,
+        f"the key's administrators (account {key.account})",
+        "source-key-shared",
+        SHARE_SOURCE_KEY,
+        evidence,
+        planned_note(plan),
+    )
 
 
 @check("rds-single-hop")
 def rds_single_hop(facts: Facts) -> Finding:
     is_rds = ":rds:" in facts.resource
-    two_hops = (facts.run.source_region != facts.run.target_region
-                and facts.run.account("source") != facts.run.account("target"))
+    two_hops = facts.run.source_region != facts.run.target_region and facts.run.account("source") != facts.run.account(
+        "target"
+    )
     if is_rds and two_hops:
-        return Finding(FAIL, "an RDS backup cannot go to another account and another Region in "
-                       "one copy", "copy in two hops: first to a vault of the source account in the target Region, "
-                       "then across accounts in that Region (or set target_region to source_region)")
+        return Finding(
+            FAIL,
+            "an RDS backup cannot go to another account and another Region in one copy",
+            "copy in two hops: first to a vault of the source account in the target Region, "
+            "then across accounts in that Region (or set target_region to source_region)",
+        )
     return Finding(PASS, "one hop is enough for this resource" if is_rds else "not an RDS resource")
 
 
@@ -306,16 +375,27 @@ def rds_single_hop(facts: Facts) -> Finding:
 def recovery_point_ready(facts: Facts) -> Finding:
     point = facts.recovery_point
     if point is None:
-        return Finding(FAIL, f"no recovery point of {facts.resource} in {facts.run.source_vault_name}",
-                       "run step 01 to back the resource up", needs_step=CREATE_BACKUP)
+        return Finding(
+            FAIL,
+            f"no recovery point of {facts.resource} in {facts.run.source_vault_name}",
+            "run step 01 to back the resource up",
+            needs_step=CREATE_BACKUP,
+        )
     if point["Status"] == "PLANNED":
         return Finding(PASS, f"the backup planned in {point['step']} will make it (not made yet)")
     if point["Status"] != "COMPLETED":
-        return Finding(FAIL, f"recovery point {point['RecoveryPointArn']} is {point['Status']}",
-                       "wait for the backup to complete (run step 01 again)", needs_step=CREATE_BACKUP)
+        return Finding(
+            FAIL,
+            f"recovery point {point['RecoveryPointArn']} is {point['Status']}",
+            "wait for the backup to complete (run step 01 again)",
+            needs_step=CREATE_BACKUP,
+        )
     if point.get("StorageClass", "WARM") != "WARM":
-        return Finding(FAIL, f"recovery point {point['RecoveryPointArn']} is in {point.get('StorageClass')} storage",
-                       "cold recovery points cannot be copied: back up again")
+        return Finding(
+            FAIL,
+            f"recovery point {point['RecoveryPointArn']} is in {point.get('StorageClass')} storage",
+            "cold recovery points cannot be copied: back up again",
+        )
     return Finding(PASS, f"recovery point {point['RecoveryPointArn']} is COMPLETED in WARM storage")
 
 

@@ -30,8 +30,14 @@ class Diagnosis:
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> dict[str, str]:
-        return {"job": self.job_id, "kind": self.kind, "check": self.check_id, "cause": self.cause,
-                "fix": self.fix, "message": self.message}
+        return {
+            "job": self.job_id,
+            "kind": self.kind,
+            "check": self.check_id,
+            "cause": self.cause,
+            "fix": self.fix,
+            "message": self.message,
+        }
 
 
 def explain(run: Run, job_id: str, kind: str, state: str, message: str) -> Diagnosis:
@@ -53,9 +59,12 @@ def failed_jobs(run: Run, copy_job_id: str | None = None) -> list[Diagnosis]:
         try:
             job = backup.describe_copy_job(CopyJobId=copy_job_id)["CopyJob"]
         except backup.exceptions.ResourceNotFoundException:
-            raise StepFailed(run.step, f"copy job {copy_job_id} is unknown to account {run.account('source')} in "
-                             f"{run.source_region}", "check the ID, and that source_profile and source_region name "
-                             "the account and Region that started the copy") from None
+            raise StepFailed(
+                run.step,
+                f"copy job {copy_job_id} is unknown to account {run.account('source')} in {run.source_region}",
+                "check the ID, and that source_profile and source_region name "
+                "the account and Region that started the copy",
+            ) from None
         return [explain(run, job["CopyJobId"], "copy", job["State"], job.get("StatusMessage", ""))]
     diagnoses = [
         explain(run, job["CopyJobId"], "copy", job["State"], job.get("StatusMessage", ""))

@@ -61,14 +61,26 @@ def plan(run: Run, check_id: str, reencrypt_key: str = "alias/cmkSource") -> lis
 def share_source_key(run: Run, facts: checks.Facts, finding: checks.Finding, reencrypt_key: str) -> list[Change]:
     assert facts.source_key is not None  # the check fails only for a customer managed source key
     principal = keys.copy_principal(run.account("target"), run.target_region, run.organization("target"))
-    return [keys.share_change(run.step, run.source_profile, run.source_region, facts.source_key.arn, principal,
-                              remove_denies=True)]
+    return [
+        keys.share_change(
+            run.step, run.source_profile, run.source_region, facts.source_key.arn, principal, remove_denies=True
+        )
+    ]
 
 
 @fixer("target-vault-policy")
 def allow_copy_in(run: Run, facts: checks.Facts, finding: checks.Finding, reencrypt_key: str) -> list[Change]:
-    return [vaults.access_policy_change(run.step, run.target_profile, run.target_region, run.target_vault_name,
-                                        run.target_vault_arn, vaults_principal(run), remove_denies=True)]
+    return [
+        vaults.access_policy_change(
+            run.step,
+            run.target_profile,
+            run.target_region,
+            run.target_vault_name,
+            run.target_vault_arn,
+            vaults_principal(run),
+            remove_denies=True,
+        )
+    ]
 
 
 @fixer("cross-account-enabled")
@@ -91,30 +103,56 @@ def reencrypt(run: Run, facts: checks.Facts, finding: checks.Finding, key_ref: s
     """Copy the recovery point's snapshot under a customer managed key, then make a volume of it."""
     point = facts.recovery_point
     if point is None or ":snapshot/" not in point["RecoveryPointArn"]:
-        raise StepFailed(run.step, "[source-key-customer-managed] no EBS recovery point to re-encrypt",
-                         "back the volume up first (step 01)")
+        raise StepFailed(
+            run.step,
+            "[source-key-customer-managed] no EBS recovery point to re-encrypt",
+            "back the volume up first (step 01)",
+        )
     key = keys.describe(run.source_profile, run.source_region, key_ref)
     if key.manager != "CUSTOMER":
-        raise StepFailed(run.step, f"[source-key-customer-managed] {key_ref} is not a customer managed key",
-                         "name a customer managed key to re-encrypt with")
+        raise StepFailed(
+            run.step,
+            f"[source-key-customer-managed] {key_ref} is not a customer managed key",
+            "name a customer managed key to re-encrypt with",
+        )
     ec2 = clients.client(run.source_profile, "ec2", run.source_region)
     source_snapshot = point["RecoveryPointArn"].rsplit("/", 1)[1]
     zone = f"{run.source_region}a"
     done = run.state.get("fixes", "reencrypted_volume_arn")
 
     def copy_and_restore() -> str:
-        copied = ec2.copy_snapshot(SourceSnapshotId=source_snapshot, SourceRegion=run.source_region, Encrypted=True,
-                                   KmsKeyId=key.arn, Description=f"{source_snapshot} re-encrypted with {key.alias}")
+        copied = ec2.copy_snapshot(
+            SourceSnapshotId=source_snapshot,
+            SourceRegion=run.source_region,
+            Encrypted=True,
+            KmsKeyId=key.arn,
+            Description=f"{source_snapshot} re-encrypted with {key.alias}",
+        )
         ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[copied["SnapshotId"]])
-        volume = ec2.create_volume(SnapshotId=copied["SnapshotId"], AvailabilityZone=zone, Encrypted=True,
-                                   KmsKeyId=key.arn, TagSpecifications=[{
-                                       "ResourceType": "volume",
-                                       "Tags": [{"Key": "Name", "Value": f"{run.resource_name}-cmk"}]}])
+        volume = ec2.create_volume(
+            SnapshotId=copied["SnapshotId"],
+            AvailabilityZone=zone,
+            Encrypted=True,
+            KmsKeyId=key.arn,
+            TagSpecifications=[
+                {"ResourceType": "volume", "Tags": [{"Key": "Name", "Value": f"{run.resource_name}-cmk"}]}
+            ],
+        )
         arn = arns.volume(run.account("source"), run.source_region, volume["VolumeId"])
         run.state.record("fixes", reencrypted_snapshot_id=copied["SnapshotId"], reencrypted_volume_arn=arn)
         log.warning(f"Back up {arn} (set resource_arn to it) and copy that recovery point instead.")
         return arn
 
-    return [Change(run.step, run.source_profile, run.source_region, "ec2:CopySnapshot", source_snapshot,
-                   f"copy snapshot {source_snapshot} under {key.alias or key.arn}, then create a volume "
-                   f"{run.resource_name}-cmk from it in {zone}", copy_and_restore, needed=done is None)]
+    return [
+        Change(
+            run.step,
+            run.source_profile,
+            run.source_region,
+            "ec2:CopySnapshot",
+            source_snapshot,
+            f"copy snapshot {source_snapshot} under {key.alias or key.arn}, then create a volume "
+            f"{run.resource_name}-cmk from it in {zone}",
+            copy_and_restore,
+            needed=done is None,
+        )
+    ]

@@ -51,14 +51,18 @@ def _source(run: Run) -> str:
 
 def _volumes(run: Run, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ec2 = run.source("ec2")
-    return [volume for page in ec2.get_paginator("describe_volumes").paginate(Filters=filters)
-            for volume in page["Volumes"]]
+    return [
+        volume for page in ec2.get_paginator("describe_volumes").paginate(Filters=filters) for volume in page["Volumes"]
+    ]
 
 
 def _usable(field: str, volume: dict[str, Any]) -> None:
     if volume["State"] not in USABLE_VOLUME_STATES:
-        raise ParameterError(field, f"volume {volume['VolumeId']} is {volume['State']}; allowed: a volume that is "
-                             f"{' or '.join(USABLE_VOLUME_STATES)}")
+        raise ParameterError(
+            field,
+            f"volume {volume['VolumeId']} is {volume['State']}; allowed: a volume that is "
+            f"{' or '.join(USABLE_VOLUME_STATES)}",
+        )
 
 
 def resource(run: Run) -> None:
@@ -67,22 +71,27 @@ def resource(run: Run) -> None:
         volumes = _volumes(run, [{"Name": "tag:Name", "Values": [run.resource_name]}])
         if len(volumes) != 1:
             found = "no EBS volume is" if not volumes else f"{len(volumes)} EBS volumes are"
-            raise ParameterError("resource_name", f"{found} tagged Name={run.resource_name!r} in {_source(run)}; "
-                                 "allowed: the Name tag of exactly one volume there, or set resource_arn")
+            raise ParameterError(
+                "resource_name",
+                f"{found} tagged Name={run.resource_name!r} in {_source(run)}; "
+                "allowed: the Name tag of exactly one volume there, or set resource_arn",
+            )
         _usable("resource_name", volumes[0])
         return
     arn = params.RESOURCE_ARN.match(run.resource_arn)
     if arn is None:  # validate refuses it first; kept for values built by hand
-        raise ParameterError("resource_arn", f"got {run.resource_arn!r}; allowed: "
-                             f"{params.BY_NAME['resource_arn'].allowed}")
+        raise ParameterError(
+            "resource_arn", f"got {run.resource_arn!r}; allowed: {params.BY_NAME['resource_arn'].allowed}"
+        )
     if arn["account"] != run.account("source"):
         raise ParameterError("resource_arn", f"is in account {arn['account']}; allowed: a resource of {_source(run)}")
     if arn["resource"].startswith("volume/"):
         volume_id = arn["resource"].removeprefix("volume/")
         volumes = _volumes(run, [{"Name": "volume-id", "Values": [volume_id]}])
         if not volumes:
-            raise ParameterError("resource_arn", f"no EBS volume {volume_id} in {_source(run)}; allowed: a volume "
-                                 "there")
+            raise ParameterError(
+                "resource_arn", f"no EBS volume {volume_id} in {_source(run)}; allowed: a volume there"
+            )
         _usable("resource_arn", volumes[0])
         return
     name = arn["resource"].removeprefix("db:")
@@ -90,11 +99,15 @@ def resource(run: Run) -> None:
     try:
         database = rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
     except rds.exceptions.DBInstanceNotFoundFault:
-        raise ParameterError("resource_arn", f"no RDS DB instance {name} in {_source(run)}; allowed: a DB instance "
-                             "there") from None
+        raise ParameterError(
+            "resource_arn", f"no RDS DB instance {name} in {_source(run)}; allowed: a DB instance there"
+        ) from None
     if str(database.get("Engine", "")).startswith("aurora"):
-        raise ParameterError("resource_arn", f"{name} is an Aurora DB instance ({database['Engine']}); allowed: an "
-                             "RDS DB instance that is not part of an Aurora cluster (AWS Backup backs up the cluster)")
+        raise ParameterError(
+            "resource_arn",
+            f"{name} is an Aurora DB instance ({database['Engine']}); allowed: an "
+            "RDS DB instance that is not part of an Aurora cluster (AWS Backup backs up the cluster)",
+        )
 
 
 def single_hop(run: Run) -> None:
@@ -103,9 +116,12 @@ def single_hop(run: Run) -> None:
     if run.force_copy or not params.RESOURCE_ARN.match(run.resource_arn or "") or ":rds:" not in run.resource_arn:
         return
     if run.source_region != run.target_region and run.account("source") != run.account("target"):
-        raise ParameterError("target_region", f"is {run.target_region}, not source_region {run.source_region}, while "
-                             f"target_profile is another account ({run.account('target')}); allowed: for an RDS "
-                             "resource, the source's Region or the source's account (copy in two hops)")
+        raise ParameterError(
+            "target_region",
+            f"is {run.target_region}, not source_region {run.source_region}, while "
+            f"target_profile is another account ({run.account('target')}); allowed: for an RDS "
+            "resource, the source's Region or the source's account (copy in two hops)",
+        )
 
 
 def _key(run: Run, name: str, side: str, customer_managed: bool) -> None:
@@ -118,8 +134,9 @@ def _key(run: Run, name: str, side: str, customer_managed: bool) -> None:
     try:
         meta = kms.describe_key(KeyId=reference)["KeyMetadata"]
     except kms.exceptions.NotFoundException:
-        raise ParameterError(name, f"no KMS key {reference} in {where}; allowed: a key of that account and "
-                             "Region") from None
+        raise ParameterError(
+            name, f"no KMS key {reference} in {where}; allowed: a key of that account and Region"
+        ) from None
     if meta["KeyState"] != "Enabled":
         raise ParameterError(name, f"KMS key {reference} is {meta['KeyState']}; allowed: an enabled key")
     if customer_managed and meta["KeyManager"] != "CUSTOMER":
@@ -129,9 +146,12 @@ def _key(run: Run, name: str, side: str, customer_managed: bool) -> None:
 def role(run: Run) -> None:
     """The role the jobs pass to AWS Backup exists in the source account."""
     if run.role() is None:
-        raise ParameterError("iam_role_name", f"no IAM role {run.iam_role_name} in the source account "
-                             f"{run.account('source')} (source_profile {run.source_profile}); allowed: a role there "
-                             "that AWS Backup can assume, e.g. service-role/AWSBackupDefaultServiceRole")
+        raise ParameterError(
+            "iam_role_name",
+            f"no IAM role {run.iam_role_name} in the source account "
+            f"{run.account('source')} (source_profile {run.source_profile}); allowed: a role there "
+            "that AWS Backup can assume, e.g. service-role/AWSBackupDefaultServiceRole",
+        )
 
 
 FACTS: dict[str, Callable[[Run], None]] = {

@@ -51,89 +51,135 @@ class KnownFailure:
 
 FAILURES: tuple[KnownFailure, ...] = (
     KnownFailure(
-        "same-organization", "accounts in different organizations", BEFORE_BACKUP,
+        "same-organization",
+        "accounts in different organizations",
+        BEFORE_BACKUP,
         "the source and destination accounts are not in one AWS Organization",
         "Copy job failed. Both source and destination account must be a member of the same organization.",
         re.compile(r"must be a member of the same organization"),
-        lesson=Lesson(1, "outside-organization", "The target account is outside the source's organization.",
-                      "the accounts' organizations differ",
-                      "invite the target into the organization; in the sandbox: "
-                      "`runbook sandbox join --account 333333333333`"),
+        lesson=Lesson(
+            1,
+            "outside-organization",
+            "The target account is outside the source's organization.",
+            "the accounts' organizations differ",
+            "invite the target into the organization; in the sandbox: `runbook sandbox join --account 333333333333`",
+        ),
     ),
     KnownFailure(
-        "cross-account-enabled", "cross-account backup turned off", BEFORE_BACKUP,
+        "cross-account-enabled",
+        "cross-account backup turned off",
+        BEFORE_BACKUP,
         "cross-account backup is not enabled for the organization",
         "Copy job failed. Cross-account copy feature is not enabled for the current organization.",
-        re.compile(r"Cross-account copy feature is not enabled"), fixable=True,
-        lesson=Lesson(7, "cross-account-locked", "Cross-account backup is off, and a service control policy stops "
-                      "the management account turning it on.",
-                      "step 00 cannot enable cross-account backup: the management account is denied",
-                      "lift the restriction in the management account, then `runbook fix ... cross-account-enabled`"),
+        re.compile(r"Cross-account copy feature is not enabled"),
+        fixable=True,
+        lesson=Lesson(
+            7,
+            "cross-account-locked",
+            "Cross-account backup is off, and a service control policy stops the management account turning it on.",
+            "step 00 cannot enable cross-account backup: the management account is denied",
+            "lift the restriction in the management account, then `runbook fix ... cross-account-enabled`",
+        ),
     ),
     KnownFailure(
-        "role-exists", "no backup role", BEFORE_BACKUP,
+        "role-exists",
+        "no backup role",
+        BEFORE_BACKUP,
         "the IAM role AWS Backup should assume does not exist in the source account",
     ),
     KnownFailure(
-        "target-vault-customer-key", "destination vault under the AWS managed key", BEFORE_BACKUP,
+        "target-vault-customer-key",
+        "destination vault under the AWS managed key",
+        BEFORE_BACKUP,
         "the destination vault is encrypted with the AWS managed Backup key",
         "Copy job failed because the destination Backup vault is encrypted with the default Backup service managed "
         "key. The contents of this vault cannot be copied. Only the contents of a Backup vault encrypted by a "
         "customer master key (CMK) may be copied.",
         re.compile(r"destination Backup vault is encrypted with the default Backup service managed key"),
-        lesson=Lesson(5, "default-key-target-vault", "CABTargetVault already exists under the default Backup key.",
-                      "`CABTargetVault` uses the default Backup key, which can never change",
-                      "create another vault under `cmkTarget` (`target_vault_name`) and copy there"),
+        lesson=Lesson(
+            5,
+            "default-key-target-vault",
+            "CABTargetVault already exists under the default Backup key.",
+            "`CABTargetVault` uses the default Backup key, which can never change",
+            "create another vault under `cmkTarget` (`target_vault_name`) and copy there",
+        ),
     ),
     KnownFailure(
-        "target-vault-policy", "destination vault policy shuts the source out", BEFORE_BACKUP,
+        "target-vault-policy",
+        "destination vault policy shuts the source out",
+        BEFORE_BACKUP,
         "the destination vault's access policy does not let the source account copy in",
         "Access Denied trying to call AWS Backup service",
-        re.compile(r"Access Denied trying to call AWS Backup service"), fixable=True,
-        lesson=Lesson(3, "target-vault-denies-source", "CABTargetVault's access policy denies the source account, "
-                      "so the Allow step 00 adds cannot help.",
-                      "the Allow added in step 00 loses to the vault policy's Deny",
-                      "`runbook fix ... target-vault-policy` plans removing the Deny (it names only the source "
-                      "account) and writes the Allow"),
+        re.compile(r"Access Denied trying to call AWS Backup service"),
+        fixable=True,
+        lesson=Lesson(
+            3,
+            "target-vault-denies-source",
+            "CABTargetVault's access policy denies the source account, so the Allow step 00 adds cannot help.",
+            "the Allow added in step 00 loses to the vault policy's Deny",
+            "`runbook fix ... target-vault-policy` plans removing the Deny (it names only the source "
+            "account) and writes the Allow",
+        ),
     ),
     KnownFailure(
-        "source-key-customer-managed", "backup under an AWS managed key", BEFORE_BACKUP,
+        "source-key-customer-managed",
+        "backup under an AWS managed key",
+        BEFORE_BACKUP,
         "the snapshot is encrypted with an AWS managed key, which no other account can use",
         "Snapshots encrypted with the AWS Managed CMK can't be shared. Specify another snapshot. (Service: "
         "AmazonEC2; Status Code: 400; Error Code: InvalidParameter; Request ID: ...; Proxy: null)",
-        re.compile(r"Snapshots encrypted with the AWS Managed CMK can't be shared"), fixable=True,
-        lesson=Lesson(4, "walkthrough", "The volume is encrypted with the AWS managed key aws/ebs.",
-                      "the snapshot uses `aws/ebs`, which no other account can use",
-                      "`runbook fix ... source-key-customer-managed` copies the snapshot under `cmkSource` and makes "
-                      "a volume of it; back that volume up and copy it",
-                      {"resource_name": "default-key-volume"}),
+        re.compile(r"Snapshots encrypted with the AWS Managed CMK can't be shared"),
+        fixable=True,
+        lesson=Lesson(
+            4,
+            "walkthrough",
+            "The volume is encrypted with the AWS managed key aws/ebs.",
+            "the snapshot uses `aws/ebs`, which no other account can use",
+            "`runbook fix ... source-key-customer-managed` copies the snapshot under `cmkSource` and makes "
+            "a volume of it; back that volume up and copy it",
+            {"resource_name": "default-key-volume"},
+        ),
     ),
     KnownFailure(
-        "rds-single-hop", "RDS across account and Region at once", BEFORE_BACKUP,
+        "rds-single-hop",
+        "RDS across account and Region at once",
+        BEFORE_BACKUP,
         "an RDS backup cannot change account and Region in one copy",
         "Copy job from us-east-1 to eu-west-1 cannot be initiated for RDS resources. Feature is not supported for "
         "provided resource type.",
         re.compile(r"Copy job from \S+ to \S+ cannot be initiated for RDS resources"),
-        lesson=Lesson(6, "walkthrough", "The resource is an RDS instance; the copy changes account and Region at once.",
-                      "StartCopyJob refuses at once: RDS cannot change account and Region in one copy",
-                      "copy in two hops, or keep the Region",
-                      {"resource_arn": "arn:aws:rds:us-east-1:222222222222:db:walkthrough-db", "resource_name": ""}),
+        lesson=Lesson(
+            6,
+            "walkthrough",
+            "The resource is an RDS instance; the copy changes account and Region at once.",
+            "StartCopyJob refuses at once: RDS cannot change account and Region in one copy",
+            "copy in two hops, or keep the Region",
+            {"resource_arn": "arn:aws:rds:us-east-1:222222222222:db:walkthrough-db", "resource_name": ""},
+        ),
     ),
     KnownFailure(
-        "recovery-point-ready", "no completed recovery point", BEFORE_COPY,
+        "recovery-point-ready",
+        "no completed recovery point",
+        BEFORE_COPY,
         "there is no completed, warm recovery point of the resource to copy",
     ),
     KnownFailure(
-        "source-key-shared", "source key not shared", BEFORE_COPY,
+        "source-key-shared",
+        "source key not shared",
+        BEFORE_COPY,
         "the destination account may not use the key that encrypts the snapshot",
         "EBS snapshot copy failed with error: Given key ID is not accessible. You must have DescribeKey permissions "
         "on the default CMK.",
-        re.compile(r"snapshot copy failed with error: Given key ID is not accessible"), fixable=True,
-        lesson=Lesson(2, "key-policy-denies-target", "cmkSource's policy denies the target account, so sharing it "
-                      "(step 03) cannot help.",
-                      "step 03 names the Deny and, forced, adds its statements anyway: the explicit Deny wins",
-                      "`runbook fix ... source-key-shared` plans, as one diff, removing the Deny (it names only the "
-                      "target account) and sharing the key; in `walkthrough`, skipping step 03 shows the plain case"),
+        re.compile(r"snapshot copy failed with error: Given key ID is not accessible"),
+        fixable=True,
+        lesson=Lesson(
+            2,
+            "key-policy-denies-target",
+            "cmkSource's policy denies the target account, so sharing it (step 03) cannot help.",
+            "step 03 names the Deny and, forced, adds its statements anyway: the explicit Deny wins",
+            "`runbook fix ... source-key-shared` plans, as one diff, removing the Deny (it names only the "
+            "target account) and sharing the key; in `walkthrough`, skipping step 03 shows the plain case",
+        ),
     ),
 )
 

@@ -15,8 +15,12 @@ from runbook_lib.troubleshooting import checks, fixes, registry
 
 ROOT = Path(__file__).resolve().parents[2]
 # What a sandbox template's placeholders stand for in a message AWS would send.
-SAMPLE = {"kind": "EBS", "request_id": "0f1e2d3c-0000-4000-8000-000000000000", "source_region": "us-east-1",
-          "destination_region": "eu-west-1"}
+SAMPLE = {
+    "kind": "EBS",
+    "request_id": "0f1e2d3c-0000-4000-8000-000000000000",
+    "source_region": "us-east-1",
+    "destination_region": "eu-west-1",
+}
 
 
 def sandbox_messages() -> dict[str, str]:
@@ -40,8 +44,11 @@ def test_every_fixer_has_a_fixable_record_and_the_other_way_round():
 
 
 def test_runbook_fix_offers_exactly_the_fixable_failures():
-    fix = next(a for a in cli.build_parser()._subparsers._group_actions[0].choices["fix"]._actions  # type: ignore
-               if a.dest == "check_id")
+    fix = next(
+        a
+        for a in cli.build_parser()._subparsers._group_actions[0].choices["fix"]._actions  # type: ignore
+        if a.dest == "check_id"
+    )
     assert tuple(fix.choices) == registry.FIXABLE
 
 

@@ -37,53 +37,123 @@ def tags(**extra: Any) -> str:
 
 # (case id, parameter file text (or bytes), field named, words in the line)
 BAD_FILES: list[tuple[str, str | bytes, str, str]] = [
-    ("vault-name-trailing-newline", changed(target_vault_name="CABTargetVault\n"), "target_vault_name",
-     "got 'CABTargetVault\\n'; allowed: 2-50 letters"),
-    ("source-vault-name-trailing-newline", changed(source_vault_name="SourceVault\n"), "source_vault_name",
-     "allowed: 2-50 letters"),
-    ("arabic-indic-digits-in-arn", changed(resource_arn=ARABIC_INDIC_ACCOUNT), "resource_arn",
-     "allowed: empty, or an EBS volume"),
-    ("key-alias-trailing-newline", changed(target_vault_key="alias/cmkTarget\n"), "target_vault_key",
-     "allowed: alias/NAME"),
-    ("role-trailing-newline", changed(iam_role_name="AWSBackupDefaultServiceRole\n"), "iam_role_name",
-     "an IAM role name"),
+    (
+        "vault-name-trailing-newline",
+        changed(target_vault_name="CABTargetVault\n"),
+        "target_vault_name",
+        "got 'CABTargetVault\\n'; allowed: 2-50 letters",
+    ),
+    (
+        "source-vault-name-trailing-newline",
+        changed(source_vault_name="SourceVault\n"),
+        "source_vault_name",
+        "allowed: 2-50 letters",
+    ),
+    (
+        "arabic-indic-digits-in-arn",
+        changed(resource_arn=ARABIC_INDIC_ACCOUNT),
+        "resource_arn",
+        "allowed: empty, or an EBS volume",
+    ),
+    (
+        "key-alias-trailing-newline",
+        changed(target_vault_key="alias/cmkTarget\n"),
+        "target_vault_key",
+        "allowed: alias/NAME",
+    ),
+    (
+        "role-trailing-newline",
+        changed(iam_role_name="AWSBackupDefaultServiceRole\n"),
+        "iam_role_name",
+        "an IAM role name",
+    ),
     ("region-trailing-newline", changed(source_region="us-east-1\n"), "source_region", "an AWS Region name"),
-    ("resource-name-with-newline", changed(resource_name="walkthrough-volume\n"), "resource_name",
-     "no control characters"),
-    ("unknown-resource-name", changed(resource_name="no-such-volume"), "resource_name",
-     "no EBS volume is tagged Name='no-such-volume' in the source account 222222222222"),
-    ("resource-name-with-invisible-space", changed(resource_name="walkthrough-volume\u200b"), "resource_name",
-     "no EBS volume is tagged Name='walkthrough-volume\\u200b'"),
-    ("unknown-resource-name-dry-run", changed(resource_name="no-such-volume", apply=False), "resource_name",
-     "no EBS volume is tagged"),
-    ("another-accounts-volume", changed(resource_arn=OTHER_ACCOUNTS_VOLUME), "resource_arn",
-     "is in account 333333333333; allowed: a resource of the source account 222222222222"),
-    ("missing-volume", changed(resource_arn="arn:aws:ec2:us-east-1:222222222222:volume/vol-0123456789abcdef0"),
-     "resource_arn", "no EBS volume vol-0123456789abcdef0 in the source account"),
-    ("missing-database", changed(resource_arn="arn:aws:rds:us-east-1:222222222222:db:no-such-db"), "resource_arn",
-     "no RDS DB instance no-such-db"),
-    ("rds-two-hops-at-once", changed(resource_arn="arn:aws:rds:us-east-1:222222222222:db:walkthrough-db",
-                                     resource_name=""), "target_region", "allowed: for an RDS resource"),
-    ("missing-source-vault-key", changed(source_vault_key="alias/nope"), "source_vault_key",
-     "no KMS key alias/nope in the source account 222222222222"),
-    ("missing-target-vault-key", changed(target_vault_key="alias/nope", apply=False), "target_vault_key",
-     "no KMS key alias/nope in the target account 333333333333"),
+    (
+        "resource-name-with-newline",
+        changed(resource_name="walkthrough-volume\n"),
+        "resource_name",
+        "no control characters",
+    ),
+    (
+        "unknown-resource-name",
+        changed(resource_name="no-such-volume"),
+        "resource_name",
+        "no EBS volume is tagged Name='no-such-volume' in the source account 222222222222",
+    ),
+    (
+        "resource-name-with-invisible-space",
+        changed(resource_name="walkthrough-volume\u200b"),
+        "resource_name",
+        "no EBS volume is tagged Name='walkthrough-volume\\u200b'",
+    ),
+    (
+        "unknown-resource-name-dry-run",
+        changed(resource_name="no-such-volume", apply=False),
+        "resource_name",
+        "no EBS volume is tagged",
+    ),
+    (
+        "another-accounts-volume",
+        changed(resource_arn=OTHER_ACCOUNTS_VOLUME),
+        "resource_arn",
+        "is in account 333333333333; allowed: a resource of the source account 222222222222",
+    ),
+    (
+        "missing-volume",
+        changed(resource_arn="arn:aws:ec2:us-east-1:222222222222:volume/vol-0123456789abcdef0"),
+        "resource_arn",
+        "no EBS volume vol-0123456789abcdef0 in the source account",
+    ),
+    (
+        "missing-database",
+        changed(resource_arn="arn:aws:rds:us-east-1:222222222222:db:no-such-db"),
+        "resource_arn",
+        "no RDS DB instance no-such-db",
+    ),
+    (
+        "rds-two-hops-at-once",
+        changed(resource_arn="arn:aws:rds:us-east-1:222222222222:db:walkthrough-db", resource_name=""),
+        "target_region",
+        "allowed: for an RDS resource",
+    ),
+    (
+        "missing-source-vault-key",
+        changed(source_vault_key="alias/nope"),
+        "source_vault_key",
+        "no KMS key alias/nope in the source account 222222222222",
+    ),
+    (
+        "missing-target-vault-key",
+        changed(target_vault_key="alias/nope", apply=False),
+        "target_vault_key",
+        "no KMS key alias/nope in the target account 333333333333",
+    ),
     ("missing-role", changed(iam_role_name="NoSuchRole"), "iam_role_name", "no IAM role NoSuchRole"),
-    ("duplicate-key", SANDBOX_TEXT + "target_vault_name: OtherVault\n", "target_vault_name",
-     "given twice in"),
-    ("duplicate-tag-key", SANDBOX_TEXT.replace("  Runbook: sandbox-walkthrough\n",
-                                               "  Runbook: sandbox-walkthrough\n  Runbook: again\n"),
-     "recovery_point_tags", "has key 'Runbook' twice"),
+    ("duplicate-key", SANDBOX_TEXT + "target_vault_name: OtherVault\n", "target_vault_name", "given twice in"),
+    (
+        "duplicate-tag-key",
+        SANDBOX_TEXT.replace("  Runbook: sandbox-walkthrough\n", "  Runbook: sandbox-walkthrough\n  Runbook: again\n"),
+        "recovery_point_tags",
+        "has key 'Runbook' twice",
+    ),
     ("tag-with-nul", tags(Owner="a\0b"), "recovery_point_tags", "has '\\x00' (U+0000)"),
     ("tag-with-bel", tags(Owner="ring\a"), "recovery_point_tags", "has '\\x07' (U+0007)"),
     ("tag-with-script", tags(Owner="<script>alert(1)</script>"), "recovery_point_tags", "has '<' (U+003C)"),
     ("tag-key-aws-prefix", tags(**{"AWS:owner": "me"}), "recovery_point_tags", "starts with aws:"),
     ("tag-key-too-long", tags(**{"k" * 129: "v"}), "recovery_point_tags", "has 129 characters"),
     ("tag-value-too-long", tags(Owner="v" * 257), "recovery_point_tags", "has 257 characters"),
-    ("too-many-tags", changed(recovery_point_tags={f"k{i}": "v" for i in range(51)}), "recovery_point_tags",
-     "got 51 tags"),
-    ("tag-value-a-number", SANDBOX_TEXT.replace("  Runbook: sandbox-walkthrough\n", "  Version: 2\n"),
-     "recovery_point_tags", "is not text"),
+    (
+        "too-many-tags",
+        changed(recovery_point_tags={f"k{i}": "v" for i in range(51)}),
+        "recovery_point_tags",
+        "got 51 tags",
+    ),
+    (
+        "tag-value-a-number",
+        SANDBOX_TEXT.replace("  Runbook: sandbox-walkthrough\n", "  Version: 2\n"),
+        "recovery_point_tags",
+        "is not text",
+    ),
     ("yaml-syntax-error", SANDBOX_TEXT.replace("apply: true", "apply: [true"), "file", "line "),
     ("yaml-bad-indent", "apply: true\n  poll_seconds: 1\n", "file", "line 2, column 15"),
     ("raw-bell-byte", "apply: true\a\n", "file", "line 1, column 12"),
@@ -96,16 +166,36 @@ BAD_FILES: list[tuple[str, str | bytes, str, str]] = [
     ("number-as-parameter-name", SANDBOX_TEXT + "1: one\n", "1", "unknown parameter"),
     ("days-as-text", changed(delete_after_days="35"), "delete_after_days", "a whole number"),
     ("apply-as-text", changed(apply="yes"), "apply", "true or false"),
-    ("days-yaml11-octal", SANDBOX_TEXT.replace("delete_after_days: 35", "delete_after_days: 010"),
-     "delete_after_days", "got '010'; allowed: a whole number"),
-    ("days-yaml11-hex", SANDBOX_TEXT.replace("delete_after_days: 35", "delete_after_days: 0x23"),
-     "delete_after_days", "got '0x23'"),
-    ("days-yaml11-sexagesimal", SANDBOX_TEXT.replace("delete_after_days: 35", "delete_after_days: 1:05"),
-     "delete_after_days", "got '1:05'"),
-    ("days-yaml11-underscore", SANDBOX_TEXT.replace("delete_after_days: 35", "delete_after_days: 3_5"),
-     "delete_after_days", "got '3_5'"),
-    ("apply-yaml11-yes", SANDBOX_TEXT.replace("apply: true", "apply: yes"), "apply",
-     "got 'yes'; allowed: true or false"),
+    (
+        "days-yaml11-octal",
+        SANDBOX_TEXT.replace("delete_after_days: 35", "delete_after_days: 010"),
+        "delete_after_days",
+        "got '010'; allowed: a whole number",
+    ),
+    (
+        "days-yaml11-hex",
+        SANDBOX_TEXT.replace("delete_after_days: 35", "delete_after_days: 0x23"),
+        "delete_after_days",
+        "got '0x23'",
+    ),
+    (
+        "days-yaml11-sexagesimal",
+        SANDBOX_TEXT.replace("delete_after_days: 35", "delete_after_days: 1:05"),
+        "delete_after_days",
+        "got '1:05'",
+    ),
+    (
+        "days-yaml11-underscore",
+        SANDBOX_TEXT.replace("delete_after_days: 35", "delete_after_days: 3_5"),
+        "delete_after_days",
+        "got '3_5'",
+    ),
+    (
+        "apply-yaml11-yes",
+        SANDBOX_TEXT.replace("apply: true", "apply: yes"),
+        "apply",
+        "got 'yes'; allowed: true or false",
+    ),
     ("unknown-profile", changed(management_profile="prod-management"), "management_profile", "no profile"),
     ("copy-job-id-with-space", changed(copy_job_id="job 1"), "copy_job_id", "a copy job ID"),
 ]
@@ -142,14 +232,18 @@ def test_a_bad_parameter_file_is_one_line_and_changes_nothing(walkthrough, tmp_p
     assert walkthrough.state() == before
 
 
-@pytest.mark.parametrize("extra, field, words", [
-    (["--steps", ""], "--steps", "got '', with an empty step"),
-    (["--steps", "00_prerequisites,,01_create_backup"], "--steps", "with an empty step"),
-    (["--steps", "01_backup"], "--steps", "unknown step '01_backup'; allowed: comma-separated steps from 00_"),
-    (["--steps", "00_prerequisites,00_prerequisites"], "--steps", "named twice"),
-    (["--out", ""], "--out", "got ''"),
-    (["--out", "/sys/runbook-out"], "--out", "cannot write in /sys/runbook-out"),
-], ids=["steps-empty", "steps-empty-item", "steps-unknown", "steps-twice", "out-empty", "out-unwritable"])
+@pytest.mark.parametrize(
+    "extra, field, words",
+    [
+        (["--steps", ""], "--steps", "got '', with an empty step"),
+        (["--steps", "00_prerequisites,,01_create_backup"], "--steps", "with an empty step"),
+        (["--steps", "01_backup"], "--steps", "unknown step '01_backup'; allowed: comma-separated steps from 00_"),
+        (["--steps", "00_prerequisites,00_prerequisites"], "--steps", "named twice"),
+        (["--out", ""], "--out", "got ''"),
+        (["--out", "/sys/runbook-out"], "--out", "cannot write in /sys/runbook-out"),
+    ],
+    ids=["steps-empty", "steps-empty-item", "steps-unknown", "steps-twice", "out-empty", "out-unwritable"],
+)
 def test_bad_options_are_one_line_each(walkthrough, tmp_path, capsys, extra, field, words):
     before = walkthrough.state()
     line = refused(capsys, ["run", str(ROOT / "parameters" / "sandbox.yaml"), *extra], field)
@@ -181,8 +275,9 @@ def test_check_and_fix_name_a_missing_resource_or_key(walkthrough, tmp_path, cap
     assert "no EBS volume is tagged" in refused(capsys, ["check", str(bad_resource)], "resource_name")
     bad_key = tmp_path / "key.yaml"
     bad_key.write_text(changed(reencrypt_key="alias/nope", run_dir=str(tmp_path / "run")))
-    assert "no KMS key alias/nope" in refused(capsys, ["fix", str(bad_key), "source-key-customer-managed"],
-                                              "reencrypt_key")
+    assert "no KMS key alias/nope" in refused(
+        capsys, ["fix", str(bad_key), "source-key-customer-managed"], "reencrypt_key"
+    )
     assert walkthrough.state() == before
 
 
@@ -195,10 +290,14 @@ def test_at_least_thirty_bad_files_are_covered():
     assert len(BAD_FILES) >= 30
 
 
-@pytest.mark.parametrize("args, field", [
-    (["--out", "{file}"], "--out"),
-    (["--steps", ""], "--steps"),
-], ids=["out-is-a-file", "steps-empty"])
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (["--out", "{file}"], "--out"),
+        (["--steps", ""], "--steps"),
+    ],
+    ids=["out-is-a-file", "steps-empty"],
+)
 def test_through_a_real_process_there_is_no_traceback(walkthrough, tmp_path, args, field):
     bad = tmp_path / "params.yaml"
     bad.write_text(changed(resource_name="no-such-volume"))
@@ -206,8 +305,13 @@ def test_through_a_real_process_there_is_no_traceback(walkthrough, tmp_path, arg
     a_file.write_text("")
     argv = [arg.format(file=a_file) for arg in args]
     for parameter_file, expected in ((ROOT / "parameters" / "sandbox.yaml", field), (bad, "resource_name")):
-        done = subprocess.run([str(RUNBOOK), "run", str(parameter_file), *(argv if expected == field else [])],
-                              capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        done = subprocess.run(
+            [str(RUNBOOK), "run", str(parameter_file), *(argv if expected == field else [])],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
         assert done.returncode == 1
         assert "Traceback" not in done.stderr
         assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith(f"runbook: parameter {expected}: ")
@@ -231,25 +335,39 @@ def test_good_parameters_pass_the_preflight_of_every_step(walkthrough, tmp_path,
     before = walkthrough.state()
     values = params.validate({**SANDBOX, "run_dir": str(tmp_path), "apply": apply})
     preflight.before_run(values, ALL_STEPS)
-    database = params.validate({**SANDBOX, "resource_arn": "arn:aws:rds:us-east-1:222222222222:db:walkthrough-db",
-                                "resource_name": "", "run_dir": str(tmp_path), "force_copy": True})
+    database = params.validate(
+        {
+            **SANDBOX,
+            "resource_arn": "arn:aws:rds:us-east-1:222222222222:db:walkthrough-db",
+            "resource_name": "",
+            "run_dir": str(tmp_path),
+            "force_copy": True,
+        }
+    )
     preflight.before_run(database, DEFAULT_STEPS)
     assert walkthrough.state() == before
 
 
-@pytest.mark.parametrize("tag_set", [
-    {"Projet été": "sauvegarde à froid", "日本語": "値", "Owner": "team@example.com", "Path": "a/b:c=d+e-f_g.h"},
-    {"k" * 128: "v" * 256},
-    {"Empty": ""},
-    {f"k{i}": "v" for i in range(50)},
-], ids=["letters-of-any-script", "longest", "empty-value", "fifty"])
+@pytest.mark.parametrize(
+    "tag_set",
+    [
+        {"Projet été": "sauvegarde à froid", "日本語": "値", "Owner": "team@example.com", "Path": "a/b:c=d+e-f_g.h"},
+        {"k" * 128: "v" * 256},
+        {"Empty": ""},
+        {f"k{i}": "v" for i in range(50)},
+    ],
+    ids=["letters-of-any-script", "longest", "empty-value", "fifty"],
+)
 def test_tags_aws_backup_takes_are_taken(tag_set):
     assert params.tags_problem(tag_set) == ""
 
 
-@pytest.mark.parametrize("steps, expected", [
-    ("00_prerequisites, 01_create_backup", ("00_prerequisites", "01_create_backup")),
-    (None, DEFAULT_STEPS),
-])
+@pytest.mark.parametrize(
+    "steps, expected",
+    [
+        ("00_prerequisites, 01_create_backup", ("00_prerequisites", "01_create_backup")),
+        (None, DEFAULT_STEPS),
+    ],
+)
 def test_steps_that_are_good_are_taken(steps, expected):
     assert cli._steps(steps) == expected

@@ -19,8 +19,13 @@ PARAMETERS = ROOT / "parameters" / "sandbox.yaml"
 
 
 def runbook_run(out: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(RUNBOOK), "run", str(PARAMETERS), "--out", str(out), *extra],
-                          capture_output=True, text=True, timeout=600, env=env)
+    return subprocess.run(
+        [str(RUNBOOK), "run", str(PARAMETERS), "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
 
 
 def outputs(notebook: Path) -> tuple[str, list[str]]:
@@ -50,8 +55,10 @@ def test_run_keeps_a_record_and_a_second_run_changes_nothing(world, tmp_path):
     assert summary[-2].endswith("(key alias/cmkSource)")
     assert summary[-1].endswith("(key alias/cmkTarget)")
     assert "Changes made by this run:" in summary
-    assert any(line.startswith("  [03_share_source_key] kms:PutKeyPolicy on ") and line.endswith(": applied")
-               for line in summary)
+    assert any(
+        line.startswith("  [03_share_source_key] kms:PutKeyPolicy on ") and line.endswith(": applied")
+        for line in summary
+    )
     for step in DEFAULT_STEPS:
         assert not outputs(out / f"{step}.ipynb")[1], f"{step} has error output"
     assert {"state.json", "changes.jsonl", "report.html"} <= {p.name for p in out.iterdir()}
@@ -84,8 +91,10 @@ def test_a_failing_setup_stops_at_its_step_with_one_line(world, tmp_path):
     assert lines[-1].startswith(
         "runbook: step 00_prerequisites failed: [same-organization] the source account is in organization "
     )
-    assert lines[-1].endswith("Fix: invite the target account into the source account's AWS Organization (from its "
-                              "management account) and accept the invitation")
+    assert lines[-1].endswith(
+        "Fix: invite the target account into the source account's AWS Organization (from its "
+        "management account) and accept the invitation"
+    )
     assert not (out / "01_create_backup.ipynb").exists()
     assert "FAILED" in (out / "report.html").read_text()
 

@@ -58,8 +58,10 @@ def test_cleanup_keeps_vaults_holding_other_points_and_a_rerun_changes_nothing(a
 
     changes, text = clean(run_values)
 
-    points = {**world.state()["backup"][SOURCE_AT]["recovery_points"],
-              **world.state()["backup"][TARGET_AT]["recovery_points"]}
+    points = {
+        **world.state()["backup"][SOURCE_AT]["recovery_points"],
+        **world.state()["backup"][TARGET_AT]["recovery_points"],
+    }
     assert set(points) == set(outside), "exactly the run's own recovery points are deleted"
     assert world.state()["backup"][SOURCE_AT]["vaults"].keys() == {"SourceVault"}
     assert world.state()["backup"][TARGET_AT]["vaults"].keys() == {"CABTargetVault"}
@@ -79,7 +81,8 @@ def test_cleanup_deletes_the_vaults_it_made_once_they_are_empty(aws, world, tmp_
     run_values, _ = run_walkthrough(tmp_path)
     changes, _ = clean(run_values)
     assert [c.action for c in changes if c.applied] == ["backup:DeleteRecoveryPoint"] * 2 + [
-        "backup:DeleteBackupVault"] * 2
+        "backup:DeleteBackupVault"
+    ] * 2
     for where in (SOURCE_AT, TARGET_AT):
         assert world.state()["backup"].get(where, {}).get("vaults", {}) == {}
 
@@ -112,13 +115,19 @@ def test_revert_sharing_puts_everything_back_as_it_was_before_the_run(aws, world
     assert after["backup"][TARGET_AT]["vault_policies"] == {}, "the run wrote the vault policy from nothing"
     assert aws.management("backup").describe_global_settings()["GlobalSettings"] == settings_before
     assert settings_before["isCrossAccountBackupEnabled"] == "false", "the run turned it on"
-    assert "-      \"Sid\": \"RunbookAllowUseOfTheKey333333333333\"" in text
-    assert "-  \"isCrossAccountBackupEnabled\": \"true\"" in text
-    reverted = [(e["action"], "reverts" in e) for e in map(json.loads, (tmp_path / "run" / "changes.jsonl")
-                                                          .read_text().splitlines()[-5:])]
-    assert reverted == [("backup:DeleteRecoveryPoint", False), ("backup:DeleteRecoveryPoint", False),
-                        ("kms:PutKeyPolicy", True), ("backup:DeleteBackupVaultAccessPolicy", True),
-                        ("backup:UpdateGlobalSettings", True)]
+    assert '-      "Sid": "RunbookAllowUseOfTheKey333333333333"' in text
+    assert '-  "isCrossAccountBackupEnabled": "true"' in text
+    reverted = [
+        (e["action"], "reverts" in e)
+        for e in map(json.loads, (tmp_path / "run" / "changes.jsonl").read_text().splitlines()[-5:])
+    ]
+    assert reverted == [
+        ("backup:DeleteRecoveryPoint", False),
+        ("backup:DeleteRecoveryPoint", False),
+        ("kms:PutKeyPolicy", True),
+        ("backup:DeleteBackupVaultAccessPolicy", True),
+        ("backup:UpdateGlobalSettings", True),
+    ]
 
     log = (tmp_path / "run" / "changes.jsonl").read_text()
     again, _ = clean(run_values, revert_sharing=True)
@@ -126,9 +135,11 @@ def test_revert_sharing_puts_everything_back_as_it_was_before_the_run(aws, world
     assert not any(c.needed for c in again)
 
 
-PERSONS_VAULT_POLICY = ('{"Version":"2012-10-17","Statement":[{"Sid":"AuditorsMayRead","Effect":"Allow",'
-                        '"Principal":{"AWS":"arn:aws:iam::444444444444:root"},"Action":"backup:DescribeBackupVault",'
-                        '"Resource":"*"}]}')
+PERSONS_VAULT_POLICY = (
+    '{"Version":"2012-10-17","Statement":[{"Sid":"AuditorsMayRead","Effect":"Allow",'
+    '"Principal":{"AWS":"arn:aws:iam::444444444444:root"},"Action":"backup:DescribeBackupVault",'
+    '"Resource":"*"}]}'
+)
 
 
 def test_revert_takes_out_only_what_the_run_added(aws, world, tmp_path):
@@ -136,14 +147,15 @@ def test_revert_takes_out_only_what_the_run_added(aws, world, tmp_path):
     already on: the run adds one vault statement and one key statement, and the revert takes out those."""
     steps.enable_cross_account(aws)
     steps.create_target_vault(aws, with_policy=False)
-    aws.target("backup").put_backup_vault_access_policy(BackupVaultName=steps.TARGET_VAULT,
-                                                        Policy=PERSONS_VAULT_POLICY)
+    aws.target("backup").put_backup_vault_access_policy(BackupVaultName=steps.TARGET_VAULT, Policy=PERSONS_VAULT_POLICY)
     already = share_statements("333333333333", "eu-west-1")[0]
     steps.add_key_statements(aws, "alias/cmkSource", [already])
     key_before = json.loads(key_policy(aws))["Statement"]
     run_values, _ = run_walkthrough(tmp_path)
-    assert "RunbookAllowCopyInFrom222222222222" in aws.target("backup").get_backup_vault_access_policy(
-        BackupVaultName=steps.TARGET_VAULT)["Policy"]
+    assert (
+        "RunbookAllowCopyInFrom222222222222"
+        in aws.target("backup").get_backup_vault_access_policy(BackupVaultName=steps.TARGET_VAULT)["Policy"]
+    )
 
     changes, text = clean(run_values, revert_sharing=True)
 
@@ -169,11 +181,15 @@ def test_a_dry_run_shows_the_whole_plan_and_changes_nothing(aws, world, tmp_path
     assert shown.startswith("Cleanup plan: 5 change(s) to make, 2 vault(s) kept; apply is false")
     planned = json.loads((tmp_path / "run" / "state.json").read_text())["planned"]
     assert [e["action"] for e in planned if e["step"] == "07_cleanup"] == [
-        "backup:DeleteRecoveryPoint", "backup:DeleteRecoveryPoint", "kms:PutKeyPolicy",
-        "backup:DeleteBackupVaultAccessPolicy", "backup:UpdateGlobalSettings"]
+        "backup:DeleteRecoveryPoint",
+        "backup:DeleteRecoveryPoint",
+        "kms:PutKeyPolicy",
+        "backup:DeleteBackupVaultAccessPolicy",
+        "backup:UpdateGlobalSettings",
+    ]
     assert "keep vault SourceVault: it holds 1 recovery point(s) this run did not make" in shown
     assert "delete the access policy of CABTargetVault: this run wrote it from nothing" in shown
-    assert "-      \"Sid\": \"RunbookAllowGrantsForAWSResources333333333333\"" in shown
+    assert '-      "Sid": "RunbookAllowGrantsForAWSResources333333333333"' in shown
 
 
 def test_batch_cleanup_prints_its_plan_first_and_a_rerun_changes_nothing(aws, world, tmp_path):
@@ -183,15 +199,22 @@ def test_batch_cleanup_prints_its_plan_first_and_a_rerun_changes_nothing(aws, wo
     outside = points_from_outside(aws)
 
     before = world.state()
-    dry = runbook("run", str(parameter_file(tmp_path, apply=False, revert_sharing=True)), "--out", str(out),
-                  "--steps", "07_cleanup")
+    dry = runbook(
+        "run",
+        str(parameter_file(tmp_path, apply=False, revert_sharing=True)),
+        "--out",
+        str(out),
+        "--steps",
+        "07_cleanup",
+    )
     assert dry.returncode == 0, dry.stderr
     shown, errors = notebook_outputs(out / "07_cleanup.ipynb")
     assert not errors and world.state() == before
     assert "Cleanup plan: 5 change(s) to make, 2 vault(s) kept; apply is false" in shown
 
-    done = runbook("run", str(parameter_file(tmp_path, revert_sharing=True)), "--out", str(out),
-                   "--steps", "07_cleanup")
+    done = runbook(
+        "run", str(parameter_file(tmp_path, revert_sharing=True)), "--out", str(out), "--steps", "07_cleanup"
+    )
     assert done.returncode == 0, done.stderr
     shown, errors = notebook_outputs(out / "07_cleanup.ipynb")
     assert not errors
@@ -201,16 +224,21 @@ def test_batch_cleanup_prints_its_plan_first_and_a_rerun_changes_nothing(aws, wo
     assert shown.index('-      "Sid": "RunbookAllowUseOfTheKey333333333333"') < shown.index(": changed")
     assert "Changes made by this run:" in done.stdout and "backup:DeleteRecoveryPoint" in done.stdout
     assert "(deleted by 07_cleanup)" in done.stdout and "(key alias/" not in done.stdout
-    assert "Kept by cleanup:\n  keep vault CABTargetVault: it holds 1 recovery point(s) this run did not make" \
+    assert (
+        "Kept by cleanup:\n  keep vault CABTargetVault: it holds 1 recovery point(s) this run did not make"
         in done.stdout
+    )
     assert world.state()["kms"] == pristine["kms"]
-    points = {**world.state()["backup"][SOURCE_AT]["recovery_points"],
-              **world.state()["backup"][TARGET_AT]["recovery_points"]}
+    points = {
+        **world.state()["backup"][SOURCE_AT]["recovery_points"],
+        **world.state()["backup"][TARGET_AT]["recovery_points"],
+    }
     assert set(points) == set(outside)
 
     after, log = world.state(), (out / "changes.jsonl").read_text()
-    rerun = runbook("run", str(parameter_file(tmp_path, revert_sharing=True)), "--out", str(out),
-                    "--steps", "07_cleanup")
+    rerun = runbook(
+        "run", str(parameter_file(tmp_path, revert_sharing=True)), "--out", str(out), "--steps", "07_cleanup"
+    )
     assert rerun.returncode == 0, rerun.stderr
     shown, errors = notebook_outputs(out / "07_cleanup.ipynb")
     assert not errors and "Cleanup plan: 0 change(s) to make, 2 vault(s) kept; nothing to change" in shown

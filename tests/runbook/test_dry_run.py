@@ -23,8 +23,13 @@ def test_runbook_run_with_apply_false_plans_every_step_and_changes_nothing(world
     before = world.state()
     out = tmp_path / "run"
     calls = tmp_path / "calls.jsonl"
-    done = runbook("run", str(parameter_file(tmp_path, apply=False)), "--out", str(out),
-                   env={**os.environ, "RUNBOOK_CALL_LOG": str(calls)})
+    done = runbook(
+        "run",
+        str(parameter_file(tmp_path, apply=False)),
+        "--out",
+        str(out),
+        env={**os.environ, "RUNBOOK_CALL_LOG": str(calls)},
+    )
     assert done.returncode == 0, done.stderr
     assert world.state() == before, "a dry run must change nothing in AWS"
     assert not (out / "changes.jsonl").exists()
@@ -44,8 +49,13 @@ def test_runbook_run_with_apply_false_plans_every_step_and_changes_nothing(world
         "04_copy_to_target backup:StartCopyJob",
     ]
     report = (out / "report.html").read_text()
-    for action in ("backup:UpdateGlobalSettings", "backup:PutBackupVaultAccessPolicy", "backup:StartBackupJob",
-                   "kms:PutKeyPolicy", "backup:StartCopyJob"):
+    for action in (
+        "backup:UpdateGlobalSettings",
+        "backup:PutBackupVaultAccessPolicy",
+        "backup:StartBackupJob",
+        "kms:PutKeyPolicy",
+        "backup:StartCopyJob",
+    ):
         assert action in report.split("Planned changes, not made")[1]
     assert "RunbookAllowUseOfTheKey333333333333" in report
 
@@ -53,14 +63,17 @@ def test_runbook_run_with_apply_false_plans_every_step_and_changes_nothing(world
     assert "--- key policy (now)" in share and '+      "Sid": "RunbookAllowUseOfTheKey333333333333"' in share
     assert "alias/cmkSource is the key of arn:aws:ec2:us-east-1:222222222222:volume/" in share
     verify, _ = notebook_outputs(out / "02_verify_source_key.ipynb")
-    assert ("The backup planned in 01_create_backup will be encrypted with alias/cmkSource while its vault uses "
-            "alias/cmkSourceVault.") in verify
+    assert (
+        "The backup planned in 01_create_backup will be encrypted with alias/cmkSource while its vault uses "
+        "alias/cmkSourceVault."
+    ) in verify
     dry = Run("check", params.load(parameter_file(tmp_path, apply=False, run_dir=str(out))))
     findings = checks.run_checks(dry, as_planned=True)
     assert {f.check_id: f.status for f in findings} == dict.fromkeys(checks.BEFORE_COPY, "pass")
     finding = {f.check_id: f.finding for f in findings}
-    assert finding["cross-account-enabled"] == ("cross-account backup will be enabled (as planned in "
-                                                "00_prerequisites, not made yet)")
+    assert finding["cross-account-enabled"] == (
+        "cross-account backup will be enabled (as planned in 00_prerequisites, not made yet)"
+    )
     assert finding["recovery-point-ready"] == "the backup planned in 01_create_backup will make it (not made yet)"
     assert finding["source-key-shared"].endswith("(as planned in 03_share_source_key, not made yet)")
     as_is = {f.check_id: f.status for f in checks.run_checks(dry)}
@@ -71,8 +84,9 @@ def test_runbook_run_with_apply_false_plans_every_step_and_changes_nothing(world
     assert "copy (the recovery point of the backup planned in 01_create_backup) to arn:aws:backup:eu-west-1:" in copy
     assert "The copy is planned, not started (apply is false)" in copy
     target, _ = notebook_outputs(out / "05_verify_target_key.ipynb")
-    assert ("The copy planned in 04_copy_to_target will be encrypted with alias/cmkTarget, the key of vault "
-            "CABTargetVault.") in target
+    assert (
+        "The copy planned in 04_copy_to_target will be encrypted with alias/cmkTarget, the key of vault CABTargetVault."
+    ) in target
 
     undeclared = {
         (c["step"], SIDES[c["profile"]], c["action"])
@@ -85,8 +99,9 @@ def test_runbook_run_with_apply_false_plans_every_step_and_changes_nothing(world
 def execute_with_defaults(step: str, folder: Path) -> list[str]:
     """The notebook as Run All runs it in JupyterLab: its own parameter defaults (apply = False)."""
     executed = folder / f"{step}.ipynb"
-    papermill.execute_notebook(str(notebook_path(step)), str(executed), kernel_name="python3",
-                               progress_bar=False, cwd=str(folder))
+    papermill.execute_notebook(
+        str(notebook_path(step)), str(executed), kernel_name="python3", progress_bar=False, cwd=str(folder)
+    )
     return notebook_outputs(executed)[1]
 
 
@@ -110,9 +125,9 @@ def test_run_all_with_apply_false_alone_on_a_fresh_sandbox_ends_without_an_error
         "01_create_backup": "blocked until step 00_prerequisites creates vault SourceVault in the source account",
         "04_copy_to_target": "copy (no recovery point yet: step 01_create_backup makes it) to arn:aws:backup:",
         "02_verify_source_key": "No recovery point yet (step 01_create_backup makes it); it will be encrypted with "
-                                "alias/cmkSource while its vault uses alias/cmkSourceVault.",
+        "alias/cmkSource while its vault uses alias/cmkSourceVault.",
         "05_verify_target_key": "No copy yet (step 04_copy_to_target makes it); it will be encrypted with "
-                                "alias/cmkTarget, the key of vault CABTargetVault.",
+        "alias/cmkTarget, the key of vault CABTargetVault.",
     }
     if step in missing:
         assert missing[step] in text

@@ -47,7 +47,8 @@ def test_retried_calls_are_logged_per_operation(world, tmp_path, monkeypatch):
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     assert entries, "at 50 % throttling, twelve calls were all answered at once"
     assert {(e["step"], e["operation"], e["error"]) for e in entries} == {
-        ("00_prerequisites", "ListAliases", "ThrottlingException")}
+        ("00_prerequisites", "ListAliases", "ThrottlingException")
+    }
     assert runner.retry_counts(tmp_path)[("00_prerequisites", "ListAliases", "ThrottlingException")] == len(entries)
 
 
@@ -102,8 +103,10 @@ def test_two_runs_at_once_both_succeed_and_a_third_into_a_busy_folder_is_refused
         time.sleep(0.1)
     busy = runbook("run", parameters, "--out", str(first))
     assert busy.returncode == 1
-    assert busy.stderr.strip() == (f"runbook: run folder {first} is in use by another runbook run "
-                                   f"(pid {runs[0].pid}); wait for it to end, or give another --out")
+    assert busy.stderr.strip() == (
+        f"runbook: run folder {first} is in use by another runbook run "
+        f"(pid {runs[0].pid}); wait for it to end, or give another --out"
+    )
     for running in runs:
         _, stderr = running.communicate(timeout=900)
         assert running.returncode == 0, stderr
@@ -123,11 +126,14 @@ def test_ctrl_c_during_the_copy_says_one_line_writes_the_report_and_the_rerun_ma
     running.send_signal(signal.SIGINT)
     _, stderr = running.communicate(timeout=120)
     assert running.returncode == EXIT_INTERRUPTED
-    assert stderr.strip() == (f"runbook: interrupted (Ctrl-C) during step 04_copy_to_target; what it started goes "
-                              f"on in AWS. Resume with: runbook run {parameters} --out {out}")
+    assert stderr.strip() == (
+        f"runbook: interrupted (Ctrl-C) during step 04_copy_to_target; what it started goes "
+        f"on in AWS. Resume with: runbook run {parameters} --out {out}"
+    )
     report = (out / "report.html").read_text()
-    assert "<td>04_copy_to_target</a></td><td>INTERRUPTED</td>" in report.replace("<a href='04_copy_to_target.ipynb'>",
-                                                                                   "")
+    assert "<td>04_copy_to_target</a></td><td>INTERRUPTED</td>" in report.replace(
+        "<a href='04_copy_to_target.ipynb'>", ""
+    )
     job_id = recorded(out, "04_copy_to_target", "copy_job_id")
 
     again = runbook("run", parameters, "--out", str(out), "--steps", COPY_STEPS)
@@ -156,8 +162,10 @@ def test_fifty_percent_throttled_the_walkthrough_completes_three_times_and_count
         assert f"AWS asked for {sum(counts.values())} retries" in stdout
         report = (out / "report.html").read_text()
         step, operation, code = max(counts, key=counts.get)
-        assert f"<tr><td>{step}</td><td>{operation}</td><td>{code}</td><td>{counts[step, operation, code]}</td></tr>" \
+        assert (
+            f"<tr><td>{step}</td><td>{operation}</td><td>{code}</td><td>{counts[step, operation, code]}</td></tr>"
             in report
+        )
         patterns.append(sorted(counts.items()))
     assert len({str(p) for p in patterns}) == 3, "three runs drew the same throttling"
 
@@ -175,7 +183,8 @@ def test_a_step_that_hangs_ends_at_its_timeout_in_one_line(world, tmp_path):
     assert hung.returncode == runner.EXIT_STILL_RUNNING, hung.stderr
     assert hung.stderr.strip() == (
         f"runbook: step 00_prerequisites was stopped after step_timeout_minutes (0.4); what it started goes on in "
-        f"AWS, and its record is {out / '00_prerequisites.ipynb'}. Resume with: runbook run {parameters} --out {out}")
+        f"AWS, and its record is {out / '00_prerequisites.ipynb'}. Resume with: runbook run {parameters} --out {out}"
+    )
     assert took < 120
     assert "TIMED OUT" in (out / "report.html").read_text()
 

@@ -63,13 +63,15 @@ def test_a_statement_without_resource_has_no_effect():
 
 def test_deny_with_not_principal_naming_other_accounts_applies():
     statement = {k: v for k, v in deny().items() if k != "Principal"} | {
-        "NotPrincipal": {"AWS": "arn:aws:iam::222222222222:root"}}
+        "NotPrincipal": {"AWS": "arn:aws:iam::222222222222:root"}
+    }
     assert evaluate(doc(allow(), statement), decrypt()) == DENY
 
 
 def test_deny_with_not_principal_naming_the_callers_account_cannot_be_predicted():
     statement = {k: v for k, v in deny().items() if k != "Principal"} | {
-        "NotPrincipal": {"AWS": ["arn:aws:iam::222222222222:root", "arn:aws:iam::333333333333:root"]}}
+        "NotPrincipal": {"AWS": ["arn:aws:iam::222222222222:root", "arn:aws:iam::333333333333:root"]}
+    }
     decision = decide(doc(allow(), statement), decrypt())
     assert decision.outcome == UNDETERMINED
     assert decision.statements == (statement,)
@@ -77,7 +79,8 @@ def test_deny_with_not_principal_naming_the_callers_account_cannot_be_predicted(
 
 def test_deny_with_not_principal_excludes_a_role_only_with_its_account_when_complete():
     account_only = {k: v for k, v in deny().items() if k != "Principal"} | {
-        "NotPrincipal": {"AWS": "arn:aws:iam::333333333333:root"}}
+        "NotPrincipal": {"AWS": "arn:aws:iam::333333333333:root"}
+    }
     assert evaluate(doc(allow(), account_only), decrypt(complete=True)) == DENY
     account_and_role = {**account_only, "NotPrincipal": {"AWS": ["arn:aws:iam::333333333333:root", TARGET_ROLE]}}
     assert evaluate(doc(allow(), account_and_role), decrypt(complete=True)) == ALLOW
@@ -85,7 +88,8 @@ def test_deny_with_not_principal_excludes_a_role_only_with_its_account_when_comp
 
 def test_not_principal_with_allow_grants_nothing():
     statement = {k: v for k, v in allow().items() if k != "Principal"} | {
-        "NotPrincipal": {"AWS": "arn:aws:iam::444444444444:root"}}
+        "NotPrincipal": {"AWS": "arn:aws:iam::444444444444:root"}
+    }
     assert evaluate(doc(statement), decrypt()) == IMPLICIT_DENY
 
 
@@ -96,8 +100,14 @@ def test_a_service_principal_in_a_deny_cannot_be_predicted_but_a_role_is_not_a_s
 
 
 def test_principal_forms():
-    for principal in ("*", {"AWS": "*"}, {"AWS": "333333333333"}, {"AWS": "arn:aws:iam::333333333333:root"},
-                      {"AWS": TARGET_ROLE}, {"AWS": ["arn:aws:iam::444444444444:root", "333333333333"]}):
+    for principal in (
+        "*",
+        {"AWS": "*"},
+        {"AWS": "333333333333"},
+        {"AWS": "arn:aws:iam::333333333333:root"},
+        {"AWS": TARGET_ROLE},
+        {"AWS": ["arn:aws:iam::444444444444:root", "333333333333"]},
+    ):
         assert evaluate(doc(allow(Principal=principal)), decrypt()) == ALLOW, principal
     other_role = {"AWS": "arn:aws:iam::333333333333:role/SomebodyElse"}
     assert evaluate(doc(allow(Principal=other_role)), decrypt()) == IMPLICIT_DENY
@@ -111,8 +121,10 @@ def test_missing_key_makes_a_condition_false_except_negated_operators():
     assert evaluate(doc(allow(Condition=grants)), decrypt(**{"kms:GrantIsForAWSResource": "true"})) == ALLOW
     negated = {"StringNotEquals": {"kms:GrantIsForAWSResource": "false"}}
     assert evaluate(doc(allow(Condition=negated)), decrypt()) == ALLOW
-    assert evaluate(doc(allow(), deny(Condition={"StringNotLike": {"kms:GrantIsForAWSResource": "x*"}})),
-                    decrypt()) == DENY
+    assert (
+        evaluate(doc(allow(), deny(Condition={"StringNotLike": {"kms:GrantIsForAWSResource": "x*"}})), decrypt())
+        == DENY
+    )
 
 
 def test_if_exists_holds_when_the_key_is_missing():
@@ -155,8 +167,9 @@ def test_unmodelled_condition_keys_are_undetermined_for_a_prediction():
     vpce = deny(Principal="*", Condition={"StringNotEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}})
     decision = decide(doc(allow(), vpce), decrypt())
     assert decision.outcome == UNDETERMINED and decision.statements == (vpce,)
-    org_paths = deny(Principal="*", Condition={
-        "ForAnyValue:StringNotLike": {"aws:PrincipalOrgPaths": "o-abc/r-1/ou-allowed/*"}})
+    org_paths = deny(
+        Principal="*", Condition={"ForAnyValue:StringNotLike": {"aws:PrincipalOrgPaths": "o-abc/r-1/ou-allowed/*"}}
+    )
     assert evaluate(doc(allow(), org_paths), decrypt()) == UNDETERMINED
     assert evaluate(doc(allow(), vpce), decrypt(complete=True)) == DENY, "complete: the key is absent"
 

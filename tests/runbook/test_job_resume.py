@@ -44,8 +44,13 @@ def test_throttled_while_waiting_the_run_stops_and_the_rerun_completes_the_same_
     world.configure(job_seconds=8)
     parameters = str(parameter_file(tmp_path, max_wait_minutes=0.3))
     env = {**os.environ, "AWS_MAX_ATTEMPTS": "2"}
-    running = subprocess.Popen([str(RUNBOOK), "run", parameters, "--out", str(out), "--steps", COPY_STEPS],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    running = subprocess.Popen(
+        [str(RUNBOOK), "run", parameters, "--out", str(out), "--steps", COPY_STEPS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     deadline = time.monotonic() + 120
     while recorded(out, "04_copy_to_target", "copy_job_id") is None and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -74,13 +79,15 @@ def test_a_job_slower_than_max_wait_minutes_stops_the_run_and_the_rerun_waits_fo
     out = tmp_path / "run"
     prepare(values(out))
     world.configure(job_seconds=10)
-    impatient = runbook("run", str(parameter_file(tmp_path, max_wait_minutes=0.02)), "--out", str(out),
-                        "--steps", COPY_STEPS)
+    impatient = runbook(
+        "run", str(parameter_file(tmp_path, max_wait_minutes=0.02)), "--out", str(out), "--steps", COPY_STEPS
+    )
     job_id = recorded(out, "04_copy_to_target", "copy_job_id")
     assert impatient.returncode == EXIT_STILL_RUNNING, impatient.stderr
     assert f"copy job {job_id} is still RUNNING after 0.02 minutes (max_wait_minutes)" in impatient.stderr
-    patient = runbook("run", str(parameter_file(tmp_path, max_wait_minutes=5)), "--out", str(out),
-                      "--steps", COPY_STEPS)
+    patient = runbook(
+        "run", str(parameter_file(tmp_path, max_wait_minutes=5)), "--out", str(out), "--steps", COPY_STEPS
+    )
     assert patient.returncode == 0, patient.stderr
     jobs, points = copies_and_destinations(aws)
     assert jobs == [job_id] and len(points) == 1

@@ -23,15 +23,33 @@ def test_notebooks_pass_nbval(world, tmp_path):
     steps = (*DEFAULT_STEPS, "06_troubleshoot")
     for step in steps:
         declared = papermill.inspect_notebook(str(notebook_path(step)))
-        papermill.execute_notebook(str(notebook_path(step)), str(prepared / f"{step}.ipynb"),
-                                   parameters={k: v for k, v in values.items() if k in declared},
-                                   prepare_only=True, progress_bar=False)
+        papermill.execute_notebook(
+            str(notebook_path(step)),
+            str(prepared / f"{step}.ipynb"),
+            parameters={k: v for k, v in values.items() if k in declared},
+            prepare_only=True,
+            progress_bar=False,
+        )
     (prepared / "pytest.ini").write_text("[pytest]\n")
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-         "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), "-c", str(prepared / "pytest.ini"),
-         *[str(prepared / f"{step}.ipynb") for step in steps]],
-        capture_output=True, text=True, timeout=900, cwd=prepared,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nbval-lax",
+            "--nbval-sanitize-with",
+            str(ROOT / "tests" / "nbval_sanitize.cfg"),
+            "-c",
+            str(prepared / "pytest.ini"),
+            *[str(prepared / f"{step}.ipynb") for step in steps],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=prepared,
         env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
     )
     assert done.returncode == 0, done.stdout[-3000:]
@@ -55,9 +73,18 @@ def test_a_notebook_runs_alone_with_plain_papermill(world, tmp_path):
     papermill_cli = Path(sys.executable).parent / "papermill"
     for step in ("00_prerequisites", "01_create_backup", "02_verify_source_key"):
         done = subprocess.run(
-            [str(papermill_cli), str(notebook_path(step)), str(tmp_path / f"{step}.ipynb"),
-             "-f", str(ROOT / "parameters" / "sandbox.yaml"), "--no-progress-bar"],
-            capture_output=True, text=True, timeout=600, cwd=tmp_path,
+            [
+                str(papermill_cli),
+                str(notebook_path(step)),
+                str(tmp_path / f"{step}.ipynb"),
+                "-f",
+                str(ROOT / "parameters" / "sandbox.yaml"),
+                "--no-progress-bar",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
             env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
         )
         assert done.returncode == 0, done.stderr[-2000:]

@@ -25,16 +25,25 @@ def sandbox_values() -> dict:
     [
         ({"source_profile": "prod-source"}, "source_profile", "no profile 'prod-source' in your AWS config"),
         ({"resource_arn": "arn:aws:ec2:us-east-1:22:volume/vol-1"}, "resource_arn", "allowed: empty, or an EBS"),
-        ({"resource_arn": "arn:aws:ec2:eu-west-1:222222222222:volume/vol-0123456789abcdef0"}, "resource_arn",
-         "is in eu-west-1"),
+        (
+            {"resource_arn": "arn:aws:ec2:eu-west-1:222222222222:volume/vol-0123456789abcdef0"},
+            "resource_arn",
+            "is in eu-west-1",
+        ),
         ({"target_region": "eu-west-9"}, "target_region", "allowed: an AWS Region name"),
         ({"colour": "blue"}, "colour", "unknown parameter"),
         ({"aws_secret_access_key": "x"}, "aws_secret_access_key", "unknown parameter"),
-        ({"move_to_cold_storage_after_days": 30, "delete_after_days": 60}, "delete_after_days",
-         "at least move_to_cold_storage_after_days + 90 = 120"),
+        (
+            {"move_to_cold_storage_after_days": 30, "delete_after_days": 60},
+            "delete_after_days",
+            "at least move_to_cold_storage_after_days + 90 = 120",
+        ),
         ({"delete_after_days": 0}, "delete_after_days", "a whole number 1-36500"),
-        ({"target_profile": "sandbox-source", "target_region": "us-east-1"}, "target_region",
-         "same profile and Region as the source"),
+        (
+            {"target_profile": "sandbox-source", "target_region": "us-east-1"},
+            "target_region",
+            "same profile and Region as the source",
+        ),
         ({"target_vault_key": "alias/aws/backup"}, "target_vault_key", "not an alias/aws/* key"),
         ({"source_vault_name": "my vault!"}, "source_vault_name", "2-50 letters"),
         ({"recovery_point_tags": {"aws:owner": "me"}}, "recovery_point_tags", "not starting with aws:"),
@@ -43,18 +52,36 @@ def sandbox_values() -> dict:
         ({"strict_checks": "no"}, "strict_checks", "true or false"),
         ({"max_wait_minutes": 0}, "max_wait_minutes", "a number of minutes above 0"),
         ({"max_wait_minutes": True}, "max_wait_minutes", "a number of minutes above 0"),
-        ({"max_wait_minutes": 120, "step_timeout_minutes": 120}, "step_timeout_minutes",
-         "got 120; allowed: more than max_wait_minutes (120)"),
+        (
+            {"max_wait_minutes": 120, "step_timeout_minutes": 120},
+            "step_timeout_minutes",
+            "got 120; allowed: more than max_wait_minutes (120)",
+        ),
         ({"step_timeout_minutes": "1h"}, "step_timeout_minutes", "a number of minutes above max_wait_minutes"),
         ({"source_vault_key": "cmkSourceVault"}, "source_vault_key", "alias/NAME, a key ID, or a key or alias ARN"),
-        ({"source_region": "cn-north-1", "target_region": "cn-northwest-1",
-          "resource_arn": "arn:aws:ec2:cn-north-1:222222222222:volume/vol-0123456789abcdef0"},
-         "resource_arn", "is in partition aws; allowed: partition aws-cn of cn-north-1"),
-        ({"target_vault_key": "arn:aws:kms:us-gov-west-1:333333333333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-          "source_region": "us-gov-east-1", "target_region": "us-gov-west-1"}, "target_vault_key",
-         "allowed: partition aws-us-gov of us-gov-west-1"),
-        ({"target_region": "cn-north-1"}, "target_region",
-         "is in partition aws-cn; allowed: a Region of partition aws"),
+        (
+            {
+                "source_region": "cn-north-1",
+                "target_region": "cn-northwest-1",
+                "resource_arn": "arn:aws:ec2:cn-north-1:222222222222:volume/vol-0123456789abcdef0",
+            },
+            "resource_arn",
+            "is in partition aws; allowed: partition aws-cn of cn-north-1",
+        ),
+        (
+            {
+                "target_vault_key": "arn:aws:kms:us-gov-west-1:333333333333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                "source_region": "us-gov-east-1",
+                "target_region": "us-gov-west-1",
+            },
+            "target_vault_key",
+            "allowed: partition aws-us-gov of us-gov-west-1",
+        ),
+        (
+            {"target_region": "cn-north-1"},
+            "target_region",
+            "is in partition aws-cn; allowed: a Region of partition aws",
+        ),
     ],
 )
 def test_bad_values_name_the_field(sandbox, change, field, words):
@@ -75,8 +102,9 @@ def test_runbook_run_refuses_before_any_aws_call(world, tmp_path):
     bad.write_text(yaml.safe_dump({**sandbox_values(), "target_region": "mars-1"}))
     before = world.state()
     out = tmp_path / "run"
-    done = subprocess.run([str(RUNBOOK), "run", str(bad), "--out", str(out)], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [str(RUNBOOK), "run", str(bad), "--out", str(out)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         "runbook: parameter target_region: got 'mars-1'; allowed: an AWS Region name, e.g. us-east-1"
@@ -85,13 +113,16 @@ def test_runbook_run_refuses_before_any_aws_call(world, tmp_path):
     assert world.state() == before
 
 
-@pytest.mark.parametrize("key", [
-    "alias/cmkTarget",
-    "1234abcd-12ab-34cd-56ef-1234567890ab",
-    "mrk-1234abcd12ab34cd56ef1234567890ab",
-    "arn:aws:kms:eu-west-1:333333333333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-    "arn:aws:kms:eu-west-1:333333333333:alias/cmkTarget",
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "alias/cmkTarget",
+        "1234abcd-12ab-34cd-56ef-1234567890ab",
+        "mrk-1234abcd12ab34cd56ef1234567890ab",
+        "arn:aws:kms:eu-west-1:333333333333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "arn:aws:kms:eu-west-1:333333333333:alias/cmkTarget",
+    ],
+)
 def test_keys_by_alias_id_or_arn(sandbox, key):
     assert params.validate({**sandbox_values(), "target_vault_key": key}).target_vault_key == key
 

@@ -16,34 +16,55 @@ from runbook_lib.troubleshooting import checks, fixes
 from tests.runbook_steps import copy, prepare, values
 
 OUTSIDER_ROOT = OUTSIDER.root_arn
-OWNER = {"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": {"AWS": SOURCE.root_arn},
-         "Action": "kms:*", "Resource": "*"}
+OWNER = {
+    "Sid": "Enable IAM User Permissions",
+    "Effect": "Allow",
+    "Principal": {"AWS": SOURCE.root_arn},
+    "Action": "kms:*",
+    "Resource": "*",
+}
 THROUGH_EBS_ONLY = {
-    "Sid": "Allow use of the key", "Effect": "Allow", "Principal": "*",
-    "Action": [*USE_ACTIONS, "kms:CreateGrant"], "Resource": "*",
-    "Condition": {"StringEquals": {"kms:CallerAccount": SOURCE.account_id,
-                                   "kms:ViaService": "ec2.us-east-1.amazonaws.com"}},
+    "Sid": "Allow use of the key",
+    "Effect": "Allow",
+    "Principal": "*",
+    "Action": [*USE_ACTIONS, "kms:CreateGrant"],
+    "Resource": "*",
+    "Condition": {
+        "StringEquals": {"kms:CallerAccount": SOURCE.account_id, "kms:ViaService": "ec2.us-east-1.amazonaws.com"}
+    },
 }
 CONDITIONAL_USE = {
-    "Sid": "Allow use of the key", "Effect": "Allow", "Principal": {"AWS": OUTSIDER_ROOT}, "Action": USE_ACTIONS,
-    "Resource": "*", "Condition": {"StringEquals": {"kms:ViaService": "backup.us-east-1.amazonaws.com"}},
+    "Sid": "Allow use of the key",
+    "Effect": "Allow",
+    "Principal": {"AWS": OUTSIDER_ROOT},
+    "Action": USE_ACTIONS,
+    "Resource": "*",
+    "Condition": {"StringEquals": {"kms:ViaService": "backup.us-east-1.amazonaws.com"}},
 }
 MIXED_PRINCIPALS = {
-    "Sid": "Allow attachment of persistent resources", "Effect": "Allow",
-    "Principal": {"AWS": OUTSIDER_ROOT, "Service": "backup.amazonaws.com"}, "Action": GRANT_ACTIONS,
-    "Resource": "*", "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+    "Sid": "Allow attachment of persistent resources",
+    "Effect": "Allow",
+    "Principal": {"AWS": OUTSIDER_ROOT, "Service": "backup.amazonaws.com"},
+    "Action": GRANT_ACTIONS,
+    "Resource": "*",
+    "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
 }
 
 
 def compact_30_kb() -> str:
     readers = [
-        {"Sid": f"ReadOnlyForAuditTeam{n:03d}", "Effect": "Allow",
-         "Principal": {"AWS": f"arn:aws:iam::{SOURCE.account_id}:role/audit/team-{n:03d}"},
-         "Action": ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListResourceTags"], "Resource": "*"}
+        {
+            "Sid": f"ReadOnlyForAuditTeam{n:03d}",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{SOURCE.account_id}:role/audit/team-{n:03d}"},
+            "Action": ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListResourceTags"],
+            "Resource": "*",
+        }
         for n in range(150)
     ]
-    text = json.dumps({"Version": "2012-10-17", "Id": "key-consolepolicy-3", "Statement": [OWNER, *readers]},
-                      separators=(",", ":"))
+    text = json.dumps(
+        {"Version": "2012-10-17", "Id": "key-consolepolicy-3", "Statement": [OWNER, *readers]}, separators=(",", ":")
+    )
     assert 29_000 < policy_text.size(text) < 31_000
     assert policy_text.size(json.dumps(json.loads(text))) > policy_text.MAX_KEY_POLICY_BYTES, "only compact fits"
     return text
@@ -52,8 +73,9 @@ def compact_30_kb() -> str:
 POLICIES = {
     "principal-star": json.dumps({"Version": "2012-10-17", "Statement": [OWNER, THROUGH_EBS_ONLY]}, indent=2),
     "conditional-use-statement": json.dumps({"Version": "2012-10-17", "Statement": [OWNER, CONDITIONAL_USE]}),
-    "mixed-principal-statement": json.dumps({"Version": "2012-10-17", "Statement": [OWNER, MIXED_PRINCIPALS]},
-                                            indent=4),
+    "mixed-principal-statement": json.dumps(
+        {"Version": "2012-10-17", "Statement": [OWNER, MIXED_PRINCIPALS]}, indent=4
+    ),
     "compact-30-kb": compact_30_kb(),
 }
 
@@ -74,10 +96,12 @@ def test_step_03_shares_any_key_policy_keeping_every_statement(world, aws, tmp_p
 
     shared = key_policy(aws)
     before, after = json.loads(original)["Statement"], json.loads(shared)["Statement"]
-    assert after[:len(before)] == before, "every original statement stays, in its place"
-    assert [s["Sid"] for s in after[len(before):]] == [f"RunbookAllowUseOfTheKey{TARGET.account_id}",
-                                                        f"RunbookAllowGrantsForAWSResources{TARGET.account_id}"]
-    assert shared.startswith(original[:original.rindex("]")].rstrip()), "the document keeps its formatting"
+    assert after[: len(before)] == before, "every original statement stays, in its place"
+    assert [s["Sid"] for s in after[len(before) :]] == [
+        f"RunbookAllowUseOfTheKey{TARGET.account_id}",
+        f"RunbookAllowGrantsForAWSResources{TARGET.account_id}",
+    ]
+    assert shared.startswith(original[: original.rindex("]")].rstrip()), "the document keeps its formatting"
     assert policy_text.size(shared) <= policy_text.MAX_KEY_POLICY_BYTES
 
     assert copy(run_values)["State"] == "COMPLETED"
@@ -91,8 +115,10 @@ def test_the_target_vault_fix_removes_a_deny_naming_only_the_source_once(world, 
     run_values = values(tmp_path)
     with pytest.raises(StepFailed) as refused:
         prerequisites(Run("00_prerequisites", run_values))
-    assert ("[target-vault-policy] statement 'DenySourceAccount' of the access policy of CABTargetVault denies "
-            "account 222222222222") in str(refused.value)
+    assert (
+        "[target-vault-policy] statement 'DenySourceAccount' of the access policy of CABTargetVault denies "
+        "account 222222222222"
+    ) in str(refused.value)
     assert "runbook fix target-vault-policy plans its removal" in str(refused.value)
     prepare({**run_values, "force_copy": True})
 
@@ -111,8 +137,13 @@ def test_the_target_vault_fix_removes_a_deny_naming_only_the_source_once(world, 
 def test_a_deny_that_names_others_too_is_named_and_left_to_its_owner(world, aws, tmp_path):
     run_values = values(tmp_path)
     prepare(run_values)
-    broad = {"Sid": "DenyCopiesFromOthers", "Effect": "Deny", "Action": "backup:CopyIntoBackupVault",
-             "Resource": "*", "Principal": {"AWS": [SOURCE.root_arn, OUTSIDER_ROOT]}}
+    broad = {
+        "Sid": "DenyCopiesFromOthers",
+        "Effect": "Deny",
+        "Action": "backup:CopyIntoBackupVault",
+        "Resource": "*",
+        "Principal": {"AWS": [SOURCE.root_arn, OUTSIDER_ROOT]},
+    }
     backup = aws.target("backup")
     policy = json.loads(backup.get_backup_vault_access_policy(BackupVaultName="CABTargetVault")["Policy"])
     policy["Statement"].append(broad)
@@ -128,8 +159,11 @@ def test_the_key_fix_removes_a_deny_for_the_target_then_shares_and_converges(wor
     world.reset("key-policy-denies-target")
     run_values = values(tmp_path)
     prepare(run_values, share=False)
-    with pytest.raises(StepFailed, match=r"\[source-key-shared\] statement 'Deny the target account' of the policy "
-                                         r"of alias/cmkSource denies account 333333333333"):
+    with pytest.raises(
+        StepFailed,
+        match=r"\[source-key-shared\] statement 'Deny the target account' of the policy "
+        r"of alias/cmkSource denies account 333333333333",
+    ):
         share_source_key(Run("03_share_source_key", run_values))
     original = key_policy(aws)
     for _ in range(2):
@@ -139,5 +173,5 @@ def test_the_key_fix_removes_a_deny_for_the_target_then_shares_and_converges(wor
     assert "Deny the target account" not in sids and len(sids) == len(set(sids))
     assert [e["action"] for e in run.state.changes.entries() if e["step"] == "06_troubleshoot"] == ["kms:PutKeyPolicy"]
     kept = [s for s in json.loads(original)["Statement"] if s.get("Sid") != "Deny the target account"]
-    assert json.loads(key_policy(aws))["Statement"][:len(kept)] == kept
+    assert json.loads(key_policy(aws))["Statement"][: len(kept)] == kept
     assert copy(run_values)["State"] == "COMPLETED"

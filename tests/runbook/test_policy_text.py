@@ -9,20 +9,29 @@ import pytest
 from runbook_lib.aws import vaults
 from runbook_lib.core import arns, grants, iam_policy, policy_text
 
-OWNER = {"Sid": "Owner", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
-         "Action": "kms:*", "Resource": "*"}
+OWNER = {
+    "Sid": "Owner",
+    "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
+    "Action": "kms:*",
+    "Resource": "*",
+}
 OTHER = {"Sid": "Other", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}
 NEW = {"Sid": "New", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": "*"}
 DOCUMENT = {"Version": "2012-10-17", "Id": "key-1", "Statement": [OWNER, OTHER]}
 
 
-@pytest.mark.parametrize("text", [
-    json.dumps(DOCUMENT, separators=(",", ":")),
-    json.dumps(DOCUMENT),
-    json.dumps(DOCUMENT, indent=2),
-    json.dumps(DOCUMENT, indent=4),
-    json.dumps(DOCUMENT, indent="\t"),
-], ids=["compact", "spaced", "indent-2", "indent-4", "tabs"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps(DOCUMENT, separators=(",", ":")),
+        json.dumps(DOCUMENT),
+        json.dumps(DOCUMENT, indent=2),
+        json.dumps(DOCUMENT, indent=4),
+        json.dumps(DOCUMENT, indent="\t"),
+    ],
+    ids=["compact", "spaced", "indent-2", "indent-4", "tabs"],
+)
 def test_added_statements_follow_the_documents_style_and_the_rest_stays_byte_for_byte(text):
     edited = policy_text.edited(text, add=[NEW])
     assert json.loads(edited)["Statement"] == [OWNER, OTHER, NEW]
@@ -50,8 +59,9 @@ def test_size_is_the_documents_bytes():
     assert policy_text.size('{"a":"é"}') == 10
 
 
-@pytest.mark.parametrize("region, partition", [("eu-west-1", "aws"), ("cn-north-1", "aws-cn"),
-                                               ("us-gov-west-1", "aws-us-gov")])
+@pytest.mark.parametrize(
+    "region, partition", [("eu-west-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")]
+)
 def test_arns_are_in_the_partition_of_their_region(region, partition):
     assert arns.partition(region) == partition
     vault = f"arn:{partition}:backup:{region}:333333333333:backup-vault:V"
@@ -73,8 +83,9 @@ def test_line_endings_and_an_empty_statement_list_follow_the_document():
 def test_separators_inside_values_do_not_fool_the_style():
     tricky = {**OTHER, "Sid": 'a, "b": [c]'}
     text = json.dumps({**DOCUMENT, "Statement": [tricky]}, separators=(",", ":"))
-    assert policy_text.edited(text, add=[NEW]) == json.dumps({**DOCUMENT, "Statement": [tricky, NEW]},
-                                                             separators=(",", ":"))
+    assert policy_text.edited(text, add=[NEW]) == json.dumps(
+        {**DOCUMENT, "Statement": [tricky, NEW]}, separators=(",", ":")
+    )
 
 
 VAULT = "arn:aws:backup:eu-west-1:333333333333:backup-vault:V"
@@ -90,9 +101,14 @@ def own() -> list[dict]:
 
 
 def test_a_grant_converges_and_keeps_what_others_wrote():
-    someone = {"Sid": "AllowCopyInFrom222222222222", "Effect": "Allow", "Action": "backup:CopyIntoBackupVault",
-               "Resource": "*", "Principal": {"AWS": ["222222222222", "111111111111"]},
-               "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1"}}}
+    someone = {
+        "Sid": "AllowCopyInFrom222222222222",
+        "Effect": "Allow",
+        "Action": "backup:CopyIntoBackupVault",
+        "Resource": "*",
+        "Principal": {"AWS": ["222222222222", "111111111111"]},
+        "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1"}},
+    }
     text = json.dumps({"Version": "2012-10-17", "Statement": [someone]})
     first = grants.plan_grant(text, copy_in, own(), "222222222222")
     assert first.needed and json.loads(first.after)["Statement"] == [someone, *own()]
@@ -103,19 +119,25 @@ def test_a_grant_converges_and_keeps_what_others_wrote():
 def test_an_earlier_versions_statement_is_replaced_only_where_it_is_exactly_that():
     legacy = vaults.allow_statement("222222222222", "eu-west-1", vaults.LEGACY_SID_PREFIX)
     text = json.dumps({"Version": "2012-10-17", "Statement": [legacy]})
-    deny_first = json.dumps({"Version": "2012-10-17", "Statement": [
-        {**legacy, "Effect": "Deny", "Sid": "NoCopies"}, legacy]})
-    plan = grants.plan_grant(deny_first, copy_in, own(), "222222222222", remove_denies=True,
-                             legacy=(legacy,))
+    deny_first = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{**legacy, "Effect": "Deny", "Sid": "NoCopies"}, legacy]}
+    )
+    plan = grants.plan_grant(deny_first, copy_in, own(), "222222222222", remove_denies=True, legacy=(legacy,))
     assert json.loads(plan.after)["Statement"] == own()
-    assert plan.notes == ["removing 'NoCopies' lifts everything it denies account 222222222222: "
-                          "backup:CopyIntoBackupVault"]
+    assert plan.notes == [
+        "removing 'NoCopies' lifts everything it denies account 222222222222: backup:CopyIntoBackupVault"
+    ]
     assert not grants.plan_grant(text, copy_in, own(), "222222222222", legacy=(legacy,)).needed
 
 
 def test_a_deny_naming_others_too_is_never_removed():
-    broad = {"Sid": "NoCopies", "Effect": "Deny", "Action": "backup:*", "Resource": "*",
-             "Principal": {"AWS": ["222222222222", "444444444444"]}}
+    broad = {
+        "Sid": "NoCopies",
+        "Effect": "Deny",
+        "Action": "backup:*",
+        "Resource": "*",
+        "Principal": {"AWS": ["222222222222", "444444444444"]},
+    }
     text = json.dumps({"Version": "2012-10-17", "Statement": [broad]})
     with pytest.raises(grants.DenyBlocks) as blocked:
         grants.plan_grant(text, copy_in, own(), "222222222222", remove_denies=True)

@@ -70,8 +70,17 @@ def test_diagnose_and_fix_a_failed_copy(world, tmp_path):
 def test_fix_plans_and_applies_the_key_share(world, tmp_path):
     params = yaml.safe_load(PARAMETERS.read_text()) | {"run_dir": str(tmp_path / "run"), "apply": False}
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(params | {"apply": True}))
-    assert runbook("run", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "run"), "--steps",
-                   "00_prerequisites,01_create_backup").returncode == 0
+    assert (
+        runbook(
+            "run",
+            str(tmp_path / "p.yaml"),
+            "--out",
+            str(tmp_path / "run"),
+            "--steps",
+            "00_prerequisites,01_create_backup",
+        ).returncode
+        == 0
+    )
     (tmp_path / "plan.yaml").write_text(yaml.safe_dump(params))
     before = world.state()
     planned = runbook("fix", str(tmp_path / "plan.yaml"), "source-key-shared", cwd=tmp_path)
@@ -108,7 +117,8 @@ def test_a_trainer_file_refuses_a_sandbox_in_another_scenario(world, tmp_path, c
     assert err.splitlines() == [
         "runbook: parameter sandbox_scenario: these parameters are for scenario target-vault-denies-source, and the "
         f"sandbox is in walkthrough; run: runbook sandbox reset --scenario target-vault-denies-source --dir "
-        f"{world.directory}"]
+        f"{world.directory}"
+    ]
 
 
 def test_what_aws_refuses_is_one_line_not_a_traceback(world, tmp_path):
@@ -116,16 +126,19 @@ def test_what_aws_refuses_is_one_line_not_a_traceback(world, tmp_path):
     assert unknown_job.returncode == 1
     assert unknown_job.stderr.strip().splitlines() == [
         "runbook: step diagnose failed: copy job NOPE is unknown to account 222222222222 in us-east-1. Fix: check "
-        "the ID, and that source_profile and source_region name the account and Region that started the copy"]
+        "the ID, and that source_profile and source_region name the account and Region that started the copy"
+    ]
     config = Path(os.environ["AWS_CONFIG_FILE"])
     unreachable = tmp_path / "aws-config"
     unreachable.write_text(re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:9", config.read_text()))
     env = {**os.environ, "AWS_CONFIG_FILE": str(unreachable), "AWS_MAX_ATTEMPTS": "1"}
-    done = subprocess.run([str(RUNBOOK), "check", str(PARAMETERS)], capture_output=True, text=True, timeout=600,
-                          cwd=tmp_path, env=env)
+    done = subprocess.run(
+        [str(RUNBOOK), "check", str(PARAMETERS)], capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env
+    )
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
-        'runbook: AWS: Could not connect to the endpoint URL: "http://127.0.0.1:9/"']
+        'runbook: AWS: Could not connect to the endpoint URL: "http://127.0.0.1:9/"'
+    ]
 
 
 def test_fix_says_when_a_check_was_skipped(world, tmp_path):

@@ -17,15 +17,25 @@ from tests.walkthrough_steps import add_key_statements
 DECRYPT_AND_GRANT = ["kms:Decrypt", "kms:CreateGrant"]
 UNDECIDABLE_DENIES = {
     "not-principal": {
-        "Sid": "DenyAllButTheOwners", "Effect": "Deny", "Action": DECRYPT_AND_GRANT, "Resource": "*",
+        "Sid": "DenyAllButTheOwners",
+        "Effect": "Deny",
+        "Action": DECRYPT_AND_GRANT,
+        "Resource": "*",
         "NotPrincipal": {"AWS": [SOURCE.root_arn, TARGET.root_arn]},
     },
     "unmodelled-condition-key": {
-        "Sid": "DenyOutsideTheEndpoint", "Effect": "Deny", "Principal": "*", "Action": DECRYPT_AND_GRANT,
-        "Resource": "*", "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-0123456789abcdef0"}},
+        "Sid": "DenyOutsideTheEndpoint",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": DECRYPT_AND_GRANT,
+        "Resource": "*",
+        "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-0123456789abcdef0"}},
     },
     "organization-path": {
-        "Sid": "DenyOutsideTheBackupOu", "Effect": "Deny", "Principal": "*", "Action": DECRYPT_AND_GRANT,
+        "Sid": "DenyOutsideTheBackupOu",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": DECRYPT_AND_GRANT,
         "Resource": "*",
         "Condition": {"ForAnyValue:StringNotLike": {"aws:PrincipalOrgPaths": "o-*/r-*/ou-backup/*"}},
     },

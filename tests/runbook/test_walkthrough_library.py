@@ -47,9 +47,15 @@ def test_walkthrough_end_to_end(aws, tmp_path):
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["04_copy_to_target"]["destination_recovery_point_arn"].startswith("arn:aws:ec2:eu-west-1::snapshot/")
     actions = [e["action"] for e in map(json.loads, (tmp_path / "changes.jsonl").read_text().splitlines())]
-    assert actions == ["backup:UpdateGlobalSettings", "backup:CreateBackupVault", "backup:CreateBackupVault",
-                       "backup:PutBackupVaultAccessPolicy", "backup:StartBackupJob", "kms:PutKeyPolicy",
-                       "backup:StartCopyJob"]
+    assert actions == [
+        "backup:UpdateGlobalSettings",
+        "backup:CreateBackupVault",
+        "backup:CreateBackupVault",
+        "backup:PutBackupVaultAccessPolicy",
+        "backup:StartBackupJob",
+        "kms:PutKeyPolicy",
+        "backup:StartCopyJob",
+    ]
 
 
 def test_second_run_changes_nothing(aws, tmp_path, world):
@@ -66,8 +72,14 @@ def test_apply_false_changes_nothing(aws, tmp_path, world):
     results = run_all(tmp_path, apply=False)
     planned = json.loads((tmp_path / "state.json").read_text())["planned"]
     assert [entry["action"] for entry in planned] == [
-        "backup:UpdateGlobalSettings", "backup:CreateBackupVault", "backup:CreateBackupVault",
-        "backup:PutBackupVaultAccessPolicy", "backup:StartBackupJob", "kms:PutKeyPolicy", "backup:StartCopyJob"]
+        "backup:UpdateGlobalSettings",
+        "backup:CreateBackupVault",
+        "backup:CreateBackupVault",
+        "backup:PutBackupVaultAccessPolicy",
+        "backup:StartBackupJob",
+        "kms:PutKeyPolicy",
+        "backup:StartCopyJob",
+    ]
     assert results["target"]["status"] == "PLANNED"
     assert results["target"]["recovery_point_key_alias"] == "alias/cmkTarget"
     assert world.state() == before
@@ -96,8 +108,14 @@ def test_a_role_named_without_its_path_runs_the_walkthrough(aws, tmp_path):
 
 def test_vault_keys_by_key_id_and_alias_arn(aws, tmp_path):
     source_key_id = aws.source("kms").describe_key(KeyId="alias/cmkSourceVault")["KeyMetadata"]["KeyId"]
-    values = params.validate({"run_dir": str(tmp_path), "apply": True, "source_vault_key": source_key_id,
-                              "target_vault_key": "arn:aws:kms:eu-west-1:333333333333:alias/cmkTarget"})
+    values = params.validate(
+        {
+            "run_dir": str(tmp_path),
+            "apply": True,
+            "source_vault_key": source_key_id,
+            "target_vault_key": "arn:aws:kms:eu-west-1:333333333333:alias/cmkTarget",
+        }
+    )
     results = run_all(tmp_path, values)
     assert results["source"]["vault_key_alias"] == "alias/cmkSourceVault"
     assert results["target"]["vault_key_alias"] == "alias/cmkTarget"
@@ -114,6 +132,8 @@ def test_a_vault_key_that_does_not_exist_is_named_in_one_line(aws, tmp_path):
     values = params.validate({"run_dir": str(tmp_path), "apply": True, "source_vault_key": "alias/nope"})
     with pytest.raises(StepFailed) as missing:
         prerequisites(Run("00_prerequisites", values))
-    assert str(missing.value) == ("step 00_prerequisites failed: source_vault_key alias/nope is not a KMS key of the "
-                                  "source account (222222222222) in us-east-1. Fix: set source_vault_key to a customer "
-                                  "managed key of that account and Region")
+    assert str(missing.value) == (
+        "step 00_prerequisites failed: source_vault_key alias/nope is not a KMS key of the "
+        "source account (222222222222) in us-east-1. Fix: set source_vault_key to a customer "
+        "managed key of that account and Region"
+    )

@@ -47,6 +47,7 @@ def vault(aws):
 
 # ----- vaults -----------------------------------------------------------------------------------
 
+
 def test_create_backup_vault_without_key_uses_aws_managed_backup_key(aws, backup):
     backup.create_backup_vault(BackupVaultName="DefaultKeyVault")
     described = backup.describe_backup_vault(BackupVaultName="DefaultKeyVault")
@@ -78,6 +79,7 @@ def test_delete_backup_vault_refuses_a_vault_with_recovery_points(aws, backup, v
 
 
 # ----- backup jobs ------------------------------------------------------------------------------
+
 
 def test_start_backup_job_keeps_the_volume_key_not_the_vault_key(aws, backup, vault):
     job = backup.start_backup_job(
@@ -128,16 +130,18 @@ def test_start_backup_job_refuses_retention_aws_refuses(aws, backup, vault):
 )
 def test_start_backup_job_refuses_tags_aws_refuses_and_snapshots_stay_readable(aws, backup, vault, tags, message):
     with pytest.raises(ClientError) as excinfo:
-        backup.start_backup_job(BackupVaultName=vault, ResourceArn=volume_arn(aws), IamRoleArn=ROLE_ARN,
-                                RecoveryPointTags=tags)
+        backup.start_backup_job(
+            BackupVaultName=vault, ResourceArn=volume_arn(aws), IamRoleArn=ROLE_ARN, RecoveryPointTags=tags
+        )
     assert_error(excinfo, "InvalidParameterValueException", message)
     assert aws.source("ec2").describe_snapshots(OwnerIds=["self"])["Snapshots"] == []
 
 
 def test_tags_in_any_script_within_aws_limits_are_accepted(aws, backup, vault):
     tags = {"Projekt": "Sicherung für Daten", "番号": "٣ 三", "k" * 128: "v" * 256, "path": "a/b:c=d+e-f@g_h.i"}
-    job = backup.start_backup_job(BackupVaultName=vault, ResourceArn=volume_arn(aws), IamRoleArn=ROLE_ARN,
-                                  RecoveryPointTags=tags)
+    job = backup.start_backup_job(
+        BackupVaultName=vault, ResourceArn=volume_arn(aws), IamRoleArn=ROLE_ARN, RecoveryPointTags=tags
+    )
     assert backup.describe_backup_job(BackupJobId=job["BackupJobId"])["State"] in ("CREATED", "RUNNING", "COMPLETED")
 
 
@@ -211,12 +215,15 @@ def test_list_backup_jobs_bad_token(backup):
 
 # ----- recovery points --------------------------------------------------------------------------
 
+
 def test_list_recovery_points_by_backup_vault_pages(aws, backup, vault):
     for _ in range(3):
         back_up(aws, volume_arn(aws))
-    pages = list(backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
-        BackupVaultName=vault, PaginationConfig={"PageSize": 2}
-    ))
+    pages = list(
+        backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
+            BackupVaultName=vault, PaginationConfig={"PageSize": 2}
+        )
+    )
     assert [len(p["RecoveryPoints"]) for p in pages] == [2, 1]
     point = pages[0]["RecoveryPoints"][0]
     assert point["Status"] == "COMPLETED" and point["ResourceType"] == "EBS"
@@ -291,6 +298,7 @@ def test_delete_recovery_point_in_use_by_a_running_copy(world, aws, backup):
 
 # ----- vault access policies --------------------------------------------------------------------
 
+
 def test_put_and_get_backup_vault_access_policy(aws):
     create_target_vault(aws, with_policy=False)
     backup = aws.target("backup")
@@ -331,6 +339,7 @@ def test_delete_backup_vault_access_policy(aws):
 
 # ----- global settings --------------------------------------------------------------------------
 
+
 def test_update_global_settings_from_management_is_seen_by_members(aws):
     aws.management("backup").update_global_settings(GlobalSettings={"isCrossAccountBackupEnabled": "true"})
     for role in ("source", "target", "management"):
@@ -359,6 +368,7 @@ def test_update_global_settings_rejects_unknown_values(aws):
 
 
 # ----- copy jobs --------------------------------------------------------------------------------
+
 
 def test_start_copy_job_and_describe(aws):
     point = prepare_everything(aws)
@@ -391,8 +401,11 @@ def test_start_copy_job_idempotency_token(aws):
     point = prepare_everything(aws)
     backup = aws.source("backup")
     arguments = dict(
-        RecoveryPointArn=point, SourceBackupVaultName=SOURCE_VAULT, DestinationBackupVaultArn=TARGET_VAULT_ARN,
-        IamRoleArn=ROLE_ARN, IdempotencyToken="copy-1",
+        RecoveryPointArn=point,
+        SourceBackupVaultName=SOURCE_VAULT,
+        DestinationBackupVaultArn=TARGET_VAULT_ARN,
+        IamRoleArn=ROLE_ARN,
+        IdempotencyToken="copy-1",
     )
     assert backup.start_copy_job(**arguments)["CopyJobId"] == backup.start_copy_job(**arguments)["CopyJobId"]
     assert len(backup.list_copy_jobs()["CopyJobs"]) == 1
@@ -436,12 +449,14 @@ def test_list_copy_jobs_rejects_a_token_from_other_filters(aws):
 
 # ----- restore jobs -----------------------------------------------------------------------------
 
+
 def test_start_and_describe_restore_job_in_the_target_account(aws):
     point = prepare_everything(aws)
     copied = copy(aws, point)["DestinationRecoveryPointArn"]
     backup = aws.target("backup")
     job = backup.start_restore_job(
-        RecoveryPointArn=copied, Metadata={"availabilityZone": f"{TARGET_REGION}a"},
+        RecoveryPointArn=copied,
+        Metadata={"availabilityZone": f"{TARGET_REGION}a"},
         IamRoleArn=f"arn:aws:iam::{TARGET.account_id}:role/service-role/AWSBackupDefaultServiceRole",
     )
     described = backup.describe_restore_job(RestoreJobId=job["RestoreJobId"])
@@ -465,6 +480,7 @@ def test_describe_restore_job_unknown(backup):
 
 
 # ----- RDS ---------------------------------------------------------------------------------------
+
 
 def test_rds_backup_recovery_point_is_in_the_account(aws, backup, vault):
     job = backup.start_backup_job(BackupVaultName=vault, ResourceArn=database_arn(), IamRoleArn=ROLE_ARN)

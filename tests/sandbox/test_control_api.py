@@ -16,8 +16,7 @@ from runbook_lib.sandbox.accounts import CONTROL_TOKEN_HEADER, CONTROL_TOKEN_VAR
 
 
 def post(world: process.Sandbox, action: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-    request = urllib.request.Request(f"{world.endpoint}/_sandbox/{action}", data=body, method="POST",
-                                     headers=headers)
+    request = urllib.request.Request(f"{world.endpoint}/_sandbox/{action}", data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.read()
@@ -29,16 +28,34 @@ def vault_names(aws) -> list[str]:  # type: ignore[no-untyped-def]
     return [v["BackupVaultName"] for v in aws.source("backup").list_backup_vaults()["BackupVaultList"]]
 
 
-@pytest.mark.parametrize("headers, status, error", [
-    ({"Content-Type": "text/plain"}, 403, "the control API needs the sandbox's token in the X-Sandbox-Token header "
-                                          "(RUNBOOK_SANDBOX_TOKEN in sandbox.env)"),
-    ({"Content-Type": "application/json"}, 403, "the control API needs the sandbox's token in the X-Sandbox-Token "
-                                                "header (RUNBOOK_SANDBOX_TOKEN in sandbox.env)"),
-    ({"Content-Type": "application/json", CONTROL_TOKEN_HEADER: "guessed"}, 403, "the control API needs the "
-     "sandbox's token in the X-Sandbox-Token header (RUNBOOK_SANDBOX_TOKEN in sandbox.env)"),
-    ({"Content-Type": "text/plain", CONTROL_TOKEN_HEADER: "TOKEN"}, 415,
-     "control requests must send a JSON body (Content-Type: application/json)"),
-])
+@pytest.mark.parametrize(
+    "headers, status, error",
+    [
+        (
+            {"Content-Type": "text/plain"},
+            403,
+            "the control API needs the sandbox's token in the X-Sandbox-Token header "
+            "(RUNBOOK_SANDBOX_TOKEN in sandbox.env)",
+        ),
+        (
+            {"Content-Type": "application/json"},
+            403,
+            "the control API needs the sandbox's token in the X-Sandbox-Token "
+            "header (RUNBOOK_SANDBOX_TOKEN in sandbox.env)",
+        ),
+        (
+            {"Content-Type": "application/json", CONTROL_TOKEN_HEADER: "guessed"},
+            403,
+            "the control API needs the "
+            "sandbox's token in the X-Sandbox-Token header (RUNBOOK_SANDBOX_TOKEN in sandbox.env)",
+        ),
+        (
+            {"Content-Type": "text/plain", CONTROL_TOKEN_HEADER: "TOKEN"},
+            415,
+            "control requests must send a JSON body (Content-Type: application/json)",
+        ),
+    ],
+)
 def test_a_forgeable_reset_is_refused_and_changes_nothing(world, aws, headers, status, error):
     aws.source("backup").create_backup_vault(BackupVaultName="Survivor")
     headers = {k: (world.token if v == "TOKEN" else v) for k, v in headers.items()}

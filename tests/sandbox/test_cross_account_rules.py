@@ -157,15 +157,24 @@ def test_put_key_policy_over_32_kb_is_refused(aws):
 def test_aws_managed_aliases_without_a_key_have_no_target(aws):
     aliases = {a["AliasName"]: a for a in aws.source("kms").list_aliases()["Aliases"]}
     assert "TargetKeyId" not in aliases["alias/aws/s3"]
-    assert aliases["alias/aws/ebs"]["TargetKeyId"] == aws.source("kms").describe_key(KeyId="alias/aws/ebs")[
-        "KeyMetadata"]["KeyId"]
+    assert (
+        aliases["alias/aws/ebs"]["TargetKeyId"]
+        == aws.source("kms").describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]["KeyId"]
+    )
 
 
-@pytest.mark.parametrize("path, state", [("o-*/r-*/", "COMPLETED"), ("o-*/r-*/ou-backup/*", "FAILED")],
-                         ids=["inside-the-path", "outside-the-path"])
+@pytest.mark.parametrize(
+    "path, state",
+    [("o-*/r-*/", "COMPLETED"), ("o-*/r-*/ou-backup/*", "FAILED")],
+    ids=["inside-the-path", "outside-the-path"],
+)
 def test_key_policy_deny_on_organization_paths(aws, ready_but_unshared, path, state):
-    deny = statement("*", ["kms:Decrypt", "kms:CreateGrant"], effect="Deny",
-                     condition={"ForAnyValue:StringNotLike": {"aws:PrincipalOrgPaths": path}})
+    deny = statement(
+        "*",
+        ["kms:Decrypt", "kms:CreateGrant"],
+        effect="Deny",
+        condition={"ForAnyValue:StringNotLike": {"aws:PrincipalOrgPaths": path}},
+    )
     add_key_statements(aws, "alias/cmkSource", share_statements() + [deny])
     assert copy(aws, ready_but_unshared)["State"] == state
 

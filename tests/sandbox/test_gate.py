@@ -46,8 +46,9 @@ def test_each_profile_is_its_own_account(aws):
 
 def test_a_request_cannot_pick_its_account_by_header(world, aws):
     sts = aws.source("sts")
-    sts.meta.events.register("before-sign.sts.*", lambda request, **_: request.headers.add_header(
-        "x-moto-account-id", "333333333333"))
+    sts.meta.events.register(
+        "before-sign.sts.*", lambda request, **_: request.headers.add_header("x-moto-account-id", "333333333333")
+    )
     assert sts.get_caller_identity()["Account"] == "222222222222"
 
 

@@ -65,8 +65,11 @@ def test_start_status_reset_stop(tmp_path):
 
         first = ids_of(sandbox.endpoint)
         boto3.client(
-            "kms", endpoint_url=sandbox.endpoint, region_name="us-east-1",
-            aws_access_key_id=ACCOUNTS[1].access_key_id, aws_secret_access_key="x",
+            "kms",
+            endpoint_url=sandbox.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=ACCOUNTS[1].access_key_id,
+            aws_secret_access_key="x",
         ).create_key()
         assert ids_of(sandbox.endpoint) != first
         assert runbook("sandbox", "reset", "--dir", str(folder)).returncode == 0

@@ -58,8 +58,9 @@ def test_every_operation_sees_a_finished_job_alike_and_dates_do_not_depend_on_wh
     assert first == second, "a second read must return what the first returned"
     assert first["CompletionDate"] - first["CreationDate"] == timedelta(seconds=JOB_SECONDS)
     assert points[0]["CompletionDate"] == first["CompletionDate"]
-    described = target.describe_recovery_point(BackupVaultName=TARGET_VAULT,
-                                               RecoveryPointArn=first["DestinationRecoveryPointArn"])
+    described = target.describe_recovery_point(
+        BackupVaultName=TARGET_VAULT, RecoveryPointArn=first["DestinationRecoveryPointArn"]
+    )
     assert described["Status"] == "COMPLETED" and described["CreationDate"] == points[0]["CreationDate"]
 
 
@@ -67,8 +68,9 @@ def test_a_backup_job_is_finished_for_ec2_too(world, aws):
     prepare_everything(aws, share_key=False)
     world.configure(job_seconds=JOB_SECONDS)
     backup = aws.source("backup")
-    job_id = backup.start_backup_job(BackupVaultName=SOURCE_VAULT, ResourceArn=volume_arn(aws),
-                                     IamRoleArn=ROLE_ARN)["BackupJobId"]
+    job_id = backup.start_backup_job(BackupVaultName=SOURCE_VAULT, ResourceArn=volume_arn(aws), IamRoleArn=ROLE_ARN)[
+        "BackupJobId"
+    ]
     time.sleep(JOB_SECONDS + 0.3)
     ec2 = aws.source("ec2")
     snapshots = ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]

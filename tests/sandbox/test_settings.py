@@ -16,26 +16,36 @@ from runbook_lib.sandbox.process import SandboxError
 RUNBOOK = Path(sys.executable).parent / "runbook"
 
 
-@pytest.mark.parametrize("knobs, message", [
-    ({"job_seconds": float("nan")}, "job_seconds must be a finite number from 0 to 604800, not nan"),
-    ({"job_seconds": float("inf")}, "job_seconds must be a finite number from 0 to 604800, not inf"),
-    ({"job_seconds": -1}, "job_seconds must be a finite number from 0 to 604800, not -1"),
-    ({"job_seconds": True}, "job_seconds must be a number, not True"),
-    ({"job_seconds": "5"}, "job_seconds must be a number, not '5'"),
-    ({"job_seconds": 1e308}, "job_seconds must be a finite number from 0 to 604800, not 1e+308"),
-    ({"stall_service": "nosuch"}, "stall_service must be an AWS service name such as backup, kms or ec2, not "
-     "'nosuch'"),
-    ({"throttle_rate": 1.5}, "throttle_rate must be a finite number from 0 to 1, not 1.5"),
-    ({"throttle_rate": float("nan")}, "throttle_rate must be a finite number from 0 to 1, not nan"),
-    ({"throttle_seed": 1.5}, "throttle_seed must be a whole number, 0 or more, not 1.5"),
-    ({"stall_service": "backup", "stall_calls": -2}, "stall_calls must be a whole number, 0 or more, not -2"),
-    ({"stall_service": "backup", "stall_seconds": float("inf")},
-     "stall_seconds must be a finite number from 0 to 3600, not inf"),
-    ({"stall_seconds": 5}, "stall_service is required to set a stall (stall_calls 0 alone removes it)"),
-    ({"fail_next_copy": 42}, "fail_next_copy must be a non-empty string, not 42"),
-    ({"job_seconds": 3, "warp_speed": 9}, "unknown knob 'warp_speed'; knobs are: job_seconds, throttle_rate, "
-     "throttle_seed, fail_next_backup, fail_next_copy, stall_service, stall_operation, stall_seconds, stall_calls"),
-])
+@pytest.mark.parametrize(
+    "knobs, message",
+    [
+        ({"job_seconds": float("nan")}, "job_seconds must be a finite number from 0 to 604800, not nan"),
+        ({"job_seconds": float("inf")}, "job_seconds must be a finite number from 0 to 604800, not inf"),
+        ({"job_seconds": -1}, "job_seconds must be a finite number from 0 to 604800, not -1"),
+        ({"job_seconds": True}, "job_seconds must be a number, not True"),
+        ({"job_seconds": "5"}, "job_seconds must be a number, not '5'"),
+        ({"job_seconds": 1e308}, "job_seconds must be a finite number from 0 to 604800, not 1e+308"),
+        (
+            {"stall_service": "nosuch"},
+            "stall_service must be an AWS service name such as backup, kms or ec2, not 'nosuch'",
+        ),
+        ({"throttle_rate": 1.5}, "throttle_rate must be a finite number from 0 to 1, not 1.5"),
+        ({"throttle_rate": float("nan")}, "throttle_rate must be a finite number from 0 to 1, not nan"),
+        ({"throttle_seed": 1.5}, "throttle_seed must be a whole number, 0 or more, not 1.5"),
+        ({"stall_service": "backup", "stall_calls": -2}, "stall_calls must be a whole number, 0 or more, not -2"),
+        (
+            {"stall_service": "backup", "stall_seconds": float("inf")},
+            "stall_seconds must be a finite number from 0 to 3600, not inf",
+        ),
+        ({"stall_seconds": 5}, "stall_service is required to set a stall (stall_calls 0 alone removes it)"),
+        ({"fail_next_copy": 42}, "fail_next_copy must be a non-empty string, not 42"),
+        (
+            {"job_seconds": 3, "warp_speed": 9},
+            "unknown knob 'warp_speed'; knobs are: job_seconds, throttle_rate, throttle_seed, fail_next_backup, "
+            "fail_next_copy, stall_service, stall_operation, stall_seconds, stall_calls",
+        ),
+    ],
+)
 def test_configure_refuses_what_makes_no_sense_and_changes_nothing(world, knobs, message):
     before = world.status()["settings"]
     with pytest.raises(SandboxError) as excinfo:
@@ -44,19 +54,32 @@ def test_configure_refuses_what_makes_no_sense_and_changes_nothing(world, knobs,
     assert world.status()["settings"] == before
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["--job-seconds", "nan"], "runbook: sandbox refused configure: job_seconds must be a finite number "
-                               "from 0 to 604800, not nan"),
-    (["--job-seconds", "inf"], "runbook: sandbox refused configure: job_seconds must be a finite number "
-                               "from 0 to 604800, not inf"),
-    (["--job-seconds", "-3"], "runbook: sandbox refused configure: job_seconds must be a finite number "
-                              "from 0 to 604800, not -3.0"),
-    (["--throttle-rate", "lots"], "runbook: --throttle-rate must be a number, not 'lots'"),
-    (["--stall-calls", "2.5"], "runbook: --stall-calls must be a whole number, not '2.5'"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (
+            ["--job-seconds", "nan"],
+            "runbook: sandbox refused configure: job_seconds must be a finite number from 0 to 604800, not nan",
+        ),
+        (
+            ["--job-seconds", "inf"],
+            "runbook: sandbox refused configure: job_seconds must be a finite number from 0 to 604800, not inf",
+        ),
+        (
+            ["--job-seconds", "-3"],
+            "runbook: sandbox refused configure: job_seconds must be a finite number from 0 to 604800, not -3.0",
+        ),
+        (["--throttle-rate", "lots"], "runbook: --throttle-rate must be a number, not 'lots'"),
+        (["--stall-calls", "2.5"], "runbook: --stall-calls must be a whole number, not '2.5'"),
+    ],
+)
 def test_cli_configure_says_one_line_and_fails(world, arguments, message):
-    result = subprocess.run([str(RUNBOOK), "sandbox", "configure", "--dir", str(world.directory), *arguments],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(RUNBOOK), "sandbox", "configure", "--dir", str(world.directory), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert result.stderr.strip() == message
     assert world.status()["settings"]["job_seconds"] == 0
@@ -64,7 +87,8 @@ def test_cli_configure_says_one_line_and_fails(world, arguments, message):
 
 def throttle_pattern(world, calls: int = 24) -> list[bool]:  # type: ignore[no-untyped-def]
     sts = boto3.Session(profile_name="sandbox-source").client(
-        "sts", config=Config(retries={"mode": "standard", "max_attempts": 1}))
+        "sts", config=Config(retries={"mode": "standard", "max_attempts": 1})
+    )
     pattern = []
     for _ in range(calls):
         try:

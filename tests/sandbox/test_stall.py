@@ -19,9 +19,14 @@ RUNBOOK = Path(sys.executable).parent / "runbook"
 
 
 def client(endpoint: str, service: str) -> Any:
-    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id=SOURCE.access_key_id, aws_secret_access_key=SOURCE.secret_access_key,
-                        config=Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=120))
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=SOURCE.access_key_id,
+        aws_secret_access_key=SOURCE.secret_access_key,
+        config=Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=120),
+    )
 
 
 def in_background(call: Any) -> tuple[threading.Thread, dict[str, Any]]:
@@ -84,8 +89,23 @@ def test_stop_releases_stalled_calls_at_once(tmp_path):
     sandbox, _ = process.start(folder)
     try:
         configured = subprocess.run(
-            [str(RUNBOOK), "sandbox", "configure", "--dir", str(folder), "--stall-service", "backup",
-             "--stall-seconds", "600", "--stall-calls", "2"], capture_output=True, text=True, timeout=120)
+            [
+                str(RUNBOOK),
+                "sandbox",
+                "configure",
+                "--dir",
+                str(folder),
+                "--stall-service",
+                "backup",
+                "--stall-seconds",
+                "600",
+                "--stall-calls",
+                "2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert configured.returncode == 0, configured.stderr
         assert '"stall": {"service": "backup", "operation": null, "seconds": 600.0, "calls": 2}' in configured.stdout
         thread, outcome = in_background(client(sandbox.endpoint, "backup").list_backup_vaults)
@@ -93,8 +113,9 @@ def test_stop_releases_stalled_calls_at_once(tmp_path):
         assert thread.is_alive()
     finally:
         started = time.monotonic()
-        stopped = subprocess.run([str(RUNBOOK), "sandbox", "stop", "--dir", str(folder)],
-                                 capture_output=True, text=True, timeout=120)
+        stopped = subprocess.run(
+            [str(RUNBOOK), "sandbox", "stop", "--dir", str(folder)], capture_output=True, text=True, timeout=120
+        )
         seconds = time.monotonic() - started
     assert stopped.returncode == 0, stopped.stderr
     assert seconds < 8, f"stop waited {seconds:.1f} s on a stalled request"

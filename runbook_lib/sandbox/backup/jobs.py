@@ -219,7 +219,6 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
         jobs = list(self.backup_jobs.values())
         return [j for j in jobs if job_matches(j, filters)]
 
-
     # ----- copy jobs -----------------------------------------------------------------------
     def start_copy_job(
         self,
@@ -409,8 +408,9 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
         snapshot = ec2.snapshots[point.snapshot_id]
         zone = job.metadata.get("availabilityZone") or f"{self.region_name}a"
         key = job.metadata.get("kmsKeyId") or snapshot.kms_key_id
-        volume = ec2.create_volume(size=snapshot.volume.size, zone_name=zone, snapshot_id=snapshot.id,
-                                   encrypted=bool(key), kms_key_id=key)
+        volume = ec2.create_volume(
+            size=snapshot.volume.size, zone_name=zone, snapshot_id=snapshot.id, encrypted=bool(key), kms_key_id=key
+        )
         job.created_resource_arn = f"arn:aws:ec2:{self.region_name}:{self.account_id}:volume/{volume.id}"
 
     def describe_restore_job(self, restore_job_id: str) -> RestoreJob:
@@ -425,4 +425,3 @@ def _started_with(jobs: dict[str, JobT], idempotency_token: str | None) -> JobT 
     if not idempotency_token:
         return None
     return next((job for job in jobs.values() if job.idempotency_token == idempotency_token), None)
-

@@ -52,9 +52,7 @@ MAX_TAGS = 50
 
 def _tag_text_ok(text: str, low: int, high: int) -> bool:
     """AWS's tag pattern ^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$ with its length limits."""
-    return low <= len(text) <= high and all(
-        c in TAG_PUNCTUATION or unicodedata.category(c)[0] in "LZN" for c in text
-    )
+    return low <= len(text) <= high and all(c in TAG_PUNCTUATION or unicodedata.category(c)[0] in "LZN" for c in text)
 
 
 def validate_tags(tags: dict[str, str] | None) -> None:
@@ -228,22 +226,24 @@ class BackupJob(Job):
         return self.job_id
 
     def to_dict(self) -> dict[str, Any]:
-        return _present({
-            **self.common_members(),
-            "BackupJobId": self.job_id,
-            "BackupVaultName": self.backup_vault_name,
-            "BackupVaultArn": self.backup_vault_arn,
-            "VaultType": "BACKUP_VAULT",
-            "RecoveryPointArn": self.recovery_point_arn,
-            "RecoveryPointLifecycle": self.lifecycle,
-            "EncryptionKeyArn": self.encryption_key_arn,
-            "IsEncrypted": self.encryption_key_arn is not None,
-            "InitiationDate": self.creation_date,
-            "PercentDone": f"{self.progress * 100:.1f}",
-            "BackupSizeInBytes": BACKUP_SIZE_BYTES if self.state == "COMPLETED" else None,
-            "StartBy": self.creation_date + timedelta(hours=8),
-            "BackupType": "",
-        })
+        return _present(
+            {
+                **self.common_members(),
+                "BackupJobId": self.job_id,
+                "BackupVaultName": self.backup_vault_name,
+                "BackupVaultArn": self.backup_vault_arn,
+                "VaultType": "BACKUP_VAULT",
+                "RecoveryPointArn": self.recovery_point_arn,
+                "RecoveryPointLifecycle": self.lifecycle,
+                "EncryptionKeyArn": self.encryption_key_arn,
+                "IsEncrypted": self.encryption_key_arn is not None,
+                "InitiationDate": self.creation_date,
+                "PercentDone": f"{self.progress * 100:.1f}",
+                "BackupSizeInBytes": BACKUP_SIZE_BYTES if self.state == "COMPLETED" else None,
+                "StartBy": self.creation_date + timedelta(hours=8),
+                "BackupType": "",
+            }
+        )
 
 
 @dataclass
@@ -261,18 +261,20 @@ class CopyJob(Job):
         return self.job_id
 
     def to_dict(self) -> dict[str, Any]:
-        return _present({
-            **self.common_members(),
-            "CopyJobId": self.job_id,
-            "SourceBackupVaultArn": self.source_backup_vault_arn,
-            "SourceRecoveryPointArn": self.source_recovery_point_arn,
-            "DestinationBackupVaultArn": self.destination_backup_vault_arn,
-            "DestinationVaultType": "BACKUP_VAULT",
-            "DestinationRecoveryPointArn": self.destination_recovery_point_arn,
-            "DestinationEncryptionKeyArn": self.destination_encryption_key_arn,
-            "DestinationRecoveryPointLifecycle": self.lifecycle,
-            "BackupSizeInBytes": BACKUP_SIZE_BYTES,
-        })
+        return _present(
+            {
+                **self.common_members(),
+                "CopyJobId": self.job_id,
+                "SourceBackupVaultArn": self.source_backup_vault_arn,
+                "SourceRecoveryPointArn": self.source_recovery_point_arn,
+                "DestinationBackupVaultArn": self.destination_backup_vault_arn,
+                "DestinationVaultType": "BACKUP_VAULT",
+                "DestinationRecoveryPointArn": self.destination_recovery_point_arn,
+                "DestinationEncryptionKeyArn": self.destination_encryption_key_arn,
+                "DestinationRecoveryPointLifecycle": self.lifecycle,
+                "BackupSizeInBytes": BACKUP_SIZE_BYTES,
+            }
+        )
 
 
 @dataclass
@@ -289,22 +291,24 @@ class RestoreJob(Job):
         return "FAILED" if self.failure else "COMPLETED"
 
     def to_dict(self) -> dict[str, Any]:
-        return _present({
-            "AccountId": self.account_id,
-            "RestoreJobId": self.job_id,
-            "RecoveryPointArn": self.recovery_point_arn,
-            "SourceResourceArn": self.resource_arn,
-            "BackupVaultArn": self.backup_vault_arn,
-            "CreationDate": self.creation_date,
-            "CompletionDate": self.completion_date,
-            "Status": self.status,
-            "StatusMessage": self.failure,
-            "PercentDone": f"{self.progress * 100:.1f}",
-            "IamRoleArn": self.iam_role_arn,
-            "CreatedResourceArn": self.created_resource_arn,
-            "ResourceType": self.resource_type,
-            "IsParent": False,
-        })
+        return _present(
+            {
+                "AccountId": self.account_id,
+                "RestoreJobId": self.job_id,
+                "RecoveryPointArn": self.recovery_point_arn,
+                "SourceResourceArn": self.resource_arn,
+                "BackupVaultArn": self.backup_vault_arn,
+                "CreationDate": self.creation_date,
+                "CompletionDate": self.completion_date,
+                "Status": self.status,
+                "StatusMessage": self.failure,
+                "PercentDone": f"{self.progress * 100:.1f}",
+                "IamRoleArn": self.iam_role_arn,
+                "CreatedResourceArn": self.created_resource_arn,
+                "ResourceType": self.resource_type,
+                "IsParent": False,
+            }
+        )
 
 
 @dataclass

@@ -40,8 +40,14 @@ def managed_key_policy(account_id: str, region: str, alias: str) -> str:
                     "Sid": f"Allow access through {service} for all principals in the account",
                     "Effect": "Allow",
                     "Principal": {"AWS": "*"},
-                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
-                               "kms:CreateGrant", "kms:DescribeKey"],
+                    "Action": [
+                        "kms:Encrypt",
+                        "kms:Decrypt",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:CreateGrant",
+                        "kms:DescribeKey",
+                    ],
                     "Resource": "*",
                     "Condition": {
                         "StringEquals": {
@@ -113,8 +119,12 @@ def principal_for(account_id: str, arn: str | None = None) -> iam_policy.Princip
     """The caller as AWS knows it: account, role, organization and organization path."""
     from runbook_lib.sandbox.organizations import organization_id_of, organization_paths_of
 
-    return iam_policy.Principal(account_id=account_id, arn=arn, org_id=organization_id_of(account_id),
-                                org_paths=organization_paths_of(account_id))
+    return iam_policy.Principal(
+        account_id=account_id,
+        arn=arn,
+        org_id=organization_id_of(account_id),
+        org_paths=organization_paths_of(account_id),
+    )
 
 
 def key_allows(key: Key, principal: iam_policy.Principal, actions: tuple[str, ...], **context: str) -> bool:

@@ -32,7 +32,8 @@ class SandboxKmsResponse(KmsResponse):
         request = iam_policy.Request(models.principal_for(self.current_account), action, key.arn, complete=True)
         decision = iam_policy.decide(key.policy, request)
         undecided_deny = decision.outcome == iam_policy.UNDETERMINED and any(
-            s.get("Effect") == iam_policy.DENY for s in decision.statements)
+            s.get("Effect") == iam_policy.DENY for s in decision.statements
+        )
         if decision.outcome == iam_policy.DENY or undecided_deny:
             raise AccessDeniedException(
                 f"User: arn:aws:iam::{self.current_account}:root is not authorized to perform: {action} on "
@@ -71,4 +72,3 @@ class SandboxKmsResponse(KmsResponse):
         except ValueError:
             raise MalformedPolicyDocumentException("The new key policy is not a valid JSON document.")
         return super().put_key_policy()
-
