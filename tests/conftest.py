@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
+from runbook_lib.aws import clients
 from runbook_lib.sandbox import process
 from runbook_lib.sandbox.accounts import SOURCE_REGION, TARGET_REGION
 
@@ -62,3 +63,10 @@ class Accounts:
 @pytest.fixture
 def aws(world: process.Sandbox) -> Accounts:
     return Accounts()
+
+
+@pytest.fixture(autouse=True)
+def fresh_clients() -> Iterator[None]:
+    """Each test makes its own clients: a client's adaptive rate limiter remembers throttling."""
+    yield
+    clients.forget()

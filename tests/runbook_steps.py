@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from runbook_lib import cli
 from runbook_lib.core import params
 from runbook_lib.steps.walkthrough import (
     Run,
@@ -61,6 +63,21 @@ def parameter_file(folder: Path, **overrides: Any) -> Path:
 
 def runbook(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(RUNBOOK), *args], capture_output=True, text=True, timeout=900, env=env, cwd=cwd)
+
+
+def command(capsys: Any, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`runbook ARGS` run in this process (as cli.main), with what it printed; for the commands whose
+    point is not the process itself (start-up, signals, tracebacks), which real processes test."""
+    before = os.getcwd()
+    capsys.readouterr()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        code = cli.main(list(args))
+    finally:
+        os.chdir(before)
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["runbook", *args], code, out, err)
 
 
 def notebook_outputs(notebook: Path) -> tuple[str, list[str]]:

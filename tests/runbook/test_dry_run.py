@@ -14,12 +14,12 @@ from runbook_lib.aws.context import Run
 from runbook_lib.core import params, permissions
 from runbook_lib.runner import ALL_STEPS, DEFAULT_STEPS, notebook_path
 from runbook_lib.troubleshooting import checks
-from tests.runbook_steps import notebook_outputs, parameter_file, runbook
+from tests.runbook_steps import command, notebook_outputs, parameter_file, runbook
 
 SIDES = {"sandbox-source": "source", "sandbox-target": "target", "sandbox-management": "management"}
 
 
-def test_runbook_run_with_apply_false_plans_every_step_and_changes_nothing(world, tmp_path):
+def test_runbook_run_with_apply_false_plans_every_step_and_changes_nothing(world, tmp_path, capsys):
     before = world.state()
     out = tmp_path / "run"
     calls = tmp_path / "calls.jsonl"
@@ -78,7 +78,7 @@ def test_runbook_run_with_apply_false_plans_every_step_and_changes_nothing(world
     assert finding["source-key-shared"].endswith("(as planned in 03_share_source_key, not made yet)")
     as_is = {f.check_id: f.status for f in checks.run_checks(dry)}
     assert as_is["cross-account-enabled"] == as_is["recovery-point-ready"] == "fail", "checks read AWS as it is"
-    check = runbook("check", str(parameter_file(tmp_path, apply=False, run_dir=str(out))))
+    check = command(capsys, "check", str(parameter_file(tmp_path, apply=False, run_dir=str(out))))
     assert check.returncode == 1 and "[cross-account-enabled]" in check.stderr
     copy, _ = notebook_outputs(out / "04_copy_to_target.ipynb")
     assert "copy (the recovery point of the backup planned in 01_create_backup) to arn:aws:backup:eu-west-1:" in copy

@@ -13,6 +13,7 @@ import yaml
 
 from runbook_lib import cli
 from runbook_lib.troubleshooting import registry
+from tests.runbook_steps import command, copy, prepare, values
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = Path(sys.executable).parent / "runbook"
@@ -21,12 +22,13 @@ LESSONS = registry.LESSONS
 
 
 def runbook(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """A real `runbook` process: for `runbook run` (kernels) and what only a process shows."""
     return subprocess.run([str(RUNBOOK), *args], capture_output=True, text=True, timeout=600, cwd=cwd)
 
 
 def test_check_on_a_fresh_walkthrough_fails_and_changes_nothing(world, tmp_path):
     before = world.state()
-    done = runbook("check", str(PARAMETERS), cwd=tmp_path)
+    done = runbook("check", str(PARAMETERS), cwd=tmp_path)  # a real process: the CLI's whole path once
     assert done.returncode == 1
     assert re.search(r"cross-account-enabled\s+fail", done.stdout)
     assert re.search(r"same-organization\s+pass", done.stdout)
@@ -34,19 +36,21 @@ def test_check_on_a_fresh_walkthrough_fails_and_changes_nothing(world, tmp_path)
     assert world.state() == before
 
 
-def test_check_after_the_walkthrough_passes(world, tmp_path):
+def test_check_after_the_walkthrough_passes(world, tmp_path, capsys):
     out = tmp_path / "run"
-    assert runbook("run", str(PARAMETERS), "--out", str(out)).returncode == 0
+    walkthrough = values(out)
+    prepare(walkthrough)
+    copy(walkthrough)
     before = world.state()
     params = yaml.safe_load(PARAMETERS.read_text()) | {"run_dir": str(out)}
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
-    done = runbook("check", str(tmp_path / "p.yaml"), cwd=tmp_path)
+    done = command(capsys, "check", str(tmp_path / "p.yaml"), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "fail" not in done.stdout
     assert world.state() == before
 
 
-def test_diagnose_and_fix_a_failed_copy(world, tmp_path):
+def test_diagnose_and_fix_a_failed_copy(world, tmp_path, capsys):
     world.reset("target-vault-denies-source")
     trainer = ROOT / "parameters" / "troubleshooting" / "3-target-vault-policy.yaml"
     files = (str(PARAMETERS), str(trainer))
@@ -56,40 +60,30 @@ def test_diagnose_and_fix_a_failed_copy(world, tmp_path):
     assert line.startswith("runbook: step 04_copy_to_target failed: [target-vault-policy] copy job ")
     assert "Access Denied trying to call AWS Backup service" in line and "Fix: " in line
     (tmp_path / "p.yaml").write_text(yaml.safe_dump({"run_dir": str(tmp_path / "run")}))
-    done = runbook("diagnose", *files, str(tmp_path / "p.yaml"), cwd=tmp_path)
+    done = command(capsys, "diagnose", *files, str(tmp_path / "p.yaml"), cwd=tmp_path)
     assert done.returncode == 0
     assert "known failure: target-vault-policy" in done.stdout
     assert "evidence vault access policy" in done.stdout and "DenySourceAccount" in done.stdout
     fix = "fix: remove statement 'DenySourceAccount' (runbook fix target-vault-policy plans its removal)"
     assert fix in done.stdout
     job_id = re.search(r"copy job (\S+) FAILED", done.stdout).group(1)
-    one = runbook("diagnose", *files, "--copy-job-id", job_id, cwd=tmp_path)
+    one = command(capsys, "diagnose", *files, "--copy-job-id", job_id, cwd=tmp_path)
     assert one.stdout.count("known failure:") == 1
 
 
-def test_fix_plans_and_applies_the_key_share(world, tmp_path):
+def test_fix_plans_and_applies_the_key_share(world, tmp_path, capsys):
     params = yaml.safe_load(PARAMETERS.read_text()) | {"run_dir": str(tmp_path / "run"), "apply": False}
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(params | {"apply": True}))
-    assert (
-        runbook(
-            "run",
-            str(tmp_path / "p.yaml"),
-            "--out",
-            str(tmp_path / "run"),
-            "--steps",
-            "00_prerequisites,01_create_backup",
-        ).returncode
-        == 0
-    )
+    prepare(values(tmp_path / "run"), share=False)
     (tmp_path / "plan.yaml").write_text(yaml.safe_dump(params))
     before = world.state()
-    planned = runbook("fix", str(tmp_path / "plan.yaml"), "source-key-shared", cwd=tmp_path)
+    planned = command(capsys, "fix", str(tmp_path / "plan.yaml"), "source-key-shared", cwd=tmp_path)
     assert planned.returncode == 0 and "apply is false: not changed" in planned.stdout
     assert re.search(r'^\+\s+"AWS": "arn:aws:iam::333333333333:root"', planned.stdout, re.M)
     assert world.state() == before
-    applied = runbook("fix", str(tmp_path / "p.yaml"), "source-key-shared", cwd=tmp_path)
+    applied = command(capsys, "fix", str(tmp_path / "p.yaml"), "source-key-shared", cwd=tmp_path)
     assert applied.returncode == 0 and "changed" in applied.stdout
-    again = runbook("fix", str(tmp_path / "p.yaml"), "source-key-shared", cwd=tmp_path)
+    again = command(capsys, "fix", str(tmp_path / "p.yaml"), "source-key-shared", cwd=tmp_path)
     assert "[source-key-shared] passes: nothing to fix." in again.stdout
 
 
@@ -141,7 +135,7 @@ def test_what_aws_refuses_is_one_line_not_a_traceback(world, tmp_path):
     ]
 
 
-def test_fix_says_when_a_check_was_skipped(world, tmp_path):
-    done = runbook("fix", str(PARAMETERS), "target-vault-policy", cwd=tmp_path)
+def test_fix_says_when_a_check_was_skipped(world, tmp_path, capsys):
+    done = command(capsys, "fix", str(PARAMETERS), "target-vault-policy", cwd=tmp_path)
     assert done.returncode == 0
     assert done.stdout.strip() == "[target-vault-policy] skipped: no target vault yet; nothing to fix."

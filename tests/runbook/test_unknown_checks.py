@@ -11,7 +11,7 @@ from runbook_lib.core.errors import StepFailed
 from runbook_lib.sandbox.accounts import SOURCE, TARGET
 from runbook_lib.steps.walkthrough import start_copy
 from runbook_lib.troubleshooting import checks
-from tests.runbook_steps import copy, parameter_file, prepare, runbook, values
+from tests.runbook_steps import command, copy, parameter_file, prepare, values
 from tests.walkthrough_steps import add_key_statements
 
 DECRYPT_AND_GRANT = ["kms:Decrypt", "kms:CreateGrant"]
@@ -77,12 +77,12 @@ def test_unknown_does_not_block_by_default_and_the_copy_meets_what_aws_decides(a
         copy(shared)
 
 
-def test_runbook_check_reports_unknown_and_strict_checks_blocks(aws, shared, tmp_path):
+def test_runbook_check_reports_unknown_and_strict_checks_blocks(aws, shared, tmp_path, capsys):
     add_key_statements(aws, "alias/cmkSource", [UNDECIDABLE_DENIES["unmodelled-condition-key"]])
-    relaxed = runbook("check", str(parameter_file(tmp_path, run_dir=shared["run_dir"])))
+    relaxed = command(capsys, "check", str(parameter_file(tmp_path, run_dir=shared["run_dir"])))
     assert relaxed.returncode == 0, relaxed.stdout + relaxed.stderr
     assert re.search(r"source-key-shared\s+unknown", relaxed.stdout)
     assert "could not decide (unknown), first: [source-key-shared]" in relaxed.stderr
-    strict = runbook("check", str(parameter_file(tmp_path, run_dir=shared["run_dir"], strict_checks=True)))
+    strict = command(capsys, "check", str(parameter_file(tmp_path, run_dir=shared["run_dir"], strict_checks=True)))
     assert strict.returncode == 1
     assert "[source-key-shared]" in strict.stderr and "'DenyOutsideTheEndpoint'" in strict.stderr
