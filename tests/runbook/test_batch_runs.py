@@ -45,10 +45,14 @@ def source_key_policy() -> dict:
     return json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
 
 
-def test_run_keeps_a_record_and_a_second_run_changes_nothing(world, tmp_path):
+def test_run_keeps_a_record_a_second_run_changes_nothing_and_every_step_declares_its_iam_actions(world, tmp_path):
+    """The walkthrough, its rerun, then troubleshooting and cleanup, each AWS call logged: every step
+    calls only the IAM actions it declares."""
     out = tmp_path / "run"
+    log = tmp_path / "calls.jsonl"
+    env = {**os.environ, "RUNBOOK_CALL_LOG": str(log)}
     original_statements = source_key_policy()["Statement"]
-    first = runbook_run(out)
+    first = runbook_run(out, env=env)
     assert first.returncode == 0, first.stderr
     summary = first.stdout.strip().splitlines()
     assert summary[-2].startswith("Source recovery point:      arn:aws:ec2:us-east-1::snapshot/snap-")
@@ -70,7 +74,7 @@ def test_run_keeps_a_record_and_a_second_run_changes_nothing(world, tmp_path):
 
     shared = source_key_policy()["Statement"]
     state, log = world.state(), (out / "changes.jsonl").read_text()
-    second = runbook_run(out)
+    second = runbook_run(out, env=env)
     assert second.returncode == 0, second.stderr
     assert "Nothing needed changing." in second.stdout.splitlines()
     assert world.state() == state, "a second run must change nothing in AWS"
@@ -80,6 +84,18 @@ def test_run_keeps_a_record_and_a_second_run_changes_nothing(world, tmp_path):
     backup_jobs = state["backup"]["222222222222/us-east-1"]["backup_jobs"]
     copy_jobs = state["backup"]["222222222222/us-east-1"]["copy_jobs"]
     assert len(backup_jobs) == 1 and len(copy_jobs) == 1
+
+    after = runbook_run(out, "--steps", "06_troubleshoot,07_cleanup", env=env)
+    assert after.returncode == 0, after.stderr
+    sides = {"sandbox-source": "source", "sandbox-target": "target", "sandbox-management": "management"}
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {c["step"] for c in calls} == set(ALL_STEPS)
+    undeclared = {
+        (c["step"], sides[c["profile"]], c["action"])
+        for c in calls
+        if c["action"] not in permissions.declared(c["step"], sides[c["profile"]])
+    }
+    assert undeclared == set()
 
 
 def test_a_failing_setup_stops_at_its_step_with_one_line(world, tmp_path):
@@ -97,19 +113,3 @@ def test_a_failing_setup_stops_at_its_step_with_one_line(world, tmp_path):
     )
     assert not (out / "01_create_backup.ipynb").exists()
     assert "FAILED" in (out / "report.html").read_text()
-
-
-def test_every_step_declares_the_iam_actions_it_calls(world, tmp_path):
-    log = tmp_path / "calls.jsonl"
-    env = {**os.environ, "RUNBOOK_CALL_LOG": str(log)}
-    done = runbook_run(tmp_path / "run", "--steps", ",".join(ALL_STEPS), env=env)
-    assert done.returncode == 0, done.stderr
-    sides = {"sandbox-source": "source", "sandbox-target": "target", "sandbox-management": "management"}
-    calls = [json.loads(line) for line in log.read_text().splitlines()]
-    assert {c["step"] for c in calls} == set(ALL_STEPS)
-    undeclared = {
-        (c["step"], sides[c["profile"]], c["action"])
-        for c in calls
-        if c["action"] not in permissions.declared(c["step"], sides[c["profile"]])
-    }
-    assert undeclared == set()

@@ -7,8 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-import papermill
+import nbformat
 import pytest
+from jupyter_client.manager import start_new_kernel
+from nbclient import NotebookClient
 
 from runbook_lib.aws.context import Run
 from runbook_lib.core import params, permissions
@@ -28,12 +30,14 @@ def test_runbook_run_with_apply_false_plans_every_step_and_changes_nothing(world
         str(parameter_file(tmp_path, apply=False)),
         "--out",
         str(out),
+        "--steps",
+        ",".join((*DEFAULT_STEPS, "07_cleanup")),
         env={**os.environ, "RUNBOOK_CALL_LOG": str(calls)},
     )
     assert done.returncode == 0, done.stderr
     assert world.state() == before, "a dry run must change nothing in AWS"
     assert not (out / "changes.jsonl").exists()
-    for step in DEFAULT_STEPS:
+    for step in (*DEFAULT_STEPS, "07_cleanup"):
         assert not notebook_outputs(out / f"{step}.ipynb")[1], f"{step} has error output"
 
     printed = done.stdout
@@ -96,31 +100,36 @@ def test_runbook_run_with_apply_false_plans_every_step_and_changes_nothing(world
     assert undeclared == set()
 
 
-def execute_with_defaults(step: str, folder: Path) -> list[str]:
-    """The notebook as Run All runs it in JupyterLab: its own parameter defaults (apply = False)."""
-    executed = folder / f"{step}.ipynb"
-    papermill.execute_notebook(
-        str(notebook_path(step)), str(executed), kernel_name="python3", progress_bar=False, cwd=str(folder)
-    )
-    return notebook_outputs(executed)[1]
-
-
 @pytest.fixture
-def kernel_path(monkeypatch):  # type: ignore[no-untyped-def]
+def kernel(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """One kernel for several notebooks, as a person's JupyterLab keeps one per notebook: started once
+    here because a kernel's start is most of the time a notebook takes."""
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    yield manager, client
+    client.stop_channels()
+    manager.shutdown_kernel(now=True)
 
 
-def test_run_all_with_apply_false_in_order_ends_without_an_error(world, tmp_path, kernel_path):
-    before = world.state()
-    for step in ALL_STEPS:
-        assert execute_with_defaults(step, tmp_path) == [], step
-    assert world.state() == before
+def run_all_alone(kernel, step: str, folder: Path) -> Path:  # type: ignore[no-untyped-def]
+    """The notebook as Run All runs it in JupyterLab, with its own parameter defaults (apply = False), in a
+    kernel whose variables, clients and working folder are fresh."""
+    manager, client = kernel
+    folder.mkdir()
+    client.execute_interactive(
+        f"%reset -f\nimport os\nos.chdir({str(folder)!r})\nfrom runbook_lib.aws import clients\nclients.forget()",
+        timeout=60,
+    )
+    notebook = nbformat.read(notebook_path(step), as_version=4)
+    executor = NotebookClient(notebook, km=manager, timeout=300, allow_errors=True)
+    executor.kc = client
+    executor.execute()
+    executed = folder / f"{step}.ipynb"
+    nbformat.write(notebook, executed)
+    return executed
 
 
-@pytest.mark.parametrize("step", ALL_STEPS)
-def test_run_all_with_apply_false_alone_on_a_fresh_sandbox_ends_without_an_error(world, tmp_path, kernel_path, step):
-    assert execute_with_defaults(step, tmp_path) == []
-    text, _ = notebook_outputs(tmp_path / f"{step}.ipynb")
+def test_run_all_with_apply_false_alone_on_a_fresh_sandbox_ends_without_an_error(world, tmp_path, kernel):
     missing = {
         "01_create_backup": "blocked until step 00_prerequisites creates vault SourceVault in the source account",
         "04_copy_to_target": "copy (no recovery point yet: step 01_create_backup makes it) to arn:aws:backup:",
@@ -129,5 +138,11 @@ def test_run_all_with_apply_false_alone_on_a_fresh_sandbox_ends_without_an_error
         "05_verify_target_key": "No copy yet (step 04_copy_to_target makes it); it will be encrypted with "
         "alias/cmkTarget, the key of vault CABTargetVault.",
     }
-    if step in missing:
-        assert missing[step] in text
+    for step in ALL_STEPS:
+        world.reset("walkthrough")
+        before = world.state()
+        text, errors = notebook_outputs(run_all_alone(kernel, step, tmp_path / step))
+        assert errors == [], step
+        assert world.state() == before, f"{step} alone with apply = False changed AWS"
+        if step in missing:
+            assert missing[step] in text, step
