@@ -1,8 +1,9 @@
-"""One sandbox server for the whole test session; every test starts from a fresh scenario."""
+"""One sandbox server per test process; every test starts from a fresh scenario."""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 
 import boto3
@@ -11,6 +12,9 @@ import pytest
 from runbook_lib.aws import clients
 from runbook_lib.sandbox import process
 from runbook_lib.sandbox.accounts import SOURCE_REGION, TARGET_REGION
+
+# As runbook_lib.runner does: nbformat without jsonschema's IRI check, which compiles a grammar at import (2.5 s).
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
