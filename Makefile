@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_SANDBOX := .sandbox/demo
 LAB_SANDBOX := .sandbox
 
-.PHONY: demo test lab benchmark clean
+.PHONY: demo test stress lab benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(VENV)/.installed
 	$(BIN)/ruff format --check runbook_lib tests benchmarks
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -n 2
+
+# The tests that wait out minutes of throttling backoff (marked stress).
+stress: $(VENV)/.installed
+	$(BIN)/python -m pytest -m stress
 
 # JupyterLab on the notebooks, against a sandbox (stopped when JupyterLab exits).
 lab: $(VENV)/.installed

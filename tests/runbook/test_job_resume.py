@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from runbook_lib.aws import clients
 from runbook_lib.aws.context import Run
-from runbook_lib.core.errors import StepFailed
+from runbook_lib.core.errors import StepFailed, StillRunning
 from runbook_lib.runner import EXIT_STILL_RUNNING
 from runbook_lib.steps.walkthrough import (
     encryption_of,
@@ -21,8 +19,9 @@ from runbook_lib.steps.walkthrough import (
     start_backup,
     start_copy,
     wait_for_backup,
+    wait_for_copy,
 )
-from tests.runbook_steps import RUNBOOK, parameter_file, prepare, runbook, values
+from tests.runbook_steps import copy, parameter_file, prepare, runbook, values
 
 COPY_STEPS = "04_copy_to_target,05_verify_target_key"
 
@@ -38,38 +37,34 @@ def copies_and_destinations(aws) -> tuple[list[str], list[str]]:  # type: ignore
     return jobs, [p["RecoveryPointArn"] for p in points["RecoveryPoints"]]
 
 
-def test_throttled_while_waiting_the_run_stops_and_the_rerun_completes_the_same_copy(world, aws, tmp_path):
+def test_throttled_while_waiting_the_step_stops_and_the_rerun_completes_the_same_copy(
+    world, aws, tmp_path, monkeypatch
+):
+    """Polls that stay throttled past max_wait_minutes stop the step (StillRunning: `runbook run` exits 75
+    with the resume line, as the next test shows) without abandoning the job; the rerun waits for it."""
     out = tmp_path / "run"
-    prepare(values(out))
+    run_values = values(out, max_wait_minutes=0.05)
+    prepare(run_values)
     world.configure(job_seconds=8)
-    parameters = str(parameter_file(tmp_path, max_wait_minutes=0.3))
-    env = {**os.environ, "AWS_MAX_ATTEMPTS": "2"}
-    running = subprocess.Popen(
-        [str(RUNBOOK), "run", parameters, "--out", str(out), "--steps", COPY_STEPS],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    deadline = time.monotonic() + 120
-    while recorded(out, "04_copy_to_target", "copy_job_id") is None and time.monotonic() < deadline:
-        time.sleep(0.1)
+    run = Run("04_copy_to_target", run_values)
+    run.carry_out([start_copy(run)])
+    job_id = recorded(out, "04_copy_to_target", "copy_job_id")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    clients.forget()
     world.configure(throttle_rate=1.0)
     try:
-        _, stderr = running.communicate(timeout=300)
+        with pytest.raises(StillRunning) as stopped:
+            wait_for_copy(Run("04_copy_to_target", run_values), delay=1)
     finally:
         world.configure(throttle_rate=0)
-    job_id = recorded(out, "04_copy_to_target", "copy_job_id")
-    assert running.returncode == EXIT_STILL_RUNNING, stderr
-    line = stderr.strip().splitlines()[-2]
-    assert line.startswith(f"runbook: step 04_copy_to_target stopped: the wait for copy job {job_id} (")
-    assert "was interrupted: ThrottlingException" in line and "polls are retried for max_wait_minutes, 0.3" in line
-    assert "To resume: run the step again" in line
-    assert stderr.strip().splitlines()[-1] == f"runbook: resume with: runbook run {parameters} --out {out}"
+    line = str(stopped.value)
+    assert line.startswith(f"step 04_copy_to_target stopped: the wait for copy job {job_id} (")
+    assert "was interrupted: ThrottlingException" in line and "polls are retried for max_wait_minutes, 0.05" in line
+    assert "To resume: run the step again" in line and "\n" not in line
     assert recorded(out, "04_copy_to_target", "failed_copy_jobs") is None
 
-    again = runbook("run", parameters, "--out", str(out), "--steps", COPY_STEPS)
-    assert again.returncode == 0, again.stderr
+    clients.forget()  # the rerun is a new process: its clients have not been throttled
+    copy(run_values)
     jobs, points = copies_and_destinations(aws)
     assert jobs == [job_id] and len(points) == 1
     assert recorded(out, "04_copy_to_target", "destination_recovery_point_arn") == points[0]
@@ -95,18 +90,23 @@ def test_a_job_slower_than_max_wait_minutes_stops_the_run_and_the_rerun_waits_fo
 
 def test_a_failed_backup_is_recorded_and_the_rerun_starts_a_new_one(world, aws, tmp_path):
     out = tmp_path / "run"
-    parameters = str(parameter_file(tmp_path))
+    run_values = values(out)
+    run = Run("00_prerequisites", run_values)
+    run.carry_out(prerequisites(run))
     world.configure(fail_next_backup="Backup job failed: the volume was busy.")
-    failed = runbook("run", parameters, "--out", str(out), "--steps", "00_prerequisites,01_create_backup")
-    assert failed.returncode == 1
-    line = failed.stderr.strip().splitlines()[-1]
+    run = Run("01_create_backup", run_values)
+    run.carry_out([start_backup(run)])
+    with pytest.raises(StepFailed) as failed:
+        wait_for_backup(run, delay=1)
+    line = str(failed.value)
     assert "backup job" in line and "ended FAILED: Backup job failed: the volume was busy." in line
     assert line.endswith("the next run starts a new backup job")
     first = recorded(out, "01_create_backup", "failed_backup_jobs")
     assert [(j["state"], j["status_message"]) for j in first] == [("FAILED", "Backup job failed: the volume was busy.")]
 
-    again = runbook("run", parameters, "--out", str(out), "--steps", "00_prerequisites,01_create_backup")
-    assert again.returncode == 0, again.stderr
+    run = Run("01_create_backup", run_values)
+    run.carry_out([start_backup(run)])
+    wait_for_backup(run, delay=1)
     jobs = aws.source("backup").list_backup_jobs()["BackupJobs"]
     assert sorted(j["State"] for j in jobs) == ["COMPLETED", "FAILED"]
     assert recorded(out, "01_create_backup", "recovery_point_arn")

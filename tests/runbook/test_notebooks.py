@@ -69,9 +69,10 @@ def test_notebooks_hold_no_function_definitions_and_tag_parameters():
                 assert not any(line.lstrip().startswith(("def ", "class ")) for line in source.splitlines()), path
 
 
-def test_a_notebook_runs_alone_with_plain_papermill(world, tmp_path):
+def test_a_notebook_runs_alone_with_plain_papermill(world, aws, tmp_path):
+    """papermill itself, with a parameter file, on one notebook: no runbook command needed."""
     papermill_cli = Path(sys.executable).parent / "papermill"
-    for step in ("00_prerequisites", "01_create_backup", "02_verify_source_key"):
+    for step in ("00_prerequisites",):
         done = subprocess.run(
             [
                 str(papermill_cli),
@@ -89,3 +90,5 @@ def test_a_notebook_runs_alone_with_plain_papermill(world, tmp_path):
         )
         assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "runs" / "adhoc" / "state.json").exists()
+    vaults = aws.source("backup").list_backup_vaults()["BackupVaultList"]
+    assert [v["BackupVaultName"] for v in vaults] == ["SourceVault"], "apply: true in sandbox.yaml: step 00 made it"
