@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from typing import Any
 
-import boto3
 import pytest
 
 from runbook_lib.aws import clients
@@ -45,14 +45,17 @@ def world(sandbox: process.Sandbox) -> process.Sandbox:
 
 
 class Accounts:
-    """boto3 clients per sandbox profile, created through the profiles a user would use."""
+    """boto3 clients per sandbox profile, created through the profiles a user would use; one per
+    profile, service and Region for the test, with botocore's default retries."""
 
     def __init__(self) -> None:
-        self._sessions: dict[str, boto3.Session] = {}
+        self._clients: dict[tuple[str, str, str | None], Any] = {}
 
     def client(self, role: str, service: str, region: str | None = None):  # type: ignore[no-untyped-def]
-        session = self._sessions.setdefault(role, boto3.Session(profile_name=f"sandbox-{role}"))
-        return session.client(service, region_name=region)
+        key = (role, service, region)
+        if key not in self._clients:
+            self._clients[key] = clients.session(f"sandbox-{role}").client(service, region_name=region)
+        return self._clients[key]
 
     def source(self, service: str, region: str = SOURCE_REGION):  # type: ignore[no-untyped-def]
         return self.client("source", service, region)
@@ -74,3 +77,26 @@ def fresh_clients() -> Iterator[None]:
     """Each test makes its own clients: a client's adaptive rate limiter remembers throttling."""
     yield
     clients.forget()
+
+
+# Tests that run `runbook run`, notebooks or processes, longest first: with `pytest -n 2` they start
+# first, and the short ones fill in around them.
+LONGEST_FIRST = (
+    "tests/runbook/test_hostile_runs.py",
+    "tests/runbook/test_batch_runs.py",
+    "tests/runbook/test_dry_run.py",
+    "tests/runbook/test_notebooks.py",
+    "tests/runbook/test_job_resume.py",
+    "tests/runbook/test_troubleshooting_cli.py",
+    "tests/runbook/test_cleanup.py",
+    "tests/sandbox/test_aws_cli_walkthrough.py",
+    "tests/sandbox/test_lifecycle.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)

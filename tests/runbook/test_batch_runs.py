@@ -49,8 +49,8 @@ def test_run_keeps_a_record_a_second_run_changes_nothing_and_every_step_declares
     """The walkthrough, its rerun, then troubleshooting and cleanup, each AWS call logged: every step
     calls only the IAM actions it declares."""
     out = tmp_path / "run"
-    log = tmp_path / "calls.jsonl"
-    env = {**os.environ, "RUNBOOK_CALL_LOG": str(log)}
+    call_log = tmp_path / "calls.jsonl"
+    env = {**os.environ, "RUNBOOK_CALL_LOG": str(call_log)}
     original_statements = source_key_policy()["Statement"]
     first = runbook_run(out, env=env)
     assert first.returncode == 0, first.stderr
@@ -88,7 +88,7 @@ def test_run_keeps_a_record_a_second_run_changes_nothing_and_every_step_declares
     after = runbook_run(out, "--steps", "06_troubleshoot,07_cleanup", env=env)
     assert after.returncode == 0, after.stderr
     sides = {"sandbox-source": "source", "sandbox-target": "target", "sandbox-management": "management"}
-    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    calls = [json.loads(line) for line in call_log.read_text().splitlines()]
     assert {c["step"] for c in calls} == set(ALL_STEPS)
     undeclared = {
         (c["step"], sides[c["profile"]], c["action"])

@@ -52,9 +52,10 @@ def test_a_request_cannot_pick_its_account_by_header(world, aws):
     assert sts.get_caller_identity()["Account"] == "222222222222"
 
 
-def test_throttling_is_retried_by_standard_retry_mode(world, aws):
+def test_throttling_is_retried_by_standard_retry_mode(world):
     world.configure(throttle_rate=0.3, throttle_seed=7)  # unseeded, all 8 pass untouched once in 17 runs
-    backup = aws.source("backup")
+    session = boto3.Session(profile_name="sandbox-source")
+    backup = session.client("backup", config=Config(retries={"mode": "standard"}))
     retried = 0
     for _ in range(8):
         response = backup.list_backup_vaults()
@@ -65,7 +66,7 @@ def test_throttling_is_retried_by_standard_retry_mode(world, aws):
 def test_throttling_surfaces_without_retries(world):
     world.configure(throttle_rate=1.0)
     session = boto3.Session(profile_name="sandbox-source")
-    backup = session.client("backup", config=Config(retries={"mode": "standard", "max_attempts": 1}))
+    backup = session.client("backup", config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
     with pytest.raises(ClientError) as excinfo:
         backup.list_backup_vaults()
     assert excinfo.value.response["Error"]["Code"] == "ThrottlingException"

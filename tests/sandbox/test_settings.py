@@ -87,7 +87,7 @@ def test_cli_configure_says_one_line_and_fails(world, arguments, message):
 
 def throttle_pattern(world, calls: int = 24) -> list[bool]:  # type: ignore[no-untyped-def]
     sts = boto3.Session(profile_name="sandbox-source").client(
-        "sts", config=Config(retries={"mode": "standard", "max_attempts": 1})
+        "sts", config=Config(retries={"mode": "standard", "total_max_attempts": 1})
     )
     pattern = []
     for _ in range(calls):

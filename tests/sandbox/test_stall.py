@@ -25,7 +25,7 @@ def client(endpoint: str, service: str) -> Any:
         region_name="us-east-1",
         aws_access_key_id=SOURCE.access_key_id,
         aws_secret_access_key=SOURCE.secret_access_key,
-        config=Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=120),
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=120),
     )
 
 
