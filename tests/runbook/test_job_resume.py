@@ -81,7 +81,7 @@ def test_a_job_slower_than_max_wait_minutes_stops_the_run_and_the_rerun_waits_fo
     assert impatient.returncode == EXIT_STILL_RUNNING, impatient.stderr
     assert f"copy job {job_id} is still RUNNING after 0.02 minutes (max_wait_minutes)" in impatient.stderr
     patient = runbook(
-        "run", str(parameter_file(tmp_path, max_wait_minutes=5)), "--out", str(out), "--steps", COPY_STEPS
+        "run", str(parameter_file(tmp_path, max_wait_minutes=5)), "--out", str(out), "--steps", "04_copy_to_target"
     )
     assert patient.returncode == 0, patient.stderr
     jobs, points = copies_and_destinations(aws)

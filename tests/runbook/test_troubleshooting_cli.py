@@ -51,10 +51,13 @@ def test_check_after_the_walkthrough_passes(world, tmp_path, capsys):
 
 
 def test_diagnose_and_fix_a_failed_copy(world, tmp_path, capsys):
+    """The trainer's lesson 3: steps 00 to 03 (in this process), then the forced copy through `runbook run`."""
     world.reset("target-vault-denies-source")
     trainer = ROOT / "parameters" / "troubleshooting" / "3-target-vault-policy.yaml"
     files = (str(PARAMETERS), str(trainer))
-    forced = runbook("run", *files, "--out", str(tmp_path / "run"))
+    overlay = {k: v for k, v in yaml.safe_load(trainer.read_text()).items() if k != "sandbox_scenario"}
+    prepare(values(tmp_path / "run", **overlay))
+    forced = runbook("run", *files, "--out", str(tmp_path / "run"), "--steps", "04_copy_to_target")
     assert forced.returncode == 1
     line = forced.stderr.strip().splitlines()[-1]
     assert line.startswith("runbook: step 04_copy_to_target failed: [target-vault-policy] copy job ")
