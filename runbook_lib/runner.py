@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import fcntl
+import gc
 import html
 import json
 import logging
@@ -264,6 +265,9 @@ def _logging_to(path: Path) -> Iterator[None]:
     try:
         yield
     finally:
+        # A step stopped by Ctrl-C or its timeout leaves nbclient tasks that failed with the kernel; asyncio
+        # reports them when they are collected. Collected here, the report goes to this file, not the console.
+        gc.collect()
         root.removeHandler(handler)
         handler.close()
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 
 from runbook_lib.aws.context import Run
 from runbook_lib.aws.keys import share_statements
+from runbook_lib.core import permissions
 from runbook_lib.display import console
 from runbook_lib.steps import cleanup
 from tests import walkthrough_steps as steps
@@ -192,28 +194,22 @@ def test_a_dry_run_shows_the_whole_plan_and_changes_nothing(aws, world, tmp_path
     assert '-      "Sid": "RunbookAllowGrantsForAWSResources333333333333"' in shown
 
 
-def test_batch_cleanup_prints_its_plan_first_and_a_rerun_changes_nothing(aws, world, tmp_path):
+def test_batch_cleanup_prints_its_plan_first_and_calls_only_what_it_declares(aws, world, tmp_path):
+    """Step 07 through `runbook run`, reverting the sharing; its dry run and its rerun are shown in this
+    process by the tests above."""
     out = tmp_path / "run"
     pristine = world.state()
     run_walkthrough(tmp_path)
     outside = points_from_outside(aws)
-
-    before = world.state()
-    dry = runbook(
+    call_log = tmp_path / "calls.jsonl"
+    done = runbook(
         "run",
-        str(parameter_file(tmp_path, apply=False, revert_sharing=True)),
+        str(parameter_file(tmp_path, revert_sharing=True)),
         "--out",
         str(out),
         "--steps",
         "07_cleanup",
-    )
-    assert dry.returncode == 0, dry.stderr
-    shown, errors = notebook_outputs(out / "07_cleanup.ipynb")
-    assert not errors and world.state() == before
-    assert "Cleanup plan: 5 change(s) to make, 2 vault(s) kept; apply is false" in shown
-
-    done = runbook(
-        "run", str(parameter_file(tmp_path, revert_sharing=True)), "--out", str(out), "--steps", "07_cleanup"
+        env={**os.environ, "RUNBOOK_CALL_LOG": str(call_log)},
     )
     assert done.returncode == 0, done.stderr
     shown, errors = notebook_outputs(out / "07_cleanup.ipynb")
@@ -234,13 +230,13 @@ def test_batch_cleanup_prints_its_plan_first_and_a_rerun_changes_nothing(aws, wo
         **world.state()["backup"][TARGET_AT]["recovery_points"],
     }
     assert set(points) == set(outside)
-
-    after, log = world.state(), (out / "changes.jsonl").read_text()
-    rerun = runbook(
-        "run", str(parameter_file(tmp_path, revert_sharing=True)), "--out", str(out), "--steps", "07_cleanup"
-    )
-    assert rerun.returncode == 0, rerun.stderr
-    shown, errors = notebook_outputs(out / "07_cleanup.ipynb")
-    assert not errors and "Cleanup plan: 0 change(s) to make, 2 vault(s) kept; nothing to change" in shown
-    assert "Nothing needed changing." in rerun.stdout
-    assert world.state() == after and (out / "changes.jsonl").read_text() == log
+    sides = {"sandbox-source": "source", "sandbox-target": "target", "sandbox-management": "management"}
+    calls = [json.loads(line) for line in call_log.read_text().splitlines()]
+    assert {c["step"] for c in calls} == {"07_cleanup"}
+    assert {"kms:PutKeyPolicy", "backup:DeleteRecoveryPoint"} <= {c["action"] for c in calls}
+    undeclared = {
+        (sides[c["profile"]], c["action"])
+        for c in calls
+        if c["action"] not in permissions.declared("07_cleanup", sides[c["profile"]])
+    }
+    assert undeclared == set()
