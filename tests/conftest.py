@@ -72,9 +72,11 @@ def aws(world: process.Sandbox) -> Accounts:
     return Accounts()
 
 
-@pytest.fixture(autouse=True)
-def fresh_clients() -> Iterator[None]:
-    """Each test makes its own clients: a client's adaptive rate limiter remembers throttling."""
+@pytest.fixture
+def own_clients() -> Iterator[None]:
+    """The runbook's clients made for this test alone, for a test that throttles them (their adaptive
+    rate limiter remembers) or changes their retry settings. Other tests share one set per process."""
+    clients.forget()
     yield
     clients.forget()
 

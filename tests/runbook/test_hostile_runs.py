@@ -33,7 +33,7 @@ def start_run(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([str(RUNBOOK), "run", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_retried_calls_are_logged_per_operation(world, tmp_path, monkeypatch):
+def test_retried_calls_are_logged_per_operation(world, tmp_path, monkeypatch, own_clients):
     log = tmp_path / "retries.jsonl"
     monkeypatch.setenv(aws.RETRY_LOG_ENV, str(log))
     monkeypatch.setenv(aws.STEP_ENV, "00_prerequisites")
@@ -52,7 +52,7 @@ def test_retried_calls_are_logged_per_operation(world, tmp_path, monkeypatch):
     assert runner.retry_counts(tmp_path)[("00_prerequisites", "ListAliases", "ThrottlingException")] == len(entries)
 
 
-def test_a_wait_survives_polls_that_stay_throttled_after_botocores_retries(world, tmp_path, monkeypatch):
+def test_a_wait_survives_polls_that_stay_throttled_after_botocores_retries(world, tmp_path, monkeypatch, own_clients):
     run_values = values(tmp_path)
     run = Run("00_prerequisites", run_values)
     run.carry_out(prerequisites(run))

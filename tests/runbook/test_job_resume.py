@@ -38,7 +38,7 @@ def copies_and_destinations(aws) -> tuple[list[str], list[str]]:  # type: ignore
 
 
 def test_throttled_while_waiting_the_step_stops_and_the_rerun_completes_the_same_copy(
-    world, aws, tmp_path, monkeypatch
+    world, aws, tmp_path, monkeypatch, own_clients
 ):
     """Polls that stay throttled past max_wait_minutes stop the step (StillRunning: `runbook run` exits 75
     with the resume line, as the next test shows) without abandoning the job; the rerun waits for it."""
