@@ -27,7 +27,7 @@ test: $(VENV)/.installed
 	$(BIN)/ruff check runbook_lib tests benchmarks
 	$(BIN)/ruff format --check runbook_lib tests benchmarks
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -n 4 --dist worksteal
+	$(BIN)/python -m pytest -n 4 --dist load --maxschedchunk 1
 
 # The tests that wait out minutes of throttling backoff (marked stress).
 stress: $(VENV)/.installed

@@ -81,24 +81,37 @@ def own_clients() -> Iterator[None]:
     clients.forget()
 
 
-# Tests that run `runbook run`, notebooks or processes, longest first: with `pytest -n 2` they start
-# first, and the short ones fill in around them.
-LONGEST_FIRST = (
-    "tests/runbook/test_hostile_runs.py",
-    "tests/runbook/test_batch_runs.py",
-    "tests/runbook/test_dry_run.py",
-    "tests/runbook/test_notebooks.py",
-    "tests/runbook/test_job_resume.py",
-    "tests/runbook/test_troubleshooting_cli.py",
-    "tests/runbook/test_cleanup.py",
-    "tests/sandbox/test_aws_cli_walkthrough.py",
-    "tests/sandbox/test_lifecycle.py",
-)
+# The tests that take longest (seconds, measured with `pytest -n 4` on two cores). With `make test`'s
+# `--dist load --maxschedchunk 1` each worker starts with two tests from the head of the list: the list
+# starts with the longest paired with the shorter of the long ones, so no worker gets two of the longest.
+LONG_TESTS = {
+    "tests/runbook/test_hostile_runs.py::test_two_throttled_runs_at_once": 100,
+    "tests/runbook/test_batch_runs.py::test_run_keeps_a_record": 100,
+    "tests/runbook/test_dry_run.py::test_runbook_run_with_apply_false": 55,
+    "tests/sandbox/test_aws_cli_walkthrough.py::": 32,
+    "tests/runbook/test_notebooks.py::test_notebooks_pass_nbval": 26,
+    "tests/runbook/test_job_resume.py::test_a_job_slower_than_max_wait_minutes": 24,
+    "tests/runbook/test_cleanup.py::test_batch_cleanup": 22,
+    "tests/runbook/test_hostile_runs.py::test_a_step_that_hangs": 20,
+    "tests/runbook/test_hostile_runs.py::test_ctrl_c_during_the_copy": 20,
+    "tests/sandbox/test_lifecycle.py::test_start_status_reset_stop": 17,
+    "tests/runbook/test_troubleshooting_cli.py::test_diagnose_and_fix": 15,
+    "tests/runbook/test_job_resume.py::test_throttled_while_waiting": 15,
+    "tests/runbook/test_notebooks.py::test_a_notebook_runs_alone": 13,
+    "tests/runbook/test_dry_run.py::test_run_all_with_apply_false_alone": 10,
+    "tests/runbook/test_hostile_runs.py::test_a_wait_survives": 10,
+    "tests/runbook/test_batch_runs.py::test_a_failing_setup": 8,
+}
+
+
+def seconds(item: pytest.Item) -> int:
+    return next((s for prefix, s in LONG_TESTS.items() if item.nodeid.startswith(prefix)), 0)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        path = item.nodeid.split("::", 1)[0]
-        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    long = sorted((i for i in items if seconds(i)), key=seconds, reverse=True)
+    head = long[: 2 * workers]
+    paired = [item for pair in zip(head, reversed(head)) for item in pair][: len(head)]
+    rest = [i for i in items if not seconds(i)]
+    items[:] = paired + long[len(head) :] + rest
