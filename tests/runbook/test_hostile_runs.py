@@ -97,13 +97,13 @@ def test_a_vault_created_meanwhile_with_another_key_stops_the_step_in_one_line(w
 def test_two_throttled_runs_at_once_succeed_count_their_retries_and_a_third_into_a_busy_folder_is_refused(
     world, tmp_path
 ):
-    """A walkthrough and, at the same time, another run of its first three steps, while AWS throttles
+    """A walkthrough and, at the same time, another run of its first two steps, while AWS throttles
     about one call in seven: both complete, each counts its retries (stdout and report.html), and a third
     run into a folder in use is refused. (`make stress` runs three whole walkthroughs at once, at one
     call in two.)"""
     parameters = str(parameter_file(tmp_path))
     folders = [tmp_path / "first", tmp_path / "second"]
-    steps = [(), ("--steps", "00_prerequisites,01_create_backup,02_verify_source_key")]
+    steps = [(), ("--steps", "00_prerequisites,01_create_backup")]
     world.configure(throttle_rate=0.15)
     try:
         runs = [start_run(parameters, "--out", str(out), *chosen) for out, chosen in zip(folders, steps)]
@@ -120,7 +120,7 @@ def test_two_throttled_runs_at_once_succeed_count_their_retries_and_a_third_into
         f"(pid {runs[0].pid}); wait for it to end, or give another --out"
     )
     assert_completed_counting_retries(folders, runs, results, whole=(True, False))
-    assert recorded(folders[1], "02_verify_source_key", "source_key_arn")
+    assert recorded(folders[1], "01_create_backup", "recovery_point_arn")
 
 
 def assert_completed_counting_retries(folders, runs, results, whole):  # type: ignore[no-untyped-def]
