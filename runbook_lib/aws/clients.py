@@ -15,10 +15,10 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
-import botocore.loaders
-import botocore.session
 from botocore.config import Config
 from botocore.retries import standard
+
+from ..core import botocore_data
 
 # Adaptive: botocore's standard retries plus client-side rate limiting once AWS throttles.
 DEFAULT_RETRIES = {"mode": "adaptive", "max_attempts": 15}
@@ -27,16 +27,10 @@ RETRY_LOG_ENV = "RUNBOOK_RETRY_LOG"
 STEP_ENV = "RUNBOOK_STEP"
 
 
-# One loader for every profile's session: botocore's service models (JSON of up to megabytes) are
-# read once per process, not once per account.
-_LOADER = botocore.loaders.create_loader()
-
-
 @lru_cache(maxsize=None)
 def session(profile: str) -> boto3.Session:
-    core = botocore.session.Session(profile=profile)
-    core.register_component("data_loader", _LOADER)
-    return boto3.Session(botocore_session=core)
+    """The profile's session; every profile reads botocore's data through one loader."""
+    return boto3.Session(botocore_session=botocore_data.new_session(profile))
 
 
 def retry_config(profile: str) -> Config:

@@ -1,4 +1,4 @@
-"""ARNs in the partition of their Region (aws, aws-cn, aws-us-gov, ...), from botocore's endpoint data.
+"""ARNs in the partition of their Region (aws, aws-cn, aws-us-gov, ...), from botocore's partitions data.
 
 Every ARN the runbook builds comes from here, so that a run in cn-north-1 names
 `arn:aws-cn:...` and never `arn:aws:...`.
@@ -6,28 +6,38 @@ Every ARN the runbook builds comes from here, so that a run in cn-north-1 names
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
+from typing import Any
 
-import botocore.session
+from .botocore_data import LOADER
 
 BACKUP_SERVICE_LINKED_ROLE = "role/aws-service-role/backup.amazonaws.com/AWSServiceRoleForBackup"
 
 
 @lru_cache(maxsize=None)
+def _partitions() -> tuple[dict[str, Any], ...]:
+    """botocore's partitions data: each partition's ID, Regions and the pattern of its Region names
+    (a few kilobytes; botocore's endpoint data, a megabyte, is not needed for this)."""
+    return tuple(LOADER.load_data("partitions")["partitions"])
+
+
+@lru_cache(maxsize=None)
 def partition(region: str) -> str:
-    """The partition a Region belongs to (botocore's endpoint data; params admits only Regions it lists)."""
-    return botocore.session.get_session().get_partition_for_region(region)
+    """The partition a Region belongs to (params admits only Regions botocore lists)."""
+    for found in _partitions():
+        if region in found["regions"]:
+            return str(found["id"])
+    for found in _partitions():
+        if re.match(found["regionRegex"], region):
+            return str(found["id"])
+    return "aws"
 
 
 @lru_cache(maxsize=None)
 def regions() -> frozenset[str]:
-    """Every Region botocore knows for AWS Backup or EC2, in every partition."""
-    session = botocore.session.get_session()
-    found: set[str] = set()
-    for name in session.get_available_partitions():
-        for service in ("backup", "ec2"):
-            found.update(session.get_available_regions(service, partition_name=name))
-    return frozenset(found)
+    """Every Region botocore lists, in every partition (not the partitions' global pseudo-Regions)."""
+    return frozenset(name for found in _partitions() for name in found["regions"] if name != f"{found['id']}-global")
 
 
 def account_root(account: str, region: str) -> str:
