@@ -22,12 +22,15 @@ demo: $(VENV)/.installed
 	. $(DEMO_SANDBOX)/sandbox.env && \
 	$(BIN)/runbook run parameters/sandbox.yaml --out runs/demo
 
-# Lint, format, types, then the tests on both cores (each test process starts its own sandbox).
+# Lint and format, then the type check beside the tests (which leave a third of the two cores idle,
+# waiting on jobs and kernels); each test process starts its own sandbox. Fails if either fails.
 test: $(VENV)/.installed
 	$(BIN)/ruff check runbook_lib tests benchmarks
 	$(BIN)/ruff format --check runbook_lib tests benchmarks
-	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -n 4 --dist load --maxschedchunk 1
+	@types=$$(mktemp); $(BIN)/python -m mypy > $$types 2>&1 & checking=$$!; \
+	$(BIN)/python -m pytest -n 4 --dist load --maxschedchunk 1; tests=$$?; \
+	wait $$checking; typed=$$?; echo "$(BIN)/python -m mypy"; cat $$types; rm -f $$types; \
+	test $$tests -eq 0 && test $$typed -eq 0
 
 # The tests that wait out minutes of throttling backoff (marked stress).
 stress: $(VENV)/.installed
