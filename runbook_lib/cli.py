@@ -159,7 +159,10 @@ def _run(args: argparse.Namespace) -> int:
     values = params.load(*args.parameters)
     _writable_folder("--out", args.out if args.out is not None else "runs")
     _in_scenario(values)
-    return runner.run(values, args.parameters, args.out, steps)
+    result = runner.run(values, args.parameters, args.out, steps)
+    for line in result.problems:
+        print(f"runbook: {line}", file=sys.stderr)
+    return result.code
 
 
 def _in_scenario(values: Parameters) -> Parameters:

@@ -51,6 +51,7 @@ from .core.steps import (
 )
 from .troubleshooting import preflight
 
+log = logging.getLogger(__name__)
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 DEFAULT_STEPS, ALL_STEPS = DEFAULT, ALL
 EXIT_FAILED = 1
@@ -59,6 +60,14 @@ LOCK_FILE = ".runbook.lock"
 RETRY_LOG = "retries.jsonl"
 KERNEL_LOG = "kernels.log"
 RUN_LOG = "runbook.log"
+
+
+@dataclass
+class RunResult:
+    """How a run ended: the process exit code, and the lines that say why it stopped (none when it ended well)."""
+
+    code: int
+    problems: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclass
@@ -101,9 +110,10 @@ def run(
     parameter_files: Sequence[str | Path],
     out: str | Path | None = None,
     steps: tuple[str, ...] = DEFAULT_STEPS,
-) -> int:
-    """Check what only AWS knows (preflight), then run the steps in the runbook's order; returns the
-    process exit code. `values` are the validated parameters read from `parameter_files`."""
+) -> RunResult:
+    """Check what only AWS knows (preflight), then run the steps in the runbook's order. Each step's
+    progress and the summary are logged; the result holds the exit code and why the run stopped.
+    `values` are the validated parameters read from `parameter_files`."""
     steps = tuple(step for step in ALL_STEPS if step in steps)
     preflight.before_run(values, steps)
     folder = Path(out).resolve() if out else _new_run_folder()
@@ -125,7 +135,7 @@ def run(
                 outcome = _run_step(step, folder, values)
                 running = None
                 outcomes.append(outcome)
-                print(f"[{step}] {outcome.label} in {outcome.seconds:.1f} s")
+                log.info("[%s] %s in %.1f s", step, outcome.label, outcome.seconds)
                 if not outcome.ok:
                     break
         except KeyboardInterrupt:
@@ -148,22 +158,21 @@ def run(
         write_report(folder, outcomes, values.apply)
     retried = retry_counts(folder)
     if retried:
-        print(
-            f"AWS asked for {sum(retried.values())} retries (throttling or transient errors); botocore retried "
-            f"them: see {folder / 'report.html'}"
+        log.info(
+            "AWS asked for %d retries (throttling or transient errors); botocore retried them: see %s",
+            sum(retried.values()),
+            folder / "report.html",
         )
     failed = [o for o in outcomes if not o.ok]
     if not failed:
-        print(summary(folder, values.apply, steps, since=began))
-        return 0
+        log.info("%s", summary(folder, values.apply, steps, since=began))
+        return RunResult(0)
     if failed[0].ended:
-        print(f"runbook: {failed[0].message}. Resume with: {resume}", file=sys.stderr)
-        return EXIT_INTERRUPTED if failed[0].ended == "INTERRUPTED" else EXIT_STILL_RUNNING
-    print(f"runbook: {failed[0].message}", file=sys.stderr)
+        code = EXIT_INTERRUPTED if failed[0].ended == "INTERRUPTED" else EXIT_STILL_RUNNING
+        return RunResult(code, [f"{failed[0].message}. Resume with: {resume}"])
     if failed[0].still_running:
-        print(f"runbook: resume with: {resume}", file=sys.stderr)
-        return EXIT_STILL_RUNNING
-    return EXIT_FAILED
+        return RunResult(EXIT_STILL_RUNNING, [failed[0].message, f"resume with: {resume}"])
+    return RunResult(EXIT_FAILED, [failed[0].message])
 
 
 def _new_run_folder() -> Path:
@@ -187,7 +196,7 @@ def _run_step(step: str, folder: Path, values: Parameters) -> StepOutcome:
     timeout = values.step_timeout()
     budget = timeout * 60
     started = time.monotonic()
-    print(f"[{step}] running")
+    log.info("[%s] running", step)
     with _environment(**{clients.STEP_ENV: step}):
         try:
             papermill.execute_notebook(
