@@ -72,11 +72,11 @@ def _sandbox_reset(args: argparse.Namespace) -> int:
 
 
 def _sandbox_scenarios(args: argparse.Namespace) -> int:
-    from .sandbox.scenarios import SCENARIOS
+    from .sandbox.catalog import STORIES
 
-    width = max(len(name) for name in SCENARIOS)
-    for name, scenario in SCENARIOS.items():
-        print(f"{name:<{width}}  {scenario.story}")
+    width = max(len(name) for name in STORIES)
+    for name, story in STORIES.items():
+        print(f"{name:<{width}}  {story}")
     return 0
 
 
@@ -109,11 +109,11 @@ def _number(option: str, text: str | None, whole: bool = False) -> float | int |
 
 
 def _scenario(text: str) -> str:
-    """A scenario name; the sandbox (and moto with it) is imported only when a command names one."""
-    from .sandbox.scenarios import SCENARIOS
+    """A scenario name, checked against the catalog (which, unlike the builders, needs no moto)."""
+    from .sandbox.catalog import STORIES
 
-    if text not in SCENARIOS:
-        raise argparse.ArgumentTypeError(f"unknown scenario {text!r}; choose one of {', '.join(sorted(SCENARIOS))}")
+    if text not in STORIES:
+        raise argparse.ArgumentTypeError(f"unknown scenario {text!r}; choose one of {', '.join(sorted(STORIES))}")
     return text
 
 

@@ -1,8 +1,9 @@
 """The worlds a sandbox can be reset to: the walkthrough before any step, and worlds that fail.
 
-Each scenario is a function registered under a name with a one-line story. Building runs inside the
-server process, directly against the backends, after moto's reset and with moto's random seed set,
-so the same scenario always yields the same IDs.
+Each scenario is a function registered under a name that catalog.py holds with its one-line story
+(so that listing the scenarios needs no moto). Building runs inside the server process, directly
+against the backends, after moto's reset and with moto's random seed set, so the same scenario
+always yields the same IDs.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from moto.kms.models import kms_backends
 from moto.moto_api._internal import mock_random
 from moto.rds.models import RDSBackend, rds_backends
 
-from . import organizations
+from . import catalog, organizations
 from .accounts import MANAGEMENT, SOURCE, SOURCE_REGION, TARGET, TARGET_REGION, SandboxAccount
 from .backup.models import sandbox_backup_backends
 from .kms.models import create_managed_key
@@ -43,7 +44,10 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {}
 
 
-def scenario(name: str, story: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
+def scenario(name: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    """Register the builder of a world the catalog names (KeyError for a name it does not hold)."""
+    story = catalog.STORIES[name]
+
     def register(build: Callable[[], None]) -> Callable[[], None]:
         SCENARIOS[name] = Scenario(name, story, build)
         return build
@@ -183,42 +187,29 @@ def build_walkthrough(members: tuple[SandboxAccount, ...] = (SOURCE, TARGET)) ->
 # ----- the scenarios -----------------------------------------------------------------------------
 
 
-@scenario("walkthrough", "The blog's example before step 0: two member accounts, keys and a volume, no vaults yet.")
+@scenario("walkthrough")
 def walkthrough() -> None:
     build_walkthrough()
 
 
-@scenario(
-    "outside-organization",
-    "The target account is not in the source account's organization: copies fail (failure 1).",
-)
+@scenario("outside-organization")
 def outside_organization() -> None:
     build_walkthrough(members=(SOURCE,))
 
 
-@scenario(
-    "cross-account-locked",
-    "Cross-account backup is off and a service control policy stops the management account "
-    "turning it on: copies fail (failure 7).",
-)
+@scenario("cross-account-locked")
 def cross_account_locked() -> None:
     build_walkthrough()
     world.deny(MANAGEMENT.account_id, "backup:UpdateGlobalSettings")
 
 
-@scenario(
-    "default-key-target-vault",
-    "CABTargetVault already exists in the target account, encrypted with the default Backup key (failure 5).",
-)
+@scenario("default-key-target-vault")
 def default_key_target_vault() -> None:
     build_walkthrough()
     sandbox_backup_backends[TARGET.account_id][TARGET_REGION].create_backup_vault(TARGET_VAULT_NAME, {}, "", "")
 
 
-@scenario(
-    "key-policy-denies-target",
-    "cmkSource's policy explicitly denies the target account: sharing the key cannot help (failure 2).",
-)
+@scenario("key-policy-denies-target")
 def key_policy_denies_target() -> None:
     build_walkthrough()
     backend = kms_backends[SOURCE.account_id][SOURCE_REGION]
@@ -236,10 +227,7 @@ def key_policy_denies_target() -> None:
     key.policy = json.dumps(policy)
 
 
-@scenario(
-    "target-vault-denies-source",
-    "CABTargetVault exists under cmkTarget, and its access policy explicitly denies the source account (failure 3).",
-)
+@scenario("target-vault-denies-source")
 def target_vault_denies_source() -> None:
     build_walkthrough()
     backend = sandbox_backup_backends[TARGET.account_id][TARGET_REGION]

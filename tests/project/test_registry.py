@@ -4,12 +4,15 @@ names a failure reads it, and a test fails when either side has an entry the oth
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from runbook_lib import cli, docs
 from runbook_lib.sandbox.backup import copy_rules
+from runbook_lib.sandbox.catalog import STORIES
 from runbook_lib.sandbox.scenarios import SCENARIOS
 from runbook_lib.troubleshooting import checks, fixes, registry
 
@@ -77,6 +80,22 @@ def test_the_sandbox_and_the_registry_agree_on_every_message():
 def test_an_unknown_message_is_never_forced_into_a_known_failure():
     assert registry.match("Copy job failed. Something new went wrong.") is None
     assert registry.match("") is None
+
+
+def test_every_scenario_of_the_catalog_has_a_builder_and_every_builder_a_catalog_entry():
+    assert list(SCENARIOS) == list(STORIES)
+    assert {name: s.story for name, s in SCENARIOS.items()} == STORIES
+
+
+def test_listing_and_naming_scenarios_does_not_import_moto():
+    """`runbook sandbox scenarios` and `runbook sandbox reset --scenario X` answer without moto (seconds)."""
+    code = (
+        "import sys; from runbook_lib import cli; cli.main(['sandbox', 'scenarios']); "
+        "cli._scenario('walkthrough'); assert 'moto' not in sys.modules, sorted(sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].split(maxsplit=1) == ["walkthrough", STORIES["walkthrough"]]
 
 
 def test_every_lesson_names_a_scenario_and_every_failing_scenario_has_a_lesson():

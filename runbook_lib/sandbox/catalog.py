@@ -1,0 +1,25 @@
+"""The worlds a sandbox can be reset to, by name, with the story each tells.
+
+Read without moto (whose import takes seconds), so `runbook sandbox scenarios` and the check of a
+`--scenario` answer at once. scenarios.py builds each world, under a name this catalog holds.
+"""
+
+from __future__ import annotations
+
+STORIES: dict[str, str] = {
+    "walkthrough": "The blog's example before step 0: two member accounts, keys and a volume, no vaults yet.",
+    "outside-organization": "The target account is not in the source account's organization: copies fail (failure 1).",
+    "cross-account-locked": (
+        "Cross-account backup is off and a service control policy stops the management account "
+        "turning it on: copies fail (failure 7)."
+    ),
+    "default-key-target-vault": (
+        "CABTargetVault already exists in the target account, encrypted with the default Backup key (failure 5)."
+    ),
+    "key-policy-denies-target": (
+        "cmkSource's policy explicitly denies the target account: sharing the key cannot help (failure 2)."
+    ),
+    "target-vault-denies-source": (
+        "CABTargetVault exists under cmkTarget, and its access policy explicitly denies the source account (failure 3)."
+    ),
+}
