@@ -111,33 +111,41 @@ class Run(Parameters):
         return [carry_out(change, self.apply, self.state) for change in changes]
 
 
+def volumes(run: Run, name: str, value: str) -> list[dict[str, Any]]:
+    """The source account's EBS volumes in the source Region that match one filter (tag:Name,
+    volume-id), read once per run: the resource lookup, the preflight and the checks share the read."""
+
+    def read() -> list[dict[str, Any]]:
+        ec2 = run.source("ec2")
+        pages = ec2.get_paginator("describe_volumes").paginate(Filters=[{"Name": name, "Values": [value]}])
+        found = [volume for page in pages for volume in page["Volumes"]]
+        for volume in found:
+            run._cache.setdefault(f"volumes:volume-id={volume['VolumeId']}", [volume])
+        return found
+
+    return run._once(f"volumes:{name}={value}", read)
+
+
 def resource_arn(run: Run) -> str:
     """The resource to back up: resource_arn, or the one EBS volume whose Name tag is resource_name."""
     if run.resource_arn:
         return run.resource_arn
-    ec2 = run.source("ec2")
-    volumes = [
-        v
-        for page in ec2.get_paginator("describe_volumes").paginate(
-            Filters=[{"Name": "tag:Name", "Values": [run.resource_name]}]
-        )
-        for v in page["Volumes"]
-    ]
-    if len(volumes) != 1:
+    found = volumes(run, "tag:Name", run.resource_name)
+    if len(found) != 1:
         raise StepFailed(
             run.step,
-            f"{len(volumes)} EBS volumes are tagged Name={run.resource_name} in {run.source_region}",
+            f"{len(found)} EBS volumes are tagged Name={run.resource_name} in {run.source_region}",
             "set resource_arn to the volume's ARN",
         )
-    return arns.volume(run.account("source"), run.source_region, volumes[0]["VolumeId"])
+    return arns.volume(run.account("source"), run.source_region, found[0]["VolumeId"])
 
 
 def resource_key(run: Run, arn: str) -> str | None:
     """The KMS key (as the service reports it) of the EBS volume or RDS DB instance to back up."""
     found = arns.parts(arn)
     if found["service"] == "ec2" and found["resource"].startswith("volume/"):
-        volume_id = found["resource"].split("/", 1)[1]
-        return run.source("ec2").describe_volumes(VolumeIds=[volume_id])["Volumes"][0].get("KmsKeyId")
+        matching = volumes(run, "volume-id", found["resource"].split("/", 1)[1])
+        return matching[0].get("KmsKeyId") if matching else None
     if found["service"] == "rds" and found["resource"].startswith("db:"):
         databases = run.source("rds").describe_db_instances(DBInstanceIdentifier=found["resource"].split(":", 1)[1])
         return databases["DBInstances"][0].get("KmsKeyId")

@@ -10,7 +10,7 @@ Principal "*" and the policy lockout safety check is never bypassed.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..core import arns, grants, iam_policy, policy_text
@@ -36,6 +36,8 @@ class KeyInfo:
     manager: str
     state: str
     shared_with: tuple[str, ...]
+    # The policy's text as read with the key (customer managed keys), so a check does not read it again.
+    policy: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def alias(self) -> str:
@@ -77,11 +79,20 @@ def describe(profile: str, region: str, key_ref: str) -> KeyInfo:
         for a in page["Aliases"]
     )
     shared: tuple[str, ...] = ()
+    policy = None
     if meta["KeyManager"] == "CUSTOMER":
-        policy = json.loads(kms.get_key_policy(KeyId=meta["KeyId"], PolicyName="default")["Policy"])
-        shared = shared_accounts(policy, meta["AWSAccountId"])
+        policy = kms.get_key_policy(KeyId=meta["KeyId"], PolicyName="default")["Policy"]
+        shared = shared_accounts(json.loads(policy), meta["AWSAccountId"])
     return KeyInfo(
-        meta["Arn"], meta["KeyId"], aliases, meta["AWSAccountId"], region, meta["KeyManager"], meta["KeyState"], shared
+        meta["Arn"],
+        meta["KeyId"],
+        aliases,
+        meta["AWSAccountId"],
+        region,
+        meta["KeyManager"],
+        meta["KeyState"],
+        shared,
+        policy,
     )
 
 

@@ -144,10 +144,14 @@ class Facts:
     @cached_property
     def source_key_policy(self) -> tuple[str, dict[str, Any] | None]:
         """(policy text, the plan it comes from) of the source key."""
-        plan = self.planned("key-policy", key_arn=self.source_key.arn)  # type: ignore[union-attr]
+        key = self.source_key
+        assert key is not None, "source_key_policy is read only for a key that exists"
+        plan = self.planned("key-policy", key_arn=key.arn)
         if plan:
             return plan["policy"], plan
-        return keys.current_policy(self.run.source_profile, self.run.source_region, self.source_key.arn), None  # type: ignore[union-attr]
+        if key.policy is not None:
+            return key.policy, None
+        return keys.current_policy(self.run.source_profile, self.run.source_region, key.arn), None
 
 
 Check = Callable[[Facts], Finding]

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..aws import clients
+from ..aws import clients, context
 from ..aws.context import Run
 from ..core import params
 from ..core.errors import ParameterError
@@ -49,13 +49,6 @@ def _source(run: Run) -> str:
     return f"the source account {run.account('source')} (source_profile {run.source_profile}) in {run.source_region}"
 
 
-def _volumes(run: Run, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    ec2 = run.source("ec2")
-    return [
-        volume for page in ec2.get_paginator("describe_volumes").paginate(Filters=filters) for volume in page["Volumes"]
-    ]
-
-
 def _usable(field: str, volume: dict[str, Any]) -> None:
     if volume["State"] not in USABLE_VOLUME_STATES:
         raise ParameterError(
@@ -68,7 +61,7 @@ def _usable(field: str, volume: dict[str, Any]) -> None:
 def resource(run: Run) -> None:
     """The resource to back up exists in the source account and Region, once, and AWS Backup can back it up."""
     if not run.resource_arn:
-        volumes = _volumes(run, [{"Name": "tag:Name", "Values": [run.resource_name]}])
+        volumes = context.volumes(run, "tag:Name", run.resource_name)
         if len(volumes) != 1:
             found = "no EBS volume is" if not volumes else f"{len(volumes)} EBS volumes are"
             raise ParameterError(
@@ -87,7 +80,7 @@ def resource(run: Run) -> None:
         raise ParameterError("resource_arn", f"is in account {arn['account']}; allowed: a resource of {_source(run)}")
     if arn["resource"].startswith("volume/"):
         volume_id = arn["resource"].removeprefix("volume/")
-        volumes = _volumes(run, [{"Name": "volume-id", "Values": [volume_id]}])
+        volumes = context.volumes(run, "volume-id", volume_id)
         if not volumes:
             raise ParameterError(
                 "resource_arn", f"no EBS volume {volume_id} in {_source(run)}; allowed: a volume there"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -21,19 +23,24 @@ PARAMETERS = ROOT / "parameters" / "sandbox.yaml"
 LESSONS = registry.LESSONS
 
 
-def runbook(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def runbook(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """A real `runbook` process: for `runbook run` (kernels) and what only a process shows."""
-    return subprocess.run([str(RUNBOOK), *args], capture_output=True, text=True, timeout=600, cwd=cwd)
+    return subprocess.run([str(RUNBOOK), *args], capture_output=True, text=True, timeout=600, cwd=cwd, env=env)
 
 
 def test_check_on_a_fresh_walkthrough_fails_and_changes_nothing(world, tmp_path):
     before = world.state()
-    done = runbook("check", str(PARAMETERS), cwd=tmp_path)  # a real process: the CLI's whole path once
+    calls = tmp_path / "calls.jsonl"
+    env = {**os.environ, "RUNBOOK_CALL_LOG": str(calls)}
+    done = runbook("check", str(PARAMETERS), cwd=tmp_path, env=env)  # a real process: the CLI's whole path once
     assert done.returncode == 1
     assert re.search(r"cross-account-enabled\s+fail", done.stdout)
     assert re.search(r"same-organization\s+pass", done.stdout)
     assert done.stderr.startswith("runbook: ") and "Fix: " in done.stderr
     assert world.state() == before
+    made = Counter((c["profile"], c["region"], c["action"]) for c in map(json.loads, calls.read_text().splitlines()))
+    assert [call for call, times in made.items() if times > 1] == []  # each fact is read once
+    assert made[("sandbox-source", "us-east-1", "ec2:DescribeVolumes")] == 1
 
 
 def test_check_after_the_walkthrough_passes(world, tmp_path, capsys):
