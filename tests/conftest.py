@@ -45,7 +45,7 @@ def world(sandbox: process.Sandbox) -> process.Sandbox:
 
 
 class Accounts:
-    """boto3 clients per sandbox profile, created through the profiles a user would use; one per
+    """Clients per sandbox profile, created through the profiles a user would use; one per
     profile, service and Region for the test, with botocore's default retries."""
 
     def __init__(self) -> None:
@@ -54,7 +54,7 @@ class Accounts:
     def client(self, role: str, service: str, region: str | None = None):  # type: ignore[no-untyped-def]
         key = (role, service, region)
         if key not in self._clients:
-            self._clients[key] = clients.session(f"sandbox-{role}").client(service, region_name=region)
+            self._clients[key] = clients.session(f"sandbox-{role}").create_client(service, region_name=region)
         return self._clients[key]
 
     def source(self, service: str, region: str = SOURCE_REGION):  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ import os
 from functools import lru_cache
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.retries import standard
 
@@ -28,15 +28,17 @@ STEP_ENV = "RUNBOOK_STEP"
 
 
 @lru_cache(maxsize=None)
-def session(profile: str) -> boto3.Session:
-    """The profile's session; every profile reads botocore's data through one loader."""
-    return boto3.Session(botocore_session=botocore_data.new_session(profile))
+def session(profile: str) -> botocore.session.Session:
+    """The profile's session; every profile reads botocore's data through one loader. botocore's, not
+    boto3's: the runbook makes only clients, and boto3's import (s3transfer with it) adds a tenth of a
+    second to every command and kernel."""
+    return botocore_data.new_session(profile)
 
 
 def retry_config(profile: str) -> Config:
     """The runbook's retries (adaptive mode), unless the profile or the environment chooses
     (retry_mode, max_attempts)."""
-    core = session(profile)._session
+    core = session(profile)
     mode = core.get_config_variable("retry_mode") or DEFAULT_RETRIES["mode"]
     attempts = core.get_config_variable("max_attempts") or DEFAULT_RETRIES["max_attempts"]
     # The config file's max_attempts counts every attempt, as botocore's total_max_attempts does.
@@ -51,7 +53,7 @@ def client(profile: str, service: str, region: str) -> Any:
 
 @lru_cache(maxsize=None)
 def _client(profile: str, service: str, region: str, call_log: str, retry_log: str) -> Any:
-    made = session(profile).client(service, region_name=region, config=retry_config(profile))
+    made = session(profile).create_client(service, region_name=region, config=retry_config(profile))
     if call_log:
         made.meta.events.register("before-call", _call_logger(call_log, profile, region))
     if retry_log:
