@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_SANDBOX := .sandbox/demo
 LAB_SANDBOX := .sandbox
 
-.PHONY: demo test stress lab benchmark clean
+.PHONY: demo test stress lab benchmark clean bytecode
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +13,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# An editable install leaves the library without bytecode; where PYTHONDONTWRITEBYTECODE is set, every
+# process (each command, kernel and sandbox the tests start) would compile it again.
+bytecode: $(VENV)/.installed
+	@$(BIN)/python -m compileall -q runbook_lib tests benchmarks
+
 # The whole walkthrough, headless, on a fresh sandbox that is stopped whatever happens.
-demo: $(VENV)/.installed
+demo: bytecode
 	@rm -rf runs/demo
 	@trap '$(BIN)/runbook sandbox stop --dir $(DEMO_SANDBOX)' EXIT; \
 	$(BIN)/runbook sandbox start --dir $(DEMO_SANDBOX) --job-seconds 2 && \
@@ -24,7 +29,7 @@ demo: $(VENV)/.installed
 
 # Lint and format, then the type check beside the tests (which leave a third of the two cores idle,
 # waiting on jobs and kernels); each test process starts its own sandbox. Fails if either fails.
-test: $(VENV)/.installed
+test: bytecode
 	$(BIN)/ruff check runbook_lib tests benchmarks
 	$(BIN)/ruff format --check runbook_lib tests benchmarks
 	@types=$$(mktemp); $(BIN)/python -m mypy > $$types 2>&1 & checking=$$!; \
@@ -33,17 +38,17 @@ test: $(VENV)/.installed
 	test $$tests -eq 0 && test $$typed -eq 0
 
 # The tests that wait out minutes of throttling backoff (marked stress).
-stress: $(VENV)/.installed
+stress: bytecode
 	$(BIN)/python -m pytest -m stress
 
 # JupyterLab on the notebooks, against a sandbox (stopped when JupyterLab exits).
-lab: $(VENV)/.installed
+lab: bytecode
 	@trap '$(BIN)/runbook sandbox stop --dir $(LAB_SANDBOX)' EXIT; \
 	$(BIN)/runbook sandbox start --dir $(LAB_SANDBOX) --job-seconds 10 && \
 	. $(LAB_SANDBOX)/sandbox.env && \
 	$(BIN)/jupyter lab notebooks/
 
-benchmark: $(VENV)/.installed
+benchmark: bytecode
 	$(BIN)/python benchmarks/sandbox_start.py
 	$(BIN)/python benchmarks/cli_speed.py
 
