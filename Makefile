@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_SANDBOX := .sandbox/demo
 LAB_SANDBOX := .sandbox
+LAB_ARGS ?=
 
 .PHONY: demo test stress lab benchmark clean bytecode
 
@@ -41,12 +42,13 @@ test: bytecode
 stress: bytecode
 	$(BIN)/python -m pytest -m stress
 
-# JupyterLab on the notebooks, against a sandbox (stopped when JupyterLab exits).
+# JupyterLab on the notebooks, against a sandbox (stopped when JupyterLab exits); as root too (containers).
+# More options for JupyterLab: make lab LAB_ARGS="--no-browser --port 8899".
 lab: bytecode
 	@trap '$(BIN)/runbook sandbox stop --dir $(LAB_SANDBOX)' EXIT; \
 	$(BIN)/runbook sandbox start --dir $(LAB_SANDBOX) --job-seconds 10 && \
 	. $(LAB_SANDBOX)/sandbox.env && \
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $$(test "$$(id -u)" -eq 0 && echo --allow-root) $(LAB_ARGS)
 
 benchmark: bytecode
 	$(BIN)/python benchmarks/sandbox_start.py

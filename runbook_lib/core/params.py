@@ -260,7 +260,7 @@ class Parameters:
     )
     run_dir: str = parameter(
         "",
-        "folder of this run's state and change log; empty keeps them in runs/adhoc",
+        "folder of this run's state and change log; empty keeps them in the repository's runs/adhoc",
         "a folder path, or empty",
         lambda v: isinstance(v, str),
     )

@@ -17,7 +17,9 @@ from typing import Any
 from .changes import Change, ChangeLog, NotMade
 from .errors import StepFailed
 
-DEFAULT_RUN_DIR = "runs/adhoc"
+# A notebook run without run_dir keeps its state in the repository's runs/ (not next to the notebooks,
+# where JupyterLab's file browser would show it), wherever the kernel's working directory is.
+DEFAULT_RUN_DIR = Path(__file__).resolve().parents[2] / "runs" / "adhoc"
 PLANNED = "planned"
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,7 @@ class RunState:
     """state.json (what each step produced or planned) and changes.jsonl, in one run folder."""
 
     def __init__(self, run_dir: str | Path = ""):
-        self.directory = Path(run_dir or DEFAULT_RUN_DIR)
+        self.directory = Path(run_dir) if run_dir else DEFAULT_RUN_DIR
         self.path = self.directory / "state.json"
         self.changes = ChangeLog(self.directory / "changes.jsonl")
 

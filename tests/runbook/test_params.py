@@ -11,6 +11,7 @@ import yaml
 
 from runbook_lib.core import params
 from runbook_lib.core.errors import ParameterError
+from runbook_lib.core.runstate import RunState
 
 RUNBOOK = Path(sys.executable).parent / "runbook"
 SANDBOX_PARAMETERS = Path(__file__).resolve().parents[2] / "parameters" / "sandbox.yaml"
@@ -135,3 +136,11 @@ def test_regions_of_every_partition_are_known(sandbox):
 def test_reference_table_lists_every_parameter():
     table = params.reference_table()
     assert all(f"`{p.name}`" in table for p in params.SCHEMA)
+
+
+def test_a_notebook_without_run_dir_keeps_its_state_in_the_repositorys_runs_not_beside_it(tmp_path, monkeypatch):
+    """JupyterLab runs a notebook in notebooks/: its state must not appear in the file browser there."""
+    monkeypatch.chdir(tmp_path)
+    repository = Path(__file__).resolve().parents[2]
+    assert RunState().directory == repository / "runs" / "adhoc"
+    assert RunState(str(tmp_path / "mine")).directory == tmp_path / "mine"
