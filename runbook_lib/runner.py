@@ -49,6 +49,8 @@ from .core.steps import (
     VERIFY_SOURCE_KEY,
     VERIFY_TARGET_KEY,
 )
+from .display.console import TRANSIENT
+from .steps import results
 from .troubleshooting import preflight
 
 log = logging.getLogger(__name__)
@@ -132,10 +134,15 @@ def run(
         try:
             for step in steps:
                 running, step_began = step, time.monotonic()
+                since = datetime.now(timezone.utc).isoformat(timespec="seconds")
                 outcome = _run_step(step, folder, values)
                 running = None
                 outcomes.append(outcome)
-                log.info("[%s] %s in %.1f s", step, outcome.label, outcome.seconds)
+                if outcome.ok:
+                    outcome.message = results.clause(step, folder, since, values.apply)
+                    log.info("[%s] ok %.1f s: %s", step, outcome.seconds, outcome.message)
+                else:
+                    log.info("[%s] %s %.1f s", step, outcome.label, outcome.seconds)
                 if not outcome.ok:
                     break
         except KeyboardInterrupt:
@@ -196,7 +203,7 @@ def _run_step(step: str, folder: Path, values: Parameters) -> StepOutcome:
     timeout = values.step_timeout()
     budget = timeout * 60
     started = time.monotonic()
-    log.info("[%s] running", step)
+    log.info("[%s] running", step, extra={TRANSIENT: True})
     with _environment(**{clients.STEP_ENV: step}):
         try:
             papermill.execute_notebook(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,16 @@ def test_run_keeps_a_record_a_second_run_changes_nothing_and_every_step_declares
     assert summary[-2].endswith("(key alias/cmkSource)")
     assert summary[-1].endswith("(key alias/cmkTarget)")
     assert "Changes made by this run:" in summary
+    step_lines = [line for line in summary if line.startswith("[")]
+    assert [line.split("]")[0][1:] for line in step_lines] == list(DEFAULT_STEPS), "one line per step"
+    assert all(re.fullmatch(r"\[\w+\] ok \d+\.\d s: .+", line) for line in step_lines), step_lines
+    assert "[03_share_source_key] ok" in step_lines[3] and step_lines[3].endswith(
+        ": share the key with account 333333333333"
+    )
+    assert re.search(r"ok [\d.]+ s: recovery point arn:aws:ec2:us-east-1::snapshot/snap-\w+$", step_lines[1])
+    assert step_lines[5].endswith(": the copy is encrypted with alias/cmkTarget")
+    assert "running" not in first.stdout, "a pipe gets no progress lines"
+    assert "WARNING" not in first.stdout + first.stderr and "Kernel is running" not in first.stdout + first.stderr
     assert any(
         line.startswith("  [03_share_source_key] kms:PutKeyPolicy on ") and line.endswith(": applied")
         for line in summary
@@ -78,6 +89,7 @@ def test_run_keeps_a_record_a_second_run_changes_nothing_and_every_step_declares
     second = runbook_run(out, "--steps", changing, env=env)  # the steps that change AWS; 02 and 05 only read
     assert second.returncode == 0, second.stderr
     assert "Nothing needed changing." in second.stdout.splitlines()
+    assert "[03_share_source_key] ok" in second.stdout and ": nothing to change" in second.stdout
     assert world.state() == state, "a second run must change nothing in AWS"
     assert (out / "changes.jsonl").read_text() == log
     assert source_key_policy()["Statement"] == shared

@@ -42,6 +42,9 @@ def test_runbook_run_with_apply_false_plans_every_step_and_changes_nothing(world
 
     printed = done.stdout
     assert "Dry run (apply: false): nothing was changed in AWS. Planned changes:" in printed
+    results = {line.split("]")[0][1:]: line for line in printed.splitlines() if line.startswith("[")}
+    assert " ok " in results["00_prerequisites"] and ": 4 changes planned" in results["00_prerequisites"]
+    assert results["03_share_source_key"].endswith(": share the key with account 333333333333")
     planned = [line for line in printed.splitlines() if line.startswith("  [")]
     assert [line.split("]")[0].strip(" [") + " " + line.split("] ")[1].split(" on ")[0] for line in planned] == [
         "00_prerequisites backup:UpdateGlobalSettings",

@@ -1,0 +1,70 @@
+"""What a step achieved, in one clause, for the line `runbook run` prints when the step ends.
+
+Read from the run folder only (state.json and changes.jsonl), never from AWS: what the step made or
+planned, and what it produced (a recovery point, the key that encrypts it). One entry per step, so
+that a new step gets its clause by one edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..core.runstate import RunState
+from ..core.steps import (
+    CLEANUP,
+    COPY_TO_TARGET,
+    CREATE_BACKUP,
+    PREREQUISITES,
+    VERIFY_SOURCE_KEY,
+    VERIFY_TARGET_KEY,
+)
+
+
+def _kept(state: dict[str, Any]) -> str:
+    kept = state.get("kept", [])
+    return f"{len(kept)} vault(s) kept" if kept else ""
+
+
+PRODUCTS: dict[str, Callable[[dict[str, Any]], str]] = {
+    PREREQUISITES: lambda s: f"target vault {s['target_vault_arn']}" if s.get("target_vault_arn") else "",
+    CREATE_BACKUP: lambda s: f"recovery point {s['recovery_point_arn']}" if s.get("recovery_point_arn") else "",
+    VERIFY_SOURCE_KEY: lambda s: (
+        f"the backup is encrypted with {s['source_key_alias']}" if s.get("source_key_alias") else ""
+    ),
+    COPY_TO_TARGET: lambda s: (
+        f"copy {s['destination_recovery_point_arn']}" if s.get("destination_recovery_point_arn") else ""
+    ),
+    VERIFY_TARGET_KEY: lambda s: (
+        f"the copy is encrypted with {s['destination_key_alias']}" if s.get("destination_key_alias") else ""
+    ),
+    CLEANUP: _kept,
+}
+
+
+# Steps whose one change (a job) is told by what it produced: "recovery point arn:...", not the job's plan too.
+TOLD_BY_PRODUCT = (CREATE_BACKUP, COPY_TO_TARGET)
+
+
+def _changes(entries: list[dict[str, Any]], done: str) -> str:
+    """One change by its summary (up to its first ": "); several by their number."""
+    if len(entries) == 1:
+        return str(entries[0]["summary"]).split(": ", 1)[0]
+    return f"{len(entries)} changes {done}" if entries else ""
+
+
+def clause(step: str, folder: str | Path, since: str, applied: bool) -> str:
+    """What the step did since `since` (an ISO time): its changes (made, or planned in a dry run) and
+    what it produced; "nothing to change" when neither."""
+    state = RunState(folder)
+    if applied:
+        entries = state.changes.entries()
+        made = [e for e in entries if e["step"] == step and e["time"] >= since and e["outcome"] == "applied"]
+        changes = _changes(made, "made")
+    else:
+        changes = _changes([e for e in state.planned() if e["step"] == step], "planned")
+    product = PRODUCTS.get(step, lambda _: "")(state.load().get(step, {}))
+    if product and step in TOLD_BY_PRODUCT:
+        changes = ""
+    return "; ".join(part for part in (changes, product) if part) or "nothing to change"
