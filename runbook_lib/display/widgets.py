@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import html
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
@@ -170,15 +172,44 @@ def plan(run: Run, changes: list[Change]) -> w.VBox:
     return w.VBox([ApplyPanel(run, change) for change in changes])
 
 
-class JobProgress(w.HBox):
-    """A progress bar fed by the waiter's polls."""
+# A bar that moves without a percentage: copy jobs report none, and a bar held at 0 % looks stuck.
+MOVING_BAR = """<div style="width:16em;height:1em;border:1px solid #9ab;border-radius:3px;
+background:repeating-linear-gradient(-45deg,#cde 0 10px,#9bd 10px 20px);background-size:28px 28px;
+animation:runbook-moving 1s linear infinite"></div>
+<style>@keyframes runbook-moving{from{background-position:0 0}to{background-position:28px 0}}</style>"""
 
-    def __init__(self, label: str):
-        self.bar = w.FloatProgress(min=0, max=100, description=label)
-        self.state = w.Label("waiting")
-        super().__init__([self.bar, self.state])
+
+def _elapsed(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
+class JobProgress(w.HBox):
+    """A job followed by the waiter's polls: its PercentDone as a bar when AWS reports one (backups),
+    otherwise a moving bar; always its state, the time since the wait began and the polls so far."""
+
+    def __init__(self, label: str, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self.began = clock()
+        self.polls = 0
+        self.bar = w.FloatProgress(min=0, max=100, description=label, layout=w.Layout(display="none"))
+        self.moving = w.HTML(MOVING_BAR, description=label)
+        self.state = w.Label("waiting for the first poll")
+        super().__init__([self.bar, self.moving, self.state])
 
     def __call__(self, job: dict[str, Any]) -> None:
+        self.polls += 1
         state = job.get("State", "")
-        self.bar.value = 100.0 if state == "COMPLETED" else float(job.get("PercentDone", 0) or 0)
-        self.state.value = state + (f": {job['StatusMessage']}" if job.get("StatusMessage") else "")
+        percent = job.get("PercentDone")
+        ended = state in ("COMPLETED", "FAILED", "ABORTED", "EXPIRED", "PARTIAL")
+        if ended:
+            self.bar.value = 100.0
+            self.bar.bar_style = "success" if state == "COMPLETED" else "danger"
+        elif percent not in (None, ""):
+            self.bar.value = float(percent)  # type: ignore[arg-type]
+        shows_bar = ended or percent not in (None, "")
+        self.bar.layout.display = None if shows_bar else "none"
+        self.moving.layout.display = "none" if shows_bar else None
+        polls = f"{self.polls} poll{'s' if self.polls != 1 else ''}"
+        message = f": {job['StatusMessage']}" if job.get("StatusMessage") else ""
+        self.state.value = f"{state}{message} · {_elapsed(self.clock() - self.began)} · {polls}"

@@ -48,11 +48,33 @@ def test_choices_revalidate_the_run(world, tmp_path):
 
 
 def test_job_progress_follows_the_job():
-    progress = widgets.JobProgress("copy")
+    now = [100.0]
+    progress = widgets.JobProgress("backup", clock=lambda: now[0])
+    now[0] += 75
     progress({"State": "RUNNING", "PercentDone": "40.0"})
-    assert progress.bar.value == 40.0 and progress.state.value == "RUNNING"
+    assert progress.bar.value == 40.0 and progress.bar.layout.display is None
+    assert progress.moving.layout.display == "none"
+    assert progress.state.value == "RUNNING · 1 min 15 s · 1 poll"
     progress({"State": "FAILED", "StatusMessage": "Access Denied trying to call AWS Backup service"})
-    assert progress.state.value == "FAILED: Access Denied trying to call AWS Backup service"
+    assert progress.state.value == "FAILED: Access Denied trying to call AWS Backup service · 1 min 15 s · 2 polls"
+    assert progress.bar.bar_style == "danger"
+
+
+def test_a_job_without_percent_done_moves_and_never_sits_at_zero():
+    """Copy jobs report no PercentDone: a bar at 0 % until it jumps to 100 % looks stuck."""
+    now = [0.0]
+    progress = widgets.JobProgress("copy", clock=lambda: now[0])
+    for poll in range(1, 4):
+        now[0] += 20
+        progress({"State": "RUNNING"})
+        assert progress.bar.layout.display == "none" and progress.moving.layout.display is None
+        assert progress.state.value.startswith("RUNNING · ") and progress.state.value.endswith(
+            f"· {poll} poll" + "s" * (poll > 1)
+        )
+    assert "1 min 00 s" in progress.state.value
+    progress({"State": "COMPLETED"})
+    assert progress.bar.layout.display is None and progress.bar.value == 100.0 and progress.bar.bar_style == "success"
+    assert progress.moving.layout.display == "none"
 
 
 def test_apply_panels_show_their_plan_without_capturing_output(world, tmp_path):
