@@ -54,6 +54,8 @@ class Change:
     added: dict[str, Any] = field(default_factory=dict)
     reverts: dict[str, Any] = field(default_factory=dict)
     nothing_to_do: str = ""
+    # Keys of changes of the same plan that must be made first (a vault's recovery points before the vault).
+    after: list[str] = field(default_factory=list)
     result: Any = field(default=None, init=False)
     applied: bool = field(default=False, init=False)
 

@@ -26,7 +26,7 @@ class _CurrentStdout(logging.StreamHandler):
         self.showing_transient = False
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.setStream(sys.stdout)
+        self.stream = sys.stdout  # not setStream: it flushes the stream before, which may be closed by now
         terminal = self.stream.isatty()
         if getattr(record, TRANSIENT, False):
             if terminal:

@@ -6,7 +6,6 @@ for a click; in batch the `apply` parameter does what the Apply button does in J
 
 from __future__ import annotations
 
-import html
 import json
 import time
 from collections.abc import Callable
@@ -14,16 +13,14 @@ from typing import Any
 
 import ipywidgets as w
 import pandas as pd
-from botocore.exceptions import ClientError
 
 from ..aws import clients, keys
 from ..core import params
-from ..core.changes import Change
-from ..core.errors import RunbookError
-from ..core.runstate import carry_out
 from ..steps.walkthrough import Run, recovery_points_table
 from ..troubleshooting import checks, diagnose, registry
+from . import plans as plans
 from .console import show_messages as show_messages
+from .plans import plan as plan
 
 
 def table(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -124,54 +121,6 @@ class Choices(w.VBox):
             self.message.value = f"<b>Not saved</b>: {error}"
 
 
-class ApplyPanel(w.VBox):
-    """One planned change: its plan, an Apply button, and what happened.
-
-    The plan is an HTML widget's value, not output captured by an Output widget: headless, nbclient
-    answers captured output by sending on the kernel's shell channel while it waits for the cell's
-    reply on that channel, and now and then that reply is never seen and the run hangs.
-    """
-
-    def __init__(self, run: Run, change: Change):
-        self.run = run
-        self.change = change
-        self.plan = w.HTML(f"<pre>{html.escape(change.describe())}</pre>")
-        self.button = w.Button(
-            description="Apply",
-            button_style="warning",
-            disabled=not change.needed or change.applied or bool(change.blocked_by),
-        )
-        self.status = w.Label(self._status_text())
-        self.button.on_click(self._apply)
-        super().__init__([self.plan, w.HBox([self.button, self.status])])
-
-    def _status_text(self) -> str:
-        if self.change.applied:
-            return "applied"
-        if not self.change.needed:
-            return "nothing to change"
-        if self.change.blocked_by:
-            return f"blocked until {self.change.blocked_by}: do that, then run this cell again"
-        return "waiting for Apply"
-
-    def _apply(self, _: Any) -> None:
-        self.button.disabled = True
-        try:
-            carry_out(self.change, True, self.run.state, recheck=True)
-        except (RunbookError, ClientError) as error:  # shown in the panel; the notebook keeps running
-            self.status.value = f"failed: {error}"
-            self.button.disabled = False
-            return
-        self.plan.value = f"<pre>{html.escape(self.change.describe())}</pre>"
-        self.status.value = self._status_text()
-
-
-def plan(run: Run, changes: list[Change]) -> w.VBox:
-    """Carry out the changes when `apply` is true, then show each with its Apply button."""
-    run.carry_out(changes)
-    return w.VBox([ApplyPanel(run, change) for change in changes])
-
-
 # A bar that moves without a percentage: copy jobs report none, and a bar held at 0 % looks stuck.
 MOVING_BAR = """<div style="width:16em;height:1em;border:1px solid #9ab;border-radius:3px;
 background:repeating-linear-gradient(-45deg,#cde 0 10px,#9bd 10px 20px);background-size:28px 28px;
@@ -206,7 +155,7 @@ class JobProgress(w.HBox):
             self.bar.value = 100.0
             self.bar.bar_style = "success" if state == "COMPLETED" else "danger"
         elif percent not in (None, ""):
-            self.bar.value = float(percent)  # type: ignore[arg-type]
+            self.bar.value = float(percent)
         shows_bar = ended or percent not in (None, "")
         self.bar.layout.display = None if shows_bar else "none"
         self.moving.layout.display = "none" if shows_bar else None

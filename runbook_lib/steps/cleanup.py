@@ -39,6 +39,12 @@ def cleanup(run: Run) -> list[Change]:
     changes = [_delete_point(run, side, point) for side, point in own]
     made = _created_vaults(run)
     vault_changes = [_delete_vault(run, side, {point for _, point in own}, made) for side in ("target", "source")]
+    for vault_change in (c for c in vault_changes if c.needed):
+        vault_change.after = [
+            point.key
+            for point in changes
+            if point.needed and (point.profile, point.region) == (vault_change.profile, vault_change.region)
+        ]
     changes += vault_changes
     if run.revert_sharing:
         deleting = {(c.profile, c.region, c.target) for c in vault_changes if c.needed}

@@ -116,11 +116,13 @@ def kernel(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
 
 def run_all_alone(kernel, step: str, folder: Path) -> Path:  # type: ignore[no-untyped-def]
     """The notebook as Run All runs it in JupyterLab, with its own parameter defaults (apply = False), in a
-    kernel whose variables, clients and working folder are fresh."""
+    kernel whose variables, clients, working folder and ad-hoc state folder are fresh."""
     manager, client = kernel
     folder.mkdir()
     client.execute_interactive(
-        f"%reset -f\nimport os\nos.chdir({str(folder)!r})\nfrom runbook_lib.aws import clients\nclients.forget()",
+        f"%reset -f\nimport os\nos.chdir({str(folder)!r})\nfrom runbook_lib.aws import clients\nclients.forget()\n"
+        # The repository's runs/adhoc, where a notebook keeps its state, is this test's own folder.
+        f"from runbook_lib.core import runstate\nrunstate.DEFAULT_RUN_DIR = runstate.Path({str(folder / 'adhoc')!r})",
         timeout=60,
     )
     notebook = nbformat.read(notebook_path(step), as_version=4)

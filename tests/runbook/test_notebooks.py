@@ -87,6 +87,9 @@ def test_a_notebook_runs_alone_with_plain_papermill(world, aws, tmp_path):
                 str(tmp_path / f"{step}.ipynb"),
                 "-f",
                 str(ROOT / "parameters" / "sandbox.yaml"),
+                "-p",
+                "run_dir",
+                str(tmp_path / "state"),
                 "--no-progress-bar",
             ],
             capture_output=True,
@@ -96,6 +99,6 @@ def test_a_notebook_runs_alone_with_plain_papermill(world, aws, tmp_path):
             env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
         )
         assert done.returncode == 0, done.stderr[-2000:]
-    assert (tmp_path / "runs" / "adhoc" / "state.json").exists()
+    assert (tmp_path / "state" / "state.json").exists()
     vaults = aws.source("backup").list_backup_vaults()["BackupVaultList"]
     assert [v["BackupVaultName"] for v in vaults] == ["SourceVault"], "apply: true in sandbox.yaml: step 00 made it"

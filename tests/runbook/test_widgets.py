@@ -16,23 +16,25 @@ def fresh_run(tmp_path, apply=False):  # type: ignore[no-untyped-def]
 def test_batch_with_apply_false_makes_no_change(world, tmp_path):
     before = world.state()
     run = fresh_run(tmp_path)
-    panel = widgets.plan(run, prerequisites(run))
+    shown = widgets.plan(run, prerequisites(run))
     assert world.state() == before
-    assert [p.status.value for p in panel.children] == ["waiting for Apply"] * 4
+    assert [p.status.value for p in shown.panels] == ["waiting for Apply"] * 4
     assert not (tmp_path / "changes.jsonl").exists()
 
 
 def test_apply_button_makes_the_change_and_logs_it(world, aws, tmp_path):
     run = fresh_run(tmp_path)
-    panels = widgets.plan(run, prerequisites(run)).children
+    panels = widgets.plan(run, prerequisites(run)).panels
     enable = next(p for p in panels if p.change.action == "backup:UpdateGlobalSettings")
     enable.button.click()
-    assert enable.status.value == "applied" and enable.button.disabled
+    assert "applied" in enable.status.value and enable.button.disabled
+    assert repr(enable.view).startswith("[00_prerequisites] backup:UpdateGlobalSettings on organization")
+    assert ": changed" in repr(enable.view).splitlines()[0]
     settings = aws.source("backup").describe_global_settings()["GlobalSettings"]
     assert settings["isCrossAccountBackupEnabled"] == "true"
     assert run.state.changes.entries()[0]["action"] == "backup:UpdateGlobalSettings"
     again = fresh_run(tmp_path)
-    replanned = widgets.plan(again, prerequisites(again)).children
+    replanned = widgets.plan(again, prerequisites(again)).panels
     assert all(p.change.action != "backup:UpdateGlobalSettings" for p in replanned)
 
 
@@ -79,17 +81,66 @@ def test_a_job_without_percent_done_moves_and_never_sits_at_zero():
 
 def test_apply_panels_show_their_plan_without_capturing_output(world, tmp_path):
     """Headless, nbclient answers output captured by an Output widget on the kernel's shell channel,
-    racing the cell's reply: now and then a run hung for good. The panels hold their text instead."""
+    racing the cell's reply: now and then a run hung for good. The plans are ordinary output instead."""
     run = fresh_run(tmp_path)
-    panel = widgets.plan(run, prerequisites(run))
+    shown = widgets.plan(run, prerequisites(run))
 
     def tree(widget):  # type: ignore[no-untyped-def]
         yield widget
         for child in getattr(widget, "children", ()):
             yield from tree(child)
 
-    assert not [w for w in tree(panel) if isinstance(w, ipywidgets.Output)]
-    vault = next(p for p in panel.children if p.change.action == "backup:CreateBackupVault")
-    assert "create vault SourceVault encrypted with" in vault.plan.value
+    assert not [w for p in shown.panels for w in tree(p) if isinstance(w, ipywidgets.Output)]
+    vault = next(p for p in shown.panels if p.change.action == "backup:CreateBackupVault")
+    assert "create vault SourceVault encrypted with" in repr(vault.view)
+    assert "will change" in vault.view._repr_html_()
     vault.button.click()
-    assert "backup:CreateBackupVault on SourceVault (sandbox-source, us-east-1): changed" in vault.plan.value
+    assert "backup:CreateBackupVault on SourceVault (sandbox-source, us-east-1): changed" in repr(vault.view)
+    assert "changed" in vault.view._repr_html_()
+
+
+def test_a_plan_is_shown_once_and_its_diff_in_colour(world, tmp_path, capsys):
+    """The panel no longer repeats the plan the log printed: one text, with the policy diff coloured."""
+    from runbook_lib.display.console import messages_on_stdout
+
+    run = fresh_run(tmp_path)
+    with messages_on_stdout():
+        shown = widgets.plan(run, prerequisites(run))
+    assert capsys.readouterr().out == "", "carrying out a plan in a cell prints nothing: the plan shows it"
+    policy = next(v for v in shown.views if v.change.action == "backup:PutBackupVaultAccessPolicy")
+    assert repr(shown).count(policy.change.summary) == 1
+    page = policy._repr_html_()
+    assert "background:#dafbe1" in page and "+" in page, "added lines are green"
+
+
+def test_a_failed_apply_says_why_in_its_panel_in_one_line(world, tmp_path):
+    run = fresh_run(tmp_path)
+    shown = widgets.plan(run, prerequisites(run))
+    policy = next(p for p in shown.panels if p.change.action == "backup:PutBackupVaultAccessPolicy")
+    policy.button.click()  # the target vault does not exist yet: AWS refuses
+    assert policy.status.value.startswith("<span") and "failed: " in policy.status.value
+    assert "\n" not in policy.view.failure and not policy.button.disabled
+    assert "failed: " in repr(policy.view) and not policy.change.applied
+
+
+def test_cleanup_numbers_its_changes_and_a_vault_waits_for_its_recovery_points(world, tmp_path):
+    """07 says the order; the vault's button is disabled, saying which change comes first, until then."""
+    from runbook_lib.steps import cleanup
+    from tests.runbook_steps import copy, prepare, values
+
+    walkthrough = values(tmp_path / "run")
+    prepare(walkthrough)
+    copy(walkthrough)
+    run = Run("07_cleanup", params.validate({**walkthrough, "apply": False}))
+    shown = widgets.plan(run, cleanup.cleanup(run))
+    assert repr(shown).startswith(widgets.plans.ORDER_NOTE)
+    target_vault = next(
+        p for p in shown.panels if p.change.action == "backup:DeleteBackupVault" and p.change.region == "eu-west-1"
+    )
+    point = next(p for p in shown.panels if p.change.key in target_vault.change.after)
+    assert target_vault.button.disabled and target_vault.status.value == f"apply {point.view.number} first"
+    point.button.click()
+    assert "applied" in point.status.value
+    assert not target_vault.button.disabled and target_vault.status.value == "waiting for Apply"
+    target_vault.button.click()
+    assert "applied" in target_vault.status.value, target_vault.status.value
