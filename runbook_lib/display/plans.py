@@ -154,6 +154,7 @@ class ApplyPanel(w.HBox):
 
 
 ORDER_NOTE = "Apply in this order: a numbered change waits for those it names."
+NOTHING_TO_CHANGE = "Nothing to change."
 
 
 class Plan:
@@ -175,10 +176,14 @@ class Plan:
         return next((p for p in self.panels if p.change is change), None)
 
     def __repr__(self) -> str:
+        if not self.views:
+            return NOTHING_TO_CHANGE
         lines = [ORDER_NOTE] if self.ordered else []
         return "\n".join([*lines, *(repr(view) for view in self.views)])
 
     def _ipython_display_(self) -> None:
+        if not self.views:
+            display(PlainText(NOTHING_TO_CHANGE))
         if self.ordered:
             display(PlainText(ORDER_NOTE))
         for view in self.views:

@@ -1,4 +1,5 @@
-"""What the notebooks show: pandas tables, pickers for accounts and vaults, Apply buttons, progress.
+"""What the notebooks show: tables (tables.py), plans and Apply buttons (plans.py), pickers for accounts
+and vaults, and job progress.
 
 Everything here works headless too (papermill): widgets render as their text, and nothing waits
 for a click; in batch the `apply` parameter does what the Apply button does in JupyterLab.
@@ -6,13 +7,11 @@ for a click; in batch the `apply` parameter does what the Apply button does in J
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
-import pandas as pd
 
 from ..aws import clients, keys
 from ..core import params
@@ -21,37 +20,38 @@ from ..troubleshooting import checks, diagnose, registry
 from . import plans as plans
 from .console import show_messages as show_messages
 from .plans import plan as plan
+from .tables import Evidence, Table
 
 
-def table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame(rows)
+def table(rows: list[dict[str, Any]], empty: str = "(none)") -> Table:
+    return Table(rows, empty)
 
 
-def keys_frame(profile: str, region: str) -> pd.DataFrame:
-    return table(keys.keys_table(profile, region))
+def keys_frame(profile: str, region: str) -> Table:
+    return Table(keys.keys_table(profile, region), f"No KMS key with an alias in {profile}, {region}.")
 
 
-def recovery_points_frame(profile: str, region: str, vault: str) -> pd.DataFrame:
-    return table(recovery_points_table(profile, region, vault))
+def recovery_points_frame(profile: str, region: str, vault: str) -> Table:
+    return Table(recovery_points_table(profile, region, vault), f"No recovery point in {vault} ({profile}, {region}).")
 
 
-def encryption_frame(found: dict[str, Any]) -> pd.DataFrame:
-    return pd.DataFrame([{"what": k.replace("_", " "), "value": v} for k, v in found.items()])
+def encryption_frame(found: dict[str, Any]) -> Table:
+    return Table([{"what": k.replace("_", " "), "value": v} for k, v in found.items()])
 
 
-def checks_frame(findings: list[checks.Finding]) -> pd.DataFrame:
+def checks_frame(findings: list[checks.Finding]) -> Table:
     """The preflight table: check ID, status, finding and, for a failure, the fix."""
-    return table([f.row() for f in findings])
+    return Table([f.row() for f in findings])
 
 
-def known_failures_frame() -> pd.DataFrame:
-    """The registry of known failures: each check, the cause it names, and the start of AWS's message."""
-    return table(
+def known_failures_frame() -> Table:
+    """The registry of known failures: each check, the cause it names, and AWS's message."""
+    return Table(
         [
             {
                 "check": f.id,
                 "cause": f.cause,
-                "AWS's message starts with": f.aws_message[:90],
+                "AWS's message": f.aws_message,
                 "runbook fix": "yes" if f.fixable else "",
             }
             for f in registry.FAILURES
@@ -59,19 +59,14 @@ def known_failures_frame() -> pd.DataFrame:
     )
 
 
-def evidence_frame(diagnoses: list[diagnose.Diagnosis]) -> pd.DataFrame:
-    """One row per piece of evidence behind each diagnosis."""
-    rows = [
-        {
-            "job": d.job_id,
-            "check": d.check_id,
-            "evidence": name,
-            "value": value if isinstance(value, str) else json.dumps(value, default=str),
-        }
-        for d in diagnoses
-        for name, value in d.evidence.items()
-    ]
-    return table(rows)
+def diagnoses_frame(diagnoses: list[diagnose.Diagnosis]) -> Table:
+    """One row per failed job: its message and the known failure it matches."""
+    return Table([d.row() for d in diagnoses], "No failed copy or backup job: nothing to diagnose, nothing to fix.")
+
+
+def evidence_frame(diagnoses: list[diagnose.Diagnosis]) -> Evidence:
+    """What each diagnosis rests on, the policy statements that decide it marked."""
+    return Evidence(diagnoses)
 
 
 def _vault_names(profile: str, region: str) -> list[str]:
