@@ -7,6 +7,7 @@ for a click; in batch the `apply` parameter does what the Apply button does in J
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Callable
 from typing import Any
@@ -97,23 +98,44 @@ class Choices(w.VBox):
             options=_vault_names(run.target_profile, run.target_region),
         )
         self.message = w.HTML()
+        self.reverting = False
         for picker in (self.source_profile, self.target_profile, self.source_vault, self.target_vault):
             picker.observe(self._changed, names="value")
         super().__init__([self.source_profile, self.target_profile, self.source_vault, self.target_vault, self.message])
 
-    def _changed(self, _: Any) -> None:
-        wanted = {
-            **self.run.as_dict(),
-            "source_profile": self.source_profile.value,
-            "target_profile": self.target_profile.value,
-            "source_vault_name": self.source_vault.value,
-            "target_vault_name": self.target_vault.value,
+    def _pickers(self) -> dict[str, Any]:
+        return {
+            "source_profile": self.source_profile,
+            "target_profile": self.target_profile,
+            "source_vault_name": self.source_vault,
+            "target_vault_name": self.target_vault,
         }
+
+    def _changed(self, _: Any) -> None:
+        if self.reverting:
+            return
+        wanted = {**self.run.as_dict(), **{name: picker.value for name, picker in self._pickers().items()}}
         try:
-            self.run.use(params.validate(wanted))
-            self.message.value = "Saved: run the next cells again to plan with these choices."
+            chosen = params.validate(wanted)
+            refusal = checks.refusal_of_choices(Run(self.run.step, chosen))
         except params.ParameterError as error:
-            self.message.value = f"<b>Not saved</b>: {error}"
+            self._refuse(html.escape(str(error)))
+            return
+        if refusal is not None:
+            self._refuse(f"[{refusal.check_id}] {html.escape(refusal.finding)}. Fix: {html.escape(refusal.fix)}")
+            return
+        self.run.use(chosen)
+        self.message.value = "Saved: run the next cells again to plan with these choices."
+
+    def _refuse(self, why: str) -> None:
+        """Say why, and put the pickers back to the run's values (which stay as they were)."""
+        self.message.value = f"<b>Not saved</b>: {why}"
+        self.reverting = True
+        try:
+            for name, picker in self._pickers().items():
+                picker.value = getattr(self.run, name)
+        finally:
+            self.reverting = False
 
 
 # A bar that moves without a percentage: copy jobs report none, and a bar held at 0 % looks stuck.

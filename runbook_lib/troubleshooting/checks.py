@@ -431,3 +431,20 @@ def require(run: Run, findings: list[Finding]) -> list[Finding]:
     for finding in faults:
         log.warning(f"force_copy: going on although [{finding.check_id}] {finding.finding}")
     return pending
+
+
+def refusal_of_choices(run: Run) -> Finding | None:
+    """Why the accounts and vaults a person picked cannot work, before anything is planned with them:
+    the same account and Region on both sides (nothing crosses), a target account outside the source's
+    organization, a target vault (that exists) under an AWS managed key. None when the choice can work."""
+    if run.account("source") == run.account("target") and run.source_region == run.target_region:
+        return Finding(
+            FAIL,
+            f"source and target are both account {run.account('source')} in {run.source_region}: nothing would "
+            "cross an account or a Region",
+            "choose a target account or a target Region other than the source's",
+            check_id="target_profile",
+        )
+    facts = Facts(run)
+    checked = ["same-organization"] + (["target-vault-customer-key"] if facts.target_vault is not None else [])
+    return next((f for f in (CHECKS[check_id](facts) for check_id in checked) if f.status == FAIL), None)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import configparser
+import os
+
 import ipywidgets
 
 from runbook_lib.core import params
 from runbook_lib.display import widgets
 from runbook_lib.steps.walkthrough import Run, prerequisites
+from runbook_lib.troubleshooting import checks
 
 
 def fresh_run(tmp_path, apply=False):  # type: ignore[no-untyped-def]
@@ -47,6 +51,49 @@ def test_choices_revalidate_the_run(world, tmp_path):
     choices.source_vault.value = "bad name!"
     assert choices.message.value.startswith("<b>Not saved</b>: parameter source_vault_name")
     assert run.source_vault_name == "SourceVault"
+
+
+def test_a_target_account_outside_the_organization_is_refused_with_the_check_that_says_why(world, tmp_path):
+    run = fresh_run(tmp_path)
+    choices = widgets.Choices(run)
+    assert "sandbox-outsider" in choices.target_profile.options
+    choices.target_profile.value = "sandbox-outsider"
+    assert choices.message.value.startswith("<b>Not saved</b>: [same-organization] the source account is in ")
+    assert run.target_profile == "sandbox-target" and choices.target_profile.value == "sandbox-target"
+
+
+def test_a_target_vault_under_an_aws_managed_key_is_refused(world, tmp_path):
+    world.reset("default-key-target-vault")
+    run = Run("00_prerequisites", params.validate({"run_dir": str(tmp_path), "target_vault_name": "NewVault"}))
+    choices = widgets.Choices(run)
+    choices.target_vault.value = "CABTargetVault"
+    assert choices.message.value.startswith("<b>Not saved</b>: [target-vault-customer-key] the target vault is ")
+    assert run.target_vault_name == "NewVault" and choices.target_vault.value == "NewVault"
+
+
+def test_the_same_account_and_region_on_both_sides_is_refused(world, tmp_path, monkeypatch):
+    run = Run("00_prerequisites", params.validate({"run_dir": str(tmp_path), "target_region": "us-east-1"}))
+    choices = widgets.Choices(run)
+    choices.target_profile.value = "sandbox-source"
+    assert choices.message.value == (
+        "<b>Not saved</b>: parameter target_region: same profile and Region as the source; a copy needs "
+        "another account or another Region"
+    )
+    assert run.target_profile == "sandbox-target"
+    # Another profile of the source account (a person's own profile beside an admin one): found through AWS.
+    config = tmp_path / "aws-config"
+    source = configparser.ConfigParser()
+    source.read(os.environ["AWS_CONFIG_FILE"])
+    source["profile source-again"] = dict(source["profile sandbox-source"])
+    with config.open("w") as handle:
+        source.write(handle)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    again = Run("00_prerequisites", params.validate({**run.as_dict(), "target_profile": "source-again"}))
+    refusal = checks.refusal_of_choices(again)
+    assert refusal is not None and refusal.check_id == "target_profile"
+    assert refusal.finding.startswith("source and target are both account 222222222222 in us-east-1")
+    elsewhere = Run("00_prerequisites", params.validate({**again.as_dict(), "target_region": "eu-west-1"}))
+    assert checks.refusal_of_choices(elsewhere) is None, "the same account in another Region is a copy that crosses"
 
 
 def test_job_progress_follows_the_job():
