@@ -13,7 +13,6 @@ import collections
 import dataclasses
 import fcntl
 import gc
-import html
 import json
 import logging
 import os
@@ -35,6 +34,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError
 from papermill.exceptions import PapermillExecutionError
 
+from . import report
 from .aws import clients
 from .core import errors, params
 from .core.errors import EXIT_INTERRUPTED, RunFolderInUse
@@ -162,7 +162,7 @@ def run(
                     ended="INTERRUPTED",
                 )
             )
-        write_report(folder, outcomes, values.apply)
+        write_report(folder, outcomes, values)
     retried = retry_counts(folder)
     if retried:
         log.info(
@@ -364,52 +364,8 @@ def summary(folder: Path, applied: bool = True, steps: tuple[str, ...] = ALL_STE
     return "\n".join(lines)
 
 
-def write_report(folder: Path, outcomes: list[StepOutcome], applied: bool = True) -> None:
-    """report.html: each step's outcome, what the run produced, every change it made and every
-    change it only planned (with its diff)."""
-    state = RunState(folder)
+def write_report(folder: Path, outcomes: list[StepOutcome], values: Parameters) -> Path:
+    """report.html of the run (report.py): what it did, the picture of the copy, every change."""
     steps = tuple(o.step for o in outcomes)
-    rows = "".join(
-        f"<tr><td><a href='{o.step}.ipynb'>{o.step}</a></td><td>{o.label}</td><td>{o.seconds:.1f} s</td>"
-        f"<td>{html.escape(o.message)}</td></tr>"
-        for o in outcomes
-    )
-    retries = (
-        "".join(
-            f"<tr><td>{html.escape(step)}</td><td>{html.escape(operation)}</td><td>{html.escape(code)}</td>"
-            f"<td>{count}</td></tr>"
-            for (step, operation, code), count in sorted(retry_counts(folder).items())
-        )
-        or "<tr><td colspan='4'>none: AWS answered every call at the first attempt</td></tr>"
-    )
-    planned = "".join(
-        "<tr>"
-        + "".join(f"<td>{html.escape(str(e.get(k, '')))}</td>" for k in ("step", "action", "target", "summary"))
-        + f"<td>{html.escape(e.get('blocked_by', ''))}</td><td><pre>{html.escape(e.get('diff', ''))}</pre></td></tr>"
-        for e in state.planned()
-        if e["step"] in steps
-    )
-    changes = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{html.escape(str(e[k]))}</td>" for k in ("time", "step", "profile", "action", "target", "outcome")
-        )
-        + "</tr>"
-        for e in state.changes.entries()
-    )
-    produced = html.escape(json.dumps(state.load(), indent=2, sort_keys=True))
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Runbook run {folder.name}</title>
-<style>body{{font-family:sans-serif}}td,th{{border:1px solid #ccc;padding:4px}}table{{border-collapse:collapse}}</style>
-</head><body><h1>Runbook run {html.escape(folder.name)}</h1>
-<pre>{html.escape(summary(folder, applied, steps))}</pre>
-<h2>Steps</h2><table><tr><th>step</th><th>outcome</th><th>time</th><th>message</th></tr>{rows}</table>
-<h2>Planned changes, not made{" (dry run: apply was false)" if not applied else ""}</h2>
-<table><tr><th>step</th><th>action</th><th>target</th><th>plan</th><th>blocked until</th><th>diff</th></tr>
-{planned}</table>
-<h2>Changes made to AWS</h2><table><tr><th>time</th><th>step</th><th>profile</th><th>action</th><th>target</th>
-<th>outcome</th></tr>{changes}</table>
-<h2>Retries</h2><p>Attempts AWS refused with throttling or a transient error, which botocore retried.</p>
-<table><tr><th>step</th><th>operation</th><th>error</th><th>retries</th></tr>{retries}</table>
-<h2>What each step produced</h2><pre>{produced}</pre></body></html>
-"""
-    (folder / "report.html").write_text(page)
+    rows = [report.StepRow(o.step, o.label, o.seconds, o.message) for o in outcomes]
+    return report.write(folder, rows, values, summary(folder, values.apply, steps), dict(retry_counts(folder)))

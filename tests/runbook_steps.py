@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,36 @@ def notebook_outputs(notebook: Path) -> tuple[str, list[str]]:
             text.append("".join(output.get("text", "")))
             text.append("".join(output.get("data", {}).get("text/plain", "")))
     return "\n".join(text), errors
+
+
+class _SectionRows(HTMLParser):
+    """The table rows (cell texts) of one section of report.html: from its <h2 id=...> to the next <h2>."""
+
+    def __init__(self, anchor: str):
+        super().__init__()
+        self.anchor, self.inside, self.rows = anchor, False, []  # type: ignore[var-annotated]
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "h2":
+            self.inside = dict(attrs).get("id") == self.anchor
+        elif self.inside and tag == "tr":
+            self.rows.append([])
+        elif self.inside and tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.inside and tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append("".join(self.cell).strip())
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def report_rows(report: Path, anchor: str) -> list[list[str]]:
+    """The rows of a table in report.html's section `anchor` (the heading row first)."""
+    parser = _SectionRows(anchor)
+    parser.feed(report.read_text())
+    return parser.rows

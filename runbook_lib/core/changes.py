@@ -128,6 +128,8 @@ class ChangeLog:
             "summary": change.summary,
             "outcome": outcome,
         }
+        if change.diff:
+            entry["diff"] = change.diff
         if change.added:
             entry["added"] = change.added
         if change.reverts:

@@ -29,6 +29,10 @@ STATUS_COLOURS = {
     "RUNNING": "#ddf4ff",
     "CREATED": "#ddf4ff",
     "PENDING": "#ddf4ff",
+    "ok": "#dafbe1",
+    "INTERRUPTED": "#ffebe9",
+    "TIMED OUT": "#ffebe9",
+    "STILL RUNNING": "#fff8c5",
 }
 STATUS_COLUMNS = ("status", "state", "outcome")
 CELL_CSS = [

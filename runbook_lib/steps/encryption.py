@@ -66,6 +66,7 @@ def encryption_of(run: Run, side: str, recovery_point_arn: str) -> dict[str, Any
         "snapshot_key_arn": snapshot_key,
         "vault_key_arn": vault_key,
         "vault_key_alias": vault_key_info.alias,
+        "vault_key_manager": vault_key_info.manager,
         "made_by": "",
     }
 
@@ -106,6 +107,7 @@ def planned_encryption(run: Run, side: str) -> dict[str, Any]:
         "snapshot_key_arn": key.arn if key else None,
         "vault_key_arn": vault_key.arn,
         "vault_key_alias": vault_key.alias,
+        "vault_key_manager": vault_key.manager,
         "made_by": maker,
     }
 

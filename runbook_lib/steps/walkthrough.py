@@ -261,6 +261,7 @@ def verify_source_key(run: Run) -> dict[str, Any]:
         source_key_arn=volume_key,
         source_key_alias=found["recovery_point_key_alias"],
         source_vault_key_alias=found["vault_key_alias"],
+        encryption=found,
     )
     return found
 
@@ -418,7 +419,10 @@ def verify_target_key(run: Run) -> dict[str, Any]:
                 "copy again into a vault under a customer managed key",
             )
     run.state.record(
-        VERIFY_TARGET_KEY, destination_key_arn=expected, destination_key_alias=found["recovery_point_key_alias"]
+        VERIFY_TARGET_KEY,
+        destination_key_arn=expected,
+        destination_key_alias=found["recovery_point_key_alias"],
+        encryption=found,
     )
     return found
 

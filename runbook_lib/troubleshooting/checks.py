@@ -24,6 +24,7 @@ from ..aws import keys, vaults
 from ..aws.context import ROLE_FIX, Run, resource_arn, resource_key
 from ..core import grants, iam_policy
 from ..core.errors import StepFailed
+from ..core.steps import ALL as ALL_STEPS
 from ..core.steps import CREATE_BACKUP, PREREQUISITES, SHARE_SOURCE_KEY
 from . import registry
 
@@ -408,9 +409,13 @@ BEFORE_BACKUP, BEFORE_COPY = registry.CHECKS_BEFORE_BACKUP, registry.CHECKS_BEFO
 
 def run_checks(run: Run, check_ids: tuple[str, ...] = BEFORE_COPY, as_planned: bool = False) -> list[Finding]:
     """The findings of these checks, on AWS as it is; with `as_planned` in a dry run, on AWS as the
-    run's plans will leave it (what the steps of a dry run plan against)."""
+    run's plans will leave it (what the steps of a dry run plan against). A step keeps its last
+    findings in the run's state, where the report finds them."""
     facts = Facts(run, as_planned)
-    return [CHECKS[check_id](facts) for check_id in check_ids]
+    findings = [CHECKS[check_id](facts) for check_id in check_ids]
+    if run.step in ALL_STEPS:  # the step's last findings, for the run's report
+        run.state.record(run.step, checks=[f.row() for f in findings])
+    return findings
 
 
 def blocking(findings: list[Finding], strict: bool = False) -> list[Finding]:

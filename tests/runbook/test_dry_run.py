@@ -63,7 +63,7 @@ def test_runbook_run_with_apply_false_plans_every_step_and_changes_nothing(world
         "kms:PutKeyPolicy",
         "backup:StartCopyJob",
     ):
-        assert action in report.split("Planned changes, not made")[1]
+        assert action in report.split("<h2 id='planned'>")[1]
     assert "RunbookAllowUseOfTheKey333333333333" in report
 
     share, _ = notebook_outputs(out / "03_share_source_key.ipynb")
