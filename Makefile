@@ -6,7 +6,7 @@ DEMO_SANDBOX := .sandbox/demo
 LAB_SANDBOX := .sandbox
 LAB_ARGS ?=
 
-.PHONY: demo test stress lab benchmark clean bytecode
+.PHONY: demo test stress lab benchmark clean bytecode chromium
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,15 +22,26 @@ bytecode: $(VENV)/.installed
 # The whole walkthrough, headless, on a fresh sandbox that is stopped whatever happens.
 demo: bytecode
 	@rm -rf runs/demo
-	@trap '$(BIN)/runbook sandbox stop --dir $(DEMO_SANDBOX)' EXIT; \
+	@trap '$(BIN)/runbook sandbox stop --dir $(DEMO_SANDBOX)' EXIT; trap 'exit 130' INT TERM; \
 	$(BIN)/runbook sandbox start --dir $(DEMO_SANDBOX) --job-seconds 2 && \
 	$(BIN)/runbook sandbox reset --dir $(DEMO_SANDBOX) --scenario walkthrough && \
 	. $(DEMO_SANDBOX)/sandbox.env && \
 	$(BIN)/runbook run parameters/sandbox.yaml --out runs/demo
 
+# The browser test drives Debian's chromium (never a downloaded browser build): installed with apt-get
+# when missing and make runs as root, else make stops with the command that installs it.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium for the browser test (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "make test needs Debian's chromium for its browser test: sudo apt-get install chromium" >&2; exit 1; \
+	  fi; }
+
 # Lint and format, then the type check beside the tests (which leave a third of the two cores idle,
 # waiting on jobs and kernels); each test process starts its own sandbox. Fails if either fails.
-test: bytecode
+test: bytecode chromium
 	$(BIN)/ruff check runbook_lib tests benchmarks
 	$(BIN)/ruff format --check runbook_lib tests benchmarks
 	@types=$$(mktemp); $(BIN)/python -m mypy > $$types 2>&1 & checking=$$!; \
@@ -45,7 +56,7 @@ stress: bytecode
 # JupyterLab on the notebooks, against a sandbox (stopped when JupyterLab exits); as root too (containers).
 # More options for JupyterLab: make lab LAB_ARGS="--no-browser --port 8899".
 lab: bytecode
-	@trap '$(BIN)/runbook sandbox stop --dir $(LAB_SANDBOX)' EXIT; \
+	@trap '$(BIN)/runbook sandbox stop --dir $(LAB_SANDBOX)' EXIT; trap 'exit 130' INT TERM; \
 	$(BIN)/runbook sandbox start --dir $(LAB_SANDBOX) --job-seconds 10 && \
 	. $(LAB_SANDBOX)/sandbox.env && \
 	$(BIN)/jupyter lab notebooks/ $$(test "$$(id -u)" -eq 0 && echo --allow-root) $(LAB_ARGS)

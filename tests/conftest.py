@@ -86,6 +86,7 @@ def own_clients() -> Iterator[None]:
 # starts with the longest paired with the shorter of the long ones, so no worker gets two of the longest.
 LONG_TESTS = {
     "tests/runbook/test_hostile_runs.py::test_two_throttled_runs_at_once": 100,
+    "tests/browser/test_jupyterlab.py::test_every_notebook": 100,
     "tests/runbook/test_batch_runs.py::test_run_keeps_a_record": 100,
     "tests/runbook/test_dry_run.py::test_runbook_run_with_apply_false": 55,
     "tests/sandbox/test_aws_cli_walkthrough.py::": 32,

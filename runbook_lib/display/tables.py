@@ -67,7 +67,7 @@ def _cell_html(value: Any) -> str:
 
 def _status_colour(value: Any) -> str:
     colour = STATUS_COLOURS.get(str(value))
-    return f"background:{colour};font-weight:600" if colour else ""
+    return f"background:{colour};font-weight:600;white-space:nowrap" if colour else ""
 
 
 class Table:

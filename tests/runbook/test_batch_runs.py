@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -82,6 +83,15 @@ def test_run_keeps_a_record_a_second_run_changes_nothing_and_every_step_declares
     verify_target, _ = outputs(out / "05_verify_target_key.ipynb")
     assert "The copy is encrypted with alias/cmkTarget" in verify_target
     assert "kms:PutKeyPolicy" in (out / "report.html").read_text()
+    converted = subprocess.run(  # the record read without widgets: nbconvert, offline
+        [str(Path(sys.executable).parent / "jupyter"), "nbconvert", "--to", "html", "--output-dir", str(tmp_path),
+         str(out / "03_share_source_key.ipynb")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert converted.returncode == 0, converted.stderr
+    page = html.unescape(re.sub(r"<[^>]+>", "", (tmp_path / "03_share_source_key.html").read_text()))
+    assert "changed kms:PutKeyPolicy on arn:aws:kms:us-east-1:222222222222:key/" in page
+    assert "--- key policy (now)" in page and '"Sid": "RunbookAllowUseOfTheKey333333333333"' in page
 
     shared = source_key_policy()["Statement"]
     state, log = world.state(), (out / "changes.jsonl").read_text()
