@@ -39,7 +39,7 @@ CELL_CSS = [
     {"selector": "", "props": "border-collapse:collapse;width:100%;table-layout:auto;font-size:12px"},
     {
         "selector": "td, th",
-        "props": "text-align:left;vertical-align:top;white-space:pre-wrap;overflow-wrap:anywhere;"
+        "props": "text-align:left;vertical-align:top;white-space:pre-wrap;overflow-wrap:break-word;"
         "max-width:48em;padding:3px 6px;border:1px solid #d0d7de",
     },
     {"selector": "th", "props": "background:#f6f8fa;font-weight:600"},

@@ -129,7 +129,7 @@ def run_all(page: Any) -> None:
     page.wait_for_selector(IDLE, timeout=90_000)
 
 
-# What a person would see as broken: error output, a widget that failed, a table cell cut off.
+# What a person would see as broken: error output, a widget that failed, a table cut off or too wide.
 PROBLEMS = """() => {
     const found = [];
     const stderr = "application/vnd.jupyter.stderr";
@@ -138,6 +138,9 @@ PROBLEMS = """() => {
     for (const e of document.querySelectorAll(".jp-OutputArea-output"))
         if (/Error displaying widget|Failed to (load|render) model/.test(e.innerText))
             found.push("widget: " + e.innerText.slice(0, 200));
+    for (const table of document.querySelectorAll(".jp-OutputArea-output table"))
+        if (table.getBoundingClientRect().width > table.closest(".jp-OutputArea-output").clientWidth + 1)
+            found.push("table wider than its output: " + table.innerText.slice(0, 80));
     for (const td of document.querySelectorAll(".jp-OutputArea-output table td")) {
         if (td.scrollWidth > td.clientWidth + 1) found.push("cut-off cell: " + td.innerText.slice(0, 80));
         if (td.innerText.endsWith("...") && !td.querySelector("[title]"))
