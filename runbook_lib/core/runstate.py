@@ -19,7 +19,9 @@ from .errors import StepFailed
 
 # A notebook run without run_dir keeps its state in the repository's runs/ (not next to the notebooks,
 # where JupyterLab's file browser would show it), wherever the kernel's working directory is.
-DEFAULT_RUN_DIR = Path(__file__).resolve().parents[2] / "runs" / "adhoc"
+# Outside a checkout of the repository (a plain pip install), runs/adhoc of the working directory.
+REPOSITORY = Path(__file__).resolve().parents[2]
+DEFAULT_RUN_DIR = (REPOSITORY if (REPOSITORY / "notebooks").is_dir() else Path()) / "runs" / "adhoc"
 PLANNED = "planned"
 
 log = logging.getLogger(__name__)

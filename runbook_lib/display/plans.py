@@ -28,6 +28,12 @@ from ..core.changes import Change
 from ..core.errors import RunbookError
 from ..core.runstate import carry_out
 
+
+def first_line(error: BaseException) -> str:
+    """An error in one line (its first), or its type when it says nothing."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 COLOURS = {"changed": "#1a7f37", "will change": "#9a6700", "failed": "#cf222e", "blocked": "#6e7781"}
 DIFF_LINE = {"+": "background:#dafbe1", "-": "background:#ffebe9", "@": "color:#6e7781"}
 
@@ -146,11 +152,12 @@ class ApplyPanel(w.HBox):
                 carry_out(self.change, True, self.run.state, recheck=True)
             self.view.failure = ""
         except (RunbookError, ClientError, BotoCoreError) as error:  # one line in the panel, the notebook goes on
-            self.view.failure = str(error).splitlines()[0]
-        if self.handle is not None:
-            self.handle.update(self.view)
-        for panel in self.group:
-            panel.refresh()
+            self.view.failure = first_line(error)
+        finally:  # whatever happened, the panels say where things stand (never stuck at "applying…")
+            if self.handle is not None:
+                self.handle.update(self.view)
+            for panel in self.group:
+                panel.refresh()
 
 
 ORDER_NOTE = "Apply in this order: a numbered change waits for those it names."

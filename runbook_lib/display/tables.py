@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..core import iam_policy
+
 # Cell colours of statuses: checks (pass, fail, unknown, skipped) and jobs and recovery points.
 STATUS_COLOURS = {
     "pass": "#dafbe1",
@@ -105,7 +107,12 @@ MARK_CSS = "background:#ffebe9;border-left:4px solid #cf222e"
 
 
 def _policies(evidence: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in evidence.items() if isinstance(v, dict) and isinstance(v.get("Statement"), list)}
+    """The evidence's policy documents, each with its statements as a list (IAM allows one object too)."""
+    return {
+        k: {**v, "Statement": iam_policy.statements(v)}
+        for k, v in evidence.items()
+        if isinstance(v, dict) and "Statement" in v
+    }
 
 
 def _marks(evidence: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:

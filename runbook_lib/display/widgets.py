@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import clients, keys
 from ..core import params
@@ -20,6 +21,7 @@ from ..steps.walkthrough import Run, recovery_points_table
 from ..troubleshooting import checks, diagnose, registry
 from . import plans as plans
 from .console import show_messages as show_messages
+from .plans import first_line
 from .plans import plan as plan
 from .tables import Evidence, Table
 
@@ -90,11 +92,13 @@ class Choices(w.VBox):
         self.source_vault = w.Combobox(
             value=run.source_vault_name,
             description="Source vault",
+            continuous_update=False,
             options=_vault_names(run.source_profile, run.source_region),
         )
         self.target_vault = w.Combobox(
             value=run.target_vault_name,
             description="Target vault",
+            continuous_update=False,
             options=_vault_names(run.target_profile, run.target_region),
         )
         self.message = w.HTML()
@@ -120,6 +124,9 @@ class Choices(w.VBox):
             refusal = checks.refusal_of_choices(Run(self.run.step, chosen))
         except params.ParameterError as error:
             self._refuse(html.escape(str(error)))
+            return
+        except (ClientError, BotoCoreError) as error:  # an expired profile, access denied: one line here
+            self._refuse(f"AWS refused reading what the choice needs: {html.escape(first_line(error))}")
             return
         if refusal is not None:
             self._refuse(f"[{refusal.check_id}] {html.escape(refusal.finding)}. Fix: {html.escape(refusal.fix)}")

@@ -413,7 +413,7 @@ def run_checks(run: Run, check_ids: tuple[str, ...] = BEFORE_COPY, as_planned: b
     findings in the run's state, where the report finds them."""
     facts = Facts(run, as_planned)
     findings = [CHECKS[check_id](facts) for check_id in check_ids]
-    if run.step in ALL_STEPS:  # the step's last findings, for the run's report
+    if run.step in ALL_STEPS and check_ids in (BEFORE_BACKUP, BEFORE_COPY):  # for the report (not one check)
         run.state.record(run.step, checks=[f.row() for f in findings])
     return findings
 
@@ -451,5 +451,7 @@ def refusal_of_choices(run: Run) -> Finding | None:
             check_id="target_profile",
         )
     facts = Facts(run)
-    checked = ["same-organization"] + (["target-vault-customer-key"] if facts.target_vault is not None else [])
+    crosses_accounts = run.account("source") != run.account("target")
+    checked = ["same-organization"] * crosses_accounts
+    checked += ["target-vault-customer-key"] if facts.target_vault is not None else []
     return next((f for f in (CHECKS[check_id](facts) for check_id in checked) if f.status == FAIL), None)

@@ -60,3 +60,12 @@ def test_a_failed_copy_is_red_in_the_picture(world, tmp_path):
     picture = page.split("<h2 id='topology'>")[1].split("<h2")[0]
     assert "copy: FAILED" in picture and report.RED in picture
     assert "No key verified yet (steps 02 and 05 verify them)." in page
+
+
+def test_one_check_run_alone_does_not_replace_the_checks_a_step_saw(world, tmp_path):
+    """A failed copy is explained by one check; the report keeps the whole table step 04 saw."""
+    run_values = values(tmp_path / "run")
+    run = Run("04_copy_to_target", run_values)
+    checks.run_checks(run)
+    checks.run_checks(run, ("same-organization",))
+    assert len(run.state.get("04_copy_to_target", "checks")) == len(checks.BEFORE_COPY)

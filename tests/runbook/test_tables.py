@@ -70,3 +70,19 @@ def test_evidence_marks_the_statement_that_denies():
     policy = page.split("<b>vault access policy</b>")[1]
     assert policy.index("◀ this statement denies") < policy.index("DenySource") and "Owner" in policy
     assert repr(Evidence([])) == "No failed job: no evidence to show."
+
+
+def test_a_policy_with_one_statement_object_still_has_its_deny_marked():
+    deny = {"Sid": "DenyAll", "Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*"}
+    diagnosis = SimpleNamespace(
+        job_id="1",
+        check_id="source-key-shared",
+        evidence={"denying statements": [deny], "key policy": {"Statement": deny}},
+    )
+    marked = [line for line in repr(Evidence([diagnosis])).splitlines() if line.startswith(">> denies: ")]
+    assert len(marked) == 1 and '"Sid": "DenyAll"' in marked[0]
+
+
+def test_an_error_that_says_nothing_is_named_by_its_type():
+    assert widgets.plans.first_line(ValueError("")) == "ValueError"
+    assert widgets.plans.first_line(RuntimeError("one\ntwo")) == "one"

@@ -62,6 +62,22 @@ def test_a_target_account_outside_the_organization_is_refused_with_the_check_tha
     assert run.target_profile == "sandbox-target" and choices.target_profile.value == "sandbox-target"
 
 
+def test_an_aws_refusal_while_checking_a_choice_is_one_line_in_the_widget(world, tmp_path, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    def refused(run):  # type: ignore[no-untyped-def]
+        raise ClientError(
+            {"Error": {"Code": "ExpiredToken", "Message": "The security token expired"}}, "GetCallerIdentity"
+        )
+
+    monkeypatch.setattr(checks, "refusal_of_choices", refused)
+    run = fresh_run(tmp_path)
+    choices = widgets.Choices(run)
+    choices.target_vault.value = "OtherVault"
+    assert choices.message.value.startswith("<b>Not saved</b>: AWS refused reading what the choice needs: An error")
+    assert "ExpiredToken" in choices.message.value and run.target_vault_name == "CABTargetVault"
+
+
 def test_a_target_vault_under_an_aws_managed_key_is_refused(world, tmp_path):
     world.reset("default-key-target-vault")
     run = Run("00_prerequisites", params.validate({"run_dir": str(tmp_path), "target_vault_name": "NewVault"}))
