@@ -22,11 +22,11 @@ from .core.steps import (
     CREATE_BACKUP,
     PREREQUISITES,
     TROUBLESHOOT,
-    VERIFY_SOURCE_KEY,
     VERIFY_TARGET_KEY,
 )
 from .display.plans import diff_html
 from .display.tables import STATUS_COLOURS, Table
+from .steps import results
 
 GREEN, RED, AMBER, GREY = "#1a7f37", "#cf222e", "#9a6700", "#8c959f"
 PAGE_CSS = """
@@ -48,23 +48,14 @@ class StepRow:
     message: str
 
 
-def _side(state: dict[str, Any], values: Parameters, side: str) -> dict[str, str]:
-    if side == "source":
-        return {
-            "title": "Source",
-            "account": state.get(PREREQUISITES, {}).get("source_account", "?"),
-            "region": values.source_region,
-            "vault": values.source_vault_name,
-            "key": state.get(VERIFY_SOURCE_KEY, {}).get("source_key_alias", ""),
-            "recovery point": state.get(CREATE_BACKUP, {}).get("recovery_point_arn", ""),
-        }
+def _side(state: dict[str, Any], values: Parameters, side: results.Side) -> dict[str, str]:
     return {
-        "title": "Destination",
-        "account": state.get(PREREQUISITES, {}).get("target_account", "?"),
-        "region": values.target_region,
-        "vault": values.target_vault_name,
-        "key": state.get(VERIFY_TARGET_KEY, {}).get("destination_key_alias", ""),
-        "recovery point": state.get(COPY_TO_TARGET, {}).get("destination_recovery_point_arn", ""),
+        "title": side.name.capitalize(),
+        "account": side.account(state),
+        "region": getattr(values, f"{side.parameters}_region"),
+        "vault": getattr(values, f"{side.parameters}_vault_name"),
+        "key": side.key_alias(state),
+        "recovery point": side.recovery_point(state),
     }
 
 
@@ -78,7 +69,7 @@ def _colour(rows: dict[str, StepRow], step: str, made: bool) -> str:
 def topology(state: dict[str, Any], values: Parameters, steps: list[StepRow]) -> str:
     """The copy as a picture (inline SVG): two accounts, the copy between them, in status colours."""
     rows = {row.step: row for row in steps}
-    source, target = _side(state, values, "source"), _side(state, values, "target")
+    source, target = (_side(state, values, side) for side in results.SIDES)
     colours = {
         "source": _colour(rows, CREATE_BACKUP, bool(source["recovery point"])),
         "target": _colour(rows, VERIFY_TARGET_KEY, bool(target["key"])),
@@ -134,35 +125,26 @@ def _checks(state: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
 
 def _verified(state: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(side, what the verification step found) for each side the run verified."""
-    return [
-        (side, state[step]["encryption"])
-        for side, step in (("source", VERIFY_SOURCE_KEY), ("destination", VERIFY_TARGET_KEY))
-        if state.get(step, {}).get("encryption")
-    ]
+    return [(side.name, side.verified(state)) for side in results.SIDES if side.verified(state)]
+
+
+# The two keys a verification finds on a side, by the prefix of their fields in what it found.
+VERIFIED_KEYS = (("recovery point and snapshot", "recovery_point_key"), ("vault", "vault_key"))
 
 
 def keys_table(state: dict[str, Any]) -> Table:
     """The keys that encrypt the run's recovery points and vaults, as steps 02 and 05 found them."""
-    rows = []
-    for side, found in _verified(state):
-        rows.append(
-            {
-                "side": side,
-                "encrypts": "recovery point and snapshot",
-                "alias": found.get("recovery_point_key_alias", ""),
-                "key": found.get("recovery_point_key_arn", ""),
-                "manager": found.get("recovery_point_key_manager", ""),
-            }
-        )
-        rows.append(
-            {
-                "side": side,
-                "encrypts": "vault",
-                "alias": found.get("vault_key_alias", ""),
-                "key": found.get("vault_key_arn", ""),
-                "manager": found.get("vault_key_manager", ""),
-            }
-        )
+    rows = [
+        {
+            "side": side,
+            "encrypts": encrypts,
+            "alias": found.get(f"{key}_alias", ""),
+            "key": found.get(f"{key}_arn", ""),
+            "manager": found.get(f"{key}_manager", ""),
+        }
+        for side, found in _verified(state)
+        for encrypts, key in VERIFIED_KEYS
+    ]
     return Table(rows, "No key verified yet (steps 02 and 05 verify them).")
 
 

@@ -43,11 +43,7 @@ from .core.runstate import RunState
 from .core.steps import (
     ALL,
     CLEANUP,
-    COPY_TO_TARGET,
-    CREATE_BACKUP,
     DEFAULT,
-    VERIFY_SOURCE_KEY,
-    VERIFY_TARGET_KEY,
 )
 from .display.console import TRANSIENT
 from .steps import results
@@ -347,20 +343,12 @@ def summary(folder: Path, applied: bool = True, steps: tuple[str, ...] = ALL_STE
     deleted = {
         e["target"] for e in entries if e["action"] == "backup:DeleteRecoveryPoint" and e["outcome"] == "applied"
     }
-    for label, made_in, arn_key, verified_in, alias_key in (
-        ("Source recovery point:     ", CREATE_BACKUP, "recovery_point_arn", VERIFY_SOURCE_KEY, "source_key_alias"),
-        (
-            "Destination recovery point:",
-            COPY_TO_TARGET,
-            "destination_recovery_point_arn",
-            VERIFY_TARGET_KEY,
-            "destination_key_alias",
-        ),
-    ):
-        arn = state.get(made_in, {}).get(arn_key)
+    for side in results.SIDES:
+        arn = side.recovery_point(state)
         if arn:
-            alias = state.get(verified_in, {}).get(alias_key, "?")
-            lines.append(f"{label} {arn} " + ("(deleted by 07_cleanup)" if arn in deleted else f"(key {alias})"))
+            label = f"{side.name.capitalize()} recovery point:"
+            kept = "(deleted by 07_cleanup)" if arn in deleted else f"(key {side.key_alias(state) or '?'})"
+            lines.append(f"{label:<27} {arn} {kept}")
     return "\n".join(lines)
 
 

@@ -106,17 +106,22 @@ MARKED_STATEMENTS = {"denying statements": "denies", "undecided statements": "ca
 MARK_CSS = "background:#ffebe9;border-left:4px solid #cf222e"
 
 
-def _policies(evidence: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The evidence's policy documents, each with its statements as a list (IAM allows one object too)."""
+def _policies(evidence: dict[str, Any]) -> dict[str, list[tuple[dict[str, Any], str]]]:
+    """Each policy document of the evidence as its statements (IAM allows one object too), each with
+    why it decides ("denies", "cannot be decided") or ""."""
+    marks = [(statement, why) for key, why in MARKED_STATEMENTS.items() for statement in evidence.get(key, [])]
     return {
-        k: {**v, "Statement": iam_policy.statements(v)}
-        for k, v in evidence.items()
-        if isinstance(v, dict) and "Statement" in v
+        name: [(s, next((why for marked, why in marks if marked == s), "")) for s in iam_policy.statements(document)]
+        for name, document in evidence.items()
+        if isinstance(document, dict) and "Statement" in document
     }
 
 
-def _marks(evidence: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
-    return [(statement, why) for key, why in MARKED_STATEMENTS.items() for statement in evidence.get(key, [])]
+def _statement_html(statement: dict[str, Any], why: str) -> str:
+    text = html.escape(json.dumps(statement, indent=2, sort_keys=True))
+    if not why:
+        return f"<div>{text}</div>"
+    return f"<div style='{MARK_CSS}'><b>◀ this statement {html.escape(why)}</b>\n{text}</div>"
 
 
 class Evidence:
@@ -126,28 +131,25 @@ class Evidence:
     def __init__(self, diagnoses: list[Any]):
         self.diagnoses = diagnoses
 
-    def _parts(self, diagnosis: Any) -> tuple[Table, dict[str, dict[str, Any]], list[tuple[dict[str, Any], str]]]:
+    def _parts(self, diagnosis: Any) -> tuple[Table, dict[str, list[tuple[dict[str, Any], str]]]]:
         policies = _policies(diagnosis.evidence)
         facts = [
             {"evidence": name, "value": value}
             for name, value in diagnosis.evidence.items()
             if name not in policies and name not in MARKED_STATEMENTS
         ]
-        return Table(facts), policies, _marks(diagnosis.evidence)
+        return Table(facts), policies
 
     def __repr__(self) -> str:
         if not self.diagnoses:
             return "No failed job: no evidence to show."
         lines = []
         for diagnosis in self.diagnoses:
-            facts, policies, marks = self._parts(diagnosis)
+            facts, policies = self._parts(diagnosis)
             lines += [f"job {diagnosis.job_id}: {diagnosis.check_id}", repr(facts)]
-            for name, policy in policies.items():
+            for name, statements in policies.items():
                 lines.append(f"{name} (>> marks the statement that decides):")
-                for statement in policy["Statement"]:
-                    why = next((w for s, w in marks if s == statement), "")
-                    prefix = f">> {why}: " if why else "   "
-                    lines.append(prefix + json.dumps(statement, sort_keys=True))
+                lines += [(f">> {why}: " if why else "   ") + json.dumps(s, sort_keys=True) for s, why in statements]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -155,25 +157,12 @@ class Evidence:
             return "<p><i>No failed job: no evidence to show.</i></p>"
         parts = []
         for diagnosis in self.diagnoses:
-            facts, policies, marks = self._parts(diagnosis)
+            facts, policies = self._parts(diagnosis)
             parts.append(
                 f"<h4>job {html.escape(str(diagnosis.job_id))}: {html.escape(str(diagnosis.check_id))}</h4>"
                 + facts._repr_html_()
             )
-            for name, policy in policies.items():
-                statements = []
-                for statement in policy["Statement"]:
-                    why = next((w for s, w in marks if s == statement), "")
-                    text = html.escape(json.dumps(statement, indent=2, sort_keys=True))
-                    if why:
-                        statements.append(
-                            f"<div style='{MARK_CSS}'><b>◀ this statement {html.escape(why)}</b>\n{text}</div>"
-                        )
-                    else:
-                        statements.append(f"<div>{text}</div>")
-                parts.append(
-                    f"<p><b>{html.escape(name)}</b></p><pre style='white-space:pre-wrap'>"
-                    + "".join(statements)
-                    + "</pre>"
-                )
+            for name, statements in policies.items():
+                shown = "".join(_statement_html(statement, why) for statement, why in statements)
+                parts.append(f"<p><b>{html.escape(name)}</b></p><pre style='white-space:pre-wrap'>{shown}</pre>")
         return "".join(parts)

@@ -103,9 +103,9 @@ class Choices(w.VBox):
         )
         self.message = w.HTML()
         self.reverting = False
-        for picker in (self.source_profile, self.target_profile, self.source_vault, self.target_vault):
+        for picker in self._pickers().values():
             picker.observe(self._changed, names="value")
-        super().__init__([self.source_profile, self.target_profile, self.source_vault, self.target_vault, self.message])
+        super().__init__([*self._pickers().values(), self.message])
 
     def _pickers(self) -> dict[str, Any]:
         return {

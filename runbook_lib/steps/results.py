@@ -8,6 +8,7 @@ that a new step gets its clause by one edit.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,49 @@ from ..core.steps import (
     PREREQUISITES,
     VERIFY_SOURCE_KEY,
     VERIFY_TARGET_KEY,
+)
+
+
+@dataclass(frozen=True)
+class Side:
+    """Where the run's state keeps one side's products: its account, its recovery point (the backup, or
+    the copy) and what verified it. The summary and the report read both sides through these."""
+
+    name: str
+    parameters: str  # the prefix of its parameters: source_region, target_vault_name
+    account_key: str
+    made_in: str
+    arn_key: str
+    verified_in: str
+    alias_key: str
+
+    def account(self, state: dict[str, Any]) -> str:
+        return str(state.get(PREREQUISITES, {}).get(self.account_key, "?"))
+
+    def recovery_point(self, state: dict[str, Any]) -> str:
+        return str(state.get(self.made_in, {}).get(self.arn_key, ""))
+
+    def key_alias(self, state: dict[str, Any]) -> str:
+        return str(state.get(self.verified_in, {}).get(self.alias_key, ""))
+
+    def verified(self, state: dict[str, Any]) -> dict[str, Any]:
+        """What the verification step found (the recovery point, its key and its vault's key), or {}."""
+        return dict(state.get(self.verified_in, {}).get("encryption") or {})
+
+
+SIDES = (
+    Side(
+        "source", "source", "source_account", CREATE_BACKUP, "recovery_point_arn", VERIFY_SOURCE_KEY, "source_key_alias"
+    ),
+    Side(
+        "destination",
+        "target",
+        "target_account",
+        COPY_TO_TARGET,
+        "destination_recovery_point_arn",
+        VERIFY_TARGET_KEY,
+        "destination_key_alias",
+    ),
 )
 
 
