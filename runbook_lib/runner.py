@@ -35,7 +35,7 @@ from nbclient.exceptions import CellTimeoutError
 from papermill.exceptions import PapermillExecutionError
 
 from . import report
-from .aws import clients
+from .aws import clients, facts
 from .core import errors, params
 from .core.errors import EXIT_INTERRUPTED, RunFolderInUse
 from .core.params import Parameters
@@ -58,6 +58,7 @@ LOCK_FILE = ".runbook.lock"
 RETRY_LOG = "retries.jsonl"
 KERNEL_LOG = "kernels.log"
 RUN_LOG = "runbook.log"
+FACTS_FILE = "facts.jsonl"
 
 
 @dataclass
@@ -116,6 +117,9 @@ def run(
     preflight.before_run(values, steps)
     folder = Path(out).resolve() if out else _new_run_folder()
     folder.mkdir(parents=True, exist_ok=True)
+    # Facts are read once per run (the preflight's too), not once per run folder: a resumed run reads
+    # AWS as it is now.
+    facts.persist(folder / FACTS_FILE)
     values = dataclasses.replace(values, run_dir=str(folder))
     resume = f"runbook run {' '.join(str(f) for f in parameter_files)} --out {folder}"
     began = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -123,6 +127,7 @@ def run(
     kernel_environment = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         clients.RETRY_LOG_ENV: str(folder / RETRY_LOG),
+        facts.FACTS_ENV: str(folder / FACTS_FILE),
     }
     with _holding(folder), _logging_to(folder / RUN_LOG), _environment(**kernel_environment):
         running: str | None = None

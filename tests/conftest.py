@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runbook_lib.aws import clients
+from runbook_lib.aws import clients, facts
 from runbook_lib.sandbox import process
 from runbook_lib.sandbox.accounts import SOURCE_REGION, TARGET_REGION
 
@@ -34,6 +34,14 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[process.Sandbo
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def no_facts_between_tests() -> Iterator[None]:
+    """A Run makes its store of facts the active one (aws/facts.py); a test that ends leaves none active,
+    so that the next test, in another world, reads AWS."""
+    yield
+    facts.activate(None)
 
 
 @pytest.fixture

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -19,6 +22,7 @@ from botocore.config import Config
 from botocore.retries import standard
 
 from ..core import botocore_data
+from . import facts
 
 # Adaptive: botocore's standard retries plus client-side rate limiting once AWS throttles.
 DEFAULT_RETRIES = {"mode": "adaptive", "max_attempts": 15}
@@ -54,6 +58,7 @@ def client(profile: str, service: str, region: str) -> Any:
 @lru_cache(maxsize=None)
 def _client(profile: str, service: str, region: str, call_log: str, retry_log: str) -> Any:
     made = session(profile).create_client(service, region_name=region, config=retry_config(profile))
+    facts.register(made.meta.events, profile, region)
     if call_log:
         made.meta.events.register("before-call", _call_logger(call_log, profile, region))
     if retry_log:
@@ -67,10 +72,26 @@ def _append(path: str, entry: dict[str, Any]) -> None:
         handle.write(json.dumps(entry) + "\n")
 
 
+_polling = threading.local()
+
+
+@contextmanager
+def polling() -> Iterator[None]:
+    """Calls made within are a wait's polls: the call log marks them, as a step's call budget leaves
+    them out (their number follows the job's duration, not the procedure)."""
+    before = getattr(_polling, "on", False)
+    _polling.on = True
+    try:
+        yield
+    finally:
+        _polling.on = before
+
+
 def _call_logger(path: str, profile: str, region: str) -> Any:
     def log_call(model: Any, **_: Any) -> None:
         action = f"{model.service_model.signing_name}:{model.name}"
-        _append(path, {"step": os.environ.get(STEP_ENV, ""), "profile": profile, "region": region, "action": action})
+        entry = {"step": os.environ.get(STEP_ENV, ""), "profile": profile, "region": region, "action": action}
+        _append(path, {**entry, "poll": True} if getattr(_polling, "on", False) else entry)
 
     return log_call
 

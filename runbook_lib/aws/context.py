@@ -10,7 +10,7 @@ from ..core.changes import Change
 from ..core.errors import StepFailed
 from ..core.params import Parameters
 from ..core.runstate import RunState, carry_out
-from . import clients
+from . import clients, facts
 
 ROLE_FIX = "create the AWS Backup default role, or set iam_role_name to a role AWS Backup can assume"
 
@@ -24,6 +24,8 @@ class Run(Parameters):
         self.step = step
         self.state = RunState(self.run_dir)
         self._cache: dict[str, Any] = {}
+        self.facts = facts.for_run()
+        facts.activate(self.facts)
 
     @classmethod
     def from_namespace(cls, step: str, namespace: Mapping[str, Any]) -> Run:
@@ -37,10 +39,12 @@ class Run(Parameters):
             setattr(self, name, value)
         self.state = RunState(self.run_dir)
         self.forget()
+        facts.activate(self.facts)
 
     def forget(self) -> None:
         """Drop what was read from AWS (the parameters changed)."""
         self._cache.clear()
+        self.facts.clear()
 
     def _once(self, key: str, read: Any) -> Any:
         if key not in self._cache:
@@ -91,6 +95,16 @@ class Run(Parameters):
                 return None
 
         return self._once("role", read)
+
+    def recovery_point(self, arn: str) -> dict[str, Any]:
+        """A source recovery point as AWS Backup describes it, read once per Run (each check run of a
+        step shares it). ResourceNotFoundException when the vault does not hold it."""
+        return self._once(
+            f"recovery-point:{arn}",
+            lambda: self.source("backup").describe_recovery_point(
+                BackupVaultName=self.source_vault_name, RecoveryPointArn=arn
+            ),
+        )
 
     @property
     def role_arn(self) -> str:

@@ -72,9 +72,10 @@ def wait_for_job(
     attempts = int(max_wait_minutes * 60 // delay) + 1
     client.meta.events.register(event, report)
     try:
-        create_waiter_with_client(waiter_name, WAITER_MODEL, client).wait(
-            **{id_field: job_id}, WaiterConfig={"Delay": delay, "MaxAttempts": attempts}
-        )
+        with clients.polling():
+            create_waiter_with_client(waiter_name, WAITER_MODEL, client).wait(
+                **{id_field: job_id}, WaiterConfig={"Delay": delay, "MaxAttempts": attempts}
+            )
     except WaiterError as error:
         raise _wait_error(kind, job_id, error.last_response or {}, seen, max_wait_minutes) from None
     except BotoCoreError as error:

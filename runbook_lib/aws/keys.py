@@ -16,7 +16,7 @@ from typing import Any
 from ..core import arns, grants, iam_policy, policy_text
 from ..core.changes import Change, policy_diff
 from ..core.errors import StepFailed
-from . import clients
+from . import clients, facts
 
 USE_SID_PREFIX = "RunbookAllowUseOfTheKey"
 GRANT_SID_PREFIX = "RunbookAllowGrantsForAWSResources"
@@ -24,6 +24,7 @@ USE_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateData
 GRANT_ACTIONS = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
 GRANT_CONDITION = {"Bool": {"kms:GrantIsForAWSResource": "true"}}
 COPY_ACTIONS = ("kms:DescribeKey", "kms:Decrypt", "kms:CreateGrant")
+AWS_MANAGED_ALIAS_PREFIX = "alias/aws/"
 
 
 @dataclass(frozen=True)
@@ -72,16 +73,15 @@ def shared_accounts(policy: dict[str, Any], owner: str) -> tuple[str, ...]:
 def describe(profile: str, region: str, key_ref: str) -> KeyInfo:
     """A key by alias, key ID or ARN, with its aliases and the accounts its policy shares it with."""
     kms = clients.client(profile, "kms", region)
+    by_key = aliases_by_key(profile, region)
+    if key_ref.startswith("alias/"):  # the key ID from the listing a run keeps: one DescribeKey per key
+        key_ref = next((key_id for key_id, names in by_key.items() if key_ref in names), key_ref)
     meta = kms.describe_key(KeyId=key_ref)["KeyMetadata"]
-    aliases = tuple(
-        a["AliasName"]
-        for page in kms.get_paginator("list_aliases").paginate(KeyId=meta["KeyId"])
-        for a in page["Aliases"]
-    )
+    aliases = by_key.get(meta["KeyId"], ())
     shared: tuple[str, ...] = ()
     policy = None
     if meta["KeyManager"] == "CUSTOMER":
-        policy = kms.get_key_policy(KeyId=meta["KeyId"], PolicyName="default")["Policy"]
+        policy = current_policy(profile, region, meta["Arn"])
         shared = shared_accounts(json.loads(policy), meta["AWSAccountId"])
     return KeyInfo(
         meta["Arn"],
@@ -96,16 +96,27 @@ def describe(profile: str, region: str, key_ref: str) -> KeyInfo:
     )
 
 
+def aliases_by_key(profile: str, region: str) -> dict[str, tuple[str, ...]]:
+    """Every alias of the account and Region by the key ID it points to: one listing (a run keeps it,
+    facts.py), however many keys are described."""
+    kms = clients.client(profile, "kms", region)
+    found: dict[str, list[str]] = {}
+    for page in kms.get_paginator("list_aliases").paginate():
+        for alias in page["Aliases"]:
+            if alias.get("TargetKeyId"):
+                found.setdefault(alias["TargetKeyId"], []).append(alias["AliasName"])
+    return {key_id: tuple(names) for key_id, names in found.items()}
+
+
+def manager_by_aliases(aliases: tuple[str, ...]) -> str:
+    """Who manages a key, told by its aliases alone: AWS managed keys always carry alias/aws/<service>,
+    so a key without one is a customer's (no DescribeKey per key for a table of thousands of rows)."""
+    return "AWS" if any(alias.startswith(AWS_MANAGED_ALIAS_PREFIX) for alias in aliases) else "CUSTOMER"
+
+
 def keys_table(profile: str, region: str) -> list[dict[str, Any]]:
     """Every key of the account and Region that has an alias, customer managed first."""
-    kms = clients.client(profile, "kms", region)
-    aliased = {
-        a["TargetKeyId"]
-        for page in kms.get_paginator("list_aliases").paginate()
-        for a in page["Aliases"]
-        if a.get("TargetKeyId")
-    }
-    rows = [describe(profile, region, key_id).row() for key_id in sorted(aliased)]
+    rows = [describe(profile, region, key_id).row() for key_id in sorted(aliases_by_key(profile, region))]
     return sorted(rows, key=lambda r: (r["manager"] != "CUSTOMER", r["alias"]))
 
 
@@ -193,7 +204,9 @@ def share_change(
 
     def changed_since() -> str:
         """At Apply: the key policy must be the one this plan was made from."""
-        if current_policy(profile, region, key_arn) != text:
+        with facts.fresh():
+            now = current_policy(profile, region, key_arn)
+        if now != text:
             return "the key policy changed since this plan was made: run the cell again"
         return ""
 

@@ -12,7 +12,7 @@ from typing import Any
 from ..core import arns, grants, iam_policy
 from ..core.changes import Change, FoundInPlace, policy_diff
 from ..core.errors import StepFailed
-from . import clients
+from . import clients, facts
 
 COPY_INTO = "backup:CopyIntoBackupVault"
 SID_PREFIX = "RunbookAllowCopyInFrom"
@@ -60,7 +60,8 @@ def create_change(
         try:
             return backup.create_backup_vault(BackupVaultName=name, EncryptionKeyArn=key_arn)
         except backup.exceptions.AlreadyExistsException:
-            made = find(profile, region, name)
+            with facts.fresh():  # the run's answer (no such vault) is stale: someone made it meanwhile
+                made = find(profile, region, name)
             if made is not None and made.get("EncryptionKeyArn") == key_arn:
                 return FoundInPlace(f"vault {name} was created meanwhile with the same key")
             raise StepFailed(
@@ -163,7 +164,9 @@ def access_policy_change(
         """At Apply: the vault must exist and its policy must be the one this plan was made from."""
         if find(profile, region, name) is None:
             return f"vault {name} does not exist yet: apply its creation first"
-        if current_policy(profile, region, name) != text:
+        with facts.fresh():
+            now = current_policy(profile, region, name)
+        if now != text:
             return f"the access policy of {name} changed since this plan was made: run the cell again"
         return ""
 

@@ -14,3 +14,18 @@ CLEANUP = "07_cleanup"
 # What `runbook run` runs unless --steps says otherwise, and every step, in the runbook's order.
 DEFAULT = (PREREQUISITES, CREATE_BACKUP, VERIFY_SOURCE_KEY, SHARE_SOURCE_KEY, COPY_TO_TARGET, VERIFY_TARGET_KEY)
 ALL = (*DEFAULT, TROUBLESHOOT, CLEANUP)
+
+# AWS calls each step of the walkthrough may make on the sandbox's walkthrough, job polls left out:
+# at most 45 in all. A run reads each fact once (aws/facts.py), so a step pays only for what it alone
+# reads or changes. tests/runbook/test_batch_runs.py fails when a step goes over.
+CALL_BUDGET = {
+    # pickers' vault lists (2), both accounts (2) and organizations (2), the role, the volume, the keys
+    # tables (2 alias listings, 7 keys, 3 policies), both vaults before and after they are made (4),
+    # global settings before and after (2), the vault policy, the 4 changes, the source vault's points
+    PREREQUISITES: 32,
+    CREATE_BACKUP: 2,  # StartBackupJob, the source vault's recovery points
+    VERIFY_SOURCE_KEY: 2,  # the recovery point and its snapshot
+    SHARE_SOURCE_KEY: 2,  # PutKeyPolicy, the shared policy read back for the keys table
+    COPY_TO_TARGET: 3,  # the recovery point for the checks, StartCopyJob, the copy jobs table
+    VERIFY_TARGET_KEY: 3,  # the copy, its snapshot, the target vault's recovery points
+}

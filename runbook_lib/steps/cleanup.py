@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..aws import clients, keys, vaults
+from ..aws import clients, facts, keys, vaults
 from ..aws.context import Run
 from ..core import grants, iam_policy
 from ..core.changes import Change, policy_diff
@@ -306,7 +306,9 @@ def _notes(added: Added, found: list[dict[str, Any]], text: str | None) -> list[
 
 def _changed_since(read: Callable[[], str | None], text: str | None, what: str) -> Callable[[], str]:
     def check() -> str:
-        return f"{what} changed since this plan was made: run the cell again" if read() != text else ""
+        with facts.fresh():
+            now = read()
+        return f"{what} changed since this plan was made: run the cell again" if now != text else ""
 
     return check
 

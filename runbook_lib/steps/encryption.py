@@ -13,7 +13,7 @@ from ..aws import clients, keys, vaults
 from ..aws.context import Run, resource_arn, resource_key
 from ..core import arns
 from ..core.errors import StepFailed
-from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP
+from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, VERIFY_SOURCE_KEY
 
 
 def source_recovery_point(run: Run) -> str | None:
@@ -35,7 +35,13 @@ def no_recovery_point(run: Run, side: str) -> StepFailed:
 
 
 def encryption_of(run: Run, side: str, recovery_point_arn: str) -> dict[str, Any]:
-    """The recovery point's key, its snapshot's key and the vault's key, with aliases and managers."""
+    """The recovery point's key, its snapshot's key and the vault's key, with aliases and managers.
+
+    What step 02 verified of the source recovery point is reused by later steps: the keys of a
+    completed recovery point never change."""
+    verified = run.state.get(VERIFY_SOURCE_KEY, "encryption") if side == "source" else None
+    if run.step != VERIFY_SOURCE_KEY and verified and verified["recovery_point_arn"] == recovery_point_arn:
+        return dict(verified)
     profile, region = run.side(side)
     vault = run.source_vault_name if side == "source" else run.target_vault_name
     backup = clients.client(profile, "backup", region)

@@ -116,7 +116,7 @@ class Facts:
             )
             if arn:
                 try:
-                    return backup.describe_recovery_point(BackupVaultName=run.source_vault_name, RecoveryPointArn=arn)
+                    return run.recovery_point(arn)
                 except backup.exceptions.ResourceNotFoundException:
                     pass
         plan = self.planned("backup", resource_arn=self.resource)

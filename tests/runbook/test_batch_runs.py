@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import html
 import json
 import os
@@ -13,6 +14,7 @@ from pathlib import Path
 import boto3
 
 from runbook_lib.core import permissions
+from runbook_lib.core.steps import CALL_BUDGET
 from runbook_lib.runner import ALL_STEPS, DEFAULT_STEPS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +58,18 @@ def test_run_keeps_a_record_a_second_run_changes_nothing_and_every_step_declares
     original_statements = source_key_policy()["Statement"]
     first = runbook_run(out, env=env)
     assert first.returncode == 0, first.stderr
+    walkthrough_calls = [json.loads(line) for line in call_log.read_text().splitlines()]
+    made = collections.Counter(c["step"] for c in walkthrough_calls if not c.get("poll"))
+    assert {step: made[step] for step in DEFAULT_STEPS if made[step] > CALL_BUDGET[step]} == {}, made
+    assert sum(CALL_BUDGET.values()) <= 45 and sum(made.values()) <= 45
+    assert any(c.get("poll") for c in walkthrough_calls), "the waits' polls are marked"
+    read_once = collections.Counter(
+        (c["profile"], c["region"], c["action"])
+        for c in walkthrough_calls
+        if c["action"]
+        in ("kms:ListAliases", "sts:GetCallerIdentity", "organizations:DescribeOrganization", "iam:GetRole")
+    )
+    assert set(read_once.values()) == {1}, f"facts read once across the steps' kernels: {read_once}"
     summary = first.stdout.strip().splitlines()
     assert summary[-2].startswith("Source recovery point:      arn:aws:ec2:us-east-1::snapshot/snap-")
     assert summary[-2].endswith("(key alias/cmkSource)")
