@@ -72,30 +72,45 @@ def _status_colour(value: Any) -> str:
     return f"background:{colour};font-weight:600;white-space:nowrap" if colour else ""
 
 
+# Rows a table shows (its first ones: the newest, where a table is sorted by time); the rest stay in
+# its frame. Ten thousand recovery points as HTML would be megabytes in every saved notebook.
+SHOWN_ROWS = 200
+
+
 class Table:
     """Rows shown whole: Styler HTML in JupyterLab and reports, every value whole in the text form."""
 
-    def __init__(self, rows: list[dict[str, Any]] | pd.DataFrame, empty: str = "(none)"):
+    def __init__(self, rows: list[dict[str, Any]] | pd.DataFrame, empty: str = "(none)", shown: int = SHOWN_ROWS):
         self.frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
         self.empty = empty
+        self.shown = shown
+
+    def _more(self) -> str:
+        """The line under a table that shows only its first rows ('' when it shows them all)."""
+        if len(self.frame) <= self.shown:
+            return ""
+        return f"Showing the first {self.shown} of {len(self.frame):,} rows; all of them are in this table's .frame."
 
     def styler(self) -> Any:
-        styler = self.frame.style.hide(axis="index").format(_cell_html).set_table_styles(CELL_CSS)
-        status = [c for c in self.frame.columns if c in STATUS_COLUMNS]
+        shown = self.frame.head(self.shown)
+        styler = shown.style.hide(axis="index").format(_cell_html).set_table_styles(CELL_CSS)
+        status = [c for c in shown.columns if c in STATUS_COLUMNS]
         return styler.map(_status_colour, subset=status) if status else styler
 
     def _repr_html_(self) -> str:
         if self.frame.empty:
             return f"<p><i>{html.escape(self.empty)}</i></p>"
-        return str(self.styler().to_html())
+        more = self._more()
+        return str(self.styler().to_html()) + (f"<p><i>{html.escape(more)}</i></p>" if more else "")
 
     def __repr__(self) -> str:
         if self.frame.empty:
             return self.empty
         columns = [str(c) for c in self.frame.columns]
-        rows = [[_text(v) for v in row] for row in self.frame.itertuples(index=False)]
+        rows = [[_text(v) for v in row] for row in self.frame.head(self.shown).itertuples(index=False)]
         widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
-        return "\n".join("  ".join(f"{v:<{w}}" for v, w in zip(values, widths)).rstrip() for values in (columns, *rows))
+        lines = ["  ".join(f"{v:<{w}}" for v, w in zip(values, widths)).rstrip() for values in (columns, *rows)]
+        return "\n".join([*lines, self._more()] if self._more() else lines)
 
     def __len__(self) -> int:
         return len(self.frame)

@@ -34,6 +34,7 @@ from .encryption import (
 from .following import Outcome, wait_for
 
 log = logging.getLogger(__name__)
+RECOVERY_POINTS_PAGE = 1000  # the most ListRecoveryPointsByBackupVault returns in one page
 
 __all__ = [
     "Outcome",
@@ -428,24 +429,32 @@ def verify_target_key(run: Run) -> dict[str, Any]:
 
 
 def recovery_points_table(profile: str, region: str, vault: str) -> list[dict[str, Any]]:
-    """The vault's recovery points with their key's alias and manager (paginated)."""
+    """The vault's recovery points, newest first, with their key's alias and manager: the pages (1,000
+    points each) and one alias listing, however many points and keys (no DescribeKey per point)."""
     backup = clients.client(profile, "backup", region)
-    if vaults.find(profile, region, vault) is None:
+    pages = backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
+        BackupVaultName=vault, PaginationConfig={"PageSize": RECOVERY_POINTS_PAGE}
+    )
+    try:
+        points = [point for page in pages for point in page["RecoveryPoints"]]
+    except backup.exceptions.ResourceNotFoundException:
         return []
+    aliases = keys.aliases_by_key(profile, region) if points else {}
     rows = []
-    for page in backup.get_paginator("list_recovery_points_by_backup_vault").paginate(BackupVaultName=vault):
-        for point in page["RecoveryPoints"]:
-            key = keys.describe(profile, region, point["EncryptionKeyArn"]) if point.get("EncryptionKeyArn") else None
-            rows.append(
-                {
-                    "recovery point": point["RecoveryPointArn"],
-                    "resource": point["ResourceArn"],
-                    "status": point["Status"],
-                    "created": point["CreationDate"],
-                    "key arn": point.get("EncryptionKeyArn", ""),
-                    "key alias": key.alias if key else "",
-                    "key manager": key.manager if key else "",
-                    "lifecycle": point.get("Lifecycle", {}),
-                }
-            )
+    for point in points:
+        key_arn = point.get("EncryptionKeyArn", "")
+        names = aliases.get(key_arn.rsplit("/", 1)[-1], ()) if key_arn else ()
+        rows.append(
+            {
+                "recovery point": point["RecoveryPointArn"],
+                "resource": point["ResourceArn"],
+                "status": point["Status"],
+                "created": point["CreationDate"],
+                "key arn": key_arn,
+                "key alias": names[0] if names else "",
+                "key manager": keys.manager_by_aliases(names) if key_arn else "",
+                "lifecycle": point.get("Lifecycle", {}),
+            }
+        )
+    rows.sort(key=lambda row: row["created"], reverse=True)
     return rows
