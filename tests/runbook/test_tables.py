@@ -86,3 +86,17 @@ def test_a_policy_with_one_statement_object_still_has_its_deny_marked():
 def test_an_error_that_says_nothing_is_named_by_its_type():
     assert widgets.plans.first_line(ValueError("")) == "ValueError"
     assert widgets.plans.first_line(RuntimeError("one\ntwo")) == "one"
+
+
+def test_a_table_of_thousands_shows_its_first_rows_and_says_how_many_it_holds():
+    rows = [
+        {"recovery point": f"arn:aws:ec2:us-east-1::snapshot/snap-{n:05d}", "status": "COMPLETED"} for n in range(2500)
+    ]
+    table = Table(rows)
+    page, text = table._repr_html_(), repr(table)
+    assert page.count("<tr>") == 201, "a header and the first 200 rows"
+    assert "snap-00199" in page and "snap-00200" not in page
+    assert "Showing the first 200 of 2,500 rows; all of them are in this table&#x27;s .frame." in page
+    assert text.splitlines()[-1] == "Showing the first 200 of 2,500 rows; all of them are in this table's .frame."
+    assert len(table.frame) == 2500 and len(text.splitlines()) == 202
+    assert "Showing" not in repr(Table(rows[:200]))
