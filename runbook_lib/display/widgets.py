@@ -15,7 +15,7 @@ from typing import Any
 import ipywidgets as w
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..aws import clients, keys
+from ..aws import clients, facts, keys
 from ..core import params
 from ..steps.walkthrough import Run, recovery_points_table
 from ..troubleshooting import checks, diagnose, registry
@@ -121,7 +121,10 @@ class Choices(w.VBox):
         wanted = {**self.run.as_dict(), **{name: picker.value for name, picker in self._pickers().items()}}
         try:
             chosen = params.validate(wanted)
-            refusal = checks.refusal_of_choices(Run(self.run.step, chosen))
+            try:
+                refusal = checks.refusal_of_choices(Run(self.run.step, chosen))
+            finally:
+                facts.activate(self.run.facts)  # the choice's reads are its own until it is saved
         except params.ParameterError as error:
             self._refuse(html.escape(str(error)))
             return

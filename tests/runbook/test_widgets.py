@@ -7,6 +7,7 @@ import os
 
 import ipywidgets
 
+from runbook_lib.aws import facts
 from runbook_lib.core import params
 from runbook_lib.display import widgets
 from runbook_lib.steps.walkthrough import Run, prerequisites
@@ -60,6 +61,7 @@ def test_a_target_account_outside_the_organization_is_refused_with_the_check_tha
     choices.target_profile.value = "sandbox-outsider"
     assert choices.message.value.startswith("<b>Not saved</b>: [same-organization] the source account is in ")
     assert run.target_profile == "sandbox-target" and choices.target_profile.value == "sandbox-target"
+    assert facts.active() is run.facts, "the refused choice's reads are not the run's facts"
 
 
 def test_an_aws_refusal_while_checking_a_choice_is_one_line_in_the_widget(world, tmp_path, monkeypatch):
