@@ -140,8 +140,112 @@ def volumes(run: Run, name: str, value: str) -> list[dict[str, Any]]:
     return run._once(f"volumes:{name}={value}", read)
 
 
+# EC2 takes up to 200 values in one filter.
+FILTER_VALUES = 200
+
+
+def _described_volumes(run: Run, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ec2 = run.source("ec2")
+    found = [v for page in ec2.get_paginator("describe_volumes").paginate(Filters=filters) for v in page["Volumes"]]
+    for volume in found:
+        run._cache.setdefault(f"volumes:volume-id={volume['VolumeId']}", [volume])
+    return found
+
+
+def listed_volumes(run: Run) -> list[dict[str, Any]]:
+    """Every volume this run has read so far (by tag, Name or ID)."""
+    return [found[0] for key, found in run._cache.items() if key.startswith("volumes:volume-id=") and found]
+
+
+def volumes_by_id(run: Run, volume_ids: list[str]) -> list[dict[str, Any]]:
+    """The volumes of these IDs that exist, 200 IDs a call."""
+    found = []
+    for start in range(0, len(volume_ids), FILTER_VALUES):
+        chunk = volume_ids[start : start + FILTER_VALUES]
+        found += _described_volumes(run, [{"Name": "volume-id", "Values": chunk}])
+    return found
+
+
+def _name_tag(volume: dict[str, Any]) -> str:
+    return next((t["Value"] for t in volume.get("Tags", []) if t["Key"] == "Name"), "")
+
+
+def selection(run: Run) -> list[str]:
+    """The resources the run works on, as ARNs: resource_arn, or resource_name's one volume, or `resources`
+    (ARNs as given, Name tags looked up together), or every EBS volume carrying all of `resource_tags`.
+    The volumes are read in one paginated DescribeVolumes (per 200 names), however many they are."""
+    if not run.is_fleet:
+        return [resource_arn(run)]
+
+    def read() -> list[str]:
+        account, region = run.account("source"), run.source_region
+        if run.resource_tags:
+            filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in run.resource_tags.items()]
+            found = sorted(_described_volumes(run, filters), key=lambda v: (_name_tag(v), v["VolumeId"]))
+            if not found:
+                tags = ", ".join(f"{k}={v}" for k, v in run.resource_tags.items())
+                raise StepFailed(
+                    run.step,
+                    f"no EBS volume in {region} carries the tags {tags}",
+                    "check resource_tags and source_region",
+                )
+            return [arns.volume(account, region, volume["VolumeId"]) for volume in found]
+        names = [item for item in run.resources if not item.startswith("arn:")]
+        by_name: dict[str, list[dict[str, Any]]] = {}
+        for start in range(0, len(names), FILTER_VALUES):
+            chunk = names[start : start + FILTER_VALUES]
+            for volume in _described_volumes(run, [{"Name": "tag:Name", "Values": chunk}]):
+                by_name.setdefault(_name_tag(volume), []).append(volume)
+        chosen = []
+        for item in run.resources:
+            if item.startswith("arn:"):
+                chosen.append(item)
+                continue
+            matching = by_name.get(item, [])
+            if len(matching) != 1:
+                raise StepFailed(
+                    run.step,
+                    f"resources: {len(matching)} EBS volumes are tagged Name={item} in {region}",
+                    "list that volume by its ARN instead",
+                )
+            chosen.append(arns.volume(account, region, matching[0]["VolumeId"]))
+        listed = [arn.rsplit("/", 1)[-1] for arn in run.resources if ":volume/" in arn]
+        volumes_by_id(run, [v for v in listed if f"volumes:volume-id={v}" not in run._cache])  # their keys
+        return chosen
+
+    return run._once("selection", read)
+
+
+FLEET_ROWS = "fleet"  # where a fleet step keeps its row per resource in the run state
+
+
+def fleet_row(run: Run, step: str, arn: str) -> dict[str, Any]:
+    return dict(run.state.get(step, FLEET_ROWS, {}).get(arn, {}))
+
+
+def focus(run: Run) -> str:
+    """The one resource troubleshooting looks at: the resource itself, or in a fleet the first whose row
+    failed (else the first selected)."""
+    if not run.is_fleet:
+        return resource_arn(run)
+    state = run.state.load()
+    for recorded in state.values():
+        if isinstance(recorded, dict):
+            for arn, row in recorded.get(FLEET_ROWS, {}).items():
+                if row.get("outcome") == "FAILED":
+                    return str(arn)
+    return selection(run)[0]
+
+
 def resource_arn(run: Run) -> str:
-    """The resource to back up: resource_arn, or the one EBS volume whose Name tag is resource_name."""
+    """The resource to back up: resource_arn, or the one EBS volume whose Name tag is resource_name.
+    A fleet has no one resource: its steps read `selection`."""
+    if run.is_fleet:
+        raise StepFailed(
+            run.step,
+            "this cell works on one resource, and the run selects many (resources or resource_tags)",
+            "use the step's fleet cells, or set resource_arn or resource_name",
+        )
     if run.resource_arn:
         return run.resource_arn
     found = volumes(run, "tag:Name", run.resource_name)

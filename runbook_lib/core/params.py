@@ -94,6 +94,37 @@ def tags_problem(value: Any) -> str:
     return ""
 
 
+MAX_RESOURCES = 5000
+
+
+def resources_problem(value: Any) -> str:
+    """Why a `resources` list cannot select resources, or '' when it can."""
+    if not isinstance(value, list):
+        return f"got {value!r}"
+    if len(value) > MAX_RESOURCES:
+        return f"got {len(value)} resources"
+    for item in value:
+        if not _plain_text(256)(item) or not item:
+            return f"got {item!r}"
+    if len(set(value)) != len(value):
+        return f"{next(v for v in value if value.count(v) > 1)!r} is given twice"
+    return ""
+
+
+def selector_tags_problem(value: Any) -> str:
+    """Why `resource_tags` cannot select volumes by their tags, or '' when it can."""
+    if not isinstance(value, Mapping):
+        return f"got {value!r}"
+    if len(value) > MAX_TAGS:
+        return f"got {len(value)} tags"
+    for key, text in value.items():
+        if not isinstance(key, str) or not isinstance(text, str):
+            return f"tag {key!r}: {text!r} is not text (quote numbers, dates and true/false)"
+        if not 1 <= len(key) <= 128 or not _plain_text(128)(key) or not _plain_text(256)(text):
+            return f"tag {key!r}: {text!r}"
+    return ""
+
+
 def _is_tags(value: Any) -> bool:
     return not tags_problem(value)
 
@@ -118,8 +149,8 @@ def _text(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
 def parameter(default: Any, meaning: str, allowed: str, check: Callable[[Any], bool]) -> Any:
     """A field of Parameters with what the README's table and the validation messages say of it."""
     metadata = {"meaning": meaning, "allowed": allowed, "check": check}
-    if isinstance(default, dict):
-        return field(default_factory=lambda: dict(default), metadata=metadata)
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
     return field(default=default, metadata=metadata)
 
 
@@ -169,6 +200,27 @@ class Parameters:
         "Name tag of the EBS volume, used when resource_arn is empty",
         "a volume's Name tag: up to 256 characters, no control characters",
         _plain_text(256),
+    )
+    resources: list[str] = parameter(
+        [],
+        "many resources in one run: EBS volume or RDS DB instance ARNs, or EBS volumes' Name tags; empty "
+        "for resource_arn or resource_name",
+        f"a list of up to {MAX_RESOURCES} ARNs in source_region or Name tags (each up to 256 characters), no repeats",
+        lambda v: not resources_problem(v),
+    )
+    resource_tags: dict[str, str] = parameter(
+        {},
+        "many resources in one run: every EBS volume of source_region carrying all these tags; empty for "
+        "resource_arn, resource_name or resources",
+        "a mapping of up to 50 tags (keys 1-128, values up to 256 characters, no control characters)",
+        lambda v: not selector_tags_problem(v),
+    )
+    max_concurrent_jobs: int = parameter(
+        50,
+        "most backup or copy jobs a run keeps running at once (AWS Backup runs 100 concurrent copies to one "
+        "destination Region per account: the default leaves half for other copies)",
+        "a whole number 1-100",
+        _is_int(1, 100),
     )
     source_vault_name: str = parameter(
         "SourceVault", "backup vault in the source account", "2-50 letters, digits, - or _", _text(VAULT_NAME)
@@ -272,6 +324,12 @@ class Parameters:
         _text(SCENARIO_NAME),
     )
 
+    @property
+    def is_fleet(self) -> bool:
+        """Many resources selected (resources or resource_tags): every step works on the whole selection,
+        one row per resource."""
+        return bool(self.resources or self.resource_tags)
+
     def as_dict(self) -> dict[str, Any]:
         """The values by name, as parameter files and notebooks hold them."""
         return {name: getattr(self, name) for name in BY_NAME}
@@ -299,6 +357,12 @@ SCHEMA: tuple[Parameter, ...] = tuple(
     for f in fields(Parameters)
 )
 BY_NAME = {p.name: p for p in SCHEMA}
+# What a bad value of these parameters gets said of it (others: the value itself).
+PROBLEMS: dict[str, Callable[[Any], str]] = {
+    "recovery_point_tags": tags_problem,
+    "resources": resources_problem,
+    "resource_tags": selector_tags_problem,
+}
 DEFAULTS = {p.name: p.default for p in SCHEMA}
 
 
@@ -318,7 +382,7 @@ def validate(values: Mapping[str, Any], check_profiles: bool = True) -> Paramete
     for parameter in SCHEMA:
         value = merged[parameter.name]
         if not parameter.check(value):
-            got = tags_problem(value) if parameter.check is _is_tags else f"got {value!r}"
+            got = PROBLEMS.get(parameter.name, lambda v: f"got {v!r}")(value)
             raise ParameterError(parameter.name, f"{got}; allowed: {parameter.allowed}")
     regions = arns.regions()
     for name in ("source_region", "target_region"):
@@ -347,8 +411,19 @@ def _check_relations(merged: dict[str, Any]) -> None:
             f"is in partition {target_partition}; allowed: a Region of partition "
             f"{source_partition}, the source's (AWS Backup copies within a partition)",
         )
-    if not merged["resource_arn"] and not merged["resource_name"]:
+    chosen = [name for name in ("resource_arn", "resources", "resource_tags") if merged[name]]
+    if len(chosen) > 1:
+        raise ParameterError(
+            chosen[1], f"given with {chosen[0]}; allowed: one of resource_arn, resources and resource_tags"
+        )
+    if not chosen and not merged["resource_name"]:
         raise ParameterError("resource_name", "empty while resource_arn is empty too; give one of them")
+    for item in merged["resources"]:
+        if item.startswith("arn:") and not RESOURCE_ARN.match(item):
+            raise ParameterError("resources", f"{item!r} is not an EBS volume or RDS DB instance ARN")
+        listed = RESOURCE_ARN.match(item)
+        if listed and listed["region"] != merged["source_region"]:
+            raise ParameterError("resources", f"{item} is in {listed['region']}; allowed: resources in source_region")
     arn = RESOURCE_ARN.match(merged["resource_arn"] or "")
     if arn and arn["region"] != merged["source_region"]:
         raise ParameterError(

@@ -23,7 +23,7 @@ from typing import Any
 from ..aws import clients, context
 from ..aws.context import Run
 from ..core import params
-from ..core.errors import ParameterError
+from ..core.errors import ParameterError, StepFailed
 from ..core.params import Parameters
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, PREREQUISITES, SHARE_SOURCE_KEY, TROUBLESHOOT, VERIFY_SOURCE_KEY
 
@@ -59,7 +59,24 @@ def _usable(field: str, volume: dict[str, Any]) -> None:
 
 
 def resource(run: Run) -> None:
-    """The resource to back up exists in the source account and Region, once, and AWS Backup can back it up."""
+    """The resource to back up exists in the source account and Region, once, and AWS Backup can back it up.
+    A fleet: every volume it names (by Name tag or ARN) or its tags select exists, and is usable."""
+    if run.is_fleet:
+        field = "resources" if run.resources else "resource_tags"
+        try:
+            chosen = context.selection(run)
+        except StepFailed as failed:
+            raise ParameterError(field, f"{failed.what}; allowed: {params.BY_NAME[field].allowed}") from None
+        ids = [arn.rsplit("/", 1)[-1] for arn in chosen if ":volume/" in arn]
+        listed = {v["VolumeId"]: v for v in context.listed_volumes(run)}
+        missing = [volume_id for volume_id in ids if volume_id not in listed]
+        if missing:
+            listed.update({v["VolumeId"]: v for v in context.volumes_by_id(run, missing)})
+        for volume_id in ids:
+            if volume_id not in listed:
+                raise ParameterError(field, f"no EBS volume {volume_id} in {_source(run)}; allowed: volumes there")
+            _usable(field, listed[volume_id])
+        return
     if not run.resource_arn:
         volumes = context.volumes(run, "tag:Name", run.resource_name)
         if len(volumes) != 1:
