@@ -46,7 +46,7 @@ from .core.steps import (
     DEFAULT,
 )
 from .display.console import TRANSIENT
-from .steps import results
+from .steps import fleet, results
 from .troubleshooting import preflight
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,8 @@ def run(
     failed = [o for o in outcomes if not o.ok]
     if not failed:
         log.info("%s", summary(folder, values.apply, steps, since=began))
-        return RunResult(0)
+        failed_resources = fleet.failures_line(RunState(folder).load()) if values.is_fleet else ""
+        return RunResult(EXIT_FAILED, [failed_resources]) if failed_resources else RunResult(0)
     if failed[0].ended:
         code = EXIT_INTERRUPTED if failed[0].ended == "INTERRUPTED" else EXIT_STILL_RUNNING
         return RunResult(code, [f"{failed[0].message}. Resume with: {resume}"])
@@ -348,6 +349,10 @@ def summary(folder: Path, applied: bool = True, steps: tuple[str, ...] = ALL_STE
     deleted = {
         e["target"] for e in entries if e["action"] == "backup:DeleteRecoveryPoint" and e["outcome"] == "applied"
     }
+    finished = fleet.results(state)
+    if finished:
+        done = sum(1 for row in finished if row["outcome"] == "COMPLETED")
+        lines.append(f"Resources: {done} of {len(finished)} copied and verified (one row each: report.html)")
     for side in results.SIDES:
         arn = side.recovery_point(state)
         if arn:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import datetime
 from importlib import resources
 from typing import Any
 
@@ -115,6 +116,28 @@ def _interrupted(kind: str, job_id: str, seen: dict[str, Any], error: str) -> Jo
     return JobNotFinished(
         kind, job_id, state or "", f"the wait for {kind} job {job_id} ({last}) was interrupted: {error}"
     )
+
+
+# How one kind of job is listed: operation, result key, ID field, and the filter naming its vault.
+LISTINGS = {
+    "backup": ("list_backup_jobs", "BackupJobs", "BackupJobId", "ByBackupVaultName"),
+    "copy": ("list_copy_jobs", "CopyJobs", "CopyJobId", "ByDestinationVaultArn"),
+}
+LIST_PAGE = 1000  # the most ListBackupJobs and ListCopyJobs return in one page
+ENDED = ("COMPLETED", *TERMINAL_FAILURES)
+
+
+def list_round(profile: str, region: str, kind: str, vault: str, created_after: datetime) -> dict[str, dict[str, Any]]:
+    """One look at many jobs: every job of this kind into `vault` (a source vault's name for backups, the
+    destination vault's ARN for copies) created since `created_after`, by ID. One listing paged at 1,000:
+    following N jobs costs ceil(N/1000) calls a round, not N Describe calls."""
+    operation, key, id_field, by_vault = LISTINGS[kind]
+    client = clients.client(profile, "backup", region)
+    with clients.polling():
+        pages = client.get_paginator(operation).paginate(
+            **{by_vault: vault, "ByCreatedAfter": created_after}, PaginationConfig={"PageSize": LIST_PAGE}
+        )
+        return {job[id_field]: job for page in pages for job in page[key]}
 
 
 def jobs_table(profile: str, region: str, kind: str = "copy", **filters: Any) -> list[dict[str, Any]]:

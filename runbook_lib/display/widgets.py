@@ -17,6 +17,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import clients, facts, keys
 from ..core import params
+from ..steps import fleet
+from ..steps import walkthrough as rb
 from ..steps.walkthrough import Run, recovery_points_table
 from ..troubleshooting import checks, diagnose, registry
 from . import plans as plans
@@ -45,6 +47,19 @@ def encryption_frame(found: dict[str, Any]) -> Table:
 def checks_frame(findings: list[checks.Finding]) -> Table:
     """The preflight table: check ID, status, finding and, for a failure, the fix."""
     return Table([f.row() for f in findings])
+
+
+def preflight_frame(run: Run) -> Table:
+    """The checks before a copy, as the run's plans will leave AWS: for a fleet, the run's checks once and
+    each resource's as counts per outcome (its rows say which resource)."""
+    if run.is_fleet:
+        return Table(fleet.checks_rows(run))
+    return checks_frame(checks.run_checks(run, as_planned=True))
+
+
+def results_frame(run: Run) -> Table:
+    """One row per resource: recovery point, copy, destination key and how it ended."""
+    return Table(rb.results(run), "No resource selected.")
 
 
 def known_failures_frame() -> Table:

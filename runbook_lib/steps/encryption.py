@@ -120,6 +120,14 @@ def planned_encryption(run: Run, side: str) -> dict[str, Any]:
 
 def encryption_sentence(found: dict[str, Any], vault: str = "") -> str:
     """One line on what encrypts the recovery point (or will), for the verification notebooks."""
+    if "resources" in found:  # a fleet's count (walkthrough.verify_source_keys, verify_target_keys)
+        what = (
+            "copies are encrypted with the destination vault's key"
+            if vault
+            else "recovery points are encrypted with their volume's key"
+        )
+        failed = f"; {found['failed']} failed (see their rows)" if found["failed"] else ""
+        return f"{found['verified']} of {found['resources']} {what} ({found['keys'] or 'none'}){failed}."
     key, vault_key = found["recovery_point_key_alias"] or found["recovery_point_key_arn"], found["vault_key_alias"]
     if vault:
         if found["status"] == "PLANNED":

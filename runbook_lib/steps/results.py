@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..aws.context import FLEET_ROWS
 from ..core.runstate import RunState
 from ..core.steps import (
     CLEANUP,
@@ -87,6 +88,15 @@ PRODUCTS: dict[str, Callable[[dict[str, Any]], str]] = {
 }
 
 
+def _fleet(recorded: dict[str, Any]) -> str:
+    """A fleet step's rows by outcome: '200 resources: 199 COMPLETED, 1 FAILED'."""
+    outcomes: dict[str, int] = {}
+    for row in recorded[FLEET_ROWS].values():
+        outcomes[row.get("outcome", "?")] = outcomes.get(row.get("outcome", "?"), 0) + 1
+    counted = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
+    return f"{len(recorded[FLEET_ROWS])} resources: {counted}"
+
+
 # Steps whose one change (a job) is told by what it produced: "recovery point arn:...", not the job's plan too.
 TOLD_BY_PRODUCT = (CREATE_BACKUP, COPY_TO_TARGET)
 
@@ -108,7 +118,8 @@ def clause(step: str, folder: str | Path, since: str, applied: bool) -> str:
         changes = _changes(made, "made")
     else:
         changes = _changes([e for e in state.planned() if e["step"] == step], "planned")
-    product = PRODUCTS.get(step, lambda _: "")(state.load().get(step, {}))
+    recorded = state.load().get(step, {})
+    product = _fleet(recorded) if FLEET_ROWS in recorded else PRODUCTS.get(step, lambda _: "")(recorded)
     if product and step in TOLD_BY_PRODUCT:
         changes = ""
     return "; ".join(part for part in (changes, product) if part) or "nothing to change"

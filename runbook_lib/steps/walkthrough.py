@@ -14,13 +14,14 @@ import logging
 from typing import Any
 
 from ..aws import clients, jobs, keys, vaults
-from ..aws.context import Run, resource_arn, resource_key
+from ..aws.context import Run, resource_arn, resource_key, selection
 from ..aws.sharing import enable_cross_account_change, vaults_principal
 from ..core import arns, grants
 from ..core.changes import Change
 from ..core.errors import StepFailed
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, VERIFY_SOURCE_KEY, VERIFY_TARGET_KEY
 from ..troubleshooting import checks, diagnose, preflight, registry
+from . import fleet
 from .cleanup import cleanup
 from .encryption import (
     destination_recovery_point,
@@ -32,6 +33,7 @@ from .encryption import (
     source_recovery_point,
 )
 from .following import Outcome, wait_for
+from .results import SIDES
 
 log = logging.getLogger(__name__)
 RECOVERY_POINTS_PAGE = 1000  # the most ListRecoveryPointsByBackupVault returns in one page
@@ -458,3 +460,76 @@ def recovery_points_table(profile: str, region: str, vault: str) -> list[dict[st
         )
     rows.sort(key=lambda row: row["created"], reverse=True)
     return rows
+
+
+# ----- the steps on the run's selection: one resource, or a fleet (fleet.py) -----------------------
+
+
+def selection_line(run: Run) -> str:
+    """What the run works on, in one line."""
+    if not run.is_fleet:
+        return f"Resource: {resource_arn(run)}"
+    chosen = selection(run)
+    how = ", ".join(f"{k}={v}" for k, v in run.resource_tags.items()) if run.resource_tags else "resources"
+    return f"Resources: {len(chosen)} selected by {how}"
+
+
+def start_backups(run: Run) -> list[Change]:
+    return fleet.start_backups(run) if run.is_fleet else [start_backup(run)]
+
+
+def wait_for_backups(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
+    return fleet.wait_for_backups(run, progress, delay) if run.is_fleet else wait_for_backup(run, progress, delay)
+
+
+def verify_source_keys(run: Run) -> dict[str, Any]:
+    """Step 1c on the selection: for a fleet, how many recovery points are encrypted with their volume's key."""
+    if not run.is_fleet:
+        return verify_source_key(run)
+    return _verified(fleet.verify_source_keys(run), "source_key_alias")
+
+
+def share_source_keys(run: Run) -> list[Change]:
+    return fleet.share_source_keys(run) if run.is_fleet else [share_source_key(run)]
+
+
+def start_copies(run: Run) -> list[Change]:
+    return fleet.start_copies(run) if run.is_fleet else [start_copy(run)]
+
+
+def wait_for_copies(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
+    return fleet.wait_for_copies(run, progress, delay) if run.is_fleet else wait_for_copy(run, progress, delay)
+
+
+def verify_target_keys(run: Run) -> dict[str, Any]:
+    """Step 4 on the selection: for a fleet, how many copies are encrypted with the destination vault's key."""
+    if not run.is_fleet:
+        return verify_target_key(run)
+    return _verified(fleet.verify_target_keys(run), "destination_key_alias")
+
+
+def _verified(rows: list[dict[str, Any]], alias_field: str) -> dict[str, Any]:
+    verified = [row for row in rows if row.get("outcome") == "VERIFIED"]
+    return {
+        "resources": len(rows),
+        "verified": len(verified),
+        "failed": len(rows) - len(verified),
+        "keys": ", ".join(sorted({row[alias_field] or row.get("source_key_arn", "") for row in verified})),
+    }
+
+
+def results(run: Run) -> list[dict[str, Any]]:
+    """One row per resource: recovery point, copy, destination key, outcome."""
+    if run.is_fleet:
+        return fleet.results_of(run)
+    state = run.state.load()
+    source, destination = SIDES
+    return [
+        {
+            "resource": resource_arn(run),
+            "recovery point": source.recovery_point(state),
+            "copy": destination.recovery_point(state),
+            "destination key": destination.key_alias(state),
+            "outcome": "COMPLETED" if destination.key_alias(state) else "not finished",
+        }
+    ]

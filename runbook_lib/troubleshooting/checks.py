@@ -21,7 +21,7 @@ from functools import cached_property
 from typing import Any
 
 from ..aws import keys, vaults
-from ..aws.context import ROLE_FIX, Run, resource_arn, resource_key
+from ..aws.context import ROLE_FIX, Run, fleet_row, focus, resource_key
 from ..core import grants, iam_policy
 from ..core.errors import StepFailed
 from ..core.steps import ALL as ALL_STEPS
@@ -65,9 +65,20 @@ def planned_note(effect: dict[str, Any] | None) -> str:
 class Facts:
     """What the checks read, each read once per check run; in a dry run, as earlier plans leave it."""
 
-    def __init__(self, run: Run, as_planned: bool = False):
+    def __init__(
+        self,
+        run: Run,
+        as_planned: bool = False,
+        resource: str | None = None,
+        recovery_point: dict[str, Any] | None = None,
+    ):
+        """`resource` and `recovery_point` (as a vault listing gives it) name one resource of a fleet,
+        whose checks share the run's reads; by default, the run's one resource and its recovery point."""
         self.run = run
         self.as_planned = as_planned and run.dry_run
+        if resource is not None:
+            self.__dict__["resource"] = resource
+            self.__dict__["recovery_point"] = recovery_point
 
     def planned(self, kind: str, **match: Any) -> dict[str, Any] | None:
         return self.run.state.planned_effect(kind, **match) if self.as_planned else None
@@ -102,7 +113,7 @@ class Facts:
 
     @cached_property
     def resource(self) -> str:
-        return resource_arn(self.run)
+        return focus(self.run)
 
     @cached_property
     def recovery_point(self) -> dict[str, Any] | None:
@@ -111,7 +122,12 @@ class Facts:
         run = self.run
         backup = run.source("backup")
         if self.source_vault is not None and not self.source_vault.get("step"):
-            arn = run.state.get(CREATE_BACKUP, "recovery_point_arn") or vaults.newest_recovery_point(
+            recorded = (
+                fleet_row(run, CREATE_BACKUP, self.resource).get("recovery_point_arn")
+                if run.is_fleet
+                else run.state.get(CREATE_BACKUP, "recovery_point_arn")
+            )
+            arn = recorded or vaults.newest_recovery_point(
                 run.source_profile, run.source_region, run.source_vault_name, self.resource, any_status=True
             )
             if arn:
