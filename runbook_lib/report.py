@@ -26,7 +26,7 @@ from .core.steps import (
 )
 from .display.plans import diff_html
 from .display.tables import STATUS_COLOURS, Table
-from .steps import results
+from .steps import fleet, results
 
 GREEN, RED, AMBER, GREY = "#1a7f37", "#cf222e", "#9a6700", "#8c959f"
 PAGE_CSS = """
@@ -203,6 +203,7 @@ def write(
         "No step ran.",
     )
     checked_by, findings = _checks(state)
+    resources = fleet.results(state)  # a fleet's row per resource (none for one resource)
     retry_table = Table(
         [{"step": s, "operation": o, "error": e, "retries": n} for (s, o, e), n in sorted(retries.items())],
         "None: AWS answered every call at the first attempt.",
@@ -218,6 +219,11 @@ def write(
     sections = [
         ("topology", "The copy", topology(state, values, steps)),
         ("steps", "Steps", step_table._repr_html_()),
+        *(
+            [("resources", f"Resources ({len(resources)})", Table(resources, shown=len(resources))._repr_html_())]
+            if resources
+            else []
+        ),
         (
             "checks",
             f"Checks{f' (as {checked_by} saw them)' if checked_by else ''}",

@@ -350,9 +350,11 @@ def summary(folder: Path, applied: bool = True, steps: tuple[str, ...] = ALL_STE
         e["target"] for e in entries if e["action"] == "backup:DeleteRecoveryPoint" and e["outcome"] == "applied"
     }
     finished = fleet.results(state)
-    if finished:
+    if finished and applied:
         done = sum(1 for row in finished if row["outcome"] == "COMPLETED")
-        lines.append(f"Resources: {done} of {len(finished)} copied and verified (one row each: report.html)")
+        gone = sum(1 for row in finished for arn in (row["recovery point"], row["copy"]) if arn in deleted)
+        note = f"; {gone} of their recovery points deleted by 07_cleanup" if gone else ""
+        lines.append(f"Resources: {done} of {len(finished)} copied and verified (one row each: report.html){note}")
     for side in results.SIDES:
         arn = side.recovery_point(state)
         if arn:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..aws import clients, facts, keys, vaults
-from ..aws.context import Run
+from ..aws.context import FLEET_ROWS, Run
 from ..core import grants, iam_policy
 from ..core.changes import Change, policy_diff
 from ..core.errors import StepFailed
@@ -36,6 +36,11 @@ def cleanup(run: Run) -> list[Change]:
     """Plan the whole cleanup in an order that works: the run's recovery points (both sides), then the
     vaults it made, then (revert_sharing) what it shared."""
     own = own_recovery_points(run)
+    if len(own) > 2:  # a fleet's: one listing per vault instead of a call per point
+        for side in {side for side, _ in own}:
+            profile, region = run.side(side)
+            listed = _listed(clients.client(profile, "backup", region), _vault_name(run, side))
+            run._cache[f"cleanup-points:{side}"] = listed
     changes = [_delete_point(run, side, point) for side, point in own]
     made = _created_vaults(run)
     vault_changes = [_delete_vault(run, side, {point for _, point in own}, made) for side in ("target", "source")]
@@ -95,6 +100,8 @@ def own_recovery_points(run: Run) -> list[tuple[str, str]]:
         point = run.state.get(step, recorded_as) or _job_point(run, kind, run.state.get(step, f"{kind}_job_id"))
         if point:
             found.append((side, point))
+        fleet = run.state.get(step, FLEET_ROWS, {})  # a fleet's, one per resource
+        found += [(side, row[recorded_as]) for row in fleet.values() if row.get(recorded_as)]
     return found
 
 
@@ -110,12 +117,27 @@ def _job_point(run: Run, kind: str, job_id: str | None) -> str | None:
         return None
 
 
-def _recovery_point_exists(backup: Any, vault: str, point: str) -> bool:
-    """Whether the point is there to delete: one AWS is already deleting (DELETING) counts as gone."""
+def _recovery_point_exists(run: Run, side: str, backup: Any, vault: str, point: str) -> bool:
+    """Whether the point is there to delete: one AWS is already deleting (DELETING) counts as gone. A
+    fleet's points are looked up in one listing of the vault, not one call each."""
+    listed = run._cache.get(f"cleanup-points:{side}")
+    if listed is not None:
+        return listed.get(point, "DELETING") != "DELETING"
     try:
         return backup.describe_recovery_point(BackupVaultName=vault, RecoveryPointArn=point)["Status"] != "DELETING"
     except backup.exceptions.ResourceNotFoundException:
         return False
+
+
+def _listed(backup: Any, vault: str) -> dict[str, str]:
+    """The vault's recovery points and their status, 1,000 a page."""
+    pages = backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
+        BackupVaultName=vault, PaginationConfig={"PageSize": 1000}
+    )
+    try:
+        return {p["RecoveryPointArn"]: p["Status"] for page in pages for p in page["RecoveryPoints"]}
+    except backup.exceptions.ResourceNotFoundException:
+        return {}
 
 
 def _delete_point(run: Run, side: str, point: str) -> Change:
@@ -141,7 +163,7 @@ def _delete_point(run: Run, side: str, point: str) -> Change:
         point,
         f"delete recovery point {point} from {vault} (this run made it)",
         delete,
-        needed=_recovery_point_exists(backup, vault, point),
+        needed=_recovery_point_exists(run, side, backup, vault, point),
         nothing_to_do=GONE,
     )
 
