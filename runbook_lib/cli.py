@@ -201,8 +201,15 @@ def _check(args: argparse.Namespace) -> int:
 
     run = Run("check", _in_scenario(params.load(*args.parameters)))
     preflight.check(run, ("resource",))
-    findings = checks.run_checks(run)
-    _print_table([f.row() for f in findings])
+    if run.is_fleet:  # the run's checks once, each resource's by outcome
+        from .steps import fleet
+
+        common, per = fleet.copy_findings(run, as_planned=False)
+        findings = common + [finding for found in per.values() for finding in found]
+        _print_table(fleet.checks_rows(run, (common, per)))
+    else:
+        findings = checks.run_checks(run)
+        _print_table([f.row() for f in findings])
     failed = checks.blocking(findings, run.strict_checks)
     if failed:
         print(

@@ -460,27 +460,33 @@ def copy_findings(run: Run, as_planned: bool = True) -> tuple[list[checks.Findin
     return common, per
 
 
-def checks_rows(run: Run) -> list[dict[str, Any]]:
-    """The checks before a copy for the fleet: the run's, then per check how many resources pass and fail."""
-    common, per = copy_findings(run)
+def checks_rows(
+    run: Run, found: tuple[list[checks.Finding], dict[str, list[checks.Finding]]] | None = None
+) -> list[dict[str, Any]]:
+    """The checks before a copy for the fleet: the run's, then per check how many resources pass and fail
+    (with the first one's finding and fix)."""
+    common, per = found or copy_findings(run)
     table = [
         {"check": f.check_id, "status": f.status, "resources": "all", "finding": f.finding, "fix": f.fix}
         for f in common
     ]
     for check_id in [c for c in checks.BEFORE_COPY if c in PER_RESOURCE]:
-        found = [(arn, f) for arn, findings in per.items() for f in findings if f.check_id == check_id]
-        for status in (checks.FAIL, checks.UNKNOWN, checks.PASS, checks.SKIPPED):
-            chosen = [(arn, f) for arn, f in found if f.status == status]
-            if chosen:
-                table.append(
-                    {
-                        "check": check_id,
-                        "status": status,
-                        "resources": str(len(chosen)),
-                        "finding": chosen[0][1].finding,
-                        "fix": chosen[0][1].fix,
-                    }
-                )
+        groups: dict[tuple[str, str], list[checks.Finding]] = {}  # by status and fix: one row per kind of finding
+        for findings in per.values():
+            for finding in findings:
+                if finding.check_id == check_id:
+                    groups.setdefault((finding.status, finding.fix), []).append(finding)
+        order = (checks.FAIL, checks.UNKNOWN, checks.PASS, checks.SKIPPED)
+        for (status, _), chosen in sorted(groups.items(), key=lambda item: order.index(item[0][0])):
+            table.append(
+                {
+                    "check": check_id,
+                    "status": status,
+                    "resources": str(len(chosen)),
+                    "finding": chosen[0].finding + (" (the first of them)" if len(chosen) > 1 else ""),
+                    "fix": chosen[0].fix,
+                }
+            )
     return table
 
 
