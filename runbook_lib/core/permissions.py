@@ -84,6 +84,7 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "rds:DescribeDBInstances",
             "backup:StartBackupJob",
             "backup:DescribeBackupJob",
+            "backup:ListBackupJobs",
             "iam:GetRole",
             "iam:PassRole",
             "backup:DescribeBackupVault",
