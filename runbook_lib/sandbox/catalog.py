@@ -22,4 +22,15 @@ STORIES: dict[str, str] = {
     "target-vault-denies-source": (
         "CABTargetVault exists under cmkTarget, and its access policy explicitly denies the source account (failure 3)."
     ),
+    "fleet": (
+        "The walkthrough plus 200 volumes tagged Fleet=demo (fleet-001 to fleet-200), encrypted round-robin "
+        "under cmkSource, cmkFleetB and cmkFleetC: a run that selects many resources."
+    ),
+    "many-recovery-points": (
+        "The walkthrough plus SourceVault holding 10,000 completed hourly recovery points of walkthrough-volume: "
+        "listings that page (1,000 a page)."
+    ),
 }
+
+# Worlds for running the runbook at size; they produce no known failure, so no lesson teaches them.
+AT_SCALE: tuple[str, ...] = ("fleet", "many-recovery-points")

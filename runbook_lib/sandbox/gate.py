@@ -12,10 +12,8 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable, Iterable
-from functools import cache
 from typing import Any
 
-from moto.backends import list_of_moto_modules
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Response
@@ -25,6 +23,7 @@ from .accounts import ACCOUNT_BY_ACCESS_KEY
 from .backup.models import settle_due_jobs
 from .control import ControlAPI
 from .settings import settings
+from .speedups import backend_for_host
 
 logger = logging.getLogger(__name__)
 
@@ -82,21 +81,10 @@ BAD_INPUT_ERRORS = (ValueError, TypeError, AttributeError)
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
-@cache
-def _moto_modules() -> frozenset[str]:
-    return frozenset(list_of_moto_modules())
-
-
 def backend_of(dispatcher: DomainDispatcherApplication, environ: dict[str, Any]) -> str | None:
     """The moto backend that serves the request, or None for a service moto does not know."""
     host = dispatcher.infer_service_region_host(environ, environ.get("PATH_INFO", ""))
-    if host is None:
-        return None
-    if host in _moto_modules():
-        return host
-    return next(
-        (backend for backend, pattern in dispatcher.backend_url_patterns if pattern.match(f"http://{host}")), None
-    )
+    return None if host is None else backend_for_host(host)
 
 
 def on_service_error(error: Exception) -> Any:

@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from moto.core.base_backend import AccountSpecificBackend, BackendDict, backend_lock
 from moto.core.model_instances import reset_model_data
 from moto.ec2.models import ec2_backends
+from moto.ec2.models.elastic_block_store import Snapshot
 from moto.ec2.models.subnets import Subnet
+from moto.ec2.utils import random_snapshot_id
 from moto.iam.models import iam_backends
 from moto.kms.models import kms_backends
 from moto.moto_api._internal import mock_random
@@ -23,7 +26,8 @@ from moto.rds.models import RDSBackend, rds_backends
 
 from . import catalog, organizations
 from .accounts import MANAGEMENT, SOURCE, SOURCE_REGION, TARGET, TARGET_REGION, SandboxAccount
-from .backup.models import sandbox_backup_backends
+from .backup.models import SandboxBackupBackend, sandbox_backup_backends
+from .backup.records import RecoveryPoint, utcnow
 from .kms.models import create_managed_key
 from .settings import settings
 from .world import world
@@ -32,6 +36,14 @@ SEED = 2018
 BACKUP_ROLE_NAME = "AWSBackupDefaultServiceRole"
 BACKUP_ROLE_PATH = "/service-role/"
 TARGET_VAULT_NAME = "CABTargetVault"
+SOURCE_VAULT_NAME = "SourceVault"  # as parameters/sandbox.yaml names it
+
+FLEET_SIZE = 200
+FLEET_TAGS = {"Fleet": "demo"}
+FLEET_KEY_ALIASES = ("alias/cmkSource", "alias/cmkFleetB", "alias/cmkFleetC")
+HOURLY_RECOVERY_POINTS = 10_000
+HOURLY_RETENTION_DAYS = 500  # longer than 10,000 hours (417 days): none of the points has expired
+BACKUP_MINUTES = 4  # how long each hourly backup took
 
 
 @dataclass(frozen=True)
@@ -137,12 +149,14 @@ def create_backup_role(account: SandboxAccount) -> None:
     )
 
 
-def create_volume(account: SandboxAccount, region: str, name: str, kms_key_arn: str) -> str:
+def create_volume(
+    account: SandboxAccount, region: str, name: str, kms_key_arn: str, tags: dict[str, str] | None = None
+) -> str:
     ec2 = ec2_backends[account.account_id][region]
     volume = ec2.create_volume(
         size=8, zone_name=f"{region}a", encrypted=True, kms_key_id=kms_key_arn, volume_type="gp3"
     )
-    ec2.create_tags([volume.id], {"Name": name})
+    ec2.create_tags([volume.id], {"Name": name, **(tags or {})})
     return volume.id
 
 
@@ -160,6 +174,73 @@ def create_database(account: SandboxAccount, region: str, name: str, kms_key_arn
             "kms_key_id": kms_key_arn,
         }
     )
+
+
+def create_hourly_recovery_points(backup: SandboxBackupBackend, volume_name: str, count: int) -> None:
+    """`count` completed recovery points of a volume, one an hour up to this hour, made by an hourly plan.
+
+    Built straight into the backends (a snapshot each, keeping the volume's key, as StartBackupJob
+    makes them) without the jobs that made them: a reset builds 10,000 in well under a second.
+    """
+    ec2 = ec2_backends[backup.account_id][backup.region_name]
+    volume = next(v for v in ec2.volumes.values() if v.get_filter_value("tag:Name") == volume_name)
+    vault = backup.vaults[SOURCE_VAULT_NAME]
+    lifecycle = {"DeleteAfterDays": HOURLY_RETENTION_DAYS}
+    plan = backup.create_backup_plan(
+        {
+            "BackupPlanName": "HourlyBackups",
+            "Rules": [
+                {
+                    "RuleName": "Hourly",
+                    "TargetBackupVaultName": vault.backup_vault_name,
+                    "ScheduleExpression": "cron(0 * ? * * *)",
+                    "Lifecycle": lifecycle,
+                }
+            ],
+        },
+        {},
+        "",
+    )
+    created_by = {
+        "BackupPlanId": plan.backup_plan_id,
+        "BackupPlanArn": plan.backup_plan_arn,
+        "BackupPlanVersion": plan.version_id,
+        "BackupRuleId": plan.backup_plan["Rules"][0]["RuleId"],
+    }
+    resource_arn = f"arn:aws:ec2:{backup.region_name}:{backup.account_id}:volume/{volume.id}"
+    this_hour = utcnow().replace(minute=0, second=0, microsecond=0)
+    for hours_ago in range(count - 1, -1, -1):
+        created = this_hour - timedelta(hours=hours_ago)
+        snapshot = Snapshot(
+            ec2,
+            random_snapshot_id(),
+            volume=volume,
+            description="This snapshot is created by the AWS Backup service.",
+            encrypted=True,
+            kms_key_id=volume.kms_key_id,
+        )
+        snapshot.start_time = created
+        ec2.snapshots[snapshot.id] = snapshot
+        backup.add_recovery_point(
+            RecoveryPoint(
+                recovery_point_arn=f"arn:aws:ec2:{backup.region_name}::snapshot/{snapshot.id}",
+                backup_vault_name=vault.backup_vault_name,
+                backup_vault_arn=vault.backup_vault_arn,
+                account_id=backup.account_id,
+                region=backup.region_name,
+                resource_arn=resource_arn,
+                resource_type="EBS",
+                resource_name=volume_name,
+                iam_role_arn=f"arn:aws:iam::{backup.account_id}:role{BACKUP_ROLE_PATH}{BACKUP_ROLE_NAME}",
+                encryption_key_arn=volume.kms_key_id,
+                lifecycle=lifecycle,
+                created_by=created_by,
+                snapshot_id=snapshot.id,
+                status="COMPLETED",
+                creation_date=created,
+                completion_date=created + timedelta(minutes=BACKUP_MINUTES),
+            )
+        )
 
 
 def managed_keys(account: SandboxAccount, region: str) -> None:
@@ -250,3 +331,23 @@ def target_vault_denies_source() -> None:
             }
         ),
     )
+
+
+@scenario("fleet")
+def fleet() -> None:
+    build_walkthrough()
+    kms = kms_backends[SOURCE.account_id][SOURCE_REGION]
+    keys = [kms.describe_key(FLEET_KEY_ALIASES[0]).arn]
+    keys += [create_customer_key(SOURCE, SOURCE_REGION, alias) for alias in FLEET_KEY_ALIASES[1:]]
+    for number in range(1, FLEET_SIZE + 1):
+        key = keys[(number - 1) % len(keys)]
+        create_volume(SOURCE, SOURCE_REGION, f"fleet-{number:03d}", key, tags=FLEET_TAGS)
+
+
+@scenario("many-recovery-points")
+def many_recovery_points() -> None:
+    build_walkthrough()
+    kms = kms_backends[SOURCE.account_id][SOURCE_REGION]
+    backup = sandbox_backup_backends[SOURCE.account_id][SOURCE_REGION]
+    backup.create_backup_vault(SOURCE_VAULT_NAME, {}, kms.describe_key("alias/cmkSourceVault").arn, "")
+    create_hourly_recovery_points(backup, "walkthrough-volume", HOURLY_RECOVERY_POINTS)

@@ -19,13 +19,13 @@ from moto.core.utils import convert_regex_to_flask_path, convert_to_flask_respon
 from moto.moto_server.utilities import RegexConverter
 from moto.moto_server.werkzeug_app import (
     HTTP_METHODS,
-    DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
 from werkzeug.routing import Map
 from werkzeug.serving import ThreadedWSGIServer, make_server
 
+from . import speedups
 from .backup import urls as backup_urls
 from .control import TOKEN_VARIABLE, ControlAPI
 from .ec2 import models as ec2_models
@@ -35,6 +35,7 @@ from .kms import models as kms_models
 from .kms import urls as kms_urls
 from .scenarios import SCENARIOS, reset_world
 from .settings import SettingsError, settings, validate
+from .speedups import SandboxDispatcher
 
 # Services whose moto handlers the sandbox replaces: service name -> the sandbox's urls module.
 EXTENDED_SERVICES: dict[str, ModuleType] = {"backup": backup_urls, "ec2": ec2_urls, "kms": kms_urls}
@@ -65,6 +66,7 @@ def create_app(service: str) -> Any:
 
 
 def install_extensions() -> None:
+    speedups.install()
     kms_models.install()
     ec2_models.install()
 
@@ -80,7 +82,7 @@ def serve(host: str, port: int, scenario: str, job_seconds: float, ready_file: s
     reset_world(scenario)
     holder: dict[str, Any] = {}
     control = ControlAPI(token, lambda: holder["server"].shutdown())
-    gate = SandboxGate(DomainDispatcherApplication(create_app), control)
+    gate = SandboxGate(SandboxDispatcher(create_app), control)
     server = make_server(host, port, gate, threaded=True, request_handler=MotoRequestHandler)
     assert isinstance(server, ThreadedWSGIServer)  # what make_server(threaded=True) returns
     holder["server"] = server

@@ -8,25 +8,16 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from ..kms import models as kms_models
 from .exceptions import InvalidParameterValueException
 
 BACKUP_SIZE_BYTES = 8 * 1024**3  # every sandbox volume is 8 GiB
-
-# moto's paginate model for the list operations the sandbox adds: NextToken and MaxResults.
-PAGINATION_MODEL = {
-    name: {"input_token": "next_token", "limit_key": "max_results", "limit_default": 1000, "unique_attribute": key}
-    for name, key in {
-        "list_backup_jobs": "backup_job_id",
-        "list_copy_jobs": "copy_job_id",
-        "list_recovery_points_by_backup_vault": "recovery_point_arn",
-        "list_recovery_points_by_resource": "recovery_point_arn",
-    }.items()
-}
+RecordT = TypeVar("RecordT")
 
 
 def _present(data: dict[str, Any]) -> dict[str, Any]:
@@ -322,28 +313,33 @@ class SourceResource:
     volume_id: str | None = None
 
 
-def job_matches(job: BackupJob | CopyJob, filters: dict[str, Any]) -> bool:
-    checks = {
-        "ByResourceArn": lambda v: job.resource_arn == v,
-        "ByState": lambda v: job.state == v,
-        "ByResourceType": lambda v: job.resource_type == v,
-        "ByAccountId": lambda v: job.account_id == v,
-        "ByCreatedAfter": lambda v: job.creation_date >= v,
-        "ByCreatedBefore": lambda v: job.creation_date <= v,
-        "ByCompleteAfter": lambda v: job.completion_date is not None and job.completion_date >= v,
-        "ByCompleteBefore": lambda v: job.completion_date is not None and job.completion_date <= v,
-        "ByBackupVaultName": lambda v: getattr(job, "backup_vault_name", None) == v,
-        "ByDestinationVaultArn": lambda v: getattr(job, "destination_backup_vault_arn", None) == v,
-        "BySourceRecoveryPointArn": lambda v: getattr(job, "source_recovery_point_arn", None) == v,
-    }
-    return all(checks[name](value) for name, value in filters.items() if value is not None and name in checks)
+# Each list filter the sandbox honours, as a test of one record against the filter's value.
+JOB_FILTERS: dict[str, Callable[[Any, Any], bool]] = {
+    "ByResourceArn": lambda job, v: job.resource_arn == v,
+    "ByState": lambda job, v: job.state == v,
+    "ByResourceType": lambda job, v: job.resource_type == v,
+    "ByAccountId": lambda job, v: job.account_id == v,
+    "ByCreatedAfter": lambda job, v: job.creation_date >= v,
+    "ByCreatedBefore": lambda job, v: job.creation_date <= v,
+    "ByCompleteAfter": lambda job, v: job.completion_date is not None and job.completion_date >= v,
+    "ByCompleteBefore": lambda job, v: job.completion_date is not None and job.completion_date <= v,
+    "ByBackupVaultName": lambda job, v: getattr(job, "backup_vault_name", None) == v,
+    "ByDestinationVaultArn": lambda job, v: getattr(job, "destination_backup_vault_arn", None) == v,
+    "BySourceRecoveryPointArn": lambda job, v: getattr(job, "source_recovery_point_arn", None) == v,
+}
+POINT_FILTERS: dict[str, Callable[[Any, Any], bool]] = {
+    "ByResourceArn": lambda point, v: point.resource_arn == v,
+    "ByResourceType": lambda point, v: point.resource_type == v,
+    "ByCreatedAfter": lambda point, v: point.creation_date >= v,
+    "ByCreatedBefore": lambda point, v: point.creation_date <= v,
+}
 
 
-def point_matches(point: RecoveryPoint, filters: dict[str, Any]) -> bool:
-    checks = {
-        "ByResourceArn": lambda v: point.resource_arn == v,
-        "ByResourceType": lambda v: point.resource_type == v,
-        "ByCreatedAfter": lambda v: point.creation_date >= v,
-        "ByCreatedBefore": lambda v: point.creation_date <= v,
-    }
-    return all(checks[name](value) for name, value in filters.items() if value is not None and name in checks)
+def matching(
+    records: Iterable[RecordT], filters: dict[str, Any], tests: dict[str, Callable[[Any, Any], bool]]
+) -> list[RecordT]:
+    """The records that pass every filter given; filters the sandbox does not know keep every record."""
+    given = [(tests[name], value) for name, value in filters.items() if value is not None and name in tests]
+    if not given:
+        return list(records)
+    return [record for record in records if all(test(record, value) for test, value in given)]

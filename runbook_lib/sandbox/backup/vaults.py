@@ -1,7 +1,9 @@
 """Backup vaults, their access policies and the recovery points they hold.
 
 moto keeps vaults but no access policies or recovery points, and a NumberOfRecoveryPoints nothing
-updates; this part of the backend adds them.
+updates; this part of the backend adds them. Recovery points are also kept by vault and by resource,
+so that counting or listing one vault's points never walks every point of the account (a vault may
+hold 10,000).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from typing import Any
 
 from moto.backup.models import BackupBackend, Vault
 from moto.ec2.models import ec2_backends
-from moto.utilities.paginator import paginate
 
 from ..kms import models as kms_models
 from .exceptions import (
@@ -22,22 +23,25 @@ from .exceptions import (
     InvalidResourceStateException,
     ResourceNotFoundException,
 )
-from .records import PAGINATION_MODEL, CopyJob, RecoveryPoint, parse_arn, point_matches, validate_tags
+from .paging import PAGINATION_MODEL, paginate
+from .records import POINT_FILTERS, CopyJob, Job, RecoveryPoint, matching, parse_arn, validate_tags
 
 
 class VaultsBackend(BackupBackend):
     """Vaults, access policies and recovery points: a part of SandboxBackupBackend (models.py).
 
-    What it uses from the other parts is declared below: the job clock (models.py), and the copy
-    jobs (jobs.py) that may still be reading a recovery point.
+    What it uses from the other parts is declared below: the job clock (models.py), and the jobs
+    still running (jobs.py), of which a copy job may be reading a recovery point.
     """
 
-    copy_jobs: dict[str, CopyJob]
+    unsettled_jobs: dict[str, Job]
     settle_due_jobs: Callable[[], None]
 
     def __init__(self, region_name: str, account_id: str):
         super().__init__(region_name, account_id)
         self.recovery_points: dict[str, RecoveryPoint] = {}
+        self.points_in_vault: dict[str, dict[str, RecoveryPoint]] = {}
+        self.points_of_resource: dict[str, dict[str, RecoveryPoint]] = {}
         self.vault_policies: dict[str, str] = {}
 
     def tag_resource(self, resource_arn: str, tags: dict[str, str]) -> None:
@@ -73,7 +77,7 @@ class VaultsBackend(BackupBackend):
     def delete_backup_vault(self, backup_vault_name: str) -> None:
         """Refuses a vault that still holds recovery points, as AWS does."""
         vault = self.describe_backup_vault(backup_vault_name)
-        if any(rp.backup_vault_name == backup_vault_name for rp in self.recovery_points.values()):
+        if self.points_in_vault.get(backup_vault_name):
             raise InvalidRequestException(
                 msg=f"Backup vault {backup_vault_name} cannot be deleted because it contains recovery points."
             )
@@ -94,9 +98,7 @@ class VaultsBackend(BackupBackend):
 
     def _counted(self, vault: Vault) -> Vault:
         """The vault with NumberOfRecoveryPoints as it is now (moto keeps a number nothing updates)."""
-        vault.num_of_recovery_points = sum(
-            1 for rp in self.recovery_points.values() if rp.backup_vault_name == vault.backup_vault_name
-        )
+        vault.num_of_recovery_points = len(self.points_in_vault.get(vault.backup_vault_name, {}))
         return vault
 
     # ----- access policies -----------------------------------------------------------------
@@ -143,7 +145,9 @@ class VaultsBackend(BackupBackend):
         self.settle_due_jobs()
         point = self._recovery_point(backup_vault_name, recovery_point_arn)
         busy = [
-            j for j in self.copy_jobs.values() if j.source_recovery_point_arn == recovery_point_arn and not j.settled
+            job
+            for job in self.unsettled_jobs.values()
+            if isinstance(job, CopyJob) and job.source_recovery_point_arn == recovery_point_arn
         ]
         if busy or point.status == "CREATING":
             raise InvalidResourceStateException(
@@ -151,8 +155,22 @@ class VaultsBackend(BackupBackend):
             )
         self._remove_recovery_point(point)
 
+    def add_recovery_point(self, point: RecoveryPoint) -> None:
+        """Keep a recovery point in its vault: the one way points enter a vault (jobs and scenarios)."""
+        arn = point.recovery_point_arn
+        self.recovery_points[arn] = point
+        self.points_in_vault.setdefault(point.backup_vault_name, {})[arn] = point
+        self.points_of_resource.setdefault(point.resource_arn, {})[arn] = point
+
     def _remove_recovery_point(self, point: RecoveryPoint) -> None:
-        self.recovery_points.pop(point.recovery_point_arn, None)
+        arn = point.recovery_point_arn
+        self.recovery_points.pop(arn, None)
+        indexes = ((self.points_in_vault, point.backup_vault_name), (self.points_of_resource, point.resource_arn))
+        for index, key in indexes:
+            held = index.get(key, {})
+            held.pop(arn, None)
+            if not held:
+                index.pop(key, None)
         if point.snapshot_id:
             ec2_backends[point.account_id][point.region].snapshots.pop(point.snapshot_id, None)
 
@@ -162,11 +180,10 @@ class VaultsBackend(BackupBackend):
     ) -> list[RecoveryPoint]:
         self.settle_due_jobs()
         self.describe_backup_vault(backup_vault_name)
-        points = [p for p in self.recovery_points.values() if p.backup_vault_name == backup_vault_name]
-        return [p for p in points if point_matches(p, filters)]
+        return matching(self.points_in_vault.get(backup_vault_name, {}).values(), filters, POINT_FILTERS)
 
     @paginate(pagination_model=PAGINATION_MODEL)
     def list_recovery_points_by_resource(self, resource_arn: str) -> list[RecoveryPoint]:
         self.settle_due_jobs()
         parse_arn(resource_arn)
-        return [p for p in self.recovery_points.values() if p.resource_arn == resource_arn]
+        return list(self.points_of_resource.get(resource_arn, {}).values())

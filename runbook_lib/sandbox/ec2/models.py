@@ -2,6 +2,7 @@
 
 moto's CreateSnapshot marks a snapshot of an encrypted volume encrypted but drops the key, and its
 CopySnapshot drops it too unless KmsKeyId is given. On AWS both keep the source's key.
+A resource's tags are read from its own entry (see get_tags), so a fleet of volumes stays fast.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import os
 from typing import Any
 
 from moto.ec2.models.amis import AmiBackend
+from moto.ec2.models.core import TaggedEC2Resource
 from moto.ec2.models.elastic_block_store import EBSBackend, Snapshot
+from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
 
 _moto_create_snapshot = EBSBackend.create_snapshot
 _moto_copy_snapshot = EBSBackend.copy_snapshot
@@ -34,6 +37,24 @@ def copy_snapshot(
     if kms_key_id is None and source.encrypted:
         snapshot.kms_key_id = source.kms_key_id
     return snapshot
+
+
+def get_tags(self: TaggedEC2Resource) -> list[dict[str, str]]:
+    """The resource's tags, as moto's get_tags returns them, from the resource's own entry.
+
+    moto asks describe_tags with a resource-id filter, which walks every tag in the account and
+    Region: each volume's tags cost as much as all volumes' (DescribeVolumes by tag over 200 tagged
+    volumes: 80,000 pattern matches, half a second).
+    """
+    resource_id = getattr(self, "id", None)
+    if not resource_id:
+        return []
+    resource_type = EC2_PREFIX_TO_RESOURCE.get(get_prefix(resource_id), "")
+    tags = self.ec2_backend.tags.get(resource_id, {})  # type: ignore[attr-defined]  # every EC2 resource has one
+    return [
+        {"resource_id": resource_id, "key": key, "value": value, "resource_type": resource_type}
+        for key, value in tags.items()
+    ]
 
 
 def default_kms_key_id(backend: Any) -> str:
@@ -61,3 +82,4 @@ def install() -> None:
     AmiBackend._load_amis = load_amis  # type: ignore[method-assign]
     EBSBackend.create_snapshot = create_snapshot  # type: ignore[method-assign]
     EBSBackend.copy_snapshot = copy_snapshot  # type: ignore[method-assign]
+    TaggedEC2Resource.get_tags = get_tags  # type: ignore[method-assign]
