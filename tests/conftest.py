@@ -93,6 +93,7 @@ def own_clients() -> Iterator[None]:
 # `--dist load --maxschedchunk 1` each worker starts with two tests from the head of the list: the list
 # starts with the longest paired with the shorter of the long ones, so no worker gets two of the longest.
 LONG_TESTS = {
+    "tests/runbook/test_fleet.py::test_a_fleet_run_copies_every_volume": 140,
     "tests/runbook/test_hostile_runs.py::test_two_throttled_runs_at_once": 100,
     "tests/browser/test_jupyterlab.py::test_every_notebook": 100,
     "tests/runbook/test_batch_runs.py::test_run_keeps_a_record": 100,

@@ -1,0 +1,262 @@
+"""A fleet in one run: every tagged volume copied, one failure alone in its row, a rerun that copies only it."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from runbook_lib.core import params, permissions
+from runbook_lib.steps import fleet
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNBOOK = Path(sys.executable).parent / "runbook"
+TARGET_ACCOUNT = "333333333333"
+
+
+def write_parameters(path: Path, **values: object) -> Path:
+    chosen = {
+        "resource_name": "",
+        "resource_tags": {"Fleet": "demo"},
+        "poll_seconds": 1,
+        "apply": True,
+        **values,
+    }
+    path.write_text(json.dumps(chosen))  # JSON is YAML
+    return path
+
+
+def runbook_run(parameters: Path, out: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(RUNBOOK), "run", str(parameters), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
+
+
+def volume_under_a_key_that_denies_the_target(aws, name: str) -> str:  # type: ignore[no-untyped-def]
+    """One more volume of the fleet, under its own key, whose policy explicitly denies the target account
+    (the runbook never outvotes a Deny): the one resource of the fleet that cannot be copied."""
+    kms, ec2 = aws.source("kms"), aws.source("ec2")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+             "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": "kms:*", "Resource": "*"},
+            {"Sid": "DenyTarget", "Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::{TARGET_ACCOUNT}:root"},
+             "Action": "kms:*", "Resource": "*"},
+        ],
+    }  # fmt: skip
+    key = kms.create_key(Policy=json.dumps(policy))["KeyMetadata"]["Arn"]
+    kms.create_alias(AliasName="alias/cmkOtherTeam", TargetKeyId=key)
+    volume = ec2.create_volume(
+        AvailabilityZone="us-east-1a",
+        Size=8,
+        Encrypted=True,
+        KmsKeyId=key,
+        TagSpecifications=[
+            {"ResourceType": "volume", "Tags": [{"Key": "Name", "Value": name}, {"Key": "Fleet", "Value": "demo"}]}
+        ],
+    )
+    return f"arn:aws:ec2:us-east-1:222222222222:volume/{volume['VolumeId']}"
+
+
+def test_a_fleet_run_copies_every_volume_one_failure_stays_in_its_row_and_the_rerun_copies_only_it(
+    world, aws, tmp_path
+):
+    world.reset("fleet")
+    blocked = volume_under_a_key_that_denies_the_target(aws, "fleet-other-team")
+    parameters = write_parameters(tmp_path / "fleet.yaml")
+    out, calls = tmp_path / "run", tmp_path / "calls.jsonl"
+    env = {**os.environ, "RUNBOOK_CALL_LOG": str(calls)}
+
+    first = runbook_run(parameters, out, env)
+    assert first.returncode == 1, first.stderr
+    assert first.stderr.strip().splitlines()[-1] == (
+        f"runbook: 1 of 201 resources failed; first: {blocked}: FAILED in 03_share_source_key: [source-key-shared] "
+        f"statement 'DenyTarget' of the policy of alias/cmkOtherTeam denies account {TARGET_ACCOUNT}. Fix: remove "
+        "statement 'DenyTarget' (runbook fix source-key-shared plans its removal), then run again"
+    )
+    assert "[01_create_backup] ok" in first.stdout and ": 201 resources: 201 COMPLETED" in first.stdout
+    assert "[04_copy_to_target] ok" in first.stdout and "200 COMPLETED, 1 FAILED" in first.stdout
+    assert "Resources: 200 of 201 copied and verified" in first.stdout
+
+    target_key = aws.target("kms").describe_key(KeyId="alias/cmkTarget")["KeyMetadata"]["Arn"]
+    points = [
+        point
+        for page in aws.target("backup")
+        .get_paginator("list_recovery_points_by_backup_vault")
+        .paginate(BackupVaultName="CABTargetVault")
+        for point in page["RecoveryPoints"]
+    ]
+    assert len(points) == 200 and {p["EncryptionKeyArn"] for p in points} == {target_key}
+    rows = fleet.results(json.loads((out / "state.json").read_text()))
+    assert [row["resource"] for row in rows if row["outcome"] != "COMPLETED"] == [blocked]
+    assert {row["destination key"] for row in rows if row["outcome"] == "COMPLETED"} == {"alias/cmkTarget"}
+    shared_keys = {
+        r["key_arn"]
+        for r in json.loads((out / "state.json").read_text())["03_share_source_key"]["fleet"].values()
+        if r.get("key_arn")
+    }
+    assert len(shared_keys) == 3, "each of the fleet's three keys shared once"
+
+    logged = [json.loads(line) for line in calls.read_text().splitlines()]
+    polls = [c for c in logged if c.get("poll")]
+    assert not [c for c in logged if c["action"] in ("backup:DescribeBackupJob", "backup:DescribeCopyJob")]
+    starts = math.ceil(201 / params.DEFAULTS["max_concurrent_jobs"])
+    for kind in ("backup:ListBackupJobs", "backup:ListCopyJobs"):
+        rounds = sum(1 for c in polls if c["action"] == kind)
+        assert 1 <= rounds <= starts + 2, f"{kind}: one listing (ceil(N/1000) pages) a round, {rounds} rounds"
+    sides = {"sandbox-source": "source", "sandbox-target": "target", "sandbox-management": "management"}
+    undeclared = {
+        (c["step"], c["action"])
+        for c in logged
+        if c["action"] not in permissions.declared(c["step"], sides[c["profile"]])
+    }
+    assert undeclared == set(), "a fleet calls only what each step declares"
+    made = sum(1 for c in logged if not c.get("poll"))
+    assert made < 200 * 3, f"{made} calls besides polls for 201 resources"
+
+    kms = aws.source("kms")  # the key's administrators take out the Deny
+    key_id = kms.describe_key(KeyId="alias/cmkOtherTeam")["KeyMetadata"]["KeyId"]
+    policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "DenyTarget"]
+    kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(policy))
+    copies_before = len(aws.source("backup").list_copy_jobs()["CopyJobs"])
+    backups_before = len(aws.source("backup").list_backup_jobs()["BackupJobs"])
+
+    second = runbook_run(parameters, out, env)
+    assert second.returncode == 0, second.stderr
+    assert len(aws.source("backup").list_copy_jobs()["CopyJobs"]) == copies_before + 1
+    assert len(aws.source("backup").list_backup_jobs()["BackupJobs"]) == backups_before
+    started = [
+        json.loads(line) for line in (out / "changes.jsonl").read_text().splitlines() if '"backup:StartCopyJob"' in line
+    ]
+    assert [entry["target"] for entry in started][-1] == blocked and len(started) == 201
+    assert "Resources: 201 of 201 copied and verified" in second.stdout
+
+
+def test_at_most_max_concurrent_jobs_run_at_once(world, aws, tmp_path):
+    world.configure(job_seconds=2)
+    for n in range(5):
+        aws.source("ec2").create_volume(
+            AvailabilityZone="us-east-1a",
+            Size=8,
+            Encrypted=True,
+            KmsKeyId=aws.source("kms").describe_key(KeyId="alias/cmkSource")["KeyMetadata"]["Arn"],
+            TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "Fleet", "Value": "small"}]}],
+        )
+    parameters = write_parameters(tmp_path / "small.yaml", resource_tags={"Fleet": "small"}, max_concurrent_jobs=2)
+    done = subprocess.run(
+        [str(RUNBOOK), "run", str(parameters), "--out", str(tmp_path / "run"), "--steps",
+         "00_prerequisites,01_create_backup"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    jobs = aws.source("backup").list_backup_jobs()["BackupJobs"]
+    assert len(jobs) == 5
+    spans = [(job["CreationDate"], job["CompletionDate"]) for job in jobs]
+    overlapping = max(sum(1 for start, end in spans if start <= moment < end) for moment, _ in spans)
+    assert overlapping <= 2, f"{overlapping} backup jobs ran at once"
+    assert all(isinstance(start, datetime) for start, _ in spans)
+
+
+@pytest.mark.parametrize(
+    "values, problem",
+    [
+        (
+            {"resources": ["walkthrough-volume"], "resource_tags": {"Fleet": "demo"}},
+            "parameter resource_tags: given with resources",
+        ),
+        ({"resources": ["a", "a"]}, "parameter resources: 'a' is given twice"),
+        ({"resource_tags": {"Fleet": 1}}, "parameter resource_tags: tag 'Fleet': 1 is not text"),
+        ({"max_concurrent_jobs": 101}, "parameter max_concurrent_jobs: got 101; allowed: a whole number 1-100"),
+    ],
+)
+def test_a_bad_selection_is_one_line_before_any_aws_call(values, problem):
+    with pytest.raises(params.ParameterError) as refused:
+        params.validate(values)
+    assert str(refused.value).startswith(problem)
+
+
+def volumes_tagged(aws, count: int, tag: str) -> list[str]:  # type: ignore[no-untyped-def]
+    key = aws.source("kms").describe_key(KeyId="alias/cmkSource")["KeyMetadata"]["Arn"]
+    made = []
+    for n in range(count):
+        volume = aws.source("ec2").create_volume(
+            AvailabilityZone="us-east-1a",
+            Size=8,
+            Encrypted=True,
+            KmsKeyId=key,
+            TagSpecifications=[
+                {
+                    "ResourceType": "volume",
+                    "Tags": [{"Key": "Name", "Value": f"{tag}-{n}"}, {"Key": "Fleet", "Value": tag}],
+                }
+            ],
+        )
+        made.append(f"arn:aws:ec2:us-east-1:222222222222:volume/{volume['VolumeId']}")
+    return made
+
+
+def test_a_selection_by_names_and_arns_or_by_tags_is_one_volume_listing(world, aws, tmp_path, monkeypatch, own_clients):
+    from runbook_lib.aws import clients
+    from runbook_lib.aws.context import Run, resource_key, selection
+
+    made = volumes_tagged(aws, 4, "pick")
+    log = tmp_path / "calls.jsonl"
+    monkeypatch.setenv(clients.CALL_LOG_ENV, str(log))
+    chosen = ["pick-0", made[1], "pick-2"]
+    run = Run("01_create_backup", params.validate({"run_dir": str(tmp_path), "resources": chosen}))
+    assert selection(run) == [made[0], made[1], made[2]]
+    assert all(resource_key(run, arn) for arn in selection(run))
+    volume_calls = [line for line in log.read_text().splitlines() if "ec2:DescribeVolumes" in line]
+    assert len(volume_calls) == 2, "the Name tags in one call, the listed ARNs in another"
+
+    by_tags = Run("01_create_backup", params.validate({"run_dir": str(tmp_path), "resource_tags": {"Fleet": "pick"}}))
+    assert sorted(selection(by_tags)) == sorted(made)
+
+
+def test_a_selection_that_finds_nothing_is_one_line_naming_the_parameter(world, tmp_path):
+    from runbook_lib.aws.context import Run
+    from runbook_lib.troubleshooting import preflight
+
+    nothing = Run("check", params.validate({"run_dir": str(tmp_path), "resource_tags": {"Fleet": "none"}}))
+    with pytest.raises(params.ParameterError) as refused:
+        preflight.check(nothing, ("resource",))
+    assert str(refused.value).startswith(
+        "parameter resource_tags: no EBS volume in us-east-1 carries the tags Fleet=none; allowed: "
+    )
+    unknown = Run("check", params.validate({"run_dir": str(tmp_path), "resources": ["walkthrough-volume", "nope"]}))
+    with pytest.raises(params.ParameterError) as refused:
+        preflight.check(unknown, ("resource",))
+    assert str(refused.value).startswith(
+        "parameter resources: resources: 0 EBS volumes are tagged Name=nope in us-east-1"
+    )
+
+
+def test_many_jobs_are_followed_with_one_listing_a_round(world, aws, tmp_path, monkeypatch, own_clients):
+    from runbook_lib.aws import clients, jobs
+
+    made = volumes_tagged(aws, 3, "watch")
+    backup = aws.source("backup")
+    backup.create_backup_vault(BackupVaultName="WatchVault")
+    role = aws.source("iam").get_role(RoleName="AWSBackupDefaultServiceRole")["Role"]["Arn"]
+    started = {
+        backup.start_backup_job(BackupVaultName="WatchVault", ResourceArn=arn, IamRoleArn=role)["BackupJobId"]
+        for arn in made
+    }
+    log = tmp_path / "calls.jsonl"
+    monkeypatch.setenv(clients.CALL_LOG_ENV, str(log))
+    listed = jobs.list_round("sandbox-source", "us-east-1", "backup", "WatchVault", datetime(2000, 1, 1))
+    assert set(listed) == started and {job["State"] for job in listed.values()} == {"COMPLETED"}
+    assert [json.loads(line)["action"] for line in log.read_text().splitlines()] == ["backup:ListBackupJobs"]
+    assert all(json.loads(line).get("poll") for line in log.read_text().splitlines())
