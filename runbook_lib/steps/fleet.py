@@ -18,7 +18,7 @@ from typing import Any
 from ..aws import clients, jobs, keys
 from ..aws.context import FLEET_ROWS, Run, resource_key, selection
 from ..core import arns, grants
-from ..core.changes import Change
+from ..core.changes import Change, NotMade
 from ..core.errors import StepFailed, StillRunning
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, SHARE_SOURCE_KEY, VERIFY_SOURCE_KEY, VERIFY_TARGET_KEY
 from ..troubleshooting import checks, registry
@@ -69,6 +69,25 @@ def failed_rows(state: dict[str, Any], steps: tuple[str, ...]) -> list[tuple[str
 
 def _source_vault_arn(run: Run) -> str:
     return arns.backup_vault(run.account("source"), run.source_region, run.source_vault_name)
+
+
+def _refusals(backup: Any) -> tuple[type[Exception], ...]:
+    """What AWS Backup refuses for one resource (its type, its state, a recovery point gone): the
+    resource's row fails, the others go on. Anything else (access, the network) stops the step."""
+    return (
+        backup.exceptions.InvalidParameterValueException,
+        backup.exceptions.InvalidRequestException,
+        backup.exceptions.ResourceNotFoundException,
+    )
+
+
+def _refused(run: Run, step: str, arn: str, operation: str, error: Any) -> NotMade:
+    message = error.response["Error"]["Message"]
+    known = registry.match(message)
+    why = f"[{known.id if known else 'unknown'}] {operation} refused: {message}"
+    fix = checks.CHECKS[known.id](checks.Facts(run, resource=arn)).fix if known else "read the message"
+    _failed(run, step, arn, why, fix)
+    return NotMade(why)
 
 
 def _since(run: Run, step: str) -> datetime:
@@ -127,10 +146,13 @@ def start_backups(run: Run, sleep: Callable[[float], None] = time.sleep) -> list
             "RecoveryPointTags": dict(run.recovery_point_tags),
         }
 
-        def start(arn: str = arn, arguments: dict[str, Any] = arguments) -> str:
+        def start(arn: str = arn, arguments: dict[str, Any] = arguments) -> str | NotMade:
             _since(run, CREATE_BACKUP)
             slots.take()
-            job_id = backup.start_backup_job(**arguments)["BackupJobId"]
+            try:
+                job_id = backup.start_backup_job(**arguments)["BackupJobId"]
+            except _refusals(backup) as error:
+                return _refused(run, CREATE_BACKUP, arn, "StartBackupJob", error)
             slots.started(job_id)
             _update(run, CREATE_BACKUP, arn, job_id=job_id, outcome="RUNNING", reason="", fix="")
             return job_id
@@ -425,7 +447,7 @@ def share_source_keys(run: Run) -> list[Change]:
                     run,
                     SHARE_SOURCE_KEY,
                     arn,
-                    outcome="SHARED",
+                    outcome="READY",
                     key_arn=info.arn,
                     key_alias=info.alias,
                     reason="",
@@ -526,7 +548,7 @@ def start_copies(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[
         point = backups.get(arn, {}).get("recovery_point_arn")
         attempt = len(row.get("failed_jobs", []))
 
-        def start(arn: str = arn, point: str | None = point, attempt: int = attempt) -> str:
+        def start(arn: str = arn, point: str | None = point, attempt: int = attempt) -> str | NotMade:
             chosen = point or rows(run, CREATE_BACKUP).get(arn, {}).get("recovery_point_arn")
             _since(run, COPY_TO_TARGET)
             slots.take()
@@ -541,10 +563,8 @@ def start_copies(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[
                     ),
                     Lifecycle=run.lifecycle(),
                 )["CopyJobId"]
-            except backup.exceptions.InvalidParameterValueException as error:
-                message = error.response["Error"]["Message"]
-                _failed(run, COPY_TO_TARGET, arn, f"StartCopyJob refused: {message}", "read the message")
-                return ""
+            except _refusals(backup) as error:
+                return _refused(run, COPY_TO_TARGET, arn, "StartCopyJob", error)
             slots.started(job_id)
             _update(
                 run,
@@ -558,9 +578,10 @@ def start_copies(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[
             )
             return job_id
 
-        blocked_by = "; ".join(
+        blocked_by = "; ".join(  # a dry run's copy waits for what an earlier step only planned
             f"step {f.needs_step} makes good [{f.check_id}] {f.finding}"
             for f in checks.blocking(per[arn] + common, run.strict_checks)
+            if f.needs_step and run.dry_run
         )
         changes.append(
             Change(
@@ -608,7 +629,7 @@ def results(state: dict[str, Any], resources: list[str] | None = None) -> list[d
         of = {step: table[step].get(arn, {}) for step in STEPS_OF_ROWS}
         failed = next((step for step in STEPS_OF_ROWS if of[step].get("outcome") == "FAILED"), None)
         if failed:
-            outcome = f"FAILED in {failed}: {of[failed].get('reason')}. Fix: {of[failed].get('fix')}"
+            outcome = f"FAILED in {failed}: {str(of[failed].get('reason')).rstrip('.')}. Fix: {of[failed].get('fix')}"
         elif of[VERIFY_TARGET_KEY].get("outcome") == "VERIFIED":
             outcome = "COMPLETED"
         else:

@@ -260,3 +260,28 @@ def test_many_jobs_are_followed_with_one_listing_a_round(world, aws, tmp_path, m
     assert set(listed) == started and {job["State"] for job in listed.values()} == {"COMPLETED"}
     assert [json.loads(line)["action"] for line in log.read_text().splitlines()] == ["backup:ListBackupJobs"]
     assert all(json.loads(line).get("poll") for line in log.read_text().splitlines())
+
+
+def test_a_copy_aws_refuses_for_one_resource_fails_in_its_row_and_the_log_says_not_made(world, tmp_path):
+    """force_copy (trainers) lets an RDS copy across account and Region reach AWS, which refuses it at once."""
+    rds = "arn:aws:rds:us-east-1:222222222222:db:walkthrough-db"
+    parameters = write_parameters(
+        tmp_path / "mixed.yaml", resource_tags={}, resources=["walkthrough-volume", rds], force_copy=True
+    )
+    out = tmp_path / "run"
+    done = runbook_run(parameters, out)
+    assert done.returncode == 1, done.stderr
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"runbook: 1 of 2 resources failed; first: {rds}: FAILED in 04_copy_to_target: [rds-single-hop] "
+            "StartCopyJob refused: Copy job from us-east-1 to eu-west-1 cannot be initiated for RDS resources. "
+            "Feature is not supported for provided resource type. Fix: copy in two hops"
+        )
+    )
+    logged = [json.loads(line) for line in (out / "changes.jsonl").read_text().splitlines()]
+    copies = {entry["target"]: entry["outcome"] for entry in logged if entry["action"] == "backup:StartCopyJob"}
+    assert copies[rds].startswith("not made: [rds-single-hop] StartCopyJob refused")
+    assert [v for k, v in copies.items() if k != rds] == ["applied"]
+    assert "[05_verify_target_key] ok" in done.stdout and ": 1 resources: 1 VERIFIED" in done.stdout
