@@ -1,10 +1,11 @@
 """`runbook run`: every step notebook in order, headless with papermill, into one run folder.
 
 The folder keeps the executed notebooks (the record of the run), state.json, changes.jsonl and
-report.html. Each notebook gets only the parameters it declares. On the first failure the run
-stops and says, in one line, which step failed, what failed and the fix. A step that outlives
-`step_timeout_minutes` is stopped; Ctrl-C stops the run. Either way report.html says what happened
-and the same command with the same --out resumes. One run at a time holds a run folder.
+report.html. Each notebook gets only the parameters it declares, and a fresh kernel of its own,
+started while the step before runs (kernels.py). On the first failure the run stops and says, in one
+line, which step failed, what failed and the fix. A step that outlives `step_timeout_minutes` is
+stopped; Ctrl-C stops the run. Either way report.html says what happened and the same command with
+the same --out resumes. One run at a time holds a run folder.
 """
 
 from __future__ import annotations
