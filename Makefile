@@ -65,6 +65,7 @@ benchmark: bytecode
 	$(BIN)/python benchmarks/sandbox_start.py
 	$(BIN)/python benchmarks/cli_speed.py
 	$(BIN)/python benchmarks/aws_calls.py
+	$(BIN)/python benchmarks/run_speed.py
 
 clean:
 	rm -rf $(VENV) .sandbox runs *.egg-info

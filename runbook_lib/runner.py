@@ -1,10 +1,11 @@
 """`runbook run`: every step notebook in order, headless with papermill, into one run folder.
 
 The folder keeps the executed notebooks (the record of the run), state.json, changes.jsonl and
-report.html. Each notebook gets only the parameters it declares. On the first failure the run
-stops and says, in one line, which step failed, what failed and the fix. A step that outlives
-`step_timeout_minutes` is stopped; Ctrl-C stops the run. Either way report.html says what happened
-and the same command with the same --out resumes. One run at a time holds a run folder.
+report.html. Each notebook gets only the parameters it declares, and a fresh kernel of its own,
+started while the step before runs (kernels.py). On the first failure the run stops and says, in one
+line, which step failed, what failed and the fix. A step that outlives `step_timeout_minutes` is
+stopped; Ctrl-C stops the run. Either way report.html says what happened and the same command with
+the same --out resumes. One run at a time holds a run folder.
 """
 
 from __future__ import annotations
@@ -23,18 +24,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 # nbformat validates notebooks with jsonschema, whose optional IRI format check imports rfc3987_syntax, which
 # compiles a grammar when imported: 2.5 s of every `runbook run`, for a format no notebook field uses.
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 import papermill
-from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError
 from papermill.exceptions import PapermillExecutionError
 
-from . import report
+from . import kernels, report
 from .aws import clients, facts
 from .core import errors, params
 from .core.errors import EXIT_INTERRUPTED, RunFolderInUse
@@ -129,14 +129,19 @@ def run(
         clients.RETRY_LOG_ENV: str(folder / RETRY_LOG),
         facts.FACTS_ENV: str(folder / FACTS_FILE),
     }
-    with _holding(folder), _logging_to(folder / RUN_LOG), _environment(**kernel_environment):
+    with (
+        _holding(folder),
+        _logging_to(folder / RUN_LOG),
+        _environment(**kernel_environment),
+        kernels.ahead(steps, notebook_path, folder, folder / KERNEL_LOG) as step_kernels,
+    ):
         running: str | None = None
         step_began = time.monotonic()
         try:
             for step in steps:
                 running, step_began = step, time.monotonic()
                 since = datetime.now(timezone.utc).isoformat(timespec="seconds")
-                outcome = _run_step(step, folder, values)
+                outcome = _run_step(step, folder, values, step_kernels)
                 running = None
                 outcomes.append(outcome)
                 if outcome.ok:
@@ -198,15 +203,17 @@ def _new_run_folder() -> Path:
     raise params.ParameterError("--out", f"runs/{stamp}* are all taken; give --out")
 
 
-def _run_step(step: str, folder: Path, values: Parameters) -> StepOutcome:
-    """One notebook in its own kernel, with the step's whole time bounded by step_timeout_minutes."""
+def _run_step(step: str, folder: Path, values: Parameters, step_kernels: kernels.StepKernels) -> StepOutcome:
+    """One notebook in its own kernel (started while the step before ran), with the step's whole time
+    bounded by step_timeout_minutes."""
     record = folder / f"{step}.ipynb"
-    given = {k: v for k, v in values.as_dict().items() if k in declared_parameters(step)}
+    declared = declared_parameters(step)
+    given = {k: v for k, v in values.as_dict().items() if k in declared}
     timeout = values.step_timeout()
     budget = timeout * 60
     started = time.monotonic()
     log.info("[%s] running", step, extra={TRANSIENT: True})
-    with _environment(**{clients.STEP_ENV: step}):
+    with _environment(**{clients.STEP_ENV: step}), step_kernels.running(step) as kernel:
         try:
             papermill.execute_notebook(
                 str(notebook_path(step)),
@@ -215,7 +222,7 @@ def _run_step(step: str, folder: Path, values: Parameters) -> StepOutcome:
                 kernel_name="python3",
                 progress_bar=False,
                 cwd=str(folder),
-                kernel_manager_class=_kernel_logging_to(folder / KERNEL_LOG),
+                km=kernel,
                 timeout_func=lambda _cell: max(1, int(budget - (time.monotonic() - started))),
             )
         except PapermillExecutionError as error:
@@ -237,18 +244,6 @@ def _run_step(step: str, folder: Path, values: Parameters) -> StepOutcome:
                 ended="TIMED OUT",
             )
     return StepOutcome(step, True, seconds=time.monotonic() - started)
-
-
-def _kernel_logging_to(log: Path) -> type[AsyncKernelManager]:
-    """Kernels whose own output (transport warnings, shutdown noise) goes to the run's kernels.log,
-    so that the console shows the run's lines only."""
-
-    class KernelLoggingToFile(AsyncKernelManager):
-        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-            with log.open("ab") as handle:
-                await super()._async_launch_kernel(kernel_cmd, **{**kw, "stdout": handle, "stderr": handle})
-
-    return KernelLoggingToFile
 
 
 @contextmanager

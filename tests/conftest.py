@@ -103,6 +103,7 @@ LONG_TESTS = {
     "tests/runbook/test_job_resume.py::test_a_job_slower_than_max_wait_minutes": 24,
     "tests/runbook/test_cleanup.py::test_batch_cleanup": 22,
     "tests/runbook/test_hostile_runs.py::test_a_step_that_hangs": 20,
+    "tests/runbook/test_step_kernels.py::test_each_step_runs_in_a_fresh_kernel": 20,
     "tests/runbook/test_hostile_runs.py::test_ctrl_c_during_the_copy": 20,
     "tests/sandbox/test_lifecycle.py::test_start_status_reset_stop": 17,
     "tests/runbook/test_troubleshooting_cli.py::test_diagnose_and_fix": 15,
@@ -110,6 +111,7 @@ LONG_TESTS = {
     "tests/runbook/test_notebooks.py::test_a_notebook_runs_alone": 13,
     "tests/runbook/test_dry_run.py::test_run_all_with_apply_false_alone": 10,
     "tests/runbook/test_hostile_runs.py::test_a_wait_survives": 10,
+    "tests/runbook/test_step_kernels.py::test_a_failing_step": 12,
     "tests/runbook/test_batch_runs.py::test_a_failing_setup": 8,
 }
 

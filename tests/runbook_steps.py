@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 
 from runbook_lib import cli
@@ -53,6 +54,26 @@ def copy(run_values: dict[str, Any]) -> dict[str, Any]:
     run = Run("04_copy_to_target", run_values)
     run.carry_out([start_copy(run)])
     return wait_for_copy(run, delay=1).job  # type: ignore[return-value]
+
+
+def is_kernel(process: psutil.Process) -> bool:
+    """A Jupyter kernel process (ipykernel's launcher)."""
+    try:
+        return "ipykernel_launcher" in process.cmdline()
+    except psutil.Error:
+        return False
+
+
+def kernels_left(folder: Path) -> list[int]:
+    """Kernel processes still working in this run folder, wherever they hang now (orphans are reparented)."""
+    left = []
+    for process in psutil.process_iter():
+        try:
+            if is_kernel(process) and process.cwd() == str(folder) and process.status() != psutil.STATUS_ZOMBIE:
+                left.append(process.pid)
+        except psutil.Error:
+            continue
+    return left
 
 
 def parameter_file(folder: Path, **overrides: Any) -> Path:

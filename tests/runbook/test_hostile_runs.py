@@ -18,7 +18,7 @@ from runbook_lib.aws.context import Run
 from runbook_lib.core.errors import StepFailed
 from runbook_lib.runner import EXIT_INTERRUPTED
 from runbook_lib.steps.walkthrough import prerequisites, start_backup
-from tests.runbook_steps import RUNBOOK, parameter_file, prepare, report_rows, runbook, values
+from tests.runbook_steps import RUNBOOK, kernels_left, parameter_file, prepare, report_rows, runbook, values
 
 COPY_STEPS = "04_copy_to_target,05_verify_target_key"
 THROTTLING_CODES = {"ThrottlingException", "Throttling", "RequestLimitExceeded"}  # JSON, query and EC2 protocols
@@ -160,6 +160,7 @@ def test_ctrl_c_during_the_copy_says_one_line_writes_the_report_and_the_rerun_ma
     )
     steps = report_rows(out / "report.html", "steps")
     assert steps[-1][:2] == ["04_copy_to_target", "INTERRUPTED"]
+    assert kernels_left(out) == [], "neither 04's kernel nor 05's, started while 04 ran"
     job_id = recorded(out, "04_copy_to_target", "copy_job_id")
 
     again = runbook("run", parameters, "--out", str(out), "--steps", "04_copy_to_target")
@@ -184,13 +185,14 @@ def test_fifty_percent_throttled_the_walkthrough_completes_three_times_and_count
     assert_completed_counting_retries(folders, runs, results, whole=(True, True, True))
 
 
-def test_a_step_that_hangs_ends_at_its_timeout_in_one_line(world, tmp_path):
+def test_a_step_that_hangs_ends_at_its_timeout_in_one_line_and_leaves_no_kernel(world, tmp_path):
+    """The hung step's kernel is stopped, and the next step's, started while it ran, ended."""
     out = tmp_path / "run"
     parameters = str(parameter_file(tmp_path, max_wait_minutes=0.05, step_timeout_minutes=0.25))
     world.configure(stall_service="backup", stall_seconds=600, stall_calls=1)
     try:
         started = time.monotonic()
-        hung = runbook("run", parameters, "--out", str(out), "--steps", "00_prerequisites")
+        hung = runbook("run", parameters, "--out", str(out), "--steps", "00_prerequisites,01_create_backup")
         took = time.monotonic() - started
     finally:
         world.reset("walkthrough")
@@ -201,6 +203,7 @@ def test_a_step_that_hangs_ends_at_its_timeout_in_one_line(world, tmp_path):
     )
     assert took < 120
     assert "TIMED OUT" in (out / "report.html").read_text()
+    assert kernels_left(out) == []
 
 
 def test_the_variables_a_run_gives_its_kernels_are_restored_after_it(monkeypatch):
