@@ -117,9 +117,6 @@ def run(
     preflight.before_run(values, steps)
     folder = Path(out).resolve() if out else _new_run_folder()
     folder.mkdir(parents=True, exist_ok=True)
-    # Facts are read once per run (the preflight's too), not once per run folder: a resumed run reads
-    # AWS as it is now.
-    facts.persist(folder / FACTS_FILE)
     values = dataclasses.replace(values, run_dir=str(folder))
     resume = f"runbook run {' '.join(str(f) for f in parameter_files)} --out {folder}"
     began = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -135,6 +132,9 @@ def run(
         _environment(**kernel_environment),
         kernels.ahead(steps, notebook_path, folder, folder / KERNEL_LOG) as step_kernels,
     ):
+        # Facts are read once per run (the preflight's too), not once per run folder: a resumed run reads
+        # AWS as it is now. Written once the folder is this run's.
+        facts.persist(folder / FACTS_FILE)
         running: str | None = None
         step_began = time.monotonic()
         try:

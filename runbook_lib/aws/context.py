@@ -97,14 +97,17 @@ class Run(Parameters):
         return self._once("role", read)
 
     def recovery_point(self, arn: str) -> dict[str, Any]:
-        """A source recovery point as AWS Backup describes it, read once per Run (each check run of a
-        step shares it). ResourceNotFoundException when the vault does not hold it."""
-        return self._once(
-            f"recovery-point:{arn}",
-            lambda: self.source("backup").describe_recovery_point(
-                BackupVaultName=self.source_vault_name, RecoveryPointArn=arn
-            ),
+        """A source recovery point as AWS Backup describes it, read once per Run once it is COMPLETED (each
+        check run of a step shares it). ResourceNotFoundException when the vault does not hold it."""
+        key = f"recovery-point:{arn}"
+        if key in self._cache:
+            return dict(self._cache[key])
+        point = self.source("backup").describe_recovery_point(
+            BackupVaultName=self.source_vault_name, RecoveryPointArn=arn
         )
+        if point.get("Status") == "COMPLETED":  # one still being made is read again next time
+            self._cache[key] = point
+        return dict(point)
 
     @property
     def role_arn(self) -> str:
@@ -166,6 +169,11 @@ def volumes_by_id(run: Run, volume_ids: list[str]) -> list[dict[str, Any]]:
     return found
 
 
+def _literal(value: str) -> str:
+    """A filter value EC2 matches as written: its * and ? are wildcards unless escaped."""
+    return value.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
+
+
 def _name_tag(volume: dict[str, Any]) -> str:
     return next((t["Value"] for t in volume.get("Tags", []) if t["Key"] == "Name"), "")
 
@@ -180,7 +188,7 @@ def selection(run: Run) -> list[str]:
     def read() -> list[str]:
         account, region = run.account("source"), run.source_region
         if run.resource_tags:
-            filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in run.resource_tags.items()]
+            filters = [{"Name": f"tag:{key}", "Values": [_literal(value)]} for key, value in run.resource_tags.items()]
             found = sorted(_described_volumes(run, filters), key=lambda v: (_name_tag(v), v["VolumeId"]))
             if not found:
                 tags = ", ".join(f"{k}={v}" for k, v in run.resource_tags.items())
@@ -193,7 +201,7 @@ def selection(run: Run) -> list[str]:
         names = [item for item in run.resources if not item.startswith("arn:")]
         by_name: dict[str, list[dict[str, Any]]] = {}
         for start in range(0, len(names), FILTER_VALUES):
-            chunk = names[start : start + FILTER_VALUES]
+            chunk = [_literal(name) for name in names[start : start + FILTER_VALUES]]
             for volume in _described_volumes(run, [{"Name": "tag:Name", "Values": chunk}]):
                 by_name.setdefault(_name_tag(volume), []).append(volume)
         chosen = []
@@ -209,6 +217,11 @@ def selection(run: Run) -> list[str]:
                     "list that volume by its ARN instead",
                 )
             chosen.append(arns.volume(account, region, matching[0]["VolumeId"]))
+        twice = next((arn for arn in chosen if chosen.count(arn) > 1), None)
+        if twice:
+            raise StepFailed(
+                run.step, f"resources names volume {twice} twice (by its ARN and its Name tag)", "list it once"
+            )
         listed = [arn.rsplit("/", 1)[-1] for arn in run.resources if ":volume/" in arn]
         volumes_by_id(run, [v for v in listed if f"volumes:volume-id={v}" not in run._cache])  # their keys
         return chosen

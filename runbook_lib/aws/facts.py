@@ -61,7 +61,7 @@ CHANGED_BY: dict[str, tuple[str, ...]] = {
     "kms:PutKeyPolicy": ("kms:GetKeyPolicy",),
     "kms:ScheduleKeyDeletion": ("kms:DescribeKey", "kms:GetKeyPolicy"),
     "kms:CancelKeyDeletion": ("kms:DescribeKey",),
-    "kms:CreateKey": ("kms:ListAliases",),
+    "kms:CreateKey": (),
     "kms:CreateAlias": ("kms:ListAliases",),
     "kms:DeleteAlias": ("kms:ListAliases",),
     "backup:CreateBackupVault": ("backup:DescribeBackupVault", "backup:GetBackupVaultAccessPolicy"),

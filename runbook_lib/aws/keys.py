@@ -180,7 +180,8 @@ def share_change(
     DenyBlocks when an explicit Deny for the account decides (see grants.plan_grant).
     """
     account = principal.account_id
-    text = current_policy(profile, region, key_arn)
+    with facts.fresh():  # an edit starts from the policy as it is now, not as the run first read it
+        text = current_policy(profile, region, key_arn)
     plan = grants.plan_grant(
         text,
         lambda policy: copy_decision(policy, key_arn, principal),

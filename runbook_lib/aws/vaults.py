@@ -136,7 +136,8 @@ def access_policy_change(
     DenyBlocks when an explicit Deny for the account decides (see grants.plan_grant).
     """
     account = principal.account_id
-    text = None if planned else current_policy(profile, region, name)
+    with facts.fresh():  # an edit starts from the policy as it is now, not as the run first read it
+        text = None if planned else current_policy(profile, region, name)
     plan = grants.plan_grant(
         text,
         lambda policy: copy_in_decision(policy, arn, principal),

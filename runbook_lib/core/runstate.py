@@ -54,6 +54,10 @@ class RunState:
         self._write(state)
         return items
 
+    def save(self, state: dict[str, Any]) -> None:
+        """Write a whole state read with `load` and changed (many values in one write)."""
+        self._write(state)
+
     def _write(self, state: dict[str, Any]) -> None:
         """Whole or not at all: a run stopped mid-write (Ctrl-C, a timeout) leaves the previous state."""
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ CALL_BUDGET = {
     PREREQUISITES: 32,
     CREATE_BACKUP: 2,  # StartBackupJob, the source vault's recovery points
     VERIFY_SOURCE_KEY: 2,  # the recovery point and its snapshot
-    SHARE_SOURCE_KEY: 2,  # PutKeyPolicy, the shared policy read back for the keys table
+    SHARE_SOURCE_KEY: 3,  # the policy as it is now (an edit starts from it), PutKeyPolicy, and read back
     COPY_TO_TARGET: 3,  # the recovery point for the checks, StartCopyJob, the copy jobs table
     VERIFY_TARGET_KEY: 3,  # the copy, its snapshot, the target vault's recovery points
 }

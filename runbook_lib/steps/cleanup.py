@@ -28,6 +28,7 @@ SETTING = "isCrossAccountBackupEnabled"
 KEPT = "kept, not deleted"
 GONE = "already deleted, nothing to change"
 NOTHING_LEFT = "nothing of this run's left to take out"
+LISTED_FROM = 2  # more recovery points than this (a fleet's) are looked up in one vault listing
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def cleanup(run: Run) -> list[Change]:
     """Plan the whole cleanup in an order that works: the run's recovery points (both sides), then the
     vaults it made, then (revert_sharing) what it shared."""
     own = own_recovery_points(run)
-    if len(own) > 2:  # a fleet's: one listing per vault instead of a call per point
+    if len(own) > LISTED_FROM:  # a fleet's: one listing per vault instead of a call per point
         for side in {side for side, _ in own}:
             profile, region = run.side(side)
             listed = _listed(clients.client(profile, "backup", region), _vault_name(run, side))
@@ -100,8 +101,10 @@ def own_recovery_points(run: Run) -> list[tuple[str, str]]:
         point = run.state.get(step, recorded_as) or _job_point(run, kind, run.state.get(step, f"{kind}_job_id"))
         if point:
             found.append((side, point))
-        fleet = run.state.get(step, FLEET_ROWS, {})  # a fleet's, one per resource
-        found += [(side, row[recorded_as]) for row in fleet.values() if row.get(recorded_as)]
+        for row in run.state.get(step, FLEET_ROWS, {}).values():  # a fleet's, one per resource
+            made = row.get(recorded_as) or _job_point(run, kind, row.get("job_id"))
+            if made:
+                found.append((side, made))
     return found
 
 
@@ -338,7 +341,8 @@ def _changed_since(read: Callable[[], str | None], text: str | None, what: str) 
 def _revert_key_policy(run: Run, profile: str, region: str, added: Added) -> Change:
     key_arn = added.target
     kms = clients.client(profile, "kms", region)
-    text = keys.current_policy(profile, region, key_arn)
+    with facts.fresh():  # an edit starts from the policy as it is now
+        text = keys.current_policy(profile, region, key_arn)
     after, found = grants.without(text, added.statements)
 
     def put() -> None:
@@ -397,7 +401,8 @@ def _revert_vault_policy(
 
     if (profile, region, name) in deleting:
         return change(f"the access policy of {name} goes with the vault, which this cleanup deletes")
-    text = vaults.current_policy(profile, region, name)
+    with facts.fresh():  # an edit starts from the policy as it is now
+        text = vaults.current_policy(profile, region, name)
     if text is None:
         return change(f"vault {name} has no access policy now")
     after, found = grants.without(text, added.statements)

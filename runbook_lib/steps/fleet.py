@@ -27,6 +27,7 @@ from .following import Outcome
 log = logging.getLogger(__name__)
 
 ROWS = FLEET_ROWS
+SELECTED = "selection"  # the run's last selection, in its state
 SINCE = "fleet_since"
 SNAPSHOT_BATCH = 200  # snapshot IDs per DescribeSnapshots
 LISTING_MARGIN = timedelta(minutes=10)  # jobs are listed from a little before the first one started
@@ -47,28 +48,31 @@ def rows(run: Run, step: str) -> dict[str, dict[str, Any]]:
 
 
 def _update(run: Run, step: str, arn: str, **values: Any) -> None:
+    _update_rows(run, step, {arn: values})
+
+
+def _update_rows(run: Run, step: str, updates: dict[str, dict[str, Any]]) -> None:
+    """Change many rows in one write of the run state (a round's news of every job at once)."""
+    if not updates:
+        return
     state = run.state.load()
-    state.setdefault(step, {}).setdefault(ROWS, {}).setdefault(arn, {}).update(values)
-    run.state._write(state)
+    table = state.setdefault(step, {}).setdefault(ROWS, {})
+    for arn, values in updates.items():
+        table.setdefault(arn, {}).update(values)
+    run.state.save(state)
+
+
+def remember_selection(run: Run) -> list[str]:
+    """The run's selection, kept in its state: the results and the exit code are about these resources."""
+    chosen = selection(run)
+    if run.state.get(SELECTED, "resources") != chosen:
+        run.state.record(SELECTED, resources=chosen)
+    return chosen
 
 
 def _failed(run: Run, step: str, arn: str, why: str, fix: str) -> None:
     _update(run, step, arn, outcome="FAILED", reason=why, fix=fix)
     log.warning("%s: %s. Fix: %s", arn, why, fix)
-
-
-def failed_rows(state: dict[str, Any], steps: tuple[str, ...]) -> list[tuple[str, str, dict[str, Any]]]:
-    """(step, resource, row) of every resource a step failed, in the steps' order."""
-    return [
-        (step, arn, row)
-        for step in steps
-        for arn, row in state.get(step, {}).get(ROWS, {}).items()
-        if row.get("outcome") == "FAILED"
-    ]
-
-
-def _source_vault_arn(run: Run) -> str:
-    return arns.backup_vault(run.account("source"), run.source_region, run.source_vault_name)
 
 
 def _refusals(backup: Any) -> tuple[type[Exception], ...]:
@@ -90,13 +94,30 @@ def _refused(run: Run, step: str, arn: str, operation: str, error: Any) -> NotMa
     return NotMade(why)
 
 
+def _started_at(run: Run, step: str, created: datetime) -> None:
+    """Keep when the step's first job was made, by AWS's clock (CreationDate), for the listings."""
+    if run.state.get(step, SINCE) is None:
+        run.state.record(step, **{SINCE: (created - LISTING_MARGIN).isoformat()})
+
+
 def _since(run: Run, step: str) -> datetime:
-    """When the step's jobs are listed from: a little before its first job started (kept for reruns)."""
+    """When the step's jobs are listed from: a little before its first job was made (kept for reruns)."""
     recorded = run.state.get(step, SINCE)
-    if recorded is None:
-        recorded = (datetime.now(timezone.utc) - LISTING_MARGIN).isoformat()
-        run.state.record(step, **{SINCE: recorded})
+    if recorded is None:  # no job recorded its time: this machine's clock, with the margin
+        return datetime.now(timezone.utc) - LISTING_MARGIN
     return datetime.fromisoformat(recorded)
+
+
+def _described(run: Run, kind: str, job_id: str) -> dict[str, Any] | None:
+    """One job as AWS Backup describes it (a job the listings missed), or None when AWS does not know it."""
+    backup = run.source("backup")
+    try:
+        with clients.polling():
+            if kind == "backup":
+                return dict(backup.describe_backup_job(BackupJobId=job_id))
+            return dict(backup.describe_copy_job(CopyJobId=job_id)["CopyJob"])
+    except backup.exceptions.ResourceNotFoundException:
+        return None
 
 
 class Slots:
@@ -107,13 +128,32 @@ class Slots:
         self.run, self.kind, self.delay, self.sleep = run, kind, delay, sleep
         step = KINDS[kind][0]
         self.running = {row["job_id"] for row in rows(run, step).values() if row.get("outcome") == "RUNNING"}
+        self.unseen: dict[str, int] = {}
 
     def take(self) -> None:
+        """Return once fewer than max_concurrent_jobs run; StillRunning after max_wait_minutes (the
+        resources not started yet are started by the next run)."""
+        deadline = time.monotonic() + self.run.max_wait_minutes * 60
         while len(self.running) >= self.run.max_concurrent_jobs:
             listed = _listing(self.run, self.kind)
-            self.running -= {job_id for job_id in self.running if listed.get(job_id, {}).get("State") in jobs.ENDED}
-            if len(self.running) >= self.run.max_concurrent_jobs:
-                self.sleep(self.delay)
+            for job_id in list(self.running):
+                job = listed.get(job_id)
+                self.unseen[job_id] = 0 if job else self.unseen.get(job_id, 0) + 1
+                if job is None and self.unseen[job_id] >= UNSEEN_ROUNDS:
+                    job = _described(self.run, self.kind, job_id) or {"State": "UNKNOWN"}
+                if job is not None and job["State"] in (*jobs.ENDED, "UNKNOWN"):
+                    self.running.discard(job_id)
+            if len(self.running) < self.run.max_concurrent_jobs:
+                return
+            if time.monotonic() >= deadline:
+                raise StillRunning(
+                    self.run.step,
+                    f"{len(self.running)} {self.kind} jobs still run after {self.run.max_wait_minutes:g} minutes "
+                    "(max_wait_minutes) and no slot freed for the next one",
+                    f"run the step again with the same run folder ({self.run.state.directory}): the jobs stay "
+                    "this run's, and the resources not started yet are started then",
+                )
+            self.sleep(self.delay)
 
     def started(self, job_id: str) -> None:
         self.running.add(job_id)
@@ -130,13 +170,13 @@ def _listing(run: Run, kind: str) -> dict[str, dict[str, Any]]:
 
 def start_backups(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[Change]:
     """A backup per resource that has no recovery point and no running backup from this run."""
-    done = rows(run, CREATE_BACKUP)
+    done, verified = rows(run, CREATE_BACKUP), rows(run, VERIFY_SOURCE_KEY)
     slots = Slots(run, "backup", run.poll_seconds, sleep)
     backup = run.source("backup")
     changes = []
-    for arn in selection(run):
+    for arn in remember_selection(run):
         row = done.get(arn, {})
-        attempt = len(row.get("failed_jobs", []))
+        attempt = row.get("started", 0)
         arguments = {
             "BackupVaultName": run.source_vault_name,
             "ResourceArn": arn,
@@ -146,18 +186,20 @@ def start_backups(run: Run, sleep: Callable[[float], None] = time.sleep) -> list
             "RecoveryPointTags": dict(run.recovery_point_tags),
         }
 
-        def start(arn: str = arn, arguments: dict[str, Any] = arguments) -> str | NotMade:
-            _since(run, CREATE_BACKUP)
+        def start(arn: str = arn, arguments: dict[str, Any] = arguments, attempt: int = attempt) -> str | NotMade:
             slots.take()
             try:
-                job_id = backup.start_backup_job(**arguments)["BackupJobId"]
+                made = backup.start_backup_job(**arguments)
             except _refusals(backup) as error:
                 return _refused(run, CREATE_BACKUP, arn, "StartBackupJob", error)
-            slots.started(job_id)
-            _update(run, CREATE_BACKUP, arn, job_id=job_id, outcome="RUNNING", reason="", fix="")
-            return job_id
+            _started_at(run, CREATE_BACKUP, made["CreationDate"])
+            slots.started(made["BackupJobId"])
+            fields = {"job_id": made["BackupJobId"], "outcome": "RUNNING", "started": attempt + 1}
+            _update(run, CREATE_BACKUP, arn, **fields, recovery_point_arn="", reason="", fix="")
+            return str(made["BackupJobId"])
 
-        finished = row.get("outcome") in ("COMPLETED", "RUNNING")
+        # A recovery point step 02 found under the wrong key is backed up again.
+        finished = row.get("outcome") in ("COMPLETED", "RUNNING") and verified.get(arn, {}).get("outcome") != "FAILED"
         summary = (
             f"back up {arn} into {run.source_vault_name}, kept {run.delete_after_days} days"
             if not finished
@@ -181,47 +223,39 @@ def start_backups(run: Run, sleep: Callable[[float], None] = time.sleep) -> list
 
 
 def _follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: Callable[[float], None]) -> Outcome:
-    """Follow the run's running jobs of one kind to their end, one listing a round; record each row."""
+    """Follow the run's running jobs of one kind to their end, one listing a round; record each row (one
+    write of the state a round). A job the listings miss for UNSEEN_ROUNDS rounds in a row is described."""
     step, record_as, field = KINDS[kind]
     deadline = time.monotonic() + run.max_wait_minutes * 60
     unseen: dict[str, int] = {}
     while True:
-        table = rows(run, step)
-        running = {arn: row for arn, row in table.items() if row.get("outcome") == "RUNNING"}
+        running = {arn: row for arn, row in rows(run, step).items() if row.get("outcome") == "RUNNING"}
         if not running:
             break
         listed = _listing(run, kind)
+        news: dict[str, dict[str, Any]] = {}
         for arn, row in running.items():
             job = listed.get(row["job_id"])
+            unseen[arn] = 0 if job else unseen.get(arn, 0) + 1
+            if job is None and unseen[arn] >= UNSEEN_ROUNDS:
+                job = _described(run, kind, row["job_id"])
+                if job is None:
+                    news[arn] = _failure(f"{kind} job {row['job_id']} is not known to AWS Backup", "run again")
+                    continue
             if job is None:
-                unseen[arn] = unseen.get(arn, 0) + 1
-                if unseen[arn] >= UNSEEN_ROUNDS:
-                    _failed(run, step, arn, f"{kind} job {row['job_id']} is not listed by AWS Backup", "run again")
                 continue
             if job["State"] == "COMPLETED":
-                _update(run, step, arn, outcome="COMPLETED", **{record_as: job.get(field)})
+                news[arn] = {"outcome": "COMPLETED", record_as: job.get(field)}
             elif job["State"] in jobs.TERMINAL_FAILURES:
-                message = job.get("StatusMessage") or "no status message"
-                known = registry.match(message)
-                fix = f"{checks.CHECKS[known.id](checks.Facts(run, resource=arn)).fix}" if known else "read the message"
-                failures = [
-                    *row.get("failed_jobs", []),
-                    {"job_id": row["job_id"], "state": job["State"], "status_message": message},
-                ]
-                _update(run, step, arn, failed_jobs=failures)
-                _failed(
-                    run,
-                    step,
-                    arn,
-                    f"[{known.id if known else 'unknown'}] {kind} job {row['job_id']} ended {job['State']}: {message}",
-                    f"{fix}; the next run starts a new {kind} job",
-                )
+                news[arn] = _job_failure(run, kind, arn, row, job)
+        _update_rows(run, step, news)
+        table = rows(run, step)
         if progress is not None:
-            progress(_progress(rows(run, step), kind))
-        if not any(row.get("outcome") == "RUNNING" for row in rows(run, step).values()):
+            progress(_progress(table, kind))
+        still = sum(1 for row in table.values() if row.get("outcome") == "RUNNING")
+        if not still:
             break
         if time.monotonic() >= deadline:
-            still = sum(1 for row in rows(run, step).values() if row.get("outcome") == "RUNNING")
             raise StillRunning(
                 run.step,
                 f"{still} {kind} jobs are still running after {run.max_wait_minutes:g} minutes (max_wait_minutes)",
@@ -229,6 +263,26 @@ def _follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: C
             )
         sleep(delay)
     return Outcome(_summary(rows(run, step), kind))
+
+
+def _failure(why: str, fix: str) -> dict[str, Any]:
+    log.warning("%s. Fix: %s", why, fix)
+    return {"outcome": "FAILED", "reason": why, "fix": fix}
+
+
+def _job_failure(run: Run, kind: str, arn: str, row: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    """A job AWS reports ended without completing: its row's failure, with the known failure's fix."""
+    message = job.get("StatusMessage") or "no status message"
+    known = registry.match(message)
+    fix = checks.CHECKS[known.id](checks.Facts(run, resource=arn)).fix if known else "read the message"
+    failed = {"job_id": row["job_id"], "state": job["State"], "status_message": message}
+    return {
+        **_failure(
+            f"[{known.id if known else 'unknown'}] {kind} job {row['job_id']} ended {job['State']}: {message}",
+            f"{fix}; the next run starts a new {kind} job",
+        ),
+        "failed_jobs": [*row.get("failed_jobs", []), failed],
+    }
 
 
 def _progress(table: dict[str, dict[str, Any]], kind: str) -> dict[str, Any]:
@@ -316,7 +370,7 @@ def verify_source_keys(run: Run) -> list[dict[str, Any]]:
             return []
         raise StepFailed(run.step, "no recovery point of the selection was made", f"run step {CREATE_BACKUP} first")
     points = _points(run, "source")
-    snapshots = _snapshot_keys(run, "source", list(made.values()))
+    snapshots = _snapshot_keys(run, "source", [point for point in made.values() if point in points])
     aliases = keys.aliases_by_key(run.source_profile, run.source_region)
     for arn, point_arn in made.items():
         volume_key = resource_key(run, arn)
@@ -367,7 +421,7 @@ def verify_target_keys(run: Run) -> list[dict[str, Any]]:
         raise StepFailed(run.step, "no copy of the selection was made", f"run step {COPY_TO_TARGET} first")
     vault_key = run.target("backup").describe_backup_vault(BackupVaultName=run.target_vault_name)["EncryptionKeyArn"]
     points = _points(run, "target")
-    snapshots = _snapshot_keys(run, "target", list(made.values()))
+    snapshots = _snapshot_keys(run, "target", [point for point in made.values() if point in points])
     aliases = keys.aliases_by_key(run.target_profile, run.target_region)
     for arn, point_arn in made.items():
         point_key = points.get(point_arn, {}).get("EncryptionKeyArn")
@@ -414,7 +468,9 @@ def share_source_keys(run: Run) -> list[Change]:
     for key_arn, resources in by_key.items():
         info = keys.describe(run.source_profile, run.source_region, key_arn)
         why, fix = "", ""
-        if info.manager != "CUSTOMER":
+        if info.manager != "CUSTOMER" and run.force_copy:
+            log.warning("force_copy: %s is an AWS managed key, not shared", info.alias or info.arn)
+        elif info.manager != "CUSTOMER":
             why = (
                 f"[source-key-customer-managed] the volume is encrypted with the AWS managed key {info.alias}, "
                 "whose policy cannot be changed"
@@ -525,7 +581,7 @@ def start_copies(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[
     backup = run.source("backup")
     role_arn = run.role_arn
     changes = []
-    for arn in selection(run):
+    for arn in remember_selection(run):
         row = copies.get(arn, {})
         if row.get("outcome") in ("COMPLETED", "RUNNING"):
             changes.append(
@@ -546,14 +602,17 @@ def start_copies(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[
             _failed(run, COPY_TO_TARGET, arn, f"[{failing[0].check_id}] {failing[0].finding}", failing[0].fix)
             continue
         point = backups.get(arn, {}).get("recovery_point_arn")
-        attempt = len(row.get("failed_jobs", []))
+        if not point and not run.dry_run:
+            why = f"no recovery point to copy: its backup {backups.get(arn, {}).get('outcome', 'was not started')}"
+            _failed(run, COPY_TO_TARGET, arn, why, f"run step {CREATE_BACKUP} again for it")
+            continue
+        attempt = row.get("started", 0)
 
         def start(arn: str = arn, point: str | None = point, attempt: int = attempt) -> str | NotMade:
             chosen = point or rows(run, CREATE_BACKUP).get(arn, {}).get("recovery_point_arn")
-            _since(run, COPY_TO_TARGET)
             slots.take()
             try:
-                job_id = backup.start_copy_job(
+                made = backup.start_copy_job(
                     RecoveryPointArn=chosen,
                     SourceBackupVaultName=run.source_vault_name,
                     DestinationBackupVaultArn=run.target_vault_arn,
@@ -562,21 +621,14 @@ def start_copies(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[
                         str(run.state.directory), "copy", str(chosen), str(attempt)
                     ),
                     Lifecycle=run.lifecycle(),
-                )["CopyJobId"]
+                )
             except _refusals(backup) as error:
                 return _refused(run, COPY_TO_TARGET, arn, "StartCopyJob", error)
-            slots.started(job_id)
-            _update(
-                run,
-                COPY_TO_TARGET,
-                arn,
-                job_id=job_id,
-                outcome="RUNNING",
-                source_recovery_point_arn=chosen,
-                reason="",
-                fix="",
-            )
-            return job_id
+            _started_at(run, COPY_TO_TARGET, made["CreationDate"])
+            slots.started(made["CopyJobId"])
+            fields = {"job_id": made["CopyJobId"], "outcome": "RUNNING", "started": attempt + 1}
+            _update(run, COPY_TO_TARGET, arn, **fields, source_recovery_point_arn=chosen, reason="", fix="")
+            return str(made["CopyJobId"])
 
         blocked_by = "; ".join(  # a dry run's copy waits for what an earlier step only planned
             f"step {f.needs_step} makes good [{f.check_id}] {f.finding}"
@@ -623,7 +675,11 @@ def results(state: dict[str, Any], resources: list[str] | None = None) -> list[d
     """One row per resource: its recovery point, its copy, the copy's key, and how it ended (the step
     it failed in, why and the fix; else how far it got)."""
     table = {step: state.get(step, {}).get(ROWS, {}) for step in STEPS_OF_ROWS}
-    chosen = resources or list(dict.fromkeys(arn for step in STEPS_OF_ROWS for arn in table[step]))
+    chosen = (
+        resources
+        or state.get(SELECTED, {}).get("resources")
+        or list(dict.fromkeys(arn for step in STEPS_OF_ROWS for arn in table[step]))
+    )
     out = []
     for arn in chosen:
         of = {step: table[step].get(arn, {}) for step in STEPS_OF_ROWS}
@@ -654,8 +710,9 @@ def results_of(run: Run) -> list[dict[str, Any]]:
 
 def failures_line(state: dict[str, Any]) -> str:
     """One line on the rows that failed ('' when none did): how many, and the first with its fix."""
-    failed = [row for row in results(state) if row["outcome"].startswith("FAILED")]
+    table = results(state)
+    failed = [row for row in table if row["outcome"].startswith("FAILED")]
     if not failed:
         return ""
     first = failed[0]
-    return f"{len(failed)} of {len(results(state))} resources failed; first: {first['resource']}: {first['outcome']}"
+    return f"{len(failed)} of {len(table)} resources failed; first: {first['resource']}: {first['outcome']}"

@@ -285,3 +285,50 @@ def test_a_copy_aws_refuses_for_one_resource_fails_in_its_row_and_the_log_says_n
     assert copies[rds].startswith("not made: [rds-single-hop] StartCopyJob refused")
     assert [v for k, v in copies.items() if k != rds] == ["applied"]
     assert "[05_verify_target_key] ok" in done.stdout and ": 1 resources: 1 VERIFIED" in done.stdout
+
+
+def test_a_wait_for_a_free_slot_ends_with_max_wait_minutes_and_the_rerun_starts_the_rest(world, aws, tmp_path):
+    world.configure(job_seconds=600)
+    volumes_tagged(aws, 2, "slow")
+    parameters = write_parameters(
+        tmp_path / "slow.yaml", resource_tags={"Fleet": "slow"}, max_concurrent_jobs=1, max_wait_minutes=0.05
+    )
+    steps = ["--steps", "00_prerequisites,01_create_backup"]
+    done = subprocess.run(
+        [str(RUNBOOK), "run", str(parameters), "--out", str(tmp_path / "run"), *steps],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 75, done.stderr
+    assert "1 backup jobs still run after 0.05 minutes (max_wait_minutes) and no slot freed for the next one" in (
+        done.stderr
+    )
+    assert len(aws.source("backup").list_backup_jobs()["BackupJobs"]) == 1, "the second waits for a slot"
+
+
+def test_a_policy_edit_starts_from_the_policy_as_it_is_now_not_as_the_run_first_read_it(world, aws, tmp_path):
+    from runbook_lib.aws import keys
+    from runbook_lib.aws.context import Run
+
+    Run("03_share_source_key", params.validate({"run_dir": str(tmp_path)}))
+    key = keys.describe("sandbox-source", "us-east-1", "alias/cmkSource")  # the run reads and keeps the policy
+    policy = json.loads(key.policy or "{}")
+    policy["Statement"].append(
+        {"Sid": "AddedMeanwhile", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
+         "Action": "kms:DescribeKey", "Resource": "*"}
+    )  # fmt: skip
+    aws.source("kms").put_key_policy(KeyId=key.arn, PolicyName="default", Policy=json.dumps(policy))
+    principal = keys.copy_principal(TARGET_ACCOUNT, "eu-west-1", None)
+    change = keys.share_change("03_share_source_key", "sandbox-source", "us-east-1", key.arn, principal)
+    written = json.loads(change.effect["policy"])
+    assert "AddedMeanwhile" in [s.get("Sid") for s in written["Statement"]], "an admin's statement is kept"
+
+
+def test_a_volume_named_twice_is_one_line(world, aws, tmp_path):
+    from runbook_lib.aws.context import Run, selection
+    from runbook_lib.core.errors import StepFailed
+
+    made = volumes_tagged(aws, 1, "twice")
+    run = Run("01_create_backup", params.validate({"run_dir": str(tmp_path), "resources": ["twice-0", made[0]]}))
+    with pytest.raises(StepFailed) as refused:
+        selection(run)
+    assert f"resources names volume {made[0]} twice (by its ARN and its Name tag)" in str(refused.value)
