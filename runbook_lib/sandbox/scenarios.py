@@ -30,6 +30,7 @@ from .backup.models import SandboxBackupBackend, sandbox_backup_backends
 from .backup.records import RecoveryPoint, utcnow
 from .kms.models import create_managed_key
 from .settings import settings
+from .stats import request_counts
 from .world import world
 
 SEED = 2018
@@ -74,6 +75,7 @@ def reset_world(name: str) -> None:
     reset_model_data()
     organizations.forget_memberships()
     settings.clear_world_faults()
+    request_counts.clear()
     world.clear(name)
     mock_random.seed(SEED)
     chosen.build()
