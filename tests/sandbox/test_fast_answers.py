@@ -16,14 +16,16 @@ from moto.core import responses as moto_responses
 from moto.core.responses import ActionContext, ActionResult
 from moto.core.serialize import get_serializer_class
 from moto.core.utils import get_service_model
+from moto.ec2.exceptions import InvalidSnapshotIdError
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.core import TaggedEC2Resource
+from moto.ec2.models.elastic_block_store import EBSBackend
 from moto.ec2.responses import EC2Response
 
 from runbook_lib.sandbox.backup.records import BackupJob, CopyJob, RecoveryPoint, RestoreJob
 from runbook_lib.sandbox.backup.responses import SandboxBackupResponse
 from runbook_lib.sandbox.backup.serialize import ShapedResult, epoch_seconds
-from runbook_lib.sandbox.ec2.models import get_tags
+from runbook_lib.sandbox.ec2.models import describe_snapshots, get_tags
 from runbook_lib.sandbox.speedups import MemoizedAttributePicker
 
 ACCOUNT, REGION = "222222222222", "us-east-1"
@@ -150,3 +152,19 @@ def test_the_memoizing_attribute_picker_writes_what_moto_writes(volumes, monkeyp
 def test_ec2_tags_read_from_the_resource_entry_are_moto_tags(volumes):
     for volume in volumes:
         assert get_tags(volume) == TaggedEC2Resource.get_tags(volume)
+
+
+def test_snapshots_named_by_id_are_those_moto_finds(volumes):
+    ec2 = ec2_backends[ACCOUNT][REGION]
+    made = [ec2.create_snapshot(volume.id, "test") for volume in volumes]
+    try:
+        named = [made[2].id, made[0].id, made[2].id]
+        assert describe_snapshots(ec2, named) == [made[2], made[0]]
+        assert set(describe_snapshots(ec2, named)) == set(EBSBackend.describe_snapshots(ec2, named[:2]))
+        filters = {"volume-id": [volumes[0].id]}
+        assert describe_snapshots(ec2, named, filters) == EBSBackend.describe_snapshots(ec2, named[:2], filters)
+        with pytest.raises(InvalidSnapshotIdError):
+            describe_snapshots(ec2, [made[0].id, "snap-00000000000000000"])
+    finally:
+        for snapshot in made:
+            ec2.snapshots.pop(snapshot.id, None)
