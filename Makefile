@@ -66,6 +66,7 @@ benchmark: bytecode
 	$(BIN)/python benchmarks/cli_speed.py
 	$(BIN)/python benchmarks/aws_calls.py
 	$(BIN)/python benchmarks/run_speed.py
+	$(BIN)/python benchmarks/sandbox_calls.py
 
 clean:
 	rm -rf $(VENV) .sandbox runs *.egg-info

@@ -279,6 +279,32 @@ def _sandbox_join(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sandbox_stats(args: argparse.Namespace) -> int:
+    """The AWS requests the sandbox answered per operation, most first, as a table (or JSON)."""
+    from datetime import datetime
+
+    sandbox = _require(args)
+    counts = sandbox.clear_stats() if args.clear else sandbox.stats()
+    if args.json:
+        print(json.dumps(counts, indent=2))
+        return 0
+    since = datetime.fromisoformat(counts["since"]).strftime("%Y-%m-%d %H:%M:%S UTC")
+    cleared = "; the counts now start again" if args.clear else ""
+    operations = sorted(counts["operations"].items(), key=lambda item: (-item[1], item[0]))
+    if not operations:
+        print(f"No AWS requests since {since} (the last reset or clear){cleared}.")
+        return 0
+    print(f"AWS requests since {since} (the last reset or clear){cleared}:")
+    names = max(len("operation"), *(len(name) for name, _ in operations))
+    calls = max(len("calls"), len(str(counts["total"])))
+    rule = f"{'-' * names}  {'-' * calls}"
+    print(f"{'operation':<{names}}  {'calls':>{calls}}", rule, sep="\n")
+    for name, count in operations:
+        print(f"{name:<{names}}  {count:>{calls}}")
+    print(rule, f"{'total':<{names}}  {counts['total']:>{calls}}", sep="\n")
+    return 0
+
+
 def _non_negative(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -347,6 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     configure.add_argument("--stall-operation", metavar="OPERATION", help="hold only this operation, e.g. ListCopyJobs")
     configure.add_argument("--stall-seconds", metavar="SECONDS", help="how long each is held (default 600)")
     configure.add_argument("--stall-calls", metavar="N", help="how many requests to hold (default 1; 0 removes)")
+    stats = sub("stats", _sandbox_stats, "count the AWS requests answered, per operation, since the last reset")
+    stats.add_argument("--clear", action="store_true", help="start the counts again once printed")
+    stats.add_argument("--json", action="store_true", help="print the counts as JSON")
     return parser
 
 

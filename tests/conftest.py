@@ -109,6 +109,7 @@ LONG_TESTS = {
     "tests/runbook/test_troubleshooting_cli.py::test_diagnose_and_fix": 15,
     "tests/runbook/test_job_resume.py::test_throttled_while_waiting": 15,
     "tests/runbook/test_notebooks.py::test_a_notebook_runs_alone": 13,
+    "tests/sandbox/test_scale.py::test_10000_recovery_points_list_in_10_pages_of_1000": 10,
     "tests/runbook/test_dry_run.py::test_run_all_with_apply_false_alone": 10,
     "tests/runbook/test_hostile_runs.py::test_a_wait_survives": 10,
     "tests/runbook/test_step_kernels.py::test_a_failing_step": 12,

@@ -1,4 +1,4 @@
-"""The sandbox's control API under /_sandbox/: status, scenarios, state, reset, join, configure, shutdown.
+"""The sandbox's control API under /_sandbox/: status, scenarios, state, stats, reset, join, configure, shutdown.
 
 It answers only requests a web page cannot forge: each carries the sandbox's token in the
 X-Sandbox-Token header, and each POST has a JSON body. A page that guesses the port can send
@@ -24,6 +24,7 @@ from .accounts import CONTROL_TOKEN_HEADER as TOKEN_HEADER
 from .accounts import CONTROL_TOKEN_VARIABLE as TOKEN_VARIABLE
 from .scenarios import SCENARIOS, reset_world
 from .settings import SettingsError, settings
+from .stats import request_counts
 from .world import world
 
 
@@ -83,6 +84,12 @@ class ControlAPI:
     def _state(self, body: dict[str, Any]) -> Response:
         return _json(state.snapshot())
 
+    def _stats(self, body: dict[str, Any]) -> Response:
+        return _json(request_counts.report())
+
+    def _clear_stats(self, body: dict[str, Any]) -> Response:
+        return _json(request_counts.clear())
+
     def _reset(self, body: dict[str, Any]) -> Response:
         name = body.get("scenario") or world.scenario
         if not isinstance(name, str) or name not in SCENARIOS:
@@ -112,6 +119,8 @@ ROUTES: dict[tuple[str, str], Callable[[ControlAPI, dict[str, Any]], Response]] 
     ("GET", "status"): ControlAPI._status,
     ("GET", "scenarios"): ControlAPI._scenarios,
     ("GET", "state"): ControlAPI._state,
+    ("GET", "stats"): ControlAPI._stats,
+    ("POST", "stats/clear"): ControlAPI._clear_stats,
     ("POST", "reset"): ControlAPI._reset,
     ("POST", "join"): ControlAPI._join,
     ("POST", "configure"): ControlAPI._configure,

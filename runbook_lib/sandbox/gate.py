@@ -4,7 +4,8 @@ It knows every access key it issued (and answers an unknown one as AWS does), ma
 account, refuses a request that names no operation of a served service (protocols.py), holds a
 request when a stall is set, throttles when asked, and then brings every job whose time is up to
 its end, so that all operations, of every service, see the same world at the same moment.
-Requests under /_sandbox/ go to the control API.
+It counts every request it answers, per operation (stats.py). Requests under /_sandbox/ go to the
+control API.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .backup.models import settle_due_jobs
 from .control import ControlAPI
 from .settings import settings
 from .speedups import backend_for_host
+from .stats import request_counts
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +116,7 @@ def on_service_error(error: Exception) -> Any:
 
 
 class SandboxGate:
-    """WSGI middleware: control API, credential check, account mapping, request checks, faults."""
+    """WSGI middleware: control API, credential check, account mapping, request checks, faults, counts."""
 
     def __init__(self, app: DomainDispatcherApplication, control: ControlAPI):
         self.app = app
@@ -126,7 +128,9 @@ class SandboxGate:
             return self.control(environ, start_response)
         if path.startswith("/moto-api"):
             return Response("Use the sandbox's /_sandbox/ control API.", status=404)(environ, start_response)
-        return self.gate(environ)(environ, start_response)
+        app = self.gate(environ)
+        request_counts.count(environ.get(SERVICE_KEY, ""), environ.get(OPERATION_KEY))
+        return app(environ, start_response)
 
     def gate(self, environ: dict[str, Any]) -> Callable[..., Iterable[bytes]]:
         """The app that answers the request: an AWS-shaped refusal, or the service."""

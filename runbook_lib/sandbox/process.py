@@ -95,6 +95,14 @@ class Sandbox:
     def state(self) -> dict[str, Any]:
         return self.control("state")
 
+    def stats(self) -> dict[str, Any]:
+        """AWS requests answered per operation since the last reset or clear (see stats.py)."""
+        return self.control("stats")
+
+    def clear_stats(self) -> dict[str, Any]:
+        """Start the counts again; returns the counts cleared."""
+        return self.control("stats/clear", {})
+
 
 def _pid_alive(pid: int) -> bool:
     try:

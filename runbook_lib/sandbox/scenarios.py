@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from moto.backup.models import Vault
 from moto.core.base_backend import AccountSpecificBackend, BackendDict, backend_lock
 from moto.core.model_instances import reset_model_data
 from moto.ec2.models import ec2_backends
@@ -30,6 +31,7 @@ from .backup.models import SandboxBackupBackend, sandbox_backup_backends
 from .backup.records import RecoveryPoint, utcnow
 from .kms.models import create_managed_key
 from .settings import settings
+from .stats import request_counts
 from .world import world
 
 SEED = 2018
@@ -74,6 +76,7 @@ def reset_world(name: str) -> None:
     reset_model_data()
     organizations.forget_memberships()
     settings.clear_world_faults()
+    request_counts.clear()
     world.clear(name)
     mock_random.seed(SEED)
     chosen.build()
@@ -176,15 +179,15 @@ def create_database(account: SandboxAccount, region: str, name: str, kms_key_arn
     )
 
 
-def create_hourly_recovery_points(backup: SandboxBackupBackend, volume_name: str, count: int) -> None:
-    """`count` completed recovery points of a volume, one an hour up to this hour, made by an hourly plan.
+def create_hourly_recovery_points(backup: SandboxBackupBackend, vault: Vault, volume_name: str, count: int) -> None:
+    """`count` completed recovery points of a volume in a vault, one an hour up to this hour, made by
+    an hourly plan.
 
     Built straight into the backends (a snapshot each, keeping the volume's key, as StartBackupJob
     makes them) without the jobs that made them: a reset builds 10,000 in well under a second.
     """
     ec2 = ec2_backends[backup.account_id][backup.region_name]
     volume = next(v for v in ec2.volumes.values() if v.get_filter_value("tag:Name") == volume_name)
-    vault = backup.vaults[SOURCE_VAULT_NAME]
     lifecycle = {"DeleteAfterDays": HOURLY_RETENTION_DAYS}
     plan = backup.create_backup_plan(
         {
@@ -349,5 +352,5 @@ def many_recovery_points() -> None:
     build_walkthrough()
     kms = kms_backends[SOURCE.account_id][SOURCE_REGION]
     backup = sandbox_backup_backends[SOURCE.account_id][SOURCE_REGION]
-    backup.create_backup_vault(SOURCE_VAULT_NAME, {}, kms.describe_key("alias/cmkSourceVault").arn, "")
-    create_hourly_recovery_points(backup, "walkthrough-volume", HOURLY_RECOVERY_POINTS)
+    vault = backup.create_backup_vault(SOURCE_VAULT_NAME, {}, kms.describe_key("alias/cmkSourceVault").arn, "")
+    create_hourly_recovery_points(backup, vault, "walkthrough-volume", HOURLY_RECOVERY_POINTS)

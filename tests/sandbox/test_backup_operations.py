@@ -56,6 +56,22 @@ def test_create_backup_vault_without_key_uses_aws_managed_backup_key(aws, backup
     assert managed["Arn"] == key_arn(aws.source("kms"), "alias/aws/backup")
 
 
+def test_create_backup_vault_without_key_where_no_service_used_the_backup_key_yet(aws):
+    """The AWS managed key is created on first use in a Region, as AWS does (moto knew no aws/backup)."""
+    backup = aws.source("backup", TARGET_REGION)
+    backup.create_backup_vault(BackupVaultName="FirstInRegion")
+    described = backup.describe_backup_vault(BackupVaultName="FirstInRegion")
+    managed = aws.source("kms", TARGET_REGION).describe_key(KeyId="alias/aws/backup")["KeyMetadata"]
+    assert (described["EncryptionKeyArn"], managed["KeyManager"]) == (managed["Arn"], "AWS")
+
+
+def test_describe_backup_vault_counts_its_recovery_points(aws, backup, vault):
+    assert backup.describe_backup_vault(BackupVaultName=vault)["NumberOfRecoveryPoints"] == 0
+    back_up(aws, volume_arn(aws))
+    described = backup.describe_backup_vault(BackupVaultName=vault)
+    assert (described["NumberOfRecoveryPoints"], described["VaultType"]) == (1, "BACKUP_VAULT")
+
+
 def test_create_backup_vault_refuses_a_key_of_another_account(aws, backup):
     foreign = key_arn(aws.target("kms"), "alias/cmkTarget")
     with pytest.raises(ClientError) as excinfo:

@@ -184,5 +184,6 @@ class SandboxBackupResponse(BackupResponse):
         return EmptyResult()
 
     def describe_backup_vault(self) -> ActionResult:
+        """With NumberOfRecoveryPoints, which moto's Vault keeps under a name its serializer never finds."""
         vault = self.backup_backend.describe_backup_vault(self._param("BackupVaultName"))
-        return ActionResult(vault)  # moto's Vault: moto's serializer reads its attributes
+        return ShapedResult({**vault.to_list_dict(), "VaultType": "BACKUP_VAULT"})

@@ -90,9 +90,13 @@ def _generate_default_keys(self: KmsBackend, alias_name: str) -> str | None:
 
 
 def ensure_managed_key(account_id: str, region: str, alias: str) -> Key:
+    """The AWS managed key of an alias, created on first use as AWS creates it: moto creates only the
+    keys of its own list of reserved aliases, which lacks aws/backup."""
     backend = kms_backends[account_id][region]
     key_id = backend.get_key_id_from_alias(alias)
-    return backend.keys[key_id]  # type: ignore[index]
+    if key_id is None:
+        return create_managed_key(backend, alias)
+    return backend.keys[key_id]
 
 
 def find_key(account_id: str, region: str, key_ref: str) -> Key | None:
