@@ -142,6 +142,18 @@ def test_a_fleet_run_copies_every_volume_one_failure_stays_in_its_row_and_the_re
     ]
     assert [entry["target"] for entry in started][-1] == blocked and len(started) == 201
     assert "Resources: 201 of 201 copied and verified" in second.stdout
+    record = json.loads((out / "05_verify_target_key.ipynb").read_text())
+    shown = [
+        "".join(output.get("data", {}).get("text/html", ""))
+        for cell in record["cells"]
+        for output in cell.get("outputs", [])
+    ]
+    table = next(page for page in shown if ">destination key<" in page)
+    assert table.count("<tr>") == 201 and "Showing the first 200 of 201 rows" in table, "the record's results table"
+    texts = ["".join(o.get("text", "")) for cell in record["cells"] for o in cell.get("outputs", [])]
+    assert any(
+        "201 of 201 copies are encrypted with the destination vault's key (alias/cmkTarget)." in t for t in texts
+    )
 
 
 def test_at_most_max_concurrent_jobs_run_at_once(world, aws, tmp_path):
