@@ -5,6 +5,7 @@ that fails says so in its row and the others go on; the run exits non-zero when 
 rerun picks up only what is unfinished. At most max_concurrent_jobs jobs run at once, and they are
 followed with one listing per round (ceil(N/1000) calls, jobs.list_round), not one call per job. Reads
 are made for the whole selection: one volume listing, one vault listing, snapshots 200 at a time.
+The rows live in fleet_rows.py, the following of jobs in fleet_jobs.py; here, the steps.
 """
 
 from __future__ import annotations
@@ -12,157 +13,26 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..aws import clients, jobs, keys
-from ..aws.context import FLEET_ROWS, Run, resource_key, selection
+from ..aws.context import Run, resource_key, selection
 from ..core import arns, grants
 from ..core.changes import Change, NotMade
-from ..core.errors import StepFailed, StillRunning
+from ..core.errors import StepFailed
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, SHARE_SOURCE_KEY, VERIFY_SOURCE_KEY, VERIFY_TARGET_KEY
-from ..troubleshooting import checks, registry
+from ..troubleshooting import checks
+from .fleet_jobs import Progress, Slots, follow, refusals, refused, started_at
+from .fleet_rows import fail, failures_line, remember_selection, results, rows, update
 from .following import Outcome
+
+__all__ = ["failures_line", "results"]  # read by the runner and the report through this module
 
 log = logging.getLogger(__name__)
 
-ROWS = FLEET_ROWS
-SELECTED = "selection"  # the run's last selection, in its state
-SINCE = "fleet_since"
 SNAPSHOT_BATCH = 200  # snapshot IDs per DescribeSnapshots
-LISTING_MARGIN = timedelta(minutes=10)  # jobs are listed from a little before the first one started
-UNSEEN_ROUNDS = 3  # rounds a started job may be missing from the listing (AWS lists it eventually)
 # The checks that depend on the resource (its key, its type, its recovery point); the others are the run's.
 PER_RESOURCE = ("source-key-customer-managed", "source-key-shared", "rds-single-hop", "recovery-point-ready")
-Progress = Callable[[dict[str, Any]], None]
-
-KINDS = {
-    "backup": (CREATE_BACKUP, "recovery_point_arn", "RecoveryPointArn"),
-    "copy": (COPY_TO_TARGET, "destination_recovery_point_arn", "DestinationRecoveryPointArn"),
-}
-
-
-def rows(run: Run, step: str) -> dict[str, dict[str, Any]]:
-    """The step's row per resource (resource ARN: what the step did for it)."""
-    return dict(run.state.get(step, ROWS, {}))
-
-
-def _update(run: Run, step: str, arn: str, **values: Any) -> None:
-    _update_rows(run, step, {arn: values})
-
-
-def _update_rows(run: Run, step: str, updates: dict[str, dict[str, Any]]) -> None:
-    """Change many rows in one write of the run state (a round's news of every job at once)."""
-    if not updates:
-        return
-    state = run.state.load()
-    table = state.setdefault(step, {}).setdefault(ROWS, {})
-    for arn, values in updates.items():
-        table.setdefault(arn, {}).update(values)
-    run.state.save(state)
-
-
-def remember_selection(run: Run) -> list[str]:
-    """The run's selection, kept in its state: the results and the exit code are about these resources."""
-    chosen = selection(run)
-    if run.state.get(SELECTED, "resources") != chosen:
-        run.state.record(SELECTED, resources=chosen)
-    return chosen
-
-
-def _failed(run: Run, step: str, arn: str, why: str, fix: str) -> None:
-    _update(run, step, arn, outcome="FAILED", reason=why, fix=fix)
-    log.warning("%s: %s. Fix: %s", arn, why, fix)
-
-
-def _refusals(backup: Any) -> tuple[type[Exception], ...]:
-    """What AWS Backup refuses for one resource (its type, its state, a recovery point gone): the
-    resource's row fails, the others go on. Anything else (access, the network) stops the step."""
-    return (
-        backup.exceptions.InvalidParameterValueException,
-        backup.exceptions.InvalidRequestException,
-        backup.exceptions.ResourceNotFoundException,
-    )
-
-
-def _refused(run: Run, step: str, arn: str, operation: str, error: Any) -> NotMade:
-    message = error.response["Error"]["Message"]
-    known = registry.match(message)
-    why = f"[{known.id if known else 'unknown'}] {operation} refused: {message}"
-    fix = checks.CHECKS[known.id](checks.Facts(run, resource=arn)).fix if known else "read the message"
-    _failed(run, step, arn, why, fix)
-    return NotMade(why)
-
-
-def _started_at(run: Run, step: str, created: datetime) -> None:
-    """Keep when the step's first job was made, by AWS's clock (CreationDate), for the listings."""
-    if run.state.get(step, SINCE) is None:
-        run.state.record(step, **{SINCE: (created - LISTING_MARGIN).isoformat()})
-
-
-def _since(run: Run, step: str) -> datetime:
-    """When the step's jobs are listed from: a little before its first job was made (kept for reruns)."""
-    recorded = run.state.get(step, SINCE)
-    if recorded is None:  # no job recorded its time: this machine's clock, with the margin
-        return datetime.now(timezone.utc) - LISTING_MARGIN
-    return datetime.fromisoformat(recorded)
-
-
-def _described(run: Run, kind: str, job_id: str) -> dict[str, Any] | None:
-    """One job as AWS Backup describes it (a job the listings missed), or None when AWS does not know it."""
-    backup = run.source("backup")
-    try:
-        with clients.polling():
-            if kind == "backup":
-                return dict(backup.describe_backup_job(BackupJobId=job_id))
-            return dict(backup.describe_copy_job(CopyJobId=job_id)["CopyJob"])
-    except backup.exceptions.ResourceNotFoundException:
-        return None
-
-
-class Slots:
-    """At most max_concurrent_jobs of the run's jobs of one kind running at once: a start waits for a
-    slot, looking at the jobs with one listing a round."""
-
-    def __init__(self, run: Run, kind: str, delay: int, sleep: Callable[[float], None] = time.sleep):
-        self.run, self.kind, self.delay, self.sleep = run, kind, delay, sleep
-        step = KINDS[kind][0]
-        self.running = {row["job_id"] for row in rows(run, step).values() if row.get("outcome") == "RUNNING"}
-        self.unseen: dict[str, int] = {}
-
-    def take(self) -> None:
-        """Return once fewer than max_concurrent_jobs run; StillRunning after max_wait_minutes (the
-        resources not started yet are started by the next run)."""
-        deadline = time.monotonic() + self.run.max_wait_minutes * 60
-        while len(self.running) >= self.run.max_concurrent_jobs:
-            listed = _listing(self.run, self.kind)
-            for job_id in list(self.running):
-                job = listed.get(job_id)
-                self.unseen[job_id] = 0 if job else self.unseen.get(job_id, 0) + 1
-                if job is None and self.unseen[job_id] >= UNSEEN_ROUNDS:
-                    job = _described(self.run, self.kind, job_id) or {"State": "UNKNOWN"}
-                if job is not None and job["State"] in (*jobs.ENDED, "UNKNOWN"):
-                    self.running.discard(job_id)
-            if len(self.running) < self.run.max_concurrent_jobs:
-                return
-            if time.monotonic() >= deadline:
-                raise StillRunning(
-                    self.run.step,
-                    f"{len(self.running)} {self.kind} jobs still run after {self.run.max_wait_minutes:g} minutes "
-                    "(max_wait_minutes) and no slot freed for the next one",
-                    f"run the step again with the same run folder ({self.run.state.directory}): the jobs stay "
-                    "this run's, and the resources not started yet are started then",
-                )
-            self.sleep(self.delay)
-
-    def started(self, job_id: str) -> None:
-        self.running.add(job_id)
-
-
-def _listing(run: Run, kind: str) -> dict[str, dict[str, Any]]:
-    step = KINDS[kind][0]
-    vault = run.source_vault_name if kind == "backup" else run.target_vault_arn
-    return jobs.list_round(run.source_profile, run.source_region, kind, vault, _since(run, step))
 
 
 # ----- step 01 -------------------------------------------------------------------------------------
@@ -190,12 +60,12 @@ def start_backups(run: Run, sleep: Callable[[float], None] = time.sleep) -> list
             slots.take()
             try:
                 made = backup.start_backup_job(**arguments)
-            except _refusals(backup) as error:
-                return _refused(run, CREATE_BACKUP, arn, "StartBackupJob", error)
-            _started_at(run, CREATE_BACKUP, made["CreationDate"])
+            except refusals(backup) as error:
+                return refused(run, CREATE_BACKUP, arn, "StartBackupJob", error)
+            started_at(run, CREATE_BACKUP, made["CreationDate"])
             slots.started(made["BackupJobId"])
             fields = {"job_id": made["BackupJobId"], "outcome": "RUNNING", "started": attempt + 1}
-            _update(run, CREATE_BACKUP, arn, **fields, recovery_point_arn="", reason="", fix="")
+            update(run, CREATE_BACKUP, arn, **fields, recovery_point_arn="", reason="", fix="")
             return str(made["BackupJobId"])
 
         # A recovery point step 02 found under the wrong key is backed up again.
@@ -222,92 +92,6 @@ def start_backups(run: Run, sleep: Callable[[float], None] = time.sleep) -> list
     return changes
 
 
-def _follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: Callable[[float], None]) -> Outcome:
-    """Follow the run's running jobs of one kind to their end, one listing a round; record each row (one
-    write of the state a round). A job the listings miss for UNSEEN_ROUNDS rounds in a row is described."""
-    step, record_as, field = KINDS[kind]
-    deadline = time.monotonic() + run.max_wait_minutes * 60
-    unseen: dict[str, int] = {}
-    while True:
-        running = {arn: row for arn, row in rows(run, step).items() if row.get("outcome") == "RUNNING"}
-        if not running:
-            break
-        listed = _listing(run, kind)
-        news: dict[str, dict[str, Any]] = {}
-        for arn, row in running.items():
-            job = listed.get(row["job_id"])
-            unseen[arn] = 0 if job else unseen.get(arn, 0) + 1
-            if job is None and unseen[arn] >= UNSEEN_ROUNDS:
-                job = _described(run, kind, row["job_id"])
-                if job is None:
-                    news[arn] = _failure(f"{kind} job {row['job_id']} is not known to AWS Backup", "run again")
-                    continue
-            if job is None:
-                continue
-            if job["State"] == "COMPLETED":
-                news[arn] = {"outcome": "COMPLETED", record_as: job.get(field)}
-            elif job["State"] in jobs.TERMINAL_FAILURES:
-                news[arn] = _job_failure(run, kind, arn, row, job)
-        _update_rows(run, step, news)
-        table = rows(run, step)
-        if progress is not None:
-            progress(_progress(table, kind))
-        still = sum(1 for row in table.values() if row.get("outcome") == "RUNNING")
-        if not still:
-            break
-        if time.monotonic() >= deadline:
-            raise StillRunning(
-                run.step,
-                f"{still} {kind} jobs are still running after {run.max_wait_minutes:g} minutes (max_wait_minutes)",
-                f"run the step again with the same run folder ({run.state.directory}): the jobs stay this run's",
-            )
-        sleep(delay)
-    return Outcome(_summary(rows(run, step), kind))
-
-
-def _failure(why: str, fix: str) -> dict[str, Any]:
-    log.warning("%s. Fix: %s", why, fix)
-    return {"outcome": "FAILED", "reason": why, "fix": fix}
-
-
-def _job_failure(run: Run, kind: str, arn: str, row: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
-    """A job AWS reports ended without completing: its row's failure, with the known failure's fix."""
-    message = job.get("StatusMessage") or "no status message"
-    known = registry.match(message)
-    fix = checks.CHECKS[known.id](checks.Facts(run, resource=arn)).fix if known else "read the message"
-    failed = {"job_id": row["job_id"], "state": job["State"], "status_message": message}
-    return {
-        **_failure(
-            f"[{known.id if known else 'unknown'}] {kind} job {row['job_id']} ended {job['State']}: {message}",
-            f"{fix}; the next run starts a new {kind} job",
-        ),
-        "failed_jobs": [*row.get("failed_jobs", []), failed],
-    }
-
-
-def _progress(table: dict[str, dict[str, Any]], kind: str) -> dict[str, Any]:
-    """The fleet's jobs as one job for the progress bar: the share ended, and what is where."""
-    counts = {
-        outcome: sum(1 for r in table.values() if r.get("outcome") == outcome)
-        for outcome in ("COMPLETED", "FAILED", "RUNNING")
-    }
-    total = len(table) or 1
-    state = "RUNNING" if counts["RUNNING"] else ("COMPLETED" if not counts["FAILED"] else "FAILED")
-    return {
-        "State": state,
-        "PercentDone": round(100 * (counts["COMPLETED"] + counts["FAILED"]) / total, 1),
-        "StatusMessage": f"{counts['COMPLETED']} of {len(table)} {kind} jobs completed, "
-        f"{counts['FAILED']} failed, {counts['RUNNING']} running",
-    }
-
-
-def _summary(table: dict[str, dict[str, Any]], kind: str) -> str:
-    done = sum(1 for r in table.values() if r.get("outcome") == "COMPLETED")
-    failed = sum(1 for r in table.values() if r.get("outcome") == "FAILED")
-    made = "recovery points" if kind == "backup" else "copies"
-    return f"{done} {made} of {len(table)} resources; {failed} failed (see their rows)"
-
-
 def wait_for_backups(
     run: Run, progress: Progress | None = None, delay: int = 5, sleep: Callable[[float], None] = time.sleep
 ) -> Outcome:
@@ -315,7 +99,7 @@ def wait_for_backups(
         return Outcome(
             "The backups are planned, not started (apply is false): later steps plan against what they will make."
         )
-    return _follow(run, "backup", progress, delay, sleep)
+    return follow(run, "backup", progress, delay, sleep)
 
 
 # ----- steps 02 and 05: which key encrypts each recovery point -------------------------------------
@@ -377,7 +161,7 @@ def verify_source_keys(run: Run) -> list[dict[str, Any]]:
         point_key = points.get(point_arn, {}).get("EncryptionKeyArn")
         snapshot_key = snapshots.get(point_arn)
         if point_arn not in points:
-            _failed(
+            fail(
                 run,
                 VERIFY_SOURCE_KEY,
                 arn,
@@ -387,7 +171,7 @@ def verify_source_keys(run: Run) -> list[dict[str, Any]]:
         elif _key_id(point_key) != _key_id(volume_key) or (
             snapshot_key and _key_id(snapshot_key) != _key_id(volume_key)
         ):
-            _failed(
+            fail(
                 run,
                 VERIFY_SOURCE_KEY,
                 arn,
@@ -395,7 +179,7 @@ def verify_source_keys(run: Run) -> list[dict[str, Any]]:
                 "back up the resource again",
             )
         else:
-            _update(
+            update(
                 run,
                 VERIFY_SOURCE_KEY,
                 arn,
@@ -427,11 +211,9 @@ def verify_target_keys(run: Run) -> list[dict[str, Any]]:
         point_key = points.get(point_arn, {}).get("EncryptionKeyArn")
         snapshot_key = snapshots.get(point_arn)
         if point_arn not in points:
-            _failed(
-                run, VERIFY_TARGET_KEY, arn, f"the copy {point_arn} is not in {run.target_vault_name}", "copy again"
-            )
+            fail(run, VERIFY_TARGET_KEY, arn, f"the copy {point_arn} is not in {run.target_vault_name}", "copy again")
         elif _key_id(point_key) != _key_id(vault_key) or (snapshot_key and _key_id(snapshot_key) != _key_id(vault_key)):
-            _failed(
+            fail(
                 run,
                 VERIFY_TARGET_KEY,
                 arn,
@@ -439,7 +221,7 @@ def verify_target_keys(run: Run) -> list[dict[str, Any]]:
                 "copy again into a vault under a customer managed key",
             )
         else:
-            _update(
+            update(
                 run,
                 VERIFY_TARGET_KEY,
                 arn,
@@ -497,9 +279,9 @@ def share_source_keys(run: Run) -> list[Change]:
                 changes.append(change)
         for arn in resources:
             if why:
-                _failed(run, SHARE_SOURCE_KEY, arn, why, fix)
+                fail(run, SHARE_SOURCE_KEY, arn, why, fix)
             else:
-                _update(
+                update(
                     run,
                     SHARE_SOURCE_KEY,
                     arn,
@@ -599,12 +381,12 @@ def start_copies(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[
             continue
         failing = checks.blocking(per[arn], run.strict_checks)
         if failing and not run.force_copy and not run.dry_run:
-            _failed(run, COPY_TO_TARGET, arn, f"[{failing[0].check_id}] {failing[0].finding}", failing[0].fix)
+            fail(run, COPY_TO_TARGET, arn, f"[{failing[0].check_id}] {failing[0].finding}", failing[0].fix)
             continue
         point = backups.get(arn, {}).get("recovery_point_arn")
         if not point and not run.dry_run:
             why = f"no recovery point to copy: its backup {backups.get(arn, {}).get('outcome', 'was not started')}"
-            _failed(run, COPY_TO_TARGET, arn, why, f"run step {CREATE_BACKUP} again for it")
+            fail(run, COPY_TO_TARGET, arn, why, f"run step {CREATE_BACKUP} again for it")
             continue
         attempt = row.get("started", 0)
 
@@ -622,12 +404,12 @@ def start_copies(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[
                     ),
                     Lifecycle=run.lifecycle(),
                 )
-            except _refusals(backup) as error:
-                return _refused(run, COPY_TO_TARGET, arn, "StartCopyJob", error)
-            _started_at(run, COPY_TO_TARGET, made["CreationDate"])
+            except refusals(backup) as error:
+                return refused(run, COPY_TO_TARGET, arn, "StartCopyJob", error)
+            started_at(run, COPY_TO_TARGET, made["CreationDate"])
             slots.started(made["CopyJobId"])
             fields = {"job_id": made["CopyJobId"], "outcome": "RUNNING", "started": attempt + 1}
-            _update(run, COPY_TO_TARGET, arn, **fields, source_recovery_point_arn=chosen, reason="", fix="")
+            update(run, COPY_TO_TARGET, arn, **fields, source_recovery_point_arn=chosen, reason="", fix="")
             return str(made["CopyJobId"])
 
         blocked_by = "; ".join(  # a dry run's copy waits for what an earlier step only planned
@@ -663,56 +445,8 @@ def wait_for_copies(
         return Outcome(
             "The copies are planned, not started (apply is false): step 05 plans against what they will make."
         )
-    return _follow(run, "copy", progress, delay, sleep)
-
-
-# ----- the results table ---------------------------------------------------------------------------
-
-STEPS_OF_ROWS = (CREATE_BACKUP, VERIFY_SOURCE_KEY, SHARE_SOURCE_KEY, COPY_TO_TARGET, VERIFY_TARGET_KEY)
-
-
-def results(state: dict[str, Any], resources: list[str] | None = None) -> list[dict[str, Any]]:
-    """One row per resource: its recovery point, its copy, the copy's key, and how it ended (the step
-    it failed in, why and the fix; else how far it got)."""
-    table = {step: state.get(step, {}).get(ROWS, {}) for step in STEPS_OF_ROWS}
-    chosen = (
-        resources
-        or state.get(SELECTED, {}).get("resources")
-        or list(dict.fromkeys(arn for step in STEPS_OF_ROWS for arn in table[step]))
-    )
-    out = []
-    for arn in chosen:
-        of = {step: table[step].get(arn, {}) for step in STEPS_OF_ROWS}
-        failed = next((step for step in STEPS_OF_ROWS if of[step].get("outcome") == "FAILED"), None)
-        if failed:
-            outcome = f"FAILED in {failed}: {str(of[failed].get('reason')).rstrip('.')}. Fix: {of[failed].get('fix')}"
-        elif of[VERIFY_TARGET_KEY].get("outcome") == "VERIFIED":
-            outcome = "COMPLETED"
-        else:
-            reached = next((step for step in reversed(STEPS_OF_ROWS) if of[step].get("outcome")), None)
-            outcome = f"{of[reached]['outcome']} in {reached}" if reached else "not started"
-        out.append(
-            {
-                "resource": arn,
-                "recovery point": of[CREATE_BACKUP].get("recovery_point_arn", ""),
-                "copy": of[COPY_TO_TARGET].get("destination_recovery_point_arn", ""),
-                "destination key": of[VERIFY_TARGET_KEY].get("destination_key_alias")
-                or of[VERIFY_TARGET_KEY].get("destination_key_arn", ""),
-                "outcome": outcome,
-            }
-        )
-    return out
+    return follow(run, "copy", progress, delay, sleep)
 
 
 def results_of(run: Run) -> list[dict[str, Any]]:
     return results(run.state.load(), selection(run))
-
-
-def failures_line(state: dict[str, Any]) -> str:
-    """One line on the rows that failed ('' when none did): how many, and the first with its fix."""
-    table = results(state)
-    failed = [row for row in table if row["outcome"].startswith("FAILED")]
-    if not failed:
-        return ""
-    first = failed[0]
-    return f"{len(failed)} of {len(table)} resources failed; first: {first['resource']}: {first['outcome']}"

@@ -1,0 +1,94 @@
+"""A fleet's rows: what each step did for each resource of the run, in the run's state, and the
+results table read from them (the notebook, the report, the summary and the exit code read it)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..aws.context import FLEET_ROWS, Run, selection
+from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, SHARE_SOURCE_KEY, VERIFY_SOURCE_KEY, VERIFY_TARGET_KEY
+
+log = logging.getLogger(__name__)
+
+ROWS = FLEET_ROWS
+SELECTED = "selection"  # the run's last selection, in its state
+
+
+def rows(run: Run, step: str) -> dict[str, dict[str, Any]]:
+    """The step's row per resource (resource ARN: what the step did for it)."""
+    return dict(run.state.get(step, ROWS, {}))
+
+
+def update(run: Run, step: str, arn: str, **values: Any) -> None:
+    update_rows(run, step, {arn: values})
+
+
+def update_rows(run: Run, step: str, updates: dict[str, dict[str, Any]]) -> None:
+    """Change many rows in one write of the run state (a round's news of every job at once)."""
+    if not updates:
+        return
+    state = run.state.load()
+    table = state.setdefault(step, {}).setdefault(ROWS, {})
+    for arn, values in updates.items():
+        table.setdefault(arn, {}).update(values)
+    run.state.save(state)
+
+
+def remember_selection(run: Run) -> list[str]:
+    """The run's selection, kept in its state: the results and the exit code are about these resources."""
+    chosen = selection(run)
+    if run.state.get(SELECTED, "resources") != chosen:
+        run.state.record(SELECTED, resources=chosen)
+    return chosen
+
+
+def fail(run: Run, step: str, arn: str, why: str, fix: str) -> None:
+    update(run, step, arn, outcome="FAILED", reason=why, fix=fix)
+    log.warning("%s: %s. Fix: %s", arn, why, fix)
+
+
+STEPS_OF_ROWS = (CREATE_BACKUP, VERIFY_SOURCE_KEY, SHARE_SOURCE_KEY, COPY_TO_TARGET, VERIFY_TARGET_KEY)
+
+
+def results(state: dict[str, Any], resources: list[str] | None = None) -> list[dict[str, Any]]:
+    """One row per resource: its recovery point, its copy, the copy's key, and how it ended (the step
+    it failed in, why and the fix; else how far it got)."""
+    table = {step: state.get(step, {}).get(ROWS, {}) for step in STEPS_OF_ROWS}
+    chosen = (
+        resources
+        or state.get(SELECTED, {}).get("resources")
+        or list(dict.fromkeys(arn for step in STEPS_OF_ROWS for arn in table[step]))
+    )
+    out = []
+    for arn in chosen:
+        of = {step: table[step].get(arn, {}) for step in STEPS_OF_ROWS}
+        failed = next((step for step in STEPS_OF_ROWS if of[step].get("outcome") == "FAILED"), None)
+        if failed:
+            outcome = f"FAILED in {failed}: {str(of[failed].get('reason')).rstrip('.')}. Fix: {of[failed].get('fix')}"
+        elif of[VERIFY_TARGET_KEY].get("outcome") == "VERIFIED":
+            outcome = "COMPLETED"
+        else:
+            reached = next((step for step in reversed(STEPS_OF_ROWS) if of[step].get("outcome")), None)
+            outcome = f"{of[reached]['outcome']} in {reached}" if reached else "not started"
+        out.append(
+            {
+                "resource": arn,
+                "recovery point": of[CREATE_BACKUP].get("recovery_point_arn", ""),
+                "copy": of[COPY_TO_TARGET].get("destination_recovery_point_arn", ""),
+                "destination key": of[VERIFY_TARGET_KEY].get("destination_key_alias")
+                or of[VERIFY_TARGET_KEY].get("destination_key_arn", ""),
+                "outcome": outcome,
+            }
+        )
+    return out
+
+
+def failures_line(state: dict[str, Any]) -> str:
+    """One line on the rows that failed ('' when none did): how many, and the first with its fix."""
+    table = results(state)
+    failed = [row for row in table if row["outcome"].startswith("FAILED")]
+    if not failed:
+        return ""
+    first = failed[0]
+    return f"{len(failed)} of {len(table)} resources failed; first: {first['resource']}: {first['outcome']}"
