@@ -76,6 +76,12 @@ def resource(run: Run) -> None:
             if volume_id not in listed:
                 raise ParameterError(field, f"no EBS volume {volume_id} in {_source(run)}; allowed: volumes there")
             _usable(field, listed[volume_id])
+        for database in chosen:
+            if ":rds:" in database and database.rsplit(":", 1)[-1] not in _databases(run, chosen):
+                raise ParameterError(
+                    field,
+                    f"no RDS DB instance {database.rsplit(':', 1)[-1]} in {_source(run)}; allowed: DB instances there",
+                )
         return
     if not run.resource_arn:
         volumes = context.volumes(run, "tag:Name", run.resource_name)
@@ -118,6 +124,22 @@ def resource(run: Run) -> None:
             f"{name} is an Aurora DB instance ({database['Engine']}); allowed: an "
             "RDS DB instance that is not part of an Aurora cluster (AWS Backup backs up the cluster)",
         )
+
+
+def _databases(run: Run, chosen: list[str]) -> set[str]:
+    """The identifiers of the fleet's RDS DB instances that exist: one DescribeDBInstances (filtered by
+    their identifiers, 100 at a time)."""
+
+    def read() -> set[str]:
+        names = [arn.rsplit(":", 1)[-1] for arn in chosen if ":rds:" in arn]
+        rds, found = run.source("rds"), set[str]()
+        for start in range(0, len(names), 100):
+            chunk = [{"Name": "db-instance-id", "Values": names[start : start + 100]}]
+            for page in rds.get_paginator("describe_db_instances").paginate(Filters=chunk):
+                found.update(database["DBInstanceIdentifier"] for database in page["DBInstances"])
+        return found
+
+    return set(run._once("fleet-databases", read))
 
 
 def single_hop(run: Run) -> None:

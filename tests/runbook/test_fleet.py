@@ -247,6 +247,11 @@ def test_a_selection_that_finds_nothing_is_one_line_naming_the_parameter(world, 
     assert str(refused.value).startswith(
         "parameter resource_tags: no EBS volume in us-east-1 carries the tags Fleet=none; allowed: "
     )
+    missing_db = "arn:aws:rds:us-east-1:222222222222:db:no-such-db"
+    no_db = Run("check", params.validate({"run_dir": str(tmp_path), "resources": ["walkthrough-volume", missing_db]}))
+    with pytest.raises(params.ParameterError) as refused:
+        preflight.check(no_db, ("resource",))
+    assert str(refused.value).startswith("parameter resources: no RDS DB instance no-such-db in the source account")
     unknown = Run("check", params.validate({"run_dir": str(tmp_path), "resources": ["walkthrough-volume", "nope"]}))
     with pytest.raises(params.ParameterError) as refused:
         preflight.check(unknown, ("resource",))
