@@ -349,3 +349,64 @@ def test_a_volume_named_twice_is_one_line(world, aws, tmp_path):
     with pytest.raises(StepFailed) as refused:
         selection(run)
     assert f"resources names volume {made[0]} twice (by its ARN and its Name tag)" in str(refused.value)
+
+
+def test_a_tag_value_is_matched_as_written_not_as_a_wildcard(world, aws, tmp_path):
+    from runbook_lib.aws.context import Run, selection
+    from runbook_lib.core.errors import StepFailed
+
+    volumes_tagged(aws, 2, "pick")
+    run = Run("01_create_backup", params.validate({"run_dir": str(tmp_path), "resource_tags": {"Fleet": "pi*"}}))
+    with pytest.raises(StepFailed) as refused:
+        selection(run)
+    assert "no EBS volume in us-east-1 carries the tags Fleet=pi*" in str(refused.value)
+
+
+def test_the_results_and_the_exit_line_are_about_the_runs_selection():
+    """A resource that failed in an earlier run and is no longer selected does not fail the run."""
+    dropped, kept = (
+        "arn:aws:ec2:us-east-1:222222222222:volume/vol-0a",
+        "arn:aws:ec2:us-east-1:222222222222:volume/vol-0b",
+    )
+    state = {
+        "selection": {"resources": [kept]},
+        "01_create_backup": {
+            "fleet": {dropped: {"outcome": "FAILED", "reason": "r", "fix": "f"}, kept: {"outcome": "COMPLETED"}}
+        },
+        "05_verify_target_key": {"fleet": {kept: {"outcome": "VERIFIED", "destination_key_alias": "alias/cmkTarget"}}},
+    }
+    assert [row["resource"] for row in fleet.results(state)] == [kept]
+    assert fleet.failures_line(state) == ""
+    state["selection"]["resources"] = [dropped, kept]
+    assert (
+        fleet.failures_line(state)
+        == f"1 of 2 resources failed; first: {dropped}: FAILED in 01_create_backup: r. Fix: f"
+    )
+
+
+def test_a_job_the_listings_miss_is_described_before_anything_is_decided_about_it(tmp_path, monkeypatch):
+    """AWS lists a job eventually: missing from three listings in a row, it is described, not failed."""
+    from runbook_lib.aws.context import Run
+    from runbook_lib.steps import fleet_jobs, fleet_rows
+
+    run = Run("01_create_backup", params.validate({"run_dir": str(tmp_path), "max_concurrent_jobs": 1}))
+    arn = "arn:aws:ec2:us-east-1:222222222222:volume/vol-0a"
+    fleet_rows.update(run, "01_create_backup", arn, job_id="job-1", outcome="RUNNING")
+    listings, described, sleeps = [], [], []
+    monkeypatch.setattr(fleet_jobs, "_listing", lambda run, kind: listings.append(kind) or {})
+    monkeypatch.setattr(
+        fleet_jobs,
+        "_described",
+        lambda run, kind, job_id: described.append(job_id) or {"State": "COMPLETED", "RecoveryPointArn": "rp-1"},
+    )
+    fleet_jobs.Slots(run, "backup", 1, sleeps.append).take()
+    assert described == ["job-1"] and len(listings) == fleet_jobs.UNSEEN_ROUNDS, "a slot frees once described"
+    fleet_jobs.follow(run, "backup", None, 1, sleeps.append)
+    row = fleet_rows.rows(run, "01_create_backup")[arn]
+    assert row["outcome"] == "COMPLETED" and row["recovery_point_arn"] == "rp-1"
+
+    monkeypatch.setattr(fleet_jobs, "_described", lambda run, kind, job_id: None)
+    fleet_rows.update(run, "01_create_backup", arn, job_id="job-2", outcome="RUNNING")
+    fleet_jobs.follow(run, "backup", None, 1, sleeps.append)
+    row = fleet_rows.rows(run, "01_create_backup")[arn]
+    assert row["outcome"] == "FAILED" and row["reason"] == "backup job job-2 is not known to AWS Backup"

@@ -110,7 +110,10 @@ def test_two_throttled_runs_at_once_succeed_count_their_retries_and_a_third_into
         deadline = time.monotonic() + 120
         while not (folders[0] / runner.LOCK_FILE).exists() and time.monotonic() < deadline:
             time.sleep(0.1)
+        facts = folders[0] / runner.FACTS_FILE
+        kept = facts.read_text() if facts.exists() else ""
         busy = runbook("run", parameters, "--out", str(folders[0]))
+        assert (facts.read_text() if facts.exists() else "").startswith(kept), "a refused run leaves the facts be"
         results = [running.communicate(timeout=900) for running in runs]
     finally:
         world.configure(throttle_rate=0)
