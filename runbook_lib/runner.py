@@ -59,6 +59,9 @@ RETRY_LOG = "retries.jsonl"
 KERNEL_LOG = "kernels.log"
 RUN_LOG = "runbook.log"
 FACTS_FILE = "facts.jsonl"
+# How long a cell's output may trail its end (nbclient waits 4 s, then papermill fails the cell): a fleet's
+# plan of hundreds of changes on a busy machine takes longer to arrive whole.
+IOPUB_SECONDS = 120
 
 
 @dataclass
@@ -224,6 +227,7 @@ def _run_step(step: str, folder: Path, values: Parameters, step_kernels: kernels
                 cwd=str(folder),
                 km=kernel,
                 timeout_func=lambda _cell: max(1, int(budget - (time.monotonic() - started))),
+                iopub_timeout=IOPUB_SECONDS,
             )
         except PapermillExecutionError as error:
             return StepOutcome(
