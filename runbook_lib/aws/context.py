@@ -11,6 +11,7 @@ from ..core.errors import StepFailed
 from ..core.params import Parameters
 from ..core.runstate import RunState, carry_out
 from . import clients, facts
+from .jobs import idempotency_token
 
 ROLE_FIX = "create the AWS Backup default role, or set iam_role_name to a role AWS Backup can assume"
 
@@ -122,6 +123,31 @@ class Run(Parameters):
     @property
     def target_vault_arn(self) -> str:
         return arns.backup_vault(self.account("target"), self.target_region, self.target_vault_name)
+
+    def backup_request(self, arn: str, attempt: int) -> dict[str, Any]:
+        """StartBackupJob's arguments for one resource: the same token for the same run, resource and
+        attempt, so that a retried start returns the same job."""
+        token = idempotency_token(str(self.state.directory), "backup", arn, str(attempt))
+        return {
+            "BackupVaultName": self.source_vault_name,
+            "ResourceArn": arn,
+            "IamRoleArn": self.role_arn,
+            "IdempotencyToken": token,
+            "Lifecycle": self.lifecycle(),
+            "RecoveryPointTags": dict(self.recovery_point_tags),
+        }
+
+    def copy_request(self, recovery_point_arn: str | None, attempt: int, role_arn: str) -> dict[str, Any]:
+        """StartCopyJob's arguments for one recovery point, to the target vault (token as for backups)."""
+        token = idempotency_token(str(self.state.directory), "copy", str(recovery_point_arn), str(attempt))
+        return {
+            "RecoveryPointArn": recovery_point_arn,
+            "SourceBackupVaultName": self.source_vault_name,
+            "DestinationBackupVaultArn": self.target_vault_arn,
+            "IamRoleArn": role_arn,
+            "IdempotencyToken": token,
+            "Lifecycle": self.lifecycle(),
+        }
 
     def carry_out(self, changes: list[Change]) -> list[Change]:
         """Apply every needed change when `apply` is true; otherwise keep them as planned. Show each."""

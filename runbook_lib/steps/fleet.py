@@ -13,20 +13,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from ..aws import clients, jobs, keys
+from ..aws import clients, keys
 from ..aws.context import Run, resource_key, selection
 from ..core import arns, grants
 from ..core.changes import Change, NotMade
 from ..core.errors import StepFailed
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, SHARE_SOURCE_KEY, VERIFY_SOURCE_KEY, VERIFY_TARGET_KEY
 from ..troubleshooting import checks
-from .fleet_jobs import Progress, Slots, follow, refusals, refused, started_at
-from .fleet_rows import fail, failures_line, remember_selection, results, rows, update
-from .following import Outcome
+from .fleet_jobs import Slots, refusals, refused, started_at, wait
+from .fleet_rows import fail, failure, failures_line, remember_selection, results, rows, update, update_rows
 
-__all__ = ["failures_line", "results"]  # read by the runner and the report through this module
+__all__ = ["failures_line", "results", "wait"]  # read by the runner and the report through this module
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +47,7 @@ def start_backups(run: Run, sleep: Callable[[float], None] = time.sleep) -> list
     for arn in remember_selection(run):
         row = done.get(arn, {})
         attempt = row.get("started", 0)
-        arguments = {
-            "BackupVaultName": run.source_vault_name,
-            "ResourceArn": arn,
-            "IamRoleArn": run.role_arn,
-            "IdempotencyToken": jobs.idempotency_token(str(run.state.directory), "backup", arn, str(attempt)),
-            "Lifecycle": run.lifecycle(),
-            "RecoveryPointTags": dict(run.recovery_point_tags),
-        }
+        arguments = run.backup_request(arn, attempt)
 
         def start(arn: str = arn, arguments: dict[str, Any] = arguments, attempt: int = attempt) -> str | NotMade:
             slots.take()
@@ -90,16 +83,6 @@ def start_backups(run: Run, sleep: Callable[[float], None] = time.sleep) -> list
             )
         )
     return changes
-
-
-def wait_for_backups(
-    run: Run, progress: Progress | None = None, delay: int = 5, sleep: Callable[[float], None] = time.sleep
-) -> Outcome:
-    if run.dry_run and not any(r.get("outcome") == "RUNNING" for r in rows(run, CREATE_BACKUP).values()):
-        return Outcome(
-            "The backups are planned, not started (apply is false): later steps plan against what they will make."
-        )
-    return follow(run, "backup", progress, delay, sleep)
 
 
 # ----- steps 02 and 05: which key encrypts each recovery point -------------------------------------
@@ -145,93 +128,82 @@ def _alias(aliases: dict[str, tuple[str, ...]], arn: str | None) -> str:
     return names[0] if names else ""
 
 
-def verify_source_keys(run: Run) -> list[dict[str, Any]]:
-    """Step 1c for each recovery point the run made: encrypted with its volume's key, not the vault's."""
-    selection(run)  # every volume's key from one listing
-    made = {a: r["recovery_point_arn"] for a, r in rows(run, CREATE_BACKUP).items() if r.get("outcome") == "COMPLETED"}
+@dataclass(frozen=True)
+class _Verified:
+    """What steps 02 and 05 check of each recovery point, and where they record it."""
+
+    step: str
+    made_in: str
+    arn_field: str
+    what: str
+    none_made: str
+    expected: str
+    missing_fix: str
+    wrong_fix: str
+    record_as: str
+
+
+VERIFIED = {
+    "source": _Verified(
+        VERIFY_SOURCE_KEY, CREATE_BACKUP, "recovery_point_arn", "the recovery point",
+        "no recovery point of the selection was made", "the volume's key",
+        "back up the resource again", "back up the resource again", "source_key",
+    ),
+    "target": _Verified(
+        VERIFY_TARGET_KEY, COPY_TO_TARGET, "destination_recovery_point_arn", "the copy",
+        "no copy of the selection was made", "the destination vault's key",
+        "copy again", "copy again into a vault under a customer managed key", "destination_key",
+    ),
+}  # fmt: skip
+
+
+def _verify(run: Run, side: str, expected_of: Callable[[str], str | None]) -> list[dict[str, Any]]:
+    """Each recovery point the run made on this side, and its snapshot, encrypted with the key expected of
+    its resource: one vault listing, snapshots 200 a call, the rows in one write."""
+    checked = VERIFIED[side]
+    made = {a: r[checked.arn_field] for a, r in rows(run, checked.made_in).items() if r.get("outcome") == "COMPLETED"}
     if not made:
         if run.dry_run:
             return []
-        raise StepFailed(run.step, "no recovery point of the selection was made", f"run step {CREATE_BACKUP} first")
-    points = _points(run, "source")
-    snapshots = _snapshot_keys(run, "source", [point for point in made.values() if point in points])
-    aliases = keys.aliases_by_key(run.source_profile, run.source_region)
+        raise StepFailed(
+            run.step, f"{checked.what} of no selected resource was made", f"run step {checked.made_in} first"
+        )
+    profile, region = run.side(side)
+    vault = run.source_vault_name if side == "source" else run.target_vault_name
+    points = _points(run, side)
+    snapshots = _snapshot_keys(run, side, [point for point in made.values() if point in points])
+    aliases = keys.aliases_by_key(profile, region)
+    news: dict[str, dict[str, Any]] = {}
     for arn, point_arn in made.items():
-        volume_key = resource_key(run, arn)
-        point_key = points.get(point_arn, {}).get("EncryptionKeyArn")
-        snapshot_key = snapshots.get(point_arn)
+        expected, point_key, snapshot_key = (
+            expected_of(arn),
+            points.get(point_arn, {}).get("EncryptionKeyArn"),
+            snapshots.get(point_arn),
+        )
         if point_arn not in points:
-            fail(
-                run,
-                VERIFY_SOURCE_KEY,
-                arn,
-                f"recovery point {point_arn} is not in {run.source_vault_name}",
-                "back up the resource again",
-            )
-        elif _key_id(point_key) != _key_id(volume_key) or (
-            snapshot_key and _key_id(snapshot_key) != _key_id(volume_key)
-        ):
-            fail(
-                run,
-                VERIFY_SOURCE_KEY,
-                arn,
-                f"the recovery point is encrypted with {point_key}, not the volume's key {volume_key}",
-                "back up the resource again",
-            )
+            news[arn] = failure(f"{checked.what} {point_arn} is not in {vault}", checked.missing_fix, arn)
+        elif _key_id(point_key) != _key_id(expected) or (snapshot_key and _key_id(snapshot_key) != _key_id(expected)):
+            why = f"{checked.what} is encrypted with {point_key}, not {checked.expected} {expected}"
+            news[arn] = failure(why, checked.wrong_fix, arn)
         else:
-            update(
-                run,
-                VERIFY_SOURCE_KEY,
-                arn,
-                outcome="VERIFIED",
-                source_key_arn=point_key,
-                source_key_alias=_alias(aliases, point_key),
-                reason="",
-                fix="",
-            )
-    return [{"resource": arn, **row} for arn, row in rows(run, VERIFY_SOURCE_KEY).items()]
+            news[arn] = {
+                "outcome": "VERIFIED", f"{checked.record_as}_arn": point_key,
+                f"{checked.record_as}_alias": _alias(aliases, point_key), "reason": "", "fix": "",
+            }  # fmt: skip
+    update_rows(run, checked.step, news)
+    return [{"resource": arn, **row} for arn, row in rows(run, checked.step).items()]
+
+
+def verify_source_keys(run: Run) -> list[dict[str, Any]]:
+    """Step 1c for each recovery point the run made: encrypted with its volume's key, not the vault's."""
+    selection(run)  # every volume's key from one listing
+    return _verify(run, "source", lambda arn: resource_key(run, arn))
 
 
 def verify_target_keys(run: Run) -> list[dict[str, Any]]:
     """Step 4 for each copy: it and its snapshot are encrypted with the destination vault's key."""
-    made = {
-        a: r["destination_recovery_point_arn"]
-        for a, r in rows(run, COPY_TO_TARGET).items()
-        if r.get("outcome") == "COMPLETED"
-    }
-    if not made:
-        if run.dry_run:
-            return []
-        raise StepFailed(run.step, "no copy of the selection was made", f"run step {COPY_TO_TARGET} first")
-    vault_key = run.target("backup").describe_backup_vault(BackupVaultName=run.target_vault_name)["EncryptionKeyArn"]
-    points = _points(run, "target")
-    snapshots = _snapshot_keys(run, "target", [point for point in made.values() if point in points])
-    aliases = keys.aliases_by_key(run.target_profile, run.target_region)
-    for arn, point_arn in made.items():
-        point_key = points.get(point_arn, {}).get("EncryptionKeyArn")
-        snapshot_key = snapshots.get(point_arn)
-        if point_arn not in points:
-            fail(run, VERIFY_TARGET_KEY, arn, f"the copy {point_arn} is not in {run.target_vault_name}", "copy again")
-        elif _key_id(point_key) != _key_id(vault_key) or (snapshot_key and _key_id(snapshot_key) != _key_id(vault_key)):
-            fail(
-                run,
-                VERIFY_TARGET_KEY,
-                arn,
-                f"the copy is encrypted with {point_key}, not the destination vault's key {vault_key}",
-                "copy again into a vault under a customer managed key",
-            )
-        else:
-            update(
-                run,
-                VERIFY_TARGET_KEY,
-                arn,
-                outcome="VERIFIED",
-                destination_key_arn=point_key,
-                destination_key_alias=_alias(aliases, point_key),
-                reason="",
-                fix="",
-            )
-    return [{"resource": arn, **row} for arn, row in rows(run, VERIFY_TARGET_KEY).items()]
+    vault = run.target("backup").describe_backup_vault(BackupVaultName=run.target_vault_name)
+    return _verify(run, "target", lambda _arn: vault["EncryptionKeyArn"])
 
 
 # ----- step 03 -------------------------------------------------------------------------------------
@@ -394,16 +366,7 @@ def start_copies(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[
             chosen = point or rows(run, CREATE_BACKUP).get(arn, {}).get("recovery_point_arn")
             slots.take()
             try:
-                made = backup.start_copy_job(
-                    RecoveryPointArn=chosen,
-                    SourceBackupVaultName=run.source_vault_name,
-                    DestinationBackupVaultArn=run.target_vault_arn,
-                    IamRoleArn=role_arn,
-                    IdempotencyToken=jobs.idempotency_token(
-                        str(run.state.directory), "copy", str(chosen), str(attempt)
-                    ),
-                    Lifecycle=run.lifecycle(),
-                )
+                made = backup.start_copy_job(**run.copy_request(chosen, attempt, role_arn))
             except refusals(backup) as error:
                 return refused(run, COPY_TO_TARGET, arn, "StartCopyJob", error)
             started_at(run, COPY_TO_TARGET, made["CreationDate"])
@@ -436,16 +399,6 @@ def start_copies(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[
             )
         )
     return changes
-
-
-def wait_for_copies(
-    run: Run, progress: Progress | None = None, delay: int = 5, sleep: Callable[[float], None] = time.sleep
-) -> Outcome:
-    if run.dry_run and not any(r.get("outcome") == "RUNNING" for r in rows(run, COPY_TO_TARGET).values()):
-        return Outcome(
-            "The copies are planned, not started (apply is false): step 05 plans against what they will make."
-        )
-    return follow(run, "copy", progress, delay, sleep)
 
 
 def results_of(run: Run) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from ..core.changes import NotMade
 from ..core.errors import StillRunning
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP
 from ..troubleshooting import checks, registry
-from .fleet_rows import fail, rows, update_rows
+from .fleet_rows import fail, failure, rows, update_rows
 from .following import Outcome
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,23 @@ def _listing(run: Run, kind: str) -> dict[str, dict[str, Any]]:
     return jobs.list_round(run.source_profile, run.source_region, kind, vault, _since(run, step))
 
 
+# What a dry run's later steps plan against, when no job of the kind runs.
+PLANNED = {
+    "backup": "later steps plan against what they will make",
+    "copy": "step 05 plans against what they will make",
+}
+
+
+def wait(
+    run: Run, kind: str, progress: Progress | None = None, delay: int = 5, sleep: Callable[[float], None] = time.sleep
+) -> Outcome:
+    """Follow the run's jobs of this kind to their end; a dry run that started none says so and goes on."""
+    running = any(row.get("outcome") == "RUNNING" for row in rows(run, KINDS[kind][0]).values())
+    if run.dry_run and not running:
+        return Outcome(f"The {kind}s are planned, not started (apply is false): {PLANNED[kind]}.")
+    return follow(run, kind, progress, delay, sleep)
+
+
 def follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: Callable[[float], None]) -> Outcome:
     """Follow the run's running jobs of one kind to their end, one listing a round; record each row (one
     write of the state a round). A job the listings miss for UNSEEN_ROUNDS rounds in a row is described."""
@@ -139,14 +156,14 @@ def follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: Ca
             if job is None and unseen[arn] >= UNSEEN_ROUNDS:
                 job = _described(run, kind, row["job_id"])
                 if job is None:
-                    news[arn] = _failure(f"{kind} job {row['job_id']} is not known to AWS Backup", "run again")
+                    news[arn] = failure(f"{kind} job {row['job_id']} is not known to AWS Backup", "run again")
                     continue
             if job is None:
                 continue
             if job["State"] == "COMPLETED":
                 news[arn] = {"outcome": "COMPLETED", record_as: job.get(field)}
             elif job["State"] in jobs.TERMINAL_FAILURES:
-                news[arn] = _job_failure(run, kind, arn, row, job)
+                news[arn] = _jobfailure(run, kind, arn, row, job)
         update_rows(run, step, news)
         table = rows(run, step)
         if progress is not None:
@@ -164,19 +181,14 @@ def follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: Ca
     return Outcome(_summary(rows(run, step), kind))
 
 
-def _failure(why: str, fix: str) -> dict[str, Any]:
-    log.warning("%s. Fix: %s", why, fix)
-    return {"outcome": "FAILED", "reason": why, "fix": fix}
-
-
-def _job_failure(run: Run, kind: str, arn: str, row: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+def _jobfailure(run: Run, kind: str, arn: str, row: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     """A job AWS reports ended without completing: its row's failure, with the known failure's fix."""
     message = job.get("StatusMessage") or "no status message"
     known = registry.match(message)
     fix = checks.CHECKS[known.id](checks.Facts(run, resource=arn)).fix if known else "read the message"
     failed = {"job_id": row["job_id"], "state": job["State"], "status_message": message}
     return {
-        **_failure(
+        **failure(
             f"[{known.id if known else 'unknown'}] {kind} job {row['job_id']} ended {job['State']}: {message}",
             f"{fix}; the next run starts a new {kind} job",
         ),

@@ -43,6 +43,12 @@ def remember_selection(run: Run) -> list[str]:
     return chosen
 
 
+def failure(why: str, fix: str, resource: str = "") -> dict[str, Any]:
+    """A row's failure: why and the fix (logged, with the resource when given)."""
+    log.warning("%s%s. Fix: %s", f"{resource}: " if resource else "", why, fix)
+    return {"outcome": "FAILED", "reason": why, "fix": fix}
+
+
 def fail(run: Run, step: str, arn: str, why: str, fix: str) -> None:
     update(run, step, arn, outcome="FAILED", reason=why, fix=fix)
     log.warning("%s: %s. Fix: %s", arn, why, fix)

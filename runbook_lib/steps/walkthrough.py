@@ -193,14 +193,7 @@ def start_backup(run: Run) -> Change:
         )
     key = resource_key(run, arn)
     backup = run.source("backup")
-    arguments = {
-        "BackupVaultName": run.source_vault_name,
-        "ResourceArn": arn,
-        "IamRoleArn": run.role_arn,
-        "IdempotencyToken": jobs.idempotency_token(str(run.state.directory), "backup", arn, str(attempt)),
-        "Lifecycle": run.lifecycle(),
-        "RecoveryPointTags": dict(run.recovery_point_tags),
-    }
+    arguments = run.backup_request(arn, attempt)
 
     def start() -> str:
         job_id = backup.start_backup_job(**arguments)["BackupJobId"]
@@ -339,14 +332,7 @@ def start_copy(run: Run) -> Change:
     def start() -> str:
         chosen = point or source_recovery_point(run)
         try:
-            job_id = backup.start_copy_job(
-                RecoveryPointArn=chosen,
-                SourceBackupVaultName=run.source_vault_name,
-                DestinationBackupVaultArn=run.target_vault_arn,
-                IamRoleArn=role_arn,
-                IdempotencyToken=jobs.idempotency_token(str(run.state.directory), "copy", str(chosen), str(attempt)),
-                Lifecycle=run.lifecycle(),
-            )["CopyJobId"]
+            job_id = backup.start_copy_job(**run.copy_request(chosen, attempt, role_arn))["CopyJobId"]
         except backup.exceptions.InvalidParameterValueException as error:
             message = error.response["Error"]["Message"]
             known = registry.match(message)
@@ -479,7 +465,7 @@ def start_backups(run: Run) -> list[Change]:
 
 
 def wait_for_backups(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
-    return fleet.wait_for_backups(run, progress, delay) if run.is_fleet else wait_for_backup(run, progress, delay)
+    return fleet.wait(run, "backup", progress, delay) if run.is_fleet else wait_for_backup(run, progress, delay)
 
 
 def verify_source_keys(run: Run) -> dict[str, Any]:
@@ -498,7 +484,7 @@ def start_copies(run: Run) -> list[Change]:
 
 
 def wait_for_copies(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
-    return fleet.wait_for_copies(run, progress, delay) if run.is_fleet else wait_for_copy(run, progress, delay)
+    return fleet.wait(run, "copy", progress, delay) if run.is_fleet else wait_for_copy(run, progress, delay)
 
 
 def verify_target_keys(run: Run) -> dict[str, Any]:
