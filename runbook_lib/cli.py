@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from .core.errors import EXIT_INTERRUPTED, ParameterError, RunbookError
 from .display.console import messages_on_stdout
@@ -119,16 +120,16 @@ def _scenario(text: str) -> str:
 
 def _steps(text: str | None) -> tuple[str, ...]:
     """The steps `--steps` names, each known and named once; the default steps when it is not given."""
-    from . import runner
+    from .core.steps import ALL, DEFAULT
 
     if text is None:
-        return runner.DEFAULT_STEPS
+        return DEFAULT
     steps = tuple(step.strip() for step in text.split(","))
-    allowed = f"allowed: comma-separated steps from {', '.join(runner.ALL_STEPS)}"
+    allowed = f"allowed: comma-separated steps from {', '.join(ALL)}"
     for index, step in enumerate(steps):
         if not step:
             raise ParameterError("--steps", f"got {text!r}, with an empty step; {allowed}")
-        if step not in runner.ALL_STEPS:
+        if step not in ALL:
             raise ParameterError("--steps", f"unknown step {step!r}; {allowed}")
         if step in steps[:index]:
             raise ParameterError("--steps", f"step {step!r} is named twice; allowed: each step once")
@@ -152,14 +153,19 @@ def _writable_folder(option: str, text: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import runner
+    from . import kernel_forks
     from .core import params
+    from .core.steps import notebook_path
 
     steps = _steps(args.steps)
     values = params.load(*args.parameters)
     _writable_folder("--out", args.out if args.out is not None else "runs")
     _in_scenario(values)
-    result = runner.run(values, args.parameters, args.out, steps)
+    # The steps' kernels' imports load (in the fork server) while this process loads the runner's.
+    with kernel_forks.forked([notebook_path(step) for step in steps]) as forks:
+        from . import runner
+
+        result = runner.run(values, args.parameters, args.out, steps, forks)
     for line in result.problems:
         print(f"runbook: {line}", file=sys.stderr)
     return result.code
@@ -395,6 +401,17 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"runbook: AWS: {error}", file=sys.stderr)
         return 1
+
+
+def console() -> NoReturn:
+    """The `runbook` command: main(), then the process ends as soon as what it wrote is out. Tearing down
+    the modules a command loads (botocore, pandas, papermill, zmq) would add half a second to every
+    command; every file it wrote is closed by then, and logging is flushed here."""
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _aws_errors() -> tuple[type[Exception], ...]:

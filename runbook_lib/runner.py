@@ -11,13 +11,16 @@ the same --out resumes. One run at a time holds a run folder.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import fcntl
 import gc
+import importlib
 import json
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -34,7 +37,7 @@ import papermill
 from nbclient.exceptions import CellTimeoutError
 from papermill.exceptions import PapermillExecutionError
 
-from . import kernels, report
+from . import kernel_forks, kernels
 from .aws import clients, facts
 from .core import errors, params
 from .core.errors import EXIT_INTERRUPTED, RunFolderInUse
@@ -44,13 +47,13 @@ from .core.steps import (
     ALL,
     CLEANUP,
     DEFAULT,
+    notebook_path,
 )
 from .display.console import TRANSIENT
 from .steps import fleet, results
 from .troubleshooting import preflight
 
 log = logging.getLogger(__name__)
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 DEFAULT_STEPS, ALL_STEPS = DEFAULT, ALL
 EXIT_FAILED = 1
 EXIT_STILL_RUNNING = 75  # EX_TEMPFAIL: a job goes on in AWS; run again with the same --out to resume
@@ -88,10 +91,6 @@ class StepOutcome:
         return self.ended or ("STILL RUNNING" if self.still_running else "FAILED")
 
 
-def notebook_path(step: str) -> Path:
-    return NOTEBOOKS / f"{step}.ipynb"
-
-
 def declared_parameters(step: str) -> set[str]:
     return set(papermill.inspect_notebook(str(notebook_path(step))))
 
@@ -112,12 +111,27 @@ def run(
     parameter_files: Sequence[str | Path],
     out: str | Path | None = None,
     steps: tuple[str, ...] = DEFAULT_STEPS,
+    forks: kernel_forks.KernelForks | None = None,
 ) -> RunResult:
     """Check what only AWS knows (preflight), then run the steps in the runbook's order. Each step's
     progress and the summary are logged; the result holds the exit code and why the run stopped.
-    `values` are the validated parameters read from `parameter_files`."""
+    `values` are the validated parameters read from `parameter_files`; `forks`, the fork server of the
+    steps' kernels when the caller started one (one is started here otherwise)."""
     steps = tuple(step for step in ALL_STEPS if step in steps)
-    preflight.before_run(values, steps)
+    with contextlib.ExitStack() as stack:
+        if forks is None:  # the kernels' imports load while the preflight reads AWS
+            forks = stack.enter_context(kernel_forks.forked([notebook_path(step) for step in steps]))
+        preflight.before_run(values, steps)
+        return _run_steps(values, parameter_files, out, steps, forks)
+
+
+def _run_steps(
+    values: Parameters,
+    parameter_files: Sequence[str | Path],
+    out: str | Path | None,
+    steps: tuple[str, ...],
+    forks: kernel_forks.KernelForks | None,
+) -> RunResult:
     folder = Path(out).resolve() if out else _new_run_folder()
     folder.mkdir(parents=True, exist_ok=True)
     values = dataclasses.replace(values, run_dir=str(folder))
@@ -133,11 +147,12 @@ def run(
         _holding(folder),
         _logging_to(folder / RUN_LOG),
         _environment(**kernel_environment),
-        kernels.ahead(steps, notebook_path, folder, folder / KERNEL_LOG) as step_kernels,
+        kernels.ahead(steps, notebook_path, folder, folder / KERNEL_LOG, forks) as step_kernels,
     ):
         # Facts are read once per run (the preflight's too), not once per run folder: a resumed run reads
         # AWS as it is now. Written once the folder is this run's.
         facts.persist(folder / FACTS_FILE)
+        _load_report_ahead()
         running: str | None = None
         step_began = time.monotonic()
         try:
@@ -190,6 +205,13 @@ def run(
     if failed[0].still_running:
         return RunResult(EXIT_STILL_RUNNING, [failed[0].message, f"resume with: {resume}"])
     return RunResult(EXIT_FAILED, [failed[0].message])
+
+
+def _load_report_ahead() -> None:
+    """Import the report's modules (pandas, ipywidgets: a second of CPU) in a thread while the steps run:
+    the runner mostly waits on the kernels then, and the report is written with them loaded. Loaded at
+    the start, they would hold up the first step; loaded at the end, the run's last line."""
+    threading.Thread(target=importlib.import_module, args=(f"{__package__}.report",), daemon=True).start()
 
 
 def _new_run_folder() -> Path:
@@ -365,6 +387,8 @@ def summary(folder: Path, applied: bool = True, steps: tuple[str, ...] = ALL_STE
 
 def write_report(folder: Path, outcomes: list[StepOutcome], values: Parameters) -> Path:
     """report.html of the run (report.py): what it did, the picture of the copy, every change."""
+    from . import report  # usually loaded by now: _load_report_ahead
+
     steps = tuple(o.step for o in outcomes)
     rows = [report.StepRow(o.step, o.label, o.seconds, o.message) for o in outcomes]
     return report.write(folder, rows, values, summary(folder, values.apply, steps), dict(retry_counts(folder)))

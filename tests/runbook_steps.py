@@ -13,7 +13,7 @@ from typing import Any
 import psutil
 import yaml
 
-from runbook_lib import cli
+from runbook_lib import cli, kernel_forks
 from runbook_lib.core import params
 from runbook_lib.steps.walkthrough import (
     Run,
@@ -57,11 +57,24 @@ def copy(run_values: dict[str, Any]) -> dict[str, Any]:
 
 
 def is_kernel(process: psutil.Process) -> bool:
-    """A Jupyter kernel process (ipykernel's launcher)."""
+    """A Jupyter kernel process: started by ipykernel's launcher, or forked by a run's fork server, whose
+    command line it keeps; a forked kernel leads a session of its own, the fork server does not."""
     try:
-        return "ipykernel_launcher" in process.cmdline()
-    except psutil.Error:
+        command = process.cmdline()
+        if "ipykernel_launcher" in command:
+            return True
+        return kernel_forks.__name__ in command and os.getsid(process.pid) == process.pid
+    except (psutil.Error, ProcessLookupError):
         return False
+
+
+def fork_servers(run: psutil.Process) -> list[psutil.Process]:
+    """The fork server a `runbook run` process started (a list: none, or one)."""
+    return [
+        child
+        for child in run.children()
+        if kernel_forks.__name__ in child.cmdline() and os.getsid(child.pid) != child.pid
+    ]
 
 
 def kernels_left(folder: Path) -> list[int]:

@@ -8,6 +8,7 @@ import json
 import os
 from typing import Any
 
+import botocore
 import botocore.loaders
 import botocore.session
 
@@ -35,3 +36,19 @@ def new_session(profile: str | None = None) -> botocore.session.Session:
     session = botocore.session.Session(profile=profile)
     session.register_component("data_loader", LOADER)
     return session
+
+
+# The services a run's steps call.
+SERVICES = ("backup", "ec2", "iam", "kms", "organizations", "rds", "sts")
+
+
+def read_ahead(services: tuple[str, ...] = SERVICES) -> None:
+    """Read, into the shared loader, all the data a client of each service reads (its model, endpoint
+    rules, paginators, waiters), as making one does: a process forked afterwards (a step's kernel) makes
+    its clients without reading any of it. The clients made here are dropped; no call is made."""
+    for service in services:
+        made = new_session().create_client(
+            service, region_name="us-east-1", aws_access_key_id="read-ahead", aws_secret_access_key="read-ahead"
+        )
+        made.can_paginate(botocore.xform_name(made.meta.service_model.operation_names[0]))
+        made.waiter_names  # noqa: B018  (reads the service's waiters)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 PREREQUISITES = "00_prerequisites"
 CREATE_BACKUP = "01_create_backup"
 VERIFY_SOURCE_KEY = "02_verify_source_key"
@@ -14,6 +17,12 @@ CLEANUP = "07_cleanup"
 # What `runbook run` runs unless --steps says otherwise, and every step, in the runbook's order.
 DEFAULT = (PREREQUISITES, CREATE_BACKUP, VERIFY_SOURCE_KEY, SHARE_SOURCE_KEY, COPY_TO_TARGET, VERIFY_TARGET_KEY)
 ALL = (*DEFAULT, TROUBLESHOOT, CLEANUP)
+
+
+def notebook_path(step: str) -> Path:
+    """The step's notebook, as shipped."""
+    return NOTEBOOKS / f"{step}.ipynb"
+
 
 # AWS calls each step of the walkthrough may make on the sandbox's walkthrough, job polls left out:
 # at most 45 in all. A run reads each fact once (aws/facts.py), so a step pays only for what it alone
