@@ -328,7 +328,9 @@ def main(argv: list[str]) -> None:
     # As ipykernel_launcher: the start folder off sys.path while loading; the kernel puts its own back.
     if sys.path and (sys.path[0] == "" or Path(sys.path[0]) == Path.cwd()):
         del sys.path[0]
-    import ipykernel.kernelapp  # noqa: F401  (what every kernel imports first)
+    # What every kernel imports as it starts: its application, and its debugger (debugpy, a hundred modules).
+    import ipykernel.debugger  # noqa: F401
+    import ipykernel.kernelapp  # noqa: F401
 
     with socket.socket(fileno=int(argv[0])) as channel:
         _serve(channel)
