@@ -33,12 +33,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .core.errors import RunbookError
+
 log = logging.getLogger(__name__)
 LAUNCHER = ("-m", "ipykernel_launcher")  # how a kernelspec starts an IPython kernel, after the interpreter
 ANSWER_SECONDS = 120.0  # the first kernel waits for the notebooks' imports: seconds on a loaded machine
 
 
-class ForkServerError(Exception):
+class ForkServerError(RunbookError):
     """The fork server cannot fork a kernel (it died, or could not import, or has threads): start it as usual."""
 
 
