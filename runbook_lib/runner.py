@@ -15,12 +15,10 @@ import contextlib
 import dataclasses
 import fcntl
 import gc
-import importlib
 import json
 import logging
 import os
 import sys
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -37,7 +35,7 @@ import papermill
 from nbclient.exceptions import CellTimeoutError
 from papermill.exceptions import PapermillExecutionError
 
-from . import kernel_forks, kernels
+from . import kernel_forks, kernels, report
 from .aws import clients, facts
 from .core import errors, params
 from .core.errors import EXIT_INTERRUPTED, RunFolderInUse
@@ -152,7 +150,6 @@ def _run_steps(
         # Facts are read once per run (the preflight's too), not once per run folder: a resumed run reads
         # AWS as it is now. Written once the folder is this run's.
         facts.persist(folder / FACTS_FILE)
-        _load_report_ahead()
         running: str | None = None
         step_began = time.monotonic()
         try:
@@ -205,13 +202,6 @@ def _run_steps(
     if failed[0].still_running:
         return RunResult(EXIT_STILL_RUNNING, [failed[0].message, f"resume with: {resume}"])
     return RunResult(EXIT_FAILED, [failed[0].message])
-
-
-def _load_report_ahead() -> None:
-    """Import the report's modules (pandas, ipywidgets: a second of CPU) in a thread while the steps run:
-    the runner mostly waits on the kernels then, and the report is written with them loaded. Loaded at
-    the start, they would hold up the first step; loaded at the end, the run's last line."""
-    threading.Thread(target=importlib.import_module, args=(f"{__package__}.report",), daemon=True).start()
 
 
 def _new_run_folder() -> Path:
@@ -387,8 +377,6 @@ def summary(folder: Path, applied: bool = True, steps: tuple[str, ...] = ALL_STE
 
 def write_report(folder: Path, outcomes: list[StepOutcome], values: Parameters) -> Path:
     """report.html of the run (report.py): what it did, the picture of the copy, every change."""
-    from . import report  # usually loaded by now: _load_report_ahead
-
     steps = tuple(o.step for o in outcomes)
     rows = [report.StepRow(o.step, o.label, o.seconds, o.message) for o in outcomes]
     return report.write(folder, rows, values, summary(folder, values.apply, steps), dict(retry_counts(folder)))
