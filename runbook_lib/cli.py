@@ -154,15 +154,17 @@ def _writable_folder(option: str, text: str) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from . import kernel_forks
-    from .core import params
     from .core.steps import notebook_path
 
     steps = _steps(args.steps)
-    values = params.load(*args.parameters)
-    _writable_folder("--out", args.out if args.out is not None else "runs")
-    _in_scenario(values)
-    # The steps' kernels' imports load (in the fork server) while this process loads the runner's.
+    # The steps' kernels' imports load (in the fork server) while this process loads the parameters' schema
+    # (botocore's) and the runner, and reads the parameters; nothing is asked of AWS before they are valid.
     with kernel_forks.forked([notebook_path(step) for step in steps]) as forks:
+        from .core import params
+
+        values = params.load(*args.parameters)
+        _writable_folder("--out", args.out if args.out is not None else "runs")
+        _in_scenario(values)
         from . import runner
 
         result = runner.run(values, args.parameters, args.out, steps, forks)
