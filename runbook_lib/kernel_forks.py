@@ -38,6 +38,7 @@ from .core.errors import RunbookError
 log = logging.getLogger(__name__)
 LAUNCHER = ("-m", "ipykernel_launcher")  # how a kernelspec starts an IPython kernel, after the interpreter
 ANSWER_SECONDS = 120.0  # the first kernel waits for the notebooks' imports: seconds on a loaded machine
+CLOSE_SECONDS = 2.0  # an idle fork server ends in milliseconds once its runner closes the channel
 
 
 class ForkServerError(RunbookError):
@@ -192,15 +193,16 @@ class KernelForks:
         return self.exit_code(pid)
 
     def close(self) -> None:
-        """The fork server ends, and with it any kernel of its still running."""
+        """The fork server ends, and with it any kernel of its still running. One that does not end at once
+        is still importing (a run refused early): it has forked nothing yet, and is killed."""
         try:
             self.socket.shutdown(socket.SHUT_WR)
         except OSError:
             pass
         try:
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=CLOSE_SECONDS)
         except subprocess.TimeoutExpired:
-            log.warning("the kernel fork server (pid %s) did not end; killing it", self.process.pid)
+            log.debug("the kernel fork server (pid %s) is still importing; killing it", self.process.pid)
             self.process.kill()
             self.process.wait()
         self.reader.join(timeout=10)

@@ -191,6 +191,11 @@ class StepKernels:
             _stop(kernel)
         self.unended.remove(kernel)
 
+    def start(self, step: str) -> None:
+        """Start the step's kernel now, ahead of it (the run's first step, while the preflight runs)."""
+        if step not in self.waiting:
+            self.waiting[step] = self._start(step)
+
     @contextmanager
     def running(self, step: str) -> Iterator[StepKernelManager]:
         """The step's kernel, started ahead or now, while the next step's kernel starts; ended with the step."""

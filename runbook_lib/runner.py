@@ -18,6 +18,7 @@ import gc
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -59,6 +60,7 @@ LOCK_FILE = ".runbook.lock"
 RETRY_LOG = "retries.jsonl"
 KERNEL_LOG = "kernels.log"
 RUN_LOG = "runbook.log"
+RUNS = Path("runs")  # where run folders go without --out
 FACTS_FILE = "facts.jsonl"
 # How long a cell's output may trail its end (nbclient waits 4 s, then papermill fails the cell): a fleet's
 # plan of hundreds of changes on a busy machine takes longer to arrive whole.
@@ -117,24 +119,35 @@ def run(
     steps' kernels when the caller started one (one is started here otherwise)."""
     steps = tuple(step for step in ALL_STEPS if step in steps)
     with contextlib.ExitStack() as stack:
-        if forks is None:  # the kernels' imports load while the preflight reads AWS
+        if forks is None:  # the kernels' imports load while the command loads and the preflight reads AWS
             forks = stack.enter_context(kernel_forks.forked([notebook_path(step) for step in steps]))
-        preflight.before_run(values, steps)
-        return _run_steps(values, parameter_files, out, steps, forks)
+        made = _first_missing(Path(out).resolve() if out else RUNS.resolve())
+        folder = Path(out).resolve() if out else _new_run_folder()
+        made = made or (None if out else folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            return _run_steps(values, parameter_files, folder, steps, forks)
+        except BaseException:
+            # Refused before its first step (the preflight, Ctrl-C meanwhile): no folder of its is left behind.
+            if made and not any(notebook_path(step).name in os.listdir(folder) for step in steps):
+                shutil.rmtree(made, ignore_errors=True)
+            raise
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost of the folder and its parents that does not exist yet: what making the folder makes."""
+    return next((path for path in reversed([folder, *folder.parents]) if not path.exists()), None)
 
 
 def _run_steps(
-    values: Parameters,
+    checked: Parameters,
     parameter_files: Sequence[str | Path],
-    out: str | Path | None,
+    folder: Path,
     steps: tuple[str, ...],
     forks: kernel_forks.KernelForks | None,
 ) -> RunResult:
-    folder = Path(out).resolve() if out else _new_run_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    values = dataclasses.replace(values, run_dir=str(folder))
+    values = dataclasses.replace(checked, run_dir=str(folder))
     resume = f"runbook run {' '.join(str(f) for f in parameter_files)} --out {folder}"
-    began = datetime.now(timezone.utc).isoformat(timespec="seconds")
     outcomes: list[StepOutcome] = []
     kernel_environment = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -147,6 +160,10 @@ def _run_steps(
         _environment(**kernel_environment),
         kernels.ahead(steps, notebook_path, folder, folder / KERNEL_LOG, forks) as step_kernels,
     ):
+        if steps:
+            step_kernels.start(steps[0])  # while the preflight reads AWS
+        preflight.before_run(checked, steps)
+        began = datetime.now(timezone.utc).isoformat(timespec="seconds")
         # Facts are read once per run (the preflight's too), not once per run folder: a resumed run reads
         # AWS as it is now. Written once the folder is this run's.
         facts.persist(folder / FACTS_FILE)
@@ -207,9 +224,9 @@ def _run_steps(
 def _new_run_folder() -> Path:
     """runs/<UTC time>, made here so that two runs started in the same second get a folder each."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    Path("runs").mkdir(exist_ok=True)
+    RUNS.mkdir(exist_ok=True)
     for attempt in range(1, 1000):
-        folder = Path("runs") / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+        folder = RUNS / (stamp if attempt == 1 else f"{stamp}-{attempt}")
         try:
             folder.mkdir()
             return folder.resolve()

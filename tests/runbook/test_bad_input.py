@@ -371,3 +371,18 @@ def test_tags_aws_backup_takes_are_taken(tag_set):
 )
 def test_steps_that_are_good_are_taken(steps, expected):
     assert cli._steps(steps) == expected
+
+
+def test_a_run_the_preflight_refuses_leaves_no_folder_it_made_and_keeps_one_it_found(walkthrough, tmp_path, capsys):
+    """The run folder is made before the preflight (the first kernel starts meanwhile); refused, the run
+    takes back what it made, up to the outermost missing parent, and leaves a folder that was there."""
+    bad = tmp_path / "params.yaml"
+    bad.write_text(changed(resource_name="no-such-volume"))
+    nested = tmp_path / "new" / "deeper" / "run"
+    refused(capsys, ["run", str(bad), "--out", str(nested)], "resource_name")
+    assert not (tmp_path / "new").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    refused(capsys, ["run", str(bad), "--out", str(kept)], "resource_name")
+    assert kept.is_dir() and (kept / "notes.txt").read_text() == "mine"

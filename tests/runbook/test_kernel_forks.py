@@ -153,3 +153,11 @@ def test_the_fork_server_imports_the_notebooks_modules_once(tmp_path):
         '{"cell_type": "code", "source": ["import json\\n", "x = 1"]}]}'
     )
     assert kernel_forks.imports(notebook) == "import json"
+
+
+def test_a_run_refused_at_once_does_not_wait_for_its_fork_server_to_finish_importing():
+    began = time.monotonic()
+    with kernel_forks.forked(NOTEBOOKS) as forks:
+        assert forks is not None
+    assert time.monotonic() - began < kernel_forks.CLOSE_SECONDS + 1
+    assert forks.process.poll() is not None, "the fork server is gone"
