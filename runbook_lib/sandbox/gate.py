@@ -89,13 +89,17 @@ def backend_of(dispatcher: DomainDispatcherApplication, environ: dict[str, Any])
     return None if host is None else backend_for_host(host)
 
 
-def on_service_error(error: Exception) -> Any:
-    """Flask error handler of every service app: what escapes a handler still gets an AWS-shaped answer."""
+def on_service_error(error: Exception) -> Response | HTTPException:
+    """Flask error handler of the service apps moto serves as they are: service_error for Flask's request."""
     from flask import request
 
+    return service_error(error, request.environ)
+
+
+def service_error(error: Exception, environ: dict[str, Any]) -> Response | HTTPException:
+    """What escapes a service's handler, answered in the service's protocol, never as an HTML page."""
     if isinstance(error, HTTPException) and not isinstance(error, (NotFound, MethodNotAllowed)):
         return error  # moto's own AWS errors carry their response
-    environ = request.environ
     protocol = environ.get(PROTOCOL_KEY, protocols.JSON)
     operation = f"{environ.get(SERVICE_KEY, '')} {environ.get(OPERATION_KEY, '')}".strip()
     if isinstance(error, (NotFound, MethodNotAllowed, NotImplementedError)):

@@ -15,14 +15,7 @@ import threading
 from types import ModuleType
 from typing import Any
 
-from moto.core.utils import convert_regex_to_flask_path, convert_to_flask_response
-from moto.moto_server.utilities import RegexConverter
-from moto.moto_server.werkzeug_app import (
-    HTTP_METHODS,
-    MotoRequestHandler,
-    create_backend_app,
-)
-from werkzeug.routing import Map
+from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
 from werkzeug.serving import ThreadedWSGIServer, make_server
 
 from . import speedups
@@ -34,6 +27,7 @@ from .gate import SandboxGate, on_service_error
 from .kms import models as kms_models
 from .kms import urls as kms_urls
 from .scenarios import SCENARIOS, reset_world
+from .service_app import ServiceApp
 from .settings import SettingsError, settings, validate
 from .speedups import SandboxDispatcher
 
@@ -50,26 +44,16 @@ class RequestHandler(MotoRequestHandler):
 
 
 def create_app(service: str) -> Any:
-    """moto's Flask app for a service, with the sandbox's routes where it extends the service.
+    """The app that answers a service: the sandbox's (service_app.py) where it extends the service,
+    else moto's Flask app.
 
     Whatever escapes a handler is answered in the service's protocol, never as an HTML page.
     """
+    extension = EXTENDED_SERVICES.get(service)
+    if extension is not None:
+        return ServiceApp(service, extension.url_paths)
     app = create_backend_app(service)  # type: ignore[arg-type]
     app.register_error_handler(Exception, on_service_error)
-    extension = EXTENDED_SERVICES.get(service)
-    if extension is None:
-        return app
-    app.view_functions = {}
-    app.url_map = Map()
-    app.url_map.converters["regex"] = RegexConverter
-    for index, (path, handler) in enumerate(extension.url_paths.items()):
-        app.add_url_rule(
-            convert_regex_to_flask_path(path.format("")),
-            endpoint=f"sandbox-{service}-{index}",
-            methods=HTTP_METHODS,
-            view_func=convert_to_flask_response(handler),
-            strict_slashes=False,
-        )
     return app
 
 
