@@ -12,8 +12,11 @@ from botocore.exceptions import ClientError
 from werkzeug.test import Client
 
 from runbook_lib.sandbox import protocols
+from runbook_lib.sandbox.accounts import SOURCE, SOURCE_REGION
 from runbook_lib.sandbox.gate import OPERATION_KEY, PROTOCOL_KEY, SERVICE_KEY
 from runbook_lib.sandbox.service_app import ServiceApp
+
+SOURCE_KEY_ALIAS_ARN = f"arn:aws:kms:{SOURCE_REGION}:{SOURCE.account_id}:alias/nope"
 
 
 def test_a_service_error_keeps_its_code_message_and_request_id(aws):
@@ -24,6 +27,16 @@ def test_a_service_error_keeps_its_code_message_and_request_id(aws):
     assert "NoSuchVault" in response["Error"]["Message"]
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert response["ResponseMetadata"]["RequestId"]
+
+
+def test_a_key_named_by_an_alias_that_does_not_exist(aws):
+    kms = aws.source("kms")
+    for alias in ("alias/nope", SOURCE_KEY_ALIAS_ARN):
+        with pytest.raises(ClientError) as excinfo:
+            kms.describe_key(KeyId=alias)
+        assert excinfo.value.response["Error"]["Code"] == "NotFoundException"
+        assert excinfo.value.response["Error"]["Message"] == f"Alias {SOURCE_KEY_ALIAS_ARN} is not found."
+    assert kms.describe_key(KeyId="alias/cmkSource")["KeyMetadata"]["Description"] == "Customer managed key cmkSource"
 
 
 def test_an_operation_the_sandbox_does_not_serve_is_not_implemented(aws):

@@ -25,6 +25,14 @@ class SandboxKmsResponse(KmsResponse):
             raise NotFoundException(f"Key '{key_ref}' does not exist")
         return key
 
+    def _validate_alias(self, key_id: str) -> None:
+        """moto's check that an alias (name or ARN) exists, building its error only to raise it: moto
+        builds it first, rendering an XML body for every call that names a key by alias."""
+        is_alias = key_id.startswith("alias/") or (key_id.startswith("arn:") and ":alias/" in key_id)
+        backend = self.kms_backend
+        if not is_alias or backend.get_key_id_from_alias(backend.get_alias_name(key_id)) is None:
+            raise NotFoundException(f"Alias {self._display_arn(key_id)} is not found.")
+
     def _validate_key_policy(self, key_id: str, action: str) -> None:
         """An explicit Deny for the caller refuses (moto's check ignores the Deny's principal), and so
         does a Deny the evaluator cannot decide."""
