@@ -10,6 +10,7 @@ written), so each is worked out once.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Callable
 from functools import cache, lru_cache
 from typing import Any
@@ -19,9 +20,11 @@ from moto.backends import list_of_moto_modules
 from moto.core import responses as moto_responses
 from moto.core.serialize import AttributePickerContext, XFormedAttributePicker
 from moto.core.utils import MISSING, get_value
+from moto.moto_api._internal import mock_random
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 _moto_method_names = moto_responses.method_names_from_class
+REQUEST_ID_CHARACTERS = string.ascii_letters + string.digits
 
 
 @cache
@@ -87,8 +90,19 @@ class MemoizedAttributePicker(XFormedAttributePicker):
         return value if transform is None else transform(value)
 
 
+def gen_amzn_requestid_long(headerdict: dict[str, Any] | None = None) -> str:
+    """moto's request id (52 letters and digits, from moto's random source), drawn in one call rather
+    than 52: a twentieth of a millisecond of every answer."""
+    request_id = "".join(mock_random.choices(REQUEST_ID_CHARACTERS, k=52))
+    if isinstance(headerdict, dict):
+        headerdict["x-amzn-requestid"] = request_id
+    return request_id
+
+
 def install() -> None:
-    """Have moto's responses list a class's handler methods once, and write answers with the
-    memoizing attribute picker (moto looks both names up in its responses module at each request)."""
+    """Have moto's responses list a class's handler methods once, draw request ids in one call, and
+    write answers with the memoizing attribute picker (moto looks the names up in its responses module
+    at each request)."""
     moto_responses.method_names_from_class = method_names_from_class
+    moto_responses.gen_amzn_requestid_long = gen_amzn_requestid_long
     moto_responses.XFormedAttributePicker = MemoizedAttributePicker  # type: ignore[misc]

@@ -13,8 +13,8 @@ from urllib.parse import unquote
 from moto.backup.responses import BackupResponse
 from moto.core.exceptions import InvalidToken
 from moto.core.responses import ActionResult, EmptyResult
-from moto.utilities.aws_headers import gen_amzn_requestid_long
 
+from ..speedups import gen_amzn_requestid_long
 from .exceptions import InvalidParameterValueException
 from .models import SandboxBackupBackend, sandbox_backup_backends
 from .serialize import ShapedResult
