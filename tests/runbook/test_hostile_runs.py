@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from runbook_lib import runner
@@ -18,7 +19,16 @@ from runbook_lib.aws.context import Run
 from runbook_lib.core.errors import StepFailed
 from runbook_lib.runner import EXIT_INTERRUPTED
 from runbook_lib.steps.walkthrough import prerequisites, start_backup
-from tests.runbook_steps import RUNBOOK, kernels_left, parameter_file, prepare, report_rows, runbook, values
+from tests.runbook_steps import (
+    RUNBOOK,
+    fork_servers,
+    kernels_left,
+    parameter_file,
+    prepare,
+    report_rows,
+    runbook,
+    values,
+)
 
 COPY_STEPS = "04_copy_to_target,05_verify_target_key"
 THROTTLING_CODES = {"ThrottlingException", "Throttling", "RequestLimitExceeded"}  # JSON, query and EC2 protocols
@@ -29,8 +39,16 @@ def recorded(out: Path, step: str, key: str) -> object:
     return json.loads(state.read_text()).get(step, {}).get(key) if state.exists() else None
 
 
-def start_run(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([str(RUNBOOK), "run", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start_run(*args: str, session: bool = False) -> subprocess.Popen[str]:
+    """`runbook run ARGS` running; in a session of its own (`session`), as a terminal starts a command:
+    a signal to its process group reaches it and what it started in its group (the kernels' fork server)."""
+    return subprocess.Popen(
+        [str(RUNBOOK), "run", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=session,
+    )
 
 
 def test_retried_calls_are_logged_per_operation(world, tmp_path, monkeypatch, own_clients):
@@ -150,11 +168,12 @@ def test_ctrl_c_during_the_copy_says_one_line_writes_the_report_and_the_rerun_ma
     prepare(values(out))
     world.configure(job_seconds=10)
     parameters = str(parameter_file(tmp_path))
-    running = start_run(parameters, "--out", str(out), "--steps", COPY_STEPS)
+    running = start_run(parameters, "--out", str(out), "--steps", COPY_STEPS, session=True)
     deadline = time.monotonic() + 120
     while recorded(out, "04_copy_to_target", "copy_job_id") is None and time.monotonic() < deadline:
         time.sleep(0.1)
-    running.send_signal(signal.SIGINT)
+    servers = fork_servers(psutil.Process(running.pid))
+    os.killpg(running.pid, signal.SIGINT)  # Ctrl-C in a terminal: the command's whole process group
     _, stderr = running.communicate(timeout=120)
     assert running.returncode == EXIT_INTERRUPTED
     assert stderr.strip() == (
@@ -164,6 +183,7 @@ def test_ctrl_c_during_the_copy_says_one_line_writes_the_report_and_the_rerun_ma
     steps = report_rows(out / "report.html", "steps")
     assert steps[-1][:2] == ["04_copy_to_target", "INTERRUPTED"]
     assert kernels_left(out) == [], "neither 04's kernel nor 05's, started while 04 ran"
+    assert len(servers) == 1 and not psutil.pid_exists(servers[0].pid), "the fork server ended with the run"
     job_id = recorded(out, "04_copy_to_target", "copy_job_id")
 
     again = runbook("run", parameters, "--out", str(out), "--steps", "04_copy_to_target")
