@@ -298,7 +298,7 @@ def _sandbox_stats(args: argparse.Namespace) -> int:
         return 0
     since = datetime.fromisoformat(counts["since"]).strftime("%Y-%m-%d %H:%M:%S UTC")
     cleared = "; the counts now start again" if args.clear else ""
-    operations = sorted(counts["operations"].items(), key=lambda item: (-item[1], item[0]))
+    operations = list(counts["operations"].items())  # most requested first, as stats.py reports them
     if not operations:
         print(f"No AWS requests since {since} (the last reset or clear){cleared}.")
         return 0

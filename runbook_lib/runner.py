@@ -121,10 +121,14 @@ def run(
     with contextlib.ExitStack() as stack:
         if forks is None:  # the kernels' imports load while the command loads and the preflight reads AWS
             forks = stack.enter_context(kernel_forks.forked([notebook_path(step) for step in steps]))
-        made = _first_missing(Path(out).resolve() if out else RUNS.resolve())
-        folder = Path(out).resolve() if out else _new_run_folder()
-        made = made or (None if out else folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        if out:
+            folder = Path(out).resolve()
+            made = _first_missing(folder)
+            folder.mkdir(parents=True, exist_ok=True)
+        else:
+            made = _first_missing(RUNS.resolve())
+            folder = _new_run_folder()
+            made = made or folder
         try:
             return _run_steps(values, parameter_files, folder, steps, forks)
         except BaseException:

@@ -76,11 +76,10 @@ def resource(run: Run) -> None:
             if volume_id not in listed:
                 raise ParameterError(field, f"no EBS volume {volume_id} in {_source(run)}; allowed: volumes there")
             _usable(field, listed[volume_id])
-        for database in chosen:
-            if ":rds:" in database and database.rsplit(":", 1)[-1] not in _databases(run, chosen):
+        for database in (arn.rsplit(":", 1)[-1] for arn in chosen if ":rds:" in arn):
+            if database not in _databases(run, chosen):
                 raise ParameterError(
-                    field,
-                    f"no RDS DB instance {database.rsplit(':', 1)[-1]} in {_source(run)}; allowed: DB instances there",
+                    field, f"no RDS DB instance {database} in {_source(run)}; allowed: DB instances there"
                 )
         return
     if not run.resource_arn:

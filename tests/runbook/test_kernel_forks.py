@@ -8,6 +8,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -30,12 +32,17 @@ def ended_within(pid: int, seconds: float) -> bool:
     return False
 
 
+@contextmanager
+def forked_step_kernels(folder: Path) -> Iterator[tuple[kernel_forks.KernelForks, kernels.StepKernels]]:
+    """A run's fork server and its step kernels, in `folder` (output to k.log)."""
+    with kernel_forks.forked(NOTEBOOKS) as forks:
+        assert forks is not None, "kernels are forked on Linux"
+        with kernels.ahead(STEPS, runner.notebook_path, folder, folder / "k.log", forks) as ahead:
+            yield forks, ahead
+
+
 def test_a_forked_kernel_answers_and_ends_when_its_step_does(tmp_path):
-    with (
-        kernel_forks.forked(NOTEBOOKS) as forks,
-        kernels.ahead(STEPS, runner.notebook_path, tmp_path, tmp_path / "k.log", forks) as ahead,
-    ):
-        assert forks is not None
+    with forked_step_kernels(tmp_path) as (forks, ahead):
         with ahead.running(STEPS[0]) as kernel:
             process = psutil.Process(kernel.process_id)
             assert process.ppid() == forks.process.pid and is_kernel(process)
@@ -52,11 +59,7 @@ def test_a_forked_kernel_answers_and_ends_when_its_step_does(tmp_path):
 
 
 def test_a_forked_kernel_ends_when_its_fork_server_dies(tmp_path):
-    with (
-        kernel_forks.forked(NOTEBOOKS) as forks,
-        kernels.ahead(STEPS, runner.notebook_path, tmp_path, tmp_path / "k.log", forks) as ahead,
-    ):
-        assert forks is not None
+    with forked_step_kernels(tmp_path) as (forks, ahead):
         with ahead.running(STEPS[0]) as kernel:
             client = kernel.client()
             client.start_channels()
@@ -82,18 +85,16 @@ def test_closing_the_fork_server_ends_the_kernels_it_forked(tmp_path):
 
 
 def test_kernels_start_as_usual_when_the_fork_server_is_gone(tmp_path):
-    with kernel_forks.forked(NOTEBOOKS) as forks:
-        assert forks is not None
+    with forked_step_kernels(tmp_path) as (forks, ahead):
         forks.process.kill()
         forks.process.wait()
-        with kernels.ahead(STEPS, runner.notebook_path, tmp_path, tmp_path / "k.log", forks) as ahead:
-            with ahead.running(STEPS[0]) as kernel:
-                process = psutil.Process(kernel.process_id)
-                assert "ipykernel_launcher" in process.cmdline() and process.ppid() != forks.process.pid
-                client = kernel.client()
-                client.start_channels()
-                assert run_sync(client.execute_interactive)("1 + 1", timeout=60)["content"]["status"] == "ok"
-                client.stop_channels()
+        with ahead.running(STEPS[0]) as kernel:
+            process = psutil.Process(kernel.process_id)
+            assert "ipykernel_launcher" in process.cmdline() and process.ppid() != forks.process.pid
+            client = kernel.client()
+            client.start_channels()
+            assert run_sync(client.execute_interactive)("1 + 1", timeout=60)["content"]["status"] == "ok"
+            client.stop_channels()
     assert kernels_left(tmp_path) == []
 
 
