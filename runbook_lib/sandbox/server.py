@@ -15,8 +15,7 @@ import threading
 from types import ModuleType
 from typing import Any
 
-from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
-from werkzeug.serving import ThreadedWSGIServer, make_server
+from moto.moto_server.werkzeug_app import create_backend_app
 
 from . import speedups
 from .backup import urls as backup_urls
@@ -24,6 +23,7 @@ from .control import TOKEN_VARIABLE, ControlAPI
 from .ec2 import models as ec2_models
 from .ec2 import urls as ec2_urls
 from .gate import SandboxGate, on_service_error
+from .http_server import SandboxHTTPServer
 from .kms import models as kms_models
 from .kms import urls as kms_urls
 from .scenarios import SCENARIOS, reset_world
@@ -33,14 +33,6 @@ from .speedups import SandboxDispatcher
 
 # Services whose moto handlers the sandbox replaces: service name -> the sandbox's urls module.
 EXTENDED_SERVICES: dict[str, ModuleType] = {"backup": backup_urls, "ec2": ec2_urls, "kms": kms_urls}
-
-
-class RequestHandler(MotoRequestHandler):
-    """moto's request handler, without werkzeug's log line for every answered request."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Not logged: formatting and writing the line cost a third of a millisecond a request, and a run
-        makes thousands. Errors are still logged (log_error), and `runbook sandbox stats` counts calls."""
 
 
 def create_app(service: str) -> Any:
@@ -75,8 +67,7 @@ def serve(host: str, port: int, scenario: str, job_seconds: float, ready_file: s
     holder: dict[str, Any] = {}
     control = ControlAPI(token, lambda: holder["server"].shutdown())
     gate = SandboxGate(SandboxDispatcher(create_app), control)
-    server = make_server(host, port, gate, threaded=True, request_handler=RequestHandler)
-    assert isinstance(server, ThreadedWSGIServer)  # what make_server(threaded=True) returns
+    server = SandboxHTTPServer(host, port, gate)
     holder["server"] = server
 
     def stop(*_: Any) -> None:
@@ -89,7 +80,6 @@ def serve(host: str, port: int, scenario: str, job_seconds: float, ready_file: s
         with open(temporary, "w") as handle:
             json.dump({"pid": os.getpid(), "host": host, "port": server.server_port}, handle)
         os.replace(temporary, ready_file)
-    server.daemon_threads = False
     server.serve_forever()
     server.server_close()
 

@@ -1,0 +1,327 @@
+"""The sandbox's HTTP server: one request per connection, answered on a pooled thread in one write.
+
+werkzeug's development server, which moto's server mode runs on, spends about 1 ms of a small call
+around the app: the headers parsed by the email package, the WSGI environ built in two passes
+(werkzeug's, then moto's for underscored header names), the status line, headers and body written
+in separate system calls, and a selector made and closed after every request to drain its body.
+This server speaks what SDKs and the AWS CLI send to the sandbox (HTTP/1.0 and 1.1, a body by
+Content-Length or chunked, Expect: 100-continue), builds the environ werkzeug and moto build, and
+answers as werkzeug does (Server and Date headers, Connection: close), in one write. A request it
+cannot read gets a one-line plain-text 4xx, never a service's answer.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import socket
+import socketserver
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from email.utils import formatdate
+from functools import lru_cache
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from moto.core.request import (
+    PRESERVED_HEADER_NAMES_ENVIRON_KEY,
+    environ_key_for_header,
+    should_preserve_original_header_name,
+)
+from werkzeug.serving import DechunkedInput
+
+logger = logging.getLogger(__name__)
+
+SERVER = "runbook-sandbox"
+MAX_LINE_BYTES = 65536  # as http.server: a longer request line or header line is refused
+MAX_HEADERS = 100
+READ_TIMEOUT_SECONDS = 60.0  # a client silent this long while sending its request is dropped
+DRAIN_QUIET_SECONDS = 0.01  # as werkzeug: an unread body is read and dropped until the client pauses this long
+DRAIN_MAX_BYTES = 10 * 1024**3
+MAX_REQUEST_THREADS = 128  # stalled requests (settings.stall) each hold one while held
+NO_BODY_STATUSES = ("1", "204", "304")
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class BadRequest(Exception):
+    """A request the server cannot read: answered with its status and reason, the app never called."""
+
+    def __init__(self, status: str, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class RequestBody(io.RawIOBase):
+    """A body of declared length: reads stop at its end, what is left unread is known, and a client that
+    leaves before the end is a dropped connection (ConnectionResetError), not a short body."""
+
+    def __init__(self, stream: io.BufferedIOBase, length: int):
+        self.stream = stream
+        self.remaining = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = min(len(buffer), self.remaining)
+        if wanted <= 0:
+            return 0
+        data = self.stream.read(wanted)
+        if not data:
+            raise ConnectionResetError("the client closed the connection before the end of its body")
+        buffer[: len(data)] = data
+        self.remaining -= len(data)
+        return len(data)
+
+
+@lru_cache(maxsize=2)
+def _formatted_date(second: int) -> str:
+    return formatdate(second, usegmt=True)
+
+
+def http_date() -> str:
+    """The Date header's value, formatted once a second."""
+    return _formatted_date(int(time.time()))
+
+
+def wsgi_string(text: str) -> str:
+    """A string as WSGI carries it (PEP 3333): its UTF-8 bytes read as Latin-1, as werkzeug does."""
+    return text.encode().decode("latin1")
+
+
+class RequestHandler(socketserver.StreamRequestHandler):
+    """Reads one request, calls the app, writes its answer, and closes the connection."""
+
+    timeout = READ_TIMEOUT_SECONDS
+    disable_nagle_algorithm = True  # an answer after 100 Continue is not held back for an ACK
+    server: SandboxHTTPServer
+
+    def handle(self) -> None:
+        try:
+            request = self.read_request()
+        except BadRequest as refusal:
+            plain_text = [("Content-Type", "text/plain; charset=utf-8")]
+            self.send_answer("GET", refusal.status, plain_text, [f"{refusal.reason}\n".encode()])
+            return
+        except (ConnectionError, TimeoutError):
+            return
+        if request is None:
+            return
+        method, environ, body = request
+        try:
+            self.send_answer(method, *self.call_app(environ))
+        except (ConnectionError, TimeoutError):
+            return  # the client left (or stopped sending its body): nobody to answer, nothing to log
+        finally:
+            if isinstance(body, DechunkedInput) or (isinstance(body, RequestBody) and body.remaining):
+                self.drain()
+
+    def read_request(self) -> tuple[str, dict[str, Any], io.RawIOBase | None] | None:
+        """The request's method, WSGI environ and body stream; None when the client sent nothing."""
+        line = self.rfile.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return None
+        if len(line) > MAX_LINE_BYTES:
+            raise BadRequest("414 URI Too Long", f"The request line is longer than {MAX_LINE_BYTES} bytes.")
+        words = line.decode("latin1").split()
+        if len(words) != 3:
+            raise BadRequest("400 Bad Request", f"Bad request line: {line[:200]!r}.")
+        method, target, version = words
+        if version not in ("HTTP/1.1", "HTTP/1.0"):
+            if version.startswith("HTTP/") and version[5:6].isdigit() and version[5:6] != "0":
+                raise BadRequest("505 HTTP Version Not Supported", f"{version} is not served; send HTTP/1.1.")
+            raise BadRequest("400 Bad Request", f"Bad request version: {version[:40]!r}.")
+        if target.startswith("//"):
+            target = "/" + target.lstrip("/")  # as http.server: never read as a URL naming another host
+        headers = self.read_headers()
+        environ = self.environ(method, target, version, headers)
+        body: io.RawIOBase | None = None
+        transfer_encoding = environ.get("HTTP_TRANSFER_ENCODING", "")
+        if any(part.strip().lower() == "chunked" for part in transfer_encoding.split(",")):
+            body = DechunkedInput(self.rfile)  # type: ignore[arg-type]  # a BufferedReader
+            environ["wsgi.input_terminated"] = True
+        else:
+            length = environ.get("CONTENT_LENGTH", "")
+            if length.isdigit() and int(length) > 0:
+                body = RequestBody(self.rfile, int(length))
+        environ["wsgi.input"] = body if body is not None else io.BytesIO()
+        if environ.get("HTTP_EXPECT", "").lower().strip(" \t") == "100-continue":
+            self.connection.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return method, environ, body
+
+    def read_headers(self) -> list[tuple[str, str]]:
+        """The header fields in order; a folded line (obsolete, RFC 9112 section 5.2) joins the one before
+        with a space."""
+        headers: list[tuple[str, str]] = []
+        while True:
+            line = self.rfile.readline(MAX_LINE_BYTES + 1)
+            if len(line) > MAX_LINE_BYTES:
+                raise BadRequest(
+                    "431 Request Header Fields Too Large", f"A header line is over {MAX_LINE_BYTES} bytes."
+                )
+            if line in (b"\r\n", b"\n"):
+                return headers
+            if not line:
+                raise ConnectionError("the client closed the connection within the headers")
+            if line[:1] in (b" ", b"\t"):
+                if not headers:
+                    raise BadRequest("400 Bad Request", "The first header line is a continuation line.")
+                folded_name, folded_value = headers[-1]
+                headers[-1] = (folded_name, folded_value + " " + line.strip(b" \t\r\n").decode("latin1"))
+                continue
+            name, colon, value = line.partition(b":")
+            if not colon or not name or name.strip(b" \t") != name or b" " in name:
+                raise BadRequest("400 Bad Request", f"Bad header line: {line[:200]!r}.")
+            if len(headers) == MAX_HEADERS:
+                raise BadRequest("431 Request Header Fields Too Large", f"More than {MAX_HEADERS} header fields.")
+            headers.append((name.decode("latin1"), value.strip(b" \t\r\n").decode("latin1")))
+
+    def environ(self, method: str, target: str, version: str, headers: list[tuple[str, str]]) -> dict[str, Any]:
+        """The WSGI environ werkzeug's server builds for the request, with moto's preserved header names."""
+        try:
+            url = urlsplit(target)
+        except ValueError as error:
+            raise BadRequest("400 Bad Request", f"Bad request target: {error}.") from None
+        path = f"/{url.netloc}{url.path}" if not url.scheme and url.netloc else url.path
+        host, port = self.server.server_address[:2]
+        environ: dict[str, Any] = {
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "werkzeug.socket": self.connection,
+            "SERVER_SOFTWARE": SERVER,
+            "REQUEST_METHOD": method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": wsgi_string(unquote(path)),
+            "QUERY_STRING": wsgi_string(url.query),
+            "REQUEST_URI": wsgi_string(target),
+            "RAW_URI": wsgi_string(target),
+            "REMOTE_ADDR": self.client_address[0],
+            "REMOTE_PORT": self.client_address[1],
+            "SERVER_NAME": host,
+            "SERVER_PORT": str(port),
+            "SERVER_PROTOCOL": version,
+        }
+        preserved_names: dict[str, str] = {}
+        preserved_values: dict[str, list[str]] = {}
+        for name, value in headers:
+            if "_" in name:
+                if should_preserve_original_header_name(name):
+                    key = environ_key_for_header(name)
+                    preserved_names.setdefault(key, name)
+                    preserved_values.setdefault(key, []).append(value)
+                continue
+            key = name.upper().replace("-", "_")
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                key = f"HTTP_{key}"
+                if key in environ:
+                    value = f"{environ[key]},{value}"
+            environ[key] = value
+        for key, values in preserved_values.items():
+            if key in environ:  # a dashed header of the same WSGI name wins, as in moto's server
+                del preserved_names[key]
+                continue
+            environ[key] = ",".join(values)
+        environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = preserved_names
+        if url.scheme and url.netloc:
+            environ["HTTP_HOST"] = url.netloc
+        return environ
+
+    def call_app(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], list[bytes]]:
+        """The app's status, headers and body; a 500 when the app fails (logged with its traceback)."""
+        answer: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., None]:
+            if answer and exc_info is None:
+                raise AssertionError("start_response called twice without exc_info")
+            answer[:] = [status, headers]
+            return content.append
+
+        content: list[bytes] = []
+        try:
+            iterable = self.server.app(environ, start_response)
+            try:
+                content.extend(iterable)
+            finally:
+                if hasattr(iterable, "close"):
+                    iterable.close()
+            if not answer:
+                raise AssertionError("the app returned without calling start_response")
+        except (ConnectionError, TimeoutError):
+            raise
+        except Exception:
+            logger.exception("Error on request %s %s", environ["REQUEST_METHOD"], environ["RAW_URI"])
+            return (
+                "500 Internal Server Error",
+                [("Content-Type", "text/plain; charset=utf-8")],
+                [b"Internal Server Error\n"],
+            )
+        return answer[0], answer[1], content
+
+    def send_answer(self, method: str, status: str, headers: list[tuple[str, str]], content: list[bytes]) -> None:
+        """Status line, headers and body in one write, as werkzeug's server sends them (its Server and
+        Date first, Connection: close last)."""
+        body = b"".join(content)
+        lines = [f"HTTP/1.1 {status}", f"Server: {SERVER}", f"Date: {http_date()}"]
+        declared_length = False
+        for name, value in headers:
+            lines.append(f"{name}: {value}")
+            declared_length = declared_length or name.lower() == "content-length"
+        if not declared_length and method != "HEAD" and not status.startswith(NO_BODY_STATUSES):
+            lines.append(f"Content-Length: {len(body)}")
+        lines.append("Connection: close\r\n\r\n")
+        head = "\r\n".join(lines).encode("latin1")
+        self.connection.sendall(head if method == "HEAD" else head + body)
+
+    def drain(self) -> None:
+        """Read and drop what is left of a body the app did not read, so that the client sees the answer,
+        not a connection reset (a socket closed with unread data resets)."""
+        self.connection.settimeout(DRAIN_QUIET_SECONDS)
+        dropped = 0
+        try:
+            while dropped < DRAIN_MAX_BYTES and (data := self.rfile.read1(1024 * 1024)):
+                dropped += len(data)
+        except OSError:
+            pass
+
+
+class SandboxHTTPServer(socketserver.TCPServer):
+    """Serves a WSGI app on host:port, each connection on a pooled thread (MAX_REQUEST_THREADS at once,
+    more wait their turn). shutdown() from any thread ends serve_forever; server_close() then waits
+    for the requests in flight, so their answers are sent whole."""
+
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, host: str, port: int, app: WSGIApp):
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.app = app
+        self.workers = ThreadPoolExecutor(MAX_REQUEST_THREADS, thread_name_prefix="sandbox-request")
+        super().__init__((host, port), RequestHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Handed to a pooled thread: a thread started for every request cost about 0.25 ms of CPU."""
+        self.workers.submit(self.answer, request, client_address)
+
+    def answer(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.workers.shutdown(wait=True)
+
+    @property
+    def server_port(self) -> int:
+        return int(self.server_address[1])
