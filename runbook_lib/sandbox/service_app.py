@@ -10,6 +10,7 @@ handler answered as the Flask apps' error handler answers it (gate.service_error
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -21,10 +22,20 @@ from moto.moto_server.utilities import RegexConverter
 from moto.moto_server.werkzeug_app import HTTP_METHODS
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
+from werkzeug.sansio.utils import get_current_url
+from werkzeug.utils import cached_property
 
 from .gate import service_error
 
 Handler = Callable[..., Any]
+MAX_REMEMBERED_PATHS = 4096
+
+
+@lru_cache(maxsize=64)
+def root_url_of(scheme: str, host: str, root_path: str) -> str:
+    """werkzeug's root URL (scheme, host, root path as an IRI), worked out once per host: a request's
+    full URL, which every handler is given, is built from it."""
+    return get_current_url(scheme, host, root_path)
 
 
 class ServiceRequest(Request):
@@ -32,6 +43,10 @@ class ServiceRequest(Request):
     header to the server."""
 
     from_wsgi_server = True
+
+    @cached_property
+    def root_url(self) -> str:
+        return root_url_of(self.scheme, self.host, self.root_path)
 
 
 class ServiceApp:
@@ -41,6 +56,7 @@ class ServiceApp:
         self.service = service
         self.url_map = Map(converters={"regex": RegexConverter})
         self.handlers: dict[str, Handler] = {}
+        self.endpoints: dict[tuple[str, str], str] = {}
         for index, (path, handler) in enumerate(url_paths.items()):
             endpoint = f"sandbox-{service}-{index}"
             rule = convert_regex_to_flask_path(path.format(""))
@@ -49,13 +65,26 @@ class ServiceApp:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
-            endpoint, _ = self.url_map.bind_to_environ(environ).match()
-            response: Any = self.answer(self.handlers[str(endpoint)], ServiceRequest(environ))
+            response: Any = self.answer(self.handlers[self.endpoint(environ)], ServiceRequest(environ))
         except Exception as error:
             response = service_error(error, environ)
         if isinstance(response, HTTPException):
             response = response.get_response(environ)
         return response(environ, start_response)
+
+    def endpoint(self, environ: dict[str, Any]) -> str:
+        """The route a request's method and path match, remembered for the paths seen (at most
+        MAX_REMEMBERED_PATHS): a match depends on nothing else, and a run polls the same paths.
+        NotFound or MethodNotAllowed when none matches (not remembered)."""
+        key = (environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""))
+        endpoint = self.endpoints.get(key)
+        if endpoint is None:
+            matched, _ = self.url_map.bind_to_environ(environ).match()
+            endpoint = str(matched)
+            if len(self.endpoints) >= MAX_REMEMBERED_PATHS:
+                self.endpoints.clear()
+            self.endpoints[key] = endpoint
+        return endpoint
 
     @staticmethod
     def answer(handler: Handler, request: ServiceRequest) -> Response:
