@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from werkzeug.test import Client
 
-from runbook_lib.sandbox import protocols
+from runbook_lib.sandbox import protocols, service_app
 from runbook_lib.sandbox.accounts import SOURCE, SOURCE_REGION
 from runbook_lib.sandbox.gate import OPERATION_KEY, PROTOCOL_KEY, SERVICE_KEY
 from runbook_lib.sandbox.service_app import ServiceApp
@@ -113,3 +113,36 @@ def test_a_handlers_answer_is_passed_on_whole():
     assert (status, body) == (202, b'{"Keys": []}')
     assert headers["x-amzn-requestid"] == "R1"
     assert headers["Content-Type"] == "application/x-amz-json-1.1"
+
+
+def test_routes_are_remembered_per_method_and_path_and_a_miss_is_asked_again(monkeypatch):
+    """A path answered once is routed from memory, by its own route; a path no route matches is not
+    remembered (501 every time), and the memory holds at most MAX_REMEMBERED_PATHS paths."""
+    monkeypatch.setattr(service_app, "MAX_REMEMBERED_PATHS", 3)
+    handled: list[str] = []
+
+    def handler_named(name: str) -> Any:
+        def handler(request: Any, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], str]:
+            handled.append(f"{name} {request.method} {url}")
+            return 200, {}, "{}"
+
+        return handler
+
+    app = ServiceApp(
+        "backup", {"{0}/vaults/$": handler_named("list"), "{0}/vaults/(?P<name>[^/]+)$": handler_named("one")}
+    )
+    client = Client(app)
+    for path in ["/vaults/", "/vaults/a", "/vaults/", "/vaults/b", "/vaults/c", "/vaults/a"]:
+        assert client.get(path, environ_base={SERVICE_KEY: "backup"}).status_code == 200
+    assert [line.split(" http")[0] for line in handled] == [
+        "list GET",
+        "one GET",
+        "list GET",
+        "one GET",
+        "one GET",
+        "one GET",
+    ]
+    assert set(app.endpoints) == {("GET", "/vaults/c"), ("GET", "/vaults/a")}  # full at the fourth: begun again
+    for _ in range(2):
+        assert client.get("/nothing/here", environ_base={SERVICE_KEY: "backup"}).status_code == 501
+    assert ("GET", "/nothing/here") not in app.endpoints
