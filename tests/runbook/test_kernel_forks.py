@@ -49,6 +49,7 @@ def test_a_forked_kernel_answers_and_ends_when_its_step_does(tmp_path):
             assert {connection.type for connection in process.net_connections("all")} <= {socket.AF_UNIX}
             client = kernel.client()
             client.start_channels()
+            run_sync(client.wait_for_ready)(timeout=60)  # as nbclient does: IOPub subscribed before executing
             reply = run_sync(client.execute_interactive)("import os; os.write(2, b'said on stderr')", timeout=60)
             assert reply["content"]["status"] == "ok"
         assert ended_within(process.pid, 5)
