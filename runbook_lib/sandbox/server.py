@@ -1,4 +1,5 @@
-"""The sandbox server: moto's server app, the services it extends, and a gate in front of both.
+"""The sandbox server: moto's server app, the services it extends, and a gate in front of both, served
+over HTTP by http_server.py.
 
 The gate (gate.py) does what AWS does before any service sees a request; requests under /_sandbox/
 are the control API (control.py). Run as `python -m runbook_lib.sandbox.server` with the control
@@ -58,7 +59,7 @@ def install_extensions() -> None:
 def serve(host: str, port: int, scenario: str, job_seconds: float, ready_file: str | None, token: str) -> None:
     """Build the world, bind, announce the port in ready_file, serve until told to stop.
 
-    Request threads are joined before the process exits, so the reply to a shutdown request
+    Requests in flight are finished before the process exits, so the reply to a shutdown request
     (and to any request in flight) is sent whole; held (stalled) requests are released first.
     """
     install_extensions()
