@@ -17,6 +17,7 @@ import logging
 import socket
 import socketserver
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,9 +40,12 @@ MAX_LINE_BYTES = 65536  # as http.server: a longer request line or header line i
 MAX_HEADERS = 100
 READ_TIMEOUT_SECONDS = 60.0  # a client silent this long while sending its request is dropped
 DRAIN_QUIET_SECONDS = 0.01  # as werkzeug: an unread body is read and dropped until the client pauses this long
-DRAIN_MAX_BYTES = 10 * 1024**3
-MAX_REQUEST_THREADS = 128  # stalled requests (settings.stall) each hold one while held
+DRAIN_MAX_BYTES = 10 * 1024**3  # and at most DRAIN_MAX_READS reads, as werkzeug
+DRAIN_MAX_READS = 1000
+POOLED_THREADS = 64  # threads kept for requests; more requests at once get threads of their own
 NO_BODY_STATUSES = ("1", "204", "304")
+
+PLAIN_TEXT = [("Content-Type", "text/plain; charset=utf-8")]
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -71,7 +75,7 @@ class RequestBody(io.RawIOBase):
         if wanted <= 0:
             return 0
         data = self.stream.read(wanted)
-        if not data:
+        if len(data) < wanted:  # a blocking read returns less only at the end of the stream
             raise ConnectionResetError("the client closed the connection before the end of its body")
         buffer[: len(data)] = data
         self.remaining -= len(data)
@@ -81,6 +85,18 @@ class RequestBody(io.RawIOBase):
 @lru_cache(maxsize=2)
 def _formatted_date(second: int) -> str:
     return formatdate(second, usegmt=True)
+
+
+class ChunkedBody(DechunkedInput):
+    """A chunked body (werkzeug's reader): a malformed or cut chunk is the request's fault, answered 400."""
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return super().readinto(buffer)
+        except (ConnectionError, TimeoutError):
+            raise
+        except OSError as error:
+            raise BadRequest("400 Bad Request", f"Bad chunked body: {error}.") from None
 
 
 def http_date() -> str:
@@ -93,6 +109,22 @@ def wsgi_string(text: str) -> str:
     return text.encode().decode("latin1")
 
 
+def rendered(method: str, status: str, headers: list[tuple[str, str]], content: list[bytes]) -> bytes:
+    """Status line, headers and body as one write, as werkzeug's server sends them (its Server and Date
+    first, Connection: close last, a Content-Length added where the app gave none)."""
+    body = b"".join(content)
+    lines = [f"HTTP/1.1 {status}", f"Server: {SERVER}", f"Date: {http_date()}"]
+    declared_length = False
+    for name, value in headers:
+        lines.append(f"{name}: {value}")
+        declared_length = declared_length or name.lower() == "content-length"
+    if not declared_length and method != "HEAD" and not status.startswith(NO_BODY_STATUSES):
+        lines.append(f"Content-Length: {len(body)}")
+    lines.append("Connection: close\r\n\r\n")
+    head = "\r\n".join(lines).encode("latin1")
+    return head if method == "HEAD" else head + body
+
+
 class RequestHandler(socketserver.StreamRequestHandler):
     """Reads one request, calls the app, writes its answer, and closes the connection."""
 
@@ -101,24 +133,32 @@ class RequestHandler(socketserver.StreamRequestHandler):
     server: SandboxHTTPServer
 
     def handle(self) -> None:
+        self.server.reading.add(self.connection)
         try:
-            request = self.read_request()
+            request = None if self.server.closing else self.read_request()
         except BadRequest as refusal:
-            plain_text = [("Content-Type", "text/plain; charset=utf-8")]
-            self.send_answer("GET", refusal.status, plain_text, [f"{refusal.reason}\n".encode()])
+            self.send(rendered("GET", refusal.status, PLAIN_TEXT, [f"{refusal.reason}\n".encode()]))
             return
         except (ConnectionError, TimeoutError):
             return
+        finally:
+            self.server.reading.discard(self.connection)
         if request is None:
             return
         method, environ, body = request
         try:
-            self.send_answer(method, *self.call_app(environ))
+            self.send(self.answer(method, environ))
         except (ConnectionError, TimeoutError):
             return  # the client left (or stopped sending its body): nobody to answer, nothing to log
         finally:
-            if isinstance(body, DechunkedInput) or (isinstance(body, RequestBody) and body.remaining):
+            if isinstance(body, ChunkedBody) or (isinstance(body, RequestBody) and body.remaining):
                 self.drain()
+
+    def send(self, answer: bytes) -> None:
+        try:
+            self.connection.sendall(answer)
+        except (ConnectionError, TimeoutError):
+            pass  # the client left before its answer
 
     def read_request(self) -> tuple[str, dict[str, Any], io.RawIOBase | None] | None:
         """The request's method, WSGI environ and body stream; None when the client sent nothing."""
@@ -138,24 +178,30 @@ class RequestHandler(socketserver.StreamRequestHandler):
         if target.startswith("//"):
             target = "/" + target.lstrip("/")  # as http.server: never read as a URL naming another host
         headers = self.read_headers()
+        if len({value.strip() for name, value in headers if name.lower() == "content-length"}) > 1:
+            raise BadRequest("400 Bad Request", "The request has two different Content-Length headers.")
         environ = self.environ(method, target, version, headers)
         body: io.RawIOBase | None = None
         transfer_encoding = environ.get("HTTP_TRANSFER_ENCODING", "")
         if any(part.strip().lower() == "chunked" for part in transfer_encoding.split(",")):
-            body = DechunkedInput(self.rfile)  # type: ignore[arg-type]  # a BufferedReader
+            body = ChunkedBody(self.rfile)  # type: ignore[arg-type]  # a BufferedReader
             environ["wsgi.input_terminated"] = True
         else:
-            length = environ.get("CONTENT_LENGTH", "")
-            if length.isdigit() and int(length) > 0:
-                body = RequestBody(self.rfile, int(length))
+            try:
+                length = int(environ.get("CONTENT_LENGTH", ""))  # read as the gate reads it
+            except ValueError:
+                length = 0
+            if length > 0:
+                body = RequestBody(self.rfile, length)
         environ["wsgi.input"] = body if body is not None else io.BytesIO()
-        if environ.get("HTTP_EXPECT", "").lower().strip(" \t") == "100-continue":
+        if version == "HTTP/1.1" and environ.get("HTTP_EXPECT", "").lower().strip(" \t") == "100-continue":
             self.connection.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         return method, environ, body
 
     def read_headers(self) -> list[tuple[str, str]]:
-        """The header fields in order; a folded line (obsolete, RFC 9112 section 5.2) joins the one before
-        with a space."""
+        """The header fields in order, their values as werkzeug's server gives them (read by the email
+        package): leading blanks dropped, trailing ones kept, and a folded line (obsolete, RFC 9112
+        section 5.2) appended to the value before it, its own leading blanks included."""
         headers: list[tuple[str, str]] = []
         while True:
             line = self.rfile.readline(MAX_LINE_BYTES + 1)
@@ -167,18 +213,19 @@ class RequestHandler(socketserver.StreamRequestHandler):
                 return headers
             if not line:
                 raise ConnectionError("the client closed the connection within the headers")
-            if line[:1] in (b" ", b"\t"):
+            text = line.decode("latin1").rstrip("\r\n")
+            if text[:1] in (" ", "\t"):
                 if not headers:
                     raise BadRequest("400 Bad Request", "The first header line is a continuation line.")
                 folded_name, folded_value = headers[-1]
-                headers[-1] = (folded_name, folded_value + " " + line.strip(b" \t\r\n").decode("latin1"))
+                headers[-1] = (folded_name, folded_value + text)
                 continue
-            name, colon, value = line.partition(b":")
-            if not colon or not name or name.strip(b" \t") != name or b" " in name:
+            name, colon, value = text.partition(":")
+            if not colon or not name or name.strip(" \t") != name or " " in name:
                 raise BadRequest("400 Bad Request", f"Bad header line: {line[:200]!r}.")
             if len(headers) == MAX_HEADERS:
                 raise BadRequest("431 Request Header Fields Too Large", f"More than {MAX_HEADERS} header fields.")
-            headers.append((name.decode("latin1"), value.strip(b" \t\r\n").decode("latin1")))
+            headers.append((name, value.lstrip(" \t")))
 
     def environ(self, method: str, target: str, version: str, headers: list[tuple[str, str]]) -> dict[str, Any]:
         """The WSGI environ werkzeug's server builds for the request, with moto's preserved header names."""
@@ -234,9 +281,23 @@ class RequestHandler(socketserver.StreamRequestHandler):
             environ["HTTP_HOST"] = url.netloc
         return environ
 
+    def answer(self, method: str, environ: dict[str, Any]) -> bytes:
+        """The app's answer, ready to send; a plain 500, logged with its traceback, when the app fails or
+        its answer cannot be sent as HTTP (a body that is not bytes, a header outside Latin-1)."""
+        try:
+            return rendered(method, *self.call_app(environ))
+        except (ConnectionError, TimeoutError):
+            raise
+        except BadRequest as refusal:
+            return rendered(method, refusal.status, PLAIN_TEXT, [f"{refusal.reason}\n".encode()])
+        except Exception:
+            logger.exception("Error on request %s %s", environ["REQUEST_METHOD"], environ["RAW_URI"])
+            return rendered(method, "500 Internal Server Error", PLAIN_TEXT, [b"Internal Server Error\n"])
+
     def call_app(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], list[bytes]]:
-        """The app's status, headers and body; a 500 when the app fails (logged with its traceback)."""
+        """The app's status, headers and body."""
         answer: list[Any] = []
+        content: list[bytes] = []
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., None]:
             if answer and exc_info is None:
@@ -244,41 +305,15 @@ class RequestHandler(socketserver.StreamRequestHandler):
             answer[:] = [status, headers]
             return content.append
 
-        content: list[bytes] = []
+        iterable = self.server.app(environ, start_response)
         try:
-            iterable = self.server.app(environ, start_response)
-            try:
-                content.extend(iterable)
-            finally:
-                if hasattr(iterable, "close"):
-                    iterable.close()
-            if not answer:
-                raise AssertionError("the app returned without calling start_response")
-        except (ConnectionError, TimeoutError):
-            raise
-        except Exception:
-            logger.exception("Error on request %s %s", environ["REQUEST_METHOD"], environ["RAW_URI"])
-            return (
-                "500 Internal Server Error",
-                [("Content-Type", "text/plain; charset=utf-8")],
-                [b"Internal Server Error\n"],
-            )
+            content.extend(iterable)
+        finally:
+            if hasattr(iterable, "close"):
+                iterable.close()
+        if not answer:
+            raise AssertionError("the app returned without calling start_response")
         return answer[0], answer[1], content
-
-    def send_answer(self, method: str, status: str, headers: list[tuple[str, str]], content: list[bytes]) -> None:
-        """Status line, headers and body in one write, as werkzeug's server sends them (its Server and
-        Date first, Connection: close last)."""
-        body = b"".join(content)
-        lines = [f"HTTP/1.1 {status}", f"Server: {SERVER}", f"Date: {http_date()}"]
-        declared_length = False
-        for name, value in headers:
-            lines.append(f"{name}: {value}")
-            declared_length = declared_length or name.lower() == "content-length"
-        if not declared_length and method != "HEAD" and not status.startswith(NO_BODY_STATUSES):
-            lines.append(f"Content-Length: {len(body)}")
-        lines.append("Connection: close\r\n\r\n")
-        head = "\r\n".join(lines).encode("latin1")
-        self.connection.sendall(head if method == "HEAD" else head + body)
 
     def drain(self) -> None:
         """Read and drop what is left of a body the app did not read, so that the client sees the answer,
@@ -286,29 +321,63 @@ class RequestHandler(socketserver.StreamRequestHandler):
         self.connection.settimeout(DRAIN_QUIET_SECONDS)
         dropped = 0
         try:
-            while dropped < DRAIN_MAX_BYTES and (data := self.rfile.read1(1024 * 1024)):
+            for _ in range(DRAIN_MAX_READS):
+                data = self.rfile.read1(1024 * 1024)
                 dropped += len(data)
+                if not data or dropped >= DRAIN_MAX_BYTES:
+                    return
         except OSError:
             pass
 
 
 class SandboxHTTPServer(socketserver.TCPServer):
-    """Serves a WSGI app on host:port, each connection on a pooled thread (MAX_REQUEST_THREADS at once,
-    more wait their turn). shutdown() from any thread ends serve_forever; server_close() then waits
-    for the requests in flight, so their answers are sent whole."""
+    """Serves a WSGI app on host:port. shutdown() from any thread ends serve_forever and the connections
+    still sending their request; server_close() then waits for the requests in flight, so their answers
+    are sent whole."""
 
     allow_reuse_address = True
-    request_queue_size = 128
+    request_queue_size = 1024  # connections waiting to be accepted (the system may allow fewer)
 
     def __init__(self, host: str, port: int, app: WSGIApp):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.app = app
-        self.workers = ThreadPoolExecutor(MAX_REQUEST_THREADS, thread_name_prefix="sandbox-request")
+        self.workers = ThreadPoolExecutor(POOLED_THREADS, thread_name_prefix="sandbox-request")
+        self.pooled_busy = 0
+        self.own_threads: set[threading.Thread] = set()
+        self.threads_lock = threading.Lock()
+        self.reading: set[socket.socket] = set()  # connections whose request is still arriving
+        self.closing = False
         super().__init__((host, port), RequestHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Handed to a pooled thread: a thread started for every request cost about 0.25 ms of CPU."""
-        self.workers.submit(self.answer, request, client_address)
+        """On a pooled thread (a thread started for every request cost about 0.25 ms of CPU), or, while
+        every pooled thread is busy (held requests, see settings.stall), on a thread of its own: no
+        request waits for another, the control API's included."""
+        with self.threads_lock:
+            pooled = self.pooled_busy < POOLED_THREADS
+            if pooled:
+                self.pooled_busy += 1
+        if pooled:
+            self.workers.submit(self.answer_pooled, request, client_address)
+            return
+        thread = threading.Thread(target=self.answer_alone, args=(request, client_address), name="sandbox-request")
+        with self.threads_lock:
+            self.own_threads.add(thread)
+        thread.start()
+
+    def answer_pooled(self, request: Any, client_address: Any) -> None:
+        try:
+            self.answer(request, client_address)
+        finally:
+            with self.threads_lock:
+                self.pooled_busy -= 1
+
+    def answer_alone(self, request: Any, client_address: Any) -> None:
+        try:
+            self.answer(request, client_address)
+        finally:
+            with self.threads_lock:
+                self.own_threads.discard(threading.current_thread())
 
     def answer(self, request: Any, client_address: Any) -> None:
         try:
@@ -318,9 +387,27 @@ class SandboxHTTPServer(socketserver.TCPServer):
         finally:
             self.shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        logger.exception("Error on a connection from %s", client_address[0])
+
+    def shutdown(self) -> None:
+        """Ends serve_forever, then the connections whose request is still arriving: each would hold
+        server_close for up to READ_TIMEOUT_SECONDS."""
+        super().shutdown()
+        self.closing = True
+        for connection in list(self.reading):
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
+
     def server_close(self) -> None:
         super().server_close()
         self.workers.shutdown(wait=True)
+        with self.threads_lock:
+            alone = list(self.own_threads)
+        for thread in alone:
+            thread.join()
 
     @property
     def server_port(self) -> int:

@@ -74,13 +74,15 @@ class ServiceApp:
 
     def endpoint(self, environ: dict[str, Any]) -> str:
         """The route a request's method and path match, remembered for the paths seen (at most
-        MAX_REMEMBERED_PATHS): a match depends on nothing else, and a run polls the same paths.
-        NotFound or MethodNotAllowed when none matches (not remembered)."""
+        MAX_REMEMBERED_PATHS): a match depends on nothing else, and a run polls the same paths. A request
+        to upgrade the connection (which werkzeug's Map refuses) is always matched anew. NotFound or
+        MethodNotAllowed when no route matches (not remembered)."""
+        if "HTTP_UPGRADE" in environ:
+            return str(self.url_map.bind_to_environ(environ).match()[0])
         key = (environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""))
         endpoint = self.endpoints.get(key)
         if endpoint is None:
-            matched, _ = self.url_map.bind_to_environ(environ).match()
-            endpoint = str(matched)
+            endpoint = str(self.url_map.bind_to_environ(environ).match()[0])
             if len(self.endpoints) >= MAX_REMEMBERED_PATHS:
                 self.endpoints.clear()
             self.endpoints[key] = endpoint
