@@ -92,6 +92,9 @@ def _sandbox_configure(args: argparse.Namespace) -> int:
         "stall_operation": args.stall_operation,
         "stall_seconds": _number("--stall-seconds", args.stall_seconds),
         "stall_calls": _number("--stall-calls", args.stall_calls, whole=True),
+        "one_action_types": None
+        if args.one_action_types is None
+        else [name for name in args.one_action_types.split(",") if name],
     }
     status = _require(args).configure(**knobs)
     print("Settings: " + json.dumps(status["settings"]))
@@ -381,6 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
     configure.add_argument("--stall-operation", metavar="OPERATION", help="hold only this operation, e.g. ListCopyJobs")
     configure.add_argument("--stall-seconds", metavar="SECONDS", help="how long each is held (default 600)")
     configure.add_argument("--stall-calls", metavar="N", help="how many requests to hold (default 1; 0 removes)")
+    configure.add_argument(
+        "--one-action-types",
+        metavar="TYPES",
+        help="copy these types (RDS, Aurora; comma-separated, empty for none) across account and Region in one job",
+    )
     stats = sub("stats", _sandbox_stats, "count the AWS requests answered, per operation, since the last reset")
     stats.add_argument("--clear", action="store_true", help="start the counts again once printed")
     stats.add_argument("--json", action="store_true", help="print the counts as JSON")

@@ -1,8 +1,9 @@
-"""Write the pages derived from code: the README's IAM policies and parameters, the trainer guide's
-table of known failures, and the trainers' parameter files.
+"""Write the pages derived from code: the README's IAM policies, parameters and resource types, the
+trainer guide's table of known failures, and the trainers' parameter files.
 
-Run `python -m runbook_lib.docs` after changing permissions.py, params.py or the registry of known
-failures; a test fails while a page and its source disagree (`stale()` names the page).
+Run `python -m runbook_lib.docs` after changing permissions.py, params.py, the capability table
+(data/resource_types.json) or the registry of known failures; a test fails while a page and its
+source disagree (`stale()` names the page).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from .core import params, permissions
+from .core import params, permissions, resource_types
 from .troubleshooting import registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +50,11 @@ def checks_table() -> str:
 
 
 SECTIONS: dict[Path, dict[str, Callable[[], str]]] = {
-    README: {"permissions": permissions.readme_section, "parameters": params.reference_table},
+    README: {
+        "permissions": permissions.readme_section,
+        "parameters": params.reference_table,
+        "resource-types": resource_types.readme_table,
+    },
     GUIDE: {"lessons": lessons_table, "checks": checks_table},
 }
 

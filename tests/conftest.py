@@ -46,8 +46,8 @@ def no_facts_between_tests() -> Iterator[None]:
 
 @pytest.fixture
 def world(sandbox: process.Sandbox) -> process.Sandbox:
-    """The walkthrough scenario, fresh, with instant jobs and no faults."""
-    sandbox.configure(job_seconds=0, throttle_rate=0)
+    """The walkthrough scenario, fresh, with instant jobs, no faults, and AWS's guide's copy rules."""
+    sandbox.configure(job_seconds=0, throttle_rate=0, one_action_types=[])
     sandbox.reset("walkthrough")
     return sandbox
 

@@ -21,7 +21,7 @@ from typing import Any
 import botocore.session
 import yaml
 
-from . import arns
+from . import arns, resource_types
 from .errors import ParameterError
 
 VAULT_NAME = re.compile(r"\A[A-Za-z0-9_-]{2,50}\Z")
@@ -221,6 +221,13 @@ class Parameters:
         "destination Region per account: the default leaves half for other copies)",
         "a whole number 1-100",
         _is_int(1, 100),
+    )
+    one_action_types: list[str] = parameter(
+        [],
+        "resource types to copy across account and Region in one copy job although the capability table "
+        "says two hops (RDS and Aurora: reports since 2025-10-30 say one action now works)",
+        f"a list of resource types of the capability table ({', '.join(resource_types.TYPES)}), no repeats",
+        lambda v: isinstance(v, list) and all(t in resource_types.TYPES for t in v) and len(set(v)) == len(v),
     )
     source_vault_name: str = parameter(
         "SourceVault", "backup vault in the source account", "2-50 letters, digits, - or _", _text(VAULT_NAME)

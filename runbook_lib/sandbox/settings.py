@@ -1,4 +1,5 @@
-"""Knobs a test or trainer turns on a running sandbox: job duration and injected faults.
+"""Knobs a test or trainer turns on a running sandbox: job duration, injected faults, and the resource
+types whose copy changes account and Region in one job (AWS's rules change; see backup/copy_rules.py).
 
 One instance per server process. Scenario resets keep the knobs (a trainer's slow jobs stay slow),
 except the faults that belong to the world that was reset: queued job failures and a stall.
@@ -22,6 +23,8 @@ from functools import cache
 from typing import Any
 
 import botocore.session
+
+from .backup.resource_rules import TWO_HOP_TYPES
 
 DEFAULT_STALL_SECONDS = 600.0
 MAX_STALL_SECONDS = 3600.0
@@ -69,6 +72,14 @@ def _text(knob: str, value: Any) -> str:
     return value.strip()
 
 
+def _types(knob: str, value: Any) -> frozenset[str]:
+    """Resource types whose copy changes account and Region in one job, besides those AWS's guide names
+    (backup/copy_rules.py); an empty list goes back to the guide."""
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value) or set(value) - TWO_HOP_TYPES:
+        raise SettingsError(f"{knob} must be a list of {', '.join(sorted(TWO_HOP_TYPES))}, not {value!r}")
+    return frozenset(value)
+
+
 # Each knob and the check that turns what a request sent into the value the sandbox keeps.
 KNOBS = {
     "job_seconds": lambda v: _number("job_seconds", v, 0, MAX_JOB_SECONDS),
@@ -80,6 +91,7 @@ KNOBS = {
     "stall_operation": lambda v: _text("stall_operation", v),
     "stall_seconds": lambda v: _number("stall_seconds", v, 0, MAX_STALL_SECONDS),
     "stall_calls": lambda v: _whole("stall_calls", v, 0),
+    "one_action_types": lambda v: _types("one_action_types", v),
 }
 STALL_KNOBS = ("stall_service", "stall_operation", "stall_seconds", "stall_calls")
 
@@ -114,6 +126,7 @@ class SandboxSettings:
     throttle_seed: int | None = None
     queued_job_failures: dict[str, list[str]] = field(default_factory=lambda: {"backup": [], "copy": []})
     stall: Stall | None = None
+    one_action_types: frozenset[str] = frozenset()
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _rng: random.Random = field(default_factory=random.Random, repr=False)  # seeded from os.urandom
     _release: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -129,6 +142,8 @@ class SandboxSettings:
             if "throttle_seed" in checked:
                 self.throttle_seed = checked["throttle_seed"]
                 self._rng.seed(self.throttle_seed)
+            if "one_action_types" in checked:
+                self.one_action_types = checked["one_action_types"]
             if "fail_next_backup" in checked:
                 self.queued_job_failures["backup"].append(checked["fail_next_backup"])
             if "fail_next_copy" in checked:
@@ -181,6 +196,7 @@ class SandboxSettings:
                 "job_seconds": self.job_seconds,
                 "throttle_rate": self.throttle_rate,
                 "throttle_seed": self.throttle_seed,
+                "one_action_types": sorted(self.one_action_types),
                 "queued_job_failures": {k: list(v) for k, v in self.queued_job_failures.items()},
                 "stall": None
                 if self.stall is None

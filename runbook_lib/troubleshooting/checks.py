@@ -22,7 +22,7 @@ from typing import Any
 
 from ..aws import keys, vaults
 from ..aws.context import ROLE_FIX, Run, fleet_row, focus, resource_key
-from ..core import grants, iam_policy
+from ..core import grants, iam_policy, resource_types
 from ..core.errors import StepFailed
 from ..core.steps import ALL as ALL_STEPS
 from ..core.steps import CREATE_BACKUP, PREREQUISITES, SHARE_SOURCE_KEY
@@ -297,6 +297,14 @@ def target_vault_customer_key(facts: Facts) -> Finding:
         )
     key = keys.describe(facts.run.target_profile, facts.run.target_region, vault["EncryptionKeyArn"])
     evidence = {"vault key": key.arn, "key manager": key.manager, "alias": key.alias}
+    row = resource_types.type_of(facts.resource)
+    if key.manager != "CUSTOMER" and row is not None and row.any_destination_key:
+        return Finding(
+            PASS,
+            f"the target vault uses the AWS managed key {key.alias}, which {row.name} copies may go under "
+            f"(capability table, checked {row.destination_vault_key.checked})",
+            evidence=evidence,
+        )
     if key.manager == "CUSTOMER":
         return Finding(
             PASS,
@@ -337,6 +345,13 @@ def target_vault_policy(facts: Facts) -> Finding:
 
 @check("source-key-customer-managed")
 def source_key_customer_managed(facts: Facts) -> Finding:
+    row = resource_types.type_of(facts.resource)
+    if row is not None and not row.source_key_customer_managed.value:
+        return Finding(
+            SKIPPED,
+            f"{row.name} backups are encrypted with the vault's key: the resource's key does not travel "
+            f"(capability table, checked {row.source_key_customer_managed.checked})",
+        )
     key = facts.source_key
     if key is None:
         return Finding(SKIPPED, "the resource is not encrypted")
@@ -378,18 +393,28 @@ def source_key_shared(facts: Facts) -> Finding:
 
 @check("rds-single-hop")
 def rds_single_hop(facts: Facts) -> Finding:
-    is_rds = ":rds:" in facts.resource
-    two_hops = facts.run.source_region != facts.run.target_region and facts.run.account("source") != facts.run.account(
-        "target"
+    """Whether one copy job may change both account and Region, as the capability table says for the
+    resource's type (or the run's one_action_types)."""
+    row = resource_types.type_of(facts.resource)
+    run = facts.run
+    crosses_both = run.source_region != run.target_region and run.account("source") != run.account("target")
+    if row is None:
+        return Finding(SKIPPED, "a resource type the capability table does not hold")
+    evidence = {"resource type": row.name, "one action": row.one_action.value, "source": row.one_action.source.url}
+    if not crosses_both:
+        return Finding(PASS, "one copy job changes only the account or only the Region", evidence=evidence)
+    if row.copies_in_one_action(run.one_action_types):
+        said = "one_action_types names it" if not row.one_action.value else f"checked {row.one_action.checked}"
+        return Finding(PASS, f"{row.name} copies across account and Region in one copy job ({said})", evidence=evidence)
+    return Finding(
+        FAIL,
+        f"an {row.name} backup cannot go to another account and another Region in one copy "
+        f"(capability table, checked {row.one_action.checked})",
+        "copy in two hops: first to a vault of the source account in the target Region, "
+        f"then across accounts in that Region (or set target_region to source_region; or, if AWS now allows "
+        f"it, one_action_types: [{row.name}])",
+        evidence=evidence,
     )
-    if is_rds and two_hops:
-        return Finding(
-            FAIL,
-            "an RDS backup cannot go to another account and another Region in one copy",
-            "copy in two hops: first to a vault of the source account in the target Region, "
-            "then across accounts in that Region (or set target_region to source_region)",
-        )
-    return Finding(PASS, "one hop is enough for this resource" if is_rds else "not an RDS resource")
 
 
 @check("recovery-point-ready")

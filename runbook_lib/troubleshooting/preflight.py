@@ -22,7 +22,7 @@ from typing import Any
 
 from ..aws import clients, context
 from ..aws.context import Run
-from ..core import params
+from ..core import params, resource_types
 from ..core.errors import ParameterError, StepFailed
 from ..core.params import Parameters
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, PREREQUISITES, SHARE_SOURCE_KEY, TROUBLESHOOT, VERIFY_SOURCE_KEY
@@ -142,16 +142,21 @@ def _databases(run: Run, chosen: list[str]) -> set[str]:
 
 
 def single_hop(run: Run) -> None:
-    """An RDS backup changes account or Region in one copy, not both: AWS refuses it only at the copy,
-    after the vaults and the backup were made (force_copy, for trainers, goes on to show AWS's message)."""
-    if run.force_copy or not params.RESOURCE_ARN.match(run.resource_arn or "") or ":rds:" not in run.resource_arn:
+    """A resource whose type copies in two hops (the capability table; RDS and Aurora) changes account or
+    Region in one copy, not both: AWS refuses it only at the copy, after the vaults and the backup were
+    made (force_copy, for trainers, goes on to show AWS's message)."""
+    row = resource_types.type_of(run.resource_arn or "")
+    if run.force_copy or not params.RESOURCE_ARN.match(run.resource_arn or "") or row is None:
+        return
+    if row.copies_in_one_action(run.one_action_types):
         return
     if run.source_region != run.target_region and run.account("source") != run.account("target"):
         raise ParameterError(
             "target_region",
             f"is {run.target_region}, not source_region {run.source_region}, while "
-            f"target_profile is another account ({run.account('target')}); allowed: for an RDS "
-            "resource, the source's Region or the source's account (copy in two hops)",
+            f"target_profile is another account ({run.account('target')}); allowed: for an {row.name} "
+            f"resource, the source's Region or the source's account (copy in two hops), or one_action_types "
+            f"naming {row.name} where AWS now copies it in one",
         )
 
 

@@ -42,7 +42,7 @@ RUNBOOK = Path(sys.executable).parent / "runbook"
         (
             {"job_seconds": 3, "warp_speed": 9},
             "unknown knob 'warp_speed'; knobs are: job_seconds, throttle_rate, throttle_seed, fail_next_backup, "
-            "fail_next_copy, stall_service, stall_operation, stall_seconds, stall_calls",
+            "fail_next_copy, stall_service, stall_operation, stall_seconds, stall_calls, one_action_types",
         ),
     ],
 )
@@ -71,6 +71,10 @@ def test_configure_refuses_what_makes_no_sense_and_changes_nothing(world, knobs,
         ),
         (["--throttle-rate", "lots"], "runbook: --throttle-rate must be a number, not 'lots'"),
         (["--stall-calls", "2.5"], "runbook: --stall-calls must be a whole number, not '2.5'"),
+        (
+            ["--one-action-types", "RDS,EBS"],
+            "runbook: sandbox refused configure: one_action_types must be a list of Aurora, RDS, not ['RDS', 'EBS']",
+        ),
     ],
 )
 def test_cli_configure_says_one_line_and_fails(world, arguments, message):
@@ -83,6 +87,22 @@ def test_cli_configure_says_one_line_and_fails(world, arguments, message):
     assert result.returncode == 1
     assert result.stderr.strip() == message
     assert world.status()["settings"]["job_seconds"] == 0
+
+
+def test_cli_configure_moves_types_to_one_copy_job_and_back(world):
+    def configure(value: str) -> str:
+        result = subprocess.run(
+            [str(RUNBOOK), "sandbox", "configure", "--dir", str(world.directory), "--one-action-types", value],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert '"one_action_types": ["Aurora", "RDS"]' in configure("RDS,Aurora")
+    assert world.status()["settings"]["one_action_types"] == ["Aurora", "RDS"]
+    assert '"one_action_types": []' in configure("")
 
 
 def throttle_pattern(world, calls: int = 24) -> list[bool]:  # type: ignore[no-untyped-def]

@@ -39,6 +39,7 @@ from .records import (
     validate_lifecycle,
     validate_tags,
 )
+from .resource_rules import copies_in_one_action
 from .vaults import VaultsBackend
 
 JobT = TypeVar("JobT", BackupJob, CopyJob)
@@ -279,7 +280,7 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
         validate_lifecycle(lifecycle)
         cross_account = destination["account"] != self.account_id
         cross_region = destination["region"] != self.region_name
-        if point.resource_type == "RDS" and cross_account and cross_region:
+        if cross_account and cross_region and not copies_in_one_action(point.resource_type, settings.one_action_types):
             raise InvalidParameterValueException(
                 msg=MSG_RDS_TWO_HOPS.format(source_region=self.region_name, destination_region=destination["region"])
             )
