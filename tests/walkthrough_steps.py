@@ -119,8 +119,10 @@ def prepare_everything(
     target_vault: bool = True,
     target_vault_policy: bool = True,
     share_key: bool = True,
+    resource_arn: str | None = None,
 ) -> str:
-    """Steps 0 to 2 done, less what a test leaves out; returns the volume's recovery point ARN."""
+    """Steps 0 to 2 done, less what a test leaves out; returns the recovery point ARN of the volume (or
+    of the resource_arn given)."""
     if cross_account:
         enable_cross_account(aws)
     create_source_vault(aws)
@@ -128,7 +130,7 @@ def prepare_everything(
         create_target_vault(aws, with_policy=target_vault_policy)
     if share_key:
         share_source_key(aws)
-    return back_up(aws, volume_arn(aws, volume))
+    return back_up(aws, resource_arn or volume_arn(aws, volume))
 
 
 def copy(aws: Any, recovery_point_arn: str, destination_vault_arn: str = TARGET_VAULT_ARN) -> dict[str, Any]:

@@ -58,6 +58,9 @@ class BadRequest(Exception):
         self.status = status
         self.reason = reason
 
+    def answer(self, method: str) -> bytes:
+        return rendered(method, self.status, PLAIN_TEXT, [f"{self.reason}\n".encode()])
+
 
 class RequestBody(io.RawIOBase):
     """A body of declared length: reads stop at its end, what is left unread is known, and a client that
@@ -82,11 +85,6 @@ class RequestBody(io.RawIOBase):
         return len(data)
 
 
-@lru_cache(maxsize=2)
-def _formatted_date(second: int) -> str:
-    return formatdate(second, usegmt=True)
-
-
 class ChunkedBody(DechunkedInput):
     """A chunked body (werkzeug's reader): a malformed or cut chunk is the request's fault, answered 400."""
 
@@ -97,6 +95,11 @@ class ChunkedBody(DechunkedInput):
             raise
         except OSError as error:
             raise BadRequest("400 Bad Request", f"Bad chunked body: {error}.") from None
+
+
+@lru_cache(maxsize=2)
+def _formatted_date(second: int) -> str:
+    return formatdate(second, usegmt=True)
 
 
 def http_date() -> str:
@@ -137,7 +140,7 @@ class RequestHandler(socketserver.StreamRequestHandler):
         try:
             request = None if self.server.closing else self.read_request()
         except BadRequest as refusal:
-            self.send(rendered("GET", refusal.status, PLAIN_TEXT, [f"{refusal.reason}\n".encode()]))
+            self.send(refusal.answer("GET"))
             return
         except (ConnectionError, TimeoutError):
             return
@@ -289,7 +292,7 @@ class RequestHandler(socketserver.StreamRequestHandler):
         except (ConnectionError, TimeoutError):
             raise
         except BadRequest as refusal:
-            return rendered(method, refusal.status, PLAIN_TEXT, [f"{refusal.reason}\n".encode()])
+            return refusal.answer(method)
         except Exception:
             logger.exception("Error on request %s %s", environ["REQUEST_METHOD"], environ["RAW_URI"])
             return rendered(method, "500 Internal Server Error", PLAIN_TEXT, [b"Internal Server Error\n"])

@@ -7,17 +7,12 @@ from botocore.exceptions import ClientError
 
 from runbook_lib.sandbox.accounts import SOURCE_REGION, TARGET_REGION
 from tests.walkthrough_steps import (
-    ROLE_ARN,
-    SOURCE_VAULT,
     TARGET_VAULT,
     add_key_statements,
     copy,
-    create_source_vault,
-    create_target_vault,
     database_arn,
     enable_cross_account,
     prepare_everything,
-    share_source_key,
     share_statements,
     vault_policy,
 )
@@ -83,15 +78,9 @@ def test_failure_5_destination_vault_uses_the_default_backup_key(world, aws):
 
 
 def test_failure_6_rds_cross_region_and_cross_account_is_refused_at_once(aws):
-    enable_cross_account(aws)
-    create_source_vault(aws)
-    create_target_vault(aws)
-    share_source_key(aws)
-    job = aws.source("backup").start_backup_job(
-        BackupVaultName=SOURCE_VAULT, ResourceArn=database_arn(), IamRoleArn=ROLE_ARN
-    )
+    point = prepare_everything(aws, resource_arn=database_arn())
     with pytest.raises(ClientError) as excinfo:
-        copy(aws, job["RecoveryPointArn"])
+        copy(aws, point)
     assert excinfo.value.response["Error"]["Code"] == "InvalidParameterValueException"
     assert excinfo.value.response["Error"]["Message"] == (
         f"Copy job from {SOURCE_REGION} to {TARGET_REGION} cannot be initiated for RDS resources. "

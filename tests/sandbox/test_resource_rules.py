@@ -9,16 +9,7 @@ from botocore.exceptions import ClientError
 from runbook_lib.core import resource_types
 from runbook_lib.sandbox.backup import resource_rules
 from runbook_lib.sandbox.settings import SandboxSettings, SettingsError
-from tests.walkthrough_steps import (
-    ROLE_ARN,
-    SOURCE_VAULT,
-    copy,
-    create_source_vault,
-    create_target_vault,
-    database_arn,
-    enable_cross_account,
-    share_source_key,
-)
+from tests.walkthrough_steps import copy, database_arn, prepare_everything
 
 
 def test_the_sandbox_plays_the_capability_table():
@@ -39,13 +30,7 @@ def test_one_action_types_names_only_two_hop_types(value):
 
 
 def test_an_rds_copy_changes_account_and_region_in_one_job_once_the_knob_says_so(world, aws):
-    enable_cross_account(aws)
-    create_source_vault(aws)
-    create_target_vault(aws)
-    share_source_key(aws)
-    point = aws.source("backup").start_backup_job(
-        BackupVaultName=SOURCE_VAULT, ResourceArn=database_arn(), IamRoleArn=ROLE_ARN
-    )["RecoveryPointArn"]
+    point = prepare_everything(aws, resource_arn=database_arn())
     with pytest.raises(ClientError, match="cannot be initiated for RDS resources"):
         copy(aws, point)
     assert world.configure(one_action_types=["RDS"])["settings"]["one_action_types"] == ["RDS"]
