@@ -22,6 +22,10 @@ STORIES: dict[str, str] = {
     "target-vault-denies-source": (
         "CABTargetVault exists under cmkTarget, and its access policy explicitly denies the source account (failure 3)."
     ),
+    "target-key-denies-restore": (
+        "cmkTarget's policy explicitly denies the target account's AWSBackupDefaultServiceRole: copies "
+        "arrive, but a restore with that role fails."
+    ),
     "fleet": (
         "The walkthrough plus 200 volumes tagged Fleet=demo (fleet-001 to fleet-200), encrypted round-robin "
         "under cmkSource, cmkFleetB and cmkFleetC: a run that selects many resources."

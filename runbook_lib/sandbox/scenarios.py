@@ -8,6 +8,7 @@ always yields the same IDs.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from moto.ec2.models import ec2_backends
 from moto.ec2.models.elastic_block_store import Snapshot
 from moto.ec2.models.subnets import Subnet
 from moto.ec2.utils import random_snapshot_id
-from moto.iam.models import iam_backends
+from moto.iam.aws_managed_policies import aws_managed_policies_data
+from moto.iam.models import AWSManagedPolicy, IAMBackend, iam_backends
 from moto.kms.models import kms_backends
 from moto.moto_api._internal import mock_random
 from moto.rds.models import RDSBackend, rds_backends
@@ -39,6 +41,11 @@ BACKUP_ROLE_NAME = "AWSBackupDefaultServiceRole"
 BACKUP_ROLE_PATH = "/service-role/"
 TARGET_VAULT_NAME = "CABTargetVault"
 SOURCE_VAULT_NAME = "SourceVault"  # as parameters/sandbox.yaml names it
+# The AWS managed policies AWS attaches to the default role it creates.
+BACKUP_ROLE_POLICY_ARNS = (
+    "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
+    "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
+)
 
 FLEET_SIZE = 200
 FLEET_TAGS = {"Fleet": "demo"}
@@ -133,7 +140,30 @@ def create_customer_key(account: SandboxAccount, region: str, alias: str, policy
     return key.arn
 
 
+@functools.cache
+def aws_managed_policy_data(name: str) -> dict:
+    """One AWS managed policy from moto's copy of AWS's, read out of it alone.
+
+    moto loads all of them (some 1,600, 4.7 MB of JSON) into every IAM backend, or none: about
+    0.15 s per account, every reset. The sandbox adds only the few it uses.
+    """
+    start = aws_managed_policies_data.index(f'"{name}":') + len(name) + 3
+    data, _end = json.JSONDecoder().raw_decode(aws_managed_policies_data, aws_managed_policies_data.index("{", start))
+    return data
+
+
+def attach_aws_managed_policy(iam: IAMBackend, role_name: str, policy_arn: str) -> None:
+    """Attach an AWS managed policy, made known to the account's IAM first (see aws_managed_policy_data)."""
+    if policy_arn not in iam.managed_policies:
+        name = policy_arn.rsplit("/", 1)[1]
+        policy = AWSManagedPolicy.from_data(name, iam.account_id, iam.region_name, aws_managed_policy_data(name))
+        iam.aws_managed_policies.append(policy)
+        iam.managed_policies[policy.arn] = policy
+    iam.attach_role_policy(policy_arn, role_name)
+
+
 def create_backup_role(account: SandboxAccount) -> None:
+    """The role AWS Backup creates as its default, with the AWS managed policies AWS attaches to it."""
     trust = {
         "Version": "2012-10-17",
         "Statement": [
@@ -150,6 +180,8 @@ def create_backup_role(account: SandboxAccount) -> None:
         tags=[],
         max_session_duration="3600",
     )
+    for policy_arn in BACKUP_ROLE_POLICY_ARNS:
+        attach_aws_managed_policy(iam, BACKUP_ROLE_NAME, policy_arn)
 
 
 def create_volume(
@@ -334,6 +366,23 @@ def target_vault_denies_source() -> None:
             }
         ),
     )
+
+
+@scenario("target-key-denies-restore")
+def target_key_denies_restore() -> None:
+    build_walkthrough()
+    key = kms_backends[TARGET.account_id][TARGET_REGION].describe_key("alias/cmkTarget")
+    policy = json.loads(key.policy)
+    policy["Statement"].append(
+        {
+            "Sid": "DenyRestoreRole",
+            "Effect": "Deny",
+            "Principal": {"AWS": f"arn:aws:iam::{TARGET.account_id}:role{BACKUP_ROLE_PATH}{BACKUP_ROLE_NAME}"},
+            "Action": ["kms:CreateGrant", "kms:Decrypt"],
+            "Resource": "*",
+        }
+    )
+    key.policy = json.dumps(policy)
 
 
 @scenario("fleet")

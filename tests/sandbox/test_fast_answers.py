@@ -79,7 +79,7 @@ def jobs() -> tuple[BackupJob, CopyJob, RestoreJob]:
     )  # fmt: skip
     restore = RestoreJob(
         job_id="R1", resource_type="EBS", duration=60, creation_date=CREATED, recovery_point_arn=POINT_ARN,
-        backup_vault_arn=VAULT_ARN, **common,
+        backup_vault_arn=VAULT_ARN, validation_status="SUCCESSFUL", validation_status_message="Checked.", **common,
     )  # fmt: skip
     return backup, copy, restore
 
@@ -97,6 +97,16 @@ def backup_answers() -> list[tuple[str, dict[str, Any]]]:
         ("ListCopyJobs", {"CopyJobs": [copy.to_dict()]}),
         ("DescribeCopyJob", {"CopyJob": copy.to_dict()}),
         ("DescribeRestoreJob", restore.to_dict()),
+        ("ListRestoreJobs", {"RestoreJobs": [restore.to_dict()], "NextToken": "next"}),
+        (
+            "GetRecoveryPointRestoreMetadata",
+            {
+                "BackupVaultArn": VAULT_ARN,
+                "RecoveryPointArn": POINT_ARN,
+                "ResourceType": "EBS",
+                "RestoreMetadata": {"availabilityZone": f"{REGION}a", "encrypted": "true", "kmsKeyId": KEY_ARN},
+            },
+        ),
         ("StartBackupJob", {"BackupJobId": "B1", "CreationDate": CREATED, "IsParent": False}),
         ("DescribeGlobalSettings", {"GlobalSettings": {"isCrossAccountBackupEnabled": "true"}, "LastUpdateTime": None}),
         ("DescribeBackupVault", {**vault.to_list_dict(), "VaultType": "BACKUP_VAULT"}),

@@ -17,6 +17,7 @@ from moto.backup.models import Vault
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.elastic_block_store import Snapshot
 from moto.ec2.utils import random_snapshot_id
+from moto.kms.models import Key
 from moto.moto_api._internal import mock_random
 from moto.rds.models import rds_backends
 
@@ -40,9 +41,13 @@ from .records import (
     validate_tags,
 )
 from .resource_rules import copies_in_one_action
+from .restore_rules import MSG_RESTORE_KEY_NOT_FOUND, MSG_RESTORE_ZONE, restore_key_failure
 from .vaults import VaultsBackend
 
-JobT = TypeVar("JobT", BackupJob, CopyJob)
+JobT = TypeVar("JobT", BackupJob, CopyJob, RestoreJob)
+RESTORE_VALIDATION_STATUSES = ("FAILED", "SUCCESSFUL", "TIMED_OUT", "VALIDATING")
+# Volume types a restore creates without iops: the others need the iops the sandbox does not take.
+RESTORABLE_VOLUME_TYPES = frozenset({"gp2", "gp3", "st1", "sc1", "standard"})
 
 _settle_lock = threading.RLock()
 
@@ -389,14 +394,51 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
         return matching(self.copy_jobs.values(), filters, JOB_FILTERS)
 
     # ----- restore jobs --------------------------------------------------------------------
+    def get_recovery_point_restore_metadata(self, backup_vault_name: str, recovery_point_arn: str) -> dict[str, Any]:
+        """What a restore of the point starts from, as AWS describes an EBS snapshot's volume.
+
+        Simplification: EBS recovery points of this account and Region only. Of AWS's keys the
+        metadata holds availabilityZone, encrypted, kmsKeyId (the snapshot's key ARN, when it has
+        one), volumeSize and volumeType; AWS adds others (the backed-up volume's ID among them). A
+        point copied from another Region names this Region's first zone, where the backed-up
+        volume's zone would not exist.
+        """
+        self.settle_due_jobs()
+        point = self._recovery_point(backup_vault_name, recovery_point_arn)
+        if point.snapshot_id is None:
+            raise InvalidParameterValueException(msg="The sandbox gives restore metadata for EBS recovery points only.")
+        snapshot = ec2_backends[self.account_id][self.region_name].snapshots[point.snapshot_id]
+        volume = snapshot.volume
+        zone = volume.zone.name if volume.zone.region_name == self.region_name else f"{self.region_name}a"
+        key = kms_models.key_from_arn(snapshot.kms_key_id)
+        metadata = {
+            "availabilityZone": zone,
+            "encrypted": "true" if snapshot.encrypted else "false",
+            "kmsKeyId": key.arn if key else snapshot.kms_key_id,
+            "volumeSize": str(volume.size),
+            "volumeType": volume.volume_type,
+        }
+        return {
+            "BackupVaultArn": point.backup_vault_arn,
+            "RecoveryPointArn": recovery_point_arn,
+            "ResourceType": point.resource_type,
+            "RestoreMetadata": {name: value for name, value in metadata.items() if value is not None},
+        }
+
     def start_restore_job(
         self, recovery_point_arn: str, metadata: dict[str, str], iam_role_arn: str | None, idempotency_token: str | None
     ) -> RestoreJob:
-        """Restores an EBS recovery point of this account and Region to a new volume.
+        """Restores an EBS recovery point of this account and Region to a new volume; a repeated
+        IdempotencyToken returns the first job.
 
-        Simplification: only EBS; the volume keeps the snapshot's key unless Metadata names kmsKeyId.
+        Simplification: only EBS. IamRoleArn is optional in AWS's API model; a job without one is
+        not held to its key's policy (see _finish_restore), as the sandbox does not guess the role
+        AWS would use.
         """
         self.settle_due_jobs()
+        earlier = self._started_with(RestoreJob, idempotency_token)
+        if earlier is not None:
+            return earlier
         point = self.recovery_points.get(recovery_point_arn)
         if point is None:
             raise ResourceNotFoundException(msg=f"Recovery point {recovery_point_arn} not found.")
@@ -415,29 +457,94 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
             recovery_point_arn=recovery_point_arn,
             backup_vault_arn=point.backup_vault_arn,
             metadata=dict(metadata or {}),
+            idempotency_token=idempotency_token,
         )
         self.restore_jobs[job.job_id] = job
         self._track(job)
         return job
 
     def _finish_restore(self, job: RestoreJob) -> None:
+        """Creates the volume under the Metadata's kmsKeyId, else the snapshot's key, if the job's role
+        may use that key (restore_rules.restore_key_failure); otherwise the job fails and makes nothing.
+
+        Unlike a copy's, the outcome is decided when the job ends, so a key policy fixed while a slow
+        restore runs rescues it. Simplification: the volume has the snapshot's size (volumeSize is
+        ignored), and a volumeType that needs iops is restored as gp3.
+        """
         job.settled = True
         job.completion_date = job.due_date
         point = self.recovery_points.get(job.recovery_point_arn)
-        if point is None or point.snapshot_id is None:
+        ec2 = ec2_backends[self.account_id][self.region_name]
+        snapshot = ec2.snapshots.get(point.snapshot_id) if point and point.snapshot_id else None
+        if snapshot is None:
             job.failure = "Recovery point no longer exists."
             return
-        ec2 = ec2_backends[self.account_id][self.region_name]
-        snapshot = ec2.snapshots[point.snapshot_id]
         zone = job.metadata.get("availabilityZone") or f"{self.region_name}a"
-        key = job.metadata.get("kmsKeyId") or snapshot.kms_key_id
+        if ec2.get_zone_by_name(zone) is None:
+            job.failure = MSG_RESTORE_ZONE.format(zone=zone)
+            return
+        key_ref = job.metadata.get("kmsKeyId") or snapshot.kms_key_id
+        key = self._restore_key(key_ref) if key_ref else None
+        if key_ref and key is None:
+            job.failure = MSG_RESTORE_KEY_NOT_FOUND.format(
+                key=key_ref, account_id=self.account_id, region=self.region_name
+            )
+            return
+        if key is not None and job.iam_role_arn:
+            job.failure = restore_key_failure(key, self.account_id, self.region_name, job.iam_role_arn)
+            if job.failure:
+                return
+        volume_type = job.metadata.get("volumeType") or snapshot.volume.volume_type
         volume = ec2.create_volume(
-            size=snapshot.volume.size, zone_name=zone, snapshot_id=snapshot.id, encrypted=bool(key), kms_key_id=key
+            size=snapshot.volume.size,
+            zone_name=zone,
+            snapshot_id=snapshot.id,
+            encrypted=key is not None,
+            kms_key_id=key.arn if key else None,
+            volume_type=volume_type if volume_type in RESTORABLE_VOLUME_TYPES else "gp3",
         )
         job.created_resource_arn = f"arn:aws:ec2:{self.region_name}:{self.account_id}:volume/{volume.id}"
+
+    def _restore_key(self, key_ref: str) -> Key | None:
+        """The key a restore names: a key or alias ARN anywhere, else a key ID or alias name here."""
+        if key_ref.startswith("arn:"):
+            return kms_models.key_from_arn(key_ref)
+        return kms_models.find_key(self.account_id, self.region_name, key_ref)
 
     def describe_restore_job(self, restore_job_id: str) -> RestoreJob:
         self.settle_due_jobs()
         if restore_job_id not in self.restore_jobs:
             raise ResourceNotFoundException(msg=f"Cannot find restore job with id {restore_job_id}")
         return self.restore_jobs[restore_job_id]
+
+    @paginate(pagination_model=PAGINATION_MODEL)
+    def list_restore_jobs(self, filters: dict[str, Any]) -> list[RestoreJob]:
+        """Restore jobs started from this account and Region.
+
+        Simplification: ByRestoreTestingPlanArn and ByParentJobId are ignored (the sandbox has no
+        restore testing plans, and no job has a parent).
+        """
+        self.settle_due_jobs()
+        return matching(self.restore_jobs.values(), filters, JOB_FILTERS)
+
+    def put_restore_validation_result(
+        self, restore_job_id: str, validation_status: str, validation_status_message: str | None
+    ) -> None:
+        """Records a restored resource's validation on its job, for DescribeRestoreJob and ListRestoreJobs.
+
+        The sandbox's rule: only a job that ended COMPLETED takes a result (a failed restore made
+        nothing to validate), else InvalidRequestException.
+        """
+        if validation_status not in RESTORE_VALIDATION_STATUSES:
+            raise InvalidParameterValueException(
+                msg=f"Invalid ValidationStatus: {validation_status}. "
+                f"Valid values are {', '.join(RESTORE_VALIDATION_STATUSES)}."
+            )
+        job = self.describe_restore_job(restore_job_id)
+        if job.status != "COMPLETED":
+            raise InvalidRequestException(
+                msg=f"Restore job {restore_job_id} is {job.status}: a validation result can be put only "
+                "for a restore job that has COMPLETED."
+            )
+        job.validation_status = validation_status
+        job.validation_status_message = validation_status_message

@@ -24,6 +24,7 @@ PAGINATION_MODEL: dict[str, dict[str, Any]] = {
     for name, key in {
         "list_backup_jobs": "backup_job_id",
         "list_copy_jobs": "copy_job_id",
+        "list_restore_jobs": "restore_job_id",
         "list_recovery_points_by_backup_vault": "recovery_point_arn",
         "list_recovery_points_by_resource": "recovery_point_arn",
     }.items()

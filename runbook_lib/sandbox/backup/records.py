@@ -274,6 +274,12 @@ class RestoreJob(Job):
     backup_vault_arn: str = ""
     created_resource_arn: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    validation_status: str | None = None
+    validation_status_message: str | None = None
+
+    @property
+    def restore_job_id(self) -> str:
+        return self.job_id
 
     @property
     def status(self) -> str:
@@ -294,9 +300,11 @@ class RestoreJob(Job):
                 "Status": self.status,
                 "StatusMessage": self.failure,
                 "PercentDone": f"{self.progress * 100:.1f}",
-                "IamRoleArn": self.iam_role_arn,
+                "IamRoleArn": self.iam_role_arn or None,
                 "CreatedResourceArn": self.created_resource_arn,
                 "ResourceType": self.resource_type,
+                "ValidationStatus": self.validation_status,
+                "ValidationStatusMessage": self.validation_status_message,
                 "IsParent": False,
             }
         )
@@ -317,6 +325,7 @@ class SourceResource:
 JOB_FILTERS: dict[str, Callable[[Any, Any], bool]] = {
     "ByResourceArn": lambda job, v: job.resource_arn == v,
     "ByState": lambda job, v: job.state == v,
+    "ByStatus": lambda job, v: getattr(job, "status", None) == v,
     "ByResourceType": lambda job, v: job.resource_type == v,
     "ByAccountId": lambda job, v: job.account_id == v,
     "ByCreatedAfter": lambda job, v: job.creation_date >= v,

@@ -32,6 +32,7 @@ LIST_FILTERS = (
     "ByCompleteBefore",
     "ByDestinationVaultArn",
     "BySourceRecoveryPointArn",
+    "ByStatus",
 )
 
 
@@ -178,6 +179,24 @@ class SandboxBackupResponse(BackupResponse):
 
     def describe_restore_job(self) -> ActionResult:
         return ShapedResult(self.backup_backend.describe_restore_job(self._param("RestoreJobId")).to_dict())
+
+    def list_restore_jobs(self) -> ActionResult:
+        jobs, token = self._paged(self.backup_backend.list_restore_jobs, filters=self._filters())
+        return ShapedResult({"RestoreJobs": [j.to_dict() for j in jobs], "NextToken": token})
+
+    def put_restore_validation_result(self) -> EmptyResult:
+        self.backup_backend.put_restore_validation_result(
+            self._param("RestoreJobId"), self._param("ValidationStatus"), self._param("ValidationStatusMessage")
+        )
+        return EmptyResult()
+
+    def get_recovery_point_restore_metadata(self) -> ActionResult:
+        """Simplification: BackupVaultAccountId is ignored; the vault is always the caller's own."""
+        return ShapedResult(
+            self.backup_backend.get_recovery_point_restore_metadata(
+                self._param("BackupVaultName"), self._param("RecoveryPointArn")
+            )
+        )
 
     def delete_backup_vault(self) -> EmptyResult:
         self.backup_backend.delete_backup_vault(self._param("BackupVaultName"))
