@@ -219,7 +219,7 @@ def _check(args: argparse.Namespace) -> int:
         findings = common + [finding for found in per.values() for finding in found]
         _print_table(fleet.checks_rows(run, (common, per)))
     else:
-        findings = checks.run_checks(run)
+        findings = checks.run_checks(run, checks.ALL_CHECKS)
         _print_table([f.row() for f in findings])
     failed = checks.blocking(findings, run.strict_checks)
     if failed:
@@ -251,7 +251,7 @@ def _diagnose(args: argparse.Namespace) -> int:
     run = Run("diagnose", _in_scenario(params.load(*args.parameters)))
     found = diagnose.failed_jobs(run, args.copy_job_id)
     if not found:
-        print("No failed copy or backup job in the source account and Region.")
+        print("No failed backup or copy job in the source account and Region, nor restore job in the target's.")
         return 0
     for diagnosis in found:
         print(f"{diagnosis.kind} job {diagnosis.job_id} {diagnosis.state}: {diagnosis.message}")

@@ -73,9 +73,10 @@ def trainer_text(failure: registry.KnownFailure) -> str:
         f"# Failure {lesson.number}, {failure.id}: {lesson.story}\n"
         f"# Generated from the registry of known failures (python -m runbook_lib.docs). Over the sandbox's file:\n"
         f"#   runbook sandbox reset --scenario {lesson.scenario}\n"
-        f"#   runbook run parameters/sandbox.yaml parameters/troubleshooting/{name}\n"
-        "# force_copy lets the copy start although a check says it will fail, to show AWS's message.\n"
-        + yaml.safe_dump(values, sort_keys=False, allow_unicode=True)
+        f"#   runbook run parameters/sandbox.yaml parameters/troubleshooting/{name}"
+        + (f" --steps {lesson.steps}\n" if lesson.steps else "\n")
+        + "# force_copy lets the copy (or the drill's restore) start although a check says it will fail, to show "
+        "AWS's message.\n" + yaml.safe_dump(values, sort_keys=False, allow_unicode=True)
     )
 
 

@@ -10,10 +10,14 @@ from ..core.changes import Change
 from ..core.errors import StepFailed
 from ..core.params import Parameters
 from ..core.runstate import RunState, carry_out
-from . import clients, facts
+from . import clients, facts, restores
 from .jobs import idempotency_token
 
 ROLE_FIX = "create the AWS Backup default role, or set iam_role_name to a role AWS Backup can assume"
+RESTORE_ROLE_FIX = (
+    "create AWS Backup's default role in the destination account (the console makes it at the first restore), "
+    "or set restore_role_name to a role AWS Backup can assume there"
+)
 
 
 class Run(Parameters):
@@ -96,6 +100,19 @@ class Run(Parameters):
                 return None
 
         return self._once("role", read)
+
+    def restore_role(self) -> dict[str, Any] | None:
+        """The role restores run as in the destination account, as IAM returns it, or None."""
+        return self._once(
+            "restore-role", lambda: restores.find_role(self.target_profile, self.target_region, self.restore_role_name)
+        )
+
+    def restore_role_policies(self) -> dict[str, dict[str, Any]]:
+        """The restore role's identity policies by name, read once per Run."""
+        return self._once(
+            "restore-role-policies",
+            lambda: restores.role_policies(self.target_profile, self.target_region, self.restore_role_name),
+        )
 
     def recovery_point(self, arn: str) -> dict[str, Any]:
         """A source recovery point as AWS Backup describes it, read once per Run once it is COMPLETED (each

@@ -40,7 +40,9 @@ FACT_OPERATIONS: dict[str, frozenset[str]] = {
     "organizations": frozenset({"DescribeOrganization"}),
     "kms": frozenset({"DescribeKey", "ListAliases", "GetKeyPolicy"}),
     "backup": frozenset({"DescribeBackupVault", "GetBackupVaultAccessPolicy", "DescribeGlobalSettings"}),
-    "iam": frozenset({"GetRole"}),
+    "iam": frozenset(
+        {"GetRole", "ListAttachedRolePolicies", "GetPolicy", "GetPolicyVersion", "ListRolePolicies", "GetRolePolicy"}
+    ),
     "ec2": frozenset({"DescribeVolumes"}),
 }
 
@@ -73,6 +75,8 @@ CHANGED_BY: dict[str, tuple[str, ...]] = {
     # recovery points changes with them, and no step reads it.
     "backup:StartBackupJob": (),
     "backup:StartCopyJob": (),
+    "backup:StartRestoreJob": ("ec2:DescribeVolumes",),  # the restore makes a volume
+    "backup:PutRestoreValidationResult": (),
     "backup:DeleteRecoveryPoint": (),
     "iam:CreateRole": ("iam:GetRole",),
     "ec2:CreateVolume": ("ec2:DescribeVolumes",),

@@ -1,4 +1,4 @@
-"""Backup and copy jobs: start them once per run, and wait for them with a botocore waiter model.
+"""Backup, copy and restore jobs: start them once per run, and wait for them with a botocore waiter model.
 
 botocore ships no waiters for AWS Backup, so they are written as data (data/waiters-backup.json)
 and loaded with botocore's WaiterModel. Progress is reported from the waiter's own polls through
@@ -40,7 +40,13 @@ RETRIED_ERRORS = {
 KINDS = {
     "backup": ("BackupJobDone", "DescribeBackupJob", "BackupJobId"),
     "copy": ("CopyJobDone", "DescribeCopyJob", "CopyJobId"),
+    "restore": ("RestoreJobDone", "DescribeRestoreJob", "RestoreJobId"),
 }
+
+
+def job_state(job: dict[str, Any]) -> str | None:
+    """A job's state: backup and copy jobs call it State, restore jobs Status."""
+    return job.get("State") or job.get("Status")
 
 
 def wait_for_job(
@@ -52,7 +58,7 @@ def wait_for_job(
     max_wait_minutes: float = 60,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Wait for a backup or copy job to end; the job as AWS last described it when it COMPLETED.
+    """Wait for a backup, copy or restore job to end; the job as AWS last described it when it COMPLETED.
 
     JobFailed when AWS reports it ended otherwise; JobUnknown when AWS does not know it; JobNotFinished
     when the wait ends for any other reason (the time budget, during which throttled polls are retried;
@@ -99,7 +105,7 @@ def _wait_error(
             )
         return _interrupted(kind, job_id, seen, f"{code}: {message}")
     job = response.get("CopyJob", response)
-    state = job.get("State", "not known")
+    state = job_state(job) or "not known"
     if state in TERMINAL_FAILURES:
         return JobFailed(kind, job_id, state, job.get("StatusMessage"))
     return JobNotFinished(
@@ -111,7 +117,7 @@ def _wait_error(
 
 
 def _interrupted(kind: str, job_id: str, seen: dict[str, Any], error: str) -> JobNotFinished:
-    state = seen.get("job", {}).get("State")
+    state = job_state(seen.get("job", {}))
     last = f"last seen {state}" if state else "not seen yet"
     return JobNotFinished(
         kind, job_id, state or "", f"the wait for {kind} job {job_id} ({last}) was interrupted: {error}"

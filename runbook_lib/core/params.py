@@ -38,6 +38,7 @@ RESOURCE_ARN = re.compile(
     r"(?P<resource>volume/vol-[0-9a-f]{8,17}|db:[A-Za-z][A-Za-z0-9-]{0,62})\Z",
     re.ASCII,
 )
+AVAILABILITY_ZONE = re.compile(r"\A([a-z]{2}(-[a-z]+)+-\d+[a-z])?\Z")
 SCENARIO_NAME = re.compile(r"\A([a-z0-9-]{1,64})?\Z")
 COPY_JOB_ID = re.compile(r"\A[!-~]{0,100}\Z")
 INT_TAG, FLOAT_TAG, BOOL_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool"
@@ -250,6 +251,25 @@ class Parameters:
         "an IAM role name, with or without its path",
         _text(ROLE_NAME),
     )
+    restore_role_name: str = parameter(
+        "service-role/AWSBackupDefaultServiceRole",
+        "restore drill: IAM role AWS Backup restores with in the destination account",
+        "an IAM role name, with or without its path",
+        _text(ROLE_NAME),
+    )
+    restore_availability_zone: str = parameter(
+        "",
+        "restore drill: Availability Zone of the restored EBS volume; empty for target_region's first (e.g. "
+        "eu-west-1a)",
+        "empty, or an Availability Zone of target_region, e.g. eu-west-1b",
+        _text(AVAILABILITY_ZONE),
+    )
+    keep_restored: bool = parameter(
+        False,
+        "restore drill: keep the restored volume instead of deleting it once it is verified",
+        "true or false",
+        lambda v: isinstance(v, bool),
+    )
     delete_after_days: int = parameter(
         35, "retention of the backup and of its copy, in days", "a whole number 1-36500", _is_int(1, 36500)
     )
@@ -281,7 +301,7 @@ class Parameters:
     )
     force_copy: bool = parameter(
         False,
-        "for trainers: start the copy even when a blocking check says it will fail",
+        "for trainers: start the copy (or the restore drill's restore) even when a blocking check says it will fail",
         "true or false",
         lambda v: isinstance(v, bool),
     )
@@ -458,6 +478,13 @@ def _check_relations(merged: dict[str, Any]) -> None:
                 f"is in partition {key['partition']}; allowed: partition "
                 f"{arns.partition(merged[region_name])} of {merged[region_name]}",
             )
+    zone = merged["restore_availability_zone"]
+    if zone and zone[:-1] != merged["target_region"]:
+        raise ParameterError(
+            "restore_availability_zone",
+            f"got {zone!r}; allowed: an Availability Zone of target_region {merged['target_region']}, "
+            f"e.g. {merged['target_region']}a",
+        )
     if merged["step_timeout_minutes"] is not None and merged["step_timeout_minutes"] <= merged["max_wait_minutes"]:
         raise ParameterError(
             "step_timeout_minutes",

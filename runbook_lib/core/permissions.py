@@ -15,6 +15,7 @@ from .steps import (
     COPY_TO_TARGET,
     CREATE_BACKUP,
     PREREQUISITES,
+    RESTORE_DRILL,
     SHARE_SOURCE_KEY,
     TROUBLESHOOT,
     VERIFY_SOURCE_KEY,
@@ -50,6 +51,16 @@ PREFLIGHT = {
     ),
 }
 
+# What the checks before a restore read (checks.py, aws/restores.py), in the destination account.
+RESTORE_CHECKS = (
+    "iam:GetRole",
+    "iam:ListAttachedRolePolicies",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "iam:ListRolePolicies",
+    "iam:GetRolePolicy",
+)
+
 STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     PREREQUISITES: {
         SOURCE: (*PREFLIGHT[SOURCE], "backup:ListBackupVaults", "backup:CreateBackupVault"),
@@ -61,7 +72,7 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         MANAGEMENT: ("backup:UpdateGlobalSettings",),
     },
-    "check": PREFLIGHT,
+    "check": {SOURCE: PREFLIGHT[SOURCE], TARGET: (*PREFLIGHT[TARGET], *RESTORE_CHECKS)},
     TROUBLESHOOT: {
         SOURCE: (
             *PREFLIGHT[SOURCE],
@@ -74,7 +85,13 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "ec2:CreateVolume",
             "ec2:CreateTags",
         ),
-        TARGET: (*PREFLIGHT[TARGET], "backup:PutBackupVaultAccessPolicy"),
+        TARGET: (
+            *PREFLIGHT[TARGET],
+            *RESTORE_CHECKS,
+            "backup:PutBackupVaultAccessPolicy",
+            "backup:ListRestoreJobs",
+            "kms:PutKeyPolicy",
+        ),
         MANAGEMENT: ("backup:UpdateGlobalSettings",),
     },
     CREATE_BACKUP: {
@@ -144,6 +161,21 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "kms:DescribeKey",
             "kms:ListAliases",
             "kms:GetKeyPolicy",
+        ),
+    },
+    RESTORE_DRILL: {
+        SOURCE: ("sts:GetCallerIdentity", "ec2:DescribeVolumes", "rds:DescribeDBInstances"),
+        TARGET: (
+            *PREFLIGHT[TARGET],
+            *RESTORE_CHECKS,
+            "backup:ListRecoveryPointsByBackupVault",
+            "backup:GetRecoveryPointRestoreMetadata",
+            "backup:StartRestoreJob",
+            "backup:DescribeRestoreJob",
+            "backup:PutRestoreValidationResult",
+            "iam:PassRole",
+            "ec2:DescribeVolumes",
+            "ec2:DeleteVolume",
         ),
     },
     # The jobs are read when the run's recovery point was not recorded; the kms reads describe what the

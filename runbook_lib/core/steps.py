@@ -13,10 +13,12 @@ COPY_TO_TARGET = "04_copy_to_target"
 VERIFY_TARGET_KEY = "05_verify_target_key"
 TROUBLESHOOT = "06_troubleshoot"
 CLEANUP = "07_cleanup"
+RESTORE_DRILL = "08_restore_drill"
 
-# What `runbook run` runs unless --steps says otherwise, and every step, in the runbook's order.
+# What `runbook run` runs unless --steps says otherwise, and every step, in the order a run takes them:
+# the restore drill needs the copy, so it runs before the cleanup that deletes it.
 DEFAULT = (PREREQUISITES, CREATE_BACKUP, VERIFY_SOURCE_KEY, SHARE_SOURCE_KEY, COPY_TO_TARGET, VERIFY_TARGET_KEY)
-ALL = (*DEFAULT, TROUBLESHOOT, CLEANUP)
+ALL = (*DEFAULT, TROUBLESHOOT, RESTORE_DRILL, CLEANUP)
 
 
 def notebook_path(step: str) -> Path:

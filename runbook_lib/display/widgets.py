@@ -15,7 +15,7 @@ from typing import Any
 import ipywidgets as w
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..aws import clients, facts, keys
+from ..aws import clients, facts, jobs, keys
 from ..core import params
 from ..steps import fleet
 from ..steps import walkthrough as rb
@@ -190,7 +190,7 @@ class JobProgress(w.HBox):
 
     def __call__(self, job: dict[str, Any]) -> None:
         self.polls += 1
-        state = job.get("State", "")
+        state = jobs.job_state(job) or ""
         percent = job.get("PercentDone")
         ended = state in ("COMPLETED", "FAILED", "ABORTED", "EXPIRED", "PARTIAL")
         if ended:

@@ -1,5 +1,7 @@
 """Step 07: delete what this run created and, with revert_sharing, take back what it shared.
 
+The volume a restore drill kept (keep_restored) is deleted too.
+
 A cleanup has to finish whatever else the vaults hold. It deletes the run's own recovery points (the
 ones its state recorded) on both sides before any vault; it deletes a vault only when this run made
 it and nothing else is left in it, and otherwise keeps it, says why and goes on. With revert_sharing
@@ -22,7 +24,8 @@ from ..aws.context import FLEET_ROWS, Run
 from ..core import grants, iam_policy
 from ..core.changes import Change, policy_diff
 from ..core.errors import StepFailed
-from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP
+from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, RESTORE_DRILL
+from . import restore
 
 SETTING = "isCrossAccountBackupEnabled"
 KEPT = "kept, not deleted"
@@ -52,6 +55,8 @@ def cleanup(run: Run) -> list[Change]:
             if point.needed and (point.profile, point.region) == (vault_change.profile, vault_change.region)
         ]
     changes += vault_changes
+    if run.state.get(RESTORE_DRILL, "restored_resource_arn"):  # a volume the restore drill kept
+        changes.append(restore.removal(run, keep=False))
     if run.revert_sharing:
         deleting = {(c.profile, c.region, c.target) for c in vault_changes if c.needed}
         changes += revert_changes(run, deleting)

@@ -1,4 +1,4 @@
-"""Following a run's backup or copy job to its end, whatever way the wait ends.
+"""Following a run's backup, copy or restore job to its end, whatever way the wait ends.
 
 A job is never abandoned: a wait that ends before the job does (the time budget, throttling, the
 network) keeps the job as the run's job and says how to resume; only an end AWS reports counts as a
@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..aws import jobs
 from ..aws.context import Run
 from ..core.errors import JobFailed, JobNotFinished, JobUnknown, StepFailed, StillRunning
-from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP
+from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, RESTORE_DRILL
 from ..troubleshooting import diagnose
 
 
@@ -39,22 +39,22 @@ def _resume(run: Run) -> str:
 
 
 def _unknown_job(run: Run, kind: str, job_id: str, message: str) -> StepFailed:
-    account = run.account("source")
+    side = FOLLOWED[kind].side
+    profile, region = run.side(side)
     return StepFailed(
         run.step,
-        f"{kind} job {job_id}, recorded in {run.state.path}, is unknown to account {account} "
-        f"in {run.source_region} ({message})",
+        f"{kind} job {job_id}, recorded in {run.state.path}, is unknown to account {run.account(side)} "
+        f"in {region} ({message})",
         "if the sandbox was reset or this is another account, start a new run folder (--out NEW); "
-        "if source_profile names the wrong account, set it back",
+        f"if {side}_profile names the wrong account, set it back",
     )
 
 
 def _follow(run: Run, kind: str, job_id: str, progress: jobs.Progress | None, delay: int) -> dict[str, Any]:
     """Wait for the run's job; turn every way a wait can end into what the person must do next."""
+    profile, region = run.side(FOLLOWED[kind].side)
     try:
-        return jobs.wait_for_job(
-            run.source_profile, run.source_region, kind, job_id, delay, run.max_wait_minutes, progress
-        )
+        return jobs.wait_for_job(profile, region, kind, job_id, delay, run.max_wait_minutes, progress)
     except JobNotFinished as waiting:
         raise StillRunning(run.step, str(waiting), _resume(run)) from None
     except JobUnknown as unknown:
@@ -101,6 +101,7 @@ class _Followed:
     record_as: str
     label: str
     later: str
+    side: str = "source"  # the account that runs the job
 
 
 FOLLOWED = {
@@ -117,6 +118,14 @@ FOLLOWED = {
         "destination_recovery_point_arn",
         "Destination recovery point",
         "step 05 plans against the copy it will make",
+    ),
+    "restore": _Followed(
+        RESTORE_DRILL,
+        "CreatedResourceArn",
+        "restored_resource_arn",
+        "Restored resource",
+        "the drill plans its checks against the volume it will make",
+        "target",
     ),
 }
 

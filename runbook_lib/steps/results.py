@@ -19,6 +19,7 @@ from ..core.steps import (
     COPY_TO_TARGET,
     CREATE_BACKUP,
     PREREQUISITES,
+    RESTORE_DRILL,
     VERIFY_SOURCE_KEY,
     VERIFY_TARGET_KEY,
 )
@@ -85,6 +86,9 @@ PRODUCTS: dict[str, Callable[[dict[str, Any]], str]] = {
         f"the copy is encrypted with {s['destination_key_alias']}" if s.get("destination_key_alias") else ""
     ),
     CLEANUP: _kept,
+    RESTORE_DRILL: lambda s: (
+        f"the restored volume is encrypted with {s['restored_key_alias']}: {s['verdict']}" if s.get("verdict") else ""
+    ),
 }
 
 

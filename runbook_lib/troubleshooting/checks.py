@@ -17,16 +17,16 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
-from ..aws import keys, vaults
-from ..aws.context import ROLE_FIX, Run, fleet_row, focus, resource_key
+from ..aws import keys, restores, vaults
+from ..aws.context import RESTORE_ROLE_FIX, ROLE_FIX, Run
 from ..core import grants, iam_policy, resource_types
 from ..core.errors import StepFailed
 from ..core.steps import ALL as ALL_STEPS
 from ..core.steps import CREATE_BACKUP, PREREQUISITES, SHARE_SOURCE_KEY
 from . import registry
+from .check_facts import Facts, planned_note
 
 log = logging.getLogger(__name__)
 
@@ -56,119 +56,6 @@ class Finding:
             "finding": self.finding,
             "fix": self.fix if self.status in (FAIL, UNKNOWN) else "",
         }
-
-
-def planned_note(effect: dict[str, Any] | None) -> str:
-    return f" (as planned in {effect['step']}, not made yet)" if effect else ""
-
-
-class Facts:
-    """What the checks read, each read once per check run; in a dry run, as earlier plans leave it."""
-
-    def __init__(
-        self,
-        run: Run,
-        as_planned: bool = False,
-        resource: str | None = None,
-        recovery_point: dict[str, Any] | None = None,
-    ):
-        """`resource` and `recovery_point` (as a vault listing gives it) name one resource of a fleet,
-        whose checks share the run's reads; by default, the run's one resource and its recovery point."""
-        self.run = run
-        self.as_planned = as_planned and run.dry_run
-        if resource is not None:
-            self.__dict__["resource"] = resource
-            self.__dict__["recovery_point"] = recovery_point
-
-    def planned(self, kind: str, **match: Any) -> dict[str, Any] | None:
-        return self.run.state.planned_effect(kind, **match) if self.as_planned else None
-
-    @cached_property
-    def target_vault(self) -> dict[str, Any] | None:
-        """The target vault, or the one step 00 plans (with its planning step)."""
-        run = self.run
-        return vaults.find(run.target_profile, run.target_region, run.target_vault_name) or self.planned(
-            "vault", profile=run.target_profile, region=run.target_region, name=run.target_vault_name
-        )
-
-    @cached_property
-    def source_vault(self) -> dict[str, Any] | None:
-        run = self.run
-        return vaults.find(run.source_profile, run.source_region, run.source_vault_name) or self.planned(
-            "vault", profile=run.source_profile, region=run.source_region, name=run.source_vault_name
-        )
-
-    @cached_property
-    def target_vault_policy(self) -> tuple[str | None, dict[str, Any] | None]:
-        """(policy text, the plan it comes from) of the target vault."""
-        run = self.run
-        plan = self.planned(
-            "vault-policy", profile=run.target_profile, region=run.target_region, name=run.target_vault_name
-        )
-        if plan:
-            return plan["policy"], plan
-        if self.target_vault is None or self.target_vault.get("step"):
-            return None, None
-        return vaults.current_policy(run.target_profile, run.target_region, run.target_vault_name), None
-
-    @cached_property
-    def resource(self) -> str:
-        return focus(self.run)
-
-    @cached_property
-    def recovery_point(self) -> dict[str, Any] | None:
-        """This run's recovery point, or the newest of the resource in the source vault (completed
-        first), or in a dry run the one the backup planned in step 01 will make."""
-        run = self.run
-        backup = run.source("backup")
-        if self.source_vault is not None and not self.source_vault.get("step"):
-            recorded = (
-                fleet_row(run, CREATE_BACKUP, self.resource).get("recovery_point_arn")
-                if run.is_fleet
-                else run.state.get(CREATE_BACKUP, "recovery_point_arn")
-            )
-            arn = recorded or vaults.newest_recovery_point(
-                run.source_profile, run.source_region, run.source_vault_name, self.resource, any_status=True
-            )
-            if arn:
-                try:
-                    return run.recovery_point(arn)
-                except backup.exceptions.ResourceNotFoundException:
-                    pass
-        plan = self.planned("backup", resource_arn=self.resource)
-        if plan:
-            return {
-                "RecoveryPointArn": None,
-                "Status": "PLANNED",
-                "EncryptionKeyArn": plan.get("key_arn"),
-                "step": plan["step"],
-            }
-        return None
-
-    @cached_property
-    def source_key_arn(self) -> str | None:
-        """The key that encrypts (or will encrypt) the backup: the recovery point's, else the resource's."""
-        if self.recovery_point is not None and self.recovery_point.get("EncryptionKeyArn"):
-            return self.recovery_point["EncryptionKeyArn"]
-        return resource_key(self.run, self.resource)
-
-    @cached_property
-    def source_key(self) -> keys.KeyInfo | None:
-        if not self.source_key_arn:
-            return None
-        return keys.describe(self.run.source_profile, self.run.source_region, self.source_key_arn)
-
-    @cached_property
-    def source_key_policy(self) -> tuple[str, dict[str, Any] | None]:
-        """(policy text, the plan it comes from) of the source key."""
-        key = self.source_key
-        assert key is not None, "source_key_policy is read only for a key that exists"
-        plan = self.planned("key-policy", key_arn=key.arn)
-        if plan:
-            return plan["policy"], plan
-        if key.policy is not None:
-            return key.policy, None
-        return keys.current_policy(self.run.source_profile, self.run.source_region, key.arn), None
 
 
 Check = Callable[[Facts], Finding]
@@ -445,7 +332,79 @@ def recovery_point_ready(facts: Facts) -> Finding:
     return Finding(PASS, f"recovery point {point['RecoveryPointArn']} is COMPLETED in WARM storage")
 
 
+@check("restore-role-exists")
+def restore_role_exists(facts: Facts) -> Finding:
+    run = facts.run
+    role = run.restore_role()
+    if role is None:
+        return Finding(
+            FAIL,
+            f"IAM role {run.restore_role_name} does not exist in the destination account ({run.account('target')})",
+            RESTORE_ROLE_FIX,
+        )
+    return Finding(PASS, f"restore role {role['Arn']} exists", evidence={"restore role": role["Arn"]})
+
+
+def _restore_fix(decision: restores.RestoreDecision, role_arn: str, key_name: str) -> str:
+    labels = ", ".join(grants.label(s) for s in decision.statements)
+    if decision.outcome == iam_policy.DENY and decision.where == restores.KEY_POLICY:
+        if all(restores.names_only_role(s, role_arn) for s in decision.statements):
+            return f"remove statement {labels} (runbook fix restore-key-usable plans its removal)"
+        return f"statement {labels} also applies to others: {key_name}'s administrators must change it"
+    if decision.outcome == iam_policy.DENY:
+        return f"take statement {labels} out of the restore role's policies, or set restore_role_name to another role"
+    if decision.where == restores.KEY_POLICY:
+        return (
+            f"let the role use {key_name}: a key policy statement naming {role_arn} (or the account root, with the "
+            f"role's policies granting {', '.join(restores.RESTORE_ACTIONS)})"
+        )
+    return (
+        "attach AWS's AWSBackupServiceRolePolicyForRestores to the restore role, or a policy granting "
+        f"{', '.join(restores.RESTORE_ACTIONS)} on {key_name} through EC2"
+    )
+
+
+@check("restore-key-usable")
+def restore_key_usable(facts: Facts) -> Finding:
+    """Whether the restore role may use the key the restored volume is encrypted with (restores.py)."""
+    run = facts.run
+    role = run.restore_role()
+    if role is None:
+        return Finding(SKIPPED, "no restore role (see restore-role-exists)")
+    key = facts.restore_key
+    if key is None:
+        return Finding(
+            SKIPPED, f"no destination key yet: {run.target_vault_key} is not a key of the destination account"
+        )
+    policy = key.policy or keys.current_policy(run.target_profile, run.target_region, key.arn)
+    principal = iam_policy.Principal(run.account("target"), role["Arn"], run.organization("target"))
+    decision = restores.decide(policy, key.arn, principal, run.target_region, run.restore_role_policies)
+    name = key.alias or key.arn
+    evidence: dict[str, Any] = {"key": key.arn, "restore role": role["Arn"], "key policy": json.loads(policy)}
+    if decision.allowed:
+        how = " (the key's policy lets IAM decide; the role's policies grant it)" if decision.through_iam else ""
+        return Finding(PASS, f"restore role {role['RoleName']} may use {name}{how}", evidence=evidence)
+    labels = ", ".join(grants.label(s) for s in decision.statements)
+    evidence[f"statements of the {decision.where}"] = list(decision.statements)
+    if decision.outcome == iam_policy.UNDETERMINED:
+        return Finding(
+            UNKNOWN,
+            f"{name}: cannot decide whether statement {labels} of the {decision.where} lets restore role "
+            f"{role['RoleName']} {decision.action}",
+            UNKNOWN_FIX,
+            evidence,
+        )
+    what = (
+        f"statement {labels} of the {decision.where} denies restore role {role['RoleName']} {decision.action} "
+        "(an explicit Deny wins)"
+        if decision.outcome == iam_policy.DENY
+        else f"the {decision.where} does not let restore role {role['RoleName']} {decision.action}"
+    )
+    return Finding(FAIL, f"{name}: {what}", _restore_fix(decision, role["Arn"], name), evidence)
+
+
 BEFORE_BACKUP, BEFORE_COPY = registry.CHECKS_BEFORE_BACKUP, registry.CHECKS_BEFORE_COPY
+BEFORE_RESTORE, ALL_CHECKS = registry.CHECKS_BEFORE_RESTORE, registry.CHECKS_ALL
 
 
 def run_checks(run: Run, check_ids: tuple[str, ...] = BEFORE_COPY, as_planned: bool = False) -> list[Finding]:
@@ -454,7 +413,7 @@ def run_checks(run: Run, check_ids: tuple[str, ...] = BEFORE_COPY, as_planned: b
     findings in the run's state, where the report finds them."""
     facts = Facts(run, as_planned)
     findings = [CHECKS[check_id](facts) for check_id in check_ids]
-    if run.step in ALL_STEPS and check_ids in (BEFORE_BACKUP, BEFORE_COPY):  # for the report (not one check)
+    if run.step in ALL_STEPS and check_ids in (BEFORE_BACKUP, BEFORE_COPY, BEFORE_RESTORE):  # for the report
         run.state.record(run.step, checks=[f.row() for f in findings])
     return findings
 

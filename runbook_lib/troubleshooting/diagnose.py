@@ -53,7 +53,8 @@ def explain(run: Run, job_id: str, kind: str, state: str, message: str) -> Diagn
 
 
 def failed_jobs(run: Run, copy_job_id: str | None = None) -> list[Diagnosis]:
-    """Diagnose the named copy job, or every failed copy and backup job of the source account and Region."""
+    """Diagnose the named copy job, or every failed copy and backup job of the source account and Region
+    and every failed restore job (the restore drill's) of the destination account and Region."""
     backup = run.source("backup")
     if copy_job_id:
         try:
@@ -75,5 +76,10 @@ def failed_jobs(run: Run, copy_job_id: str | None = None) -> list[Diagnosis]:
         explain(run, job["BackupJobId"], "backup", job["State"], job.get("StatusMessage", ""))
         for page in backup.get_paginator("list_backup_jobs").paginate(ByState="FAILED")
         for job in page["BackupJobs"]
+    ]
+    diagnoses += [
+        explain(run, job["RestoreJobId"], "restore", job["Status"], job.get("StatusMessage", ""))
+        for page in run.target("backup").get_paginator("list_restore_jobs").paginate(ByStatus="FAILED")
+        for job in page["RestoreJobs"]
     ]
     return diagnoses

@@ -8,14 +8,15 @@ The other failures need a decision the runbook cannot take for you; their fix is
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 
-from ..aws import clients, keys, vaults
+from ..aws import clients, keys, restores, vaults
 from ..aws.context import Run
 from ..aws.sharing import enable_cross_account_change, vaults_principal
 from ..core import arns, grants
-from ..core.changes import Change
+from ..core.changes import Change, policy_diff
 from ..core.errors import StepFailed
 from . import checks, registry
 
@@ -86,6 +87,38 @@ def allow_copy_in(run: Run, facts: checks.Facts, finding: checks.Finding, reencr
 @fixer("cross-account-enabled")
 def enable_cross_account(run: Run, facts: checks.Facts, finding: checks.Finding, reencrypt_key: str) -> list[Change]:
     return [enable_cross_account_change(run)]
+
+
+@fixer("restore-key-usable")
+def let_restore_role_in(run: Run, facts: checks.Facts, finding: checks.Finding, reencrypt_key: str) -> list[Change]:
+    """Take out the key policy's Denies that name only the restore role; anything else is the key
+    administrators' or the role's owner's to change (the finding says which)."""
+    key, role = facts.restore_key, run.restore_role()
+    denying = finding.evidence.get(f"statements of the {restores.KEY_POLICY}", [])
+    if key is None or role is None or "(an explicit Deny wins)" not in finding.finding or not denying:
+        raise grants.DenyBlocks(denying, removable=False)
+    if not all(restores.names_only_role(s, role["Arn"]) for s in denying):
+        raise grants.DenyBlocks(denying, removable=False)
+    before = keys.current_policy(run.target_profile, run.target_region, key.arn)
+    after, removed = grants.without(before, denying)
+    kms = run.target("kms")
+
+    def put() -> None:
+        kms.put_key_policy(KeyId=key.arn, PolicyName="default", Policy=after)
+
+    return [
+        Change(
+            run.step,
+            run.target_profile,
+            run.target_region,
+            "kms:PutKeyPolicy",
+            key.arn,
+            f"take out of {key.alias or key.arn}'s policy {', '.join(grants.label(s) for s in removed)}, which "
+            f"denies the restore role {role['RoleName']}; every other statement stays",
+            put,
+            diff=policy_diff(json.loads(before), json.loads(after), "key policy"),
+        )
+    ]
 
 
 def plan_all(run: Run, findings: list[checks.Finding], reencrypt_key: str = "alias/cmkSource") -> list[Change]:

@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# When a check must pass at the latest: before the backup is started, or before the copy is.
-BEFORE_BACKUP, BEFORE_COPY = "backup", "copy"
+# When a check must pass at the latest: before the backup is started, before the copy is, or before the
+# restore drill restores the copy (step 08).
+BEFORE_BACKUP, BEFORE_COPY, BEFORE_RESTORE = "backup", "copy", "restore"
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Lesson:
     shows: str
     fix: str
     overlay: Mapping[str, Any] = field(default_factory=dict)
+    steps: str = ""  # the run's --steps, when the failure shows after the default steps
 
 
 @dataclass(frozen=True)
@@ -181,11 +183,42 @@ FAILURES: tuple[KnownFailure, ...] = (
             "target account) and sharing the key; in `walkthrough`, skipping step 03 shows the plain case",
         ),
     ),
+    KnownFailure(
+        "restore-role-exists",
+        "no restore role",
+        BEFORE_RESTORE,
+        "the IAM role AWS Backup should restore with does not exist in the destination account",
+    ),
+    KnownFailure(
+        "restore-key-usable",
+        "destination key shuts the restore role out",
+        BEFORE_RESTORE,
+        "the destination key's policy (or the restore role's own policies) does not let the restore role use "
+        "the key, so the restored volume cannot be made",
+        "User: arn:aws:sts::333333333333:assumed-role/AWSBackupDefaultServiceRole/AWSBackup-AWSBackupDefaultServiceRole"
+        " is not authorized to perform: kms:CreateGrant on resource: arn:aws:kms:eu-west-1:333333333333:key/... with "
+        "an explicit deny in a resource-based policy",
+        re.compile(r"is not authorized to perform: kms:\S+ on resource: arn:aws[\w-]*:kms:"),
+        fixable=True,
+        lesson=Lesson(
+            8,
+            "target-key-denies-restore",
+            "cmkTarget's policy denies the destination account's backup role, which restores run as.",
+            "the copy completes and verifies; step 08 stops before the restore: the key's Deny shuts the restore "
+            "role out",
+            "`runbook fix ... restore-key-usable` plans removing the Deny (it names only the restore role); or "
+            "restore with another role (`restore_role_name`)",
+            steps="00_prerequisites,01_create_backup,02_verify_source_key,03_share_source_key,04_copy_to_target,"
+            "05_verify_target_key,08_restore_drill",
+        ),
+    ),
 )
 
 BY_ID = {failure.id: failure for failure in FAILURES}
 CHECKS_BEFORE_BACKUP = tuple(f.id for f in FAILURES if f.before == BEFORE_BACKUP)
-CHECKS_BEFORE_COPY = tuple(f.id for f in FAILURES)
+CHECKS_BEFORE_COPY = tuple(f.id for f in FAILURES if f.before in (BEFORE_BACKUP, BEFORE_COPY))
+CHECKS_BEFORE_RESTORE = tuple(f.id for f in FAILURES if f.before == BEFORE_RESTORE)
+CHECKS_ALL = tuple(f.id for f in FAILURES)
 FIXABLE = tuple(f.id for f in FAILURES if f.fixable)
 LESSONS = tuple(sorted((f for f in FAILURES if f.lesson), key=lambda f: f.lesson.number))  # type: ignore[union-attr]
 

@@ -19,11 +19,20 @@ from typing import Any
 
 import pytest
 
+from runbook_lib.core.steps import ALL
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "test-artifacts" / "jupyterlab"
-STEPS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
-APPLIED_IN = ("00_prerequisites", "01_create_backup", "03_share_source_key", "04_copy_to_target", "07_cleanup")
+STEPS = ALL  # in the order a run takes them: the restore drill before the cleanup that deletes its copy
+APPLIED_IN = (
+    "00_prerequisites",
+    "01_create_backup",
+    "03_share_source_key",
+    "04_copy_to_target",
+    "08_restore_drill",
+    "07_cleanup",
+)
 # Flags the machine's closed network needs (no background fetches), and none that hide a page error.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -197,10 +206,15 @@ def test_every_notebook_in_jupyterlab_runs_clean_and_its_apply_buttons_make_the_
                 if step in APPLIED_IN:
                     assert apply_all(page, step) > 0, f"{step}: no Apply button to press"
                     page.screenshot(path=str(SCREENSHOTS / f"{step}-after-apply.png"))
-                    if step in ("01_create_backup", "04_copy_to_target"):
+                    if step in ("01_create_backup", "04_copy_to_target", "08_restore_drill"):
                         run_all(page)  # the job started by Apply, followed to its end
                         seen[step] += problems(page)
                         page.screenshot(path=str(SCREENSHOTS / f"{step}-followed.png"))
+                    if step == "08_restore_drill":  # the verdict and the deletion, planned once the volume is read
+                        assert apply_all(page, step) == 2, f"{step}: the verdict and the deletion"
+                        run_all(page)
+                        seen[step] += problems(page)
+                        page.screenshot(path=str(SCREENSHOTS / f"{step}-done.png"))
                 text = page.locator(".jp-NotebookPanel:visible .jp-Notebook").inner_text()
                 check_step(step, text, aws)
                 stop_kernels(address, token)
@@ -235,6 +249,13 @@ def check_step(step: str, text: str, aws: Any) -> None:
         assert "The copy is encrypted with alias/cmkTarget, the key of vault CABTargetVault." in text
     if step == "06_troubleshoot":
         assert "No failed copy or backup job: nothing to diagnose, nothing to fix." in text
+    if step == "08_restore_drill":
+        assert "The copy restores: volume vol-" in text and "the volume is deleted." in text
+        jobs = backup_target.list_restore_jobs()["RestoreJobs"]
+        assert [(job["Status"], job.get("ValidationStatus")) for job in jobs] == [("COMPLETED", "SUCCESSFUL")]
+        volume = jobs[0]["CreatedResourceArn"].rsplit("/", 1)[-1]
+        left = aws.target("ec2").describe_volumes(Filters=[{"Name": "volume-id", "Values": [volume]}])["Volumes"]
+        assert left == [], "the drill leaves no volume behind"
     if step == "07_cleanup":
         assert "Apply in this order" in text
         assert backup_target.list_backup_vaults()["BackupVaultList"] == []

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runbook_lib import cli, docs
-from runbook_lib.sandbox.backup import copy_rules
+from runbook_lib.sandbox.backup import copy_rules, restore_rules
 from runbook_lib.sandbox.catalog import AT_SCALE, STORIES
 from runbook_lib.sandbox.scenarios import SCENARIOS
 from runbook_lib.troubleshooting import checks, fixes, registry
@@ -23,16 +23,24 @@ SAMPLE = {
     "request_id": "0f1e2d3c-0000-4000-8000-000000000000",
     "source_region": "us-east-1",
     "destination_region": "eu-west-1",
+    "caller": "arn:aws:sts::333333333333:assumed-role/AWSBackupDefaultServiceRole/"
+    "AWSBackup-AWSBackupDefaultServiceRole",
+    "action": "kms:CreateGrant",
+    "key_arn": "arn:aws:kms:eu-west-1:333333333333:key/2af359cb-f51f-43a1-9ba3-cc23fdfe292d",
 }
 
 
 def sandbox_messages() -> dict[str, str]:
-    return {name: template.format(**SAMPLE) for name, template in copy_rules.COPY_FAILURE_MESSAGES.items()}
+    """Every message the sandbox ends a copy or a restore job with (or refuses a copy with)."""
+    templates = {**copy_rules.COPY_FAILURE_MESSAGES, **restore_rules.RESTORE_FAILURE_MESSAGES}
+    return {name: template.format(**SAMPLE) for name, template in templates.items()}
 
 
 def test_every_check_has_a_record_and_every_record_a_check():
     assert set(checks.CHECKS) == set(registry.BY_ID)
-    assert checks.BEFORE_COPY == tuple(f.id for f in registry.FAILURES)
+    assert checks.ALL_CHECKS == tuple(f.id for f in registry.FAILURES)
+    assert set(checks.BEFORE_COPY) | set(checks.BEFORE_RESTORE) == set(checks.ALL_CHECKS)
+    assert not set(checks.BEFORE_COPY) & set(checks.BEFORE_RESTORE), "a copy never waits on a restore check"
 
 
 def test_a_check_without_a_record_cannot_be_registered():
@@ -63,17 +71,19 @@ def test_a_record_matches_its_own_message_and_no_other_record_does(failure):
 
 def test_records_without_a_message_are_checks_that_no_job_message_reports():
     silent = [f.id for f in registry.FAILURES if f.pattern is None]
-    assert silent == ["role-exists", "recovery-point-ready"]
+    assert silent == ["role-exists", "recovery-point-ready", "restore-role-exists"]
     assert all(not f.aws_message and f.lesson is None for f in registry.FAILURES if f.pattern is None)
 
 
 def test_the_sandbox_and_the_registry_agree_on_every_message():
-    """Each message the sandbox ends a copy with is matched by exactly one record, and each record's
-    pattern matches exactly one of the sandbox's messages: neither side has a message the other lacks."""
+    """Each message the sandbox ends a job with is matched by exactly one record, and each record's pattern
+    matches the sandbox's messages: one for a copy's failure, and for a restore's key both of KMS's
+    refusals (an explicit Deny, no Allow). Neither side has a message the other lacks."""
     messages = sandbox_messages()
     matched = {name: [f.id for f in registry.FAILURES if f.matches(text)] for name, text in messages.items()}
     assert all(len(ids) == 1 for ids in matched.values()), matched
     by_record = {f.id: [n for n, t in messages.items() if f.matches(t)] for f in registry.FAILURES if f.pattern}
+    assert by_record.pop("restore-key-usable") == ["MSG_RESTORE_KEY_EXPLICIT_DENY", "MSG_RESTORE_KEY_NOT_ALLOWED"]
     assert all(len(names) == 1 for names in by_record.values()), by_record
 
 

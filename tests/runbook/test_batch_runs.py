@@ -124,6 +124,24 @@ def test_run_keeps_a_record_a_second_run_changes_nothing_and_every_step_declares
 
     after = runbook_run(out, "--steps", "06_troubleshoot", env=env)
     assert after.returncode == 0, after.stderr
+    target = boto3.Session(profile_name="sandbox-target")
+    volumes = {v["VolumeId"] for v in target.client("ec2", region_name="eu-west-1").describe_volumes()["Volumes"]}
+    drill = runbook_run(out, "--steps", "08_restore_drill", env=env)
+    assert drill.returncode == 0, drill.stderr
+    line = next(line for line in drill.stdout.splitlines() if line.startswith("[08_restore_drill]"))
+    assert re.fullmatch(
+        r"\[08_restore_drill\] ok [\d.]+ s: 3 changes made; the restored volume is encrypted with alias/cmkTarget: "
+        r"SUCCESSFUL",
+        line,
+    ), line
+    text, errors = outputs(out / "08_restore_drill.ipynb")
+    assert errors == [] and "The copy restores: volume vol-" in text and "the volume is deleted." in text
+    backup = target.client("backup", region_name="eu-west-1")
+    restored = backup.list_restore_jobs()["RestoreJobs"]
+    assert [(job["Status"], job["ValidationStatus"]) for job in restored] == [("COMPLETED", "SUCCESSFUL")]
+    assert {v["VolumeId"] for v in target.client("ec2", region_name="eu-west-1").describe_volumes()["Volumes"]} == (
+        volumes
+    ), "the drill leaves no volume behind"
     sides = {"sandbox-source": "source", "sandbox-target": "target", "sandbox-management": "management"}
     calls = [json.loads(line) for line in call_log.read_text().splitlines()]
     assert {c["step"] for c in calls} == set(ALL_STEPS) - {"07_cleanup"}, "07's calls: test_cleanup.py"

@@ -39,7 +39,10 @@ def test_check_on_a_fresh_walkthrough_fails_and_changes_nothing(world, tmp_path)
     assert done.stderr.startswith("runbook: ") and "Fix: " in done.stderr
     assert world.state() == before
     made = Counter((c["profile"], c["region"], c["action"]) for c in map(json.loads, calls.read_text().splitlines()))
-    assert [call for call, times in made.items() if times > 1] == []  # each fact is read once
+    per_policy = ("iam:GetPolicy", "iam:GetPolicyVersion")  # the restore role's policies: one read for each
+    assert [call for call, times in made.items() if times > 1 and call[2] not in per_policy] == []  # facts read once
+    attached = made[("sandbox-target", "eu-west-1", "iam:ListAttachedRolePolicies")]
+    assert attached == 1 and all(made[("sandbox-target", "eu-west-1", action)] == 2 for action in per_policy)
     assert made[("sandbox-source", "us-east-1", "ec2:DescribeVolumes")] == 1
 
 
@@ -79,6 +82,34 @@ def test_diagnose_and_fix_a_failed_copy(world, tmp_path, capsys):
     job_id = re.search(r"copy job (\S+) FAILED", done.stdout).group(1)
     one = command(capsys, "diagnose", *files, "--copy-job-id", job_id, cwd=tmp_path)
     assert one.stdout.count("known failure:") == 1
+
+
+def test_diagnose_and_fix_a_failed_restore(world, tmp_path, capsys):
+    """The trainer's lesson 8: steps 00 to 04 (in this process), then the forced drill through `runbook run`,
+    `runbook diagnose` on the failed restore job, and `runbook fix restore-key-usable`."""
+    world.reset("target-key-denies-restore")
+    trainer = ROOT / "parameters" / "troubleshooting" / "8-restore-key-usable.yaml"
+    files = (str(PARAMETERS), str(trainer))
+    overlay = {k: v for k, v in yaml.safe_load(trainer.read_text()).items() if k != "sandbox_scenario"}
+    run_values = values(tmp_path / "run", **overlay)
+    prepare(run_values)
+    copy(run_values)
+    forced = runbook("run", *files, "--out", str(tmp_path / "run"), "--steps", "08_restore_drill")
+    assert forced.returncode == 1
+    line = forced.stderr.strip().splitlines()[-1]
+    assert line.startswith("runbook: step 08_restore_drill failed: [restore-key-usable] restore job ")
+    assert "ended FAILED: User: arn:aws:sts::333333333333:assumed-role/AWSBackupDefaultServiceRole/" in line
+    assert "Fix: remove statement 'DenyRestoreRole' (runbook fix restore-key-usable plans its removal)" in line
+    done = command(capsys, "diagnose", *files, cwd=tmp_path)
+    assert re.search(r"^restore job \S+ FAILED: User: arn:aws:sts::", done.stdout, re.M), done.stdout
+    assert "known failure: restore-key-usable" in done.stdout and "evidence restore role: arn:aws:iam::" in done.stdout
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump({"apply": False}))
+    planned = command(capsys, "fix", *files, str(tmp_path / "plan.yaml"), "restore-key-usable", cwd=tmp_path)
+    assert planned.returncode == 0 and '-      "Sid": "DenyRestoreRole"' in planned.stdout
+    fixed = command(capsys, "fix", *files, "restore-key-usable", cwd=tmp_path)
+    assert fixed.returncode == 0 and ": changed" in fixed.stdout
+    checked = command(capsys, "check", *files, cwd=tmp_path)
+    assert re.search(r"^\s*restore-key-usable\s+pass\s", checked.stdout, re.M), checked.stdout
 
 
 def test_fix_plans_and_applies_the_key_share(world, tmp_path, capsys):
