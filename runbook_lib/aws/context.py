@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..core import arns, params
+from ..core import arns, params, resource_types
 from ..core.changes import Change
 from ..core.errors import StepFailed
 from ..core.params import Parameters
@@ -62,13 +62,37 @@ class Run(Parameters):
         return not self.apply
 
     def side(self, side: str) -> tuple[str, str]:
-        """(profile, Region) of the source or target side."""
+        """(profile, Region) of the source or target side, or of the hop: the source account in the target
+        Region, where a copy in two hops passes through."""
+        if side == "hop":
+            return self.source_profile, self.target_region
         return (
             (self.source_profile, self.source_region) if side == "source" else (self.target_profile, self.target_region)
         )
 
     def account(self, side: str) -> str:
+        side = "source" if side == "hop" else side
         return self._once(f"account:{side}", lambda: clients.account_id(*self.side(side)))
+
+    @property
+    def hop_vault(self) -> str:
+        """The vault of the source account in the target Region that a copy in two hops passes through."""
+        return self.hop_vault_name or self.source_vault_name
+
+    @property
+    def hop_vault_arn(self) -> str:
+        return arns.backup_vault(self.account("source"), self.target_region, self.hop_vault)
+
+    def copies_in_two_hops(self) -> bool:
+        """Whether this run copies its resource in two hops: its type cannot change account and Region in
+        one copy job (the capability table, unless one_action_types names it), the copy changes both,
+        two_hops is true, and the run is not a fleet's (a fleet copies in one job each)."""
+        if not self.two_hops or self.is_fleet or self.source_region == self.target_region:
+            return False
+        row = resource_types.type_of(resource_arn(self))
+        if row is None or row.copies_in_one_action(self.one_action_types):
+            return False
+        return self.account("source") != self.account("target")
 
     def organization(self, side: str) -> str | None:
         """The ID of the side's AWS Organization, or None outside any."""
@@ -154,13 +178,16 @@ class Run(Parameters):
             "RecoveryPointTags": dict(self.recovery_point_tags),
         }
 
-    def copy_request(self, recovery_point_arn: str | None, attempt: int, role_arn: str) -> dict[str, Any]:
-        """StartCopyJob's arguments for one recovery point, to the target vault (token as for backups)."""
-        token = idempotency_token(str(self.state.directory), "copy", str(recovery_point_arn), str(attempt))
+    def copy_request(
+        self, recovery_point_arn: str | None, attempt: int, role_arn: str, hop: str = "copy"
+    ) -> dict[str, Any]:
+        """StartCopyJob's arguments for one recovery point (token as for backups): to the target vault from
+        the source vault; for a copy in two hops, `hop` "first" goes to the hop vault and "second" from it."""
+        token = idempotency_token(str(self.state.directory), hop, str(recovery_point_arn), str(attempt))
         return {
             "RecoveryPointArn": recovery_point_arn,
-            "SourceBackupVaultName": self.source_vault_name,
-            "DestinationBackupVaultArn": self.target_vault_arn,
+            "SourceBackupVaultName": self.hop_vault if hop == "second" else self.source_vault_name,
+            "DestinationBackupVaultArn": self.hop_vault_arn if hop == "first" else self.target_vault_arn,
             "IamRoleArn": role_arn,
             "IdempotencyToken": token,
             "Lifecycle": self.lifecycle(),
@@ -294,7 +321,7 @@ def focus(run: Run) -> str:
 
 
 def resource_arn(run: Run) -> str:
-    """The resource to back up: resource_arn, or the one EBS volume whose Name tag is resource_name.
+    """The resource to back up: resource_arn, or the one resource named resource_name (see `named`).
     A fleet has no one resource: its steps read `selection`."""
     if run.is_fleet:
         raise StepFailed(
@@ -304,18 +331,53 @@ def resource_arn(run: Run) -> str:
         )
     if run.resource_arn:
         return run.resource_arn
-    found = volumes(run, "tag:Name", run.resource_name)
+    found = named(run)
     if len(found) != 1:
         raise StepFailed(
             run.step,
-            f"{len(found)} EBS volumes are tagged Name={run.resource_name} in {run.source_region}",
-            "set resource_arn to the volume's ARN",
+            f"{len(found)} EBS volumes are tagged Name={run.resource_name} in {run.source_region}"
+            if found
+            else f"no EBS volume, RDS DB instance or EFS file system is named {run.resource_name} in "
+            f"{run.source_region}",
+            "set resource_arn to the resource's ARN",
         )
-    return arns.volume(run.account("source"), run.source_region, found[0]["VolumeId"])
+    return found[0]
+
+
+def named(run: Run) -> list[str]:
+    """The ARNs of the resources resource_name names: the EBS volumes whose Name tag it is; else the RDS DB
+    instance of that identifier; else the EFS file systems whose Name it is. Volumes are looked for first,
+    so the walkthrough's lookup costs one read; the others only when no volume carries the name."""
+    name = run.resource_name
+    found = volumes(run, "tag:Name", name)
+    if found:
+        return [arns.volume(run.account("source"), run.source_region, volume["VolumeId"]) for volume in found]
+
+    def others() -> list[str]:
+        rds = run.source("rds")
+        try:
+            return [rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]["DBInstanceArn"]]
+        except rds.exceptions.DBInstanceNotFoundFault:
+            pass
+        return [system["FileSystemArn"] for system in file_systems(run) if system.get("Name") == name]
+
+    return list(run._once(f"named:{name}", others))
+
+
+def file_systems(run: Run) -> list[dict[str, Any]]:
+    """The source account's EFS file systems in the source Region, read once per run (paginated)."""
+
+    def read() -> list[dict[str, Any]]:
+        efs = run.source("efs")
+        return [
+            system for page in efs.get_paginator("describe_file_systems").paginate() for system in page["FileSystems"]
+        ]
+
+    return list(run._once("file-systems", read))
 
 
 def resource_key(run: Run, arn: str) -> str | None:
-    """The KMS key (as the service reports it) of the EBS volume or RDS DB instance to back up."""
+    """The KMS key (as the service reports it) of the EBS volume, RDS DB instance or EFS file system to back up."""
     found = arns.parts(arn)
     if found["service"] == "ec2" and found["resource"].startswith("volume/"):
         matching = volumes(run, "volume-id", found["resource"].split("/", 1)[1])
@@ -323,4 +385,7 @@ def resource_key(run: Run, arn: str) -> str | None:
     if found["service"] == "rds" and found["resource"].startswith("db:"):
         databases = run.source("rds").describe_db_instances(DBInstanceIdentifier=found["resource"].split(":", 1)[1])
         return databases["DBInstances"][0].get("KmsKeyId")
+    if found["service"] == "elasticfilesystem":
+        system = next((s for s in file_systems(run) if s["FileSystemArn"] == arn), None)
+        return system.get("KmsKeyId") if system else None
     return None

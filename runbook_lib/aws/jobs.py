@@ -40,6 +40,7 @@ RETRIED_ERRORS = {
 KINDS = {
     "backup": ("BackupJobDone", "DescribeBackupJob", "BackupJobId"),
     "copy": ("CopyJobDone", "DescribeCopyJob", "CopyJobId"),
+    "hop": ("CopyJobDone", "DescribeCopyJob", "CopyJobId"),  # the first of a copy in two hops
     "restore": ("RestoreJobDone", "DescribeRestoreJob", "RestoreJobId"),
 }
 

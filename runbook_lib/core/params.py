@@ -34,8 +34,9 @@ KEY_ARN = re.compile(
     re.ASCII,
 )
 RESOURCE_ARN = re.compile(
-    r"\Aarn:(?P<partition>aws[a-z-]*):(?P<service>ec2|rds):(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-    r"(?P<resource>volume/vol-[0-9a-f]{8,17}|db:[A-Za-z][A-Za-z0-9-]{0,62})\Z",
+    r"\Aarn:(?P<partition>aws[a-z-]*):(?P<service>ec2|rds|elasticfilesystem):(?P<region>[a-z0-9-]+):"
+    r"(?P<account>\d{12}):(?P<resource>volume/vol-[0-9a-f]{8,17}|db:[A-Za-z][A-Za-z0-9-]{0,62}|"
+    r"file-system/fs-[0-9a-f]{8,40})\Z",
     re.ASCII,
 )
 AVAILABILITY_ZONE = re.compile(r"\A([a-z]{2}(-[a-z]+)+-\d+[a-z])?\Z")
@@ -192,14 +193,15 @@ class Parameters:
     )
     resource_arn: str = parameter(
         "",
-        "ARN of the EBS volume (or RDS DB instance) to back up; empty to find it by resource_name",
-        "empty, or an EBS volume or RDS DB instance ARN in source_region",
+        "ARN of the EBS volume (or RDS DB instance, or EFS file system) to back up; empty to find it by resource_name",
+        "empty, or an EBS volume, RDS DB instance or EFS file system ARN in source_region",
         lambda v: v == "" or (isinstance(v, str) and bool(RESOURCE_ARN.match(v))),
     )
     resource_name: str = parameter(
         "walkthrough-volume",
-        "Name tag of the EBS volume, used when resource_arn is empty",
-        "a volume's Name tag: up to 256 characters, no control characters",
+        "used when resource_arn is empty: the Name tag of the EBS volume, else the RDS DB instance's "
+        "identifier, else the EFS file system's Name",
+        "up to 256 characters, no control characters",
         _plain_text(256),
     )
     resources: list[str] = parameter(
@@ -230,6 +232,27 @@ class Parameters:
         f"a list of resource types of the capability table ({', '.join(resource_types.TYPES)}), no repeats",
         lambda v: isinstance(v, list) and all(t in resource_types.TYPES for t in v) and len(set(v)) == len(v),
     )
+    two_hops: bool = parameter(
+        True,
+        "copy in two hops where the capability table says one copy job cannot change both account and Region "
+        "(RDS, Aurora): across Regions into hop_vault_name of the source account, then across accounts; false "
+        "starts one copy job, which AWS refuses for those types (lesson 6)",
+        "true or false",
+        lambda v: isinstance(v, bool),
+    )
+    hop_vault_name: str = parameter(
+        "",
+        "two hops: the source account's vault in target_region the copy passes through; empty for source_vault_name",
+        "empty, or 2-50 letters, digits, - or _",
+        lambda v: v == "" or _text(VAULT_NAME)(v),
+    )
+    hop_vault_key: str = parameter(
+        "alias/cmkSourceHop",
+        "two hops: customer managed KMS key of the source account in target_region that encrypts the hop vault "
+        "(step 03 shares it with the destination account, whose copy is made from it)",
+        KEY_FORMS,
+        _is_key,
+    )
     source_vault_name: str = parameter(
         "SourceVault", "backup vault in the source account", "2-50 letters, digits, - or _", _text(VAULT_NAME)
     )
@@ -241,9 +264,10 @@ class Parameters:
     )
     target_vault_key: str = parameter(
         "alias/cmkTarget",
-        "customer managed KMS key of the destination vault",
-        f"{KEY_FORMS} (not an alias/aws/* key)",
-        lambda v: _is_key(v) and "alias/aws/" not in v,
+        "customer managed KMS key of the destination vault (AWS managed alias/aws/backup only for a type whose "
+        "copies may go under it: EFS)",
+        f"{KEY_FORMS}; alias/aws/backup only for EFS",
+        lambda v: _is_key(v) and ("alias/aws/" not in v or v.endswith("alias/aws/backup")),
     )
     iam_role_name: str = parameter(
         "service-role/AWSBackupDefaultServiceRole",
@@ -446,12 +470,19 @@ def _check_relations(merged: dict[str, Any]) -> None:
     if not chosen and not merged["resource_name"]:
         raise ParameterError("resource_name", "empty while resource_arn is empty too; give one of them")
     for item in merged["resources"]:
-        if item.startswith("arn:") and not RESOURCE_ARN.match(item):
+        if item.startswith("arn:") and (not RESOURCE_ARN.match(item) or ":elasticfilesystem:" in item):
             raise ParameterError("resources", f"{item!r} is not an EBS volume or RDS DB instance ARN")
         listed = RESOURCE_ARN.match(item)
         if listed and listed["region"] != merged["source_region"]:
             raise ParameterError("resources", f"{item} is in {listed['region']}; allowed: resources in source_region")
     arn = RESOURCE_ARN.match(merged["resource_arn"] or "")
+    row = resource_types.type_of(merged["resource_arn"]) if arn else None
+    if "alias/aws/" in merged["target_vault_key"] and row is not None and not row.any_destination_key:
+        raise ParameterError(
+            "target_vault_key",
+            f"is AWS managed while resource_arn is an {row.name} resource; allowed: a customer managed key "
+            f"(copies of {row.name} cannot go under an AWS managed key)",
+        )
     if arn and arn["region"] != merged["source_region"]:
         raise ParameterError(
             "resource_arn", f"is in {arn['region']}; allowed: a resource in source_region {merged['source_region']}"
@@ -465,6 +496,7 @@ def _check_relations(merged: dict[str, Any]) -> None:
     for key_name, region_name in (
         ("source_vault_key", "source_region"),
         ("target_vault_key", "target_region"),
+        ("hop_vault_key", "target_region"),
         ("reencrypt_key", "source_region"),
     ):
         key = KEY_ARN.match(merged[key_name])

@@ -36,6 +36,7 @@ PREFLIGHT = {
         "backup:DescribeRecoveryPoint",
         "ec2:DescribeVolumes",
         "rds:DescribeDBInstances",
+        "elasticfilesystem:DescribeFileSystems",
         "kms:DescribeKey",
         "kms:ListAliases",
         "kms:GetKeyPolicy",
@@ -99,6 +100,7 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "sts:GetCallerIdentity",
             "ec2:DescribeVolumes",
             "rds:DescribeDBInstances",
+            "elasticfilesystem:DescribeFileSystems",
             "backup:StartBackupJob",
             "backup:DescribeBackupJob",
             "backup:ListBackupJobs",
@@ -119,6 +121,7 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "backup:ListRecoveryPointsByBackupVault",
             "ec2:DescribeVolumes",
             "rds:DescribeDBInstances",
+            "elasticfilesystem:DescribeFileSystems",
             "ec2:DescribeSnapshots",
             "kms:DescribeKey",
             "kms:ListAliases",
@@ -138,6 +141,7 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "ec2:DescribeSnapshots",
             "ec2:DescribeVolumes",
             "rds:DescribeDBInstances",
+            "elasticfilesystem:DescribeFileSystems",
         ),
         TARGET: ("sts:GetCallerIdentity", "organizations:DescribeOrganization"),
     },
@@ -152,7 +156,12 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         TARGET: PREFLIGHT[TARGET],
     },
     VERIFY_TARGET_KEY: {
-        SOURCE: ("sts:GetCallerIdentity", "ec2:DescribeVolumes"),
+        SOURCE: (
+            "sts:GetCallerIdentity",
+            "ec2:DescribeVolumes",
+            "rds:DescribeDBInstances",
+            "elasticfilesystem:DescribeFileSystems",
+        ),
         TARGET: (
             "backup:DescribeRecoveryPoint",
             "backup:DescribeBackupVault",
@@ -164,7 +173,12 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     RESTORE_DRILL: {
-        SOURCE: ("sts:GetCallerIdentity", "ec2:DescribeVolumes", "rds:DescribeDBInstances"),
+        SOURCE: (
+            "sts:GetCallerIdentity",
+            "ec2:DescribeVolumes",
+            "rds:DescribeDBInstances",
+            "elasticfilesystem:DescribeFileSystems",
+        ),
         TARGET: (
             *PREFLIGHT[TARGET],
             *RESTORE_CHECKS,

@@ -57,6 +57,14 @@ def preflight_frame(run: Run) -> Table:
     return checks_frame(checks.run_checks(run, as_planned=True))
 
 
+def second_hop_progress(run: Run) -> JobProgress:
+    """The second hop's progress; at rest for a run that copies in one job."""
+    progress = JobProgress("second hop")
+    return (
+        progress if not run.is_fleet and run.copies_in_two_hops() else progress.at_rest("one copy job: no second hop")
+    )
+
+
 def results_frame(run: Run) -> Table:
     """One row per resource: recovery point, copy, destination key and how it ended."""
     return Table(rb.results(run), "No resource selected.")
@@ -187,6 +195,12 @@ class JobProgress(w.HBox):
         self.moving = w.HTML(MOVING_BAR, description=label)
         self.state = w.Label("waiting for the first poll")
         super().__init__([self.bar, self.moving, self.state])
+
+    def at_rest(self, why: str) -> JobProgress:
+        """No job to follow (say why): the bars are hidden."""
+        self.moving.layout.display = "none"
+        self.state.value = why
+        return self
 
     def __call__(self, job: dict[str, Any]) -> None:
         self.polls += 1

@@ -47,7 +47,8 @@ def cleanup(run: Run) -> list[Change]:
             run._cache[f"cleanup-points:{side}"] = listed
     changes = [_delete_point(run, side, point) for side, point in own]
     made = _created_vaults(run)
-    vault_changes = [_delete_vault(run, side, {point for _, point in own}, made) for side in ("target", "source")]
+    sides = ("target", "hop", "source") if _in_two_hops(run, made) else ("target", "source")
+    vault_changes = [_delete_vault(run, side, {point for _, point in own}, made) for side in sides]
     for vault_change in (c for c in vault_changes if c.needed):
         vault_change.after = [
             point.key
@@ -92,7 +93,7 @@ def plan_text(run: Run, changes: list[Change]) -> str:
 
 
 def _vault_name(run: Run, side: str) -> str:
-    return run.source_vault_name if side == "source" else run.target_vault_name
+    return {"source": run.source_vault_name, "hop": run.hop_vault}.get(side, run.target_vault_name)
 
 
 def own_recovery_points(run: Run) -> list[tuple[str, str]]:
@@ -101,6 +102,7 @@ def own_recovery_points(run: Run) -> list[tuple[str, str]]:
     found = []
     for side, step, recorded_as, kind in (
         ("target", COPY_TO_TARGET, "destination_recovery_point_arn", "copy"),
+        ("hop", COPY_TO_TARGET, "hop_recovery_point_arn", "hop"),
         ("source", CREATE_BACKUP, "recovery_point_arn", "backup"),
     ):
         point = run.state.get(step, recorded_as) or _job_point(run, kind, run.state.get(step, f"{kind}_job_id"))
@@ -113,10 +115,23 @@ def own_recovery_points(run: Run) -> list[tuple[str, str]]:
     return found
 
 
+def _in_two_hops(run: Run, made: set[tuple[str, str, str]]) -> bool:
+    """Whether the run copied in two hops, as its own records say (its hop jobs, or a hop vault it made)."""
+    if run.source_region == run.target_region:
+        return False
+    recorded = run.state.load().get(COPY_TO_TARGET, {})
+    if any(recorded.get(name) for name in ("hop_job_id", "hop_recovery_point_arn", "failed_hop_jobs")):
+        return True
+    return (*run.side("hop"), run.hop_vault) in made
+
+
 def _job_point(run: Run, kind: str, job_id: str | None) -> str | None:
+    """The recovery point a recorded job made; the copy of a run in two hops was started in the target Region."""
     if not job_id:
         return None
-    backup = run.source("backup")
+    second_hop = kind == "copy" and _in_two_hops(run, _created_vaults(run))
+    profile, region = run.side("hop" if second_hop else "source")
+    backup = clients.client(profile, "backup", region)
     try:
         if kind == "backup":
             return backup.describe_backup_job(BackupJobId=job_id).get("RecoveryPointArn")

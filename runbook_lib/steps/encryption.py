@@ -11,7 +11,7 @@ from typing import Any
 
 from ..aws import clients, keys, vaults
 from ..aws.context import Run, resource_arn, resource_key
-from ..core import arns
+from ..core import arns, resource_types
 from ..core.errors import StepFailed
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, VERIFY_SOURCE_KEY
 
@@ -90,12 +90,13 @@ def _planned_vault_key(run: Run, side: str) -> keys.KeyInfo:
 
 def planned_encryption(run: Run, side: str) -> dict[str, Any]:
     """What a recovery point not made yet will be encrypted with: for the source, the resource's key
-    (a snapshot keeps its volume's key); for a copy, the destination vault's key."""
+    (a snapshot keeps its volume's key; a fully managed type's backup takes the vault's); for a copy, the
+    destination vault's key."""
     arn = resource_arn(run)
     vault_key = _planned_vault_key(run, side)
     if side == "source":
         maker, kind = CREATE_BACKUP, "backup"
-        key_ref = resource_key(run, arn)
+        key_ref = backup_key_arn(run, arn)
         key = keys.describe(run.source_profile, run.source_region, key_ref) if key_ref else None
     else:
         maker, kind = COPY_TO_TARGET, "copy"
@@ -154,6 +155,15 @@ def resource_key_arn(run: Run, arn: str) -> str | None:
     """The key of the volume or DB instance, as a key ARN."""
     key = resource_key(run, arn)
     return keys.describe(run.source_profile, run.source_region, key).arn if key else None
+
+
+def backup_key_arn(run: Run, arn: str) -> str | None:
+    """The key a backup of the resource is encrypted with: the resource's own, except for a type AWS
+    Backup fully manages (EFS), whose backups take the source vault's key (the capability table)."""
+    row = resource_types.type_of(arn)
+    if row is not None and not row.source_key_customer_managed.value:
+        return _planned_vault_key(run, "source").arn
+    return resource_key_arn(run, arn)
 
 
 def destination_recovery_point(run: Run) -> str | None:

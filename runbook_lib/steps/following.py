@@ -38,21 +38,28 @@ def _resume(run: Run) -> str:
     )
 
 
+def _side(run: Run, kind: str) -> str:
+    """Where the job runs, as the run's state says: a copy in two hops ends with the copy the source
+    account starts in the target Region, from the first hop's recovery point."""
+    second_hop = kind == "copy" and run.state.get(COPY_TO_TARGET, "hop_recovery_point_arn")
+    return "hop" if second_hop else FOLLOWED[kind].side
+
+
 def _unknown_job(run: Run, kind: str, job_id: str, message: str) -> StepFailed:
-    side = FOLLOWED[kind].side
+    side = _side(run, kind)
     profile, region = run.side(side)
     return StepFailed(
         run.step,
         f"{kind} job {job_id}, recorded in {run.state.path}, is unknown to account {run.account(side)} "
         f"in {region} ({message})",
         "if the sandbox was reset or this is another account, start a new run folder (--out NEW); "
-        f"if {side}_profile names the wrong account, set it back",
+        f"if {'source' if side == 'hop' else side}_profile names the wrong account, set it back",
     )
 
 
 def _follow(run: Run, kind: str, job_id: str, progress: jobs.Progress | None, delay: int) -> dict[str, Any]:
     """Wait for the run's job; turn every way a wait can end into what the person must do next."""
-    profile, region = run.side(FOLLOWED[kind].side)
+    profile, region = run.side(_side(run, kind))
     try:
         return jobs.wait_for_job(profile, region, kind, job_id, delay, run.max_wait_minutes, progress)
     except JobNotFinished as waiting:
@@ -118,6 +125,13 @@ FOLLOWED = {
         "destination_recovery_point_arn",
         "Destination recovery point",
         "step 05 plans against the copy it will make",
+    ),
+    "hop": _Followed(
+        COPY_TO_TARGET,
+        "DestinationRecoveryPointArn",
+        "hop_recovery_point_arn",
+        "First hop's recovery point",
+        "the second hop plans against the copy it will make",
     ),
     "restore": _Followed(
         RESTORE_DRILL,

@@ -16,7 +16,7 @@ from typing import Any
 from ..aws import clients, jobs, keys, vaults
 from ..aws.context import Run, resource_arn, resource_key, selection
 from ..aws.sharing import enable_cross_account_change, vaults_principal
-from ..core import arns, grants
+from ..core import arns, grants, resource_types
 from ..core.changes import Change
 from ..core.errors import StepFailed
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, VERIFY_SOURCE_KEY, VERIFY_TARGET_KEY
@@ -24,6 +24,7 @@ from ..troubleshooting import checks, diagnose, preflight, registry
 from . import fleet
 from .cleanup import cleanup
 from .encryption import (
+    backup_key_arn,
     destination_recovery_point,
     encryption_of,
     encryption_sentence,
@@ -91,7 +92,8 @@ def prerequisites(run: Run) -> list[Change]:
         else:
             changes.append(enable_cross_account_change(run))
     source_key, target_key = _vault_key(run, "source"), _vault_key(run, "target")
-    if target_key.manager != "CUSTOMER":
+    row = resource_types.type_of(resource_arn(run)) if not run.is_fleet else None
+    if target_key.manager != "CUSTOMER" and not (row and row.any_destination_key):
         raise StepFailed(
             step,
             f"[target-vault-customer-key] target_vault_key {run.target_vault_key} is an AWS managed key",
@@ -113,6 +115,10 @@ def prerequisites(run: Run) -> list[Change]:
         keep_existing=run.force_copy,
     )
     changes.append(target_vault)
+    if run.copies_in_two_hops():
+        hop_key = _vault_key(run, "hop")
+        profile, region = run.side("hop")
+        changes.append(vaults.create_change(step, profile, region, run.hop_vault, hop_key.arn, run.hop_vault_arn))
     principal = vaults_principal(run)
     try:
         changes.append(
@@ -150,16 +156,18 @@ def prerequisites(run: Run) -> list[Change]:
 
 
 def _vault_key(run: Run, side: str) -> keys.KeyInfo:
-    """The key a side's vault parameter names, or one line naming the parameter when there is none."""
+    """The key a side's vault parameter names (source, target, or the hop vault's), or one line naming the
+    parameter when there is none."""
     name = f"{side}_vault_key"
     profile, region = run.side(side)
     kms = clients.client(profile, "kms", region)
+    account = "source" if side == "hop" else side
     try:
         return keys.describe(profile, region, getattr(run, name))
     except kms.exceptions.NotFoundException:
         raise StepFailed(
             run.step,
-            f"{name} {getattr(run, name)} is not a KMS key of the {side} account ({run.account(side)}) in {region}",
+            f"{name} {getattr(run, name)} is not a KMS key of the {account} account ({run.account(side)}) in {region}",
             f"set {name} to a customer managed key of that account and Region",
         ) from None
 
@@ -240,12 +248,12 @@ def verify_source_key(run: Run) -> dict[str, Any]:
             return planned_encryption(run, "source")
         raise no_recovery_point(run, "source")
     found = encryption_of(run, "source", point)
-    volume_key = resource_key_arn(run, found["resource_arn"])
+    volume_key = backup_key_arn(run, found["resource_arn"])
     if found["recovery_point_key_arn"] != volume_key:
+        whose = "the resource's key" if volume_key == resource_key_arn(run, found["resource_arn"]) else "the key"
         raise StepFailed(
             run.step,
-            f"the recovery point is encrypted with {found['recovery_point_key_arn']}, not "
-            f"the resource's key {volume_key}",
+            f"the recovery point is encrypted with {found['recovery_point_key_arn']}, not {whose} {volume_key}",
             "back up the resource again",
         )
     if found["snapshot_key_arn"] not in (None, volume_key):
@@ -265,8 +273,19 @@ def verify_source_key(run: Run) -> dict[str, Any]:
 # ----- step 2 --------------------------------------------------------------------------------------
 
 
+def hop_key(run: Run) -> keys.KeyInfo:
+    """The key of the hop vault (a copy in two hops): the vault's own, or the one step 00 plans it under."""
+    profile, region = run.side("hop")
+    vault = vaults.find(profile, region, run.hop_vault)
+    return keys.describe(profile, region, vault["EncryptionKeyArn"]) if vault else _vault_key(run, "hop")
+
+
 def share_source_key(run: Run) -> Change:
-    """Plan letting the target account use the source key (the key that encrypts the snapshot)."""
+    """Plan letting the target account use the source key (the key that encrypts the snapshot); for a copy
+    in two hops, the hop vault's key, which encrypts what the second hop copies across accounts."""
+    if run.copies_in_two_hops():
+        key = hop_key(run)
+        return _share_key(run, key.arn, key.alias, "hop")
     point = source_recovery_point(run)
     if point is None and not run.dry_run:
         raise no_recovery_point(run, "source")
@@ -289,20 +308,7 @@ def share_source_key(run: Run) -> Change:
             lambda: None,
             needed=False,
         )
-    principal = keys.copy_principal(run.account("target"), run.target_region, run.organization("target"))
-    try:
-        change = keys.share_change(
-            run.step, run.source_profile, run.source_region, key_arn, principal, force=run.force_copy
-        )
-    except grants.DenyBlocks as blocked:
-        raise _deny_blocks(
-            run,
-            "source-key-shared",
-            f"the policy of {found['recovery_point_key_alias'] or key_arn}",
-            principal.account_id,
-            "the key's administrators",
-            blocked,
-        ) from None
+    change = _share_key(run, key_arn, found["recovery_point_key_alias"], "source")
     if found["made_by"]:
         change.notes.append(
             f"{found['recovery_point_key_alias'] or key_arn} is the key of {found['resource_arn']}: "
@@ -311,28 +317,64 @@ def share_source_key(run: Run) -> Change:
     return change
 
 
+def _share_key(run: Run, key_arn: str, alias: str, side: str) -> Change:
+    principal = keys.copy_principal(run.account("target"), run.target_region, run.organization("target"))
+    profile, region = run.side(side)
+    try:
+        change = keys.share_change(run.step, profile, region, key_arn, principal, force=run.force_copy)
+    except grants.DenyBlocks as blocked:
+        raise _deny_blocks(
+            run,
+            "source-key-shared",
+            f"the policy of {alias or key_arn}",
+            principal.account_id,
+            "the key's administrators",
+            blocked,
+        ) from None
+    if side == "hop":
+        change.notes.append(
+            f"{alias or key_arn} encrypts the hop vault {run.hop_vault}: the second hop copies from there "
+            "across accounts, so the destination account must be able to use it"
+        )
+    return change
+
+
 # ----- step 3 --------------------------------------------------------------------------------------
 
 
-def start_copy(run: Run) -> Change:
+def start_copy(run: Run, hop: str = "copy") -> Change:
     """Plan the copy to the destination vault; a copy this run started is not started again until it failed.
 
-    The preflight checks run first; a blocking failure stops the step unless force_copy (for trainers).
-    In a dry run, what an earlier step will provide blocks the plan's Apply, not the step.
+    A copy in two hops (run.copies_in_two_hops) is two of these: `hop` "first" copies the backup across
+    Regions into the hop vault of the source account, "second" copies that across accounts into the
+    destination vault. The preflight checks run first (before the first hop: they cover both); a
+    blocking failure stops the step unless force_copy (for trainers). In a dry run, what an earlier
+    step will provide blocks the plan's Apply, not the step.
     """
-    earlier = run.state.get(COPY_TO_TARGET, "copy_job_id")
-    pending = [] if earlier else checks.require(run, checks.run_checks(run, as_planned=True))
-    point = source_recovery_point(run)
-    if point is None and not run.dry_run and earlier is None:
-        raise no_recovery_point(run, "source")
-    attempt = len(run.state.get(COPY_TO_TARGET, "failed_copy_jobs", []))
-    backup = run.source("backup")
+    kind = "hop" if hop == "first" else "copy"
+    earlier = run.state.get(COPY_TO_TARGET, f"{kind}_job_id")
+    checked = earlier or hop == "second"
+    pending = [] if checked else checks.require(run, checks.run_checks(run, as_planned=True))
+    if hop == "second":
+        point = run.state.get(COPY_TO_TARGET, "hop_recovery_point_arn")
+        if point is None and not run.dry_run and earlier is None:
+            raise StepFailed(run.step, "the first hop has not completed", "start the first hop and wait for it")
+    else:
+        point = source_recovery_point(run)
+        if point is None and not run.dry_run and earlier is None:
+            raise no_recovery_point(run, "source")
+    attempt = len(run.state.get(COPY_TO_TARGET, f"failed_{kind}_jobs", []))
+    profile, region = run.side("hop" if hop == "second" else "source")
+    backup = clients.client(profile, "backup", region)
     role_arn = run.role_arn
+    destination = run.hop_vault_arn if hop == "first" else run.target_vault_arn
 
     def start() -> str:
-        chosen = point or source_recovery_point(run)
+        chosen = point or (
+            run.state.get(COPY_TO_TARGET, "hop_recovery_point_arn") if hop == "second" else source_recovery_point(run)
+        )
         try:
-            job_id = backup.start_copy_job(**run.copy_request(chosen, attempt, role_arn))["CopyJobId"]
+            job_id = backup.start_copy_job(**run.copy_request(chosen, attempt, role_arn, hop))["CopyJobId"]
         except backup.exceptions.InvalidParameterValueException as error:
             message = error.response["Error"]["Message"]
             known = registry.match(message)
@@ -342,41 +384,55 @@ def start_copy(run: Run) -> Change:
                 f"[{check_id}] StartCopyJob refused: {message}",
                 checks.run_checks(run, (check_id,))[0].fix if known else "read the message",
             ) from None
-        run.state.record(COPY_TO_TARGET, copy_job_id=job_id, source_recovery_point_arn=chosen)
+        recorded = "hop_source_recovery_point_arn" if hop == "first" else "source_recovery_point_arn"
+        run.state.record(COPY_TO_TARGET, **{f"{kind}_job_id": job_id, recorded: chosen})
         return job_id
 
-    planned = run.state.planned_effect("backup", resource_arn=resource_arn(run))
-    source = point or (
-        f"(the recovery point of the backup planned in {CREATE_BACKUP})"
-        if planned
-        else f"(no recovery point yet: step {CREATE_BACKUP} makes it)"
-    )
+    if hop == "second":
+        source = point or f"(the first hop's copy in {run.hop_vault}, not made yet)"
+    else:
+        planned = run.state.planned_effect("backup", resource_arn=resource_arn(run))
+        source = point or (
+            f"(the recovery point of the backup planned in {CREATE_BACKUP})"
+            if planned
+            else f"(no recovery point yet: step {CREATE_BACKUP} makes it)"
+        )
+    what = {
+        "first": "first hop: copy across Regions, in the source account: ",
+        "second": "second hop: copy across accounts, in the target Region: ",
+    }.get(hop, "")
     summary = (
-        f"copy {source} to {run.target_vault_arn}"
+        f"{what}copy {source} to {destination}"
         if earlier is None
         else f"copy job {earlier} was started earlier: waiting for it, not starting another"
     )
     blocked_by = "; ".join(f"step {f.needs_step} makes good [{f.check_id}] {f.finding}" for f in pending)
     if point is None and not blocked_by:
-        blocked_by = f"step {CREATE_BACKUP} makes the recovery point (planned, not made yet)"
+        blocked_by = (
+            "the first hop makes the recovery point (planned, not made yet)"
+            if hop == "second"
+            else f"step {CREATE_BACKUP} makes the recovery point (planned, not made yet)"
+        )
     return Change(
         run.step,
-        run.source_profile,
-        run.source_region,
+        profile,
+        region,
         "backup:StartCopyJob",
-        run.target_vault_arn,
+        destination,
         summary,
         start,
         needed=earlier is None,
         blocked_by=blocked_by,
-        precheck=lambda: copy_blocker(run),
-        effect={"kind": "copy", "recovery_point_arn": point, "destination_vault_arn": run.target_vault_arn},
+        precheck=lambda: copy_blocker(run, hop),
+        effect={"kind": kind, "recovery_point_arn": point, "destination_vault_arn": destination},
     )
 
 
-def copy_blocker(run: Run) -> str:
+def copy_blocker(run: Run, hop: str = "copy") -> str:
     """What stops the copy now, read from AWS as it is (not as planned): '' when nothing does."""
-    if source_recovery_point(run) is None:
+    if hop == "second" and run.state.get(COPY_TO_TARGET, "hop_recovery_point_arn") is None:
+        return "the first hop has not completed"
+    if hop != "second" and source_recovery_point(run) is None:
         return f"no recovery point yet: step {CREATE_BACKUP} makes it"
     if run.force_copy:
         return ""
@@ -480,11 +536,41 @@ def share_source_keys(run: Run) -> list[Change]:
 
 
 def start_copies(run: Run) -> list[Change]:
-    return fleet.start_copies(run) if run.is_fleet else [start_copy(run)]
+    """The copy (for a copy in two hops, its first hop), or a fleet's copies."""
+    if run.is_fleet:
+        return fleet.start_copies(run)
+    return [start_copy(run, "first" if run.copies_in_two_hops() else "copy")]
 
 
 def wait_for_copies(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
-    return fleet.wait(run, "copy", progress, delay) if run.is_fleet else wait_for_copy(run, progress, delay)
+    """Follow the copy (for a copy in two hops, its first hop), or a fleet's copies."""
+    if run.is_fleet:
+        return fleet.wait(run, "copy", progress, delay)
+    return wait_for(run, "hop" if run.copies_in_two_hops() else "copy", progress, delay)
+
+
+def hops_line(run: Run) -> str:
+    """How the run copies, in one line: one copy job, or two hops and why."""
+    if run.is_fleet or not run.copies_in_two_hops():
+        return "One copy job: nothing more to plan here."
+    row = resource_types.type_of(resource_arn(run))
+    assert row is not None  # copies_in_two_hops holds only for a type of the table
+    return (
+        f"Two hops: an {row.name} backup cannot change account and Region in one copy job (capability table, "
+        f"checked {row.one_action.checked}). The first hop (above) copies it into {run.hop_vault} of the source "
+        f"account in {run.target_region}; the second copies that into {run.target_vault_name}."
+    )
+
+
+def second_hops(run: Run) -> list[Change]:
+    """The second hop of a copy in two hops; nothing otherwise."""
+    return [start_copy(run, "second")] if not run.is_fleet and run.copies_in_two_hops() else []
+
+
+def wait_for_second_hop(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
+    if run.is_fleet or not run.copies_in_two_hops():
+        return Outcome("One copy job: no second hop to follow.")
+    return wait_for(run, "copy", progress, delay)
 
 
 def verify_target_keys(run: Run) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..aws import keys, vaults
 from ..aws.context import Run, fleet_row, focus, resource_key
+from ..core import resource_types
 from ..core.steps import CREATE_BACKUP
 
 
@@ -99,17 +100,43 @@ class Facts:
         return None
 
     @cached_property
+    def key_side(self) -> str:
+        """Where the key the destination account must use lives: the source's, or for a copy in two
+        hops the hop vault's (the source account in the target Region)."""
+        return "hop" if self.run.copies_in_two_hops() else "source"
+
+    @cached_property
+    def hop_vault(self) -> dict[str, Any] | None:
+        """The hop vault of a copy in two hops, or the one step 00 plans."""
+        profile, region = self.run.side("hop")
+        name = self.run.hop_vault
+        return vaults.find(profile, region, name) or self.planned("vault", profile=profile, region=region, name=name)
+
+    @cached_property
     def source_key_arn(self) -> str | None:
-        """The key that encrypts (or will encrypt) the backup: the recovery point's, else the resource's."""
+        """The key that encrypts (or will encrypt) what the destination account copies: the recovery
+        point's, else the resource's; for a copy in two hops, the hop vault's."""
+        if self.key_side == "hop":
+            if self.hop_vault is not None:
+                return str(self.hop_vault["EncryptionKeyArn"])
+            profile, region = self.run.side("hop")
+            kms = self.run.source("kms")
+            try:
+                return keys.describe(profile, region, self.run.hop_vault_key).arn
+            except kms.exceptions.NotFoundException:
+                return None
         if self.recovery_point is not None and self.recovery_point.get("EncryptionKeyArn"):
             return self.recovery_point["EncryptionKeyArn"]
+        row = resource_types.type_of(self.resource)
+        if row is not None and not row.source_key_customer_managed.value:  # fully managed: the vault's key
+            return self.source_vault.get("EncryptionKeyArn") if self.source_vault else None
         return resource_key(self.run, self.resource)
 
     @cached_property
     def source_key(self) -> keys.KeyInfo | None:
         if not self.source_key_arn:
             return None
-        return keys.describe(self.run.source_profile, self.run.source_region, self.source_key_arn)
+        return keys.describe(*self.run.side(self.key_side), self.source_key_arn)
 
     @cached_property
     def source_key_policy(self) -> tuple[str, dict[str, Any] | None]:
@@ -121,7 +148,7 @@ class Facts:
             return plan["policy"], plan
         if key.policy is not None:
             return key.policy, None
-        return keys.current_policy(self.run.source_profile, self.run.source_region, key.arn), None
+        return keys.current_policy(*self.run.side(self.key_side), key.arn), None
 
     @cached_property
     def restore_key(self) -> keys.KeyInfo | None:

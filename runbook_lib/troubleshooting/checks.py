@@ -244,9 +244,8 @@ def source_key_customer_managed(facts: Facts) -> Finding:
         return Finding(SKIPPED, "the resource is not encrypted")
     evidence = {"key": key.arn, "alias": key.alias, "key manager": key.manager}
     if key.manager == "CUSTOMER":
-        return Finding(
-            PASS, f"the backup is encrypted with customer managed key {key.alias or key.arn}", evidence=evidence
-        )
+        what = "the first hop's copy" if facts.key_side == "hop" else "the backup"
+        return Finding(PASS, f"{what} is encrypted with customer managed key {key.alias or key.arn}", evidence=evidence)
     return Finding(
         FAIL,
         f"the backup is encrypted with the AWS managed key {key.alias}, which cannot be shared",
@@ -290,6 +289,13 @@ def rds_single_hop(facts: Facts) -> Finding:
     evidence = {"resource type": row.name, "one action": row.one_action.value, "source": row.one_action.source.url}
     if not crosses_both:
         return Finding(PASS, "one copy job changes only the account or only the Region", evidence=evidence)
+    if run.copies_in_two_hops():
+        return Finding(
+            PASS,
+            f"{row.name} copies in two hops: across Regions into {run.hop_vault} of the source account, then "
+            f"across accounts (capability table, checked {row.one_action.checked})",
+            evidence=evidence,
+        )
     if row.copies_in_one_action(run.one_action_types):
         said = "one_action_types names it" if not row.one_action.value else f"checked {row.one_action.checked}"
         return Finding(PASS, f"{row.name} copies across account and Region in one copy job ({said})", evidence=evidence)
@@ -298,8 +304,8 @@ def rds_single_hop(facts: Facts) -> Finding:
         f"an {row.name} backup cannot go to another account and another Region in one copy "
         f"(capability table, checked {row.one_action.checked})",
         "copy in two hops: first to a vault of the source account in the target Region, "
-        f"then across accounts in that Region (or set target_region to source_region; or, if AWS now allows "
-        f"it, one_action_types: [{row.name}])",
+        f"then across accounts in that Region (two_hops: true does both; or set target_region to source_region; "
+        f"or, if AWS now allows it, one_action_types: [{row.name}])",
         evidence=evidence,
     )
 

@@ -34,7 +34,7 @@ USABLE_VOLUME_STATES = ("available", "in-use")
 
 # The facts each step needs; every read they make is one the step declares in permissions.py.
 FACTS_OF_STEP: dict[str, tuple[str, ...]] = {
-    PREREQUISITES: ("resource", "single_hop", "source_vault_key", "target_vault_key", "role"),
+    PREREQUISITES: ("resource", "single_hop", "source_vault_key", "target_vault_key", "hop_vault_key", "role"),
     CREATE_BACKUP: ("resource", "role"),
     VERIFY_SOURCE_KEY: ("resource",),
     SHARE_SOURCE_KEY: ("resource",),
@@ -83,15 +83,23 @@ def resource(run: Run) -> None:
                 )
         return
     if not run.resource_arn:
-        volumes = context.volumes(run, "tag:Name", run.resource_name)
-        if len(volumes) != 1:
-            found = "no EBS volume is" if not volumes else f"{len(volumes)} EBS volumes are"
+        found = context.named(run)
+        if len(found) != 1:
+            what = (
+                "no EBS volume, RDS DB instance or EFS file system is"
+                if not found
+                else f"{len(found)} EBS volumes are"
+                if ":volume/" in found[0]
+                else f"{len(found)} EFS file systems are"
+            )
             raise ParameterError(
                 "resource_name",
-                f"{found} tagged Name={run.resource_name!r} in {_source(run)}; "
-                "allowed: the Name tag of exactly one volume there, or set resource_arn",
+                f"{what} named {run.resource_name!r} in {_source(run)}; allowed: the name of exactly one "
+                "resource there (a volume's or file system's Name tag, a DB instance's identifier), or set "
+                "resource_arn",
             )
-        _usable("resource_name", volumes[0])
+        if ":volume/" in found[0]:
+            _usable("resource_name", context.volumes(run, "tag:Name", run.resource_name)[0])
         return
     arn = params.RESOURCE_ARN.match(run.resource_arn)
     if arn is None:  # validate refuses it first; kept for values built by hand
@@ -108,6 +116,12 @@ def resource(run: Run) -> None:
                 "resource_arn", f"no EBS volume {volume_id} in {_source(run)}; allowed: a volume there"
             )
         _usable("resource_arn", volumes[0])
+        return
+    if arn["service"] == "elasticfilesystem":
+        if not any(s["FileSystemArn"] == run.resource_arn for s in context.file_systems(run)):
+            raise ParameterError(
+                "resource_arn", f"no EFS file system {arn['resource']} in {_source(run)}; allowed: a file system there"
+            )
         return
     name = arn["resource"].removeprefix("db:")
     rds = run.source("rds")
@@ -145,19 +159,31 @@ def single_hop(run: Run) -> None:
     """A resource whose type copies in two hops (the capability table; RDS and Aurora) changes account or
     Region in one copy, not both: AWS refuses it only at the copy, after the vaults and the backup were
     made (force_copy, for trainers, goes on to show AWS's message)."""
-    row = resource_types.type_of(run.resource_arn or "")
-    if run.force_copy or not params.RESOURCE_ARN.match(run.resource_arn or "") or row is None:
+    if run.force_copy or run.is_fleet or run.source_region == run.target_region:
         return
-    if row.copies_in_one_action(run.one_action_types):
+    row = resource_types.type_of(context.resource_arn(run))
+    if row is None or row.copies_in_one_action(run.one_action_types) or run.two_hops:
         return
-    if run.source_region != run.target_region and run.account("source") != run.account("target"):
+    if run.account("source") != run.account("target"):
         raise ParameterError(
-            "target_region",
-            f"is {run.target_region}, not source_region {run.source_region}, while "
-            f"target_profile is another account ({run.account('target')}); allowed: for an {row.name} "
-            f"resource, the source's Region or the source's account (copy in two hops), or one_action_types "
-            f"naming {row.name} where AWS now copies it in one",
+            "two_hops",
+            f"is false while the {row.name} resource goes to another account ({run.account('target')}) and "
+            f"another Region ({run.target_region}); allowed: true (copy in two hops), or the source's Region or "
+            f"account, or one_action_types naming {row.name} where AWS now copies it in one",
         )
+
+
+def hop_vault_key(run: Run) -> None:
+    """A copy in two hops passes through a vault of the source account in the target Region, under this key."""
+    if run.copies_in_two_hops():
+        _key(run, "hop_vault_key", "hop", customer_managed=True)
+
+
+def _target_key_managed_by_customer(run: Run) -> bool:
+    """Copies go under a customer managed key, unless the resource's type allows any (EFS: the
+    capability table)."""
+    row = resource_types.type_of(context.resource_arn(run)) if not run.is_fleet else None
+    return row is None or not row.any_destination_key
 
 
 def _key(run: Run, name: str, side: str, customer_managed: bool) -> None:
@@ -166,7 +192,8 @@ def _key(run: Run, name: str, side: str, customer_managed: bool) -> None:
     profile, region = run.side(side)
     kms = clients.client(profile, "kms", region)
     reference = getattr(run, name)
-    where = f"the {side} account {run.account(side)} ({side}_profile {profile}) in {region}"
+    owner = "source" if side == "hop" else side
+    where = f"the {owner} account {run.account(side)} ({owner}_profile {profile}) in {region}"
     try:
         meta = kms.describe_key(KeyId=reference)["KeyMetadata"]
     except kms.exceptions.NotFoundException:
@@ -193,8 +220,11 @@ def role(run: Run) -> None:
 FACTS: dict[str, Callable[[Run], None]] = {
     "resource": resource,
     "single_hop": single_hop,
+    "hop_vault_key": hop_vault_key,
     "source_vault_key": lambda run: _key(run, "source_vault_key", "source", customer_managed=False),
-    "target_vault_key": lambda run: _key(run, "target_vault_key", "target", customer_managed=True),
+    "target_vault_key": lambda run: _key(
+        run, "target_vault_key", "target", customer_managed=_target_key_managed_by_customer(run)
+    ),
     "reencrypt_key": lambda run: _key(run, "reencrypt_key", "source", customer_managed=True),
     "role": role,
 }

@@ -153,10 +153,14 @@ FAILURES: tuple[KnownFailure, ...] = (
         lesson=Lesson(
             6,
             "walkthrough",
-            "The resource is an RDS instance; the copy changes account and Region at once.",
+            "The resource is an RDS instance; with two_hops false, one copy changes account and Region at once.",
             "StartCopyJob refuses at once: RDS cannot change account and Region in one copy",
-            "copy in two hops, or keep the Region",
-            {"resource_arn": "arn:aws:rds:us-east-1:222222222222:db:walkthrough-db", "resource_name": ""},
+            "copy in two hops (`two_hops: true`, the default: step 04 runs both), or keep the Region",
+            {
+                "resource_arn": "arn:aws:rds:us-east-1:222222222222:db:walkthrough-db",
+                "resource_name": "",
+                "two_hops": False,
+            },
         ),
     ),
     KnownFailure(

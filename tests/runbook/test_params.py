@@ -45,7 +45,21 @@ def sandbox_values() -> dict:
             "target_region",
             "same profile and Region as the source",
         ),
-        ({"target_vault_key": "alias/aws/backup"}, "target_vault_key", "not an alias/aws/* key"),
+        ({"target_vault_key": "alias/aws/ebs"}, "target_vault_key", "alias/aws/backup only for EFS"),
+        (
+            {
+                "target_vault_key": "alias/aws/backup",
+                "resource_arn": "arn:aws:ec2:us-east-1:222222222222:volume/vol-0123456789abcdef0",
+            },
+            "target_vault_key",
+            "is AWS managed while resource_arn is an EBS resource; allowed: a customer managed key",
+        ),
+        (
+            {"restore_availability_zone": "us-east-1a"},
+            "restore_availability_zone",
+            "an Availability Zone of target_region",
+        ),
+        ({"hop_vault_name": "x"}, "hop_vault_name", "2-50 letters"),
         ({"source_vault_name": "my vault!"}, "source_vault_name", "2-50 letters"),
         ({"recovery_point_tags": {"aws:owner": "me"}}, "recovery_point_tags", "not starting with aws:"),
         ({"apply": "yes"}, "apply", "true or false"),

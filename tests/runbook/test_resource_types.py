@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from runbook_lib.core import params, resource_types
-from runbook_lib.core.errors import ParameterError
+from runbook_lib.core.errors import ParameterError, StepFailed
+from runbook_lib.core.params import Parameters
+from runbook_lib.core.steps import DEFAULT as DEFAULT_STEPS
 from runbook_lib.sandbox.accounts import SOURCE_REGION, TARGET
 from runbook_lib.steps.walkthrough import Run, verify_target_key
 from runbook_lib.troubleshooting import checks, preflight
@@ -57,7 +59,7 @@ def finding(run_values: dict[str, Any], check_id: str, resource: str | None = No
 def test_an_rds_copy_across_account_and_region_is_two_hops_unless_the_run_or_the_table_says_one(
     world, aws, tmp_path, monkeypatch
 ):
-    run_values = runbook_steps.values(tmp_path, resource_arn=database_arn(), force_copy=True)
+    run_values = runbook_steps.values(tmp_path, resource_arn=database_arn(), force_copy=True, two_hops=False)
     prepare(run_values)
     refused = finding(run_values, "rds-single-hop")
     assert refused.status == checks.FAIL and "one_action_types: [RDS]" in refused.fix
@@ -95,3 +97,38 @@ def test_a_vault_under_aws_backup_takes_efs_copies_but_not_ebs_ones(world, tmp_p
 def test_an_efs_backup_does_not_carry_its_file_systems_key(world, tmp_path):
     efs = finding(runbook_steps.values(tmp_path), "source-key-customer-managed", EFS_ARN)
     assert efs.status == checks.SKIPPED and "encrypted with the vault's key" in efs.finding
+
+
+def test_an_efs_file_system_copies_into_a_vault_under_aws_backup_while_an_ebs_volume_is_refused(aws, world, tmp_path):
+    """Must show: on the sandbox, walkthrough-efs goes into CABTargetVault under aws/backup, check and copy
+    alike; walkthrough-volume into the same vault is refused before its copy."""
+    world.reset("default-key-target-vault")
+    efs_values = runbook_steps.values(
+        tmp_path / "efs", resource_name="walkthrough-efs", target_vault_key="alias/aws/backup"
+    )
+    run = Run("check", efs_values)
+    assert run.copies_in_two_hops() is False
+    efs_arn = preflight.context.resource_arn(run)
+    assert efs_arn.startswith("arn:aws:elasticfilesystem:us-east-1:222222222222:file-system/fs-")
+    preflight.before_run(Parameters(**efs_values), DEFAULT_STEPS)
+    prepare(efs_values)
+    findings = {f.check_id: f.status for f in checks.run_checks(Run("check", efs_values))}
+    assert (
+        findings["target-vault-customer-key"] == checks.PASS
+        and findings["source-key-customer-managed"] == checks.SKIPPED
+    )
+    assert copy(efs_values)["State"] == "COMPLETED"
+    verified = verify_target_key(Run("05_verify_target_key", efs_values))
+    aws_backup = aws.target("kms").describe_key(KeyId="alias/aws/backup")["KeyMetadata"]["Arn"]
+    assert verified["recovery_point_key_arn"] == verified["vault_key_arn"] == aws_backup
+    assert verified["recovery_point_arn"].startswith("arn:aws:backup:eu-west-1:333333333333:recovery-point:")
+
+    ebs_values = runbook_steps.values(tmp_path / "ebs", target_vault_key="alias/aws/backup")
+    with pytest.raises(ParameterError, match="target_vault_key: KMS key alias/aws/backup is AWS managed"):
+        preflight.before_run(Parameters(**ebs_values), DEFAULT_STEPS)
+    ebs_values = runbook_steps.values(tmp_path / "ebs", force_copy=True)
+    prepare(ebs_values)
+    with pytest.raises(StepFailed, match=r"\[target-vault-customer-key\] the target vault is encrypted with the AWS"):
+        copy({**ebs_values, "force_copy": False})
+    copied = aws.source("backup").list_copy_jobs()["CopyJobs"]
+    assert [job["ResourceType"] for job in copied] == ["EFS"], "the EBS copy never started"

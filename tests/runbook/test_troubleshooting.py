@@ -115,7 +115,7 @@ def test_failure_5_target_vault_customer_key(world, aws, tmp_path):
 
 
 def test_failure_6_rds_single_hop(world, aws, tmp_path):
-    run_values = values(tmp_path, resource_arn=database_arn())
+    run_values = values(tmp_path, resource_arn=database_arn(), two_hops=False)
     prepare(run_values)
     assert_failure_reproduced(aws, run_values, "rds-single-hop")
     assert registry.match(registry.BY_ID["rds-single-hop"].aws_message).id == "rds-single-hop"
