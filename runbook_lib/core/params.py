@@ -40,6 +40,9 @@ RESOURCE_ARN = re.compile(
     re.ASCII,
 )
 AVAILABILITY_ZONE = re.compile(r"\A([a-z]{2}(-[a-z]+)+-\d+[a-z])?\Z")
+PLAN_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,50}\Z")
+SCHEDULE = re.compile(r"\A(cron|rate)\([^()\n]{1,200}\)\Z")
+TOPIC_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,256}\Z")
 SCENARIO_NAME = re.compile(r"\A([a-z0-9-]{1,64})?\Z")
 COPY_JOB_ID = re.compile(r"\A[!-~]{0,100}\Z")
 INT_TAG, FLOAT_TAG, BOOL_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool"
@@ -354,6 +357,30 @@ class Parameters:
         "true or false",
         lambda v: isinstance(v, bool),
     )
+    plan_name: str = parameter(
+        "CrossAccountCopy",
+        "automation: the AWS Backup plan step 09 keeps in the source account",
+        "1-50 letters, digits, - or _",
+        _text(PLAN_NAME),
+    )
+    plan_schedule: str = parameter(
+        "cron(0 5 ? * * *)",
+        "automation: when the plan's rule backs up (an AWS Backup schedule expression, in UTC)",
+        "cron(...) or rate(...)",
+        _text(SCHEDULE),
+    )
+    selection_tags: dict[str, str] = parameter(
+        {},
+        "automation: the plan backs up every resource carrying all these tags; empty for the run's resources by ARN",
+        "a mapping of up to 50 tags (keys 1-128, values up to 256 characters, no control characters)",
+        lambda v: not selector_tags_problem(v),
+    )
+    alert_topic_name: str = parameter(
+        "runbook-copy-failures",
+        "automation: SNS topic where EventBridge announces every copy job that ends FAILED",
+        "1-256 letters, digits, - or _",
+        _text(TOPIC_NAME),
+    )
     apply: bool = parameter(
         False,
         "make the changes; false is a dry run: every step plans (against what earlier "
@@ -413,6 +440,7 @@ PROBLEMS: dict[str, Callable[[Any], str]] = {
     "recovery_point_tags": tags_problem,
     "resources": resources_problem,
     "resource_tags": selector_tags_problem,
+    "selection_tags": selector_tags_problem,
 }
 DEFAULTS = {p.name: p.default for p in SCHEMA}
 

@@ -11,6 +11,7 @@ from collections import defaultdict
 from typing import Any
 
 from .steps import (
+    AUTOMATE,
     CLEANUP,
     COPY_TO_TARGET,
     CREATE_BACKUP,
@@ -192,6 +193,29 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "ec2:DeleteVolume",
         ),
     },
+    AUTOMATE: {
+        SOURCE: (
+            *PREFLIGHT[SOURCE],
+            "backup:ListBackupVaults",
+            "backup:ListBackupPlans",
+            "backup:GetBackupPlan",
+            "backup:CreateBackupPlan",
+            "backup:UpdateBackupPlan",
+            "backup:ListBackupSelections",
+            "backup:GetBackupSelection",
+            "backup:CreateBackupSelection",
+            "backup:DeleteBackupSelection",
+            "iam:PassRole",
+            "sns:GetTopicAttributes",
+            "sns:CreateTopic",
+            "sns:SetTopicAttributes",
+            "events:DescribeRule",
+            "events:ListTargetsByRule",
+            "events:PutRule",
+            "events:PutTargets",
+        ),
+        TARGET: PREFLIGHT[TARGET],
+    },
     # The jobs are read when the run's recovery point was not recorded; the kms reads describe what the
     # vaults still hold; revert_sharing adds the policy writes and the management account's setting.
     CLEANUP: {
@@ -207,8 +231,20 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "kms:ListAliases",
             "kms:GetKeyPolicy",
             "kms:PutKeyPolicy",
+            "backup:ListBackupPlans",
+            "backup:GetBackupPlan",
+            "backup:ListBackupSelections",
+            "backup:DeleteBackupSelection",
+            "backup:DeleteBackupPlan",
+            "events:ListTargetsByRule",
+            "events:RemoveTargets",
+            "events:DeleteRule",
+            "sns:GetTopicAttributes",
+            "sns:DeleteTopic",
         ),
         TARGET: (
+            "ec2:DescribeVolumes",
+            "ec2:DeleteVolume",
             "backup:DescribeRecoveryPoint",
             "backup:DeleteRecoveryPoint",
             "backup:DescribeBackupVault",

@@ -14,11 +14,12 @@ VERIFY_TARGET_KEY = "05_verify_target_key"
 TROUBLESHOOT = "06_troubleshoot"
 CLEANUP = "07_cleanup"
 RESTORE_DRILL = "08_restore_drill"
+AUTOMATE = "09_automate"
 
 # What `runbook run` runs unless --steps says otherwise, and every step, in the order a run takes them:
-# the restore drill needs the copy, so it runs before the cleanup that deletes it.
+# the restore drill needs the copy, and the automation the vaults, so both run before the cleanup.
 DEFAULT = (PREREQUISITES, CREATE_BACKUP, VERIFY_SOURCE_KEY, SHARE_SOURCE_KEY, COPY_TO_TARGET, VERIFY_TARGET_KEY)
-ALL = (*DEFAULT, TROUBLESHOOT, RESTORE_DRILL, CLEANUP)
+ALL = (*DEFAULT, TROUBLESHOOT, RESTORE_DRILL, AUTOMATE, CLEANUP)
 
 
 def notebook_path(step: str) -> Path:

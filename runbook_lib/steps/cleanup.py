@@ -1,6 +1,7 @@
 """Step 07: delete what this run created and, with revert_sharing, take back what it shared.
 
-The volume a restore drill kept (keep_restored) is deleted too.
+The volume a restore drill kept (keep_restored) is deleted too, and so is what step 09 made (the
+backup plan with its selections, the EventBridge rule, the SNS topic).
 
 A cleanup has to finish whatever else the vaults hold. It deletes the run's own recovery points (the
 ones its state recorded) on both sides before any vault; it deletes a vault only when this run made
@@ -25,7 +26,7 @@ from ..core import grants, iam_policy
 from ..core.changes import Change, policy_diff
 from ..core.errors import StepFailed
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, RESTORE_DRILL
-from . import restore
+from . import automation, restore
 
 SETTING = "isCrossAccountBackupEnabled"
 KEPT = "kept, not deleted"
@@ -58,6 +59,7 @@ def cleanup(run: Run) -> list[Change]:
     changes += vault_changes
     if run.state.get(RESTORE_DRILL, "restored_resource_arn"):  # a volume the restore drill kept
         changes.append(restore.removal(run, keep=False))
+    changes += automation.removals(run)
     if run.revert_sharing:
         deleting = {(c.profile, c.region, c.target) for c in vault_changes if c.needed}
         changes += revert_changes(run, deleting)

@@ -15,6 +15,7 @@ from typing import Any
 from ..aws.context import FLEET_ROWS
 from ..core.runstate import RunState
 from ..core.steps import (
+    AUTOMATE,
     CLEANUP,
     COPY_TO_TARGET,
     CREATE_BACKUP,
@@ -86,6 +87,7 @@ PRODUCTS: dict[str, Callable[[dict[str, Any]], str]] = {
         f"the copy is encrypted with {s['destination_key_alias']}" if s.get("destination_key_alias") else ""
     ),
     CLEANUP: _kept,
+    AUTOMATE: lambda s: f"backup plan {s['plan_id']}, templates in cloudformation/" if s.get("plan_id") else "",
     RESTORE_DRILL: lambda s: (
         f"the restored volume is encrypted with {s['restored_key_alias']}: {s['verdict']}" if s.get("verdict") else ""
     ),

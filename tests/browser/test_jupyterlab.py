@@ -31,6 +31,7 @@ APPLIED_IN = (
     "03_share_source_key",
     "04_copy_to_target",
     "08_restore_drill",
+    "09_automate",
     "07_cleanup",
 )
 # Flags the machine's closed network needs (no background fetches), and none that hide a page error.
@@ -256,7 +257,13 @@ def check_step(step: str, text: str, aws: Any) -> None:
         volume = jobs[0]["CreatedResourceArn"].rsplit("/", 1)[-1]
         left = aws.target("ec2").describe_volumes(Filters=[{"Name": "volume-id", "Values": [volume]}])["Volumes"]
         assert left == [], "the drill leaves no volume behind"
+    if step == "09_automate":
+        assert [p["BackupPlanName"] for p in backup_source.list_backup_plans()["BackupPlansList"]] == [
+            "CrossAccountCopy"
+        ]
+        assert "source-account.yaml" in text and "failed copies go to arn:aws:sns:us-east-1:" in text
     if step == "07_cleanup":
         assert "Apply in this order" in text
+        assert backup_source.list_backup_plans()["BackupPlansList"] == [], "step 09's plan is taken back"
         assert backup_target.list_backup_vaults()["BackupVaultList"] == []
         assert backup_source.list_backup_vaults()["BackupVaultList"] == []

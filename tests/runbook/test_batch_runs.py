@@ -142,6 +142,15 @@ def test_run_keeps_a_record_a_second_run_changes_nothing_and_every_step_declares
     assert {v["VolumeId"] for v in target.client("ec2", region_name="eu-west-1").describe_volumes()["Volumes"]} == (
         volumes
     ), "the drill leaves no volume behind"
+    automate = runbook_run(out, "--steps", "09_automate", env=env)
+    assert automate.returncode == 0, automate.stderr
+    line = next(line for line in automate.stdout.splitlines() if line.startswith("[09_automate]"))
+    assert re.fullmatch(
+        r"\[09_automate\] ok [\d.]+ s: 6 changes made; backup plan \S+, templates in cloudformation/", line
+    )
+    assert {p.name for p in (out / "cloudformation").iterdir()} == {"source-account.yaml", "target-account.yaml"}
+    source_backup = boto3.Session(profile_name="sandbox-source").client("backup", region_name="us-east-1")
+    assert [p["BackupPlanName"] for p in source_backup.list_backup_plans()["BackupPlansList"]] == ["CrossAccountCopy"]
     sides = {"sandbox-source": "source", "sandbox-target": "target", "sandbox-management": "management"}
     calls = [json.loads(line) for line in call_log.read_text().splitlines()]
     assert {c["step"] for c in calls} == set(ALL_STEPS) - {"07_cleanup"}, "07's calls: test_cleanup.py"

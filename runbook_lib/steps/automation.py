@@ -1,0 +1,467 @@
+"""Step 09, hand over to AWS Backup: a backup plan in the source account whose rule copies every backup
+into the destination vault, a selection of what it backs up, and an alert when a copy fails.
+
+A person re-running notebooks is not a daily backup. The plan's rule backs up into the source vault on
+`plan_schedule` with the run's lifecycle and tags, and its copy action targets the destination vault's
+ARN with the same lifecycle. The selection takes the resources carrying `selection_tags` (or, without
+tags, the run's resources by ARN) with the run's backup role. EventBridge sends every "Copy Job State
+Change" event whose state is FAILED to the SNS topic `alert_topic_name`, whose policy lets EventBridge
+(that rule only) publish. The copy action meets the same rules as the run's copy, so the same checks
+run first. Each piece is a Change that finds what is already there: run twice, the second run changes
+nothing. AWS cannot update a selection: a different one is replaced (deleted, then created).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from ..aws import vaults
+from ..aws.context import Run, resource_arn, selection
+from ..core import arns
+from ..core.changes import Change, policy_diff
+from ..core.errors import StepFailed
+from ..core.steps import AUTOMATE
+from ..troubleshooting import checks
+
+log = logging.getLogger(__name__)
+
+RULE_NAME = "CrossAccountCopy"
+TOPIC_SID = "RunbookAllowEventBridgeToPublish"
+PLANNED = "(planned, not made yet)"
+# The checks a plan's copy action must pass: those of the run's copy, but a plan makes its own backups.
+COPY_ACTION_CHECKS = tuple(c for c in checks.BEFORE_COPY if c != "recovery-point-ready")
+
+
+def failed_copy_pattern() -> dict[str, Any]:
+    """The EventBridge pattern of a copy job AWS Backup ended FAILED."""
+    return {"source": ["aws.backup"], "detail-type": ["Copy Job State Change"], "detail": {"state": ["FAILED"]}}
+
+
+def rule_name(run: Run) -> str:
+    return f"{run.plan_name}-copy-failed"
+
+
+def selection_name(run: Run) -> str:
+    return f"{run.plan_name}-selection"
+
+
+def topic_arn(run: Run) -> str:
+    region = run.source_region
+    return f"arn:{arns.partition(region)}:sns:{region}:{run.account('source')}:{run.alert_topic_name}"
+
+
+def events_rule_arn(run: Run) -> str:
+    return (
+        f"arn:{arns.partition(run.source_region)}:events:{run.source_region}:{run.account('source')}:"
+        f"rule/{rule_name(run)}"
+    )
+
+
+def plan_document(run: Run) -> dict[str, Any]:
+    """The backup plan as step 09 wants it: one rule, its copy action to the destination vault."""
+    lifecycle = run.lifecycle()
+    return {
+        "BackupPlanName": run.plan_name,
+        "Rules": [
+            {
+                "RuleName": RULE_NAME,
+                "TargetBackupVaultName": run.source_vault_name,
+                "ScheduleExpression": run.plan_schedule,
+                "Lifecycle": lifecycle,
+                "RecoveryPointTags": dict(run.recovery_point_tags),
+                "CopyActions": [{"DestinationBackupVaultArn": run.target_vault_arn, "Lifecycle": lifecycle}],
+            }
+        ],
+    }
+
+
+def selection_document(run: Run, role_arn: str) -> dict[str, Any]:
+    """What the plan backs up: the resources carrying selection_tags, or the run's resources by ARN."""
+    chosen: dict[str, Any] = {"SelectionName": selection_name(run), "IamRoleArn": role_arn}
+    if run.selection_tags:
+        chosen["ListOfTags"] = [
+            {"ConditionType": "STRINGEQUALS", "ConditionKey": key, "ConditionValue": value}
+            for key, value in sorted(run.selection_tags.items())
+        ]
+    else:
+        chosen["Resources"] = selection(run) if run.is_fleet else [resource_arn(run)]
+    return chosen
+
+
+def _as_wanted(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A plan's rules as AWS returns them, reduced to what step 09 sets (AWS adds IDs and defaults)."""
+    keys = ("RuleName", "TargetBackupVaultName", "ScheduleExpression", "Lifecycle", "RecoveryPointTags")
+    return [
+        {
+            **{key: rule[key] for key in keys if key in rule},
+            "CopyActions": [
+                {"DestinationBackupVaultArn": a["DestinationBackupVaultArn"], "Lifecycle": a.get("Lifecycle", {})}
+                for a in rule.get("CopyActions", [])
+            ],
+        }
+        for rule in rules
+    ]
+
+
+def find_plan(run: Run) -> dict[str, Any] | None:
+    """The source account's backup plan named plan_name (ID and rules), or None."""
+    backup = run.source("backup")
+    for page in backup.get_paginator("list_backup_plans").paginate():
+        for listed in page["BackupPlansList"]:
+            if listed["BackupPlanName"] == run.plan_name:
+                found = backup.get_backup_plan(BackupPlanId=listed["BackupPlanId"])
+                return {"id": found["BackupPlanId"], "arn": found["BackupPlanArn"], "plan": found["BackupPlan"]}
+    return None
+
+
+def _require_one_copy_job(run: Run) -> None:
+    """A plan's copy action is one copy job: a type that needs two hops cannot be automated this way."""
+    if run.copies_in_two_hops():
+        raise StepFailed(
+            run.step,
+            "[rds-single-hop] a plan's copy action is one copy job, and this resource's type cannot change account "
+            "and Region in one (the capability table)",
+            "automate one hop per plan (a plan in the source Region copying to the hop vault, and a plan there "
+            "copying across accounts), or set one_action_types if AWS now copies it in one",
+        )
+
+
+def plan_changes(run: Run) -> list[Change]:
+    """Every change step 09 plans, in the order they can be made: plan, selection, topic, its policy, rule,
+    target. The copy action's checks run first and stop the step on a blocking failure."""
+    _require_one_copy_job(run)
+    checks.require(run, checks.run_checks(run, COPY_ACTION_CHECKS, as_planned=True))
+    existing = find_plan(run)
+    plan, chosen = _plan_change(run, existing), _selection_change(run, existing)
+    topic, topic_policy = _topic_changes(run)
+    rule, target = _rule_changes(run)
+    chosen.after = [plan.key] if plan.needed else []  # an Apply button waits for the change it needs
+    topic_policy.after = [topic.key] if topic.needed else []
+    target.after = [c.key for c in (rule, topic) if c.needed]
+    return [plan, chosen, topic, topic_policy, rule, target]
+
+
+def _plan_change(run: Run, existing: dict[str, Any] | None) -> Change:
+    backup = run.source("backup")
+    wanted = plan_document(run)
+    before = {"BackupPlanName": run.plan_name, "Rules": _as_wanted(existing["plan"]["Rules"])} if existing else None
+
+    def create() -> str:
+        made = backup.create_backup_plan(BackupPlan=wanted)
+        run.state.record(AUTOMATE, plan_id=made["BackupPlanId"], plan_arn=made["BackupPlanArn"])
+        return str(made["BackupPlanId"])
+
+    def update() -> str:
+        assert existing is not None
+        made = backup.update_backup_plan(BackupPlanId=existing["id"], BackupPlan=wanted)
+        run.state.record(AUTOMATE, plan_id=made["BackupPlanId"], plan_arn=made["BackupPlanArn"])
+        return str(made["BackupPlanId"])
+
+    if existing:
+        run.state.record(AUTOMATE, plan_id=existing["id"], plan_arn=existing["arn"])
+    needed = before != wanted
+    missing = f"step 00_prerequisites creates vault {run.source_vault_name}"
+
+    def vault_missing() -> str:
+        return missing if vaults.find(run.source_profile, run.source_region, run.source_vault_name) is None else ""
+
+    what = "create" if existing is None else "update"
+    return Change(
+        run.step,
+        run.source_profile,
+        run.source_region,
+        f"backup:{what.capitalize()}BackupPlan",
+        run.plan_name,
+        f"{what} backup plan {run.plan_name}: rule {RULE_NAME} backs up into {run.source_vault_name} on "
+        f"{run.plan_schedule} and copies each backup to {run.target_vault_arn}",
+        create if existing is None else update,
+        needed=needed,
+        diff=policy_diff(before, wanted, "backup plan") if needed else "",
+        nothing_to_do="the plan is in place as planned",
+        blocked_by=vault_missing() if run.dry_run else "",
+        precheck=vault_missing,
+        effect={"kind": "backup-plan", "name": run.plan_name},
+    )
+
+
+def _selection_change(run: Run, existing: dict[str, Any] | None) -> Change:
+    backup = run.source("backup")
+    wanted = selection_document(run, run.role_arn)
+    found = None
+    if existing:
+        pages = backup.get_paginator("list_backup_selections").paginate(BackupPlanId=existing["id"])
+        listed = [
+            s for page in pages for s in page["BackupSelectionsList"] if s["SelectionName"] == wanted["SelectionName"]
+        ]
+        if listed:
+            selection_id = listed[0]["SelectionId"]
+            current = backup.get_backup_selection(BackupPlanId=existing["id"], SelectionId=selection_id)
+            found = {"id": selection_id, "selection": current["BackupSelection"]}
+    before = {k: v for k, v in found["selection"].items() if k in wanted} if found else None
+
+    def replace() -> str:
+        plan_id = run.state.get(AUTOMATE, "plan_id") or (existing or {}).get("id")
+        if found:
+            backup.delete_backup_selection(BackupPlanId=plan_id, SelectionId=found["id"])
+        made = backup.create_backup_selection(BackupPlanId=plan_id, BackupSelection=wanted)
+        run.state.record(AUTOMATE, selection_id=made["SelectionId"])
+        return str(made["SelectionId"])
+
+    what = ", ".join(f"{k}={v}" for k, v in sorted(run.selection_tags.items())) or ", ".join(
+        wanted.get("Resources", [])
+    )
+    return Change(
+        run.step,
+        run.source_profile,
+        run.source_region,
+        "backup:CreateBackupSelection",
+        f"{run.plan_name}/{wanted['SelectionName']}",
+        f"{'replace' if found else 'create'} selection {wanted['SelectionName']}: back up {what} as "
+        f"{wanted['IamRoleArn']}" + (" (AWS cannot update a selection: the old one is deleted first)" if found else ""),
+        replace,
+        needed=before != wanted,
+        diff=policy_diff(before, wanted, "backup selection") if before != wanted else "",
+        nothing_to_do="the selection is in place as planned",
+        blocked_by="" if existing or not run.dry_run else f"the backup plan {PLANNED}",
+        precheck=lambda: "" if find_plan(run) else "the backup plan does not exist yet",
+    )
+
+
+def _topic_policy(run: Run, current: str | None) -> dict[str, Any]:
+    """The topic's policy with the runbook's statement (EventBridge, this rule only); every other kept."""
+    document: dict[str, Any] = json.loads(current) if current else {"Version": "2012-10-17", "Statement": []}
+    listed = document.get("Statement", [])
+    statements = [s for s in (listed if isinstance(listed, list) else [listed]) if s.get("Sid") != TOPIC_SID]
+    statements.append(
+        {
+            "Sid": TOPIC_SID,
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": topic_arn(run),
+            "Condition": {"ArnEquals": {"aws:SourceArn": events_rule_arn(run)}},
+        }
+    )
+    return {**document, "Statement": statements}
+
+
+def _topic_changes(run: Run) -> tuple[Change, Change]:
+    sns = run.source("sns")
+    arn = topic_arn(run)
+    try:
+        current: str | None = sns.get_topic_attributes(TopicArn=arn)["Attributes"].get("Policy")
+        exists = True
+    except sns.exceptions.NotFoundException:
+        current, exists = None, False
+    wanted = _topic_policy(run, current)
+    before = json.loads(current) if current else None
+
+    def create() -> str:
+        made = sns.create_topic(Name=run.alert_topic_name)["TopicArn"]
+        run.state.record(AUTOMATE, topic_arn=made)
+        return str(made)
+
+    def put_policy() -> None:
+        sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=json.dumps(wanted))
+
+    def no_topic() -> str:
+        try:
+            sns.get_topic_attributes(TopicArn=arn)
+        except sns.exceptions.NotFoundException:
+            return f"topic {run.alert_topic_name} does not exist yet"
+        return ""
+
+    return (
+        Change(
+            run.step,
+            run.source_profile,
+            run.source_region,
+            "sns:CreateTopic",
+            arn,
+            f"create SNS topic {run.alert_topic_name}, where failed copies are announced (subscribe to it)",
+            create,
+            needed=not exists,
+            nothing_to_do="the topic exists",
+        ),
+        Change(
+            run.step,
+            run.source_profile,
+            run.source_region,
+            "sns:SetTopicAttributes",
+            arn,
+            f"let EventBridge rule {rule_name(run)} publish to {run.alert_topic_name}",
+            put_policy,
+            needed=before != wanted,
+            diff=policy_diff(before, wanted, "topic policy") if before != wanted else "",
+            nothing_to_do="the topic's policy lets the rule publish",
+            blocked_by="" if exists or not run.dry_run else f"the topic {PLANNED}",
+            precheck=no_topic,
+        ),
+    )
+
+
+def _rule_changes(run: Run) -> tuple[Change, Change]:
+    events = run.source("events")
+    name = rule_name(run)
+    pattern = failed_copy_pattern()
+    try:
+        described = events.describe_rule(Name=name)
+        current_pattern = json.loads(described.get("EventPattern") or "null")
+        rule_ok = current_pattern == pattern and described.get("State") == "ENABLED"
+        targets = [t["Arn"] for t in events.list_targets_by_rule(Rule=name)["Targets"]]
+        exists = True
+    except events.exceptions.ResourceNotFoundException:
+        rule_ok, targets, exists = False, [], False
+
+    def put_rule() -> None:
+        made = events.put_rule(
+            Name=name,
+            EventPattern=json.dumps(pattern),
+            State="ENABLED",
+            Description="AWS Backup copy jobs that end FAILED, sent to the runbook's alert topic",
+        )
+        run.state.record(AUTOMATE, rule_arn=made["RuleArn"])
+
+    def no_rule() -> str:
+        try:
+            events.describe_rule(Name=name)
+        except events.exceptions.ResourceNotFoundException:
+            return f"rule {name} does not exist yet"
+        return ""
+
+    def put_target() -> None:
+        answer = events.put_targets(Rule=name, Targets=[{"Id": "alert-topic", "Arn": topic_arn(run)}])
+        if answer.get("FailedEntryCount"):
+            raise StepFailed(run.step, f"EventBridge refused the target: {answer['FailedEntries']}", "read the message")
+
+    return (
+        Change(
+            run.step,
+            run.source_profile,
+            run.source_region,
+            "events:PutRule",
+            name,
+            f"EventBridge rule {name}: every copy job that ends FAILED ({json.dumps(pattern)})",
+            put_rule,
+            needed=not rule_ok,
+            nothing_to_do="the rule is in place as planned",
+        ),
+        Change(
+            run.step,
+            run.source_profile,
+            run.source_region,
+            "events:PutTargets",
+            name,
+            f"send the rule's events to {topic_arn(run)}",
+            put_target,
+            needed=topic_arn(run) not in targets,
+            nothing_to_do="the rule sends to the topic",
+            blocked_by="" if exists or not run.dry_run else f"the rule {PLANNED}",
+            precheck=no_rule,
+        ),
+    )
+
+
+def summary(run: Run) -> str:
+    """What the automation is, in one line, once applied (or what it will be)."""
+    made = run.state.get(AUTOMATE, "plan_id")
+    where = f"plan {run.plan_name} ({made})" if made else f"plan {run.plan_name} {PLANNED}"
+    return (
+        f"{where} backs up on {run.plan_schedule} into {run.source_vault_name} and copies to "
+        f"{run.target_vault_arn}; failed copies go to {topic_arn(run)}."
+    )
+
+
+# ----- taking it back (step 07) -------------------------------------------------------------------
+
+
+def _made(run: Run, action: str) -> list[str]:
+    """The targets of this action that the run's change log says step 09 made."""
+    return sorted(
+        {
+            e["target"]
+            for e in run.state.changes.entries()
+            if e["step"] == AUTOMATE and e["action"] == action and e["outcome"] == "applied"
+        }
+    )
+
+
+def removals(run: Run) -> list[Change]:
+    """What step 09 made, taken back: the plan (its selections first: AWS deletes no plan that has
+    any), the rule (its targets first) and the topic. Nothing the run did not create."""
+    backup, events, sns = run.source("backup"), run.source("events"), run.source("sns")
+    changes = []
+    for name in _made(run, "backup:CreateBackupPlan"):
+        found = find_plan(run) if name == run.plan_name else None
+
+        def delete_plan(plan: dict[str, Any] | None = found) -> None:
+            assert plan is not None
+            pages = backup.get_paginator("list_backup_selections").paginate(BackupPlanId=plan["id"])
+            for listed in [s for page in pages for s in page["BackupSelectionsList"]]:
+                backup.delete_backup_selection(BackupPlanId=plan["id"], SelectionId=listed["SelectionId"])
+            backup.delete_backup_plan(BackupPlanId=plan["id"])
+
+        changes.append(
+            Change(
+                run.step,
+                run.source_profile,
+                run.source_region,
+                "backup:DeleteBackupPlan",
+                name,
+                f"delete backup plan {name} and its selections (step 09 made it)",
+                delete_plan,
+                needed=found is not None,
+                nothing_to_do="already deleted, nothing to change",
+            )
+        )
+    for name in _made(run, "events:PutRule"):
+        try:
+            targets = [t["Id"] for t in events.list_targets_by_rule(Rule=name)["Targets"]]
+            exists = True
+        except events.exceptions.ResourceNotFoundException:
+            targets, exists = [], False
+
+        def delete_rule(rule: str = name, ids: list[str] = targets) -> None:
+            if ids:
+                events.remove_targets(Rule=rule, Ids=ids)
+            events.delete_rule(Name=rule)
+
+        changes.append(
+            Change(
+                run.step,
+                run.source_profile,
+                run.source_region,
+                "events:DeleteRule",
+                name,
+                f"delete EventBridge rule {name} and its targets (step 09 made it)",
+                delete_rule,
+                needed=exists,
+                nothing_to_do="already deleted, nothing to change",
+            )
+        )
+    for arn in _made(run, "sns:CreateTopic"):
+        try:
+            sns.get_topic_attributes(TopicArn=arn)
+            exists = True
+        except sns.exceptions.NotFoundException:
+            exists = False
+
+        def delete_topic(topic: str = arn) -> None:
+            sns.delete_topic(TopicArn=topic)
+
+        changes.append(
+            Change(
+                run.step,
+                run.source_profile,
+                run.source_region,
+                "sns:DeleteTopic",
+                arn,
+                f"delete SNS topic {arn} (step 09 made it; its subscriptions go with it)",
+                delete_topic,
+                needed=exists,
+                nothing_to_do="already deleted, nothing to change",
+            )
+        )
+    return changes

@@ -1,0 +1,152 @@
+"""Step 09: the AWS Backup plan with its copy action, the selection by tag and the alert on failed copies,
+made once and found again; the same checks as the copy before it; the set-up as CloudFormation that
+cfn-lint accepts; and, on the sandbox, the plan run on demand: a backup and its copy, or a failed copy
+announced on the topic."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from runbook_lib.core.errors import StepFailed
+from runbook_lib.sandbox.accounts import SOURCE, TARGET
+from runbook_lib.steps import automation, cleanup, templates
+from runbook_lib.steps.walkthrough import Run
+from tests import runbook_steps
+from tests.runbook_steps import prepare
+
+STEP = "09_automate"
+CFN_LINT = Path(sys.executable).parent / "cfn-lint"
+TARGET_VAULT_ARN = f"arn:aws:backup:eu-west-1:{TARGET.account_id}:backup-vault:CABTargetVault"
+TOPIC_ARN = f"arn:aws:sns:us-east-1:{SOURCE.account_id}:runbook-copy-failures"
+BY_NAME = {"Name": "walkthrough-volume"}
+
+
+def automated(run_values: dict[str, Any]) -> list[Any]:
+    run = Run(STEP, run_values)
+    changes = automation.plan_changes(run)
+    run.carry_out(changes)
+    return changes
+
+
+def test_step_09_keeps_a_plan_that_copies_a_selection_by_tag_and_an_alert_and_a_rerun_changes_nothing(
+    aws, tmp_path, world
+):
+    run_values = runbook_steps.values(tmp_path, selection_tags=BY_NAME)
+    prepare(run_values)
+    changes = automated(run_values)
+    assert [c.action for c in changes] == [
+        "backup:CreateBackupPlan",
+        "backup:CreateBackupSelection",
+        "sns:CreateTopic",
+        "sns:SetTopicAttributes",
+        "events:PutRule",
+        "events:PutTargets",
+    ]
+    assert all(c.applied for c in changes)
+    backup = aws.source("backup")
+    plans = backup.list_backup_plans()["BackupPlansList"]
+    assert [p["BackupPlanName"] for p in plans] == ["CrossAccountCopy"]
+    rule = backup.get_backup_plan(BackupPlanId=plans[0]["BackupPlanId"])["BackupPlan"]["Rules"][0]
+    assert rule["TargetBackupVaultName"] == "SourceVault" and rule["Lifecycle"] == {"DeleteAfterDays": 35}
+    assert rule["CopyActions"] == [
+        {"DestinationBackupVaultArn": TARGET_VAULT_ARN, "Lifecycle": {"DeleteAfterDays": 35}}
+    ]
+    selections = backup.list_backup_selections(BackupPlanId=plans[0]["BackupPlanId"])["BackupSelectionsList"]
+    chosen = backup.get_backup_selection(
+        BackupPlanId=plans[0]["BackupPlanId"], SelectionId=selections[0]["SelectionId"]
+    )
+    assert chosen["BackupSelection"]["ListOfTags"] == [
+        {"ConditionType": "STRINGEQUALS", "ConditionKey": "Name", "ConditionValue": "walkthrough-volume"}
+    ]
+    events = aws.source("events")
+    described = events.describe_rule(Name="CrossAccountCopy-copy-failed")
+    assert json.loads(described["EventPattern"]) == automation.failed_copy_pattern()
+    assert [t["Arn"] for t in events.list_targets_by_rule(Rule="CrossAccountCopy-copy-failed")["Targets"]] == [
+        TOPIC_ARN
+    ]
+    policy = json.loads(aws.source("sns").get_topic_attributes(TopicArn=TOPIC_ARN)["Attributes"]["Policy"])
+    assert automation.TOPIC_SID in {s.get("Sid") for s in policy["Statement"]}
+
+    state = world.state()
+    again = automated({**run_values, "run_dir": str(tmp_path / "again")})
+    assert [c.needed for c in again] == [False] * 6, [c.describe() for c in again if c.needed]
+    assert world.state() == state, "a second run changes nothing"
+
+    changed = automated({**run_values, "delete_after_days": 40})
+    assert [c.action for c in changed if c.needed] == ["backup:UpdateBackupPlan"]
+    assert re.search(r'^-\s+"DeleteAfterDays": 35', changed[0].diff, re.M)
+    assert re.search(r'^\+\s+"DeleteAfterDays": 40', changed[0].diff, re.M)
+
+
+def test_the_plans_copy_action_meets_the_copys_checks_first(aws, tmp_path, world):
+    run_values = runbook_steps.values(tmp_path, selection_tags=BY_NAME)
+    prepare(run_values, share=False)
+    with pytest.raises(StepFailed, match=r"^step 09_automate failed: \[source-key-shared\]"):
+        automated(run_values)
+    assert aws.source("backup").list_backup_plans()["BackupPlansList"] == []
+    db = runbook_steps.values(tmp_path / "db", resource_name="walkthrough-db")
+    with pytest.raises(StepFailed, match=r"\[rds-single-hop\] a plan's copy action is one copy job"):
+        automated(db)
+
+
+def test_a_dry_run_plans_all_of_it_and_changes_nothing(aws, tmp_path, world):
+    run_values = runbook_steps.values(tmp_path, apply=False)
+    before = world.state()
+    changes = automated(run_values)
+    assert all(c.needed and not c.applied for c in changes)
+    assert changes[0].blocked_by == "step 00_prerequisites creates vault SourceVault"
+    assert changes[1].blocked_by == "the backup plan (planned, not made yet)"
+    assert world.state() == before
+
+
+def test_the_exported_templates_pass_cfn_lint(aws, tmp_path, world):
+    run_values = runbook_steps.values(tmp_path, selection_tags=BY_NAME)
+    written = templates.write(Run(STEP, run_values))
+    assert [p.name for p in written] == ["source-account.yaml", "target-account.yaml"]
+    source = yaml.safe_load(written[0].read_text())
+    assert set(source["Resources"]) == {
+        "SourceVault",
+        "BackupPlan",
+        "Selection",
+        "AlertTopic",
+        "AlertTopicPolicy",
+        "CopyFailedRule",
+    }
+    copy_action = source["Resources"]["BackupPlan"]["Properties"]["BackupPlan"]["BackupPlanRule"][0]["CopyActions"]
+    assert copy_action[0]["DestinationBackupVaultArn"] == TARGET_VAULT_ARN
+    assert source["Metadata"]["RunbookKeyPolicyStatements"]["Statements"][0]["Principal"] == {
+        "AWS": f"arn:aws:iam::{TARGET.account_id}:root"
+    }
+    target = yaml.safe_load(written[1].read_text())
+    statement = target["Resources"]["DestinationVault"]["Properties"]["AccessPolicy"]["Statement"][0]
+    assert statement["Action"] == "backup:CopyIntoBackupVault"
+    linted = subprocess.run([str(CFN_LINT), *map(str, written)], capture_output=True, text=True, timeout=300)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_cleanup_takes_back_what_step_09_made_and_nothing_else(aws, tmp_path, world):
+    run_values = runbook_steps.values(tmp_path, selection_tags=BY_NAME)
+    prepare(run_values)
+    sns = aws.source("sns")
+    theirs = sns.create_topic(Name="someone-elses-topic")["TopicArn"]
+    automated(run_values)
+    tidy = Run("07_cleanup", run_values)
+    planned = cleanup.cleanup(tidy)
+    taken = [
+        c.action for c in planned if c.action in ("backup:DeleteBackupPlan", "events:DeleteRule", "sns:DeleteTopic")
+    ]
+    assert taken == ["backup:DeleteBackupPlan", "events:DeleteRule", "sns:DeleteTopic"]
+    tidy.carry_out(planned)
+    assert aws.source("backup").list_backup_plans()["BackupPlansList"] == []
+    assert aws.source("events").list_rules()["Rules"] == []
+    assert [t["TopicArn"] for t in sns.list_topics()["Topics"]] == [theirs]
+    again = cleanup.cleanup(Run("07_cleanup", run_values))
+    assert not any(c.needed for c in again), [c.describe() for c in again if c.needed]
