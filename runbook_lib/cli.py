@@ -316,6 +316,25 @@ def _sandbox_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sandbox_run_plan(args: argparse.Namespace) -> int:
+    """Start every rule of a backup plan now; the sandbox's refusal (no such plan) is a usage error."""
+    sandbox = _require(args)
+    try:
+        answer = sandbox.run_plan(args.plan, args.account, args.region)
+    except process.SandboxRefused as refusal:
+        print(f"runbook: {refusal}", file=sys.stderr)
+        return 2
+    jobs = answer["backup_job_ids"]
+    where = f"plan {args.plan} ({answer['plan_id']}) in account {answer['account']}, {answer['region']}"
+    if not jobs:
+        print(f"The {where} selects no resource: no backup job started.")
+        return 0
+    print(f"Started {len(jobs)} backup job{'s' if len(jobs) != 1 else ''} of {where}:")
+    for job_id in jobs:
+        print(job_id)
+    return 0
+
+
 def _non_negative(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -389,6 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TYPES",
         help="copy these types (RDS, Aurora; comma-separated, empty for none) across account and Region in one job",
     )
+    from .sandbox.accounts import SOURCE, SOURCE_REGION
+
+    run_plan = sub("run-plan", _sandbox_run_plan, "start every rule of a backup plan now, as its schedule would")
+    run_plan.add_argument("plan", metavar="PLAN_NAME", help="the backup plan's name (or its ID)")
+    run_plan.add_argument(
+        "--account", default=SOURCE.account_id, help=f"the plan's account (default {SOURCE.account_id}, the source)"
+    )
+    run_plan.add_argument("--region", default=SOURCE_REGION, help=f"the plan's Region (default {SOURCE_REGION})")
     stats = sub("stats", _sandbox_stats, "count the AWS requests answered, per operation, since the last reset")
     stats.add_argument("--clear", action="store_true", help="start the counts again once printed")
     stats.add_argument("--json", action="store_true", help="print the counts as JSON")

@@ -7,7 +7,10 @@ Read without moto (whose import takes seconds), so `runbook sandbox scenarios` a
 from __future__ import annotations
 
 STORIES: dict[str, str] = {
-    "walkthrough": "The blog's example before step 0: two member accounts, keys and a volume, no vaults yet.",
+    "walkthrough": (
+        "The blog's example before step 0: two member accounts, keys, volumes, a database and a file system, "
+        "no vaults yet."
+    ),
     "outside-organization": "The target account is not in the source account's organization: copies fail (failure 1).",
     "cross-account-locked": (
         "Cross-account backup is off and a service control policy stops the management account "

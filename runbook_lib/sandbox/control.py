@@ -1,4 +1,5 @@
-"""The sandbox's control API under /_sandbox/: status, scenarios, state, stats, reset, join, configure, shutdown.
+"""The sandbox's control API under /_sandbox/: status, scenarios, state, stats, reset, join, configure,
+run-plan, shutdown.
 
 It answers only requests a web page cannot forge: each carries the sandbox's token in the
 X-Sandbox-Token header, and each POST has a JSON body. A page that guesses the port can send
@@ -19,9 +20,10 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from . import organizations, state
-from .accounts import ACCOUNT_BY_ID
+from .accounts import ACCOUNT_BY_ID, SOURCE, SOURCE_REGION
 from .accounts import CONTROL_TOKEN_HEADER as TOKEN_HEADER
 from .accounts import CONTROL_TOKEN_VARIABLE as TOKEN_VARIABLE
+from .backup.models import PlanNotFound, run_plan, sandbox_backup_backends
 from .scenarios import SCENARIOS, reset_world
 from .settings import SettingsError, settings
 from .stats import request_counts
@@ -109,6 +111,34 @@ class ControlAPI:
         settings.configure(**body)
         return _json(self.status())
 
+    def _run_plan(self, body: dict[str, Any]) -> Response:
+        """Start every rule of a backup plan now: {"plan": NAME or ID, "account": ID, "region": R}, the
+        account and Region defaulting to the source account's; answers the plan's ID and the backup jobs
+        started, or 404 naming the plans there when none has that name."""
+        name = body.get("plan")
+        if not isinstance(name, str) or not name:
+            return _refuse('run-plan needs the name (or ID) of a backup plan in "plan"')
+        account_id = str(body.get("account") or SOURCE.account_id)
+        if account_id not in ACCOUNT_BY_ID:
+            return _refuse(f"unknown account {account_id!r}; accounts are {', '.join(sorted(ACCOUNT_BY_ID))}")
+        region = body.get("region") or SOURCE_REGION
+        if not isinstance(region, str) or region not in sandbox_backup_backends[account_id]:
+            return _refuse(f"unknown Region {region!r}")
+        try:
+            with self.lock:
+                plan_id, jobs = run_plan(account_id, region, name)
+        except PlanNotFound as missing:
+            return _refuse(str(missing), 404)
+        return _json(
+            {
+                "plan": name,
+                "plan_id": plan_id,
+                "account": account_id,
+                "region": region,
+                "backup_job_ids": [job.job_id for job in jobs],
+            }
+        )
+
     def _shutdown(self, body: dict[str, Any]) -> Response:
         settings.release_stalls()
         threading.Thread(target=self.shutdown, daemon=True).start()
@@ -124,5 +154,6 @@ ROUTES: dict[tuple[str, str], Callable[[ControlAPI, dict[str, Any]], Response]] 
     ("POST", "reset"): ControlAPI._reset,
     ("POST", "join"): ControlAPI._join,
     ("POST", "configure"): ControlAPI._configure,
+    ("POST", "run-plan"): ControlAPI._run_plan,
     ("POST", "shutdown"): ControlAPI._shutdown,
 }

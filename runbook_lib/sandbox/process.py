@@ -35,6 +35,10 @@ class SandboxError(Exception):
     """A sandbox could not be started, reached or stopped; the message says which and why."""
 
 
+class SandboxRefused(SandboxError):
+    """The sandbox answered, and refused what was asked (an unknown name, a value out of range)."""
+
+
 @dataclass(frozen=True)
 class Sandbox:
     """A running sandbox, as its folder describes it."""
@@ -76,7 +80,7 @@ class Sandbox:
                 detail = json.loads(error.read() or b"{}").get("error", error.reason)
             except ValueError:
                 detail = f"HTTP {error.code} {error.reason} (see server.log)"
-            raise SandboxError(f"sandbox refused {action}: {detail}") from None
+            raise SandboxRefused(f"sandbox refused {action}: {detail}") from None
         except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as error:
             raise SandboxError(f"sandbox at {self.endpoint} does not answer: {error}") from None
 
@@ -94,6 +98,11 @@ class Sandbox:
 
     def state(self) -> dict[str, Any]:
         return self.control("state")
+
+    def run_plan(self, plan: str, account_id: str | None = None, region: str | None = None) -> dict[str, Any]:
+        """Start every rule of a backup plan now (see control.py); the answer lists the backup job IDs."""
+        knobs = {"plan": plan, "account": account_id, "region": region}
+        return self.control("run-plan", {k: v for k, v in knobs.items() if v is not None})
 
     def stats(self) -> dict[str, Any]:
         """AWS requests answered per operation since the last reset or clear (see stats.py)."""

@@ -21,6 +21,7 @@ from moto.ec2.models import ec2_backends
 from moto.ec2.models.elastic_block_store import Snapshot
 from moto.ec2.models.subnets import Subnet
 from moto.ec2.utils import random_snapshot_id
+from moto.efs.models import efs_backends
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.iam.models import AWSManagedPolicy, IAMBackend, iam_backends
 from moto.kms.models import kms_backends
@@ -211,6 +212,23 @@ def create_database(account: SandboxAccount, region: str, name: str, kms_key_arn
     )
 
 
+def create_file_system(account: SandboxAccount, region: str, name: str, kms_key_arn: str) -> str:
+    """An encrypted EFS file system tagged Name=name; returns its ID."""
+    efs = efs_backends[account.account_id][region]
+    file_system = efs.create_file_system(
+        creation_token=name,
+        performance_mode="generalPurpose",
+        encrypted=True,
+        kms_key_id=kms_key_arn,
+        throughput_mode="bursting",
+        provisioned_throughput_in_mibps=0,
+        availability_zone_name="",
+        backup=False,
+        tags=[{"Key": "Name", "Value": name}],
+    )
+    return file_system.file_system_id
+
+
 def create_hourly_recovery_points(backup: SandboxBackupBackend, vault: Vault, volume_name: str, count: int) -> None:
     """`count` completed recovery points of a volume in a vault, one an hour up to this hour, made by
     an hourly plan.
@@ -285,7 +303,12 @@ def managed_keys(account: SandboxAccount, region: str) -> None:
 
 
 def build_walkthrough(members: tuple[SandboxAccount, ...] = (SOURCE, TARGET)) -> None:
-    """The walkthrough before any step: no vaults, cross-account backup off."""
+    """The walkthrough before any step: no vaults, cross-account backup off.
+
+    cmkSourceHop is the key of the source account's vault in the target Region, through which an RDS
+    copy passes on its two hops (across Regions in the source account, then across accounts). It and
+    the file system come last, so that the IDs made before them stay those of earlier versions.
+    """
     organizations.create_organization(MANAGEMENT, members)
     for account in (SOURCE, TARGET):
         create_backup_role(account)
@@ -298,6 +321,8 @@ def build_walkthrough(members: tuple[SandboxAccount, ...] = (SOURCE, TARGET)) ->
     aws_ebs = kms_backends[SOURCE.account_id][SOURCE_REGION].describe_key("alias/aws/ebs").arn
     create_volume(SOURCE, SOURCE_REGION, "default-key-volume", aws_ebs)
     create_database(SOURCE, SOURCE_REGION, "walkthrough-db", cmk_source)
+    create_customer_key(SOURCE, TARGET_REGION, "alias/cmkSourceHop")
+    create_file_system(SOURCE, SOURCE_REGION, "walkthrough-efs", cmk_source)
 
 
 # ----- the scenarios -----------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from .backup import urls as backup_urls
 from .control import TOKEN_VARIABLE, ControlAPI
 from .ec2 import models as ec2_models
 from .ec2 import urls as ec2_urls
+from .events import models as events_models
 from .gate import SandboxGate, on_service_error
 from .http_server import SandboxHTTPServer
 from .kms import models as kms_models
@@ -54,6 +55,7 @@ def install_extensions() -> None:
     speedups.install()
     kms_models.install()
     ec2_models.install()
+    events_models.install()
 
 
 def serve(host: str, port: int, scenario: str, job_seconds: float, ready_file: str | None, token: str) -> None:

@@ -500,7 +500,9 @@ def test_describe_restore_job_unknown(backup):
 
 def test_rds_backup_recovery_point_is_in_the_account(aws, backup, vault):
     job = backup.start_backup_job(BackupVaultName=vault, ResourceArn=database_arn(), IamRoleArn=ROLE_ARN)
-    assert job["RecoveryPointArn"].startswith(f"arn:aws:rds:{SOURCE_REGION}:{SOURCE.account_id}:snapshot:awsbackup:")
-    described = backup.describe_recovery_point(BackupVaultName=vault, RecoveryPointArn=job["RecoveryPointArn"])
+    assert "RecoveryPointArn" not in job, "StartBackupJob returns it only for types AWS Backup fully manages"
+    point = backup.describe_backup_job(BackupJobId=job["BackupJobId"])["RecoveryPointArn"]
+    assert point.startswith(f"arn:aws:rds:{SOURCE_REGION}:{SOURCE.account_id}:snapshot:awsbackup:")
+    described = backup.describe_recovery_point(BackupVaultName=vault, RecoveryPointArn=point)
     assert described["ResourceType"] == "RDS"
     assert described["EncryptionKeyArn"] == key_arn(aws.source("kms"), "alias/cmkSource")

@@ -14,6 +14,7 @@ from runbook_lib.core import iam_policy
 from .. import organizations
 from ..kms import models as kms_models
 from .records import CopyJob, RecoveryPoint
+from .resource_rules import ANY_DESTINATION_KEY_TYPES, SOURCE_KEY_TYPES
 
 MSG_NOT_SAME_ORG = "Copy job failed. Both source and destination account must be a member of the same organization."
 MSG_KEY_NOT_ACCESSIBLE = (
@@ -69,6 +70,11 @@ def copy_failure(
     destination vault's key, the snapshot's AWS managed key, then whether the destination
     account may use the source key (by the key's policy, as the destination's
     AWSServiceRoleForBackup, with kms:GrantIsForAWSResource for grants).
+
+    A type fully managed by AWS Backup (EFS) may go into a vault under any key, and its recovery
+    point's key is its source vault's, never an EBS or RDS managed key. Simplification: that key
+    must still let the destination account in, as for the other types, and a refusal ends with the
+    same words.
     """
     if job.destination_account_id == job.account_id:
         return None
@@ -84,13 +90,12 @@ def copy_failure(
     )
     if destination_vault is None or iam_policy.evaluate(destination_vault_policy, copy_in) != iam_policy.ALLOW:
         return MSG_VAULT_ACCESS_DENIED
-    if point.resource_type == "EFS":
-        return None
     vault_key = kms_models.key_from_arn(destination_vault.encryption_key_arn)
-    if vault_key is None or vault_key.key_manager == "AWS":
+    default_key_vault = vault_key is None or vault_key.key_manager == "AWS"
+    if default_key_vault and point.resource_type not in ANY_DESTINATION_KEY_TYPES:
         return MSG_DEFAULT_KEY_VAULT
     source_key = kms_models.key_from_arn(point.encryption_key_arn)
-    if source_key is not None and source_key.key_manager == "AWS":
+    if point.resource_type in SOURCE_KEY_TYPES and source_key is not None and source_key.key_manager == "AWS":
         return MSG_AWS_MANAGED_SNAPSHOT_KEY.format(request_id=str(mock_random.uuid4()))
     service_role = f"arn:aws:iam::{job.destination_account_id}:{BACKUP_SERVICE_LINKED_ROLE}"
     principal = kms_models.principal_for(job.destination_account_id, service_role)

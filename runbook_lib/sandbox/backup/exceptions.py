@@ -16,6 +16,13 @@ class InvalidResourceStateException(JsonRESTError):
         super().__init__("InvalidResourceStateException", msg)
 
 
+class MissingParameterValueException(JsonRESTError):
+    code = 400
+
+    def __init__(self, msg: str):
+        super().__init__("MissingParameterValueException", msg)
+
+
 class AccessDeniedException(JsonRESTError):
     code = 403
 

@@ -5,6 +5,9 @@ Jobs advance with the clock: CREATED, then RUNNING, then COMPLETED or FAILED aft
 the jobs whose time is up, in every account, before any request of any service runs (and so does
 every Backup operation, for callers inside the process). A job's effects are dated by the clock,
 not by the request that settled it, so which request came first never shows: reads are pure.
+
+A backup or copy job that ends sends its EventBridge event (job_events.py); a backup a plan started
+(plans.py) starts its rule's copy actions as it completes.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from moto.backup.models import Vault
+from moto.core.exceptions import JsonRESTError
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.elastic_block_store import Snapshot
 from moto.ec2.utils import random_snapshot_id
+from moto.efs.models import efs_backends
 from moto.kms.models import Key
 from moto.moto_api._internal import mock_random
 from moto.rds.models import rds_backends
@@ -26,6 +31,7 @@ from ..settings import settings
 from .copy_rules import BACKUP_SERVICE_LINKED_ROLE, MSG_RDS_TWO_HOPS, MSG_VAULT_ACCESS_DENIED, copy_failure
 from .exceptions import InvalidParameterValueException, InvalidRequestException, ResourceNotFoundException
 from .global_settings import GlobalSettingsBackend
+from .job_events import put_job_event
 from .paging import PAGINATION_MODEL, paginate
 from .records import (
     JOB_FILTERS,
@@ -40,7 +46,7 @@ from .records import (
     validate_lifecycle,
     validate_tags,
 )
-from .resource_rules import copies_in_one_action
+from .resource_rules import FULLY_MANAGED_TYPES, copies_in_one_action
 from .restore_rules import MSG_RESTORE_KEY_NOT_FOUND, MSG_RESTORE_ZONE, restore_key_failure
 from .vaults import VaultsBackend
 
@@ -121,7 +127,7 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
     def _source_resource(self, resource_arn: str) -> SourceResource:
         """The resource to back up.
 
-        Simplification: EBS volumes and RDS DB instances only; other types are refused.
+        Simplification: EBS volumes, RDS DB instances and EFS file systems only; other types are refused.
         """
         arn = parse_arn(resource_arn)
         if arn["account"] != self.account_id or arn["region"] != self.region_name:
@@ -143,6 +149,15 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
                 raise ResourceNotFoundException(msg=f"Cannot find resource {resource_arn}")
             key = kms_models.key_from_arn(database.kms_key_id) if database.storage_encrypted else None
             return SourceResource(resource_arn, "RDS", db_id, key.arn if key else None)
+        if arn["service"] == "elasticfilesystem" and arn["resource"].startswith("file-system/"):
+            file_system_id = arn["resource"].split("/", 1)[1]
+            efs = efs_backends[self.account_id][self.region_name]
+            file_system = efs.file_systems_by_id.get(file_system_id)
+            if file_system is None:
+                raise ResourceNotFoundException(msg=f"Cannot find resource {resource_arn}")
+            name = efs.tagging_service.get_tag_dict_for_resource(file_system_id).get("Name")
+            key = self._named_key(file_system.kms_key_id) if file_system.encrypted else None
+            return SourceResource(resource_arn, "EFS", name, key.arn if key else None)
         raise InvalidParameterValueException(msg=f"Resource type of {resource_arn} is not supported by the sandbox.")
 
     def start_backup_job(
@@ -156,13 +171,31 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
     ) -> BackupJob:
         """Starts an on-demand backup; a repeated IdempotencyToken returns the first job.
 
-        For EBS the recovery point ARN appears in DescribeBackupJob, not in this response.
+        The recovery point keeps the resource's key, except for a type fully managed by AWS Backup
+        (EFS), which is encrypted with the vault's key.
         Simplification: StartWindowMinutes, CompleteWindowMinutes and BackupOptions are ignored.
         """
         self.settle_due_jobs()
         earlier = self._started_with(BackupJob, idempotency_token)
         if earlier is not None:
             return earlier
+        return self._begin_backup(
+            backup_vault_name, resource_arn, iam_role_arn, lifecycle, recovery_point_tags, idempotency_token
+        )
+
+    def _begin_backup(
+        self,
+        backup_vault_name: str,
+        resource_arn: str,
+        iam_role_arn: str,
+        lifecycle: dict[str, Any] | None,
+        recovery_point_tags: dict[str, str] | None,
+        idempotency_token: str | None = None,
+        created_by: dict[str, str] | None = None,
+        copy_actions: list[dict[str, Any]] | None = None,
+    ) -> BackupJob:
+        """A backup job, on demand or of a plan's rule (which names the plan and the copies to start once
+        the backup completes); refusals raise."""
         vault = self.describe_backup_vault(backup_vault_name)
         self._role_must_exist(iam_role_arn)
         validate_lifecycle(lifecycle)
@@ -183,8 +216,11 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
             resource_name=resource.name,
             idempotency_token=idempotency_token,
             failure=settings.take_injected_failure("backup"),
+            created_by=created_by or {},
+            copy_actions=copy_actions or [],
         )
-        job.encryption_key_arn = resource.kms_key_arn
+        fully_managed = resource.resource_type in FULLY_MANAGED_TYPES
+        job.encryption_key_arn = vault.encryption_key_arn if fully_managed else resource.kms_key_arn
         self._create_recovery_point_for(job, resource)
         self.backup_jobs[job.job_id] = job
         self._track(job)
@@ -200,6 +236,9 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
                 snapshot.add_tags(job.recovery_point_tags)
             arn = f"arn:aws:ec2:{self.region_name}::snapshot/{snapshot.id}"
             snapshot_id: str | None = snapshot.id
+        elif resource.resource_type in FULLY_MANAGED_TYPES:
+            arn = self._backup_recovery_point_arn()
+            snapshot_id = None
         else:
             arn = f"arn:aws:rds:{self.region_name}:{self.account_id}:snapshot:awsbackup:job-{job.job_id.lower()}"
             snapshot_id = None
@@ -215,7 +254,7 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
             iam_role_arn=job.iam_role_arn,
             encryption_key_arn=job.encryption_key_arn,
             lifecycle=job.lifecycle,
-            created_by={"BackupJobId": job.job_id},
+            created_by=job.created_by or {"BackupJobId": job.job_id},
             snapshot_id=snapshot_id,
         )
         self.add_recovery_point(point)
@@ -223,20 +262,75 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
             self.tag_resource(arn, job.recovery_point_tags)
         job.recovery_point_arn = arn
 
+    def _backup_recovery_point_arn(self) -> str:
+        """A recovery point of AWS Backup's own, as it names those of the types it fully manages."""
+        return f"arn:aws:backup:{self.region_name}:{self.account_id}:recovery-point:{str(mock_random.uuid4()).upper()}"
+
+    def _failed_backup(
+        self,
+        backup_vault_name: str,
+        resource_arn: str,
+        iam_role_arn: str,
+        message: str,
+        created_by: dict[str, str],
+    ) -> BackupJob:
+        """A plan's backup job that AWS starts and fails, where StartBackupJob would refuse (its vault
+        or role gone): it ends FAILED with the message, and makes nothing."""
+        resource = self._source_resource(resource_arn)
+        job = BackupJob(
+            job_id=str(mock_random.uuid4()).upper(),
+            account_id=self.account_id,
+            region=self.region_name,
+            iam_role_arn=iam_role_arn,
+            resource_arn=resource_arn,
+            resource_type=resource.resource_type,
+            duration=settings.job_seconds,
+            backup_vault_name=backup_vault_name,
+            backup_vault_arn=f"arn:aws:backup:{self.region_name}:{self.account_id}:backup-vault:{backup_vault_name}",
+            resource_name=resource.name,
+            failure=message,
+            created_by=created_by,
+        )
+        self.backup_jobs[job.job_id] = job
+        self._track(job)
+        return job
+
     def _finish_backup(self, job: BackupJob) -> None:
+        """Completes (or fails) the job, sends its event, then starts the copies its plan's rule asks for."""
         job.settled = True
         job.completion_date = job.due_date
         point = self.recovery_points.get(job.recovery_point_arn or "")
-        if point is None:
-            return
-        if job.failure:
+        if point is not None and job.failure:
             self._remove_recovery_point(point)
             job.recovery_point_arn = None
-            return
-        point.status = "COMPLETED"
-        point.completion_date = job.completion_date
-        if point.snapshot_id:
-            ec2_backends[self.account_id][self.region_name].snapshots[point.snapshot_id].status = "completed"
+        elif point is not None:
+            point.status = "COMPLETED"
+            point.completion_date = job.completion_date
+            if point.snapshot_id:
+                ec2_backends[self.account_id][self.region_name].snapshots[point.snapshot_id].status = "completed"
+        put_job_event(job)
+        if point is not None and not job.failure:
+            self._start_copy_actions(job, point)
+
+    def _start_copy_actions(self, backup: BackupJob, point: RecoveryPoint) -> None:
+        """The copies of a plan's rule, started as its backup completes, under the rules of any copy: a
+        copy StartCopyJob would refuse is a copy job that fails with the refusal's message.
+
+        They are dated when the backup ended, not when the sandbox settled it.
+        """
+        for action in backup.copy_actions:
+            origin = {
+                "creation_date": backup.due_date,
+                "started": backup.started + backup.duration,
+                "created_by": backup.created_by,
+                "created_by_backup_job_id": backup.job_id,
+            }
+            destination = action["DestinationBackupVaultArn"]
+            lifecycle = action.get("Lifecycle")
+            try:
+                self._begin_copy(point, destination, backup.iam_role_arn, None, lifecycle, **origin)
+            except JsonRESTError as refusal:
+                self._failed_copy(point, destination, backup.iam_role_arn, lifecycle, refusal.message, **origin)
 
     def describe_backup_job(self, backup_job_id: str) -> BackupJob:
         self.settle_due_jobs()
@@ -270,6 +364,20 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
         if earlier is not None:
             return earlier
         point = self._recovery_point(source_backup_vault_name, recovery_point_arn)
+        return self._begin_copy(point, destination_backup_vault_arn, iam_role_arn, idempotency_token, lifecycle)
+
+    def _begin_copy(
+        self,
+        point: RecoveryPoint,
+        destination_backup_vault_arn: str,
+        iam_role_arn: str,
+        idempotency_token: str | None,
+        lifecycle: dict[str, Any] | None,
+        **origin: Any,
+    ) -> CopyJob:
+        """A copy job of the point, on demand or of a plan's rule (`origin`: the CopyJob fields that say
+        when and from which backup it started); refusals raise."""
+        recovery_point_arn = point.recovery_point_arn
         destination = parse_arn(destination_backup_vault_arn)
         if destination["service"] != "backup" or not destination["resource"].startswith("backup-vault:"):
             raise InvalidParameterValueException(
@@ -308,6 +416,7 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
             lifecycle=lifecycle or point.lifecycle,
             resource_name=point.resource_name,
             idempotency_token=idempotency_token,
+            **origin,
         )
         destination_backend = self.backend_in(job.destination_account_id, job.destination_region)
         job.failure = settings.take_injected_failure("copy") or copy_failure(
@@ -321,11 +430,48 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
         self._track(job)
         return job
 
+    def _failed_copy(
+        self,
+        point: RecoveryPoint,
+        destination_backup_vault_arn: str,
+        iam_role_arn: str,
+        lifecycle: dict[str, Any] | None,
+        message: str,
+        **origin: Any,
+    ) -> CopyJob:
+        """A plan's copy job that ends FAILED with the message StartCopyJob would have refused it with."""
+        arn = destination_backup_vault_arn.split(":")
+        job = CopyJob(
+            job_id=str(mock_random.uuid4()).upper(),
+            account_id=self.account_id,
+            region=self.region_name,
+            iam_role_arn=iam_role_arn,
+            resource_arn=point.resource_arn,
+            resource_type=point.resource_type,
+            duration=settings.job_seconds,
+            source_backup_vault_arn=point.backup_vault_arn,
+            source_recovery_point_arn=point.recovery_point_arn,
+            destination_backup_vault_arn=destination_backup_vault_arn,
+            destination_account_id=arn[4] if len(arn) > 4 else "",
+            destination_region=arn[3] if len(arn) > 3 else "",
+            lifecycle=lifecycle or point.lifecycle,
+            resource_name=point.resource_name,
+            failure=message,
+            **origin,
+        )
+        self.copy_jobs[job.job_id] = job
+        self._track(job)
+        return job
+
     def _finish_copy(self, job: CopyJob) -> None:
+        """Delivers the copy (unless it fails), then sends its event."""
         job.settled = True
         job.completion_date = job.due_date
-        if job.failure:
-            return
+        if not job.failure:
+            self._deliver_copy(job)
+        put_job_event(job)
+
+    def _deliver_copy(self, job: CopyJob) -> None:
         source = self.recovery_points.get(job.source_recovery_point_arn)
         destination_backend = self.backend_in(job.destination_account_id, job.destination_region)
         vault_name = job.destination_backup_vault_arn.split(":backup-vault:", 1)[1]
@@ -354,6 +500,8 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
             ec2.snapshots[snapshot.id] = snapshot
             snapshot_id = snapshot.id
             arn = f"arn:aws:ec2:{self.region_name}::snapshot/{snapshot.id}"
+        elif source.resource_type in FULLY_MANAGED_TYPES:
+            arn = self._backup_recovery_point_arn()
         else:
             arn = f"arn:aws:rds:{self.region_name}:{self.account_id}:snapshot:awsbackup:copyjob-{job.job_id.lower()}"
         point = RecoveryPoint(
@@ -368,7 +516,7 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
             iam_role_arn=f"arn:aws:iam::{self.account_id}:{BACKUP_SERVICE_LINKED_ROLE}",
             encryption_key_arn=vault.encryption_key_arn,
             lifecycle=job.lifecycle,
-            created_by={"CopyJobId": job.job_id},
+            created_by=job.created_by or {"CopyJobId": job.job_id},
             source_backup_vault_arn=source.backup_vault_arn,
             snapshot_id=snapshot_id,
             status="COMPLETED",
@@ -484,7 +632,7 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
             job.failure = MSG_RESTORE_ZONE.format(zone=zone)
             return
         key_ref = job.metadata.get("kmsKeyId") or snapshot.kms_key_id
-        key = self._restore_key(key_ref) if key_ref else None
+        key = self._named_key(key_ref) if key_ref else None
         if key_ref and key is None:
             job.failure = MSG_RESTORE_KEY_NOT_FOUND.format(
                 key=key_ref, account_id=self.account_id, region=self.region_name
@@ -505,8 +653,9 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
         )
         job.created_resource_arn = f"arn:aws:ec2:{self.region_name}:{self.account_id}:volume/{volume.id}"
 
-    def _restore_key(self, key_ref: str) -> Key | None:
-        """The key a restore names: a key or alias ARN anywhere, else a key ID or alias name here."""
+    def _named_key(self, key_ref: str) -> Key | None:
+        """The key a reference names (a restore's, a file system's): a key or alias ARN anywhere, else a key ID or
+        alias name here."""
         if key_ref.startswith("arn:"):
             return kms_models.key_from_arn(key_ref)
         return kms_models.find_key(self.account_id, self.region_name, key_ref)

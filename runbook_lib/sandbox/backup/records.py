@@ -165,6 +165,7 @@ class Job:
     resource_name: str | None = None
     lifecycle: dict[str, Any] | None = None
     idempotency_token: str | None = None
+    created_by: dict[str, str] = field(default_factory=dict)
 
     @property
     def due_date(self) -> datetime:
@@ -199,7 +200,7 @@ class Job:
             "State": self.state,
             "StatusMessage": self.failure,
             "IamRoleArn": self.iam_role_arn,
-            "CreatedBy": {},
+            "CreatedBy": self.created_by,
             "IsParent": False,
         }
 
@@ -211,10 +212,16 @@ class BackupJob(Job):
     recovery_point_tags: dict[str, str] | None = None
     recovery_point_arn: str | None = None
     encryption_key_arn: str | None = None
+    copy_actions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def backup_job_id(self) -> str:
         return self.job_id
+
+    @property
+    def start_by(self) -> datetime:
+        """When the job must have started: the default start window, eight hours."""
+        return self.creation_date + timedelta(hours=8)
 
     def to_dict(self) -> dict[str, Any]:
         return _present(
@@ -231,7 +238,7 @@ class BackupJob(Job):
                 "InitiationDate": self.creation_date,
                 "PercentDone": f"{self.progress * 100:.1f}",
                 "BackupSizeInBytes": BACKUP_SIZE_BYTES if self.state == "COMPLETED" else None,
-                "StartBy": self.creation_date + timedelta(hours=8),
+                "StartBy": self.start_by,
                 "BackupType": "",
             }
         )
@@ -246,6 +253,7 @@ class CopyJob(Job):
     destination_region: str = ""
     destination_recovery_point_arn: str | None = None
     destination_encryption_key_arn: str | None = None
+    created_by_backup_job_id: str | None = None
 
     @property
     def copy_job_id(self) -> str:
@@ -263,6 +271,7 @@ class CopyJob(Job):
                 "DestinationRecoveryPointArn": self.destination_recovery_point_arn,
                 "DestinationEncryptionKeyArn": self.destination_encryption_key_arn,
                 "DestinationRecoveryPointLifecycle": self.lifecycle,
+                "CreatedByBackupJobId": self.created_by_backup_job_id,
                 "BackupSizeInBytes": BACKUP_SIZE_BYTES,
             }
         )

@@ -17,6 +17,9 @@ ANY_DESTINATION_KEY_TYPES = frozenset({"EFS"})
 # Types whose backups keep the source resource's key, which must then be customer managed to be shared.
 SOURCE_KEY_TYPES = frozenset({"EBS", "EC2", "RDS", "Aurora"})
 TYPES = ONE_ACTION_TYPES | TWO_HOP_TYPES
+# Types fully managed by AWS Backup: backed up under the vault's key, into recovery points of AWS Backup's
+# own (arn:aws:backup:REGION:ACCOUNT:recovery-point:ID) rather than the service's snapshots.
+FULLY_MANAGED_TYPES = TYPES - SOURCE_KEY_TYPES
 
 
 def copies_in_one_action(resource_type: str, one_action_types: frozenset[str]) -> bool:

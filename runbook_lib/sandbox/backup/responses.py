@@ -17,6 +17,7 @@ from moto.core.responses import ActionResult, EmptyResult
 from ..speedups import gen_amzn_requestid_long
 from .exceptions import InvalidParameterValueException
 from .models import SandboxBackupBackend, sandbox_backup_backends
+from .resource_rules import FULLY_MANAGED_TYPES
 from .serialize import ShapedResult
 
 INVALID_NEXT_TOKEN = "Invalid NextToken: it was not returned by this listing with these parameters."
@@ -86,6 +87,8 @@ class SandboxBackupResponse(BackupResponse):
             raise InvalidParameterValueException(msg=INVALID_NEXT_TOKEN) from None
 
     def start_backup_job(self) -> ActionResult:
+        """The answer holds the RecoveryPointArn only for a type fully managed by AWS Backup (EFS), as
+        AWS's API reference says; the others' appears in DescribeBackupJob."""
         job = self.backup_backend.start_backup_job(
             backup_vault_name=self._param("BackupVaultName"),
             resource_arn=self._param("ResourceArn"),
@@ -95,7 +98,7 @@ class SandboxBackupResponse(BackupResponse):
             recovery_point_tags=self._param("RecoveryPointTags"),
         )
         result = {"BackupJobId": job.job_id, "CreationDate": job.creation_date, "IsParent": False}
-        if job.resource_type != "EBS" and job.recovery_point_arn:
+        if job.resource_type in FULLY_MANAGED_TYPES and job.recovery_point_arn:
             result["RecoveryPointArn"] = job.recovery_point_arn
         return ShapedResult(result)
 
@@ -206,3 +209,44 @@ class SandboxBackupResponse(BackupResponse):
         """With NumberOfRecoveryPoints, which moto's Vault keeps under a name its serializer never finds."""
         vault = self.backup_backend.describe_backup_vault(self._param("BackupVaultName"))
         return ShapedResult({**vault.to_list_dict(), "VaultType": "BACKUP_VAULT"})
+
+    def list_backup_plans(self) -> ActionResult:  # type: ignore[override]  # moto's answers a JSON string
+        """With IncludeDeleted read as the boolean it is (moto takes the query text "false" for true)."""
+        plans = self.backup_backend.list_backup_plans(include_deleted=self._param("IncludeDeleted"))
+        return ShapedResult({"BackupPlansList": [plan.to_list_dict() for plan in plans]})
+
+    def update_backup_plan(self) -> ActionResult:
+        plan = self.backup_backend.update_backup_plan(self._param("BackupPlanId"), self._param("BackupPlan"))
+        return ShapedResult(
+            {
+                "BackupPlanId": plan.backup_plan_id,
+                "BackupPlanArn": plan.backup_plan_arn,
+                "CreationDate": plan.creation_date,
+                "VersionId": plan.version_id,
+                "AdvancedBackupSettings": plan.advanced_backup_settings or None,
+            }
+        )
+
+    def create_backup_selection(self) -> ActionResult:
+        selection = self.backup_backend.create_backup_selection(
+            self._param("BackupPlanId"), self._param("BackupSelection"), self._param("CreatorRequestId")
+        )
+        return ShapedResult(
+            {
+                "SelectionId": selection.selection_id,
+                "BackupPlanId": selection.backup_plan_id,
+                "CreationDate": selection.creation_date,
+            }
+        )
+
+    def get_backup_selection(self) -> ActionResult:
+        selection = self.backup_backend.get_backup_selection(self._param("BackupPlanId"), self._param("SelectionId"))
+        return ShapedResult(selection.to_get_dict())
+
+    def list_backup_selections(self) -> ActionResult:
+        selections = self.backup_backend.list_backup_selections(self._param("BackupPlanId"))
+        return ShapedResult({"BackupSelectionsList": [selection.to_list_dict() for selection in selections]})
+
+    def delete_backup_selection(self) -> EmptyResult:
+        self.backup_backend.delete_backup_selection(self._param("BackupPlanId"), self._param("SelectionId"))
+        return EmptyResult()
