@@ -24,6 +24,7 @@ from tests.runbook_steps import prepare
 
 STEP = "09_automate"
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
+RUNBOOK = Path(sys.executable).parent / "runbook"
 TARGET_VAULT_ARN = f"arn:aws:backup:eu-west-1:{TARGET.account_id}:backup-vault:CABTargetVault"
 TOPIC_ARN = f"arn:aws:sns:us-east-1:{SOURCE.account_id}:runbook-copy-failures"
 BY_NAME = {"Name": "walkthrough-volume"}
@@ -150,3 +151,75 @@ def test_cleanup_takes_back_what_step_09_made_and_nothing_else(aws, tmp_path, wo
     assert [t["TopicArn"] for t in sns.list_topics()["Topics"]] == [theirs]
     again = cleanup.cleanup(Run("07_cleanup", run_values))
     assert not any(c.needed for c in again), [c.describe() for c in again if c.needed]
+
+
+def subscribed_queue(aws: Any) -> str:
+    """An SQS queue subscribed to the alert topic step 09 made: what a team's on-call reads."""
+    sqs = aws.source("sqs")
+    queue_url = sqs.create_queue(QueueName="on-call")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws.source("sns").subscribe(TopicArn=TOPIC_ARN, Protocol="sqs", Endpoint=queue_arn)
+    return str(queue_url)
+
+
+def alerts(aws: Any, queue_url: str) -> list[dict[str, Any]]:
+    messages = aws.source("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(json.loads(message["Body"])["Message"]) for message in messages]
+
+
+def test_run_plan_backs_up_and_copies_into_the_destination_vault(aws, tmp_path, world):
+    """Must show: --steps 09_automate's plan, run by `runbook sandbox run-plan`, makes a backup and a completed
+    copy in the destination vault, and no alert."""
+    run_values = runbook_steps.values(tmp_path, selection_tags=BY_NAME)
+    prepare(run_values)
+    automated(run_values)
+    queue = subscribed_queue(aws)
+    target = aws.target("backup")
+    before = {
+        p["RecoveryPointArn"]
+        for p in target.list_recovery_points_by_backup_vault(BackupVaultName="CABTargetVault")["RecoveryPoints"]
+    }
+    done = subprocess.run(
+        [str(RUNBOOK), "sandbox", "run-plan", "CrossAccountCopy", "--dir", str(world.directory)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Started 1 backup job of plan CrossAccountCopy (")
+    backup_job = done.stdout.strip().splitlines()[-1]
+    described = aws.source("backup").describe_backup_job(BackupJobId=backup_job)
+    assert described["State"] == "COMPLETED" and described["CreatedBy"]["BackupPlanId"]
+    copies = aws.source("backup").list_copy_jobs(ByDestinationVaultArn=TARGET_VAULT_ARN)["CopyJobs"]
+    made = [c for c in copies if c["SourceRecoveryPointArn"] == described["RecoveryPointArn"]]
+    assert [c["State"] for c in made] == ["COMPLETED"]
+    after = target.list_recovery_points_by_backup_vault(BackupVaultName="CABTargetVault")["RecoveryPoints"]
+    new = [p for p in after if p["RecoveryPointArn"] not in before]
+    assert [p["RecoveryPointArn"] for p in new] == [made[0]["DestinationRecoveryPointArn"]]
+    assert new[0]["EncryptionKeyArn"] == aws.target("kms").describe_key(KeyId="alias/cmkTarget")["KeyMetadata"]["Arn"]
+    assert alerts(aws, queue) == [], "a completed copy sends no alert"
+
+
+def test_with_the_key_unshared_the_plans_failed_copy_reaches_the_alert_topic(aws, tmp_path, world):
+    """Must show: the failed copy's event reaches the SNS topic (forced past the check that predicts it)."""
+    run_values = runbook_steps.values(tmp_path, selection_tags=BY_NAME, force_copy=True)
+    prepare(run_values, share=False)
+    automated(run_values)
+    queue = subscribed_queue(aws)
+    answer = world.run_plan("CrossAccountCopy")
+    assert len(answer["backup_job_ids"]) == 1
+    copies = aws.source("backup").list_copy_jobs(ByState="FAILED")["CopyJobs"]
+    assert len(copies) == 1 and "Given key ID is not accessible" in copies[0]["StatusMessage"]
+    received = alerts(aws, queue)
+    assert [(e["source"], e["detail-type"], e["detail"]["state"]) for e in received] == [
+        ("aws.backup", "Copy Job State Change", "FAILED")
+    ]
+    assert received[0]["detail"]["copyJobId"] == copies[0]["CopyJobId"]
+    assert "Given key ID is not accessible" in received[0]["detail"]["statusMessage"]
+
+
+def test_run_plan_names_an_unknown_plan_in_one_line(world):
+    done = subprocess.run(
+        [str(RUNBOOK), "sandbox", "run-plan", "NoSuchPlan", "--dir", str(world.directory)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1 and "NoSuchPlan" in done.stderr
