@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_SANDBOX := .sandbox/demo
+DEMO_RUN := runs/demo
 LAB_SANDBOX := .sandbox
 LAB_ARGS ?=
 
@@ -20,13 +21,16 @@ bytecode: $(VENV)/.installed
 	@$(BIN)/python -m compileall -q runbook_lib tests benchmarks
 
 # The whole walkthrough, headless, on a fresh sandbox that is stopped whatever happens.
+# KEEP_SANDBOX=1 leaves the demo's sandbox running (with what the run made) for the steps after it.
 demo: bytecode
-	@rm -rf runs/demo
-	@trap '$(BIN)/runbook sandbox stop --dir $(DEMO_SANDBOX)' EXIT; trap 'exit 130' INT TERM; \
+	@rm -rf $(DEMO_RUN)
+	@trap '$(if $(KEEP_SANDBOX),,$(BIN)/runbook sandbox stop --dir $(DEMO_SANDBOX))' EXIT; trap 'exit 130' INT TERM; \
+	$(BIN)/runbook sandbox stop --dir $(DEMO_SANDBOX) >/dev/null 2>&1; \
 	$(BIN)/runbook sandbox start --dir $(DEMO_SANDBOX) --job-seconds 2 && \
 	$(BIN)/runbook sandbox reset --dir $(DEMO_SANDBOX) --scenario walkthrough && \
 	. $(DEMO_SANDBOX)/sandbox.env && \
-	$(BIN)/runbook run parameters/sandbox.yaml --out runs/demo
+	$(BIN)/runbook run parameters/sandbox.yaml --out $(DEMO_RUN)$(if $(KEEP_SANDBOX), && \
+	echo "The sandbox keeps running: source $(DEMO_SANDBOX)/sandbox.env; stop it with: runbook sandbox stop --dir $(DEMO_SANDBOX)",)
 
 # The browser test drives Debian's chromium (never a downloaded browser build): installed with apt-get
 # when missing and make runs as root, else make stops with the command that installs it.

@@ -208,8 +208,10 @@ def _print_table(rows: list[dict[str, str]]) -> None:
 def _check(args: argparse.Namespace) -> int:
     from .aws.context import Run
     from .core import params
+    from .core.steps import RESTORE_DRILL
     from .troubleshooting import checks, preflight
 
+    steps = _steps(args.steps)
     run = Run("check", _in_scenario(params.load(*args.parameters)))
     preflight.check(run, ("resource",))
     if run.is_fleet:  # the run's checks once, each resource's by outcome
@@ -219,7 +221,8 @@ def _check(args: argparse.Namespace) -> int:
         findings = common + [finding for found in per.values() for finding in found]
         _print_table(fleet.checks_rows(run, (common, per)))
     else:
-        findings = checks.run_checks(run, checks.ALL_CHECKS)
+        chosen = checks.BEFORE_COPY + (checks.BEFORE_RESTORE if RESTORE_DRILL in steps else ())
+        findings = checks.run_checks(run, chosen)
         _print_table([f.row() for f in findings])
     failed = checks.blocking(findings, run.strict_checks)
     if failed:
@@ -358,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
     check = commands.add_parser("check", help="preflight: every known copy failure, checked read-only")
     check.add_argument("parameters", nargs="+", help=FILES_HELP)
+    check.add_argument(
+        "--steps", help="the steps the checks are for (default 00 to 05); with 08_restore_drill, a restore's too"
+    )
     check.set_defaults(handler=_check)
     diagnose = commands.add_parser("diagnose", help="explain failed copy (and backup) jobs of the source account")
     diagnose.add_argument("parameters", nargs="+", help=FILES_HELP)

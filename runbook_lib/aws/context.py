@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +14,7 @@ from ..core.runstate import RunState, carry_out
 from . import clients, facts, restores
 from .jobs import idempotency_token
 
+DB_IDENTIFIER = re.compile(r"\A[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)\Z")
 ROLE_FIX = "create the AWS Backup default role, or set iam_role_name to a role AWS Backup can assume"
 RESTORE_ROLE_FIX = (
     "create AWS Backup's default role in the destination account (the console makes it at the first restore), "
@@ -355,10 +357,11 @@ def named(run: Run) -> list[str]:
 
     def others() -> list[str]:
         rds = run.source("rds")
-        try:
-            return [rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]["DBInstanceArn"]]
-        except rds.exceptions.DBInstanceNotFoundFault:
-            pass
+        if DB_IDENTIFIER.match(name):  # RDS refuses to look up any other name
+            try:
+                return [rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]["DBInstanceArn"]]
+            except rds.exceptions.DBInstanceNotFoundFault:
+                pass
         return [system["FileSystemArn"] for system in file_systems(run) if system.get("Name") == name]
 
     return list(run._once(f"named:{name}", others))

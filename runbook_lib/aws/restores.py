@@ -6,8 +6,9 @@ encrypted with the copy's key, the destination vault's. EBS uses that key on the
 the role needs the key for each of RESTORE_ACTIONS. The key's policy decides first: an explicit Deny
 refuses, a statement naming the role (or everyone) grants. A statement naming the account's root
 only lets the account's IAM policies decide, so then the role's own policies (attached and inline)
-must grant it too. Both are evaluated with the three-valued evaluator: a statement it cannot decide
-makes the answer undetermined, never allowed.
+must grant it too; and an explicit Deny in the role's policies refuses whatever the key says.
+Permission boundaries and service control policies are not read. Both policies are evaluated with the
+three-valued evaluator: a statement it cannot decide makes the answer undetermined, never allowed.
 """
 
 from __future__ import annotations
@@ -130,8 +131,8 @@ def decide(
     region: str,
     read_role_policies: Callable[[], dict[str, dict[str, Any]]],
 ) -> RestoreDecision:
-    """The restore's decision for every action; `read_role_policies()` is called only when the key's
-    policy hands the decision to IAM (the role's policies cost a few reads)."""
+    """The restore's decision for every action. The role's policies (`read_role_policies()`, a few reads)
+    must grant what the key's policy hands to IAM, and an explicit Deny in them refuses in any case."""
     assert principal.arn is not None, "a restore decision is about one role"
     document = iam_policy.parse_policy(key_policy)
     direct = _granting_directly(document, principal.arn)
@@ -142,10 +143,13 @@ def decide(
         if not by_key.allowed:
             found.append(RestoreDecision(by_key.outcome, request.action, KEY_POLICY, by_key.statements))
             continue
-        if iam_policy.decide(direct, request).allowed:
+        by_role = iam_policy.decide(as_attached(read_role_policies(), principal.arn), request)
+        if iam_policy.decide(direct, request).allowed:  # the key grants it: only a Deny of the role's can refuse
+            denying = [s for s in by_role.statements if s.get("Effect") == "Deny"]
+            if by_role.outcome in (iam_policy.DENY, iam_policy.UNDETERMINED) and denying:
+                found.append(RestoreDecision(by_role.outcome, request.action, ROLE_POLICIES, tuple(denying)))
             continue
         through_iam = True
-        by_role = iam_policy.decide(as_attached(read_role_policies(), principal.arn), request)
         if not by_role.allowed:
             found.append(RestoreDecision(by_role.outcome, request.action, ROLE_POLICIES, by_role.statements))
     if not found:

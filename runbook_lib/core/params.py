@@ -499,7 +499,9 @@ def _check_relations(merged: dict[str, Any]) -> None:
         raise ParameterError("resource_name", "empty while resource_arn is empty too; give one of them")
     for item in merged["resources"]:
         if item.startswith("arn:") and (not RESOURCE_ARN.match(item) or ":elasticfilesystem:" in item):
-            raise ParameterError("resources", f"{item!r} is not an EBS volume or RDS DB instance ARN")
+            raise ParameterError(
+                "resources", f"{item!r} is not an EBS volume or RDS DB instance ARN; allowed: those, or Name tags"
+            )
         listed = RESOURCE_ARN.match(item)
         if listed and listed["region"] != merged["source_region"]:
             raise ParameterError("resources", f"{item} is in {listed['region']}; allowed: resources in source_region")
@@ -539,7 +541,7 @@ def _check_relations(merged: dict[str, Any]) -> None:
                 f"{arns.partition(merged[region_name])} of {merged[region_name]}",
             )
     zone = merged["restore_availability_zone"]
-    if zone and zone[:-1] != merged["target_region"]:
+    if zone and zone[:-1] != merged["target_region"] and not zone.startswith(f"{merged['target_region']}-"):
         raise ParameterError(
             "restore_availability_zone",
             f"got {zone!r}; allowed: an Availability Zone of target_region {merged['target_region']}, "

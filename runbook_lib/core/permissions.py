@@ -243,6 +243,7 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "sns:DeleteTopic",
         ),
         TARGET: (
+            "backup:DescribeRestoreJob",
             "ec2:DescribeVolumes",
             "ec2:DeleteVolume",
             "backup:DescribeRecoveryPoint",

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 RULE_NAME = "CrossAccountCopy"
 TOPIC_SID = "RunbookAllowEventBridgeToPublish"
 PLANNED = "(planned, not made yet)"
+LIFECYCLE_KEYS = ("DeleteAfterDays", "MoveToColdStorageAfterDays")  # what a run sets; AWS may add others
 # The checks a plan's copy action must pass: those of the run's copy, but a plan makes its own backups.
 COPY_ACTION_CHECKS = tuple(c for c in checks.BEFORE_COPY if c != "recovery-point-ready")
 
@@ -80,11 +81,14 @@ def plan_document(run: Run) -> dict[str, Any]:
 def selection_document(run: Run, role_arn: str) -> dict[str, Any]:
     """What the plan backs up: the resources carrying selection_tags, or the run's resources by ARN."""
     chosen: dict[str, Any] = {"SelectionName": selection_name(run), "IamRoleArn": role_arn}
-    if run.selection_tags:
-        chosen["ListOfTags"] = [
-            {"ConditionType": "STRINGEQUALS", "ConditionKey": key, "ConditionValue": value}
-            for key, value in sorted(run.selection_tags.items())
-        ]
+    if run.selection_tags:  # Conditions must all hold (ListOfTags would take a resource with any one tag)
+        chosen["Resources"] = ["*"]
+        chosen["Conditions"] = {
+            "StringEquals": [
+                {"ConditionKey": f"aws:ResourceTag/{key}", "ConditionValue": value}
+                for key, value in sorted(run.selection_tags.items())
+            ]
+        }
     else:
         chosen["Resources"] = selection(run) if run.is_fleet else [resource_arn(run)]
     return chosen
@@ -92,12 +96,20 @@ def selection_document(run: Run, role_arn: str) -> dict[str, Any]:
 
 def _as_wanted(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A plan's rules as AWS returns them, reduced to what step 09 sets (AWS adds IDs and defaults)."""
-    keys = ("RuleName", "TargetBackupVaultName", "ScheduleExpression", "Lifecycle", "RecoveryPointTags")
+    keys = ("RuleName", "TargetBackupVaultName", "ScheduleExpression", "RecoveryPointTags")
+
+    def lifecycle(found: dict[str, Any] | None) -> dict[str, Any]:
+        return {k: v for k, v in (found or {}).items() if k in LIFECYCLE_KEYS}
+
     return [
         {
             **{key: rule[key] for key in keys if key in rule},
+            "Lifecycle": lifecycle(rule.get("Lifecycle")),
             "CopyActions": [
-                {"DestinationBackupVaultArn": a["DestinationBackupVaultArn"], "Lifecycle": a.get("Lifecycle", {})}
+                {
+                    "DestinationBackupVaultArn": a["DestinationBackupVaultArn"],
+                    "Lifecycle": lifecycle(a.get("Lifecycle")),
+                }
                 for a in rule.get("CopyActions", [])
             ],
         }
@@ -186,6 +198,14 @@ def _plan_change(run: Run, existing: dict[str, Any] | None) -> Change:
     )
 
 
+def _comparable(found: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    """A selection as AWS returns it, reduced to what step 09 sets (AWS lists every operator, empty)."""
+    reduced = {key: value for key, value in found.items() if key in wanted}
+    if "Conditions" in reduced:
+        reduced["Conditions"] = {op: listed for op, listed in reduced["Conditions"].items() if listed}
+    return reduced
+
+
 def _selection_change(run: Run, existing: dict[str, Any] | None) -> Change:
     backup = run.source("backup")
     wanted = selection_document(run, run.role_arn)
@@ -199,7 +219,7 @@ def _selection_change(run: Run, existing: dict[str, Any] | None) -> Change:
             selection_id = listed[0]["SelectionId"]
             current = backup.get_backup_selection(BackupPlanId=existing["id"], SelectionId=selection_id)
             found = {"id": selection_id, "selection": current["BackupSelection"]}
-    before = {k: v for k, v in found["selection"].items() if k in wanted} if found else None
+    before = _comparable(found["selection"], wanted) if found else None
 
     def replace() -> str:
         plan_id = run.state.get(AUTOMATE, "plan_id") or (existing or {}).get("id")
@@ -257,6 +277,8 @@ def _topic_changes(run: Run) -> tuple[Change, Change]:
         current, exists = None, False
     wanted = _topic_policy(run, current)
     before = json.loads(current) if current else None
+    own = next(s for s in wanted["Statement"] if s.get("Sid") == TOPIC_SID)
+    in_place = before is not None and own in before.get("Statement", [])
 
     def create() -> str:
         made = sns.create_topic(Name=run.alert_topic_name)["TopicArn"]
@@ -264,7 +286,11 @@ def _topic_changes(run: Run) -> tuple[Change, Change]:
         return str(made)
 
     def put_policy() -> None:
-        sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=json.dumps(wanted))
+        """From the policy as it is now: a topic made a moment ago has AWS's default statement, kept."""
+        now = sns.get_topic_attributes(TopicArn=arn)["Attributes"].get("Policy")
+        sns.set_topic_attributes(
+            TopicArn=arn, AttributeName="Policy", AttributeValue=json.dumps(_topic_policy(run, now))
+        )
 
     def no_topic() -> str:
         try:
@@ -293,8 +319,8 @@ def _topic_changes(run: Run) -> tuple[Change, Change]:
             arn,
             f"let EventBridge rule {rule_name(run)} publish to {run.alert_topic_name}",
             put_policy,
-            needed=before != wanted,
-            diff=policy_diff(before, wanted, "topic policy") if before != wanted else "",
+            needed=not in_place,
+            diff=policy_diff(before, wanted, "topic policy") if not in_place else "",
             nothing_to_do="the topic's policy lets the rule publish",
             blocked_by="" if exists or not run.dry_run else f"the topic {PLANNED}",
             precheck=no_topic,
@@ -316,6 +342,8 @@ def _rule_changes(run: Run) -> tuple[Change, Change]:
         rule_ok, targets, exists = False, [], False
 
     def put_rule() -> None:
+        if not exists:  # cleanup takes back only a rule this run made
+            run.state.record(AUTOMATE, rule_created=name)
         made = events.put_rule(
             Name=name,
             EventPattern=json.dumps(pattern),
@@ -416,7 +444,7 @@ def removals(run: Run) -> list[Change]:
                 nothing_to_do="already deleted, nothing to change",
             )
         )
-    for name in _made(run, "events:PutRule"):
+    for name in [n for n in _made(run, "events:PutRule") if run.state.get(AUTOMATE, "rule_created") == n]:
         try:
             targets = [t["Id"] for t in events.list_targets_by_rule(Rule=name)["Targets"]]
             exists = True

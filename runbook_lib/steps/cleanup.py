@@ -57,7 +57,7 @@ def cleanup(run: Run) -> list[Change]:
             if point.needed and (point.profile, point.region) == (vault_change.profile, vault_change.region)
         ]
     changes += vault_changes
-    if run.state.get(RESTORE_DRILL, "restored_resource_arn"):  # a volume the restore drill kept
+    if run.state.get(RESTORE_DRILL, "restore_job_id"):  # a volume the restore drill kept, or did not wait for
         changes.append(restore.removal(run, keep=False))
     changes += automation.removals(run)
     if run.revert_sharing:

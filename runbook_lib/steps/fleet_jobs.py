@@ -43,7 +43,7 @@ def refusals(backup: Any) -> tuple[type[Exception], ...]:
 
 def refused(run: Run, step: str, arn: str, operation: str, error: Any) -> NotMade:
     message = error.response["Error"]["Message"]
-    known = registry.match(message)
+    known = registry.match(message, "copy" if "Copy" in operation else "backup")
     why = f"[{known.id if known else 'unknown'}] {operation} refused: {message}"
     fix = checks.CHECKS[known.id](checks.Facts(run, resource=arn)).fix if known else "read the message"
     fail(run, step, arn, why, fix)
@@ -184,7 +184,7 @@ def follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: Ca
 def _jobfailure(run: Run, kind: str, arn: str, row: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     """A job AWS reports ended without completing: its row's failure, with the known failure's fix."""
     message = job.get("StatusMessage") or "no status message"
-    known = registry.match(message)
+    known = registry.match(message, kind)
     fix = checks.CHECKS[known.id](checks.Facts(run, resource=arn)).fix if known else "read the message"
     failed = {"job_id": row["job_id"], "state": job["State"], "status_message": message}
     return {

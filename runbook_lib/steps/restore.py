@@ -16,9 +16,9 @@ import logging
 from typing import Any
 
 from ..aws import jobs, keys, restores
-from ..aws.context import RESTORE_ROLE_FIX, Run
-from ..core import arns
-from ..core.changes import Change
+from ..aws.context import RESTORE_ROLE_FIX, Run, resource_arn
+from ..core import arns, resource_types
+from ..core.changes import Change, NotMade
 from ..core.errors import StepFailed
 from ..core.steps import COPY_TO_TARGET, RESTORE_DRILL
 from ..troubleshooting import checks
@@ -52,6 +52,14 @@ def start_restore(run: Run) -> Change:
             "the restore drill restores one copy; this run selects many resources",
             "set resource_arn (or resource_name) to the resource whose copy to restore",
         )
+    row = resource_types.type_of(resource_arn(run))
+    if row is None or row.name != RESOURCE_TYPE:
+        raise StepFailed(
+            run.step,
+            f"the restore drill restores EBS volumes; {resource_arn(run)} is "
+            f"{'an ' + row.name + ' resource' if row else 'of a type the runbook does not restore'}",
+            "set resource_arn or resource_name to an EBS volume whose copy to restore",
+        )
     earlier = _recorded(run, "restore_job_id")
     if earlier is None:
         checks.require(run, checks.run_checks(run, checks.BEFORE_RESTORE))
@@ -75,6 +83,8 @@ def start_restore(run: Run) -> Change:
             raise no_recovery_point(run, "target")
         metadata = restores.restore_metadata(run.target_profile, run.target_region, run.target_vault_name, chosen)
         metadata["availabilityZone"] = zone
+        if key is not None:  # the key the checks judged, whatever the metadata kept
+            metadata.update(encrypted="true", kmsKeyId=key.arn)
         token = jobs.idempotency_token(str(run.state.directory), "restore", chosen, str(attempt))
         job_id = backup.start_restore_job(
             RecoveryPointArn=chosen,
@@ -159,13 +169,18 @@ def record_validation(run: Run) -> Change:
     done = job_id is not None and _recorded(run, "validation_recorded") == job_id
     backup = run.target("backup")
 
-    def put() -> None:
-        backup.put_restore_validation_result(
-            RestoreJobId=job_id,
-            ValidationStatus=verified["verdict"],
-            ValidationStatusMessage=verified["message"][:1000],
-        )
+    def put() -> NotMade | None:
+        try:
+            backup.put_restore_validation_result(
+                RestoreJobId=job_id,
+                ValidationStatus=verified["verdict"],
+                ValidationStatusMessage=verified["message"][:1000],
+            )
+        except (backup.exceptions.InvalidRequestException, backup.exceptions.InvalidParameterValueException) as error:
+            # the verdict stays in the run's record; the drill goes on to delete its volume
+            return NotMade(f"AWS Backup did not take the verdict: {error.response['Error']['Message']}")
         run.state.record(RESTORE_DRILL, validation_recorded=job_id)
+        return None
 
     return Change(
         run.step,
@@ -186,9 +201,21 @@ def remove_restored(run: Run) -> Change:
     return removal(run, keep=run.keep_restored)
 
 
+def _made_by_job(run: Run) -> str | None:
+    job_id = _recorded(run, "restore_job_id")
+    if not job_id or run.step == RESTORE_DRILL:
+        return None
+    backup = run.target("backup")
+    try:
+        return backup.describe_restore_job(RestoreJobId=job_id).get("CreatedResourceArn")
+    except backup.exceptions.ResourceNotFoundException:
+        return None
+
+
 def removal(run: Run, keep: bool) -> Change:
-    """Deleting the drill's volume, unless `keep`; nothing to do once it is deleted (or never made)."""
-    resource = _recorded(run, "restored_resource_arn")
+    """Deleting the drill's volume, unless `keep`; nothing to do once it is deleted (or never made). A
+    restore that ended after its step stopped waiting is looked up: its volume is the run's too."""
+    resource = _recorded(run, "restored_resource_arn") or _made_by_job(run)
     volume_id = resource.rsplit("/", 1)[-1] if resource else None
     ec2 = run.target("ec2")
     gone = bool(_recorded(run, "volume_deleted"))
@@ -212,7 +239,11 @@ def removal(run: Run, keep: bool) -> Change:
         delete,
         needed=not gone and not keep and (volume_id is not None or run.step == RESTORE_DRILL),
         nothing_to_do=(
-            "kept: keep_restored is true (step 07 deletes it)" if keep and not gone else GONE if gone else ""
+            "kept: keep_restored is true (step 07 deletes it)"
+            if keep and not gone
+            else GONE
+            if gone
+            else "the restore made no volume, nothing to delete"
         ),
         blocked_by="" if volume_id else f"the restore {PLANNED}",
     )

@@ -74,10 +74,9 @@ def _rule(run: Run) -> dict[str, Any]:
 def _selection(run: Run) -> dict[str, Any]:
     document = automation.selection_document(run, run.role_arn)
     chosen = {"SelectionName": document["SelectionName"], "IamRoleArn": document["IamRoleArn"]}
-    if "ListOfTags" in document:
-        chosen["ListOfTags"] = document["ListOfTags"]
-    else:
-        chosen["Resources"] = document["Resources"]
+    chosen["Resources"] = document["Resources"]
+    if "Conditions" in document:
+        chosen["Conditions"] = document["Conditions"]
     return chosen
 
 

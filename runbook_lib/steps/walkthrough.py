@@ -297,7 +297,11 @@ def share_source_key(run: Run) -> Change:
             f"{found['recovery_point_key_alias']}, whose policy cannot be changed"
         )
         if not run.force_copy:
-            raise StepFailed(run.step, finding, checks.CHECKS["source-key-customer-managed"](checks.Facts(run)).fix)
+            fix = checks.CHECKS["source-key-customer-managed"](checks.Facts(run)).fix or (
+                "the backup takes its vault's key: set source_vault_key to a customer managed key, with a new "
+                "source_vault_name (a vault's key cannot change), and back up again"
+            )
+            raise StepFailed(run.step, finding, fix)
         return Change(
             run.step,
             run.source_profile,
@@ -377,7 +381,7 @@ def start_copy(run: Run, hop: str = "copy") -> Change:
             job_id = backup.start_copy_job(**run.copy_request(chosen, attempt, role_arn, hop))["CopyJobId"]
         except backup.exceptions.InvalidParameterValueException as error:
             message = error.response["Error"]["Message"]
-            known = registry.match(message)
+            known = registry.match(message, "copy")
             check_id = known.id if known else diagnose.UNKNOWN
             raise StepFailed(
                 run.step,

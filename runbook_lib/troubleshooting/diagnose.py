@@ -42,7 +42,7 @@ class Diagnosis:
 
 def explain(run: Run, job_id: str, kind: str, state: str, message: str) -> Diagnosis:
     diagnosis = Diagnosis(job_id, kind, state, message)
-    known = registry.match(message)
+    known = registry.match(message, "copy" if kind == "hop" else kind)
     if known is None:
         return diagnosis
     diagnosis.check_id, diagnosis.cause = known.id, known.cause
@@ -54,7 +54,7 @@ def explain(run: Run, job_id: str, kind: str, state: str, message: str) -> Diagn
 
 def failed_jobs(run: Run, copy_job_id: str | None = None) -> list[Diagnosis]:
     """Diagnose the named copy job, or every failed copy and backup job of the source account and Region
-    and every failed restore job (the restore drill's) of the destination account and Region."""
+    and every failed restore job of the destination account and Region (the restore drill's among them)."""
     backup = run.source("backup")
     if copy_job_id:
         try:

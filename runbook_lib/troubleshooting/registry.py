@@ -46,8 +46,12 @@ class KnownFailure:
     pattern: re.Pattern[str] | None = None
     fixable: bool = False
     lesson: Lesson | None = None
+    jobs: tuple[str, ...] = ("backup", "copy")  # the kinds of job that end with its message
 
-    def matches(self, message: str) -> bool:
+    def matches(self, message: str, kind: str = "") -> bool:
+        """Whether AWS's message (of a job of this kind, when given) is this failure's."""
+        if kind and kind not in self.jobs:
+            return False
         return self.pattern is not None and bool(self.pattern.search(message or ""))
 
 
@@ -204,6 +208,7 @@ FAILURES: tuple[KnownFailure, ...] = (
         "an explicit deny in a resource-based policy",
         re.compile(r"is not authorized to perform: kms:\S+ on resource: arn:aws[\w-]*:kms:"),
         fixable=True,
+        jobs=("restore",),
         lesson=Lesson(
             8,
             "target-key-denies-restore",
@@ -227,9 +232,10 @@ FIXABLE = tuple(f.id for f in FAILURES if f.fixable)
 LESSONS = tuple(sorted((f for f in FAILURES if f.lesson), key=lambda f: f.lesson.number))  # type: ignore[union-attr]
 
 
-def match(message: str) -> KnownFailure | None:
-    """The known failure whose AWS message this is, or None: a message is never forced into one."""
-    return next((f for f in FAILURES if f.matches(message)), None)
+def match(message: str, kind: str = "") -> KnownFailure | None:
+    """The known failure whose AWS message this is (for a job of this kind, when given), or None: a
+    message is never forced into one."""
+    return next((f for f in FAILURES if f.matches(message, kind)), None)
 
 
 def trainer_file(failure: KnownFailure) -> str:

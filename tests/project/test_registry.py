@@ -139,3 +139,12 @@ def test_notebook_06_shows_the_registry():
     assert "ui.known_failures_frame()" in code
     text = "".join("".join(c["source"]) for c in notebook["cells"])
     assert not any(f.aws_message[:40] in text for f in registry.FAILURES if f.aws_message), "a message written out"
+
+
+def test_a_failure_is_matched_only_for_the_kind_of_job_that_ends_with_it():
+    restore_message = registry.BY_ID["restore-key-usable"].aws_message
+    assert registry.match(restore_message, "restore") is registry.BY_ID["restore-key-usable"]
+    assert registry.match(restore_message, "copy") is None, "a copy's KMS refusal is not a restore's"
+    copy_message = registry.BY_ID["source-key-shared"].aws_message
+    assert registry.match(copy_message, "restore") is None
+    assert registry.match(copy_message, "copy") is registry.BY_ID["source-key-shared"]

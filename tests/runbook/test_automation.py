@@ -64,8 +64,9 @@ def test_step_09_keeps_a_plan_that_copies_a_selection_by_tag_and_an_alert_and_a_
     chosen = backup.get_backup_selection(
         BackupPlanId=plans[0]["BackupPlanId"], SelectionId=selections[0]["SelectionId"]
     )
-    assert chosen["BackupSelection"]["ListOfTags"] == [
-        {"ConditionType": "STRINGEQUALS", "ConditionKey": "Name", "ConditionValue": "walkthrough-volume"}
+    assert chosen["BackupSelection"]["Resources"] == ["*"]
+    assert chosen["BackupSelection"]["Conditions"]["StringEquals"] == [
+        {"ConditionKey": "aws:ResourceTag/Name", "ConditionValue": "walkthrough-volume"}
     ]
     events = aws.source("events")
     described = events.describe_rule(Name="CrossAccountCopy-copy-failed")
@@ -223,3 +224,25 @@ def test_run_plan_names_an_unknown_plan_in_one_line(world):
     )  # fmt: skip
     assert done.returncode == 2 and done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1 and "NoSuchPlan" in done.stderr
+
+
+def test_a_selection_by_two_tags_takes_only_resources_carrying_both(aws, tmp_path, world):
+    ec2 = aws.source("ec2")
+    by_name = {
+        tag["Value"]: volume["VolumeId"]
+        for volume in ec2.describe_volumes()["Volumes"]
+        for tag in volume.get("Tags", [])
+        if tag["Key"] == "Name"
+    }
+    ec2.create_tags(
+        Resources=[by_name["walkthrough-volume"], by_name["default-key-volume"]],
+        Tags=[{"Key": "Tier", "Value": "gold"}],
+    )
+    run_values = runbook_steps.values(tmp_path, selection_tags={**BY_NAME, "Tier": "gold"})
+    prepare(run_values)
+    automated(run_values)
+    answer = world.run_plan("CrossAccountCopy")
+    backed_up = [
+        aws.source("backup").describe_backup_job(BackupJobId=j)["ResourceArn"] for j in answer["backup_job_ids"]
+    ]
+    assert [arn.rsplit("/", 1)[-1] for arn in backed_up] == [by_name["walkthrough-volume"]]

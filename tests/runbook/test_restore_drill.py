@@ -178,9 +178,16 @@ def allow(principal: Any, actions: Any = "kms:*", **more: Any) -> dict[str, Any]
     return {"Effect": "Allow", "Principal": principal, "Action": actions, "Resource": "*", **more}
 
 
-def test_a_key_policy_naming_the_role_grants_without_reading_the_role_policies():
+def test_a_key_policy_naming_the_role_grants_unless_the_role_policies_deny():
     decision, read = decide({"Statement": [allow({"AWS": ROLE_ARN})]})
-    assert decision.allowed and not decision.through_iam and not read
+    assert decision.allowed and not decision.through_iam and read
+    deny = {"Sid": "NoKms", "Effect": "Deny", "Action": "kms:*", "Resource": "*"}
+    decision, _ = decide({"Statement": [allow({"AWS": ROLE_ARN})]}, {"Guard": {"Statement": [deny]}})
+    assert (decision.outcome, decision.where, decision.action) == (
+        iam_policy.DENY,
+        restores.ROLE_POLICIES,
+        "kms:DescribeKey",
+    )
 
 
 def test_the_account_root_hands_the_decision_to_the_role_policies():
