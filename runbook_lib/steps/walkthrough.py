@@ -566,6 +566,15 @@ def hops_line(run: Run) -> str:
     )
 
 
+def copy_jobs_table(run: Run) -> list[dict[str, Any]]:
+    """The source account's copy jobs, newest first: in the source Region, and for a copy in two hops in
+    the target Region too, where the second hop runs."""
+    rows = jobs.jobs_table(run.source_profile, run.source_region, "copy")
+    if not run.is_fleet and run.copies_in_two_hops():
+        rows += jobs.jobs_table(*run.side("hop"), "copy")
+    return sorted(rows, key=lambda row: row["created"], reverse=True)
+
+
 def second_hops(run: Run) -> list[Change]:
     """The second hop of a copy in two hops; nothing otherwise."""
     return [start_copy(run, "second")] if not run.is_fleet and run.copies_in_two_hops() else []

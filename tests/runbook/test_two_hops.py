@@ -152,3 +152,7 @@ def test_runbook_run_copies_walkthrough_db_in_two_hops(world, tmp_path):
     copied = json.loads((tmp_path / "run" / "04_copy_to_target.ipynb").read_text())
     text = "".join("".join(o.get("text", "")) for c in copied["cells"] for o in c.get("outputs", []))
     assert "Two hops: an RDS backup cannot change account and Region in one copy job" in text
+    table = next(c for c in copied["cells"] if "".join(c["source"]) == "ui.table(rb.copy_jobs_table(run))")
+    shown = "".join("".join(o.get("data", {}).get("text/plain", "")) for o in table["outputs"])
+    assert "arn:aws:rds:eu-west-1:222222222222:snapshot:" in shown, "the first hop's job is in the jobs table"
+    assert "arn:aws:rds:eu-west-1:333333333333:snapshot:" in shown, "and so is the second's"
