@@ -85,8 +85,8 @@ def share_statements(target_account: str = TARGET.account_id) -> list[dict[str, 
     ]
 
 
-def add_key_statements(aws: Any, alias: str, statements: list[dict[str, Any]]) -> None:
-    kms = aws.source("kms")
+def add_key_statements(aws: Any, alias: str, statements: list[dict[str, Any]], region: str = SOURCE_REGION) -> None:
+    kms = aws.source("kms", region)
     key_id = key_arn(kms, alias)
     policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
     policy["Statement"].extend(statements)
@@ -133,8 +133,11 @@ def prepare_everything(
     return back_up(aws, resource_arn or volume_arn(aws, volume))
 
 
-def copy(aws: Any, recovery_point_arn: str, destination_vault_arn: str = TARGET_VAULT_ARN) -> dict[str, Any]:
-    backup = aws.source("backup")
+def copy(
+    aws: Any, recovery_point_arn: str, destination_vault_arn: str = TARGET_VAULT_ARN, region: str = SOURCE_REGION
+) -> dict[str, Any]:
+    """A copy the source account starts in `region` from its SourceVault there; the job as it ended."""
+    backup = aws.source("backup", region)
     job = backup.start_copy_job(
         RecoveryPointArn=recovery_point_arn,
         SourceBackupVaultName=SOURCE_VAULT,

@@ -53,6 +53,14 @@ PREFLIGHT = {
     ),
 }
 
+# What finding the run's resource by name reads, in the source account (context.named).
+RESOURCE_LOOKUP = (
+    "sts:GetCallerIdentity",
+    "ec2:DescribeVolumes",
+    "rds:DescribeDBInstances",
+    "elasticfilesystem:DescribeFileSystems",
+)
+
 # What the checks before a restore read (checks.py, aws/restores.py), in the destination account.
 RESTORE_CHECKS = (
     "iam:GetRole",
@@ -157,12 +165,7 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         TARGET: PREFLIGHT[TARGET],
     },
     VERIFY_TARGET_KEY: {
-        SOURCE: (
-            "sts:GetCallerIdentity",
-            "ec2:DescribeVolumes",
-            "rds:DescribeDBInstances",
-            "elasticfilesystem:DescribeFileSystems",
-        ),
+        SOURCE: RESOURCE_LOOKUP,
         TARGET: (
             "backup:DescribeRecoveryPoint",
             "backup:DescribeBackupVault",
@@ -174,12 +177,7 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     RESTORE_DRILL: {
-        SOURCE: (
-            "sts:GetCallerIdentity",
-            "ec2:DescribeVolumes",
-            "rds:DescribeDBInstances",
-            "elasticfilesystem:DescribeFileSystems",
-        ),
+        SOURCE: RESOURCE_LOOKUP,
         TARGET: (
             *PREFLIGHT[TARGET],
             *RESTORE_CHECKS,

@@ -117,15 +117,33 @@ def _as_wanted(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def find_plan(run: Run) -> dict[str, Any] | None:
-    """The source account's backup plan named plan_name (ID and rules), or None."""
+def find_plan(run: Run, name: str = "") -> dict[str, Any] | None:
+    """The source account's backup plan of this name (plan_name by default), with its ID and rules, or None."""
     backup = run.source("backup")
     for page in backup.get_paginator("list_backup_plans").paginate():
         for listed in page["BackupPlansList"]:
-            if listed["BackupPlanName"] == run.plan_name:
+            if listed["BackupPlanName"] == (name or run.plan_name):
                 found = backup.get_backup_plan(BackupPlanId=listed["BackupPlanId"])
                 return {"id": found["BackupPlanId"], "arn": found["BackupPlanArn"], "plan": found["BackupPlan"]}
     return None
+
+
+def _topic_attributes(run: Run, arn: str) -> dict[str, str] | None:
+    """The topic's attributes (its policy among them), or None when there is no such topic."""
+    sns = run.source("sns")
+    try:
+        return dict(sns.get_topic_attributes(TopicArn=arn)["Attributes"])
+    except sns.exceptions.NotFoundException:
+        return None
+
+
+def _rule(run: Run, name: str) -> dict[str, Any] | None:
+    """The EventBridge rule as DescribeRule gives it, or None when there is no such rule."""
+    events = run.source("events")
+    try:
+        return dict(events.describe_rule(Name=name))
+    except events.exceptions.ResourceNotFoundException:
+        return None
 
 
 def _require_one_copy_job(run: Run) -> None:
@@ -270,11 +288,8 @@ def _topic_policy(run: Run, current: str | None) -> dict[str, Any]:
 def _topic_changes(run: Run) -> tuple[Change, Change]:
     sns = run.source("sns")
     arn = topic_arn(run)
-    try:
-        current: str | None = sns.get_topic_attributes(TopicArn=arn)["Attributes"].get("Policy")
-        exists = True
-    except sns.exceptions.NotFoundException:
-        current, exists = None, False
+    attributes = _topic_attributes(run, arn)
+    exists, current = attributes is not None, (attributes or {}).get("Policy")
     wanted = _topic_policy(run, current)
     before = json.loads(current) if current else None
     own = next(s for s in wanted["Statement"] if s.get("Sid") == TOPIC_SID)
@@ -287,17 +302,13 @@ def _topic_changes(run: Run) -> tuple[Change, Change]:
 
     def put_policy() -> None:
         """From the policy as it is now: a topic made a moment ago has AWS's default statement, kept."""
-        now = sns.get_topic_attributes(TopicArn=arn)["Attributes"].get("Policy")
+        now = (_topic_attributes(run, arn) or {}).get("Policy")
         sns.set_topic_attributes(
             TopicArn=arn, AttributeName="Policy", AttributeValue=json.dumps(_topic_policy(run, now))
         )
 
     def no_topic() -> str:
-        try:
-            sns.get_topic_attributes(TopicArn=arn)
-        except sns.exceptions.NotFoundException:
-            return f"topic {run.alert_topic_name} does not exist yet"
-        return ""
+        return "" if _topic_attributes(run, arn) is not None else f"topic {run.alert_topic_name} does not exist yet"
 
     return (
         Change(
@@ -332,14 +343,11 @@ def _rule_changes(run: Run) -> tuple[Change, Change]:
     events = run.source("events")
     name = rule_name(run)
     pattern = failed_copy_pattern()
-    try:
-        described = events.describe_rule(Name=name)
-        current_pattern = json.loads(described.get("EventPattern") or "null")
-        rule_ok = current_pattern == pattern and described.get("State") == "ENABLED"
-        targets = [t["Arn"] for t in events.list_targets_by_rule(Rule=name)["Targets"]]
-        exists = True
-    except events.exceptions.ResourceNotFoundException:
-        rule_ok, targets, exists = False, [], False
+    described = _rule(run, name)
+    exists = described is not None
+    found = (json.loads(described.get("EventPattern") or "null"), described.get("State")) if described else None
+    rule_ok = found == (pattern, "ENABLED")
+    targets = [t["Arn"] for t in events.list_targets_by_rule(Rule=name)["Targets"]] if exists else []
 
     def put_rule() -> None:
         if not exists:  # cleanup takes back only a rule this run made
@@ -353,11 +361,7 @@ def _rule_changes(run: Run) -> tuple[Change, Change]:
         run.state.record(AUTOMATE, rule_arn=made["RuleArn"])
 
     def no_rule() -> str:
-        try:
-            events.describe_rule(Name=name)
-        except events.exceptions.ResourceNotFoundException:
-            return f"rule {name} does not exist yet"
-        return ""
+        return "" if _rule(run, name) is not None else f"rule {name} does not exist yet"
 
     def put_target() -> None:
         answer = events.put_targets(Rule=name, Targets=[{"Id": "alert-topic", "Arn": topic_arn(run)}])
@@ -416,13 +420,27 @@ def _made(run: Run, action: str) -> list[str]:
     )
 
 
+def _taking_back(run: Run, action: str, target: str, what: str, do: Any, exists: bool) -> Change:
+    return Change(
+        run.step,
+        run.source_profile,
+        run.source_region,
+        action,
+        target,
+        f"delete {what} (step 09 made it)",
+        do,
+        needed=exists,
+        nothing_to_do="already deleted, nothing to change",
+    )
+
+
 def removals(run: Run) -> list[Change]:
     """What step 09 made, taken back: the plan (its selections first: AWS deletes no plan that has
     any), the rule (its targets first) and the topic. Nothing the run did not create."""
     backup, events, sns = run.source("backup"), run.source("events"), run.source("sns")
     changes = []
     for name in _made(run, "backup:CreateBackupPlan"):
-        found = find_plan(run) if name == run.plan_name else None
+        found = find_plan(run, name)
 
         def delete_plan(plan: dict[str, Any] | None = found) -> None:
             assert plan is not None
@@ -432,64 +450,34 @@ def removals(run: Run) -> list[Change]:
             backup.delete_backup_plan(BackupPlanId=plan["id"])
 
         changes.append(
-            Change(
-                run.step,
-                run.source_profile,
-                run.source_region,
-                "backup:DeleteBackupPlan",
-                name,
-                f"delete backup plan {name} and its selections (step 09 made it)",
-                delete_plan,
-                needed=found is not None,
-                nothing_to_do="already deleted, nothing to change",
+            _taking_back(
+                run, "backup:DeleteBackupPlan", name, f"backup plan {name} and its selections", delete_plan, bool(found)
             )
         )
-    for name in [n for n in _made(run, "events:PutRule") if run.state.get(AUTOMATE, "rule_created") == n]:
-        try:
-            targets = [t["Id"] for t in events.list_targets_by_rule(Rule=name)["Targets"]]
-            exists = True
-        except events.exceptions.ResourceNotFoundException:
-            targets, exists = [], False
+    rule = run.state.get(AUTOMATE, "rule_created")  # a rule found in place is someone else's
+    if rule:
 
-        def delete_rule(rule: str = name, ids: list[str] = targets) -> None:
+        def delete_rule() -> None:
+            ids = [t["Id"] for t in events.list_targets_by_rule(Rule=rule)["Targets"]]
             if ids:
                 events.remove_targets(Rule=rule, Ids=ids)
             events.delete_rule(Name=rule)
 
+        exists = _rule(run, rule) is not None
         changes.append(
-            Change(
-                run.step,
-                run.source_profile,
-                run.source_region,
-                "events:DeleteRule",
-                name,
-                f"delete EventBridge rule {name} and its targets (step 09 made it)",
-                delete_rule,
-                needed=exists,
-                nothing_to_do="already deleted, nothing to change",
+            _taking_back(
+                run, "events:DeleteRule", rule, f"EventBridge rule {rule} and its targets", delete_rule, exists
             )
         )
     for arn in _made(run, "sns:CreateTopic"):
-        try:
-            sns.get_topic_attributes(TopicArn=arn)
-            exists = True
-        except sns.exceptions.NotFoundException:
-            exists = False
 
         def delete_topic(topic: str = arn) -> None:
             sns.delete_topic(TopicArn=topic)
 
+        exists = _topic_attributes(run, arn) is not None
         changes.append(
-            Change(
-                run.step,
-                run.source_profile,
-                run.source_region,
-                "sns:DeleteTopic",
-                arn,
-                f"delete SNS topic {arn} (step 09 made it; its subscriptions go with it)",
-                delete_topic,
-                needed=exists,
-                nothing_to_do="already deleted, nothing to change",
+            _taking_back(
+                run, "sns:DeleteTopic", arn, f"SNS topic {arn} (its subscriptions go with it)", delete_topic, exists
             )
         )
     return changes

@@ -5,7 +5,8 @@ the changes it plans (shown first, applied by `apply` or an Apply button, logged
 what it produced. With apply false (a dry run) every step still plans: where its input would come
 from a change an earlier step only planned, it plans against what that change will produce and
 says so; where nothing will produce it, it says which step does, in one line, without failing.
-Nothing here knows whether it talks to AWS or to the sandbox.
+Nothing here knows whether it talks to AWS or to the sandbox. Step 3, the copy in one job or in two
+hops, is in copying.py.
 """
 
 from __future__ import annotations
@@ -19,10 +20,19 @@ from ..aws.sharing import enable_cross_account_change, vaults_principal
 from ..core import arns, grants, resource_types
 from ..core.changes import Change
 from ..core.errors import StepFailed
-from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, VERIFY_SOURCE_KEY, VERIFY_TARGET_KEY
-from ..troubleshooting import checks, diagnose, preflight, registry
+from ..core.steps import CREATE_BACKUP, VERIFY_SOURCE_KEY, VERIFY_TARGET_KEY
+from ..troubleshooting import checks, preflight
 from . import fleet
 from .cleanup import cleanup
+from .copying import (
+    copy_blocker,
+    copy_jobs_table,
+    hops_line,
+    second_hops,
+    start_copy,
+    wait_for_copy,
+    wait_for_second_hop,
+)
 from .encryption import (
     backup_key_arn,
     destination_recovery_point,
@@ -39,10 +49,17 @@ from .results import SIDES
 log = logging.getLogger(__name__)
 RECOVERY_POINTS_PAGE = 1000  # the most ListRecoveryPointsByBackupVault returns in one page
 
-__all__ = [
+__all__ = [  # what the notebooks and tests reach through this module, besides its own steps
     "Outcome",
     "Run",
     "cleanup",
+    "copy_blocker",
+    "copy_jobs_table",
+    "hops_line",
+    "second_hops",
+    "start_copy",
+    "wait_for_copy",
+    "wait_for_second_hop",
     "destination_recovery_point",
     "encryption_of",
     "encryption_sentence",
@@ -343,111 +360,6 @@ def _share_key(run: Run, key_arn: str, alias: str, side: str) -> Change:
     return change
 
 
-# ----- step 3 --------------------------------------------------------------------------------------
-
-
-def start_copy(run: Run, hop: str = "copy") -> Change:
-    """Plan the copy to the destination vault; a copy this run started is not started again until it failed.
-
-    A copy in two hops (run.copies_in_two_hops) is two of these: `hop` "first" copies the backup across
-    Regions into the hop vault of the source account, "second" copies that across accounts into the
-    destination vault. The preflight checks run first (before the first hop: they cover both); a
-    blocking failure stops the step unless force_copy (for trainers). In a dry run, what an earlier
-    step will provide blocks the plan's Apply, not the step.
-    """
-    kind = "hop" if hop == "first" else "copy"
-    earlier = run.state.get(COPY_TO_TARGET, f"{kind}_job_id")
-    checked = earlier or hop == "second"
-    pending = [] if checked else checks.require(run, checks.run_checks(run, as_planned=True))
-    if hop == "second":
-        point = run.state.get(COPY_TO_TARGET, "hop_recovery_point_arn")
-        if point is None and not run.dry_run and earlier is None:
-            raise StepFailed(run.step, "the first hop has not completed", "start the first hop and wait for it")
-    else:
-        point = source_recovery_point(run)
-        if point is None and not run.dry_run and earlier is None:
-            raise no_recovery_point(run, "source")
-    attempt = len(run.state.get(COPY_TO_TARGET, f"failed_{kind}_jobs", []))
-    profile, region = run.side("hop" if hop == "second" else "source")
-    backup = clients.client(profile, "backup", region)
-    role_arn = run.role_arn
-    destination = run.hop_vault_arn if hop == "first" else run.target_vault_arn
-
-    def start() -> str:
-        chosen = point or (
-            run.state.get(COPY_TO_TARGET, "hop_recovery_point_arn") if hop == "second" else source_recovery_point(run)
-        )
-        try:
-            job_id = backup.start_copy_job(**run.copy_request(chosen, attempt, role_arn, hop))["CopyJobId"]
-        except backup.exceptions.InvalidParameterValueException as error:
-            message = error.response["Error"]["Message"]
-            known = registry.match(message, "copy")
-            check_id = known.id if known else diagnose.UNKNOWN
-            raise StepFailed(
-                run.step,
-                f"[{check_id}] StartCopyJob refused: {message}",
-                checks.run_checks(run, (check_id,))[0].fix if known else "read the message",
-            ) from None
-        recorded = "hop_source_recovery_point_arn" if hop == "first" else "source_recovery_point_arn"
-        run.state.record(COPY_TO_TARGET, **{f"{kind}_job_id": job_id, recorded: chosen})
-        return job_id
-
-    if hop == "second":
-        source = point or f"(the first hop's copy in {run.hop_vault}, not made yet)"
-    else:
-        planned = run.state.planned_effect("backup", resource_arn=resource_arn(run))
-        source = point or (
-            f"(the recovery point of the backup planned in {CREATE_BACKUP})"
-            if planned
-            else f"(no recovery point yet: step {CREATE_BACKUP} makes it)"
-        )
-    what = {
-        "first": "first hop: copy across Regions, in the source account: ",
-        "second": "second hop: copy across accounts, in the target Region: ",
-    }.get(hop, "")
-    summary = (
-        f"{what}copy {source} to {destination}"
-        if earlier is None
-        else f"copy job {earlier} was started earlier: waiting for it, not starting another"
-    )
-    blocked_by = "; ".join(f"step {f.needs_step} makes good [{f.check_id}] {f.finding}" for f in pending)
-    if point is None and not blocked_by:
-        blocked_by = (
-            "the first hop makes the recovery point (planned, not made yet)"
-            if hop == "second"
-            else f"step {CREATE_BACKUP} makes the recovery point (planned, not made yet)"
-        )
-    return Change(
-        run.step,
-        profile,
-        region,
-        "backup:StartCopyJob",
-        destination,
-        summary,
-        start,
-        needed=earlier is None,
-        blocked_by=blocked_by,
-        precheck=lambda: copy_blocker(run, hop),
-        effect={"kind": kind, "recovery_point_arn": point, "destination_vault_arn": destination},
-    )
-
-
-def copy_blocker(run: Run, hop: str = "copy") -> str:
-    """What stops the copy now, read from AWS as it is (not as planned): '' when nothing does."""
-    if hop == "second" and run.state.get(COPY_TO_TARGET, "hop_recovery_point_arn") is None:
-        return "the first hop has not completed"
-    if hop != "second" and source_recovery_point(run) is None:
-        return f"no recovery point yet: step {CREATE_BACKUP} makes it"
-    if run.force_copy:
-        return ""
-    failed = checks.blocking(checks.run_checks(run), run.strict_checks)
-    return "; ".join(f"[{f.check_id}] {f.finding}" for f in failed)
-
-
-def wait_for_copy(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
-    return wait_for(run, "copy", progress, delay)
-
-
 # ----- step 4 --------------------------------------------------------------------------------------
 
 
@@ -551,39 +463,6 @@ def wait_for_copies(run: Run, progress: jobs.Progress | None = None, delay: int 
     if run.is_fleet:
         return fleet.wait(run, "copy", progress, delay)
     return wait_for(run, "hop" if run.copies_in_two_hops() else "copy", progress, delay)
-
-
-def hops_line(run: Run) -> str:
-    """How the run copies, in one line: one copy job, or two hops and why."""
-    if run.is_fleet or not run.copies_in_two_hops():
-        return "One copy job: nothing more to plan here."
-    row = resource_types.type_of(resource_arn(run))
-    assert row is not None  # copies_in_two_hops holds only for a type of the table
-    return (
-        f"Two hops: an {row.name} backup cannot change account and Region in one copy job (capability table, "
-        f"checked {row.one_action.checked}). The first hop (above) copies it into {run.hop_vault} of the source "
-        f"account in {run.target_region}; the second copies that into {run.target_vault_name}."
-    )
-
-
-def copy_jobs_table(run: Run) -> list[dict[str, Any]]:
-    """The source account's copy jobs, newest first: in the source Region, and for a copy in two hops in
-    the target Region too, where the second hop runs."""
-    rows = jobs.jobs_table(run.source_profile, run.source_region, "copy")
-    if not run.is_fleet and run.copies_in_two_hops():
-        rows += jobs.jobs_table(*run.side("hop"), "copy")
-    return sorted(rows, key=lambda row: row["created"], reverse=True)
-
-
-def second_hops(run: Run) -> list[Change]:
-    """The second hop of a copy in two hops; nothing otherwise."""
-    return [start_copy(run, "second")] if not run.is_fleet and run.copies_in_two_hops() else []
-
-
-def wait_for_second_hop(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
-    if run.is_fleet or not run.copies_in_two_hops():
-        return Outcome("One copy job: no second hop to follow.")
-    return wait_for(run, "copy", progress, delay)
 
 
 def verify_target_keys(run: Run) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from runbook_lib.sandbox.accounts import SOURCE, SOURCE_REGION, TARGET, TARGET_REGION
 from runbook_lib.sandbox.backup.responses import INVALID_NEXT_TOKEN
+from tests.sandbox.aws_errors import assert_error
 from tests.walkthrough_steps import (
     ROLE_ARN,
     SOURCE_VAULT,
@@ -26,12 +27,6 @@ from tests.walkthrough_steps import (
     vault_policy,
     volume_arn,
 )
-
-
-def assert_error(excinfo: pytest.ExceptionInfo[ClientError], code: str, message: str) -> None:
-    error = excinfo.value.response["Error"]
-    assert error["Code"] == code
-    assert error["Message"] == message
 
 
 @pytest.fixture

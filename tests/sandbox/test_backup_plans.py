@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from runbook_lib.aws import clients
 from runbook_lib.sandbox.accounts import SOURCE_REGION
 from runbook_lib.sandbox.backup.plans import MSG_EMPTY_SELECTION, MSG_PLAN_HAS_SELECTIONS, MSG_PLAN_NOT_FOUND
+from tests.sandbox.aws_errors import assert_error
 from tests.walkthrough_steps import ROLE_ARN, SOURCE_VAULT, TARGET_VAULT_ARN
 
 PLAN = {
@@ -32,11 +33,6 @@ SELECTION = {
     "IamRoleArn": ROLE_ARN,
     "ListOfTags": [{"ConditionType": "STRINGEQUALS", "ConditionKey": "Name", "ConditionValue": "walkthrough-volume"}],
 }
-
-
-def assert_error(excinfo: pytest.ExceptionInfo[ClientError], code: str, message: str) -> None:
-    error = excinfo.value.response["Error"]
-    assert (error["Code"], error["Message"]) == (code, message)
 
 
 @pytest.fixture

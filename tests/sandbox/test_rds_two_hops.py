@@ -13,6 +13,8 @@ from tests.walkthrough_steps import (
     SOURCE_VAULT,
     TARGET_VAULT,
     TARGET_VAULT_ARN,
+    add_key_statements,
+    copy,
     create_source_vault,
     create_target_vault,
     database_arn,
@@ -22,24 +24,6 @@ from tests.walkthrough_steps import (
 )
 
 HOP_VAULT_ARN = f"arn:aws:backup:{TARGET_REGION}:{SOURCE.account_id}:backup-vault:{SOURCE_VAULT}"
-
-
-def finished_copy(backup: Any, recovery_point_arn: str, destination_vault_arn: str) -> dict[str, Any]:
-    job = backup.start_copy_job(
-        RecoveryPointArn=recovery_point_arn,
-        SourceBackupVaultName=SOURCE_VAULT,
-        DestinationBackupVaultArn=destination_vault_arn,
-        IamRoleArn=ROLE_ARN,
-    )
-    return backup.describe_copy_job(CopyJobId=job["CopyJobId"])["CopyJob"]
-
-
-def share_hop_key(aws: Any) -> None:
-    kms = aws.source("kms", TARGET_REGION)
-    key_id = key_arn(kms, "alias/cmkSourceHop")
-    policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
-    policy["Statement"].extend(share_statements())
-    kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(policy))
 
 
 def default_policy(kms: Any, alias: str) -> dict[str, Any]:
@@ -66,7 +50,7 @@ def test_an_rds_database_reaches_the_target_account_in_two_hops(aws):
     hop_key = key_arn(aws.source("kms", TARGET_REGION), "alias/cmkSourceHop")
     hop_backup = aws.source("backup", TARGET_REGION)
     hop_backup.create_backup_vault(BackupVaultName=SOURCE_VAULT, EncryptionKeyArn=hop_key)
-    first_hop = finished_copy(backup, point["RecoveryPointArn"], HOP_VAULT_ARN)
+    first_hop = copy(aws, point["RecoveryPointArn"], HOP_VAULT_ARN)
     assert first_hop["State"] == "COMPLETED", first_hop
     hop_point = first_hop["DestinationRecoveryPointArn"]
     assert hop_point.startswith(f"arn:aws:rds:{TARGET_REGION}:{SOURCE.account_id}:snapshot:awsbackup:")
@@ -76,10 +60,10 @@ def test_an_rds_database_reaches_the_target_account_in_two_hops(aws):
 
     # (c) across accounts inside eu-west-1: refused until cmkSourceHop lets the target account in
     create_target_vault(aws)
-    refused = finished_copy(hop_backup, hop_point, TARGET_VAULT_ARN)
+    refused = copy(aws, hop_point, TARGET_VAULT_ARN, region=TARGET_REGION)
     assert (refused["State"], refused["StatusMessage"]) == ("FAILED", MSG_KEY_NOT_ACCESSIBLE.format(kind="EBS"))
-    share_hop_key(aws)
-    second_hop = finished_copy(hop_backup, hop_point, TARGET_VAULT_ARN)
+    add_key_statements(aws, "alias/cmkSourceHop", share_statements(), region=TARGET_REGION)
+    second_hop = copy(aws, hop_point, TARGET_VAULT_ARN, region=TARGET_REGION)
     assert second_hop["State"] == "COMPLETED", second_hop
     target_key = key_arn(aws.target("kms"), "alias/cmkTarget")
     assert second_hop["DestinationEncryptionKeyArn"] == target_key

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from runbook_lib.sandbox.accounts import SOURCE_REGION, TARGET, TARGET_REGION
 from runbook_lib.sandbox.backup.restore_rules import MSG_RESTORE_KEY_EXPLICIT_DENY, restore_caller
+from tests.sandbox.aws_errors import assert_error
 from tests.walkthrough_steps import (
     SOURCE_VAULT,
     TARGET_VAULT,
@@ -27,12 +28,6 @@ BACKUP_ROLE_POLICIES = [
     "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
     "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
 ]
-
-
-def assert_error(excinfo: pytest.ExceptionInfo[ClientError], code: str, message: str) -> None:
-    error = excinfo.value.response["Error"]
-    assert error["Code"] == code
-    assert error["Message"] == message
 
 
 def copied_point(aws: Any) -> str:

@@ -14,6 +14,7 @@ from runbook_lib.sandbox import process
 from runbook_lib.sandbox.accounts import SOURCE, SOURCE_REGION, TARGET_REGION
 from runbook_lib.sandbox.backup.responses import INVALID_NEXT_TOKEN
 from tests.conftest import Accounts
+from tests.sandbox.aws_errors import assert_error
 from tests.walkthrough_steps import (
     ROLE_ARN,
     SOURCE_VAULT,
@@ -38,11 +39,6 @@ def reset_to(sandbox: process.Sandbox, scenario: str) -> Accounts:
     sandbox.configure(job_seconds=0, throttle_rate=0)
     sandbox.reset(scenario)
     return Accounts()
-
-
-def assert_error(excinfo: pytest.ExceptionInfo[ClientError], code: str, message: str) -> None:
-    error = excinfo.value.response["Error"]
-    assert (error["Code"], error["Message"]) == (code, message)
 
 
 def name_of(volume: dict) -> str:

@@ -106,6 +106,40 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
         elif isinstance(job, RestoreJob):
             self._finish_restore(job)
 
+    def _job_fields(
+        self, iam_role_arn: str, resource_arn: str, resource_type: str, resource_name: str | None = None
+    ) -> dict[str, Any]:
+        """What every new job of this account and Region starts with: an ID, its owner, and the clock."""
+        return {
+            "job_id": str(mock_random.uuid4()).upper(),
+            "account_id": self.account_id,
+            "region": self.region_name,
+            "iam_role_arn": iam_role_arn,
+            "resource_arn": resource_arn,
+            "resource_type": resource_type,
+            "resource_name": resource_name,
+            "duration": settings.job_seconds,
+        }
+
+    def _copy_fields(
+        self,
+        point: RecoveryPoint,
+        destination_backup_vault_arn: str,
+        iam_role_arn: str,
+        lifecycle: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """What a new copy job of the point starts with, whether it runs or fails at once."""
+        destination = destination_backup_vault_arn.split(":")
+        return {
+            **self._job_fields(iam_role_arn, point.resource_arn, point.resource_type, point.resource_name),
+            "source_backup_vault_arn": point.backup_vault_arn,
+            "source_recovery_point_arn": point.recovery_point_arn,
+            "destination_backup_vault_arn": destination_backup_vault_arn,
+            "destination_account_id": destination[4] if len(destination) > 4 else "",
+            "destination_region": destination[3] if len(destination) > 3 else "",
+            "lifecycle": lifecycle or point.lifecycle,
+        }
+
     def _started_with(self, kind: type[JobT], idempotency_token: str | None) -> JobT | None:
         """The job an IdempotencyToken already started, so that a retried start returns it."""
         if not idempotency_token:
@@ -202,18 +236,11 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
         validate_tags(recovery_point_tags)
         resource = self._source_resource(resource_arn)
         job = BackupJob(
-            job_id=str(mock_random.uuid4()).upper(),
-            account_id=self.account_id,
-            region=self.region_name,
-            iam_role_arn=iam_role_arn,
-            resource_arn=resource_arn,
-            resource_type=resource.resource_type,
-            duration=settings.job_seconds,
+            **self._job_fields(iam_role_arn, resource_arn, resource.resource_type, resource.name),
             backup_vault_name=backup_vault_name,
             backup_vault_arn=vault.backup_vault_arn,
             lifecycle=lifecycle,
             recovery_point_tags=recovery_point_tags,
-            resource_name=resource.name,
             idempotency_token=idempotency_token,
             failure=settings.take_injected_failure("backup"),
             created_by=created_by or {},
@@ -278,16 +305,9 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
         or role gone): it ends FAILED with the message, and makes nothing."""
         resource = self._source_resource(resource_arn)
         job = BackupJob(
-            job_id=str(mock_random.uuid4()).upper(),
-            account_id=self.account_id,
-            region=self.region_name,
-            iam_role_arn=iam_role_arn,
-            resource_arn=resource_arn,
-            resource_type=resource.resource_type,
-            duration=settings.job_seconds,
+            **self._job_fields(iam_role_arn, resource_arn, resource.resource_type, resource.name),
             backup_vault_name=backup_vault_name,
             backup_vault_arn=f"arn:aws:backup:{self.region_name}:{self.account_id}:backup-vault:{backup_vault_name}",
-            resource_name=resource.name,
             failure=message,
             created_by=created_by,
         )
@@ -401,20 +421,7 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
         if not cross_account:
             self.backend_in(self.account_id, destination["region"]).describe_backup_vault(destination_vault_name)
         job = CopyJob(
-            job_id=str(mock_random.uuid4()).upper(),
-            account_id=self.account_id,
-            region=self.region_name,
-            iam_role_arn=iam_role_arn,
-            resource_arn=point.resource_arn,
-            resource_type=point.resource_type,
-            duration=settings.job_seconds,
-            source_backup_vault_arn=point.backup_vault_arn,
-            source_recovery_point_arn=recovery_point_arn,
-            destination_backup_vault_arn=destination_backup_vault_arn,
-            destination_account_id=destination["account"],
-            destination_region=destination["region"],
-            lifecycle=lifecycle or point.lifecycle,
-            resource_name=point.resource_name,
+            **self._copy_fields(point, destination_backup_vault_arn, iam_role_arn, lifecycle),
             idempotency_token=idempotency_token,
             **origin,
         )
@@ -440,22 +447,8 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
         **origin: Any,
     ) -> CopyJob:
         """A plan's copy job that ends FAILED with the message StartCopyJob would have refused it with."""
-        arn = destination_backup_vault_arn.split(":")
         job = CopyJob(
-            job_id=str(mock_random.uuid4()).upper(),
-            account_id=self.account_id,
-            region=self.region_name,
-            iam_role_arn=iam_role_arn,
-            resource_arn=point.resource_arn,
-            resource_type=point.resource_type,
-            duration=settings.job_seconds,
-            source_backup_vault_arn=point.backup_vault_arn,
-            source_recovery_point_arn=point.recovery_point_arn,
-            destination_backup_vault_arn=destination_backup_vault_arn,
-            destination_account_id=arn[4] if len(arn) > 4 else "",
-            destination_region=arn[3] if len(arn) > 3 else "",
-            lifecycle=lifecycle or point.lifecycle,
-            resource_name=point.resource_name,
+            **self._copy_fields(point, destination_backup_vault_arn, iam_role_arn, lifecycle),
             failure=message,
             **origin,
         )
@@ -595,13 +588,7 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
         if iam_role_arn:
             self._role_must_exist(iam_role_arn)
         job = RestoreJob(
-            job_id=str(mock_random.uuid4()).upper(),
-            account_id=self.account_id,
-            region=self.region_name,
-            iam_role_arn=iam_role_arn or "",
-            resource_arn=point.resource_arn,
-            resource_type=point.resource_type,
-            duration=settings.job_seconds,
+            **self._job_fields(iam_role_arn or "", point.resource_arn, point.resource_type),
             recovery_point_arn=recovery_point_arn,
             backup_vault_arn=point.backup_vault_arn,
             metadata=dict(metadata or {}),
