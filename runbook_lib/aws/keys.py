@@ -128,10 +128,18 @@ def copy_principal(account: str, region: str, org_id: str | None) -> iam_policy.
 
 
 def copy_decision(policy: dict[str, Any], key_arn: str, principal: iam_policy.Principal) -> iam_policy.Decision:
-    """Whether the policy lets the principal use the key to copy a backup: allowed, denied or undetermined."""
+    """Whether the policy lets the principal use the key to copy a backup: allowed, denied or undetermined.
+
+    AWS Backup makes these calls itself, with its service-linked role, from its own network: the
+    requests are `by_service`, so a Deny on the caller's network (aws:SourceVpce, aws:SourceIp) decides.
+    """
     requests = [
         iam_policy.Request(
-            principal, action, key_arn, {"kms:GrantIsForAWSResource": "true"} if action == "kms:CreateGrant" else {}
+            principal,
+            action,
+            key_arn,
+            {"kms:GrantIsForAWSResource": "true"} if action == "kms:CreateGrant" else {},
+            by_service=True,
         )
         for action in COPY_ACTIONS
     ]

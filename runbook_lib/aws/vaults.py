@@ -104,8 +104,9 @@ def current_policy(profile: str, region: str, name: str) -> str | None:
 def copy_in_decision(
     policy: dict[str, Any] | str | None, vault: str, principal: iam_policy.Principal
 ) -> iam_policy.Decision:
-    """Whether the policy lets the principal (the source account's backup role) copy into the vault."""
-    return iam_policy.decide(policy, iam_policy.Request(principal, COPY_INTO, vault))
+    """Whether the policy lets the principal (the source account's backup role) copy into the vault: a call AWS
+    Backup makes as a service, so the caller's network keys are absent from it."""
+    return iam_policy.decide(policy, iam_policy.Request(principal, COPY_INTO, vault, by_service=True))
 
 
 def allow_statement(account: str, region: str, sid_prefix: str = SID_PREFIX) -> dict[str, Any]:

@@ -11,6 +11,12 @@ The sandbox plays AWS and knows every key its own requests carry: it evaluates w
 `Request(complete=True)`, where a key it did not set is absent (not unknown), and it treats an
 undetermined answer as a refusal.
 
+A call an AWS service makes itself, with a service role or a service-linked role (a copy's KMS calls
+and its copy into the destination vault), comes from the service's network, not the caller's:
+`Request(by_service=True)` knows what AWS documents for such calls (SERVICE_CALL_CONTEXT: no VPC
+endpoint, no source IP, no CalledVia chain), so a Deny on `aws:SourceVpce` decides instead of
+leaving the answer undetermined.
+
 Evaluation follows AWS's documented logic: an explicit Deny wins; otherwise an Allow is needed;
 a key missing from the request makes a condition false, except for negated operators, `...IfExists`
 and `Null`; `ForAllValues` holds for a missing key, `ForAnyValue` does not.
@@ -39,6 +45,93 @@ Maybe = bool | None
 # source account's copy into the destination vault): set in the context when present, else absent.
 KNOWN_WHEN_ABSENT = {"kms:grantisforawsresource"}
 
+# What AWS documents about the request context of a call an AWS service makes itself, with a service
+# role or a service-linked role: not with the caller's credentials (forward access sessions), not as a
+# service principal. Such a call comes from the service's network, not through the caller's VPC
+# endpoint or from the caller's address, so those keys are absent, and a negated operator on them
+# (StringNotEquals, NotIpAddress) is true. Each key names the sources that say so, and their words;
+# all were read on SERVICE_CALL_CHECKED.
+SERVICE_CALL_CHECKED = "2026-12-07"
+SERVICE_CALL_SOURCES: dict[str, tuple[str, str]] = {
+    "iam-keys": (
+        "IAM User Guide: AWS global condition context keys",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html",
+    ),
+    "iam-keys-github": (
+        "IAM User Guide: AWS global condition context keys, its earlier edition in awsdocs/iam-user-guide (archived)",
+        "https://github.com/awsdocs/iam-user-guide/blob/0491d91318eb7c358cca4dae81767c8d0f2eb326/doc_source/"
+        "reference_policies_condition-keys.md",
+    ),
+    "s3-keys": (
+        "Amazon S3 User Guide: Bucket policy examples using condition keys (Example 6, note)",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html",
+    ),
+    "kms-vpce": (
+        "AWS KMS Developer Guide: Use VPC endpoints to control access to AWS KMS resources",
+        "https://docs.aws.amazon.com/kms/latest/developerguide/vpce-policy-condition.html",
+    ),
+}
+_REDACTED = (
+    "When AWS services make calls to other AWS services on your behalf (service-to-service calls), certain "
+    "network-specific authorization context is redacted"
+)
+_VPC_ENDPOINT_ONLY = (
+    "This key is included in the request context only if the requester uses a VPC endpoint to make the request"
+)
+_NO_CHAIN = (
+    "This key is not present if the service uses a service role or service-linked role to make a call on the "
+    "principal's behalf"
+)
+
+
+@dataclass(frozen=True)
+class ServiceCallKey:
+    """One key of a service's own call, as documented: its value (None: absent), the sources
+    (SERVICE_CALL_SOURCES) that say so, and their words."""
+
+    value: str | None
+    sources: tuple[str, ...]
+    says: str
+
+
+SERVICE_CALL_CONTEXT: dict[str, ServiceCallKey] = {
+    "aws:sourceip": ServiceCallKey(
+        None,
+        ("iam-keys", "s3-keys"),
+        f"{_REDACTED}, including s3:TlsVersion, aws:SecureTransport, aws:SourceIp, and aws:VpcSourceIp",
+    ),
+    "aws:sourcevpc": ServiceCallKey(None, ("iam-keys", "kms-vpce"), f"{_VPC_ENDPOINT_ONLY}. {_REDACTED}"),
+    "aws:sourcevpce": ServiceCallKey(None, ("iam-keys", "kms-vpce"), f"{_VPC_ENDPOINT_ONLY}. {_REDACTED}"),
+    "aws:sourcevpcarn": ServiceCallKey(
+        None,
+        ("iam-keys",),
+        "This key is included in the request context for supported services when a request is made through a "
+        f"VPC endpoint. The key is not included for requests made through public service endpoints. {_REDACTED}",
+    ),
+    "aws:vpcsourceip": ServiceCallKey(
+        None,
+        ("iam-keys", "s3-keys"),
+        f"This key is included in the request context only if the request is made using a VPC endpoint. {_REDACTED}",
+    ),
+    "aws:calledvia": ServiceCallKey(None, ("iam-keys",), _NO_CHAIN),
+    "aws:calledviafirst": ServiceCallKey(None, ("iam-keys",), _NO_CHAIN),
+    "aws:calledvialast": ServiceCallKey(None, ("iam-keys",), _NO_CHAIN),
+    "aws:principalisawsservice": ServiceCallKey(
+        "false",
+        ("iam-keys",),
+        "It is also set to false if the service uses a service role or service-linked role to make a call on the "
+        "principal's behalf",
+    ),
+    "aws:viaawsservice": ServiceCallKey(
+        "false",
+        ("iam-keys", "iam-keys-github"),
+        "This key is always included in the request context; it returns true when a service uses forward access "
+        "sessions. (Earlier edition:) The context key returns false if the service uses a service role or "
+        "service-linked role to make a call on the principal's behalf",
+    ),
+}
+ABSENT_IN_SERVICE_CALLS = frozenset(key for key, fact in SERVICE_CALL_CONTEXT.items() if fact.value is None)
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -66,6 +159,8 @@ class Request:
 
     `complete` says the context holds every key the request carries (true for the sandbox, which
     plays AWS); otherwise a key the evaluator was not told about is unknown, not absent.
+    `by_service` says an AWS service makes the call itself, with a service role or a service-linked
+    role: the keys AWS documents for such calls (SERVICE_CALL_CONTEXT) are known, absent or set.
     """
 
     principal: Principal
@@ -73,6 +168,7 @@ class Request:
     resource: str
     context: Mapping[str, str | list[str]] = field(default_factory=dict)
     complete: bool = False
+    by_service: bool = False
 
     def lookup(self, key: str) -> tuple[bool, list[str] | None]:
         """(known, values): values None means the key is absent from the request."""
@@ -80,6 +176,9 @@ class Request:
         for name, value in self.context.items():
             if name.lower() == wanted:
                 return True, [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        if self.by_service and wanted in SERVICE_CALL_CONTEXT:
+            documented = SERVICE_CALL_CONTEXT[wanted].value
+            return True, None if documented is None else [documented]
         principal = self.principal
         builtin: dict[str, list[str] | None] = {
             "aws:principalaccount": [principal.account_id],

@@ -175,3 +175,28 @@ def test_the_key_fix_removes_a_deny_for_the_target_then_shares_and_converges(wor
     kept = [s for s in json.loads(original)["Statement"] if s.get("Sid") != "Deny the target account"]
     assert json.loads(key_policy(aws))["Statement"][: len(kept)] == kept
     assert copy(run_values)["State"] == "COMPLETED"
+
+
+def test_step_03_names_a_deny_outside_the_endpoint_and_leaves_it_to_the_keys_administrators(world, aws, tmp_path):
+    """AWS Backup's calls carry no aws:SourceVpce, so the Deny applies to them: sharing cannot win while
+    it stays, and a Deny on everyone is not the runbook's to remove."""
+    run_values = values(tmp_path)
+    prepare(run_values, share=False)
+    outside = {
+        "Sid": "DenyOutsideTheEndpoint",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": ["kms:Decrypt", "kms:CreateGrant"],
+        "Resource": "*",
+        "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-0123456789abcdef0"}},
+    }
+    kms = aws.source("kms")
+    key_id = kms.describe_key(KeyId="alias/cmkSource")["KeyMetadata"]["KeyId"]
+    policy = json.loads(key_policy(aws))
+    policy["Statement"].append(outside)
+    kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(policy))
+    with pytest.raises(StepFailed, match=r"\[source-key-shared\] statement 'DenyOutsideTheEndpoint' of the policy"):
+        share_source_key(Run("03_share_source_key", run_values))
+    with pytest.raises(StepFailed, match="'DenyOutsideTheEndpoint' also applies to others"):
+        fixes.plan(Run("06_troubleshoot", run_values), "source-key-shared")
+    assert json.loads(key_policy(aws)) == policy, "nothing written"

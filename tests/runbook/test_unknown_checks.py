@@ -24,12 +24,25 @@ UNDECIDABLE_DENIES = {
         "NotPrincipal": {"AWS": [SOURCE.root_arn, TARGET.root_arn]},
     },
     "unmodelled-condition-key": {
-        "Sid": "DenyOutsideTheEndpoint",
+        "Sid": "DenyUnlessTaggedForCopies",
         "Effect": "Deny",
         "Principal": "*",
         "Action": DECRYPT_AND_GRANT,
         "Resource": "*",
-        "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-0123456789abcdef0"}},
+        "Condition": {"StringNotEquals": {"aws:ResourceTag/backup-copy": "allowed"}},
+    },
+    "network-perimeter-with-a-tag-exemption": {
+        "Sid": "DenyOutsideTheEndpointUnlessExempt",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": DECRYPT_AND_GRANT,
+        "Resource": "*",
+        "Condition": {
+            "StringNotEqualsIfExists": {
+                "aws:SourceVpce": "vpce-0123456789abcdef0",
+                "aws:PrincipalTag/dp:exclude:network": "true",
+            }
+        },
     },
     "organization-path": {
         "Sid": "DenyOutsideTheBackupOu",
@@ -85,4 +98,15 @@ def test_runbook_check_reports_unknown_and_strict_checks_blocks(aws, shared, tmp
     assert "could not decide (unknown), first: [source-key-shared]" in relaxed.stderr
     strict = command(capsys, "check", str(parameter_file(tmp_path, run_dir=shared["run_dir"], strict_checks=True)))
     assert strict.returncode == 1
-    assert "[source-key-shared]" in strict.stderr and "'DenyOutsideTheEndpoint'" in strict.stderr
+    assert "[source-key-shared]" in strict.stderr and "'DenyUnlessTaggedForCopies'" in strict.stderr
+
+
+def test_a_deny_on_the_callers_network_is_decided_not_unknown(aws, shared):
+    """AWS Backup's own calls carry no aws:SourceVpce: a Deny outside the endpoint applies (fail), where
+    it once was unknown; the copy fails the same way in the sandbox (test_service_call_keys.py)."""
+    outside = {**UNDECIDABLE_DENIES["unmodelled-condition-key"], "Sid": "DenyOutsideTheEndpoint"}
+    outside["Condition"] = {"StringNotEquals": {"aws:SourceVpce": "vpce-0123456789abcdef0"}}
+    add_key_statements(aws, "alias/cmkSource", [outside])
+    finding = source_key_shared(shared)
+    assert finding.status == checks.FAIL and "statement 'DenyOutsideTheEndpoint'" in finding.finding
+    assert finding.evidence["denying statements"] == [outside] and "undecided statements" not in finding.evidence

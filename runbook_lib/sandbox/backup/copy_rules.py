@@ -87,6 +87,7 @@ def copy_failure(
         "backup:CopyIntoBackupVault",
         job.destination_backup_vault_arn,
         complete=True,
+        by_service=True,
     )
     if destination_vault is None or iam_policy.evaluate(destination_vault_policy, copy_in) != iam_policy.ALLOW:
         return MSG_VAULT_ACCESS_DENIED
@@ -99,7 +100,9 @@ def copy_failure(
         return MSG_AWS_MANAGED_SNAPSHOT_KEY.format(request_id=str(mock_random.uuid4()))
     service_role = f"arn:aws:iam::{job.destination_account_id}:{BACKUP_SERVICE_LINKED_ROLE}"
     principal = kms_models.principal_for(job.destination_account_id, service_role)
-    if source_key is not None and not kms_models.key_allows(source_key, principal, kms_models.COPY_KEY_ACTIONS):
+    if source_key is not None and not kms_models.key_allows(
+        source_key, principal, kms_models.COPY_KEY_ACTIONS, by_service=True
+    ):
         kind = "AMI" if point.resource_type == "EC2" else "EBS"
         return MSG_KEY_NOT_ACCESSIBLE.format(kind=kind)
     return None

@@ -131,13 +131,18 @@ def principal_for(account_id: str, arn: str | None = None) -> iam_policy.Princip
     )
 
 
-def key_allows(key: Key, principal: iam_policy.Principal, actions: tuple[str, ...], **context: str) -> bool:
-    """Whether the key policy lets this principal perform every one of these actions.
+def key_allows(
+    key: Key, principal: iam_policy.Principal, actions: tuple[str, ...], by_service: bool = False, **context: str
+) -> bool:
+    """Whether the key policy lets this principal perform every one of these actions; `by_service` for a call
+    AWS Backup makes itself with a service-linked role (what AWS sets of such a call, as AWS documents it).
 
     Simplification: a policy the evaluator cannot decide (an operator it does not know) refuses.
     """
     requests = [
-        iam_policy.Request(principal, action, key.arn, _action_context(action, context), complete=True)
+        iam_policy.Request(
+            principal, action, key.arn, _action_context(action, context), complete=True, by_service=by_service
+        )
         for action in actions
     ]
     return iam_policy.is_allowed(key.policy, requests)
