@@ -7,7 +7,8 @@ in separate system calls, and a selector made and closed after every request to 
 This server speaks what SDKs and the AWS CLI send to the sandbox (HTTP/1.0 and 1.1, a body by
 Content-Length or chunked, Expect: 100-continue), builds the environ werkzeug and moto build, and
 answers as werkzeug does (Server and Date headers, Connection: close), in one write. A request it
-cannot read gets a one-line plain-text 4xx, never a service's answer.
+cannot read gets a one-line plain-text 4xx, never a service's answer; a connection that finds every
+request thread taken gets a one-line plain-text 503 at once.
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ DRAIN_QUIET_SECONDS = 0.01  # as werkzeug: an unread body is read and dropped un
 DRAIN_MAX_BYTES = 10 * 1024**3  # and at most DRAIN_MAX_READS reads, as werkzeug
 DRAIN_MAX_READS = 1000
 POOLED_THREADS = 64  # threads kept for requests; more requests at once get threads of their own
+# Threads of their own at most, beyond the pool. Each held request (a stall) and each connection still sending its
+# request (for up to READ_TIMEOUT_SECONDS) takes one: 256 is many times what the sandbox's clients hold open at
+# once (botocore keeps at most 10 connections per client, and a run has a handful of clients), and few enough that
+# connections sending nothing cannot make the process start threads until it fails. Beyond it, answered 503.
+EXTRA_THREADS = 256
+REFUSED_READ_BYTES = 65536  # what a refused client already sent (its request's head) is read before the close
 NO_BODY_STATUSES = ("1", "204", "304")
 
 PLAIN_TEXT = [("Content-Type", "text/plain; charset=utf-8")]
@@ -59,7 +66,7 @@ class BadRequest(Exception):
         self.reason = reason
 
     def answer(self, method: str) -> bytes:
-        return rendered(method, self.status, PLAIN_TEXT, [f"{self.reason}\n".encode()])
+        return plain_answer(method, self.status, self.reason)
 
 
 class RequestBody(io.RawIOBase):
@@ -128,6 +135,28 @@ def rendered(method: str, status: str, headers: list[tuple[str, str]], content: 
     return head if method == "HEAD" else head + body
 
 
+def plain_answer(method: str, status: str, reason: str) -> bytes:
+    """An answer of the server's own, never the app's: its status and a one-line plain-text reason."""
+    return rendered(method, status, PLAIN_TEXT, [f"{reason}\n".encode()])
+
+
+def declared_length(value: str | None) -> int:
+    """The body length a Content-Length declares, 0 without one. Its value must be digits (RFC 9112 section
+    6.3): anything else leaves the body's end unknown, so the request is refused 400 before the app is called
+    (the gate, reading it with int(), would take -5 or abc for no body, or +3 and 1_0 for a length)."""
+    if value is None:
+        return 0
+    digits = value.strip(" \t")
+    if not (digits.isascii() and digits.isdigit()):
+        raise BadRequest(
+            "400 Bad Request", f"The Content-Length must be a non-negative whole number, not {value[:40]!r}."
+        )
+    try:
+        return int(digits)
+    except ValueError:  # more digits than int() reads (sys.get_int_max_str_digits), as the gate would find
+        raise BadRequest("400 Bad Request", f"The Content-Length has too many digits ({len(digits)}).") from None
+
+
 class RequestHandler(socketserver.StreamRequestHandler):
     """Reads one request, calls the app, writes its answer, and closes the connection."""
 
@@ -184,18 +213,14 @@ class RequestHandler(socketserver.StreamRequestHandler):
         if len({value.strip() for name, value in headers if name.lower() == "content-length"}) > 1:
             raise BadRequest("400 Bad Request", "The request has two different Content-Length headers.")
         environ = self.environ(method, target, version, headers)
+        length = declared_length(environ.get("CONTENT_LENGTH"))  # the gate reads it too, even beside chunked
         body: io.RawIOBase | None = None
         transfer_encoding = environ.get("HTTP_TRANSFER_ENCODING", "")
         if any(part.strip().lower() == "chunked" for part in transfer_encoding.split(",")):
             body = ChunkedBody(self.rfile)  # type: ignore[arg-type]  # a BufferedReader
             environ["wsgi.input_terminated"] = True
-        else:
-            try:
-                length = int(environ.get("CONTENT_LENGTH", ""))  # read as the gate reads it
-            except ValueError:
-                length = 0
-            if length > 0:
-                body = RequestBody(self.rfile, length)
+        elif length > 0:
+            body = RequestBody(self.rfile, length)
         environ["wsgi.input"] = body if body is not None else io.BytesIO()
         if version == "HTTP/1.1" and environ.get("HTTP_EXPECT", "").lower().strip(" \t") == "100-continue":
             self.connection.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -349,24 +374,65 @@ class SandboxHTTPServer(socketserver.TCPServer):
         self.own_threads: set[threading.Thread] = set()
         self.threads_lock = threading.Lock()
         self.reading: set[socket.socket] = set()  # connections whose request is still arriving
+        self.refusing = False  # since the last refusal no thread was freed: logged once per spell
         self.closing = False
         super().__init__((host, port), RequestHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """On a pooled thread (a thread started for every request cost about 0.25 ms of CPU), or, while
         every pooled thread is busy (held requests, see settings.stall), on a thread of its own: no
-        request waits for another, the control API's included."""
+        request waits for another, the control API's included. Beyond EXTRA_THREADS of its own, the
+        connection is refused 503 at once rather than queued behind requests that may be held for minutes."""
+        thread = None
         with self.threads_lock:
             pooled = self.pooled_busy < POOLED_THREADS
             if pooled:
                 self.pooled_busy += 1
+            elif len(self.own_threads) < EXTRA_THREADS:
+                thread = threading.Thread(
+                    target=self.answer_alone, args=(request, client_address), name="sandbox-request"
+                )
+                self.own_threads.add(thread)
         if pooled:
             self.workers.submit(self.answer_pooled, request, client_address)
             return
-        thread = threading.Thread(target=self.answer_alone, args=(request, client_address), name="sandbox-request")
+        if thread is not None:
+            try:
+                thread.start()
+                return
+            except RuntimeError:  # the system allows no more threads
+                with self.threads_lock:
+                    self.own_threads.discard(thread)
+        self.refuse_busy(request, client_address)
+
+    def refuse_busy(self, request: socket.socket, client_address: Any) -> None:
+        """Answers 503 and closes, on the accepting thread and without waiting on the client: a new
+        connection's send buffer takes the answer whole, and what the client already sent is read first,
+        as a close with unread data resets the connection and the client could lose the answer."""
         with self.threads_lock:
-            self.own_threads.add(thread)
-        thread.start()
+            first_of_spell, self.refusing = not self.refusing, True
+        if first_of_spell:
+            logger.warning(
+                "Every request thread is busy (%d pooled, %d more): new connections are answered 503 until one "
+                "is free; the first refused came from %s",
+                POOLED_THREADS,
+                EXTRA_THREADS,
+                client_address[0],
+            )
+        try:
+            request.setblocking(False)
+            request.send(
+                plain_answer(
+                    "GET",
+                    "503 Service Unavailable",
+                    f"The sandbox is busy: all its {POOLED_THREADS + EXTRA_THREADS} request threads are taken "
+                    "(by held requests or connections still sending theirs). Try again later.",
+                )
+            )
+            request.recv(REFUSED_READ_BYTES)
+        except OSError:
+            pass  # the client left, or sent nothing yet
+        self.shutdown_request(request)
 
     def answer_pooled(self, request: Any, client_address: Any) -> None:
         try:
@@ -374,6 +440,7 @@ class SandboxHTTPServer(socketserver.TCPServer):
         finally:
             with self.threads_lock:
                 self.pooled_busy -= 1
+                self.refusing = False
 
     def answer_alone(self, request: Any, client_address: Any) -> None:
         try:
@@ -381,6 +448,7 @@ class SandboxHTTPServer(socketserver.TCPServer):
         finally:
             with self.threads_lock:
                 self.own_threads.discard(threading.current_thread())
+                self.refusing = False
 
     def answer(self, request: Any, client_address: Any) -> None:
         try:

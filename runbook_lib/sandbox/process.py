@@ -1,9 +1,10 @@
 """Start, find, control and stop a sandbox server process, and write the files that reach it.
 
 A sandbox is a folder: `server.json` (pid, endpoint, control token), `aws-config` (the four
-profiles), `credentials` (empty on purpose, so that no real credentials file is read for sandbox
-profiles), `sandbox.env` (the exports that point the AWS SDKs and CLI at both, and the control
-token) and `server.log`. The files holding the token are readable by their owner only.
+profiles, with their access keys), `credentials` (empty on purpose, so that no real credentials file
+is read for sandbox profiles), `sandbox.env` (the exports that point the AWS SDKs and CLI at both,
+and the control token) and `server.log`. The folder is its owner's only (0700), and so is each of
+these files (0600): they hold keys, the token, or a log of the requests that failed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .accounts import ACCOUNTS
 from .accounts import CONTROL_TOKEN_HEADER as TOKEN_HEADER
@@ -138,12 +139,38 @@ def find(directory: str | os.PathLike[str] = DEFAULT_DIR) -> Sandbox | None:
     return Sandbox(Path(directory).resolve(), info["pid"], info["endpoint"], info.get("token", ""))
 
 
+SANDBOX_FILES = ("aws-config", "credentials", "sandbox.env", "server.json", "server.log")
+
+
+def _private_folder(folder: Path) -> None:
+    """Make the sandbox's folder, only its owner's (0700); tighten one of the user's that a sandbox used before
+    (it holds a sandbox's files): made by an older runbook, or by `mkdir` (0755 with the usual umask), it would
+    let anyone on the machine list the files and read those written before, keys and the token among them.
+    Any other existing folder (`--dir .`, a shared one) keeps its mode: the files in it are 0600 all the same."""
+    if not folder.exists():
+        folder.mkdir(mode=0o700, parents=True)
+        folder.chmod(0o700)  # whatever the umask
+        return
+    used_before = any((folder / name).exists() for name in SANDBOX_FILES)
+    if used_before and folder.stat().st_uid == os.getuid():
+        folder.chmod(0o700)
+
+
 def _write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read: it holds the control token."""
+    """Write a file only its owner can read or write (0600), even one that existed with a wider mode: it
+    holds a key or the control token."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(text)
+
+
+def _open_private_log(path: Path) -> BinaryIO:
+    """The server's log, appended to and only its owner's (0600): failed requests are logged with their path
+    and query, which may carry a presigned URL's credential."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(descriptor, 0o600)
+    return os.fdopen(descriptor, "ab")
 
 
 def write_profiles(directory: Path, endpoint: str, token: str = "") -> None:
@@ -160,9 +187,10 @@ def write_profiles(directory: Path, endpoint: str, token: str = "") -> None:
             "max_attempts = 15",
             "",
         ]
-    (directory / "aws-config").write_text("\n".join(lines))
-    (directory / "credentials").write_text(
-        "# Empty on purpose: sandbox profiles take their keys from aws-config, never from real credentials.\n"
+    _write_private(directory / "aws-config", "\n".join(lines))
+    _write_private(  # no key, but AWS_SHARED_CREDENTIALS_FILE points here: private, as the AWS CLI makes its own
+        directory / "credentials",
+        "# Empty on purpose: sandbox profiles take their keys from aws-config, never from real credentials.\n",
     )
     config, credentials = (directory / "aws-config").resolve(), (directory / "credentials").resolve()
     _write_private(
@@ -183,10 +211,10 @@ def start(
     running = find(folder)
     if running is not None:
         return running, False
-    folder.mkdir(parents=True, exist_ok=True)
+    _private_folder(folder)
     ready = folder / "server.ready"
     ready.unlink(missing_ok=True)
-    log = open(folder / "server.log", "ab")
+    log = _open_private_log(folder / "server.log")
     command = [
         sys.executable,
         "-m",

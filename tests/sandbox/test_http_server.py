@@ -153,6 +153,35 @@ REFUSED = [
         "400 Bad Request",
         "two different Content-Length headers",
     ),
+    *(
+        (
+            f"length {shown}",
+            b"POST / HTTP/1.1\r\nContent-Length: " + length + b"\r\n\r\nabc",
+            "400 Bad Request",
+            f"The Content-Length must be a non-negative whole number, not {length.decode('latin1')!r}.",
+        )
+        for shown, length in [
+            ("-5", b"-5"),
+            ("abc", b"abc"),
+            ("+3", b"+3"),
+            ("superscript", b"\xb2"),
+            ("1_0", b"1_0"),
+            ("3.0", b"3.0"),
+            ("empty", b""),
+        ]
+    ),
+    (
+        "length -5 beside chunked",
+        b"POST / HTTP/1.1\r\nContent-Length: -5\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        "400 Bad Request",
+        "The Content-Length must be a non-negative whole number, not '-5'.",
+    ),
+    (
+        "length of 5000 digits",
+        b"POST / HTTP/1.1\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\nabc",
+        "400 Bad Request",
+        "The Content-Length has too many digits (5000).",
+    ),
 ]
 
 
@@ -384,13 +413,11 @@ def test_a_stop_does_not_wait_for_connections_still_sending_their_request():
 
 
 @pytest.mark.parametrize(
-    "length, read",
-    [(b"3", b"abc"), (b"+3", b"abc"), (b"\xb2", b""), (b"abc", b"")],
-    ids=["3", "+3", "superscript", "abc"],
+    "length, read", [(b"3", b"abc"), (b"003", b"abc"), (b"2 ", b"ab"), (b"0", b"")], ids=["3", "003", "2 ", "0"]
 )
 def test_the_body_stream_holds_the_declared_length_as_the_gate_reads_it(length, read):
-    """The gate reads Content-Length with int(): the server hands over as many bytes; a length int() cannot
-    read is no body, the request still answered."""
+    """The gate reads Content-Length with int(): the server hands over as many bytes (a length that is not
+    digits is refused before, see REFUSED)."""
     seen: list[bytes] = []
 
     def greedy(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -404,3 +431,42 @@ def test_the_body_stream_holds_the_declared_length_as_the_gate_reads_it(length, 
         )
     assert seen == [read]
     assert status == "HTTP/1.1 204 No Content" and "Content-Length" not in headers and body == b""
+
+
+def request_threads() -> int:
+    """The threads the sandbox's servers in this process answer on, pooled or of their own."""
+    return sum(thread.name.startswith("sandbox-request") for thread in threading.enumerate())
+
+
+def test_connections_beyond_the_thread_bound_are_answered_503_at_once(monkeypatch, caplog):
+    """Connections that send nothing hold a thread each until the read timeout: past the pool and
+    EXTRA_THREADS more, a connection is answered 503 at once and closed, whether it sent a request or not,
+    and no thread is started for it; once a thread is free, requests are answered again."""
+    monkeypatch.setattr(http_server, "POOLED_THREADS", 2)
+    monkeypatch.setattr(http_server, "EXTRA_THREADS", 3)
+    recorder = Recorder()
+    before = request_threads()
+    with caplog.at_level(logging.WARNING), serving(recorder) as address:
+        silent = [socket.create_connection(address, timeout=10) for _ in range(5)]
+        try:
+            for raw in (b"", REQUESTS["plain"], b"GET /half"):
+                began = time.monotonic()
+                status, headers, body = head_of(exchange(address, raw))
+                assert time.monotonic() - began < 2, "refused at once, not after the read timeout"
+                assert status == "HTTP/1.1 503 Service Unavailable"
+                assert (headers["Content-Type"], headers["Connection"]) == ("text/plain; charset=utf-8", "close")
+                assert body == (
+                    b"The sandbox is busy: all its 5 request threads are taken (by held requests or connections "
+                    b"still sending theirs). Try again later.\n"
+                )
+            assert request_threads() - before == 5
+            silent.pop().close()  # the last came after the pool's two: its thread of its own ends with it
+            deadline = time.monotonic() + 10
+            while request_threads() - before > 4 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert head_of(exchange(address, REQUESTS["plain"]))[0] == "HTTP/1.1 201 CREATED"
+        finally:
+            for connection in silent:
+                connection.close()
+    assert len(recorder.environs) == 1, "a refused request never reaches the app"
+    assert caplog.text.count("Every request thread is busy (2 pooled, 3 more)") == 1, "logged once per spell"

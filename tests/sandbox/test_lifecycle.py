@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import configparser
 import os
+import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import pytest
 
 from runbook_lib.sandbox import process
 from runbook_lib.sandbox.accounts import ACCOUNTS
@@ -110,3 +113,53 @@ def test_job_seconds_is_applied_at_start(tmp_path):
     finally:
         process.stop(tmp_path / "slow")
     assert os.path.exists(tmp_path / "slow" / "server.log")
+
+
+PRIVATE_FILES = ("aws-config", "credentials", "sandbox.env", "server.json", "server.log")
+
+
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """Files and folders made as with most systems' umask (022: 0644 and 0755), whatever the runner's."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def listed_mode(path: Path) -> str:
+    """The mode as `ls -l` shows it."""
+    return stat.filemode(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("made_before", [False, True], ids=["new folder", "folder made before"])
+def test_the_folder_and_its_files_are_the_owners_only(tmp_path, usual_umask, made_before):
+    """aws-config holds the profiles' access keys, sandbox.env and server.json the control token: nobody else
+    on the machine may list the folder or read them. A folder made before (with mkdir, or by an older
+    runbook that wrote its files 0644) is tightened, and so are the files in it."""
+    folder = tmp_path / "sb"
+    if made_before:
+        folder.mkdir()
+        for name in ("aws-config", "credentials", "sandbox.env", "server.log"):
+            (folder / name).write_text("written before\n")
+        assert (listed_mode(folder), listed_mode(folder / "aws-config")) == ("drwxr-xr-x", "-rw-r--r--")
+    process.start(folder)
+    try:
+        modes = {name: listed_mode(folder / name) for name in (".", *PRIVATE_FILES)}
+        assert modes == {".": "drwx------", **dict.fromkeys(PRIVATE_FILES, "-rw-------")}
+    finally:
+        process.stop(folder)
+
+
+def test_a_folder_that_no_sandbox_used_keeps_its_mode(tmp_path, usual_umask):
+    """`--dir` naming a folder of other things (a project folder, `.`) does not close it to others: only the
+    sandbox's own files in it are the owner's only."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine\n")
+    process.start(folder)
+    try:
+        assert listed_mode(folder) == "drwxr-xr-x"
+        modes = {name: listed_mode(folder / name) for name in PRIVATE_FILES}
+        assert modes == dict.fromkeys(PRIVATE_FILES, "-rw-------")
+    finally:
+        process.stop(folder)

@@ -340,3 +340,26 @@ def test_a_chunked_body_over_the_limit_is_refused_without_reading_it_all(world):
     assert response.status == 413
     assert b"RequestEntityTooLarge" in response.read()
     connection.close()
+
+
+@pytest.mark.parametrize("length", ["-5", "abc"])
+def test_a_content_length_that_is_not_a_whole_number_is_refused_before_any_service(world, length):
+    """Read as no body, it was answered 200 with the keys: the server refuses it in one plain line instead
+    (no service ever sees it, so the request is not counted either)."""
+    host, port = world.endpoint.removeprefix("http://").split(":")
+    headers = {**JSON_TYPE, "X-Amz-Target": "TrentService.ListKeys", **signed_as_source("kms")}
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(
+            (
+                f"POST / HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {length}\r\n"
+                + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+                + "\r\n{}"
+            ).encode()
+        )
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n"), head
+    assert body == f"The Content-Length must be a non-negative whole number, not '{length}'.\n".encode()
+    assert world.stats()["total"] == 0
