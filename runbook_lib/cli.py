@@ -7,16 +7,29 @@ AWS sandbox. Every failure ends in one line on stderr and a non-zero exit.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from .core.errors import EXIT_INTERRUPTED, ParameterError, RunbookError
+from .core.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_STILL_RUNNING,
+    EXIT_TERMINATED,
+    ParameterError,
+    RunbookError,
+    Terminated,
+    TimedOut,
+    quoted,
+)
 from .display.console import messages_on_stdout
 from .sandbox import process
 from .troubleshooting import registry
@@ -109,7 +122,7 @@ def _number(option: str, text: str | None, whole: bool = False) -> float | int |
         return int(text) if whole else float(text)
     except ValueError:
         kind = "a whole number" if whole else "a number"
-        raise process.SandboxError(f"{option} must be {kind}, not {text!r}") from None
+        raise process.SandboxError(f"{option} must be {kind}, not {quoted(text)}") from None
 
 
 def _scenario(text: str) -> str:
@@ -117,7 +130,7 @@ def _scenario(text: str) -> str:
     from .sandbox.catalog import STORIES
 
     if text not in STORIES:
-        raise argparse.ArgumentTypeError(f"unknown scenario {text!r}; choose one of {', '.join(sorted(STORIES))}")
+        raise argparse.ArgumentTypeError(f"unknown scenario {quoted(text)}; choose one of {', '.join(sorted(STORIES))}")
     return text
 
 
@@ -131,11 +144,11 @@ def _steps(text: str | None) -> tuple[str, ...]:
     allowed = f"allowed: comma-separated steps from {', '.join(ALL)}"
     for index, step in enumerate(steps):
         if not step:
-            raise ParameterError("--steps", f"got {text!r}, with an empty step; {allowed}")
+            raise ParameterError("--steps", f"got {quoted(text)}, with an empty step; {allowed}")
         if step not in ALL:
-            raise ParameterError("--steps", f"unknown step {step!r}; {allowed}")
+            raise ParameterError("--steps", f"unknown step {quoted(step)}; {allowed}")
         if step in steps[:index]:
-            raise ParameterError("--steps", f"step {step!r} is named twice; allowed: each step once")
+            raise ParameterError("--steps", f"step {quoted(step)} is named twice; allowed: each step once")
     return steps
 
 
@@ -143,7 +156,7 @@ def _writable_folder(option: str, text: str) -> None:
     """The run folder can be made (or is) a folder this user can write in; nothing is left behind."""
     allowed = "allowed: a folder, new or existing, in a place you can write to"
     if not text.strip() or "\0" in text:
-        raise ParameterError(option, f"got {text!r}; {allowed}")
+        raise ParameterError(option, f"got {quoted(text)}; {allowed}")
     folder = Path(text)
     try:
         existing = next(p for p in (folder, *folder.parents) if p.exists() or p == Path(p.anchor or "."))
@@ -205,14 +218,30 @@ def _print_table(rows: list[dict[str, str]]) -> None:
         print("  ".join(f"{v:<{widths[c]}}" for c, v in zip(columns, values)).rstrip())
 
 
+@contextlib.contextmanager
+def _state_of_its_own(values: Parameters) -> Iterator[Parameters]:
+    """The parameters with a run folder: the one they name, else an empty one of this command's own. A check
+    answers from AWS as it is now: the state another run left (the notebooks' runs/adhoc) never decides it."""
+    if values.run_dir:
+        yield values
+        return
+    with tempfile.TemporaryDirectory(prefix="runbook-check-") as folder:
+        yield dataclasses.replace(values, run_dir=folder)
+
+
 def _check(args: argparse.Namespace) -> int:
-    from .aws.context import Run
     from .core import params
+
+    with _state_of_its_own(_in_scenario(params.load(*args.parameters))) as values:
+        return _check_with(values, _steps(args.steps))
+
+
+def _check_with(values: Parameters, steps: tuple[str, ...]) -> int:
+    from .aws.context import Run
     from .core.steps import RESTORE_DRILL
     from .troubleshooting import checks, preflight
 
-    steps = _steps(args.steps)
-    run = Run("check", _in_scenario(params.load(*args.parameters)))
+    run = Run("check", values)
     preflight.check(run, ("resource",))
     if run.is_fleet:  # the run's checks once, each resource's by outcome
         from .steps import fleet
@@ -249,10 +278,10 @@ def _diagnose(args: argparse.Namespace) -> int:
 
     if args.copy_job_id is not None and not params.BY_NAME["copy_job_id"].check(args.copy_job_id):
         raise ParameterError(
-            "--copy-job-id", f"got {args.copy_job_id!r}; allowed: {params.BY_NAME['copy_job_id'].allowed}"
+            "--copy-job-id", f"got {quoted(args.copy_job_id)}; allowed: {params.BY_NAME['copy_job_id'].allowed}"
         )
-    run = Run("diagnose", _in_scenario(params.load(*args.parameters)))
-    found = diagnose.failed_jobs(run, args.copy_job_id)
+    with _state_of_its_own(_in_scenario(params.load(*args.parameters))) as values:
+        found = diagnose.failed_jobs(Run("diagnose", values), args.copy_job_id)
     if not found:
         print("No failed backup or copy job in the source account and Region, nor restore job in the target's.")
         return 0
@@ -428,14 +457,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(_signal: int, _frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)  # ends like Ctrl-C: one line, the run's report, 143
     try:
         args = build_parser().parse_args(argv)
         with messages_on_stdout():
             return args.handler(args)
+    except Terminated:
+        print("runbook: stopped (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("runbook: interrupted (Ctrl-C)", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except TimedOut as error:
+        print(f"runbook: {error}", file=sys.stderr)
+        return EXIT_STILL_RUNNING
     except (process.SandboxError, RunbookError) as error:
         print(f"runbook: {error}", file=sys.stderr)
         return 1

@@ -19,7 +19,9 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -39,9 +41,16 @@ from papermill.exceptions import PapermillExecutionError
 from . import kernel_forks, kernels, report
 from .aws import clients, facts
 from .core import errors, params
-from .core.errors import EXIT_INTERRUPTED, RunFolderInUse
+from .core.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_STILL_RUNNING,
+    EXIT_TERMINATED,
+    RunFolderInUse,
+    Terminated,
+    TimedOut,
+)
 from .core.params import Parameters
-from .core.runstate import RunState
+from .core.runstate import RESUME_ENV, RunState, private_folder
 from .core.steps import (
     ALL,
     CLEANUP,
@@ -55,13 +64,14 @@ from .troubleshooting import preflight
 log = logging.getLogger(__name__)
 DEFAULT_STEPS, ALL_STEPS = DEFAULT, ALL
 EXIT_FAILED = 1
-EXIT_STILL_RUNNING = 75  # EX_TEMPFAIL: a job goes on in AWS; run again with the same --out to resume
+INTERRUPTED, TERMINATED = "INTERRUPTED", "TERMINATED"  # how a run a signal stopped ends (its report says)
 LOCK_FILE = ".runbook.lock"
 RETRY_LOG = "retries.jsonl"
 KERNEL_LOG = "kernels.log"
 RUN_LOG = "runbook.log"
 RUNS = Path("runs")  # where run folders go without --out
 FACTS_FILE = "facts.jsonl"
+PER_RUN_FILES = (FACTS_FILE, RETRY_LOG, RUN_LOG, KERNEL_LOG)
 # How long a cell's output may trail its end (nbclient waits 4 s, then papermill fails the cell): a fleet's
 # plan of hundreds of changes on a busy machine takes longer to arrive whole.
 IOPUB_SECONDS = 120
@@ -73,6 +83,7 @@ class RunResult:
 
     code: int
     problems: list[str] = dataclasses.field(default_factory=list)
+    folder: Path | None = None
 
 
 @dataclass
@@ -124,7 +135,7 @@ def run(
         if out:
             folder = Path(out).resolve()
             made = _first_missing(folder)
-            folder.mkdir(parents=True, exist_ok=True)
+            private_folder(folder)
         else:
             made = _first_missing(RUNS.resolve())
             folder = _new_run_folder()
@@ -136,6 +147,39 @@ def run(
             if made and not any(notebook_path(step).name in os.listdir(folder) for step in steps):
                 shutil.rmtree(made, ignore_errors=True)
             raise
+
+
+@contextmanager
+def _bounded(minutes: float, what: str, resume: str) -> Iterator[None]:
+    """Stop the block once `minutes` have passed, as a step is stopped after step_timeout_minutes: the alarm
+    interrupts even a call that waits for an answer that never comes (botocore would wait 60 s an attempt,
+    15 attempts), and TimedOut names that call. Only the main thread receives signals: elsewhere (a run
+    started from another thread) the block runs unbounded, as the steps' own timeout still holds."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(_signal: int, _frame: object) -> None:
+        raise _Expired(clients.in_flight())
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, minutes * 60)
+    try:
+        yield
+    except _Expired as expired:
+        raise TimedOut(what, minutes, expired.call, resume) from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class _Expired(BaseException):
+    """The alarm of `_bounded`, raised wherever the block is. Not an Exception: botocore turns any Exception
+    raised while it waits for an answer into a connection error, and retries it."""
+
+    def __init__(self, call: str):
+        super().__init__(call)
+        self.call = call
 
 
 def _first_missing(folder: Path) -> Path | None:
@@ -152,25 +196,48 @@ def _run_steps(
 ) -> RunResult:
     values = dataclasses.replace(checked, run_dir=str(folder))
     resume = f"runbook run {' '.join(str(f) for f in parameter_files)} --out {folder}"
-    outcomes: list[StepOutcome] = []
     kernel_environment = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         clients.RETRY_LOG_ENV: str(folder / RETRY_LOG),
         facts.FACTS_ENV: str(folder / FACTS_FILE),
+        RESUME_ENV: resume,
     }
+    with _holding(folder):
+        _start_afresh(folder)
+        result = _run_held(values, folder, steps, forks, resume, kernel_environment)
+    result.folder = folder
+    return result
+
+
+def _start_afresh(folder: Path) -> None:
+    """What one run reads and counts starts with it: the facts AWS answered (a rerun reads AWS as it is now,
+    not as the last run found it), the retries and the logs. state.json and changes.jsonl stay: they are how
+    a rerun resumes, and each step checks them against AWS as it is now."""
+    for name in PER_RUN_FILES:
+        (folder / name).unlink(missing_ok=True)
+
+
+def _run_held(
+    values: Parameters,
+    folder: Path,
+    steps: tuple[str, ...],
+    forks: kernel_forks.KernelForks | None,
+    resume: str,
+    kernel_environment: dict[str, str],
+) -> RunResult:
+    outcomes: list[StepOutcome] = []
     with (
-        _holding(folder),
         _logging_to(folder / RUN_LOG),
         _environment(**kernel_environment),
         kernels.ahead(steps, notebook_path, folder, folder / KERNEL_LOG, forks) as step_kernels,
     ):
         if steps:
             step_kernels.start(steps[0])  # while the preflight reads AWS
-        preflight.before_run(checked, steps)
+        minutes = values.step_timeout()
+        with _bounded(minutes, "the preflight (it only reads: nothing was changed)", resume):
+            preflight.before_run(values, steps)
         began = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        # Facts are read once per run (the preflight's too), not once per run folder: a resumed run reads
-        # AWS as it is now. Written once the folder is this run's.
-        facts.persist(folder / FACTS_FILE)
+        facts.persist(folder / FACTS_FILE)  # the steps' kernels start from what the preflight read
         running: str | None = None
         step_began = time.monotonic()
         try:
@@ -181,13 +248,14 @@ def _run_steps(
                 running = None
                 outcomes.append(outcome)
                 if outcome.ok:
-                    outcome.message = results.clause(step, folder, since, values.apply)
+                    with _bounded(minutes, f"the run after step {step}", resume):
+                        outcome.message = results.clause(step, folder, since, values.apply)
                     log.info("[%s] ok %.1f s: %s", step, outcome.seconds, outcome.message)
                 else:
                     log.info("[%s] %s %.1f s", step, outcome.label, outcome.seconds)
                 if not outcome.ok:
                     break
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             where = (
                 f"during step {running}"
                 if running
@@ -195,16 +263,22 @@ def _run_steps(
                 if outcomes
                 else "before the first step"
             )
+            how, ended = (
+                ("stopped (SIGTERM)", TERMINATED)
+                if isinstance(stop, Terminated)
+                else ("interrupted (Ctrl-C)", INTERRUPTED)
+            )
             outcomes.append(
                 StepOutcome(
                     running or "(between steps)",
                     False,
-                    f"interrupted (Ctrl-C) {where}; what it started goes on in AWS",
+                    f"{how} {where}; what it started goes on in AWS",
                     seconds=time.monotonic() - step_began,
-                    ended="INTERRUPTED",
+                    ended=ended,
                 )
             )
-        write_report(folder, outcomes, values)
+        with _bounded(minutes, "writing report.html", resume):
+            write_report(folder, outcomes, values)
     retried = retry_counts(folder)
     if retried:
         log.info(
@@ -218,10 +292,10 @@ def _run_steps(
         failed_resources = fleet.failures_line(RunState(folder).load()) if values.is_fleet else ""
         return RunResult(EXIT_FAILED, [failed_resources]) if failed_resources else RunResult(0)
     if failed[0].ended:
-        code = EXIT_INTERRUPTED if failed[0].ended == "INTERRUPTED" else EXIT_STILL_RUNNING
+        code = {INTERRUPTED: EXIT_INTERRUPTED, TERMINATED: EXIT_TERMINATED}.get(failed[0].ended, EXIT_STILL_RUNNING)
         return RunResult(code, [f"{failed[0].message}. Resume with: {resume}"])
     if failed[0].still_running:
-        return RunResult(EXIT_STILL_RUNNING, [failed[0].message, f"resume with: {resume}"])
+        return RunResult(EXIT_STILL_RUNNING, [failed[0].message])
     return RunResult(EXIT_FAILED, [failed[0].message])
 
 
@@ -232,7 +306,8 @@ def _new_run_folder() -> Path:
     for attempt in range(1, 1000):
         folder = RUNS / (stamp if attempt == 1 else f"{stamp}-{attempt}")
         try:
-            folder.mkdir()
+            folder.mkdir(mode=0o700)
+            folder.chmod(0o700)  # whatever the umask: the run folder is its owner's only (runstate.private_folder)
             return folder.resolve()
         except FileExistsError:
             continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -22,6 +23,7 @@ from botocore.config import Config
 from botocore.retries import standard
 
 from ..core import botocore_data
+from ..core.errors import OutOfTime
 from . import facts
 
 # Adaptive: botocore's standard retries plus client-side rate limiting once AWS throttles.
@@ -59,12 +61,73 @@ def client(profile: str, service: str, region: str) -> Any:
 def _client(profile: str, service: str, region: str, call_log: str, retry_log: str) -> Any:
     made = session(profile).create_client(service, region_name=region, config=retry_config(profile))
     facts.register(made.meta.events, profile, region)
+    made.meta.events.register("before-call", _calling(profile, region))
+    made.meta.events.register("after-call", _called)
+    made.meta.events.register("after-call-error", _called)
+    made.meta.events.register_first("needs-retry", _retry_in_time)
     if call_log:
         made.meta.events.register("before-call", _call_logger(call_log, profile, region))
     if retry_log:
         attempts = made.meta.config.retries["total_max_attempts"]
         made.meta.events.register("needs-retry", _retry_logger(retry_log, attempts))
     return made
+
+
+# ----- the call a thread waits for, and the time it may take -------------------------------------------
+
+_calls = threading.local()
+
+
+def in_flight() -> str:
+    """The AWS call this thread is making (retries included), as a person finds it: action, profile and
+    Region; '' between calls."""
+    return str(getattr(_calls, "current", ""))
+
+
+def _calling(profile: str, region: str) -> Any:
+    def started(model: Any, **_: Any) -> None:
+        deadline = getattr(_calls, "deadline", None)
+        call = f"{model.service_model.signing_name}:{model.name} (profile {profile}, {region})"
+        if deadline is not None and time.monotonic() >= deadline:
+            raise OutOfTime(call, getattr(_calls, "refused", ""))
+        _calls.current = call
+
+    return started
+
+
+def _called(parsed: Any = None, exception: Any = None, **_: Any) -> None:
+    """A call ended: nothing in flight; what AWS refused it with, if it did, is what a deadline reports."""
+    _calls.current = ""
+    error = (parsed or {}).get("Error", {}) if isinstance(parsed, dict) else {}
+    _calls.refused = error.get("Code", "") or (type(exception).__name__ if exception is not None else "")
+
+
+def _retry_in_time(response: Any = None, caught_exception: Any = None, **_: Any) -> None:
+    """botocore retries a throttled or failed attempt after a backoff of up to 20 s, 15 attempts in all: past
+    the deadline of `until`, the call ends now instead, with what AWS last answered."""
+    deadline = getattr(_calls, "deadline", None)
+    if deadline is None or time.monotonic() < deadline:
+        return
+    parsed = response[1] if response is not None else {}
+    code = (
+        type(caught_exception).__name__ if caught_exception is not None else (parsed or {}).get("Error", {}).get("Code")
+    )
+    if code:
+        raise OutOfTime(in_flight(), code)
+
+
+@contextmanager
+def until(deadline: float) -> Iterator[None]:
+    """The calls this thread makes within end by `deadline` (time.monotonic()): once it has passed, a call does
+    not start and a failed attempt is not retried (OutOfTime, naming the call). A wait then ends on time
+    whatever botocore's retries are doing inside one of its polls."""
+    before = getattr(_calls, "deadline", None)
+    _calls.deadline = deadline if before is None else min(before, deadline)
+    _calls.refused = ""
+    try:
+        yield
+    finally:
+        _calls.deadline = before
 
 
 def _append(path: str, entry: dict[str, Any]) -> None:

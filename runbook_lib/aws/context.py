@@ -109,6 +109,18 @@ class Run(Parameters):
 
         return self._once(f"organization:{side}", read)
 
+    def management_account(self) -> str | None:
+        """The management account of the source's organization (None outside any), as the source reads it."""
+
+        def read() -> str | None:
+            organizations = clients.client(self.source_profile, "organizations", self.source_region)
+            try:
+                return organizations.describe_organization()["Organization"]["MasterAccountId"]
+            except organizations.exceptions.AWSOrganizationsNotInUseException:
+                return None
+
+        return self._once("management-account", read)
+
     def source(self, service: str) -> Any:
         return clients.client(self.source_profile, service, self.source_region)
 

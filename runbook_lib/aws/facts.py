@@ -95,6 +95,7 @@ CHANGED_BY: dict[str, tuple[str, ...]] = {
     "ec2:CreateVolume": ("ec2:DescribeVolumes",),
     "ec2:DeleteVolume": ("ec2:DescribeVolumes",),
     "ec2:CreateTags": ("ec2:DescribeVolumes",),
+    "ec2:CreateSnapshot": (),
     "ec2:CopySnapshot": (),
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
@@ -18,7 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, WaiterError
 from botocore.waiter import WaiterModel, create_waiter_with_client
 
-from ..core.errors import JobFailed, JobNotFinished, JobUnknown
+from ..core.errors import JobFailed, JobNotFinished, JobUnknown, OutOfTime
 from . import clients
 
 WAITER_MODEL = WaiterModel(json.loads(resources.files("runbook_lib").joinpath("data/waiters-backup.json").read_text()))
@@ -62,8 +63,9 @@ def wait_for_job(
     """Wait for a backup, copy or restore job to end; the job as AWS last described it when it COMPLETED.
 
     JobFailed when AWS reports it ended otherwise; JobUnknown when AWS does not know it; JobNotFinished
-    when the wait ends for any other reason (the time budget, during which throttled polls are retried;
-    the network; credentials): the job may still be running and stays the run's job.
+    when the wait ends for any other reason (the network; credentials; max_wait_minutes, which holds
+    whatever botocore's retries of a throttled poll are doing then): the job may still be running and
+    stays the run's job.
     """
     waiter_name, operation, id_field = KINDS[kind]
     client = clients.client(profile, "backup", region)
@@ -80,12 +82,14 @@ def wait_for_job(
     attempts = int(max_wait_minutes * 60 // delay) + 1
     client.meta.events.register(event, report)
     try:
-        with clients.polling():
+        with clients.polling(), clients.until(time.monotonic() + max_wait_minutes * 60):
             create_waiter_with_client(waiter_name, WAITER_MODEL, client).wait(
                 **{id_field: job_id}, WaiterConfig={"Delay": delay, "MaxAttempts": attempts}
             )
     except WaiterError as error:
         raise _wait_error(kind, job_id, error.last_response or {}, seen, max_wait_minutes) from None
+    except OutOfTime as ended:
+        raise _refused_until_the_end(kind, job_id, seen, max_wait_minutes, ended.refused) from None
     except BotoCoreError as error:
         raise _interrupted(kind, job_id, seen, str(error)) from None
     finally:
@@ -101,9 +105,7 @@ def _wait_error(
         if code == "ResourceNotFoundException":
             return JobUnknown(kind, job_id, message)
         if code in RETRIED_ERRORS:
-            return _interrupted(
-                kind, job_id, seen, f"{code}: {message} (polls are retried for max_wait_minutes, {max_wait_minutes:g})"
-            )
+            return _refused_until_the_end(kind, job_id, seen, max_wait_minutes, code)
         return _interrupted(kind, job_id, seen, f"{code}: {message}")
     job = response.get("CopyJob", response)
     state = job_state(job) or "not known"
@@ -118,11 +120,22 @@ def _wait_error(
 
 
 def _interrupted(kind: str, job_id: str, seen: dict[str, Any], error: str) -> JobNotFinished:
+    return _ended(kind, job_id, seen, f"was interrupted: {error}")
+
+
+def _refused_until_the_end(
+    kind: str, job_id: str, seen: dict[str, Any], max_wait_minutes: float, code: str
+) -> JobNotFinished:
+    """The wait ran out of time while AWS refused its polls (throttling): however botocore's retries ended."""
+    refused = f" while AWS refused its polls ({code})" if code else ""
+    return _ended(kind, job_id, seen, f"ended at max_wait_minutes ({max_wait_minutes:g}){refused}")
+
+
+def _ended(kind: str, job_id: str, seen: dict[str, Any], how: str) -> JobNotFinished:
+    """The wait ended before the job did, `how`; the job may still run in AWS."""
     state = job_state(seen.get("job", {}))
     last = f"last seen {state}" if state else "not seen yet"
-    return JobNotFinished(
-        kind, job_id, state or "", f"the wait for {kind} job {job_id} ({last}) was interrupted: {error}"
-    )
+    return JobNotFinished(kind, job_id, state or "", f"the wait for {kind} job {job_id} ({last}) {how}")
 
 
 # How one kind of job is listed: operation, result key, ID field, and the filter naming its vault.

@@ -117,7 +117,7 @@ class ChangeLog:
         self.path = Path(path)
 
     def record(self, change: Change, outcome: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a run folder is its owner's only
         entry: dict[str, Any] = {
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "step": change.step,

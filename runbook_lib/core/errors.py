@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 EXIT_INTERRUPTED = 130  # the exit code of a command stopped by Ctrl-C: 128 + SIGINT, as shells report it
+EXIT_TERMINATED = 143  # stopped by SIGTERM (systemd, CI, kill): 128 + SIGTERM, as shells report it
+EXIT_STILL_RUNNING = 75  # EX_TEMPFAIL: a job goes on in AWS, or AWS did not answer in time; run again to resume
+
+
+QUOTED_CHARACTERS = 200  # an error line quotes at most this much of a value (a 10 MB value stays one short line)
+
+
+def quoted(value: object, limit: int = QUOTED_CHARACTERS) -> str:
+    """A value as an error line quotes it: its repr, cut after `limit` characters (saying how long it was)."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else f"{shown[:limit]}... ({len(shown)} characters)"
 
 
 class RunbookError(Exception):
@@ -81,6 +92,46 @@ class RunFolderInUse(RunbookError):
             f"run folder {folder} is in use by another runbook run ({holder}); wait for it to end, "
             "or give another --out"
         )
+
+
+class RecordsOutdated(RunbookError):
+    """A run folder's records (its jobs, recovery points, accounts) no longer hold in AWS as it is now: a
+    rerun into it would act on a world that has gone (a sandbox restarted, a recovery point deleted)."""
+
+    def __init__(self, folder: str, what: str, fix: str):
+        self.folder = folder
+        self.what = what
+        self.fix = fix
+        super().__init__(f"run folder {folder}: {what.rstrip('.')}; nothing was changed. Fix: {fix}")
+
+
+class OutOfTime(RunbookError):
+    """A time limit passed while an AWS call was being made or retried: the call did not start, or its failed
+    attempt was not retried. `call` names it; `refused` is what AWS last answered (an error code) or ''."""
+
+    def __init__(self, call: str, refused: str = ""):
+        self.call = call
+        self.refused = refused
+        answered = f", AWS last answered {refused}" if refused else ""
+        super().__init__(f"the time allowed ran out during {call}{answered}")
+
+
+class TimedOut(RunbookError):
+    """A part of a run outlived its time (the preflight, the work between steps): says which, the AWS call it
+    was waiting for, and how to resume."""
+
+    def __init__(self, what: str, minutes: float, call: str, resume: str):
+        self.what = what
+        self.minutes = minutes
+        self.call = call
+        self.resume = resume
+        waiting = f": {call} did not answer" if call else ""
+        super().__init__(f"{what} was stopped after step_timeout_minutes ({minutes:g}){waiting}. Resume with: {resume}")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (systemd, CI, kill) stops a run the way Ctrl-C does: the run ends its kernels, writes its
+    report and says in one line where it stopped."""
 
 
 def named(name: str) -> type[RunbookError] | None:

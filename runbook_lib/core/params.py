@@ -22,7 +22,7 @@ import botocore.session
 import yaml
 
 from . import arns, resource_types
-from .errors import ParameterError
+from .errors import ParameterError, quoted
 
 VAULT_NAME = re.compile(r"\A[A-Za-z0-9_-]{2,50}\Z")
 ROLE_NAME = re.compile(r"\A/?([\w+=,.@-]+/)*[\w+=,.@-]{1,64}\Z", re.ASCII)
@@ -73,29 +73,30 @@ def _tag_character_problem(text: str) -> str:
     """'' when AWS Backup takes every character of a tag key or value, else the first it refuses."""
     for character in text:
         if unicodedata.category(character)[0] not in "LZN" and character not in TAG_SYMBOLS:
-            return f"has {character!r} (U+{ord(character):04X})"
+            return f"has {quoted(character)} (U+{ord(character):04X})"
     return ""
 
 
 def tags_problem(value: Any) -> str:
     """Why AWS Backup would refuse these recovery point tags, or '' when it takes them."""
     if not isinstance(value, Mapping):
-        return f"got {value!r}"
+        return f"got {quoted(value)}"
     if len(value) > MAX_TAGS:
         return f"got {len(value)} tags"
     for key, text in value.items():
         if not isinstance(key, str) or not isinstance(text, str):
-            return f"tag {key!r}: {text!r} is not text (quote numbers, dates and true/false)"
+            return f"tag {quoted(key)}: {quoted(text)} is not text (quote numbers, dates and true/false)"
         if not 1 <= len(key) <= 128:
-            return f"key {key!r} has {len(key)} characters"
+            return f"key {quoted(key)} has {len(key)} characters"
         if len(text) > 256:
-            return f"the value of {key!r} has {len(text)} characters"
+            return f"the value of {quoted(key)} has {len(text)} characters"
         if key.lower().startswith("aws:"):
-            return f"key {key!r} starts with aws:"
+            return f"key {quoted(key)} starts with aws:"
         for what, checked in (("key", key), ("value", text)):
             problem = _tag_character_problem(checked)
             if problem:
-                return f"the {what} {checked!r} {problem}" if what == "key" else f"the value of {key!r} {problem}"
+                where = f"the {what} {quoted(checked)}" if what == "key" else f"the value of {quoted(key)}"
+                return f"{where} {problem}"
     return ""
 
 
@@ -105,28 +106,28 @@ MAX_RESOURCES = 5000
 def resources_problem(value: Any) -> str:
     """Why a `resources` list cannot select resources, or '' when it can."""
     if not isinstance(value, list):
-        return f"got {value!r}"
+        return f"got {quoted(value)}"
     if len(value) > MAX_RESOURCES:
         return f"got {len(value)} resources"
     for item in value:
         if not _plain_text(256)(item) or not item:
-            return f"got {item!r}"
+            return f"got {quoted(item)}"
     if len(set(value)) != len(value):
-        return f"{next(v for v in value if value.count(v) > 1)!r} is given twice"
+        return f"{quoted(next(v for v in value if value.count(v) > 1))} is given twice"
     return ""
 
 
 def selector_tags_problem(value: Any) -> str:
     """Why `resource_tags` cannot select volumes by their tags, or '' when it can."""
     if not isinstance(value, Mapping):
-        return f"got {value!r}"
+        return f"got {quoted(value)}"
     if len(value) > MAX_TAGS:
         return f"got {len(value)} tags"
     for key, text in value.items():
         if not isinstance(key, str) or not isinstance(text, str):
-            return f"tag {key!r}: {text!r} is not text (quote numbers, dates and true/false)"
+            return f"tag {quoted(key)}: {quoted(text)} is not text (quote numbers, dates and true/false)"
         if not 1 <= len(key) <= 128 or not _plain_text(128)(key) or not _plain_text(256)(text):
-            return f"tag {key!r}: {text!r}"
+            return f"tag {quoted(key)}: {quoted(text)}"
     return ""
 
 
@@ -461,18 +462,18 @@ def validate(values: Mapping[str, Any], check_profiles: bool = True) -> Paramete
     for parameter in SCHEMA:
         value = merged[parameter.name]
         if not parameter.check(value):
-            got = PROBLEMS.get(parameter.name, lambda v: f"got {v!r}")(value)
+            got = PROBLEMS.get(parameter.name, lambda v: f"got {quoted(v)}")(value)
             raise ParameterError(parameter.name, f"{got}; allowed: {parameter.allowed}")
     regions = arns.regions()
     for name in ("source_region", "target_region"):
         if merged[name] not in regions:
-            raise ParameterError(name, f"got {merged[name]!r}; allowed: an AWS Region name, e.g. us-east-1")
+            raise ParameterError(name, f"got {quoted(merged[name])}; allowed: an AWS Region name, e.g. us-east-1")
     if check_profiles:
         profiles = _profiles()
         for name in ("source_profile", "target_profile", "management_profile"):
             if values.get(name) and values[name] not in profiles:
                 known = ", ".join(sorted(profiles)) or "none: is AWS_CONFIG_FILE set?"
-                raise ParameterError(name, f"no profile {values[name]!r} in your AWS config; profiles: {known}")
+                raise ParameterError(name, f"no profile {quoted(values[name])} in your AWS config; profiles: {known}")
     _check_relations(merged)
     return Parameters(**merged)
 
@@ -500,7 +501,7 @@ def _check_relations(merged: dict[str, Any]) -> None:
     for item in merged["resources"]:
         if item.startswith("arn:") and (not RESOURCE_ARN.match(item) or ":elasticfilesystem:" in item):
             raise ParameterError(
-                "resources", f"{item!r} is not an EBS volume or RDS DB instance ARN; allowed: those, or Name tags"
+                "resources", f"{quoted(item)} is not an EBS volume or RDS DB instance ARN; allowed: those, or Name tags"
             )
         listed = RESOURCE_ARN.match(item)
         if listed and listed["region"] != merged["source_region"]:
@@ -544,7 +545,7 @@ def _check_relations(merged: dict[str, Any]) -> None:
     if zone and zone[:-1] != merged["target_region"] and not zone.startswith(f"{merged['target_region']}-"):
         raise ParameterError(
             "restore_availability_zone",
-            f"got {zone!r}; allowed: an Availability Zone of target_region {merged['target_region']}, "
+            f"got {quoted(zone)}; allowed: an Availability Zone of target_region {merged['target_region']}, "
             f"e.g. {merged['target_region']}a",
         )
     if merged["step_timeout_minutes"] is not None and merged["step_timeout_minutes"] <= merged["max_wait_minutes"]:
@@ -646,7 +647,7 @@ def read(path: str | Path) -> Any:
             _refuse_duplicates(loader, node, None)
         data = loader.construct_document(node) if node is not None else None
     except _Duplicate as twice:
-        what = "given" if twice.field == str(twice.key) else f"has key {twice.key!r}"
+        what = "given" if twice.field == str(twice.key) else f"has key {quoted(twice.key)}"
         raise ParameterError(
             twice.field,
             f"{what} twice in {path} (lines {twice.lines[0]} and {twice.lines[1]}); "

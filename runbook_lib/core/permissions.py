@@ -80,7 +80,7 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "backup:CreateBackupVault",
             "backup:PutBackupVaultAccessPolicy",
         ),
-        MANAGEMENT: ("backup:UpdateGlobalSettings",),
+        MANAGEMENT: ("sts:GetCallerIdentity", "backup:UpdateGlobalSettings"),
     },
     "check": {SOURCE: PREFLIGHT[SOURCE], TARGET: (*PREFLIGHT[TARGET], *RESTORE_CHECKS)},
     TROUBLESHOOT: {
@@ -90,6 +90,7 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "backup:ListBackupJobs",
             "backup:DescribeCopyJob",
             "kms:PutKeyPolicy",
+            "ec2:CreateSnapshot",
             "ec2:CopySnapshot",
             "ec2:DescribeSnapshots",
             "ec2:CreateVolume",
@@ -181,6 +182,7 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         TARGET: (
             *PREFLIGHT[TARGET],
             *RESTORE_CHECKS,
+            "backup:DescribeRecoveryPoint",
             "backup:ListRecoveryPointsByBackupVault",
             "backup:GetRecoveryPointRestoreMetadata",
             "backup:StartRestoreJob",

@@ -23,8 +23,27 @@ from .errors import StepFailed
 REPOSITORY = Path(__file__).resolve().parents[2]
 DEFAULT_RUN_DIR = (REPOSITORY if (REPOSITORY / "notebooks").is_dir() else Path()) / "runs" / "adhoc"
 PLANNED = "planned"
+# The command that resumes the run a step belongs to, when `runbook run` runs it (its parameter files and
+# run folder): a step that stops while its job goes on names it whole.
+RESUME_ENV = "RUNBOOK_RESUME"
 
 log = logging.getLogger(__name__)
+
+
+RUN_FOLDER_FILES = ("state.json", "changes.jsonl")  # what makes a folder a run folder
+
+
+def private_folder(folder: Path) -> None:
+    """Make a run folder, its owner's only (0700): it names the accounts, keys and vaults of a run, and its
+    notebooks show their policies. A run folder of the user's made before (an older runbook made them 0755)
+    is tightened; any other existing folder keeps its mode."""
+    if not folder.exists():
+        folder.mkdir(mode=0o700, parents=True)
+        folder.chmod(0o700)  # whatever the umask
+        return
+    is_run_folder = any((folder / name).exists() for name in RUN_FOLDER_FILES)
+    if is_run_folder and folder.stat().st_uid == os.getuid():
+        folder.chmod(0o700)
 
 
 class RunState:
@@ -60,7 +79,8 @@ class RunState:
 
     def _write(self, state: dict[str, Any]) -> None:
         """Whole or not at all: a run stopped mid-write (Ctrl-C, a timeout) leaves the previous state."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            private_folder(self.directory)
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         temporary.write_text(json.dumps(state, indent=2, sort_keys=True, default=str))
         os.replace(temporary, self.path)

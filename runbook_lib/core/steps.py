@@ -28,13 +28,15 @@ def notebook_path(step: str) -> Path:
 
 
 # AWS calls each step of the walkthrough may make on the sandbox's walkthrough, job polls left out:
-# at most 45 in all. A run reads each fact once (aws/facts.py), so a step pays only for what it alone
+# at most 46 in all. A run reads each fact once (aws/facts.py), so a step pays only for what it alone
 # reads or changes. tests/runbook/test_batch_runs.py fails when a step goes over.
 CALL_BUDGET = {
     # pickers' vault lists (2), both accounts (2) and organizations (2), the role, the volume, the keys
     # tables (2 alias listings, 7 keys, 3 policies), both vaults before and after they are made (4),
-    # global settings before and after (2), the vault policy, the 4 changes, the source vault's points
-    PREREQUISITES: 32,
+    # global settings before and after (2), the vault policy, the 4 changes, the source vault's points,
+    # and the management profile's account (the preflight refuses one that is not the organization's
+    # management account before any change, while cross-account backup is off)
+    PREREQUISITES: 33,
     CREATE_BACKUP: 2,  # StartBackupJob, the source vault's recovery points
     VERIFY_SOURCE_KEY: 2,  # the recovery point and its snapshot
     SHARE_SOURCE_KEY: 3,  # the policy as it is now (an edit starts from it), PutKeyPolicy, and read back

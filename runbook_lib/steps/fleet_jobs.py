@@ -12,7 +12,7 @@ from typing import Any
 from ..aws import clients, jobs
 from ..aws.context import Run
 from ..core.changes import NotMade
-from ..core.errors import StillRunning
+from ..core.errors import OutOfTime, StillRunning
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP
 from ..troubleshooting import checks, registry
 from .fleet_rows import fail, failure, rows, update_rows
@@ -91,7 +91,10 @@ class Slots:
         resources not started yet are started by the next run)."""
         deadline = time.monotonic() + self.run.max_wait_minutes * 60
         while len(self.running) >= self.run.max_concurrent_jobs:
-            listed = _listing(self.run, self.kind)
+            try:
+                listed = _listing(self.run, self.kind, deadline)
+            except OutOfTime as ended:
+                raise self._no_slot(_refused(ended)) from None
             for job_id in list(self.running):
                 job = listed.get(job_id)
                 self.unseen[job_id] = 0 if job else self.unseen.get(job_id, 0) + 1
@@ -102,23 +105,33 @@ class Slots:
             if len(self.running) < self.run.max_concurrent_jobs:
                 return
             if time.monotonic() >= deadline:
-                raise StillRunning(
-                    self.run.step,
-                    f"{len(self.running)} {self.kind} jobs still run after {self.run.max_wait_minutes:g} minutes "
-                    "(max_wait_minutes) and no slot freed for the next one",
-                    f"run the step again with the same run folder ({self.run.state.directory}): the jobs stay "
-                    "this run's, and the resources not started yet are started then",
-                )
+                raise self._no_slot("")
             self.sleep(self.delay)
+
+    def _no_slot(self, refused: str) -> StillRunning:
+        return StillRunning(
+            self.run.step,
+            f"{len(self.running)} {self.kind} jobs still run after {self.run.max_wait_minutes:g} minutes "
+            f"(max_wait_minutes) and no slot freed for the next one{refused}",
+            f"run the step again with the same run folder ({self.run.state.directory}): the jobs stay "
+            "this run's, and the resources not started yet are started then",
+        )
 
     def started(self, job_id: str) -> None:
         self.running.add(job_id)
 
 
-def _listing(run: Run, kind: str) -> dict[str, dict[str, Any]]:
+def _listing(run: Run, kind: str, deadline: float) -> dict[str, dict[str, Any]]:
+    """One round's listing; OutOfTime once the deadline (max_wait_minutes) passes, whatever botocore's retries
+    of a throttled page are doing then."""
     step = KINDS[kind][0]
     vault = run.source_vault_name if kind == "backup" else run.target_vault_arn
-    return jobs.list_round(run.source_profile, run.source_region, kind, vault, _since(run, step))
+    with clients.until(deadline):
+        return jobs.list_round(run.source_profile, run.source_region, kind, vault, _since(run, step))
+
+
+def _refused(ended: OutOfTime) -> str:
+    return f", while AWS refused the listing ({ended.refused})" if ended.refused else ""
 
 
 # What a dry run's later steps plan against, when no job of the kind runs.
@@ -148,7 +161,10 @@ def follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: Ca
         running = {arn: row for arn, row in rows(run, step).items() if row.get("outcome") == "RUNNING"}
         if not running:
             break
-        listed = _listing(run, kind)
+        try:
+            listed = _listing(run, kind, deadline)
+        except OutOfTime as ended:
+            raise _still_running(run, kind, len(running), _refused(ended)) from None
         news: dict[str, dict[str, Any]] = {}
         for arn, row in running.items():
             job = listed.get(row["job_id"])
@@ -172,13 +188,17 @@ def follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: Ca
         if not still:
             break
         if time.monotonic() >= deadline:
-            raise StillRunning(
-                run.step,
-                f"{still} {kind} jobs are still running after {run.max_wait_minutes:g} minutes (max_wait_minutes)",
-                f"run the step again with the same run folder ({run.state.directory}): the jobs stay this run's",
-            )
+            raise _still_running(run, kind, still, "")
         sleep(delay)
     return Outcome(_summary(rows(run, step), kind))
+
+
+def _still_running(run: Run, kind: str, still: int, refused: str) -> StillRunning:
+    return StillRunning(
+        run.step,
+        f"{still} {kind} jobs are still running after {run.max_wait_minutes:g} minutes (max_wait_minutes){refused}",
+        f"run the step again with the same run folder ({run.state.directory}): the jobs stay this run's",
+    )
 
 
 def _jobfailure(run: Run, kind: str, arn: str, row: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:

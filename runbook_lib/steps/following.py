@@ -7,6 +7,7 @@ failure, recorded with its reason so that the next run starts a new job.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -16,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..aws import jobs
 from ..aws.context import Run
 from ..core.errors import JobFailed, JobNotFinished, JobUnknown, StepFailed, StillRunning
+from ..core.runstate import RESUME_ENV
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, RESTORE_DRILL
 from ..troubleshooting import diagnose
 
@@ -32,10 +34,8 @@ class Outcome:
 
 
 def _resume(run: Run) -> str:
-    return (
-        f"run the step again with the same run folder ({run.state.directory}), e.g. runbook run PARAMS.yaml "
-        f"--out {run.state.directory}: the job goes on in AWS and stays this run's job"
-    )
+    command = os.environ.get(RESUME_ENV) or f"runbook run PARAMS.yaml --out {run.state.directory}"
+    return f"{command} (the same run folder): the job goes on in AWS and stays this run's job"
 
 
 def _side(run: Run, kind: str) -> str:

@@ -71,8 +71,8 @@ class Facts:
 
     @cached_property
     def recovery_point(self) -> dict[str, Any] | None:
-        """This run's recovery point, or the newest of the resource in the source vault (completed
-        first), or in a dry run the one the backup planned in step 01 will make."""
+        """This run's recovery point (while it exists), or the newest of the resource in the source vault
+        (completed first), or in a dry run the one the backup planned in step 01 will make."""
         run = self.run
         backup = run.source("backup")
         if self.source_vault is not None and not self.source_vault.get("step"):
@@ -81,14 +81,22 @@ class Facts:
                 if run.is_fleet
                 else run.state.get(CREATE_BACKUP, "recovery_point_arn")
             )
-            arn = recorded or vaults.newest_recovery_point(
-                run.source_profile, run.source_region, run.source_vault_name, self.resource, any_status=True
-            )
-            if arn:
+
+            def described(arn: str | None) -> dict[str, Any] | None:
                 try:
-                    return run.recovery_point(arn)
+                    return run.recovery_point(arn) if arn else None
                 except backup.exceptions.ResourceNotFoundException:
-                    pass
+                    return None
+
+            found = described(recorded)  # None once deleted: then the resource's newest, AWS as it is now
+            if found is None:
+                found = described(
+                    vaults.newest_recovery_point(
+                        run.source_profile, run.source_region, run.source_vault_name, self.resource, any_status=True
+                    )
+                )
+            if found is not None:
+                return found
         plan = self.planned("backup", resource_arn=self.resource)
         if plan:
             return {

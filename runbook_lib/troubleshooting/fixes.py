@@ -133,13 +133,18 @@ def plan_all(run: Run, findings: list[checks.Finding], reencrypt_key: str = "ali
 
 @fixer("source-key-customer-managed")
 def reencrypt(run: Run, facts: checks.Facts, finding: checks.Finding, key_ref: str) -> list[Change]:
-    """Copy the recovery point's snapshot under a customer managed key, then make a volume of it."""
+    """Copy the snapshot under a customer managed key, then make a volume of it: the recovery point's snapshot,
+    or, before any backup (the preflight refuses backing up a volume under an AWS managed key), a snapshot
+    taken of the volume now."""
     point = facts.recovery_point
-    if point is None or ":snapshot/" not in point["RecoveryPointArn"]:
+    point_arn = str(point.get("RecoveryPointArn") or "") if point else ""
+    snapshot_id = point_arn.rsplit("/", 1)[1] if ":snapshot/" in point_arn else ""
+    volume_id = facts.resource.rsplit("/", 1)[-1] if ":volume/" in facts.resource else None
+    if not snapshot_id and volume_id is None:
         raise StepFailed(
             run.step,
-            "[source-key-customer-managed] no EBS recovery point to re-encrypt",
-            "back the volume up first (step 01)",
+            "[source-key-customer-managed] no EBS recovery point or volume to re-encrypt",
+            "only an EBS snapshot or volume can be copied under another key",
         )
     key = keys.describe(run.source_profile, run.source_region, key_ref)
     if key.manager != "CUSTOMER":
@@ -149,17 +154,24 @@ def reencrypt(run: Run, facts: checks.Facts, finding: checks.Finding, key_ref: s
             "name a customer managed key to re-encrypt with",
         )
     ec2 = clients.client(run.source_profile, "ec2", run.source_region)
-    source_snapshot = point["RecoveryPointArn"].rsplit("/", 1)[1]
     zone = f"{run.source_region}a"
     done = run.state.get("fixes", "reencrypted_volume_arn")
 
+    def source_snapshot() -> str:
+        if snapshot_id:
+            return snapshot_id
+        taken = ec2.create_snapshot(VolumeId=volume_id, Description=f"{volume_id}, to copy under {key.alias}")
+        ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[taken["SnapshotId"]])
+        return str(taken["SnapshotId"])
+
     def copy_and_restore() -> str:
+        snapshot = source_snapshot()
         copied = ec2.copy_snapshot(
-            SourceSnapshotId=source_snapshot,
+            SourceSnapshotId=snapshot,
             SourceRegion=run.source_region,
             Encrypted=True,
             KmsKeyId=key.arn,
-            Description=f"{source_snapshot} re-encrypted with {key.alias}",
+            Description=f"{snapshot} re-encrypted with {key.alias}",
         )
         ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[copied["SnapshotId"]])
         volume = ec2.create_volume(
@@ -176,15 +188,15 @@ def reencrypt(run: Run, facts: checks.Facts, finding: checks.Finding, key_ref: s
         log.warning(f"Back up {arn} (set resource_arn to it) and copy that recovery point instead.")
         return arn
 
+    what = f"snapshot {snapshot_id}" if snapshot_id else f"a snapshot of volume {volume_id} (taken now)"
     return [
         Change(
             run.step,
             run.source_profile,
             run.source_region,
             "ec2:CopySnapshot",
-            source_snapshot,
-            f"copy snapshot {source_snapshot} under {key.alias or key.arn}, then create a volume "
-            f"{run.resource_name}-cmk from it in {zone}",
+            snapshot_id or str(volume_id),
+            f"copy {what} under {key.alias or key.arn}, then create a volume {run.resource_name}-cmk from it in {zone}",
             copy_and_restore,
             needed=done is None,
         )

@@ -20,12 +20,26 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..aws import clients, context
+from botocore.exceptions import ClientError
+
+from ..aws import clients, context, keys
 from ..aws.context import Run
 from ..core import params, resource_types
-from ..core.errors import ParameterError, StepFailed
+from ..core.errors import ParameterError, StepFailed, quoted
 from ..core.params import Parameters
-from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, PREREQUISITES, SHARE_SOURCE_KEY, TROUBLESHOOT, VERIFY_SOURCE_KEY
+from ..core.steps import (
+    AUTOMATE,
+    CLEANUP,
+    COPY_TO_TARGET,
+    CREATE_BACKUP,
+    PREREQUISITES,
+    RESTORE_DRILL,
+    SHARE_SOURCE_KEY,
+    TROUBLESHOOT,
+    VERIFY_SOURCE_KEY,
+    VERIFY_TARGET_KEY,
+)
+from . import records
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +47,32 @@ log = logging.getLogger(__name__)
 USABLE_VOLUME_STATES = ("available", "in-use")
 
 # The facts each step needs; every read they make is one the step declares in permissions.py.
+# A run checks the facts of all its steps before its first step changes anything: a parameter that only a
+# later step uses (hop_vault_key, restore_role_name, reencrypt_key) is refused before step 00 makes vaults.
 FACTS_OF_STEP: dict[str, tuple[str, ...]] = {
-    PREREQUISITES: ("resource", "single_hop", "source_vault_key", "target_vault_key", "hop_vault_key", "role"),
-    CREATE_BACKUP: ("resource", "role"),
-    VERIFY_SOURCE_KEY: ("resource",),
-    SHARE_SOURCE_KEY: ("resource",),
-    COPY_TO_TARGET: ("resource", "single_hop", "role"),
-    TROUBLESHOOT: ("resource",),
+    PREREQUISITES: (
+        "accounts",
+        "resource",
+        "resource_key",
+        "single_hop",
+        "source_vault_key",
+        "target_vault_key",
+        "hop_vault_key",
+        "role",
+        "management_account",
+    ),
+    CREATE_BACKUP: ("accounts", "resource", "resource_key", "role"),
+    VERIFY_SOURCE_KEY: ("accounts", "resource"),
+    SHARE_SOURCE_KEY: ("accounts", "resource", "hop_vault_key"),
+    COPY_TO_TARGET: ("accounts", "resource", "single_hop", "hop_vault_key", "role"),
+    VERIFY_TARGET_KEY: ("accounts",),
+    TROUBLESHOOT: ("accounts", "resource", "reencrypt_key_if_needed"),
+    RESTORE_DRILL: ("accounts", "restore_role"),
+    AUTOMATE: ("accounts", "resource", "role"),
+    CLEANUP: ("accounts",),
 }
 # What step 00 checks itself before it plans (its own gate already names a missing role or vault key).
-IN_STEP_00 = ("resource", "single_hop")
+IN_STEP_00 = ("accounts", "resource", "resource_key", "single_hop", "management_account")
 
 
 def _source(run: Run) -> str:
@@ -94,7 +124,7 @@ def resource(run: Run) -> None:
             )
             raise ParameterError(
                 "resource_name",
-                f"{what} named {run.resource_name!r} in {_source(run)}; allowed: the name of exactly one "
+                f"{what} named {quoted(run.resource_name)} in {_source(run)}; allowed: the name of exactly one "
                 "resource there (a volume's or file system's Name tag, a DB instance's identifier), or set "
                 "resource_arn",
             )
@@ -104,7 +134,7 @@ def resource(run: Run) -> None:
     arn = params.RESOURCE_ARN.match(run.resource_arn)
     if arn is None:  # validate refuses it first; kept for values built by hand
         raise ParameterError(
-            "resource_arn", f"got {run.resource_arn!r}; allowed: {params.BY_NAME['resource_arn'].allowed}"
+            "resource_arn", f"got {quoted(run.resource_arn)}; allowed: {params.BY_NAME['resource_arn'].allowed}"
         )
     if arn["account"] != run.account("source"):
         raise ParameterError("resource_arn", f"is in account {arn['account']}; allowed: a resource of {_source(run)}")
@@ -200,6 +230,14 @@ def _key(run: Run, name: str, side: str, customer_managed: bool) -> None:
         raise ParameterError(
             name, f"no KMS key {reference} in {where}; allowed: a key of that account and Region"
         ) from None
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "AccessDeniedException":
+            raise
+        raise ParameterError(
+            name,
+            f"KMS key {reference} cannot be described by {where} (AccessDeniedException: the key's policy does not "
+            "let that account in); allowed: a key of that account, or one whose policy lets it use the key",
+        ) from None
     if meta["KeyState"] != "Enabled":
         raise ParameterError(name, f"KMS key {reference} is {meta['KeyState']}; allowed: an enabled key")
     if customer_managed and meta["KeyManager"] != "CUSTOMER":
@@ -217,7 +255,108 @@ def role(run: Run) -> None:
         )
 
 
+def accounts(run: Run) -> None:
+    """The accounts behind the profiles, as STS names them: the same account in the same Region on both sides
+    copies nothing across, whatever the profiles are called."""
+    if run.source_region == run.target_region and run.account("source") == run.account("target"):
+        raise ParameterError(
+            "target_profile",
+            f"signs as account {run.account('target')}, as source_profile {run.source_profile} does, and "
+            f"target_region is the source's ({run.source_region}): nothing would cross an account or a Region; "
+            "allowed: a profile of another account, or another target_region",
+        )
+
+
+def management_account(run: Run) -> None:
+    """When step 00 must turn on cross-account backup, management_profile signs as the organization's
+    management account: only that account may (AWS refuses UpdateGlobalSettings from any other)."""
+    if not run.management_profile or run.organization("source") is None:
+        return
+    backup = run.source("backup")
+    try:
+        if backup.describe_global_settings()["GlobalSettings"].get("isCrossAccountBackupEnabled") == "true":
+            return
+    except backup.exceptions.InvalidRequestException:
+        return  # outside an organization: the same-organization check says so
+    managing = run.management_account()
+    signs_as = clients.account_id(run.management_profile, run.source_region)
+    if managing and signs_as != managing:
+        raise ParameterError(
+            "management_profile",
+            f"signs as account {signs_as}, which is not the management account {managing} of organization "
+            f"{run.organization('source')}, and step 00 must turn on its cross-account backup (only the management "
+            f"account may); allowed: a profile of account {managing}, or empty to have its administrators do it",
+        )
+
+
+def _resource_field(run: Run) -> str:
+    if run.is_fleet:
+        return "resources" if run.resources else "resource_tags"
+    return "resource_arn" if run.resource_arn else "resource_name"
+
+
+def _aws_managed_key(run: Run, arn: str) -> str | None:
+    """The AWS managed key the resource's backup would travel under (its alias), or None: a type whose backups
+    take the vault's key (EFS), a copy in two hops (the hop vault's key travels), an unencrypted resource, or
+    a customer managed key."""
+    row = resource_types.type_of(arn)
+    if row is None or not row.source_key_customer_managed.value:
+        return None
+    if not run.is_fleet and run.copies_in_two_hops():
+        return None
+    key = context.resource_key(run, arn)
+    if not key:
+        return None
+    info = keys.describe(run.source_profile, run.source_region, key)
+    return None if info.manager == "CUSTOMER" else info.alias or info.arn
+
+
+def resource_key(run: Run) -> None:
+    """The resource's backup travels under its own key (EBS, EC2, RDS: the capability table), so an AWS
+    managed key, which no other account can use, dooms the copy: refused now, before step 00 makes vaults
+    and step 01 backs it up (force_copy, for trainers, goes on to show AWS's message). A fleet is refused
+    only when every resource is under an AWS managed key; otherwise each such resource fails in its row."""
+    if run.force_copy:
+        return
+    chosen = context.selection(run)
+    managed = [(arn, alias) for arn in chosen for alias in [_aws_managed_key(run, arn)] if alias]
+    if managed and len(managed) == len(chosen):
+        arn, alias = managed[0]
+        what = f"{arn} is" if len(chosen) == 1 else f"all {len(chosen)} selected resources are"
+        raise ParameterError(
+            _resource_field(run),
+            f"{what} encrypted with the AWS managed key {alias}, which no other account can use "
+            "([source-key-customer-managed]: the copy would fail); allowed: a resource under a customer managed "
+            "key (runbook fix PARAMS.yaml source-key-customer-managed makes a copy of it under reencrypt_key), "
+            "or force_copy: true to see AWS refuse it",
+        )
+
+
+def reencrypt_key_if_needed(run: Run) -> None:
+    """reencrypt_key, when step 06 would use it: the resource is under an AWS managed key."""
+    if not run.is_fleet and _aws_managed_key(run, context.resource_arn(run)):
+        _key(run, "reencrypt_key", "source", customer_managed=True)
+
+
+def restore_role(run: Run) -> None:
+    """The role the restore drill restores with exists in the destination account (force_copy, for trainers,
+    goes on to show AWS's refusal)."""
+    if run.force_copy or run.restore_role() is not None:
+        return
+    raise ParameterError(
+        "restore_role_name",
+        f"no IAM role {run.restore_role_name} in the destination account {run.account('target')} (target_profile "
+        f"{run.target_profile}); allowed: a role there that AWS Backup can assume, e.g. "
+        "service-role/AWSBackupDefaultServiceRole (the console makes it at the first restore)",
+    )
+
+
 FACTS: dict[str, Callable[[Run], None]] = {
+    "accounts": accounts,
+    "management_account": management_account,
+    "resource_key": resource_key,
+    "reencrypt_key_if_needed": reencrypt_key_if_needed,
+    "restore_role": restore_role,
     "resource": resource,
     "single_hop": single_hop,
     "hop_vault_key": hop_vault_key,
@@ -258,9 +397,12 @@ def before_run(values: Parameters, steps: Iterable[str]) -> None:
     if not steps:
         return
     run = Run(steps[0], values)
+    with _reading_for(steps[0]):
+        records.accounts(run)
     done: set[str] = set()
     for step in steps:
         needed = [fact for fact in FACTS_OF_STEP.get(step, ()) if fact not in done]
         with _reading_for(step):
+            records.check(run, step)
             check(run, needed)
         done.update(needed)

@@ -393,7 +393,7 @@ def test_a_job_the_listings_miss_is_described_before_anything_is_decided_about_i
     arn = "arn:aws:ec2:us-east-1:222222222222:volume/vol-0a"
     fleet_rows.update(run, "01_create_backup", arn, job_id="job-1", outcome="RUNNING")
     listings, described, sleeps = [], [], []
-    monkeypatch.setattr(fleet_jobs, "_listing", lambda run, kind: listings.append(kind) or {})
+    monkeypatch.setattr(fleet_jobs, "_listing", lambda run, kind, *_: listings.append(kind) or {})
     monkeypatch.setattr(
         fleet_jobs,
         "_described",

@@ -212,7 +212,8 @@ def test_a_step_that_hangs_ends_at_its_timeout_in_one_line_and_leaves_no_kernel(
     """The hung step's kernel is stopped, and the next step's, started while it ran, ended."""
     out = tmp_path / "run"
     parameters = str(parameter_file(tmp_path, max_wait_minutes=0.05, step_timeout_minutes=0.25))
-    world.configure(stall_service="backup", stall_seconds=600, stall_calls=1)
+    # A call only the step makes (its pickers list the vaults): the preflight's own reads are bounded apart.
+    world.configure(stall_service="backup", stall_operation="ListBackupVaults", stall_seconds=600, stall_calls=1)
     try:
         started = time.monotonic()
         hung = runbook("run", parameters, "--out", str(out), "--steps", "00_prerequisites,01_create_backup")

@@ -59,12 +59,12 @@ def test_throttled_while_waiting_the_step_stops_and_the_rerun_completes_the_same
         world.configure(throttle_rate=0)
     line = str(stopped.value)
     assert line.startswith(f"step 04_copy_to_target stopped: the wait for copy job {job_id} (")
-    assert "was interrupted: ThrottlingException" in line and "polls are retried for max_wait_minutes, 0.05" in line
-    assert "To resume: run the step again" in line and "\n" not in line
+    assert "ended at max_wait_minutes (0.05) while AWS refused its polls (ThrottlingException)" in line
+    assert f"To resume: runbook run PARAMS.yaml --out {out} (the same run folder)" in line and "\n" not in line
     assert recorded(out, "04_copy_to_target", "failed_copy_jobs") is None
 
     clients.forget()  # the rerun is a new process: its clients have not been throttled
-    copy(run_values)
+    copy({**run_values, "max_wait_minutes": 1})  # the wait above ended on time: the job has seconds left
     jobs, points = copies_and_destinations(aws)
     assert jobs == [job_id] and len(points) == 1
     assert recorded(out, "04_copy_to_target", "destination_recovery_point_arn") == points[0]
