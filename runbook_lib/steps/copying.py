@@ -11,7 +11,7 @@ from ..aws import clients, jobs
 from ..aws.context import Run, resource_arn
 from ..core import resource_types
 from ..core.changes import Change
-from ..core.errors import StepFailed
+from ..core.errors import StepFailed, quoted
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP
 from ..troubleshooting import checks, diagnose, registry
 from .encryption import no_recovery_point, source_recovery_point
@@ -30,7 +30,14 @@ def start_copy(run: Run, hop: str = "copy") -> Change:
     kind = "hop" if hop == "first" else "copy"
     earlier = run.state.get(COPY_TO_TARGET, f"{kind}_job_id")
     checked = earlier or hop == "second"
-    pending = [] if checked else checks.require(run, checks.run_checks(run, as_planned=True))
+    findings = [] if checked else checks.run_checks(run, as_planned=True)
+    pending = checks.require(run, findings)
+    # The checks that could not decide, as the copy starts: a copy that then fails keeps them in its failure's
+    # record (following.py), and the next one starts only once they rest on something else.
+    undecided = [f.fingerprint() for f in findings if f.status == checks.UNKNOWN]
+    failed_alike = None if earlier or run.force_copy else _failed_as_undecided(run, kind, findings)
+    if failed_alike and not run.dry_run:
+        raise failed_alike
     if hop == "second":
         point = run.state.get(COPY_TO_TARGET, "hop_recovery_point_arn")
         if point is None and not run.dry_run and earlier is None:
@@ -61,7 +68,9 @@ def start_copy(run: Run, hop: str = "copy") -> Change:
                 checks.run_checks(run, (check_id,))[0].fix if known else "read the message",
             ) from None
         recorded = "hop_source_recovery_point_arn" if hop == "first" else "source_recovery_point_arn"
-        run.state.record(COPY_TO_TARGET, **{f"{kind}_job_id": job_id, recorded: chosen})
+        run.state.record(
+            COPY_TO_TARGET, **{f"{kind}_job_id": job_id, recorded: chosen, f"{kind}_started_undecided": undecided}
+        )
         return job_id
 
     if hop == "second":
@@ -83,6 +92,8 @@ def start_copy(run: Run, hop: str = "copy") -> Change:
         else f"copy job {earlier} was started earlier: waiting for it, not starting another"
     )
     blocked_by = "; ".join(f"step {f.needs_step} makes good [{f.check_id}] {f.finding}" for f in pending)
+    if failed_alike:
+        blocked_by = "; ".join(part for part in (blocked_by, failed_alike.what) if part)
     if point is None and not blocked_by:
         blocked_by = (
             "the first hop makes the recovery point (planned, not made yet)"
@@ -101,6 +112,27 @@ def start_copy(run: Run, hop: str = "copy") -> Change:
         blocked_by=blocked_by,
         precheck=lambda: copy_blocker(run, hop),
         effect={"kind": kind, "recovery_point_arn": point, "destination_vault_arn": destination},
+    )
+
+
+def _failed_as_undecided(run: Run, kind: str, findings: list[checks.Finding]) -> StepFailed | None:
+    """Why not to start another copy: the last one started while checks could not decide (unknown) and failed,
+    and those checks still cannot decide on exactly what they read then (the same policies, the same
+    statements). Another copy would fail the same way; a rerun copies again once something changed."""
+    failures = run.state.get(COPY_TO_TARGET, f"failed_{kind}_jobs", [])
+    last = failures[-1] if failures else {}
+    then = sorted(last.get("undecided", []))
+    undecided = [f for f in findings if f.status == checks.UNKNOWN]
+    if not then or sorted(f.fingerprint() for f in undecided) != then:
+        return None
+    first = undecided[0]
+    return StepFailed(
+        run.step,
+        f"[{first.check_id}] {kind} job {last['job_id']} ended {last['state']} "
+        f"({quoted(last.get('status_message') or 'no status message')}) after this check could not decide "
+        f"(unknown: {first.finding}), and nothing it rests on has changed since: another copy would fail the same way",
+        f"change what the statement needs ({first.fix}); a rerun copies once it changed. force_copy: true tries again "
+        "anyway; strict_checks: true refuses such a copy before it starts",
     )
 
 

@@ -70,6 +70,7 @@ def _follow(run: Run, kind: str, job_id: str, progress: jobs.Progress | None, de
 
 def _record_failure(run: Run, step: str, kind: str, failure: JobFailed) -> StepFailed:
     """Keep the failed job and its reason; the next run starts a new job. The error says why it failed."""
+    undecided = f"{kind}_started_undecided"  # the checks that could not decide when the job started
     run.state.append(
         step,
         f"failed_{kind}_jobs",
@@ -78,9 +79,10 @@ def _record_failure(run: Run, step: str, kind: str, failure: JobFailed) -> StepF
             "state": failure.state,
             "status_message": failure.status_message,
             "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "undecided": run.state.get(step, undecided, []),
         },
     )
-    run.state.record(step, **{f"{kind}_job_id": None})
+    run.state.record(step, **{f"{kind}_job_id": None, undecided: []})
     try:
         found = diagnose.explain(run, failure.job_id, kind, failure.state, failure.status_message)
     except (ClientError, BotoCoreError):

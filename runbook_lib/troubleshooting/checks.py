@@ -13,6 +13,7 @@ that a step of the runbook makes good (`needs_step`) is a missing prerequisite, 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -48,6 +49,12 @@ class Finding:
 
     def blocks(self, strict: bool = False) -> bool:
         return self.status == FAIL or (strict and self.status == UNKNOWN)
+
+    def fingerprint(self) -> str:
+        """What the finding rests on (its check and evidence: the policy read, the statements), as a short hash:
+        the same fingerprint later means nothing it rests on has changed."""
+        text = json.dumps([self.check_id, self.status, self.evidence], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def row(self) -> dict[str, str]:
         return {

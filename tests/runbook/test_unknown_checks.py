@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -110,3 +111,39 @@ def test_a_deny_on_the_callers_network_is_decided_not_unknown(aws, shared):
     finding = source_key_shared(shared)
     assert finding.status == checks.FAIL and "statement 'DenyOutsideTheEndpoint'" in finding.finding
     assert finding.evidence["denying statements"] == [outside] and "undecided statements" not in finding.evidence
+
+
+def remove_key_statement(aws, sid: str) -> None:  # type: ignore[no-untyped-def]
+    kms = aws.source("kms")
+    key = kms.describe_key(KeyId="alias/cmkSource")["KeyMetadata"]["Arn"]
+    policy = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+    policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") != sid]
+    kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
+
+
+def test_an_unknown_whose_copy_failed_is_not_tried_again_until_what_it_rests_on_changed(aws, shared):
+    """`unknown` lets the first copy start (strict_checks is false); AWS fails it. A rerun would start another
+    doomed copy, and another: it refuses in one line while the statement is as it was, and copies once it
+    changed."""
+    statement = UNDECIDABLE_DENIES["unmodelled-condition-key"]
+    add_key_statements(aws, "alias/cmkSource", [statement])
+    with pytest.raises(StepFailed, match=r"\[source-key-shared\] copy job \S+ ended FAILED"):
+        copy(shared)
+    failed = Run("04_copy_to_target", shared).state.get("04_copy_to_target", "failed_copy_jobs")
+    assert len(failed) == 1 and len(failed[0]["undecided"]) == 1
+
+    for _ in range(2):
+        with pytest.raises(StepFailed) as refused:
+            start_copy(Run("04_copy_to_target", shared))
+        line = str(refused.value)
+        assert "\n" not in line
+        assert line.startswith(f"step 04_copy_to_target failed: [source-key-shared] copy job {failed[0]['job_id']}")
+        assert "after this check could not decide (unknown: " in line
+        assert "nothing it rests on has changed since: another copy would fail the same way" in line
+    planned = start_copy(Run("04_copy_to_target", {**shared, "apply": False}))
+    assert "nothing it rests on has changed since" in planned.blocked_by, "a dry run shows why it would not copy"
+    copies = aws.source("backup").list_copy_jobs()["CopyJobs"]
+    assert len(copies) == 1, "no second doomed copy was started"
+
+    remove_key_statement(aws, statement["Sid"])
+    assert copy(shared)["State"] == "COMPLETED", "once the policy changed, the rerun copies"
