@@ -179,6 +179,8 @@ def _run(args: argparse.Namespace) -> int:
         from .core import params
 
         values = params.load(*args.parameters)
+        if args.yes:
+            values = dataclasses.replace(values, take_back_shared=True)
         _writable_folder("--out", args.out if args.out is not None else "runs")
         _in_scenario(values)
         from . import runner
@@ -186,7 +188,27 @@ def _run(args: argparse.Namespace) -> int:
         result = runner.run(values, args.parameters, args.out, steps, forks)
     for line in result.problems:
         print(f"runbook: {line}", file=sys.stderr)
+    if result.code == 0 and result.folder is not None and _asked(runner.awaiting_confirmation(result.folder, steps)):
+        again = dataclasses.replace(values, take_back_shared=True)
+        from .core.steps import CLEANUP
+
+        result = runner.run(again, args.parameters, result.folder, (CLEANUP,))
+        for line in result.problems:
+            print(f"runbook: {line}", file=sys.stderr)
     return result.code
+
+
+def _asked(waiting: list[dict[str, str]]) -> bool:
+    """At a terminal, whether the person confirms the changes that wait for it (others may use what they take
+    back); elsewhere (CI, a pipe, systemd) they wait for --yes, and the run's summary said so."""
+    if not waiting or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return False
+    print(f"{len(waiting)} change(s) take back what others may use (listed above, under 'Not made until confirmed').")
+    try:
+        answer = input("Make them now? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _in_scenario(values: Parameters) -> Parameters:
@@ -387,6 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("parameters", nargs="+", help=FILES_HELP)
     run.add_argument("--out", help="run folder (default runs/<timestamp>)")
     run.add_argument("--steps", help="comma-separated steps (default 00 to 05; add 07_cleanup to clean up)")
+    run.add_argument(
+        "--yes",
+        action="store_true",
+        help="make the changes that take back what others may use (take_back_shared: true) without asking",
+    )
     run.set_defaults(handler=_run)
     check = commands.add_parser("check", help="preflight: every known copy failure, checked read-only")
     check.add_argument("parameters", nargs="+", help=FILES_HELP)

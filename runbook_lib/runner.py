@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 # nbformat validates notebooks with jsonschema, whose optional IRI format check imports rfc3987_syntax, which
 # compiles a grammar when imported: 2.5 s of every `runbook run`, for a format no notebook field uses.
@@ -434,6 +434,12 @@ def planned_lines(folder: Path, steps: tuple[str, ...] = ALL_STEPS) -> list[str]
     return lines
 
 
+def awaiting_confirmation(folder: Path, steps: tuple[str, ...] = ALL_STEPS) -> list[dict[str, Any]]:
+    """The changes a run planned and did not make because others may use what they take back: they wait for
+    take_back_shared (`runbook run --yes`), or their Apply button."""
+    return [e for e in RunState(folder).planned() if e.get("confirm") and e["step"] in steps]
+
+
 def summary(folder: Path, applied: bool = True, steps: tuple[str, ...] = ALL_STEPS, since: str = "") -> str:
     """What the run leaves: its plans (dry run) or the changes it made since `since`, what cleanup kept,
     and the recovery points it made, marked when a cleanup deleted them."""
@@ -450,6 +456,10 @@ def summary(folder: Path, applied: bool = True, steps: tuple[str, ...] = ALL_STE
     if applied and since:
         lines.append("Changes made by this run:" if made else "Nothing needed changing.")
         lines += [f"  [{e['step']}] {e['action']} on {e['target']}: {e['outcome']}" for e in made]
+    waiting = awaiting_confirmation(folder, steps) if applied else []
+    if waiting:
+        lines.append("Not made until confirmed (take_back_shared: true, or runbook run ... --yes):")
+        lines += [f"  [{e['step']}] {e['action']} on {e['target']}: {e['summary']} ({e['confirm']})" for e in waiting]
     if CLEANUP in steps:
         kept = state.get(CLEANUP, {}).get("kept", [])
         lines += ["Kept by cleanup:", *(f"  {reason}" for reason in kept)] if kept else []

@@ -208,8 +208,9 @@ class Run(Parameters):
         }
 
     def carry_out(self, changes: list[Change]) -> list[Change]:
-        """Apply every needed change when `apply` is true; otherwise keep them as planned. Show each."""
-        return [carry_out(change, self.apply, self.state) for change in changes]
+        """Apply every needed change when `apply` is true (one that asks for a confirmation only with
+        take_back_shared); otherwise keep them as planned. Show each."""
+        return [carry_out(change, self.apply, self.state, confirmed=self.take_back_shared) for change in changes]
 
 
 def volumes(run: Run, name: str, value: str) -> list[dict[str, Any]]:

@@ -2,7 +2,8 @@
 
 Sharing grants what the KMS console's "Add other AWS accounts" grants: the destination account's
 root may use the key, and create grants only for AWS resources. It does so with two statements of
-its own (Sids ending in the account ID, so a rerun finds them), whatever the policy already holds:
+its own (Sids naming the account and the run folder, so a rerun finds them and another run's cleanup
+leaves them), whatever the policy already holds:
 no existing statement is edited, the document keeps its formatting, nothing is ever shared with
 Principal "*" and the policy lockout safety check is never bypassed.
 """
@@ -20,6 +21,7 @@ from . import clients, facts
 
 USE_SID_PREFIX = "RunbookAllowUseOfTheKey"
 GRANT_SID_PREFIX = "RunbookAllowGrantsForAWSResources"
+SID_PREFIXES = (USE_SID_PREFIX, GRANT_SID_PREFIX)
 USE_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
 GRANT_ACTIONS = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
 GRANT_CONDITION = {"Bool": {"kms:GrantIsForAWSResource": "true"}}
@@ -146,19 +148,20 @@ def copy_decision(policy: dict[str, Any], key_arn: str, principal: iam_policy.Pr
     return iam_policy.decide_all(policy, requests)
 
 
-def share_statements(account: str, region: str) -> list[dict[str, Any]]:
-    """The runbook's own two statements, as the KMS console's "Add other AWS accounts" writes them."""
+def share_statements(account: str, region: str, owner: str = "") -> list[dict[str, Any]]:
+    """The runbook's own two statements, as the KMS console's "Add other AWS accounts" writes them; their Sids
+    name the account and the run that writes them (`owner`, its run folder's ID)."""
     principal = {"AWS": arns.account_root(account, region)}
     return [
         {
-            "Sid": f"{USE_SID_PREFIX}{account}",
+            "Sid": grants.owned_sid(USE_SID_PREFIX, account, owner),
             "Effect": "Allow",
             "Principal": principal,
             "Action": USE_ACTIONS,
             "Resource": "*",
         },
         {
-            "Sid": f"{GRANT_SID_PREFIX}{account}",
+            "Sid": grants.owned_sid(GRANT_SID_PREFIX, account, owner),
             "Effect": "Allow",
             "Principal": principal,
             "Action": GRANT_ACTIONS,
@@ -182,22 +185,32 @@ def share_change(
     principal: iam_policy.Principal,
     remove_denies: bool = False,
     force: bool = False,
+    owner: str = "",
 ) -> Change:
-    """Plan sharing the key with the principal's account (nothing to do when its policy already does).
+    """Plan sharing the key with the principal's account for run `owner` (its run folder's ID): nothing to do
+    when its policy already does, through statements no other run's cleanup takes out.
 
-    DenyBlocks when an explicit Deny for the account decides (see grants.plan_grant).
+    Another run's statements (their Sids name it) go when that run cleans up, so this run does not rest on
+    them: it adds its own beside them. DenyBlocks when an explicit Deny for the account decides (see
+    grants.plan_grant).
     """
     account = principal.account_id
     with facts.fresh():  # an edit starts from the policy as it is now, not as the run first read it
         text = current_policy(profile, region, key_arn)
+    others = grants.of_other_runs(json.loads(text), SID_PREFIXES, owner)
     plan = grants.plan_grant(
         text,
-        lambda policy: copy_decision(policy, key_arn, principal),
-        share_statements(account, region),
+        lambda policy: copy_decision(grants.without_statements(policy, others), key_arn, principal),
+        share_statements(account, region, owner),
         account,
         remove_denies,
         force,
     )
+    if plan.needed and others and copy_decision(json.loads(text), key_arn, principal).allowed:
+        plan.notes.append(
+            f"the statements of {grants.runs_named(others, SID_PREFIXES)} let account {account} in now; this run "
+            "adds its own, so that the key stays shared with it after their cleanup"
+        )
     after = plan.after or text
     if plan.needed and policy_text.size(after) > policy_text.MAX_KEY_POLICY_BYTES:
         raise StepFailed(

@@ -109,10 +109,11 @@ def copy_in_decision(
     return iam_policy.decide(policy, iam_policy.Request(principal, COPY_INTO, vault, by_service=True))
 
 
-def allow_statement(account: str, region: str, sid_prefix: str = SID_PREFIX) -> dict[str, Any]:
-    """The runbook's own statement: one per source account, found again by its Sid."""
+def allow_statement(account: str, region: str, sid_prefix: str = SID_PREFIX, owner: str = "") -> dict[str, Any]:
+    """The runbook's own statement: one per source account and run (`owner`, its run folder's ID), found again
+    by its Sid."""
     return {
-        "Sid": f"{sid_prefix}{account}",
+        "Sid": grants.owned_sid(sid_prefix, account, owner),
         "Effect": "Allow",
         "Principal": {"AWS": arns.account_root(account, region)},
         "Action": COPY_INTO,
@@ -130,8 +131,10 @@ def access_policy_change(
     remove_denies: bool = False,
     force: bool = False,
     planned: bool = False,
+    owner: str = "",
 ) -> Change:
-    """Plan the access policy that lets the principal's account copy into this vault.
+    """Plan the access policy that lets the principal's account copy into this vault, for run `owner` (its run
+    folder's ID): as keys.share_change, it rests on no other run's statement.
 
     The vault's policy now is read only when the vault exists (`planned` says it is only planned).
     DenyBlocks when an explicit Deny for the account decides (see grants.plan_grant).
@@ -139,15 +142,21 @@ def access_policy_change(
     account = principal.account_id
     with facts.fresh():  # an edit starts from the policy as it is now, not as the run first read it
         text = None if planned else current_policy(profile, region, name)
+    others = grants.of_other_runs(json.loads(text), (SID_PREFIX,), owner) if text else []
     plan = grants.plan_grant(
         text,
-        lambda policy: copy_in_decision(policy, arn, principal),
-        [allow_statement(account, region)],
+        lambda policy: copy_in_decision(grants.without_statements(policy, others), arn, principal),
+        [allow_statement(account, region, owner=owner)],
         account,
         remove_denies,
         force,
         legacy=(allow_statement(account, region, LEGACY_SID_PREFIX),),
     )
+    if plan.needed and others and copy_in_decision(text, arn, principal).allowed:
+        plan.notes.append(
+            f"the statement of {grants.runs_named(others, (SID_PREFIX,))} lets account {account} in now; this run "
+            "adds its own, so that the vault stays open to it after their cleanup"
+        )
     after = plan.after or text or ""
     backup = clients.client(profile, "backup", region)
 

@@ -56,6 +56,9 @@ class Change:
     nothing_to_do: str = ""
     # Keys of changes of the same plan that must be made first (a vault's recovery points before the vault).
     after: list[str] = field(default_factory=list)
+    # Why a batch run makes this change only when told to (take_back_shared, `runbook run --yes`): others may
+    # use what it takes back. An Apply button pressed is that confirmation.
+    confirm: str = ""
     result: Any = field(default=None, init=False)
     applied: bool = field(default=False, init=False)
 
@@ -72,6 +75,8 @@ class Change:
             return self.nothing_to_do or "already in place, nothing to change"
         if self.blocked_by:
             return f"blocked until {self.blocked_by}"
+        if self.confirm:
+            return "will change once confirmed"
         return "will change"
 
     def describe(self) -> str:
@@ -80,6 +85,8 @@ class Change:
             f"  {self.summary}",
         ]
         lines += [f"  note: {note}" for note in self.notes]
+        if self.confirm and self.needed and not self.applied:
+            lines.append(f"  confirm: {self.confirm}")
         if self.diff and self.needed and not self.applied:
             lines += ["", self.diff]
         return "\n".join(lines)
@@ -97,6 +104,7 @@ class Change:
             "effect": self.effect,
             "blocked_by": self.blocked_by,
             "notes": self.notes,
+            "confirm": self.confirm,
         }
 
     def __str__(self) -> str:

@@ -10,6 +10,7 @@ other Deny is named, with who must change it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,51 @@ class DenyBlocks(Exception):
         self.statements = statements
         self.removable = removable
         super().__init__(", ".join(label(s) for s in statements))
+
+
+OWNER_MARK = "Run"  # between the account and the run's ID in a Sid the runbook writes for a run
+
+
+def owned_sid(prefix: str, account: str, owner: str = "") -> str:
+    """The Sid of the runbook's statement for `account`, written by run `owner` (its run folder's ID): each run
+    its own, so that one run's cleanup takes out its own and leaves another's. Letters and digits only."""
+    return f"{prefix}{account}{OWNER_MARK}{owner}" if owner else f"{prefix}{account}"
+
+
+def owner_of(statement: dict[str, Any], prefixes: tuple[str, ...]) -> str | None:
+    """The run that wrote a statement of the runbook's (its ID; '' for an older runbook's, whose Sids named no
+    run), or None for a statement the runbook did not write."""
+    sid = str(statement.get("Sid") or "")
+    for prefix in prefixes:
+        found = re.fullmatch(rf"{re.escape(prefix)}\d{{12}}(?:{OWNER_MARK}([A-Za-z0-9]+))?", sid)
+        if found:
+            return found.group(1) or ""
+    return None
+
+
+def of_other_runs(document: dict[str, Any], prefixes: tuple[str, ...], owner: str) -> list[dict[str, Any]]:
+    """The runbook's statements in the document that another run wrote (or an older runbook, naming no run):
+    what their cleanup may take out whenever it runs."""
+    return [
+        s for s in iam_policy.statements(document) if isinstance(s, dict) and owner_of(s, prefixes) not in (None, owner)
+    ]
+
+
+def without_statements(document: dict[str, Any], statements: list[dict[str, Any]]) -> dict[str, Any]:
+    """The document as it would be once these statements are taken out (the others as they are)."""
+    if not statements:
+        return document
+    return {**document, "Statement": [s for s in iam_policy.statements(document) if s not in statements]}
+
+
+def run_names(owners: set[str]) -> str:
+    """Runs by their IDs, as a person reads them: 'run folder demo1a2b3c, an older runbook's run folder'."""
+    return ", ".join(f"run folder {owner}" if owner else "an older runbook's run folder" for owner in sorted(owners))
+
+
+def runs_named(statements: list[dict[str, Any]], prefixes: tuple[str, ...]) -> str:
+    """The runs that wrote these statements, as a person reads them (run_names)."""
+    return run_names({owner_of(s, prefixes) or "" for s in statements})
 
 
 def label(statement: dict[str, Any]) -> str:

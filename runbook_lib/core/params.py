@@ -358,6 +358,14 @@ class Parameters:
         "true or false",
         lambda v: isinstance(v, bool),
     )
+    take_back_shared: bool = parameter(
+        False,
+        "cleanup, with revert_sharing: also take back what other runs may use and the run cannot see them use "
+        "(the organization's cross-account backup setting); without it a batch cleanup keeps that, planned, and "
+        "says so (`runbook run --yes` sets it; in JupyterLab the Apply button is the confirmation)",
+        "true or false",
+        lambda v: isinstance(v, bool),
+    )
     plan_name: str = parameter(
         "CrossAccountCopy",
         "automation: the AWS Backup plan step 09 keeps in the source account",
@@ -375,6 +383,13 @@ class Parameters:
         "automation: the plan backs up every resource carrying all these tags; empty for the run's resources by ARN",
         "a mapping of up to 50 tags (keys 1-128, values up to 256 characters, no control characters)",
         lambda v: not selector_tags_problem(v),
+    )
+    take_over_plan: bool = parameter(
+        False,
+        "automation: update the backup plan plan_name (and its selection) although another run folder, or "
+        "someone else, made it; false shows their plan as it is and refuses to overwrite it",
+        "true or false",
+        lambda v: isinstance(v, bool),
     )
     alert_topic_name: str = parameter(
         "runbook-copy-failures",

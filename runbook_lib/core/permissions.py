@@ -201,6 +201,8 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "backup:GetBackupPlan",
             "backup:CreateBackupPlan",
             "backup:UpdateBackupPlan",
+            "backup:ListTags",
+            "backup:TagResource",
             "backup:ListBackupSelections",
             "backup:GetBackupSelection",
             "backup:CreateBackupSelection",
@@ -208,18 +210,25 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "iam:PassRole",
             "sns:GetTopicAttributes",
             "sns:CreateTopic",
+            "sns:TagResource",
             "sns:SetTopicAttributes",
             "events:DescribeRule",
             "events:ListTargetsByRule",
             "events:PutRule",
+            "events:TagResource",
             "events:PutTargets",
         ),
         TARGET: PREFLIGHT[TARGET],
     },
     # The jobs are read when the run's recovery point was not recorded; the kms reads describe what the
-    # vaults still hold; revert_sharing adds the policy writes and the management account's setting.
+    # vaults still hold; revert_sharing adds the policy writes and the management account's setting, and the
+    # reads that find who else relies on them (the accounts, the backup role and organization the policies
+    # are evaluated for, the backup plans that copy across accounts).
     CLEANUP: {
         SOURCE: (
+            "sts:GetCallerIdentity",
+            "iam:GetRole",
+            "organizations:DescribeOrganization",
             "backup:DescribeRecoveryPoint",
             "backup:DeleteRecoveryPoint",
             "backup:DescribeBackupVault",
@@ -243,6 +252,8 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "sns:DeleteTopic",
         ),
         TARGET: (
+            "sts:GetCallerIdentity",
+            "organizations:DescribeOrganization",
             "backup:DescribeRestoreJob",
             "ec2:DescribeVolumes",
             "ec2:DeleteVolume",

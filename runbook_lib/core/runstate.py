@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,8 @@ def private_folder(folder: Path) -> None:
 class RunState:
     """state.json (what each step produced or planned) and changes.jsonl, in one run folder."""
 
+    RUN = "run"  # where state.json keeps the run folder's ID
+
     def __init__(self, run_dir: str | Path = ""):
         self.directory = Path(run_dir) if run_dir else DEFAULT_RUN_DIR
         self.path = self.directory / "state.json"
@@ -56,6 +60,21 @@ class RunState:
 
     def load(self) -> dict[str, Any]:
         return json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def run_id(self) -> str:
+        """This run folder's ID, made once: its name's letters and digits (at most 24) and six random hex
+        digits. It names what the run adds to what others share (its statements' Sids, its tags), so that
+        another run's cleanup, and a person, can tell whose they are; letters and digits only, as every
+        policy language takes them in a Sid."""
+        state = self.load()
+        made = state.get(self.RUN, {}).get("id")
+        if made:
+            return str(made)
+        name = re.sub(r"[^A-Za-z0-9]", "", self.directory.resolve().name)[:24] or "run"
+        made = f"{name}{secrets.token_hex(3)}"
+        state[self.RUN] = {"id": made, "folder": str(self.directory.resolve())}
+        self._write(state)
+        return made
 
     def get(self, step: str, key: str, default: Any = None) -> Any:
         return self.load().get(step, {}).get(key, default)
@@ -120,11 +139,13 @@ class RunState:
         return None
 
 
-def carry_out(change: Change, apply: bool, state: RunState, recheck: bool = False) -> Change:
+def carry_out(change: Change, apply: bool, state: RunState, recheck: bool = False, confirmed: bool = False) -> Change:
     """Apply a needed change when `apply` is true and record it; otherwise keep it as planned. Log either.
 
     `recheck` (an Apply button pressed after a dry run planned the change) reads again, first, whether
-    what the change depends on is there now.
+    what the change depends on is there now. A change that asks for a confirmation (others may use what it
+    takes back) is made only when `confirmed` (take_back_shared, `runbook run --yes`) or by its Apply
+    button; otherwise it stays planned, saying so.
     """
     if not change.needed:
         state.unplan(change)
@@ -141,6 +162,13 @@ def carry_out(change: Change, apply: bool, state: RunState, recheck: bool = Fals
     if not apply:
         state.plan(change)
         log.info("%s\n  apply is false: not changed", change.describe())
+        return change
+    if change.confirm and not (confirmed or recheck):
+        state.plan(change)
+        log.info(
+            "%s\n  not changed: it waits for a confirmation (take_back_shared: true, or runbook run --yes)",
+            change.describe(),
+        )
         return change
     change.result = change.do()
     state.unplan(change)

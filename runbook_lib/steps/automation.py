@@ -28,6 +28,9 @@ from ..troubleshooting import checks
 log = logging.getLogger(__name__)
 
 RULE_NAME = "CrossAccountCopy"
+# Tags naming the run folder whose step 09 made a plan, a rule or a topic: another run's step 09 finds the plan
+# is not its own and will not overwrite it unasked (take_over_plan).
+OWNER_TAG, FOLDER_TAG = "runbook-run", "runbook-run-folder"
 TOPIC_SID = "RunbookAllowEventBridgeToPublish"
 PLANNED = "(planned, not made yet)"
 LIFECYCLE_KEYS = ("DeleteAfterDays", "MoveToColdStorageAfterDays")  # what a run sets; AWS may add others
@@ -158,13 +161,53 @@ def _require_one_copy_job(run: Run) -> None:
         )
 
 
+def owner_tags(run: Run) -> dict[str, str]:
+    """The tags that name the run folder whose step 09 made (or took over) a plan, a rule or a topic."""
+    folder = str(run.state.directory.resolve())
+    return {OWNER_TAG: run.state.run_id(), FOLDER_TAG: folder if len(folder) <= 256 else f"...{folder[-253:]}"}
+
+
+def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    """Tags as SNS and EventBridge take them (Backup takes a mapping)."""
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+
+def plan_owner(run: Run, existing: dict[str, Any]) -> str | None:
+    """Whose the existing plan is: None for this run's (its tag, or this run's log says it made it), else the
+    run folder its tag names, or '' for a plan no run of the runbook made (by hand, another tool)."""
+    if existing["plan"]["BackupPlanName"] in made_plans(run):
+        return None
+    tags = run.source("backup").list_tags(ResourceArn=existing["arn"]).get("Tags", {})
+    owner = tags.get(OWNER_TAG, "")
+    return None if owner == run.state.run_id() else owner
+
+
+def _refuse_to_overwrite(run: Run, existing: dict[str, Any], owner: str, plan: Change) -> StepFailed:
+    """Another's plan, shown as it is, and the refusal to change it (take_over_plan says to)."""
+    rule = (existing["plan"].get("Rules") or [{}])[0]
+    copies = ", ".join(a["DestinationBackupVaultArn"] for a in rule.get("CopyActions", [])) or "nowhere"
+    whose = f"run folder {owner} (its {OWNER_TAG} tag)" if owner else "no run of this runbook (it has no runbook tag)"
+    log.info("%s", plan.describe())  # the diff: their plan (now) and what this run's parameters would make of it
+    return StepFailed(
+        run.step,
+        f"backup plan {run.plan_name} was made by {whose}: it backs up on {rule.get('ScheduleExpression')} into "
+        f"{rule.get('TargetBackupVaultName')}, kept {rule.get('Lifecycle', {}).get('DeleteAfterDays', '-')} days, and "
+        f"copies to {copies}; this run's parameters would change it",
+        "leave it to its run folder, or choose another plan_name; take_over_plan: true makes it this run's",
+    )
+
+
 def plan_changes(run: Run) -> list[Change]:
     """Every change step 09 plans, in the order they can be made: plan, selection, topic, its policy, rule,
-    target. The copy action's checks run first and stop the step on a blocking failure."""
+    target. The copy action's checks run first and stop the step on a blocking failure, and so does a plan of
+    plan_name that another run folder (or someone else) made, which this run's parameters would change."""
     _require_one_copy_job(run)
     checks.require(run, checks.run_checks(run, COPY_ACTION_CHECKS, as_planned=True))
     existing = find_plan(run)
     plan, chosen = _plan_change(run, existing), _selection_change(run, existing)
+    owner = plan_owner(run, existing) if existing else None
+    if owner is not None and (plan.needed or chosen.needed) and not run.take_over_plan:
+        raise _refuse_to_overwrite(run, existing or {}, owner, plan if plan.needed else chosen)
     topic, topic_policy = _topic_changes(run)
     rule, target = _rule_changes(run)
     chosen.after = [plan.key] if plan.needed else []  # an Apply button waits for the change it needs
@@ -179,13 +222,14 @@ def _plan_change(run: Run, existing: dict[str, Any] | None) -> Change:
     before = {"BackupPlanName": run.plan_name, "Rules": _as_wanted(existing["plan"]["Rules"])} if existing else None
 
     def create() -> str:
-        made = backup.create_backup_plan(BackupPlan=wanted)
+        made = backup.create_backup_plan(BackupPlan=wanted, BackupPlanTags=owner_tags(run))
         run.state.record(AUTOMATE, plan_id=made["BackupPlanId"], plan_arn=made["BackupPlanArn"])
         return str(made["BackupPlanId"])
 
     def update() -> str:
         assert existing is not None
         made = backup.update_backup_plan(BackupPlanId=existing["id"], BackupPlan=wanted)
+        backup.tag_resource(ResourceArn=existing["arn"], Tags=owner_tags(run))  # this run's now (take_over_plan)
         run.state.record(AUTOMATE, plan_id=made["BackupPlanId"], plan_arn=made["BackupPlanArn"])
         return str(made["BackupPlanId"])
 
@@ -296,7 +340,7 @@ def _topic_changes(run: Run) -> tuple[Change, Change]:
     in_place = before is not None and own in before.get("Statement", [])
 
     def create() -> str:
-        made = sns.create_topic(Name=run.alert_topic_name)["TopicArn"]
+        made = sns.create_topic(Name=run.alert_topic_name, Tags=_tag_list(owner_tags(run)))["TopicArn"]
         run.state.record(AUTOMATE, topic_arn=made)
         return str(made)
 
@@ -357,6 +401,9 @@ def _rule_changes(run: Run) -> tuple[Change, Change]:
             EventPattern=json.dumps(pattern),
             State="ENABLED",
             Description="AWS Backup copy jobs that end FAILED, sent to the runbook's alert topic",
+            **(
+                {"Tags": [{"Key": key, "Value": value} for key, value in owner_tags(run).items()]} if not exists else {}
+            ),
         )
         run.state.record(AUTOMATE, rule_arn=made["RuleArn"])
 
@@ -407,6 +454,11 @@ def summary(run: Run) -> str:
 
 
 # ----- taking it back (step 07) -------------------------------------------------------------------
+
+
+def made_plans(run: Run) -> list[str]:
+    """The names of the backup plans step 09 of this run made."""
+    return _made(run, "backup:CreateBackupPlan")
 
 
 def _made(run: Run, action: str) -> list[str]:

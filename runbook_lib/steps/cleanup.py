@@ -22,7 +22,8 @@ from typing import Any
 
 from ..aws import clients, facts, keys, vaults
 from ..aws.context import FLEET_ROWS, Run
-from ..core import grants, iam_policy
+from ..aws.sharing import vaults_principal
+from ..core import arns, grants, iam_policy
 from ..core.changes import Change, policy_diff
 from ..core.errors import StepFailed
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, RESTORE_DRILL
@@ -32,6 +33,7 @@ SETTING = "isCrossAccountBackupEnabled"
 KEPT = "kept, not deleted"
 GONE = "already deleted, nothing to change"
 NOTHING_LEFT = "nothing of this run's left to take out"
+RELIED_ON = "kept: others rely on it"
 LISTED_FROM = 2  # more recovery points than this (a fleet's) are looked up in one vault listing
 
 log = logging.getLogger(__name__)
@@ -48,8 +50,9 @@ def cleanup(run: Run) -> list[Change]:
             run._cache[f"cleanup-points:{side}"] = listed
     changes = [_delete_point(run, side, point) for side, point in own]
     made = _created_vaults(run)
+    plans = plans_of_others(run)
     sides = ("target", "hop", "source") if _in_two_hops(run, made) else ("target", "source")
-    vault_changes = [_delete_vault(run, side, {point for _, point in own}, made) for side in sides]
+    vault_changes = [_delete_vault(run, side, {point for _, point in own}, made, plans) for side in sides]
     for vault_change in (c for c in vault_changes if c.needed):
         vault_change.after = [
             point.key
@@ -62,7 +65,7 @@ def cleanup(run: Run) -> list[Change]:
     changes += automation.removals(run)
     if run.revert_sharing:
         deleting = {(c.profile, c.region, c.target) for c in vault_changes if c.needed}
-        changes += revert_changes(run, deleting)
+        changes += revert_changes(run, deleting, plans)
     run.state.record(run.step, kept=[c.summary for c in changes if c.nothing_to_do == KEPT])
     return changes
 
@@ -210,8 +213,11 @@ def _points_in(backup: Any, vault: str) -> list[str]:
     ]
 
 
-def _delete_vault(run: Run, side: str, own: set[str], made: set[tuple[str, str, str]]) -> Change:
-    """Delete the side's vault when this run made it and will leave it empty; else keep it, saying why."""
+def _delete_vault(
+    run: Run, side: str, own: set[str], made: set[tuple[str, str, str]], plans: dict[str, list[str]]
+) -> Change:
+    """Delete the side's vault when this run made it and will leave it empty, and no backup plan backs up or
+    copies into it; else keep it, saying why."""
     profile, region = run.side(side)
     vault = _vault_name(run, side)
     backup = clients.client(profile, "backup", region)
@@ -228,16 +234,22 @@ def _delete_vault(run: Run, side: str, own: set[str], made: set[tuple[str, str, 
         return change(f"keep vault {vault}: this run did not make it", nothing_to_do=KEPT)
     if vaults.find(profile, region, vault) is None:
         return change(f"vault {vault} (this run made it) is deleted", nothing_to_do=GONE)
+    users = _using(plans, arns.backup_vault(run.account(side), region, vault))
+    if users:
+        return change(
+            f"keep vault {vault}: backup plan(s) {', '.join(users)} of the source account back up or copy into it",
+            nothing_to_do=KEPT,
+            notes=[f"they rely on it: {', '.join(users)}; once they no longer use it, run cleanup again"],
+        )
     points = _points_in(backup, vault)
     others = [p for p in points if p not in own]
     if others:
         log.info("keeping vault %s: %d recovery point(s) not made by this run", vault, len(others))
-        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
         return change(
             f"keep vault {vault}: it holds {len(others)} recovery point(s) this run did not make",
             nothing_to_do=KEPT,
             notes=[
-                f"not made by this run: {shown}",
+                f"not made by this run: {_some(others)}",
                 "once no one needs them, delete them and run cleanup again: it then deletes the vault",
             ],
         )
@@ -318,21 +330,87 @@ def shared(entries: list[dict[str, Any]]) -> Shared:
     return found
 
 
-def revert_changes(run: Run, deleting: set[tuple[str, str, str]]) -> list[Change]:
+@dataclass
+class Reliance:
+    """Who else relies on what the run shared, as far as the cleanup can see: other run folders (their
+    statements, named by their Sids, in the policies the run touched) and backup plans that copy across."""
+
+    runs: set[str] = field(default_factory=set)
+    plans: dict[str, list[str]] = field(default_factory=dict)  # plan name: its copy actions' destination vaults
+
+    def saw(self, statements: list[dict[str, Any]], prefixes: tuple[str, ...]) -> None:
+        self.runs.update(grants.owner_of(s, prefixes) or "" for s in statements)
+
+
+def revert_changes(run: Run, deleting: set[tuple[str, str, str]], plans: dict[str, list[str]]) -> list[Change]:
     """Plan taking out what the run added to key policies, vault policies (those of vaults this cleanup
-    does not delete) and the organization's setting."""
+    does not delete) and the organization's setting: only what no other run folder, recovery point or backup
+    plan relies on (kept, and named, otherwise); the organization's setting, which anyone in the organization
+    may rely on unseen, only once confirmed (take_back_shared) in batch."""
     found = shared(run.state.changes.entries())
+    seen = Reliance(plans=plans)
     changes = [
-        _revert_key_policy(run, profile, region, added) for (profile, region, _), added in found.key_policies.items()
+        _revert_key_policy(run, profile, region, added, seen)
+        for (profile, region, _), added in found.key_policies.items()
     ]
     changes += [
-        _revert_vault_policy(run, profile, region, added, deleting)
+        _revert_vault_policy(run, profile, region, added, deleting, seen)
         for (profile, region, _), added in found.vault_policies.items()
     ]
     changes += [
-        _revert_setting(run, profile, region) for (profile, region), enabled in found.settings.items() if enabled
+        _revert_setting(run, profile, region, seen) for (profile, region), enabled in found.settings.items() if enabled
     ]
     return changes
+
+
+def plans_of_others(run: Run) -> dict[str, list[str]]:
+    """The source account's backup plans in the source Region (not those this run made: this cleanup deletes
+    them), by name, with the ARNs of the vaults each uses: those its rules back up into, and those they copy
+    to. What they use, a cleanup keeps."""
+    mine = set(automation.made_plans(run))
+    backup = run.source("backup")
+    account, region = run.account("source"), run.source_region
+    found: dict[str, list[str]] = {}
+    for page in backup.get_paginator("list_backup_plans").paginate():
+        for listed in page["BackupPlansList"]:
+            if listed["BackupPlanName"] in mine:
+                continue
+            plan = backup.get_backup_plan(BackupPlanId=listed["BackupPlanId"])["BackupPlan"]
+            used = []
+            for rule in plan.get("Rules", []):
+                used.append(arns.backup_vault(account, region, rule["TargetBackupVaultName"]))
+                used += [action["DestinationBackupVaultArn"] for action in rule.get("CopyActions", [])]
+            found[listed["BackupPlanName"]] = list(dict.fromkeys(used))
+    return found
+
+
+def _using(plans: dict[str, list[str]], vault_arn: str) -> list[str]:
+    return [name for name, used in plans.items() if vault_arn in used]
+
+
+def _foreign_points(run: Run, profile: str, region: str, key_arn: str) -> list[str]:
+    """Recovery points under this key in the run's vault of the key's Region that the run did not make: a
+    later copy of any of them needs the key shared."""
+    vault = run.source_vault_name if region == run.source_region else run.hop_vault
+    own = {point for _, point in own_recovery_points(run)}
+    backup = clients.client(profile, "backup", region)
+    pages = backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
+        BackupVaultName=vault, PaginationConfig={"PageSize": 1000}
+    )
+    try:
+        return [
+            p["RecoveryPointArn"]
+            for page in pages
+            for p in page["RecoveryPoints"]
+            if p.get("EncryptionKeyArn") == key_arn and p["RecoveryPointArn"] not in own
+        ]
+    except backup.exceptions.ResourceNotFoundException:
+        return []
+
+
+def _some(items: list[str], limit: int = 3) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def _notes(added: Added, found: list[dict[str, Any]], text: str | None) -> list[str]:
@@ -360,12 +438,29 @@ def _changed_since(read: Callable[[], str | None], text: str | None, what: str) 
     return check
 
 
-def _revert_key_policy(run: Run, profile: str, region: str, added: Added) -> Change:
+def _revert_key_policy(run: Run, profile: str, region: str, added: Added, seen: Reliance) -> Change:
     key_arn = added.target
     kms = clients.client(profile, "kms", region)
     with facts.fresh():  # an edit starts from the policy as it is now
         text = keys.current_policy(profile, region, key_arn)
     after, found = grants.without(text, added.statements)
+    others = grants.of_other_runs(json.loads(after), keys.SID_PREFIXES, run.state.run_id())
+    seen.saw(others, keys.SID_PREFIXES)
+    kept_for = _key_kept_for(run, profile, region, key_arn, found, json.loads(after), others)
+    if kept_for:
+        return Change(
+            run.step,
+            profile,
+            region,
+            "kms:PutKeyPolicy",
+            key_arn,
+            f"keep what this run added to the key policy: {kept_for[0]}",
+            lambda: None,
+            needed=False,
+            notes=[*kept_for[1:], *_notes(added, found, text)],
+            reverts={"statements": found},
+            nothing_to_do=RELIED_ON,
+        )
 
     def put() -> None:
         kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=after)
@@ -393,8 +488,39 @@ def _revert_key_policy(run: Run, profile: str, region: str, added: Added) -> Cha
     )
 
 
+def _key_kept_for(
+    run: Run,
+    profile: str,
+    region: str,
+    key_arn: str,
+    found: list[dict[str, Any]],
+    after: dict[str, Any],
+    others: list[dict[str, Any]],
+) -> list[str]:
+    """Why the run's statements stay in the key policy (the reason, then what relies on them), or [] to take
+    them out: recovery points under the key that the run did not make would lose every way to be copied to
+    an account the statements share the key with. Another run's statements that keep it shared make taking
+    out this run's harmless (a note says so)."""
+    if not found:
+        return []
+    for account in keys.shared_accounts({"Statement": found}, run.account("source")):
+        principal = keys.copy_principal(account, run.target_region, run.organization("target"))
+        if keys.copy_decision(after, key_arn, principal).allowed:
+            continue  # still shared: by another run's statements or someone else's
+        points = _foreign_points(run, profile, region, key_arn)
+        if points:
+            return [
+                f"{len(points)} recovery point(s) this run did not make are encrypted with it, and their copies to "
+                f"account {account} need it",
+                f"they rely on it: {_some(points)}",
+                "once no one needs to copy them, take the statements out by hand or run cleanup again after "
+                "deleting them",
+            ]
+    return []
+
+
 def _revert_vault_policy(
-    run: Run, profile: str, region: str, added: Added, deleting: set[tuple[str, str, str]]
+    run: Run, profile: str, region: str, added: Added, deleting: set[tuple[str, str, str]], seen: Reliance
 ) -> Change:
     arn = added.target
     name = arn.rsplit(":", 1)[-1]
@@ -405,6 +531,7 @@ def _revert_vault_policy(
         action: str = "backup:PutBackupVaultAccessPolicy",
         do: Callable[[], Any] = lambda: None,
         found: list[dict[str, Any]] | None = None,
+        kept: bool = False,
         **more: Any,
     ) -> Change:
         return Change(
@@ -415,9 +542,9 @@ def _revert_vault_policy(
             arn,
             summary,
             do,
-            needed=bool(found),
+            needed=bool(found) and not kept,
             reverts={"statements": found or []},
-            nothing_to_do=NOTHING_LEFT,
+            nothing_to_do=RELIED_ON if kept else NOTHING_LEFT,
             **more,
         )
 
@@ -431,6 +558,26 @@ def _revert_vault_policy(
     notes = _notes(added, found, text)
     if not found:
         return change(f"nothing this run added is left in the access policy of {name}", notes=notes)
+    others = grants.of_other_runs(json.loads(after), (vaults.SID_PREFIX,), run.state.run_id())
+    seen.saw(others, (vaults.SID_PREFIX,))
+    still_open = vaults.copy_in_decision(after, arn, vaults_principal(run)).allowed
+    plans = _using(seen.plans, arn)
+    if plans and not still_open:
+        return change(
+            f"keep what this run added to the access policy of {name}: backup plan(s) {', '.join(plans)} of the "
+            "source account copy into it",
+            found=found,
+            kept=True,
+            notes=[
+                f"they rely on it: {', '.join(plans)}; once they no longer copy there, run cleanup again",
+                *notes,
+            ],
+        )
+    if others and still_open:
+        notes.append(
+            f"the vault stays open to the source account through the statement of "
+            f"{grants.runs_named(others, (vaults.SID_PREFIX,))}: taking out this run's takes nothing from it"
+        )
     labels = ", ".join(grants.label(s) for s in found)
     precheck = _changed_since(
         lambda: vaults.current_policy(profile, region, name), text, f"the access policy of {name}"
@@ -461,8 +608,10 @@ def _revert_vault_policy(
     )
 
 
-def _revert_setting(run: Run, profile: str, region: str) -> Change:
-    """Turn cross-account backup off again, since this run turned it on (and it is on now)."""
+def _revert_setting(run: Run, profile: str, region: str, seen: Reliance) -> Change:
+    """Turn cross-account backup off again, since this run turned it on (and it is on now): kept while another
+    run folder or a backup plan that copies across accounts relies on it; and since anyone in the organization
+    may rely on it unseen, made in batch only once confirmed (take_back_shared, `runbook run --yes`)."""
     backup = clients.client(profile, "backup", region)
     try:
         enabled = backup.describe_global_settings()["GlobalSettings"].get(SETTING) == "true"
@@ -484,6 +633,29 @@ def _revert_setting(run: Run, profile: str, region: str) -> Change:
                 "ask an administrator of the management account to turn it off",
             ) from None
 
+    reliers = [grants.run_names(seen.runs)] if seen.runs else []
+    account = run.account("source")
+    reliers += [
+        f"backup plan {plan} (copies to {_some(across)})"
+        for plan, used in seen.plans.items()
+        for across in [[arn for arn in used if arns.parts(arn).get("account") != account]]
+        if across
+    ]
+    if enabled and reliers:
+        return Change(
+            run.step,
+            profile,
+            region,
+            "backup:UpdateGlobalSettings",
+            "organization",
+            "keep the organization's cross-account backup on (this run turned it on): others copy across "
+            "accounts with it",
+            disable,
+            needed=False,
+            notes=[f"they rely on it: {'; '.join(reliers)}"],
+            reverts={SETTING: "true"},
+            nothing_to_do=RELIED_ON,
+        )
     return Change(
         run.step,
         profile,
@@ -496,7 +668,11 @@ def _revert_setting(run: Run, profile: str, region: str) -> Change:
         disable,
         needed=enabled,
         diff=policy_diff({SETTING: "true"}, {SETTING: "false"}, "global settings") if enabled else "",
-        notes=["every cross-account copy in the organization needs it, not only this run's"] if enabled else [],
+        notes=["no other run folder or backup plan of the source account is seen to rely on it"] if enabled else [],
         reverts={SETTING: "true"},
         nothing_to_do="already off, nothing to change",
+        confirm="every cross-account copy in the organization needs it, not only this run's, and the runbook "
+        "cannot see the other accounts' use"
+        if enabled
+        else "",
     )

@@ -233,7 +233,13 @@ def share_source_keys(run: Run) -> list[Change]:
         else:
             try:
                 change = keys.share_change(
-                    run.step, run.source_profile, run.source_region, info.arn, principal, force=run.force_copy
+                    run.step,
+                    run.source_profile,
+                    run.source_region,
+                    info.arn,
+                    principal,
+                    force=run.force_copy,
+                    owner=run.state.run_id(),
                 )
             except grants.DenyBlocks as blocked:
                 labels = ", ".join(grants.label(s) for s in blocked.statements)

@@ -148,6 +148,7 @@ def prerequisites(run: Run) -> list[Change]:
                 principal,
                 force=run.force_copy,
                 planned=target_vault.needed,
+                owner=run.state.run_id(),
             )
         )
     except grants.DenyBlocks as blocked:
@@ -342,7 +343,9 @@ def _share_key(run: Run, key_arn: str, alias: str, side: str) -> Change:
     principal = keys.copy_principal(run.account("target"), run.target_region, run.organization("target"))
     profile, region = run.side(side)
     try:
-        change = keys.share_change(run.step, profile, region, key_arn, principal, force=run.force_copy)
+        change = keys.share_change(
+            run.step, profile, region, key_arn, principal, force=run.force_copy, owner=run.state.run_id()
+        )
     except grants.DenyBlocks as blocked:
         raise _deny_blocks(
             run,

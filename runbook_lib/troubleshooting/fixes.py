@@ -64,7 +64,13 @@ def share_source_key(run: Run, facts: checks.Facts, finding: checks.Finding, ree
     principal = keys.copy_principal(run.account("target"), run.target_region, run.organization("target"))
     return [
         keys.share_change(
-            run.step, run.source_profile, run.source_region, facts.source_key.arn, principal, remove_denies=True
+            run.step,
+            run.source_profile,
+            run.source_region,
+            facts.source_key.arn,
+            principal,
+            remove_denies=True,
+            owner=run.state.run_id(),
         )
     ]
 
@@ -80,6 +86,7 @@ def allow_copy_in(run: Run, facts: checks.Facts, finding: checks.Finding, reencr
             run.target_vault_arn,
             vaults_principal(run),
             remove_denies=True,
+            owner=run.state.run_id(),
         )
     ]
 

@@ -103,38 +103,54 @@ def test_a_copy_that_ended_after_its_step_stopped_waiting_is_still_the_runs(aws,
 
 
 def test_revert_sharing_puts_everything_back_as_it_was_before_the_run(aws, world, tmp_path):
+    """With nothing else relying on them, everything the run shared goes; the organization's setting, which
+    anyone in the organization may use unseen, once confirmed (take_back_shared: `runbook run --yes`)."""
     before = world.state()
     settings_before = aws.management("backup").describe_global_settings()["GlobalSettings"]
     run_values, _ = run_walkthrough(tmp_path)
-    points_from_outside(aws)
+    outside_backup, _ = points_from_outside(aws)  # its copy keeps the destination vault (and its policy)
+    aws.source("backup").delete_recovery_point(BackupVaultName=steps.SOURCE_VAULT, RecoveryPointArn=outside_backup)
     shared = world.state()
     assert shared["kms"] != before["kms"] and shared["backup"][TARGET_AT]["vault_policies"]
 
-    changes, text = clean(run_values, revert_sharing=True)
+    unconfirmed, text = clean(run_values, revert_sharing=True)
+    setting = next(c for c in unconfirmed if c.action == "backup:UpdateGlobalSettings")
+    assert setting.needed and not setting.applied and "will change once confirmed" in text
+    assert "confirm: every cross-account copy in the organization needs it" in text
+    assert aws.management("backup").describe_global_settings()["GlobalSettings"]["isCrossAccountBackupEnabled"] == (
+        "true"
+    )
+    assert [e["action"] for e in Run("07_cleanup", run_values).state.planned() if e.get("confirm")] == [
+        "backup:UpdateGlobalSettings"
+    ]
+
+    changes, text = clean(run_values, revert_sharing=True, take_back_shared=True)
 
     after = world.state()
     assert after["kms"] == before["kms"], "the key policies are back, byte for byte"
     assert after["backup"][TARGET_AT]["vault_policies"] == {}, "the run wrote the vault policy from nothing"
     assert aws.management("backup").describe_global_settings()["GlobalSettings"] == settings_before
     assert settings_before["isCrossAccountBackupEnabled"] == "false", "the run turned it on"
-    assert '-      "Sid": "RunbookAllowUseOfTheKey333333333333"' in text
+    run_id = Run("07_cleanup", run_values).state.run_id()
+    assert f'-      "Sid": "RunbookAllowUseOfTheKey333333333333Run{run_id}"' in unconfirmed_text(tmp_path)
     assert '-  "isCrossAccountBackupEnabled": "true"' in text
-    reverted = [
-        (e["action"], "reverts" in e)
-        for e in map(json.loads, (tmp_path / "run" / "changes.jsonl").read_text().splitlines()[-5:])
-    ]
-    assert reverted == [
-        ("backup:DeleteRecoveryPoint", False),
-        ("backup:DeleteRecoveryPoint", False),
-        ("kms:PutKeyPolicy", True),
-        ("backup:DeleteBackupVaultAccessPolicy", True),
-        ("backup:UpdateGlobalSettings", True),
-    ]
+    reverted = [e["action"] for e in map(json.loads, changes_log(tmp_path).splitlines()) if "reverts" in e]
+    assert reverted == ["kms:PutKeyPolicy", "backup:DeleteBackupVaultAccessPolicy", "backup:UpdateGlobalSettings"]
 
-    log = (tmp_path / "run" / "changes.jsonl").read_text()
-    again, _ = clean(run_values, revert_sharing=True)
-    assert world.state() == after and (tmp_path / "run" / "changes.jsonl").read_text() == log
+    log = changes_log(tmp_path)
+    again, _ = clean(run_values, revert_sharing=True, take_back_shared=True)
+    assert world.state() == after and changes_log(tmp_path) == log
     assert not any(c.needed for c in again)
+
+
+def changes_log(tmp_path):  # type: ignore[no-untyped-def]
+    return (tmp_path / "run" / "changes.jsonl").read_text()
+
+
+def unconfirmed_text(tmp_path):  # type: ignore[no-untyped-def]
+    """What the first cleanup's key policy change logged (its diff)."""
+    entries = [json.loads(line) for line in changes_log(tmp_path).splitlines()]
+    return next(e["diff"] for e in entries if e["action"] == "kms:PutKeyPolicy" and "reverts" in e)
 
 
 PERSONS_VAULT_POLICY = (
@@ -173,25 +189,30 @@ def test_revert_takes_out_only_what_the_run_added(aws, world, tmp_path):
 
 
 def test_a_dry_run_shows_the_whole_plan_and_changes_nothing(aws, world, tmp_path):
+    """Outside points in both vaults: the vaults stay, and so does the key's sharing, which the outside
+    backup (under the same key) needs for a copy of it; the plan says so."""
     run_values, _ = run_walkthrough(tmp_path)
-    points_from_outside(aws)
+    outside_backup, _ = points_from_outside(aws)
     before = world.state()
 
     _, shown = clean(run_values, apply=False, revert_sharing=True)
 
     assert world.state() == before
-    assert shown.startswith("Cleanup plan: 5 change(s) to make, 2 vault(s) kept; apply is false")
+    assert shown.startswith("Cleanup plan: 4 change(s) to make, 2 vault(s) kept; apply is false")
     planned = json.loads((tmp_path / "run" / "state.json").read_text())["planned"]
     assert [e["action"] for e in planned if e["step"] == "07_cleanup"] == [
         "backup:DeleteRecoveryPoint",
         "backup:DeleteRecoveryPoint",
-        "kms:PutKeyPolicy",
         "backup:DeleteBackupVaultAccessPolicy",
         "backup:UpdateGlobalSettings",
     ]
     assert "keep vault SourceVault: it holds 1 recovery point(s) this run did not make" in shown
     assert "delete the access policy of CABTargetVault: this run wrote it from nothing" in shown
-    assert '-      "Sid": "RunbookAllowGrantsForAWSResources333333333333"' in shown
+    assert (
+        "keep what this run added to the key policy: 1 recovery point(s) this run did not make are encrypted with "
+        "it, and their copies to account 333333333333 need it" in shown
+    )
+    assert f"they rely on it: {outside_backup}" in shown
 
 
 def test_batch_cleanup_prints_its_plan_first_and_calls_only_what_it_declares(aws, world, tmp_path):
@@ -214,17 +235,21 @@ def test_batch_cleanup_prints_its_plan_first_and_calls_only_what_it_declares(aws
     assert done.returncode == 0, done.stderr
     shown, errors = notebook_outputs(out / "07_cleanup.ipynb")
     assert not errors
-    plan = shown.index("Cleanup plan: 5 change(s) to make, 2 vault(s) kept; apply is true")
+    plan = shown.index("Cleanup plan: 4 change(s) to make, 2 vault(s) kept; apply is true")
     assert plan < shown.index("keep vault CABTargetVault: it holds 1 recovery point(s) this run did not make")
     assert shown.index("delete recovery point") < shown.index(": changed")
-    assert shown.index('-      "Sid": "RunbookAllowUseOfTheKey333333333333"') < shown.index(": changed")
+    assert shown.index('-  "isCrossAccountBackupEnabled": "true"') < shown.index(": changed")
     assert "Changes made by this run:" in done.stdout and "backup:DeleteRecoveryPoint" in done.stdout
     assert "(deleted by 07_cleanup)" in done.stdout and "(key alias/" not in done.stdout
     assert (
         "Kept by cleanup:\n  keep vault CABTargetVault: it holds 1 recovery point(s) this run did not make"
         in done.stdout
     )
-    assert world.state()["kms"] == pristine["kms"]
+    assert (
+        "Not made until confirmed (take_back_shared: true, or runbook run ... --yes):\n"
+        "  [07_cleanup] backup:UpdateGlobalSettings on organization" in done.stdout
+    )
+    assert world.state()["kms"] != pristine["kms"], "the outside backup under cmkSource still needs it shared"
     points = {
         **world.state()["backup"][SOURCE_AT]["recovery_points"],
         **world.state()["backup"][TARGET_AT]["recovery_points"],
@@ -233,7 +258,7 @@ def test_batch_cleanup_prints_its_plan_first_and_calls_only_what_it_declares(aws
     sides = {"sandbox-source": "source", "sandbox-target": "target", "sandbox-management": "management"}
     calls = [json.loads(line) for line in call_log.read_text().splitlines()]
     assert {c["step"] for c in calls} == {"07_cleanup"}
-    assert {"kms:PutKeyPolicy", "backup:DeleteRecoveryPoint"} <= {c["action"] for c in calls}
+    assert {"backup:DeleteBackupVaultAccessPolicy", "backup:DeleteRecoveryPoint"} <= {c["action"] for c in calls}
     undeclared = {
         (sides[c["profile"]], c["action"])
         for c in calls

@@ -67,7 +67,7 @@ def test_runbook_run_with_apply_false_plans_every_step_and_changes_nothing(world
     assert "RunbookAllowUseOfTheKey333333333333" in report
 
     share, _ = notebook_outputs(out / "03_share_source_key.ipynb")
-    assert "--- key policy (now)" in share and '+      "Sid": "RunbookAllowUseOfTheKey333333333333"' in share
+    assert "--- key policy (now)" in share and '+      "Sid": "RunbookAllowUseOfTheKey333333333333Run' in share
     assert "alias/cmkSource is the key of arn:aws:ec2:us-east-1:222222222222:volume/" in share
     verify, _ = notebook_outputs(out / "02_verify_source_key.ipynb")
     assert (

@@ -97,10 +97,11 @@ def test_step_03_shares_any_key_policy_keeping_every_statement(world, aws, tmp_p
     shared = key_policy(aws)
     before, after = json.loads(original)["Statement"], json.loads(shared)["Statement"]
     assert after[: len(before)] == before, "every original statement stays, in its place"
+    run_id = Run("03_share_source_key", run_values).state.run_id()
     assert [s["Sid"] for s in after[len(before) :]] == [
-        f"RunbookAllowUseOfTheKey{TARGET.account_id}",
-        f"RunbookAllowGrantsForAWSResources{TARGET.account_id}",
-    ]
+        f"RunbookAllowUseOfTheKey{TARGET.account_id}Run{run_id}",
+        f"RunbookAllowGrantsForAWSResources{TARGET.account_id}Run{run_id}",
+    ], "the statements name the account and the run folder that added them"
     assert shared.startswith(original[: original.rindex("]")].rstrip()), "the document keeps its formatting"
     assert policy_text.size(shared) <= policy_text.MAX_KEY_POLICY_BYTES
 
@@ -127,7 +128,7 @@ def test_the_target_vault_fix_removes_a_deny_naming_only_the_source_once(world, 
         run.carry_out(fixes.plan(run, "target-vault-policy"))
     policy = json.loads(aws.target("backup").get_backup_vault_access_policy(BackupVaultName="CABTargetVault")["Policy"])
     sids = [s["Sid"] for s in policy["Statement"]]
-    assert sids == [f"RunbookAllowCopyInFrom{SOURCE.account_id}"]
+    assert sids == [f"RunbookAllowCopyInFrom{SOURCE.account_id}Run{run.state.run_id()}"]
     applied = [e for e in run.state.changes.entries() if e["step"] == "06_troubleshoot"]
     assert len(applied) == 1 and "remove 'DenySourceAccount'" in applied[0]["summary"]
     assert checks.run_checks(run, ("target-vault-policy",))[0].status == checks.PASS

@@ -54,7 +54,9 @@ def test_a_database_named_by_resource_name_copies_in_two_hops_and_the_copy_is_un
     hop_kms = aws.client("source", "kms", "eu-west-1")
     hop_key = key_arn(hop_kms, "alias/cmkSourceHop")
     shared = json.loads(hop_kms.get_key_policy(KeyId=hop_key, PolicyName="default")["Policy"])
-    assert f"RunbookAllowUseOfTheKey{TARGET.account_id}" in {s.get("Sid") for s in shared["Statement"]}
+    assert f"RunbookAllowUseOfTheKey{TARGET.account_id}Run{run.state.run_id()}" in {
+        s.get("Sid") for s in shared["Statement"]
+    }
     source_key = key_arn(aws.source("kms"), "alias/cmkSource")
     untouched = json.loads(aws.source("kms").get_key_policy(KeyId=source_key, PolicyName="default")["Policy"])
     assert len(untouched["Statement"]) == 1, "the hop's key is shared, not the database's"

@@ -1,0 +1,216 @@
+"""Shared set-up is owned: what a run adds to what others share names its run folder, and one run's cleanup
+takes back only what no other run folder, recovery point or backup plan relies on, naming them.
+
+Two run folders copy the same volume with the same key into the same vault: each writes its own statements
+(their Sids name it), so one's cleanup leaves the other's copies working. The organization's setting, which
+anyone in the organization may rely on unseen, goes only once confirmed. Step 09 of another folder shows the
+plan it found and will not overwrite it unasked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import pty
+import select
+import subprocess
+import time
+from typing import Any
+
+import pytest
+
+from runbook_lib.aws import keys, vaults
+from runbook_lib.core.errors import StepFailed
+from runbook_lib.display import console
+from runbook_lib.sandbox.accounts import SOURCE, TARGET
+from runbook_lib.steps import automation, cleanup
+from runbook_lib.steps.walkthrough import Run, share_source_key
+from runbook_lib.troubleshooting import checks
+from tests import walkthrough_steps as steps
+from tests.runbook_steps import RUNBOOK, copy, parameter_file, prepare, values
+
+SETTING = "isCrossAccountBackupEnabled"
+
+
+def walkthrough(folder: Any, **overrides: Any) -> dict[str, Any]:
+    """Steps 00 to 04 in this process, into `folder`; its parameters."""
+    run_values = values(folder, **overrides)
+    prepare(run_values)
+    assert copy(run_values)["State"] == "COMPLETED"
+    return run_values
+
+
+def clean(run_values: dict[str, Any], **overrides: Any) -> tuple[list[Any], str]:
+    """Step 07 as its notebook runs it, reverting the sharing: its changes, and what it shows."""
+    run = Run("07_cleanup", {**run_values, "revert_sharing": True, **overrides})
+    changes = cleanup.cleanup(run)
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown), console.messages_on_stdout():
+        print(cleanup.plan_text(run, changes))
+        run.carry_out(changes)
+    return changes, shown.getvalue()
+
+
+def sids(policy: str) -> list[str]:
+    return [s.get("Sid", "") for s in json.loads(policy)["Statement"]]
+
+
+def key_policy(aws: Any) -> str:
+    kms = aws.source("kms")
+    return kms.get_key_policy(KeyId=steps.key_arn(kms, "alias/cmkSource"), PolicyName="default")["Policy"]
+
+
+def vault_policy(aws: Any) -> str:
+    return aws.target("backup").get_backup_vault_access_policy(BackupVaultName=steps.TARGET_VAULT)["Policy"]
+
+
+def run_id(run_values: dict[str, Any]) -> str:
+    return Run("07_cleanup", run_values).state.run_id()
+
+
+def checks_pass(run_values: dict[str, Any]) -> dict[str, str]:
+    findings = checks.run_checks(Run("check", run_values))
+    return {f.check_id: f.status for f in findings}
+
+
+def test_two_run_folders_sharing_a_key_one_cleanup_keeps_what_the_other_relies_on_and_says_so(world, aws, tmp_path):
+    first = walkthrough(tmp_path / "first")
+    share_plan = share_source_key(Run("03_share_source_key", values(tmp_path / "second")))
+    assert share_plan.needed, "the first run's statements go with its cleanup: the second adds its own"
+    assert f"the statements of run folder {run_id(first)} let account {TARGET.account_id} in now" in " ".join(
+        share_plan.notes
+    )
+    second = walkthrough(tmp_path / "second")
+    a, b = run_id(first), run_id(second)
+    assert a != b
+    for prefix in keys.SID_PREFIXES:
+        assert {f"{prefix}{TARGET.account_id}Run{a}", f"{prefix}{TARGET.account_id}Run{b}"} <= set(
+            sids(key_policy(aws))
+        )
+    assert {f"{vaults.SID_PREFIX}{SOURCE.account_id}Run{owner}" for owner in (a, b)} <= set(sids(vault_policy(aws)))
+
+    changes, shown = clean(first)
+
+    assert not any(a in sid for sid in sids(key_policy(aws)) + sids(vault_policy(aws))), "the first's are gone"
+    assert all(f"{prefix}{TARGET.account_id}Run{b}" in sids(key_policy(aws)) for prefix in keys.SID_PREFIXES)
+    assert f"{vaults.SID_PREFIX}{SOURCE.account_id}Run{b}" in sids(vault_policy(aws))
+    setting = next(c for c in changes if c.action == "backup:UpdateGlobalSettings")
+    assert not setting.needed and setting.nothing_to_do == cleanup.RELIED_ON
+    assert "keep the organization's cross-account backup on (this run turned it on)" in shown
+    assert f"they rely on it: run folder {b}" in shown
+    assert "the vault stays open to the source account through the statement of run folder" in shown
+    assert aws.management("backup").describe_global_settings()["GlobalSettings"][SETTING] == "true"
+    found = checks_pass(second)
+    assert [found[c] for c in ("source-key-shared", "target-vault-policy", "cross-account-enabled")] == ["pass"] * 3
+    assert copy({**second, "run_dir": str(tmp_path / "third")})["State"] == "COMPLETED", "the second's copies work"
+
+    clean(second)  # its own statements go; the setting is the first run's to take back, once no one relies on it
+    changes, shown = clean(first)
+    setting = next(c for c in changes if c.action == "backup:UpdateGlobalSettings")
+    assert setting.needed and not setting.applied, "anyone in the organization may rely on it: not unasked"
+    assert "not changed: it waits for a confirmation" in shown or "will change once confirmed" in shown
+    clean(first, take_back_shared=True)
+    assert aws.management("backup").describe_global_settings()["GlobalSettings"][SETTING] == "false"
+
+
+def test_a_backup_plan_that_copies_into_the_vault_keeps_the_access_policy_and_the_setting(world, aws, tmp_path):
+    run_values = walkthrough(tmp_path / "run")
+    aws.source("backup").create_backup_plan(
+        BackupPlan={
+            "BackupPlanName": "TeamNightly",
+            "Rules": [
+                {
+                    "RuleName": "nightly",
+                    "TargetBackupVaultName": steps.SOURCE_VAULT,
+                    "ScheduleExpression": "cron(0 3 ? * * *)",
+                    "CopyActions": [{"DestinationBackupVaultArn": steps.TARGET_VAULT_ARN}],
+                }
+            ],
+        }
+    )
+    before = vault_policy(aws)
+
+    changes, shown = clean(run_values, take_back_shared=True)
+
+    assert vault_policy(aws) == before
+    assert "keep what this run added to the access policy of CABTargetVault: backup plan(s) TeamNightly" in shown
+    assert "they rely on it: backup plan TeamNightly (copies to " + steps.TARGET_VAULT_ARN + ")" in shown
+    assert aws.management("backup").describe_global_settings()["GlobalSettings"][SETTING] == "true"
+
+
+def test_step_09_of_another_folder_shows_its_plan_and_will_not_overwrite_it_unasked(world, aws, tmp_path):
+    first = values(tmp_path / "first", delete_after_days=60, plan_schedule="cron(0 7 ? * * *)")
+    prepare(first)
+    run = Run("09_automate", first)
+    run.carry_out(automation.plan_changes(run))
+    backup = aws.source("backup")
+    listed = backup.list_backup_plans()["BackupPlansList"][0]
+    assert backup.list_tags(ResourceArn=listed["BackupPlanArn"])["Tags"][automation.OWNER_TAG] == run_id(first)
+    plan_before = backup.get_backup_plan(BackupPlanId=listed["BackupPlanId"])["BackupPlan"]
+
+    later = values(tmp_path / "second")  # the sandbox file's 35 days at 05:00
+    with pytest.raises(StepFailed) as refused:
+        automation.plan_changes(Run("09_automate", later))
+
+    line = str(refused.value)
+    assert "\n" not in line
+    assert (
+        f"backup plan CrossAccountCopy was made by run folder {run_id(first)} (its runbook-run tag): it backs up "
+        f"on cron(0 7 ? * * *) into SourceVault, kept 60 days, and copies to {steps.TARGET_VAULT_ARN}" in line
+    )
+    assert "take_over_plan: true makes it this run's" in line
+    assert backup.get_backup_plan(BackupPlanId=listed["BackupPlanId"])["BackupPlan"] == plan_before
+
+    taking = Run("09_automate", {**later, "take_over_plan": True})
+    taking.carry_out(automation.plan_changes(taking))
+    rule = backup.get_backup_plan(BackupPlanId=listed["BackupPlanId"])["BackupPlan"]["Rules"][0]
+    assert (rule["ScheduleExpression"], rule["Lifecycle"]["DeleteAfterDays"]) == ("cron(0 5 ? * * *)", 35)
+    assert backup.list_tags(ResourceArn=listed["BackupPlanArn"])["Tags"][automation.OWNER_TAG] == run_id(later)
+
+
+def at_a_terminal(args: list[str], answer: bytes, timeout: float = 300) -> tuple[int, str]:
+    """`runbook ARGS` on a pseudo-terminal, as a person runs it: its exit code and all it wrote; `answer` is
+    typed once the run asks its question."""
+    leader, follower = pty.openpty()
+    running = subprocess.Popen([str(RUNBOOK), *args], stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    written, asked = b"", False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 1)
+            if not ready:
+                if running.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed: the command ended
+                break
+            if not chunk:
+                break
+            written += chunk
+            if not asked and b"[y/N]" in written:
+                os.write(leader, answer)
+                asked = True
+        return running.wait(timeout=60), written.decode(errors="replace")
+    finally:
+        os.close(leader)
+
+
+def test_at_a_terminal_the_run_asks_before_turning_the_setting_off(world, aws, tmp_path):
+    run_values = walkthrough(tmp_path / "run")
+    chosen = str(parameter_file(tmp_path, revert_sharing=True))
+    args = ["run", chosen, "--out", run_values["run_dir"], "--steps", "07_cleanup"]
+
+    code, shown = at_a_terminal(args, b"n\n")
+    assert code == 0, shown
+    assert "Not made until confirmed" in shown and "Make them now? [y/N]" in shown
+    assert aws.management("backup").describe_global_settings()["GlobalSettings"][SETTING] == "true"
+
+    code, shown = at_a_terminal(args, b"y\n")
+    assert code == 0, shown
+    assert aws.management("backup").describe_global_settings()["GlobalSettings"][SETTING] == "false"
+    assert "backup:UpdateGlobalSettings on organization: applied" in shown
