@@ -446,27 +446,22 @@ def _revert_key_policy(run: Run, profile: str, region: str, added: Added, seen: 
     after, found = grants.without(text, added.statements)
     others = grants.of_other_runs(json.loads(after), keys.SID_PREFIXES, run.state.run_id())
     seen.saw(others, keys.SID_PREFIXES)
-    kept_for = _key_kept_for(run, profile, region, key_arn, found, json.loads(after), others)
-    if kept_for:
-        return Change(
-            run.step,
-            profile,
-            region,
-            "kms:PutKeyPolicy",
-            key_arn,
-            f"keep what this run added to the key policy: {kept_for[0]}",
-            lambda: None,
-            needed=False,
-            notes=[*kept_for[1:], *_notes(added, found, text)],
-            reverts={"statements": found},
-            nothing_to_do=RELIED_ON,
+    kept_for = _key_kept_for(run, profile, region, key_arn, found, json.loads(after))
+    notes = [*kept_for[1:], *_notes(added, found, text)]
+    if found and others and not kept_for:
+        notes.append(
+            f"the key stays shared through the statements of {grants.runs_named(others, keys.SID_PREFIXES)}: "
+            "taking out this run's takes nothing from them"
         )
 
     def put() -> None:
         kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=after)
 
+    taking = bool(found) and not kept_for
     summary = (
-        f"take out what this run added to the key policy: {', '.join(grants.label(s) for s in found)}; "
+        f"keep what this run added to the key policy: {kept_for[0]}"
+        if kept_for
+        else f"take out what this run added to the key policy: {', '.join(grants.label(s) for s in found)}; "
         "keep every other statement"
         if found
         else "nothing this run added is left in the key policy"
@@ -479,11 +474,11 @@ def _revert_key_policy(run: Run, profile: str, region: str, added: Added, seen: 
         key_arn,
         summary,
         put,
-        needed=bool(found),
-        diff=policy_diff(json.loads(text), json.loads(after), "key policy") if found else "",
-        notes=_notes(added, found, text),
+        needed=taking,
+        diff=policy_diff(json.loads(text), json.loads(after), "key policy") if taking else "",
+        notes=notes,
         reverts={"statements": found},
-        nothing_to_do=NOTHING_LEFT,
+        nothing_to_do=RELIED_ON if kept_for else NOTHING_LEFT,
         precheck=_changed_since(lambda: keys.current_policy(profile, region, key_arn), text, "the key policy"),
     )
 
@@ -495,12 +490,11 @@ def _key_kept_for(
     key_arn: str,
     found: list[dict[str, Any]],
     after: dict[str, Any],
-    others: list[dict[str, Any]],
 ) -> list[str]:
     """Why the run's statements stay in the key policy (the reason, then what relies on them), or [] to take
     them out: recovery points under the key that the run did not make would lose every way to be copied to
     an account the statements share the key with. Another run's statements that keep it shared make taking
-    out this run's harmless (a note says so)."""
+    out this run's harmless."""
     if not found:
         return []
     for account in keys.shared_accounts({"Statement": found}, run.account("source")):

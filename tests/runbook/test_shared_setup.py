@@ -9,8 +9,6 @@ plan it found and will not overwrite it unasked.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import pty
@@ -23,13 +21,14 @@ import pytest
 
 from runbook_lib.aws import keys, vaults
 from runbook_lib.core.errors import StepFailed
-from runbook_lib.display import console
 from runbook_lib.sandbox.accounts import SOURCE, TARGET
 from runbook_lib.steps import automation, cleanup
 from runbook_lib.steps.walkthrough import Run, share_source_key
 from runbook_lib.troubleshooting import checks
 from tests import walkthrough_steps as steps
 from tests.runbook_steps import RUNBOOK, copy, parameter_file, prepare, values
+
+from .test_cleanup import clean as cleaned
 
 SETTING = "isCrossAccountBackupEnabled"
 
@@ -44,13 +43,7 @@ def walkthrough(folder: Any, **overrides: Any) -> dict[str, Any]:
 
 def clean(run_values: dict[str, Any], **overrides: Any) -> tuple[list[Any], str]:
     """Step 07 as its notebook runs it, reverting the sharing: its changes, and what it shows."""
-    run = Run("07_cleanup", {**run_values, "revert_sharing": True, **overrides})
-    changes = cleanup.cleanup(run)
-    shown = io.StringIO()
-    with contextlib.redirect_stdout(shown), console.messages_on_stdout():
-        print(cleanup.plan_text(run, changes))
-        run.carry_out(changes)
-    return changes, shown.getvalue()
+    return cleaned(run_values, **{"revert_sharing": True, **overrides})
 
 
 def sids(policy: str) -> list[str]:
@@ -101,6 +94,7 @@ def test_two_run_folders_sharing_a_key_one_cleanup_keeps_what_the_other_relies_o
     assert "keep the organization's cross-account backup on (this run turned it on)" in shown
     assert f"they rely on it: run folder {b}" in shown
     assert "the vault stays open to the source account through the statement of run folder" in shown
+    assert f"the key stays shared through the statements of run folder {b}" in shown
     assert aws.management("backup").describe_global_settings()["GlobalSettings"][SETTING] == "true"
     found = checks_pass(second)
     assert [found[c] for c in ("source-key-shared", "target-vault-policy", "cross-account-enabled")] == ["pass"] * 3
