@@ -24,7 +24,7 @@ bytecode: $(VENV)/.installed
 # KEEP_SANDBOX=1 leaves the demo's sandbox running (with what the run made) for the steps after it.
 demo: bytecode
 	@rm -rf $(DEMO_RUN)
-	@trap '$(if $(KEEP_SANDBOX),,$(BIN)/runbook sandbox stop --dir $(DEMO_SANDBOX))' EXIT; trap 'exit 130' INT TERM; \
+	@trap '$(if $(KEEP_SANDBOX),,trap "" INT; $(BIN)/runbook sandbox stop --dir $(DEMO_SANDBOX))' EXIT; trap 'exit 130' INT TERM; \
 	$(BIN)/runbook sandbox stop --dir $(DEMO_SANDBOX) >/dev/null 2>&1; \
 	$(BIN)/runbook sandbox start --dir $(DEMO_SANDBOX) --job-seconds 2 && \
 	$(BIN)/runbook sandbox reset --dir $(DEMO_SANDBOX) --scenario walkthrough && \
@@ -58,9 +58,10 @@ stress: bytecode
 	$(BIN)/python -m pytest -m stress
 
 # JupyterLab on the notebooks, against a sandbox (stopped when JupyterLab exits); as root too (containers).
+# The stop ignores Ctrl-C: JupyterLab asks for a second one, which would otherwise cut the stop short.
 # More options for JupyterLab: make lab LAB_ARGS="--no-browser --port 8899".
 lab: bytecode
-	@trap '$(BIN)/runbook sandbox stop --dir $(LAB_SANDBOX)' EXIT; trap 'exit 130' INT TERM; \
+	@trap 'trap "" INT; $(BIN)/runbook sandbox stop --dir $(LAB_SANDBOX)' EXIT; trap 'exit 130' INT TERM; \
 	$(BIN)/runbook sandbox start --dir $(LAB_SANDBOX) --job-seconds 10 && \
 	. $(LAB_SANDBOX)/sandbox.env && \
 	$(BIN)/jupyter lab notebooks/ $$(test "$$(id -u)" -eq 0 && echo --allow-root) $(LAB_ARGS)

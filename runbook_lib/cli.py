@@ -188,11 +188,13 @@ def _run(args: argparse.Namespace) -> int:
         result = runner.run(values, args.parameters, args.out, steps, forks)
     for line in result.problems:
         print(f"runbook: {line}", file=sys.stderr)
-    if result.code == 0 and result.folder is not None and _asked(runner.awaiting_confirmation(result.folder, steps)):
+    folder = result.folder
+    waiting = runner.awaiting_confirmation(folder, steps, result.began) if folder and result.began else []
+    if folder and result.code == 0 and values.apply and _asked(waiting):
         again = dataclasses.replace(values, take_back_shared=True)
         from .core.steps import CLEANUP
 
-        result = runner.run(again, args.parameters, result.folder, (CLEANUP,))
+        result = runner.run(again, args.parameters, folder, (CLEANUP,))
         for line in result.problems:
             print(f"runbook: {line}", file=sys.stderr)
     return result.code
@@ -254,8 +256,9 @@ def _state_of_its_own(values: Parameters) -> Iterator[Parameters]:
 def _check(args: argparse.Namespace) -> int:
     from .core import params
 
+    steps = _steps(args.steps)
     with _state_of_its_own(_in_scenario(params.load(*args.parameters))) as values:
-        return _check_with(values, _steps(args.steps))
+        return _check_with(values, steps)
 
 
 def _check_with(values: Parameters, steps: tuple[str, ...]) -> int:
@@ -489,8 +492,8 @@ def _terminate(_signal: int, _frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminate)  # ends like Ctrl-C: one line, the run's report, 143
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None  # ends like Ctrl-C
     try:
         args = build_parser().parse_args(argv)
         with messages_on_stdout():
@@ -512,6 +515,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"runbook: AWS: {error}", file=sys.stderr)
         return 1
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def console() -> NoReturn:

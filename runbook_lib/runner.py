@@ -71,7 +71,8 @@ KERNEL_LOG = "kernels.log"
 RUN_LOG = "runbook.log"
 RUNS = Path("runs")  # where run folders go without --out
 FACTS_FILE = "facts.jsonl"
-PER_RUN_FILES = (FACTS_FILE, RETRY_LOG, RUN_LOG, KERNEL_LOG)
+PER_RUN_FILES = (FACTS_FILE, RETRY_LOG)
+PER_RUN_LOGS = (RUN_LOG, KERNEL_LOG)
 # How long a cell's output may trail its end (nbclient waits 4 s, then papermill fails the cell): a fleet's
 # plan of hundreds of changes on a busy machine takes longer to arrive whole.
 IOPUB_SECONDS = 120
@@ -84,6 +85,7 @@ class RunResult:
     code: int
     problems: list[str] = dataclasses.field(default_factory=list)
     folder: Path | None = None
+    began: str = ""  # when its steps began (UTC, ISO 8601): what it planned since is its own
 
 
 @dataclass
@@ -163,14 +165,18 @@ def _bounded(minutes: float, what: str, resume: str) -> Iterator[None]:
         raise _Expired(clients.in_flight())
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, minutes * 60)
+    started, (earlier, interval) = time.monotonic(), signal.setitimer(signal.ITIMER_REAL, minutes * 60)
     try:
-        yield
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)  # the alarm may still fire up to here: caught below as well
     except _Expired as expired:
         raise TimedOut(what, minutes, expired.call, resume) from None
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if earlier:  # a timer set before this block goes on, less the time the block took
+            signal.setitimer(signal.ITIMER_REAL, max(earlier - (time.monotonic() - started), 0.001), interval)
 
 
 class _Expired(BaseException):
@@ -210,11 +216,15 @@ def _run_steps(
 
 
 def _start_afresh(folder: Path) -> None:
-    """What one run reads and counts starts with it: the facts AWS answered (a rerun reads AWS as it is now,
-    not as the last run found it), the retries and the logs. state.json and changes.jsonl stay: they are how
-    a rerun resumes, and each step checks them against AWS as it is now."""
+    """What one run reads, counts and logs starts with it: the facts AWS answered (a rerun reads AWS as it is
+    now, not as the last run found it), the retries, and the logs (the last run's stay beside them, as
+    runbook.log.previous and kernels.log.previous). state.json and changes.jsonl stay: they are how a rerun
+    resumes, and each step checks them against AWS as it is now."""
     for name in PER_RUN_FILES:
         (folder / name).unlink(missing_ok=True)
+    for name in PER_RUN_LOGS:
+        if (folder / name).exists():
+            os.replace(folder / name, folder / f"{name}.previous")
 
 
 def _run_held(
@@ -248,8 +258,12 @@ def _run_held(
                 running = None
                 outcomes.append(outcome)
                 if outcome.ok:
-                    with _bounded(minutes, f"the run after step {step}", resume):
-                        outcome.message = results.clause(step, folder, since, values.apply)
+                    try:
+                        with _bounded(minutes, f"the run after step {step}", resume):
+                            outcome.message = results.clause(step, folder, since, values.apply)
+                    except TimedOut as stopped:
+                        outcomes.append(StepOutcome("(between steps)", False, str(stopped), ended="TIMED OUT"))
+                        break
                     log.info("[%s] ok %.1f s: %s", step, outcome.seconds, outcome.message)
                 else:
                     log.info("[%s] %s %.1f s", step, outcome.label, outcome.seconds)
@@ -290,7 +304,9 @@ def _run_held(
     if not failed:
         log.info("%s", summary(folder, values.apply, steps, since=began))
         failed_resources = fleet.failures_line(RunState(folder).load()) if values.is_fleet else ""
-        return RunResult(EXIT_FAILED, [failed_resources]) if failed_resources else RunResult(0)
+        return (
+            RunResult(EXIT_FAILED, [failed_resources], began=began) if failed_resources else RunResult(0, began=began)
+        )
     if failed[0].ended:
         code = {INTERRUPTED: EXIT_INTERRUPTED, TERMINATED: EXIT_TERMINATED}.get(failed[0].ended, EXIT_STILL_RUNNING)
         return RunResult(code, [f"{failed[0].message}. Resume with: {resume}"])
@@ -434,10 +450,12 @@ def planned_lines(folder: Path, steps: tuple[str, ...] = ALL_STEPS) -> list[str]
     return lines
 
 
-def awaiting_confirmation(folder: Path, steps: tuple[str, ...] = ALL_STEPS) -> list[dict[str, Any]]:
-    """The changes a run planned and did not make because others may use what they take back: they wait for
-    take_back_shared (`runbook run --yes`), or their Apply button."""
-    return [e for e in RunState(folder).planned() if e.get("confirm") and e["step"] in steps]
+def awaiting_confirmation(folder: Path, steps: tuple[str, ...], since: str) -> list[dict[str, Any]]:
+    """The changes the run that began at `since` planned and did not make because others may use what they take
+    back: they wait for take_back_shared (`runbook run --yes`), or their Apply button."""
+    return [
+        e for e in RunState(folder).planned() if e.get("confirm") and e["step"] in steps and e.get("time", "") >= since
+    ]
 
 
 def summary(folder: Path, applied: bool = True, steps: tuple[str, ...] = ALL_STEPS, since: str = "") -> str:
@@ -456,7 +474,7 @@ def summary(folder: Path, applied: bool = True, steps: tuple[str, ...] = ALL_STE
     if applied and since:
         lines.append("Changes made by this run:" if made else "Nothing needed changing.")
         lines += [f"  [{e['step']}] {e['action']} on {e['target']}: {e['outcome']}" for e in made]
-    waiting = awaiting_confirmation(folder, steps) if applied else []
+    waiting = awaiting_confirmation(folder, steps, since) if applied and since else []
     if waiting:
         lines.append("Not made until confirmed (take_back_shared: true, or runbook run ... --yes):")
         lines += [f"  [{e['step']}] {e['action']} on {e['target']}: {e['summary']} ({e['confirm']})" for e in waiting]

@@ -76,6 +76,7 @@ def _client(profile: str, service: str, region: str, call_log: str, retry_log: s
 # ----- the call a thread waits for, and the time it may take -------------------------------------------
 
 _calls = threading.local()
+MAX_BACKOFF_SECONDS = standard.ExponentialBackoff._MAX_BACKOFF  # botocore's longest sleep between two attempts
 
 
 def in_flight() -> str:
@@ -102,11 +103,12 @@ def _called(parsed: Any = None, exception: Any = None, **_: Any) -> None:
     _calls.refused = error.get("Code", "") or (type(exception).__name__ if exception is not None else "")
 
 
-def _retry_in_time(response: Any = None, caught_exception: Any = None, **_: Any) -> None:
-    """botocore retries a throttled or failed attempt after a backoff of up to 20 s, 15 attempts in all: past
-    the deadline of `until`, the call ends now instead, with what AWS last answered."""
+def _retry_in_time(response: Any = None, caught_exception: Any = None, attempts: int = 1, **_: Any) -> None:
+    """botocore retries a throttled or failed attempt after a random backoff of up to 2^(attempts-1) s (at most
+    20 s), 15 attempts in all: when that backoff could end past the deadline of `until`, the call ends now
+    instead, with what AWS last answered."""
     deadline = getattr(_calls, "deadline", None)
-    if deadline is None or time.monotonic() < deadline:
+    if deadline is None or time.monotonic() + min(2 ** (attempts - 1), MAX_BACKOFF_SECONDS) < deadline:
         return
     parsed = response[1] if response is not None else {}
     code = (

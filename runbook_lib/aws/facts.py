@@ -96,6 +96,7 @@ CHANGED_BY: dict[str, tuple[str, ...]] = {
     "ec2:DeleteVolume": ("ec2:DescribeVolumes",),
     "ec2:CreateTags": ("ec2:DescribeVolumes",),
     "ec2:CreateSnapshot": (),
+    "ec2:DeleteSnapshot": (),
     "ec2:CopySnapshot": (),
 }
 

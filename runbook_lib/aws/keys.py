@@ -2,8 +2,8 @@
 
 Sharing grants what the KMS console's "Add other AWS accounts" grants: the destination account's
 root may use the key, and create grants only for AWS resources. It does so with two statements of
-its own (Sids naming the account and the run folder, so a rerun finds them and another run's cleanup
-leaves them), whatever the policy already holds:
+its own (Sids naming the account and the run folder that added them, so a rerun finds them and a person
+sees whose they are), whatever the policy already holds:
 no existing statement is edited, the document keeps its formatting, nothing is ever shared with
 Principal "*" and the policy lockout safety check is never bypassed.
 """
@@ -187,30 +187,24 @@ def share_change(
     force: bool = False,
     owner: str = "",
 ) -> Change:
-    """Plan sharing the key with the principal's account for run `owner` (its run folder's ID): nothing to do
-    when its policy already does, through statements no other run's cleanup takes out.
+    """Plan sharing the key with the principal's account, with statements whose Sids name run `owner` (its run
+    folder's ID): nothing to do when its policy already does, whoever's statements do it (a rerun finds its
+    own; a grant another run made, or someone else, is used as it is: that run's cleanup keeps it while this
+    run folder relies on it, cleanup.py).
 
-    Another run's statements (their Sids name it) go when that run cleans up, so this run does not rest on
-    them: it adds its own beside them. DenyBlocks when an explicit Deny for the account decides (see
-    grants.plan_grant).
+    DenyBlocks when an explicit Deny for the account decides (see grants.plan_grant).
     """
     account = principal.account_id
     with facts.fresh():  # an edit starts from the policy as it is now, not as the run first read it
         text = current_policy(profile, region, key_arn)
-    others = grants.of_other_runs(json.loads(text), SID_PREFIXES, owner)
     plan = grants.plan_grant(
         text,
-        lambda policy: copy_decision(grants.without_statements(policy, others), key_arn, principal),
+        lambda policy: copy_decision(policy, key_arn, principal),
         share_statements(account, region, owner),
         account,
         remove_denies,
         force,
     )
-    if plan.needed and others and copy_decision(json.loads(text), key_arn, principal).allowed:
-        plan.notes.append(
-            f"the statements of {grants.runs_named(others, SID_PREFIXES)} let account {account} in now; this run "
-            "adds its own, so that the key stays shared with it after their cleanup"
-        )
     after = plan.after or text
     if plan.needed and policy_text.size(after) > policy_text.MAX_KEY_POLICY_BYTES:
         raise StepFailed(

@@ -133,8 +133,9 @@ def access_policy_change(
     planned: bool = False,
     owner: str = "",
 ) -> Change:
-    """Plan the access policy that lets the principal's account copy into this vault, for run `owner` (its run
-    folder's ID): as keys.share_change, it rests on no other run's statement.
+    """Plan the access policy that lets the principal's account copy into this vault, with a statement whose
+    Sid names run `owner` (its run folder's ID); nothing to do when the policy already lets it in, whoever's
+    statement does (as keys.share_change).
 
     The vault's policy now is read only when the vault exists (`planned` says it is only planned).
     DenyBlocks when an explicit Deny for the account decides (see grants.plan_grant).
@@ -142,21 +143,15 @@ def access_policy_change(
     account = principal.account_id
     with facts.fresh():  # an edit starts from the policy as it is now, not as the run first read it
         text = None if planned else current_policy(profile, region, name)
-    others = grants.of_other_runs(json.loads(text), (SID_PREFIX,), owner) if text else []
     plan = grants.plan_grant(
         text,
-        lambda policy: copy_in_decision(grants.without_statements(policy, others), arn, principal),
+        lambda policy: copy_in_decision(policy, arn, principal),
         [allow_statement(account, region, owner=owner)],
         account,
         remove_denies,
         force,
         legacy=(allow_statement(account, region, LEGACY_SID_PREFIX),),
     )
-    if plan.needed and others and copy_in_decision(text, arn, principal).allowed:
-        plan.notes.append(
-            f"the statement of {grants.runs_named(others, (SID_PREFIX,))} lets account {account} in now; this run "
-            "adds its own, so that the vault stays open to it after their cleanup"
-        )
     after = plan.after or text or ""
     backup = clients.client(profile, "backup", region)
 

@@ -57,11 +57,6 @@ SERVICE_CALL_SOURCES: dict[str, tuple[str, str]] = {
         "IAM User Guide: AWS global condition context keys",
         "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html",
     ),
-    "iam-keys-github": (
-        "IAM User Guide: AWS global condition context keys, its earlier edition in awsdocs/iam-user-guide (archived)",
-        "https://github.com/awsdocs/iam-user-guide/blob/0491d91318eb7c358cca4dae81767c8d0f2eb326/doc_source/"
-        "reference_policies_condition-keys.md",
-    ),
     "s3-keys": (
         "Amazon S3 User Guide: Bucket policy examples using condition keys (Example 6, note)",
         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html",
@@ -122,14 +117,9 @@ SERVICE_CALL_CONTEXT: dict[str, ServiceCallKey] = {
         "It is also set to false if the service uses a service role or service-linked role to make a call on the "
         "principal's behalf",
     ),
-    "aws:viaawsservice": ServiceCallKey(
-        "false",
-        ("iam-keys", "iam-keys-github"),
-        "This key is always included in the request context; it returns true when a service uses forward access "
-        "sessions. (Earlier edition:) The context key returns false if the service uses a service role or "
-        "service-linked role to make a call on the principal's behalf",
-    ),
 }
+# Not decided: aws:ViaAWSService is true when a service calls with forward access sessions, and AWS does not
+# document whether EBS's side of a copy does; a statement conditioned on it stays undetermined.
 ABSENT_IN_SERVICE_CALLS = frozenset(key for key, fact in SERVICE_CALL_CONTEXT.items() if fact.value is None)
 
 

@@ -69,10 +69,15 @@ def _is_int(low: int, high: int) -> Callable[[Any], bool]:
     return lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
 
 
+def tag_character_allowed(character: str) -> bool:
+    """Whether AWS takes the character in a tag key or value (letters, separators and numbers of any script)."""
+    return unicodedata.category(character)[0] in "LZN" or character in TAG_SYMBOLS
+
+
 def _tag_character_problem(text: str) -> str:
     """'' when AWS Backup takes every character of a tag key or value, else the first it refuses."""
     for character in text:
-        if unicodedata.category(character)[0] not in "LZN" and character not in TAG_SYMBOLS:
+        if not tag_character_allowed(character):
             return f"has {quoted(character)} (U+{ord(character):04X})"
     return ""
 

@@ -92,6 +92,7 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "kms:PutKeyPolicy",
             "ec2:CreateSnapshot",
             "ec2:CopySnapshot",
+            "ec2:DeleteSnapshot",
             "ec2:DescribeSnapshots",
             "ec2:CreateVolume",
             "ec2:CreateTags",

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import secrets
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +38,14 @@ RUN_FOLDER_FILES = ("state.json", "changes.jsonl")  # what makes a folder a run 
 
 def private_folder(folder: Path) -> None:
     """Make a run folder, its owner's only (0700): it names the accounts, keys and vaults of a run, and its
-    notebooks show their policies. A run folder of the user's made before (an older runbook made them 0755)
-    is tightened; any other existing folder keeps its mode."""
+    notebooks show their policies. A run folder of the user's made before (an older runbook made them 0755),
+    or an empty one made for the run (`mkdir` then `--out`), is tightened; any other existing folder keeps its
+    mode."""
     if not folder.exists():
         folder.mkdir(mode=0o700, parents=True)
         folder.chmod(0o700)  # whatever the umask
         return
-    is_run_folder = any((folder / name).exists() for name in RUN_FOLDER_FILES)
+    is_run_folder = any((folder / name).exists() for name in RUN_FOLDER_FILES) or not any(folder.iterdir())
     if is_run_folder and folder.stat().st_uid == os.getuid():
         folder.chmod(0o700)
 
@@ -109,7 +111,11 @@ class RunState:
         """Keep a change that was shown but not made (planning it again replaces it, in its place)."""
         state = self.load()
         entries = state.setdefault(PLANNED, [])
-        entry = {"key": change.key, **change.as_plan()}
+        entry = {
+            "key": change.key,
+            **change.as_plan(),
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
         at = next((i for i, e in enumerate(entries) if e["key"] == change.key), None)
         if at is None:
             entries.append(entry)

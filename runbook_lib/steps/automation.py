@@ -19,11 +19,12 @@ from typing import Any
 
 from ..aws import vaults
 from ..aws.context import Run, resource_arn, selection
-from ..core import arns
+from ..core import arns, params
 from ..core.changes import Change, policy_diff
 from ..core.errors import StepFailed
 from ..core.steps import AUTOMATE
 from ..troubleshooting import checks
+from .reliance import Reliance
 
 log = logging.getLogger(__name__)
 
@@ -162,8 +163,10 @@ def _require_one_copy_job(run: Run) -> None:
 
 
 def owner_tags(run: Run) -> dict[str, str]:
-    """The tags that name the run folder whose step 09 made (or took over) a plan, a rule or a topic."""
-    folder = str(run.state.directory.resolve())
+    """The tags that name the run folder whose step 09 made (or took over) a plan, a rule or a topic: its ID,
+    and its path as a tag value may hold it (a character AWS refuses in one becomes _, the end of a long one
+    is kept)."""
+    folder = "".join(c if params.tag_character_allowed(c) else "_" for c in str(run.state.directory.resolve()))
     return {OWNER_TAG: run.state.run_id(), FOLDER_TAG: folder if len(folder) <= 256 else f"...{folder[-253:]}"}
 
 
@@ -401,9 +404,7 @@ def _rule_changes(run: Run) -> tuple[Change, Change]:
             EventPattern=json.dumps(pattern),
             State="ENABLED",
             Description="AWS Backup copy jobs that end FAILED, sent to the runbook's alert topic",
-            **(
-                {"Tags": [{"Key": key, "Value": value} for key, value in owner_tags(run).items()]} if not exists else {}
-            ),
+            **({"Tags": _tag_list(owner_tags(run))} if not exists else {}),
         )
         run.state.record(AUTOMATE, rule_arn=made["RuleArn"])
 
@@ -486,13 +487,40 @@ def _taking_back(run: Run, action: str, target: str, what: str, do: Any, exists:
     )
 
 
-def removals(run: Run) -> list[Change]:
+def _kept_for_others(run: Run, plan: dict[str, Any], seen: Reliance) -> list[str]:
+    """Who uses a plan this run made, now: a run folder that took it over (its tag names that run) or that
+    relies on it as it is (its state names the plan)."""
+    owner = run.source("backup").list_tags(ResourceArn=plan["arn"]).get("Tags", {}).get(OWNER_TAG, "")
+    users = [f"run folder {owner} took it over (its {OWNER_TAG} tag)"] if owner and owner != run.state.run_id() else []
+    return users + [f"{name} relies on it" for name in seen.using_plan(plan["id"])]
+
+
+def removals(run: Run, seen: Reliance) -> list[Change]:
     """What step 09 made, taken back: the plan (its selections first: AWS deletes no plan that has
-    any), the rule (its targets first) and the topic. Nothing the run did not create."""
+    any), the rule (its targets first) and the topic. Nothing the run did not create, and nothing another run
+    folder now uses (the plan, and with it its rule and topic, stay, saying who uses them)."""
     backup, events, sns = run.source("backup"), run.source("events"), run.source("sns")
     changes = []
+    users: list[str] = []
     for name in _made(run, "backup:CreateBackupPlan"):
         found = find_plan(run, name)
+        users += _kept_for_others(run, found, seen) if found else []
+        if users:
+            changes.append(
+                Change(
+                    run.step,
+                    run.source_profile,
+                    run.source_region,
+                    "backup:DeleteBackupPlan",
+                    name,
+                    f"keep backup plan {name} (step 09 made it), its rule and its topic: another run folder uses them",
+                    lambda: None,
+                    needed=False,
+                    notes=[f"they rely on it: {'; '.join(users)}", "once they no longer do, run cleanup again"],
+                    nothing_to_do="kept: others rely on it",
+                )
+            )
+            continue
 
         def delete_plan(plan: dict[str, Any] | None = found) -> None:
             assert plan is not None
@@ -506,6 +534,8 @@ def removals(run: Run) -> list[Change]:
                 run, "backup:DeleteBackupPlan", name, f"backup plan {name} and its selections", delete_plan, bool(found)
             )
         )
+    if users:
+        return changes
     rule = run.state.get(AUTOMATE, "rule_created")  # a rule found in place is someone else's
     if rule:
 

@@ -16,7 +16,7 @@ from ..core.errors import OutOfTime, StillRunning
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP
 from ..troubleshooting import checks, registry
 from .fleet_rows import fail, failure, rows, update_rows
-from .following import Outcome
+from .following import Outcome, resume_line
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,7 @@ class Slots:
             self.run.step,
             f"{len(self.running)} {self.kind} jobs still run after {self.run.max_wait_minutes:g} minutes "
             f"(max_wait_minutes) and no slot freed for the next one{refused}",
-            f"run the step again with the same run folder ({self.run.state.directory}): the jobs stay "
-            "this run's, and the resources not started yet are started then",
+            resume_line(self.run, "the jobs stay this run's, and the resources not started yet are started then"),
         )
 
     def started(self, job_id: str) -> None:
@@ -197,7 +196,7 @@ def _still_running(run: Run, kind: str, still: int, refused: str) -> StillRunnin
     return StillRunning(
         run.step,
         f"{still} {kind} jobs are still running after {run.max_wait_minutes:g} minutes (max_wait_minutes){refused}",
-        f"run the step again with the same run folder ({run.state.directory}): the jobs stay this run's",
+        resume_line(run, "the jobs stay this run's"),
     )
 
 

@@ -33,9 +33,10 @@ class Outcome:
         return self.summary
 
 
-def _resume(run: Run) -> str:
+def resume_line(run: Run, what: str = "the job goes on in AWS and stays this run's job") -> str:
+    """How to resume: the exact command when `runbook run` runs the step, else its form, and what happens."""
     command = os.environ.get(RESUME_ENV) or f"runbook run PARAMS.yaml --out {run.state.directory}"
-    return f"{command} (the same run folder): the job goes on in AWS and stays this run's job"
+    return f"{command} (the same run folder): {what}"
 
 
 def _side(run: Run, kind: str) -> str:
@@ -63,26 +64,14 @@ def _follow(run: Run, kind: str, job_id: str, progress: jobs.Progress | None, de
     try:
         return jobs.wait_for_job(profile, region, kind, job_id, delay, run.max_wait_minutes, progress)
     except JobNotFinished as waiting:
-        raise StillRunning(run.step, str(waiting), _resume(run)) from None
+        raise StillRunning(run.step, str(waiting), resume_line(run)) from None
     except JobUnknown as unknown:
         raise _unknown_job(run, kind, job_id, unknown.message) from None
 
 
 def _record_failure(run: Run, step: str, kind: str, failure: JobFailed) -> StepFailed:
-    """Keep the failed job and its reason; the next run starts a new job. The error says why it failed."""
-    undecided = f"{kind}_started_undecided"  # the checks that could not decide when the job started
-    run.state.append(
-        step,
-        f"failed_{kind}_jobs",
-        {
-            "job_id": failure.job_id,
-            "state": failure.state,
-            "status_message": failure.status_message,
-            "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "undecided": run.state.get(step, undecided, []),
-        },
-    )
-    run.state.record(step, **{f"{kind}_job_id": None, undecided: []})
+    """Keep the failed job, its reason and the known failure it is (with the checks that could not decide when
+    it started); the next run starts a new job. The error says why it failed."""
     try:
         found = diagnose.explain(run, failure.job_id, kind, failure.state, failure.status_message)
     except (ClientError, BotoCoreError):
@@ -93,6 +82,20 @@ def _record_failure(run: Run, step: str, kind: str, failure: JobFailed) -> StepF
             failure.status_message,
             fix="runbook diagnose explains it once AWS answers again",
         )
+    undecided = f"{kind}_started_undecided"
+    run.state.append(
+        step,
+        f"failed_{kind}_jobs",
+        {
+            "job_id": failure.job_id,
+            "state": failure.state,
+            "status_message": failure.status_message,
+            "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "check": found.check_id,
+            "undecided": run.state.get(step, undecided, []),
+        },
+    )
+    run.state.record(step, **{f"{kind}_job_id": None, undecided: []})
     return StepFailed(
         run.step,
         f"[{found.check_id}] {kind} job {failure.job_id} ended {failure.state}: "

@@ -83,10 +83,12 @@ class Facts:
             )
 
             def described(arn: str | None) -> dict[str, Any] | None:
+                """The point, while it exists and is of this resource (a run folder may hold another's)."""
                 try:
-                    return run.recovery_point(arn) if arn else None
+                    point = run.recovery_point(arn) if arn else None
                 except backup.exceptions.ResourceNotFoundException:
                     return None
+                return point if point and point.get("ResourceArn") in (None, self.resource) else None
 
             found = described(recorded)  # None once deleted: then the resource's newest, AWS as it is now
             if found is None:

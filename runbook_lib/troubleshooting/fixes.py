@@ -181,6 +181,8 @@ def reencrypt(run: Run, facts: checks.Facts, finding: checks.Finding, key_ref: s
             Description=f"{snapshot} re-encrypted with {key.alias}",
         )
         ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[copied["SnapshotId"]])
+        if not snapshot_id:  # the snapshot the fix took of the volume served only to be copied
+            ec2.delete_snapshot(SnapshotId=snapshot)
         volume = ec2.create_volume(
             SnapshotId=copied["SnapshotId"],
             AvailabilityZone=zone,
@@ -195,7 +197,11 @@ def reencrypt(run: Run, facts: checks.Facts, finding: checks.Finding, key_ref: s
         log.warning(f"Back up {arn} (set resource_arn to it) and copy that recovery point instead.")
         return arn
 
-    what = f"snapshot {snapshot_id}" if snapshot_id else f"a snapshot of volume {volume_id} (taken now)"
+    what = (
+        f"snapshot {snapshot_id}"
+        if snapshot_id
+        else f"a snapshot of volume {volume_id} (taken now, deleted once copied)"
+    )
     return [
         Change(
             run.step,

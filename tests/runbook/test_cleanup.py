@@ -103,8 +103,8 @@ def test_a_copy_that_ended_after_its_step_stopped_waiting_is_still_the_runs(aws,
 
 
 def test_revert_sharing_puts_everything_back_as_it_was_before_the_run(aws, world, tmp_path):
-    """With nothing else relying on them, everything the run shared goes; the organization's setting, which
-    anyone in the organization may use unseen, once confirmed (take_back_shared: `runbook run --yes`)."""
+    """With nothing else seen relying on them, everything the run shared goes, once confirmed (take_back_shared:
+    `runbook run --yes`): a run the cleanup cannot see may still use it."""
     before = world.state()
     settings_before = aws.management("backup").describe_global_settings()["GlobalSettings"]
     run_values, _ = run_walkthrough(tmp_path)
@@ -117,11 +117,16 @@ def test_revert_sharing_puts_everything_back_as_it_was_before_the_run(aws, world
     setting = next(c for c in unconfirmed if c.action == "backup:UpdateGlobalSettings")
     assert setting.needed and not setting.applied and "will change once confirmed" in text
     assert "confirm: every cross-account copy in the organization needs it" in text
+    assert "confirm: a run the cleanup cannot see" in text
+    assert world.state()["kms"] == shared["kms"], "the key policy is as it was"
+    assert world.state()["backup"][TARGET_AT]["vault_policies"], "and so is the vault's access policy"
     assert aws.management("backup").describe_global_settings()["GlobalSettings"]["isCrossAccountBackupEnabled"] == (
         "true"
     )
     assert [e["action"] for e in Run("07_cleanup", run_values).state.planned() if e.get("confirm")] == [
-        "backup:UpdateGlobalSettings"
+        "kms:PutKeyPolicy",
+        "backup:DeleteBackupVaultAccessPolicy",
+        "backup:UpdateGlobalSettings",
     ]
 
     changes, text = clean(run_values, revert_sharing=True, take_back_shared=True)
@@ -175,7 +180,7 @@ def test_revert_takes_out_only_what_the_run_added(aws, world, tmp_path):
         in aws.target("backup").get_backup_vault_access_policy(BackupVaultName=steps.TARGET_VAULT)["Policy"]
     )
 
-    changes, text = clean(run_values, revert_sharing=True)
+    changes, text = clean(run_values, revert_sharing=True, take_back_shared=True)
 
     assert "keep vault CABTargetVault: this run did not make it" in text
     policy = aws.target("backup").get_backup_vault_access_policy(BackupVaultName=steps.TARGET_VAULT)["Policy"]
@@ -245,10 +250,9 @@ def test_batch_cleanup_prints_its_plan_first_and_calls_only_what_it_declares(aws
         "Kept by cleanup:\n  keep vault CABTargetVault: it holds 1 recovery point(s) this run did not make"
         in done.stdout
     )
-    assert (
-        "Not made until confirmed (take_back_shared: true, or runbook run ... --yes):\n"
-        "  [07_cleanup] backup:UpdateGlobalSettings on organization" in done.stdout
-    )
+    waiting = done.stdout.split("Not made until confirmed (take_back_shared: true, or runbook run ... --yes):\n")[1]
+    assert waiting.startswith("  [07_cleanup] backup:DeleteBackupVaultAccessPolicy on arn:aws:backup:eu-west-1:")
+    assert "\n  [07_cleanup] backup:UpdateGlobalSettings on organization: turn the organization's" in waiting
     assert world.state()["kms"] != pristine["kms"], "the outside backup under cmkSource still needs it shared"
     points = {
         **world.state()["backup"][SOURCE_AT]["recovery_points"],
@@ -258,7 +262,8 @@ def test_batch_cleanup_prints_its_plan_first_and_calls_only_what_it_declares(aws
     sides = {"sandbox-source": "source", "sandbox-target": "target", "sandbox-management": "management"}
     calls = [json.loads(line) for line in call_log.read_text().splitlines()]
     assert {c["step"] for c in calls} == {"07_cleanup"}
-    assert {"backup:DeleteBackupVaultAccessPolicy", "backup:DeleteRecoveryPoint"} <= {c["action"] for c in calls}
+    called = {c["action"] for c in calls}
+    assert "backup:DeleteRecoveryPoint" in called and not {"kms:PutKeyPolicy", "backup:UpdateGlobalSettings"} & called
     undeclared = {
         (sides[c["profile"]], c["action"])
         for c in calls

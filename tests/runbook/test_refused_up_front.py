@@ -71,14 +71,18 @@ def test_a_volume_under_an_aws_managed_key_is_refused_before_any_vault_or_backup
 def test_the_fix_makes_a_volume_under_a_customer_key_without_a_backup_first(world, aws, tmp_path, capsys):
     """The refusal's fix works before any backup: it snapshots the volume itself."""
     chosen = parameters(tmp_path, resource_name="default-key-volume", run_dir=str(tmp_path / "fix"))
+    snapshots_before = aws.source("ec2").describe_snapshots(OwnerIds=["self"])["Snapshots"]
     assert cli.main(["fix", chosen, "source-key-customer-managed"]) == 0
+    left = aws.source("ec2").describe_snapshots(OwnerIds=["self"])["Snapshots"]
+    assert len(left) == len(snapshots_before) + 1, "the copy under the customer key stays; the one taken to copy goes"
     made = yaml.safe_load((tmp_path / "fix" / "state.json").read_text())["fixes"]["reencrypted_volume_arn"]
     volume = aws.source("ec2").describe_volumes(VolumeIds=[made.rsplit("/", 1)[1]])["Volumes"][0]
     key = aws.source("kms").describe_key(KeyId=volume["KmsKeyId"])["KeyMetadata"]
     assert key["KeyManager"] == "CUSTOMER"
     capsys.readouterr()
-    assert cli.main(["check", parameters(tmp_path, resource_arn=made, resource_name="")]) in (0, 1)
-    assert "source-key-customer-managed  pass" in capsys.readouterr().out
+    assert cli.main(["check", parameters(tmp_path, resource_arn=made, resource_name="")]) == 1, "not backed up yet"
+    table = capsys.readouterr().out
+    assert "source-key-customer-managed  pass" in table and "recovery-point-ready         fail" in table
 
 
 def test_a_management_profile_of_another_account_is_refused_before_step_00_changes_anything(world, tmp_path, capsys):

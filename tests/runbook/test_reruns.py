@@ -17,9 +17,10 @@ import psutil
 import pytest
 
 from runbook_lib import runner
-from runbook_lib.core import runstate
+from runbook_lib.core import params, runstate
 from runbook_lib.core.errors import EXIT_STILL_RUNNING, EXIT_TERMINATED
 from runbook_lib.sandbox.accounts import SOURCE
+from runbook_lib.steps import results
 from tests.runbook_steps import (
     command,
     fork_servers,
@@ -230,3 +231,18 @@ def test_run_folders_are_the_owners_only(world, tmp_path):
     assert runbook("run", chosen, "--steps", "00_prerequisites", cwd=tmp_path).returncode == 0
     made = next((tmp_path / "runs").iterdir())
     assert {oct(folder.stat().st_mode & 0o777) for folder in (given, made)} == {"0o700"}
+
+
+def test_a_hang_between_steps_ends_the_run_at_step_timeout_minutes_with_its_report(world, tmp_path, monkeypatch):
+    """The work between two steps (here made to hang) is bounded like a step, and the report still says so."""
+    chosen = parameter_file(tmp_path, max_wait_minutes=0.2, step_timeout_minutes=0.25)
+    checked = params.load(chosen)
+    monkeypatch.setattr(results, "clause", lambda *_args, **_kwargs: time.sleep(600))
+    started = time.monotonic()
+    ended = runner.run(checked, [chosen], tmp_path / "run", ("00_prerequisites", "01_create_backup"))
+    assert time.monotonic() - started < 60
+    assert ended.code == EXIT_STILL_RUNNING
+    assert ended.problems[0].startswith(
+        "the run after step 00_prerequisites was stopped after step_timeout_minutes (0.25). Resume with: runbook run"
+    )
+    assert report_rows(tmp_path / "run" / "report.html", "steps")[-1][:2] == ["(between steps)", "TIMED OUT"]

@@ -22,8 +22,8 @@ import pytest
 from runbook_lib.aws import keys, vaults
 from runbook_lib.core.errors import StepFailed
 from runbook_lib.sandbox.accounts import SOURCE, TARGET
-from runbook_lib.steps import automation, cleanup
-from runbook_lib.steps.walkthrough import Run, share_source_key
+from runbook_lib.steps import automation, unsharing
+from runbook_lib.steps.walkthrough import Run, prerequisites, share_source_key
 from runbook_lib.troubleshooting import checks
 from tests import walkthrough_steps as steps
 from tests.runbook_steps import RUNBOOK, copy, parameter_file, prepare, values
@@ -69,43 +69,48 @@ def checks_pass(run_values: dict[str, Any]) -> dict[str, str]:
 
 
 def test_two_run_folders_sharing_a_key_one_cleanup_keeps_what_the_other_relies_on_and_says_so(world, aws, tmp_path):
+    """The second run finds the key shared, the vault open and the setting on (by the first run's statements,
+    their Sids naming it) and uses them as they are; the first run's cleanup keeps them while the second
+    still holds what it made, naming it; once the second has cleaned up, they go (confirmed)."""
     first = walkthrough(tmp_path / "first")
+    a = run_id(first)
     share_plan = share_source_key(Run("03_share_source_key", values(tmp_path / "second")))
-    assert share_plan.needed, "the first run's statements go with its cleanup: the second adds its own"
-    assert f"the statements of run folder {run_id(first)} let account {TARGET.account_id} in now" in " ".join(
-        share_plan.notes
-    )
+    assert not share_plan.needed, "the policy does not grow by a pair of statements per run folder"
     second = walkthrough(tmp_path / "second")
-    a, b = run_id(first), run_id(second)
+    b = run_id(second)
     assert a != b
-    for prefix in keys.SID_PREFIXES:
-        assert {f"{prefix}{TARGET.account_id}Run{a}", f"{prefix}{TARGET.account_id}Run{b}"} <= set(
-            sids(key_policy(aws))
-        )
-    assert {f"{vaults.SID_PREFIX}{SOURCE.account_id}Run{owner}" for owner in (a, b)} <= set(sids(vault_policy(aws)))
+    assert [sid for sid in sids(key_policy(aws)) if sid.startswith(keys.SID_PREFIXES)] == [
+        f"{prefix}{TARGET.account_id}Run{a}" for prefix in keys.SID_PREFIXES
+    ], "the statements name the run folder that added them"
+    assert sids(vault_policy(aws)) == [f"{vaults.SID_PREFIX}{SOURCE.account_id}Run{a}"]
+    key_before, vault_before = key_policy(aws), vault_policy(aws)
 
-    changes, shown = clean(first)
+    changes, shown = clean(first, take_back_shared=True)
 
-    assert not any(a in sid for sid in sids(key_policy(aws)) + sids(vault_policy(aws))), "the first's are gone"
-    assert all(f"{prefix}{TARGET.account_id}Run{b}" in sids(key_policy(aws)) for prefix in keys.SID_PREFIXES)
-    assert f"{vaults.SID_PREFIX}{SOURCE.account_id}Run{b}" in sids(vault_policy(aws))
-    setting = next(c for c in changes if c.action == "backup:UpdateGlobalSettings")
-    assert not setting.needed and setting.nothing_to_do == cleanup.RELIED_ON
-    assert "keep the organization's cross-account backup on (this run turned it on)" in shown
-    assert f"they rely on it: run folder {b}" in shown
-    assert "the vault stays open to the source account through the statement of run folder" in shown
-    assert f"the key stays shared through the statements of run folder {b}" in shown
+    assert (key_policy(aws), vault_policy(aws)) == (key_before, vault_before), "kept for the second run"
     assert aws.management("backup").describe_global_settings()["GlobalSettings"][SETTING] == "true"
+    reverts = {c.action: c for c in changes if c.reverts}
+    assert {action for action, c in reverts.items() if not c.needed and c.nothing_to_do == unsharing.RELIED_ON} == {
+        "kms:PutKeyPolicy",
+        "backup:PutBackupVaultAccessPolicy",
+        "backup:UpdateGlobalSettings",
+    }
+    second_folder = f"run folder {tmp_path / 'second'} ({b})"
+    assert "keep what this run added to the key policy: 1 other run folder(s) copy with this key to account" in shown
+    assert "keep what this run added to the access policy of CABTargetVault: others copy into the vault" in shown
+    assert "keep the organization's cross-account backup on (this run turned it on)" in shown
+    assert shown.count(f"they rely on it: {second_folder}") >= 3
     found = checks_pass(second)
     assert [found[c] for c in ("source-key-shared", "target-vault-policy", "cross-account-enabled")] == ["pass"] * 3
-    assert copy({**second, "run_dir": str(tmp_path / "third")})["State"] == "COMPLETED", "the second's copies work"
+    assert copy({**second, "run_dir": str(tmp_path / "second-again")})["State"] == "COMPLETED", "its copies work"
 
-    clean(second)  # its own statements go; the setting is the first run's to take back, once no one relies on it
+    clean(second)  # nothing of its own to take back: it added no statement and did not turn the setting on
     changes, shown = clean(first)
-    setting = next(c for c in changes if c.action == "backup:UpdateGlobalSettings")
-    assert setting.needed and not setting.applied, "anyone in the organization may rely on it: not unasked"
-    assert "not changed: it waits for a confirmation" in shown or "will change once confirmed" in shown
+    waiting = [c.action for c in changes if c.reverts and c.needed and not c.applied]
+    assert waiting == ["kms:PutKeyPolicy", "backup:DeleteBackupVaultAccessPolicy", "backup:UpdateGlobalSettings"]
+    assert "will change once confirmed" in shown, "a run the cleanup cannot see may still use them: not unasked"
     clean(first, take_back_shared=True)
+    assert not any(a in sid for sid in sids(key_policy(aws)))
     assert aws.management("backup").describe_global_settings()["GlobalSettings"][SETTING] == "false"
 
 
@@ -129,7 +134,9 @@ def test_a_backup_plan_that_copies_into_the_vault_keeps_the_access_policy_and_th
     changes, shown = clean(run_values, take_back_shared=True)
 
     assert vault_policy(aws) == before
-    assert "keep what this run added to the access policy of CABTargetVault: backup plan(s) TeamNightly" in shown
+    assert "keep what this run added to the access policy of CABTargetVault: others copy into the vault" in shown
+    assert "keep vault CABTargetVault: others back up or copy into it" in shown
+    assert "they rely on it: backup plan TeamNightly\n" in shown
     assert "they rely on it: backup plan TeamNightly (copies to " + steps.TARGET_VAULT_ARN + ")" in shown
     assert aws.management("backup").describe_global_settings()["GlobalSettings"][SETTING] == "true"
 
@@ -162,6 +169,12 @@ def test_step_09_of_another_folder_shows_its_plan_and_will_not_overwrite_it_unas
     rule = backup.get_backup_plan(BackupPlanId=listed["BackupPlanId"])["BackupPlan"]["Rules"][0]
     assert (rule["ScheduleExpression"], rule["Lifecycle"]["DeleteAfterDays"]) == ("cron(0 5 ? * * *)", 35)
     assert backup.list_tags(ResourceArn=listed["BackupPlanArn"])["Tags"][automation.OWNER_TAG] == run_id(later)
+
+    changes, shown = clean(first)
+    assert "keep backup plan CrossAccountCopy (step 09 made it), its rule and its topic" in shown
+    assert f"they rely on it: run folder {run_id(later)} took it over (its runbook-run tag)" in shown
+    assert backup.get_backup_plan(BackupPlanId=listed["BackupPlanId"])["BackupPlan"]["Rules"][0] == rule
+    assert not any(c.action in ("events:DeleteRule", "sns:DeleteTopic") for c in changes)
 
 
 def at_a_terminal(args: list[str], answer: bytes, timeout: float = 300) -> tuple[int, str]:
@@ -208,3 +221,72 @@ def test_at_a_terminal_the_run_asks_before_turning_the_setting_off(world, aws, t
     assert code == 0, shown
     assert aws.management("backup").describe_global_settings()["GlobalSettings"][SETTING] == "false"
     assert "backup:UpdateGlobalSettings on organization: applied" in shown
+
+
+def test_a_vault_another_run_folder_uses_is_kept_though_this_run_made_it(world, aws, tmp_path):
+    first = walkthrough(tmp_path / "first")
+    later = values(tmp_path / "later")
+    later_run = Run("00_prerequisites", later)
+    later_run.carry_out(prerequisites(later_run))  # it will back up and copy into the same vaults
+
+    changes, shown = clean(first, take_back_shared=True)
+
+    assert "keep vault CABTargetVault: others back up or copy into it" in shown
+    assert f"they rely on it: run folder {tmp_path / 'later'} ({run_id(later)})" in shown
+    assert "CABTargetVault" in [
+        v["BackupVaultName"] for v in aws.target("backup").list_backup_vaults()["BackupVaultList"]
+    ]
+    prepare(later)
+    assert copy(later)["State"] == "COMPLETED", "the later run backs up and copies into the vault it relied on"
+
+
+def test_yes_confirms_in_batch(world, aws, tmp_path):
+    run_values = walkthrough(tmp_path / "run")
+    chosen = str(parameter_file(tmp_path, revert_sharing=True))
+    done = subprocess.run(
+        [str(RUNBOOK), "run", chosen, "--out", run_values["run_dir"], "--steps", "07_cleanup", "--yes"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Not made until confirmed" not in done.stdout
+    assert aws.management("backup").describe_global_settings()["GlobalSettings"][SETTING] == "false"
+    assert not any(sid.startswith(keys.SID_PREFIXES) for sid in sids(key_policy(aws)))
+
+
+def test_a_dry_run_asks_nothing_and_an_old_plan_is_not_asked_for_again(world, aws, tmp_path):
+    run_values = walkthrough(tmp_path / "run")
+    folder = run_values["run_dir"]
+    code, shown = at_a_terminal(
+        [
+            "run",
+            str(parameter_file(tmp_path, revert_sharing=True, apply=False)),
+            "--out",
+            folder,
+            "--steps",
+            "07_cleanup",
+        ],
+        b"y\n",
+    )
+    assert code == 0 and "[y/N]" not in shown and "Dry run (apply: false)" in shown, shown
+    batch = subprocess.run(
+        [
+            str(RUNBOOK),
+            "run",
+            str(parameter_file(tmp_path, revert_sharing=True)),
+            "--out",
+            folder,
+            "--steps",
+            "07_cleanup",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "Not made until confirmed" in batch.stdout, "a batch cleanup leaves them waiting"
+    code, shown = at_a_terminal(
+        ["run", str(parameter_file(tmp_path)), "--out", folder, "--steps", "07_cleanup"], b"y\n"
+    )
+    assert code == 0 and "Not made until confirmed" not in shown and "[y/N]" not in shown, shown
+    assert aws.management("backup").describe_global_settings()["GlobalSettings"][SETTING] == "true"

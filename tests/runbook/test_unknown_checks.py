@@ -147,3 +147,22 @@ def test_an_unknown_whose_copy_failed_is_not_tried_again_until_what_it_rests_on_
 
     remove_key_statement(aws, statement["Sid"])
     assert copy(shared)["State"] == "COMPLETED", "once the policy changed, the rerun copies"
+
+
+def test_an_unknown_whose_copy_failed_for_another_reason_is_tried_again(world, aws, shared):
+    """The block holds only when the copy failed as the undecided check feared (its diagnosis names it): an
+    internal error is tried again as any failure is."""
+    never_applies = {
+        "Sid": "DenyFrozenKeys",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": DECRYPT_AND_GRANT,
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:ResourceTag/frozen": "true"}},
+    }
+    add_key_statements(aws, "alias/cmkSource", [never_applies])
+    assert source_key_shared(shared).status == checks.UNKNOWN
+    world.configure(fail_next_copy="An internal error occurred. Try again later.")
+    with pytest.raises(StepFailed, match=r"\[unknown\] copy job \S+ ended FAILED"):
+        copy(shared)
+    assert copy(shared)["State"] == "COMPLETED", "the rerun copies: nothing says the statement was the cause"
