@@ -77,13 +77,6 @@ def of_other_runs(document: dict[str, Any], prefixes: tuple[str, ...], owner: st
     ]
 
 
-def without_statements(document: dict[str, Any], statements: list[dict[str, Any]]) -> dict[str, Any]:
-    """The document as it would be once these statements are taken out (the others as they are)."""
-    if not statements:
-        return document
-    return {**document, "Statement": [s for s in iam_policy.statements(document) if s not in statements]}
-
-
 def run_names(owners: set[str]) -> str:
     """Runs by their IDs, as a person reads them: 'run folder demo1a2b3c, an older runbook's run folder'."""
     return ", ".join(f"run folder {owner}" if owner else "an older runbook's run folder" for owner in sorted(owners))
