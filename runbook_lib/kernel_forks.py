@@ -289,6 +289,7 @@ def _become_kernel(request: dict[str, Any], inherited: tuple[int, ...]) -> None:
     as `python -m ipykernel_launcher` would start it. Never returns."""
     status = 1
     try:
+        os.chdir(request["cwd"])  # first: once it leads a session of its own, it is seen as the step's kernel
         os.setsid()
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -302,7 +303,6 @@ def _become_kernel(request: dict[str, Any], inherited: tuple[int, ...]) -> None:
         os.dup2(output, 2)
         os.close(null)
         os.close(output)
-        os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
         # The kernel ends if its parent, the fork server, ends. Given as an argument: IPKernelApp read

@@ -6,9 +6,10 @@ in two places:
 - AWS: recovery points under the key that the run did not make (a later copy of them needs it shared),
   backup plans of the source account that back up or copy into a vault, and the runbook statements of other
   run folders (their Sids name them) in the policies the run touched;
-- this machine: the other run folders beside this one, and the repository's runs/ (the notebooks' runs/adhoc
-  among them), that still hold what they made (they have not cleaned up) and use the same key, vault or
-  cross-account setting, as their state.json says.
+- this machine: the other run folders beside this one (runs/ holds the runs made without --out, and the
+  notebooks' runs/adhoc) that still hold what they made (a recovery point they recorded is in AWS now) and
+  use the same key, vault or cross-account setting, as their state.json says. A run that has not backed up
+  yet is not counted: its rerun of steps 00 and 03 puts back what it needs.
 Run folders elsewhere, or on other machines, cannot be seen: that is why taking back what is shared needs a
 confirmation in batch (take_back_shared, `runbook run --yes`).
 """
@@ -24,7 +25,7 @@ from ..aws import clients
 from ..aws.context import FLEET_ROWS, Run
 from ..core import arns, grants
 from ..core.changes import ChangeLog
-from ..core.runstate import DEFAULT_RUN_DIR, RUN_FOLDER_FILES, RunState
+from ..core.runstate import RUN_FOLDER_FILES, RunState
 from ..core.steps import AUTOMATE, COPY_TO_TARGET, CREATE_BACKUP, PREREQUISITES, VERIFY_SOURCE_KEY
 
 
@@ -50,38 +51,52 @@ class OtherRun:
         return bool(self.target_account) and self.source_account != self.target_account
 
 
-def _recorded_points(state: dict[str, Any]) -> set[str]:
-    """The recovery points a run folder recorded making (a fleet's rows included)."""
-    points: set[str] = set()
-    for step, names in (
-        (CREATE_BACKUP, ("recovery_point_arn",)),
-        (COPY_TO_TARGET, ("destination_recovery_point_arn", "hop_recovery_point_arn")),
+def _recorded_points(state: dict[str, Any]) -> list[tuple[str, str]]:
+    """(vault ARN, recovery point ARN) of each recovery point a run folder recorded making (a fleet's rows
+    included), where its state names the vault."""
+    prerequisites = state.get(PREREQUISITES, {})
+    found = []
+    for step, name, vault in (
+        (CREATE_BACKUP, "recovery_point_arn", prerequisites.get("source_vault_arn")),
+        (COPY_TO_TARGET, "destination_recovery_point_arn", prerequisites.get("target_vault_arn")),
     ):
         recorded = state.get(step, {})
-        points.update(recorded.get(name) for name in names if recorded.get(name))
-        for row in recorded.get(FLEET_ROWS, {}).values():
-            points.update(row.get(name) for name in names if row.get(name))
-    return points
+        rows = [recorded, *recorded.get(FLEET_ROWS, {}).values()]
+        found += [(str(vault), str(row[name])) for row in rows if vault and row.get(name)]
+    return found
 
 
-def _still_holds(state: dict[str, Any], entries: list[dict[str, Any]]) -> bool:
-    """Whether a run folder still holds what it made: a recovery point its cleanup has not deleted, or, before
-    any backup, set-up no cleanup of it has taken back."""
-    applied = [e for e in entries if e.get("outcome") == "applied"]
-    points = _recorded_points(state)
-    if points:
-        deleted = {e["target"] for e in applied if e["action"] == "backup:DeleteRecoveryPoint"}
-        return bool(points - deleted)
-    return bool(state.get(PREREQUISITES)) and not any(e["step"] == "07_cleanup" for e in applied)
+def _exists(run: Run, vault_arn: str, point: str) -> bool:
+    """Whether the recovery point is in AWS now, read with the run's own profiles (a vault of an account and
+    Region the run does not work in cannot be read here, and cannot hold what this run shared)."""
+    found = arns.parts(vault_arn)
+    for side in ("source", "target"):
+        profile, region = run.side(side)
+        if (found.get("account"), found.get("region")) != (run.account(side), region):
+            continue
+        backup = clients.client(profile, "backup", region)
+        try:
+            status = backup.describe_recovery_point(
+                BackupVaultName=vault_arn.rsplit(":", 1)[-1], RecoveryPointArn=point
+            ).get("Status")
+        except backup.exceptions.ResourceNotFoundException:
+            return False
+        return status not in ("DELETED", "DELETING", "EXPIRED")
+    return False
 
 
-def _read(folder: Path) -> OtherRun | None:
+def _read(run: Run, folder: Path, own: set[str]) -> OtherRun | None:
+    """Another run folder, when it still holds what it made: a recovery point it recorded (not one of this
+    run's: a sandbox makes the same IDs again after a reset) is in AWS now."""
     try:
         state = json.loads((folder / "state.json").read_text())
         entries = ChangeLog(folder / "changes.jsonl").entries()
     except (OSError, ValueError):
         return None
-    if not isinstance(state, dict) or not _still_holds(state, entries):
+    if not isinstance(state, dict):
+        return None
+    points = [(vault, point) for vault, point in _recorded_points(state) if point not in own]
+    if not any(_exists(run, vault, point) for vault, point in points):
         return None
     prerequisites = state.get(PREREQUISITES, {})
     vaults = {prerequisites.get("target_vault_arn"), prerequisites.get("source_vault_arn")}
@@ -99,22 +114,20 @@ def _read(folder: Path) -> OtherRun | None:
     )
 
 
-def other_runs(run: Run) -> list[OtherRun]:
-    """The other run folders on this machine that still hold what they made: beside this one, and in the
-    repository's runs/ (runs/adhoc among them)."""
+def other_runs(run: Run, own: set[str]) -> list[OtherRun]:
+    """The other run folders beside this one (in the same folder, as runs/ holds the runs made without --out,
+    and the notebooks' runs/adhoc) that still hold what they made; `own` are this run's recovery points."""
     here = run.state.directory.resolve()
-    places = {here.parent, DEFAULT_RUN_DIR.resolve().parent}
     found = []
-    for place in sorted(places):
-        try:
-            folders = sorted(p for p in place.iterdir() if p.is_dir() and p.resolve() != here)
-        except OSError:
-            continue
-        for folder in folders:
-            if any((folder / name).exists() for name in RUN_FOLDER_FILES):
-                other = _read(folder)
-                if other is not None:
-                    found.append(other)
+    try:
+        folders = sorted(p for p in here.parent.iterdir() if p.is_dir() and p.resolve() != here)
+    except OSError:
+        return []
+    for folder in folders:
+        if any((folder / name).exists() for name in RUN_FOLDER_FILES):
+            other = _read(run, folder, own)
+            if other is not None:
+                found.append(other)
     return found
 
 

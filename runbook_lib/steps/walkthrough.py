@@ -169,6 +169,7 @@ def prerequisites(run: Run) -> list[Change]:
         source_vault_key=source_key.arn,
         target_vault_key=target_key.arn,
         target_vault_arn=run.target_vault_arn,
+        source_vault_arn=source_vault_arn,
     )
     return changes
 

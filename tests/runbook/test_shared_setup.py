@@ -23,7 +23,7 @@ from runbook_lib.aws import keys, vaults
 from runbook_lib.core.errors import StepFailed
 from runbook_lib.sandbox.accounts import SOURCE, TARGET
 from runbook_lib.steps import automation, unsharing
-from runbook_lib.steps.walkthrough import Run, prerequisites, share_source_key
+from runbook_lib.steps.walkthrough import Run, share_source_key
 from runbook_lib.troubleshooting import checks
 from tests import walkthrough_steps as steps
 from tests.runbook_steps import RUNBOOK, copy, parameter_file, prepare, values
@@ -224,10 +224,10 @@ def test_at_a_terminal_the_run_asks_before_turning_the_setting_off(world, aws, t
 
 
 def test_a_vault_another_run_folder_uses_is_kept_though_this_run_made_it(world, aws, tmp_path):
+    """A later run has backed up, and will copy into the destination vault the first run made."""
     first = walkthrough(tmp_path / "first")
     later = values(tmp_path / "later")
-    later_run = Run("00_prerequisites", later)
-    later_run.carry_out(prerequisites(later_run))  # it will back up and copy into the same vaults
+    prepare(later)
 
     changes, shown = clean(first, take_back_shared=True)
 
@@ -236,8 +236,7 @@ def test_a_vault_another_run_folder_uses_is_kept_though_this_run_made_it(world, 
     assert "CABTargetVault" in [
         v["BackupVaultName"] for v in aws.target("backup").list_backup_vaults()["BackupVaultList"]
     ]
-    prepare(later)
-    assert copy(later)["State"] == "COMPLETED", "the later run backs up and copies into the vault it relied on"
+    assert copy(later)["State"] == "COMPLETED", "the later run copies into the vault it relied on"
 
 
 def test_yes_confirms_in_batch(world, aws, tmp_path):
