@@ -50,7 +50,7 @@ from .core.errors import (
     TimedOut,
 )
 from .core.params import Parameters
-from .core.runstate import RESUME_ENV, RunState, private_folder
+from .core.runstate import RESUME_ENV, RunState, make_private_folder, private_folder
 from .core.steps import (
     ALL,
     CLEANUP,
@@ -322,8 +322,7 @@ def _new_run_folder() -> Path:
     for attempt in range(1, 1000):
         folder = RUNS / (stamp if attempt == 1 else f"{stamp}-{attempt}")
         try:
-            folder.mkdir(mode=0o700)
-            folder.chmod(0o700)  # whatever the umask: the run folder is its owner's only (runstate.private_folder)
+            make_private_folder(folder)
             return folder.resolve()
         except FileExistsError:
             continue

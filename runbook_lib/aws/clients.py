@@ -110,10 +110,8 @@ def _retry_in_time(response: Any = None, caught_exception: Any = None, attempts:
     deadline = getattr(_calls, "deadline", None)
     if deadline is None or time.monotonic() + min(2 ** (attempts - 1), MAX_BACKOFF_SECONDS) < deadline:
         return
-    parsed = response[1] if response is not None else {}
-    code = (
-        type(caught_exception).__name__ if caught_exception is not None else (parsed or {}).get("Error", {}).get("Code")
-    )
+    parsed = (response[1] if response is not None else None) or {}
+    code = type(caught_exception).__name__ if caught_exception is not None else parsed.get("Error", {}).get("Code")
     if code:
         raise OutOfTime(in_flight(), code)
 

@@ -190,7 +190,7 @@ def share_change(
     """Plan sharing the key with the principal's account, with statements whose Sids name run `owner` (its run
     folder's ID): nothing to do when its policy already does, whoever's statements do it (a rerun finds its
     own; a grant another run made, or someone else, is used as it is: that run's cleanup keeps it while this
-    run folder relies on it, cleanup.py).
+    run folder relies on it, steps/reliance.py).
 
     DenyBlocks when an explicit Deny for the account decides (see grants.plan_grant).
     """

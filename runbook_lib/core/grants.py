@@ -53,8 +53,8 @@ OWNER_MARK = "Run"  # between the account and the run's ID in a Sid the runbook 
 
 
 def owned_sid(prefix: str, account: str, owner: str = "") -> str:
-    """The Sid of the runbook's statement for `account`, written by run `owner` (its run folder's ID): each run
-    its own, so that one run's cleanup takes out its own and leaves another's. Letters and digits only."""
+    """The Sid of the runbook's statement for `account`, written by run `owner` (its run folder's ID), so that a
+    person, and another run's cleanup, can tell whose it is. Letters and digits only."""
     return f"{prefix}{account}{OWNER_MARK}{owner}" if owner else f"{prefix}{account}"
 
 

@@ -36,14 +36,19 @@ log = logging.getLogger(__name__)
 RUN_FOLDER_FILES = ("state.json", "changes.jsonl")  # what makes a folder a run folder
 
 
+def make_private_folder(folder: Path) -> None:
+    """Make a new folder its owner's only (0700), whatever the umask; FileExistsError when it exists."""
+    folder.mkdir(mode=0o700, parents=True)
+    folder.chmod(0o700)
+
+
 def private_folder(folder: Path) -> None:
     """Make a run folder, its owner's only (0700): it names the accounts, keys and vaults of a run, and its
     notebooks show their policies. A run folder of the user's made before (an older runbook made them 0755),
     or an empty one made for the run (`mkdir` then `--out`), is tightened; any other existing folder keeps its
     mode."""
     if not folder.exists():
-        folder.mkdir(mode=0o700, parents=True)
-        folder.chmod(0o700)  # whatever the umask
+        make_private_folder(folder)
         return
     is_run_folder = any((folder / name).exists() for name in RUN_FOLDER_FILES) or not any(folder.iterdir())
     if is_run_folder and folder.stat().st_uid == os.getuid():

@@ -175,13 +175,17 @@ def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": key, "Value": value} for key, value in tags.items()]
 
 
+def _tagged_owner(run: Run, plan_arn: str) -> str:
+    """The run folder a plan's runbook-run tag names ('' when it has none)."""
+    return str(run.source("backup").list_tags(ResourceArn=plan_arn).get("Tags", {}).get(OWNER_TAG, ""))
+
+
 def plan_owner(run: Run, existing: dict[str, Any]) -> str | None:
     """Whose the existing plan is: None for this run's (its tag, or this run's log says it made it), else the
     run folder its tag names, or '' for a plan no run of the runbook made (by hand, another tool)."""
     if existing["plan"]["BackupPlanName"] in made_plans(run):
         return None
-    tags = run.source("backup").list_tags(ResourceArn=existing["arn"]).get("Tags", {})
-    owner = tags.get(OWNER_TAG, "")
+    owner = _tagged_owner(run, existing["arn"])
     return None if owner == run.state.run_id() else owner
 
 
@@ -490,7 +494,7 @@ def _taking_back(run: Run, action: str, target: str, what: str, do: Any, exists:
 def _kept_for_others(run: Run, plan: dict[str, Any], seen: Reliance) -> list[str]:
     """Who uses a plan this run made, now: a run folder that took it over (its tag names that run) or that
     relies on it as it is (its state names the plan)."""
-    owner = run.source("backup").list_tags(ResourceArn=plan["arn"]).get("Tags", {}).get(OWNER_TAG, "")
+    owner = _tagged_owner(run, plan["arn"])
     users = [f"run folder {owner} took it over (its {OWNER_TAG} tag)"] if owner and owner != run.state.run_id() else []
     return users + [f"{name} relies on it" for name in seen.using_plan(plan["id"])]
 
@@ -501,11 +505,12 @@ def removals(run: Run, seen: Reliance) -> list[Change]:
     folder now uses (the plan, and with it its rule and topic, stay, saying who uses them)."""
     backup, events, sns = run.source("backup"), run.source("events"), run.source("sns")
     changes = []
-    users: list[str] = []
+    kept = False
     for name in _made(run, "backup:CreateBackupPlan"):
         found = find_plan(run, name)
-        users += _kept_for_others(run, found, seen) if found else []
+        users = _kept_for_others(run, found, seen) if found else []
         if users:
+            kept = True
             changes.append(
                 Change(
                     run.step,
@@ -534,7 +539,7 @@ def removals(run: Run, seen: Reliance) -> list[Change]:
                 run, "backup:DeleteBackupPlan", name, f"backup plan {name} and its selections", delete_plan, bool(found)
             )
         )
-    if users:
+    if kept:  # its rule and topic serve the plan: they stay with it
         return changes
     rule = run.state.get(AUTOMATE, "rule_created")  # a rule found in place is someone else's
     if rule:

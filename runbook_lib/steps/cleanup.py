@@ -46,9 +46,7 @@ def cleanup(run: Run) -> list[Change]:
     changes = [_delete_point(run, side, point) for side, point in own]
     made = _created_vaults(run)
     own_points = {point for _, point in own}
-    seen = reliance.Reliance(
-        reliance.other_runs(run, own_points), reliance.plans_of_others(run, set(automation.made_plans(run)))
-    )
+    seen = reliance.Reliance(run, own_points, set(automation.made_plans(run)))
     sides = ("target", "hop", "source") if _in_two_hops(run, made) else ("target", "source")
     vault_changes = [_delete_vault(run, side, own_points, made, seen) for side in sides]
     for vault_change in (c for c in vault_changes if c.needed):

@@ -37,7 +37,7 @@ def start_copy(run: Run, hop: str = "copy") -> Change:
     undecided = [{"check": f.check_id, "fingerprint": f.fingerprint()} for f in findings if f.status == checks.UNKNOWN]
     if hop == "second":  # the first hop's checks covered both hops; the second is the one that crosses accounts
         undecided = run.state.get(COPY_TO_TARGET, "hop_started_undecided", [])
-    failed_alike = None if earlier or run.force_copy else _failed_as_undecided(run, kind)
+    failed_alike = None if earlier or run.force_copy else _failed_as_undecided(run, kind, findings or None)
     if failed_alike and not run.dry_run:
         raise failed_alike
     if hop == "second":
@@ -117,17 +117,19 @@ def start_copy(run: Run, hop: str = "copy") -> Change:
     )
 
 
-def _failed_as_undecided(run: Run, kind: str) -> StepFailed | None:
+def _failed_as_undecided(run: Run, kind: str, findings: list[checks.Finding] | None) -> StepFailed | None:
     """Why not to start another copy: the last one started while checks could not decide (unknown), it failed as
     one of them feared (its diagnosis names that check), and they still cannot decide on exactly what they read
     then (the same policies, the same statements). Another copy would fail the same way; a rerun copies again
-    once something changed. A failure of another cause (an internal error) is tried again as any is."""
+    once something changed. A failure of another cause (an internal error) is tried again as any is.
+    `findings` are the checks as the step just read them; None (the second hop runs none) reads them here."""
     failures = run.state.get(COPY_TO_TARGET, f"failed_{kind}_jobs", [])
     last = failures[-1] if failures else {}
     then = last.get("undecided", [])
     if not then or last.get("check") not in {u["check"] for u in then}:
         return None
-    undecided = [f for f in checks.run_checks(run) if f.status == checks.UNKNOWN]
+    read = findings if findings is not None else checks.run_checks(run)
+    undecided = [f for f in read if f.status == checks.UNKNOWN]
     if sorted(f.fingerprint() for f in undecided) != sorted(u["fingerprint"] for u in then):
         return None
     first = next(f for f in undecided if f.check_id == last["check"])

@@ -17,7 +17,8 @@ confirmation in batch (take_back_shared, `runbook run --yes`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -131,13 +132,23 @@ def other_runs(run: Run, own: set[str]) -> list[OtherRun]:
     return found
 
 
-@dataclass
 class Reliance:
-    """What the cleanup has found relying on what the run shared or made."""
+    """What relies on what the run shared or made, read only when a question needs it (a cleanup that keeps
+    every vault and takes nothing back lists no plan and reads no other run folder): the other run folders,
+    the source account's backup plans (but `mine`, the run's own), and the runs whose statements were seen."""
 
-    runs: list[OtherRun]
-    plans: dict[str, list[str]] = field(default_factory=dict)  # plan name: the ARNs of the vaults it uses
-    statements_of: set[str] = field(default_factory=set)  # IDs of the runs whose statements were seen
+    def __init__(self, run: Run, own: set[str], mine: set[str]):
+        self._run, self._own, self._mine = run, own, mine
+        self.statements_of: set[str] = set()  # IDs of the runs whose statements were seen
+
+    @cached_property
+    def runs(self) -> list[OtherRun]:
+        return other_runs(self._run, self._own)
+
+    @cached_property
+    def plans(self) -> dict[str, list[str]]:
+        """Plan name: the ARNs of the vaults it uses."""
+        return plans_of_others(self._run, self._mine)
 
     def saw(self, statements: list[dict[str, Any]], prefixes: tuple[str, ...]) -> None:
         """Other runs' statements found in a policy the run touched: they use what the run shares."""

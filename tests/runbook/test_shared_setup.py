@@ -289,3 +289,23 @@ def test_a_dry_run_asks_nothing_and_an_old_plan_is_not_asked_for_again(world, aw
     )
     assert code == 0 and "Not made until confirmed" not in shown and "[y/N]" not in shown, shown
     assert aws.management("backup").describe_global_settings()["GlobalSettings"][SETTING] == "true"
+
+
+def test_a_plan_taken_over_stays_and_another_plan_of_the_same_run_goes(world, aws, tmp_path):
+    """Each plan the run made is kept or deleted on its own: the one another folder took over stays (and the
+    rule and topic with it), the other goes."""
+    first = values(tmp_path / "first")
+    prepare(first)
+    for name in ("Nightly", "Weekly"):
+        run = Run("09_automate", {**first, "plan_name": name})
+        run.carry_out(automation.plan_changes(run))
+    second = values(tmp_path / "second", plan_name="Nightly", plan_schedule="cron(0 7 ? * * *)", take_over_plan=True)
+    taking = Run("09_automate", second)
+    taking.carry_out(automation.plan_changes(taking))
+
+    changes, shown = clean(first)
+
+    plans = {p["BackupPlanName"] for p in aws.source("backup").list_backup_plans()["BackupPlansList"]}
+    assert plans == {"Nightly"}
+    assert "keep backup plan Nightly (step 09 made it), its rule and its topic" in shown
+    assert not any(c.action in ("events:DeleteRule", "sns:DeleteTopic") and c.needed for c in changes)
