@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from .core import guard
 from .core.errors import (
     EXIT_INTERRUPTED,
     EXIT_STILL_RUNNING,
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 
 def _sandbox_start(args: argparse.Namespace) -> int:
-    sandbox, started = process.start(args.dir, args.port, args.scenario, args.job_seconds)
+    sandbox, started = process.start(args.dir, args.port, args.scenario, args.job_seconds, args.unmarked)
     if not started:
         status = sandbox.status()
         where = f"{sandbox.endpoint} (pid {sandbox.pid}, scenario {status['scenario']})"
@@ -185,7 +186,28 @@ def _run(args: argparse.Namespace) -> int:
         _in_scenario(values)
         from . import runner
 
-        result = runner.run(values, args.parameters, args.out, steps, forks)
+        out = args.out
+        if values.apply:
+            from .aws import world as worlds
+
+            found = worlds.identify(worlds.sides_of(values))
+            if not found.sandbox and not found.confirmed_here():
+                if not args.yes and not _at_a_terminal():
+                    raise guard.NotConfirmed(found, "the run (apply: true)", "confirm it at a terminal, or add --yes")
+                # Real accounts: the same steps as a dry run first, so that the person sees every change and
+                # how many there are before confirming; the run then goes on in the same folder.
+                planned = runner.run(dataclasses.replace(values, apply=False), args.parameters, out, steps, forks)
+                for line in planned.problems:
+                    print(f"runbook: {line}", file=sys.stderr)
+                if planned.code != 0 or planned.folder is None:
+                    return planned.code
+                out = str(planned.folder)
+                from .core.runstate import RunState
+
+                count = len([e for e in RunState(planned.folder).planned() if e["step"] in steps])
+                if count:
+                    _confirm(found, f"the run would make {count} change(s) (planned above)", args.yes)
+        result = runner.run(values, args.parameters, out, steps, forks)
     for line in result.problems:
         print(f"runbook: {line}", file=sys.stderr)
     folder = result.folder
@@ -200,10 +222,33 @@ def _run(args: argparse.Namespace) -> int:
     return result.code
 
 
+def _at_a_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _confirm(world: guard.World, what: str, yes: bool) -> None:
+    """Changes to real accounts go on only once confirmed: at a terminal by the person, once shown who and where;
+    elsewhere (CI, a pipe, systemd) by --yes; otherwise NotConfirmed, in one line, before anything changed."""
+    if not yes and not _at_a_terminal():
+        raise guard.NotConfirmed(world, what, "confirm it at a terminal, or add --yes")
+    print(f"Not the local sandbox: {what} in these real AWS accounts:")
+    print(world.who_and_where())
+    if yes:
+        print("Confirmed by --yes.")
+    else:
+        try:
+            answer = input(f"Make the changes in accounts {', '.join(world.accounts)}? [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            raise guard.NotConfirmed(world, what, "the answer was not yes")
+    os.environ[guard.CONFIRMED_ENV] = ",".join(world.accounts)  # for this process and the steps' kernels
+
+
 def _asked(waiting: list[dict[str, str]]) -> bool:
     """At a terminal, whether the person confirms the changes that wait for it (others may use what they take
     back); elsewhere (CI, a pipe, systemd) they wait for --yes, and the run's summary said so."""
-    if not waiting or not (sys.stdin.isatty() and sys.stdout.isatty()):
+    if not waiting or not _at_a_terminal():
         return False
     print(f"{len(waiting)} change(s) take back what others may use (listed above, under 'Not made until confirmed').")
     try:
@@ -329,6 +374,15 @@ def _fix(args: argparse.Namespace) -> int:
         run, ("resource", "reencrypt_key") if args.check_id == "source-key-customer-managed" else ("resource",)
     )
     changes = fixes.plan(run, args.check_id, run.reencrypt_key)
+    needed = [change for change in changes if change.needed]
+    for change in needed:  # each change with its diff, before anything is made (and in a dry run)
+        print(change.describe())
+    if run.apply and needed:
+        from .aws import world as worlds
+
+        found = worlds.identify(worlds.sides_of_changes(run, needed))
+        if not found.sandbox:
+            _confirm(found, f"the fix {args.check_id} would make {len(needed)} change(s) (shown above)", args.yes)
     if not changes:
         finding = checks.run_checks(run, (args.check_id,))[0]
         if finding.status == checks.UNKNOWN:
@@ -415,7 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--yes",
         action="store_true",
-        help="make the changes that take back what others may use (take_back_shared: true) without asking",
+        help="confirm without asking: the changes on real accounts (not the sandbox), and those that take back "
+        "what others may use (take_back_shared: true)",
     )
     run.set_defaults(handler=_run)
     check = commands.add_parser("check", help="preflight: every known copy failure, checked read-only")
@@ -431,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     fix = commands.add_parser("fix", help="plan (and, with apply: true, make) the fix for a failed check")
     fix.add_argument("parameters", nargs="+", help=FILES_HELP)
     fix.add_argument("check_id", choices=registry.FIXABLE, help="the failed check to fix")
+    fix.add_argument("--yes", action="store_true", help="on real accounts, make the fix without asking")
     fix.set_defaults(handler=_fix)
     sandbox = commands.add_parser("sandbox", help="the local AWS sandbox").add_subparsers(dest="action", required=True)
 
@@ -449,6 +505,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the world to start from (default walkthrough; list: runbook sandbox scenarios)",
     )
     start.add_argument("--job-seconds", type=_non_negative, default=0.0, help="how long each job runs")
+    start.add_argument(
+        "--unmarked",
+        action="store_true",
+        help="answer without the mark that names the sandbox, as real AWS does: the runbook then asks before "
+        "every change, as on real accounts (to rehearse or teach the guard)",
+    )
     sub("stop", _sandbox_stop, "stop the sandbox")
     sub("status", _sandbox_status, "say whether the sandbox runs, where, and in which scenario")
     reset = sub("reset", _sandbox_reset, "put the sandbox back to a scenario's initial world")

@@ -208,9 +208,13 @@ def _run_steps(
         facts.FACTS_ENV: str(folder / FACTS_FILE),
         RESUME_ENV: resume,
     }
-    with _holding(folder):
-        _start_afresh(folder)
-        result = _run_held(values, folder, steps, forks, resume, kernel_environment)
+    before = facts.active()
+    try:
+        with _holding(folder):
+            _start_afresh(folder)
+            result = _run_held(values, folder, steps, forks, resume, kernel_environment)
+    finally:
+        facts.activate(before)  # the run's store (in its folder) ends with it: a later command reads AWS
     result.folder = folder
     return result
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -158,3 +161,35 @@ def report_rows(report: Path, anchor: str) -> list[list[str]]:
     parser = _SectionRows(anchor)
     parser.feed(report.read_text())
     return parser.rows
+
+
+def at_a_terminal(
+    args: list[str], answer: bytes, timeout: float = 300, env: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """`runbook ARGS` on a pseudo-terminal, as a person runs it: its exit code and all it wrote; `answer` is
+    typed once the run asks its question."""
+    leader, follower = pty.openpty()
+    running = subprocess.Popen([str(RUNBOOK), *args], stdin=follower, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    written, asked = b"", False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 1)
+            if not ready:
+                if running.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed: the command ended
+                break
+            if not chunk:
+                break
+            written += chunk
+            if not asked and b"[y/N]" in written:
+                os.write(leader, answer)
+                asked = True
+        return running.wait(timeout=60), written.decode(errors="replace")
+    finally:
+        os.close(leader)

@@ -6,12 +6,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..core import arns, params, resource_types
+from ..core import arns, guard, params, resource_types
 from ..core.changes import Change
 from ..core.errors import StepFailed
 from ..core.params import Parameters
 from ..core.runstate import RunState, carry_out
 from . import clients, facts, restores
+from . import world as worlds
 from .jobs import idempotency_token
 
 DB_IDENTIFIER = re.compile(r"\A[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)\Z")
@@ -209,8 +210,25 @@ class Run(Parameters):
 
     def carry_out(self, changes: list[Change]) -> list[Change]:
         """Apply every needed change when `apply` is true (one that asks for a confirmation only with
-        take_back_shared); otherwise keep them as planned. Show each."""
+        take_back_shared); otherwise keep them as planned. Show each. On accounts that are not the sandbox,
+        nothing is made unless the person confirmed them (the guard)."""
+        needed = [change for change in changes if change.needed]
+        if self.apply and needed:
+            found = self.world(worlds.sides_of_changes(self, needed))
+            if not found.confirmed_here():
+                raise guard.NotConfirmed(
+                    found,
+                    f"step {self.step} would make {len(needed)} change(s)",
+                    "run it with `runbook run` (which shows the accounts and asks), or press each change's "
+                    "Apply button (it names the accounts)",
+                )
         return [carry_out(change, self.apply, self.state, confirmed=self.take_back_shared) for change in changes]
+
+    def world(self, sides: list[tuple[str, str, str]] | None = None) -> guard.World:
+        """Who and where the run (or these sides of it) talks to: the sandbox, or real accounts."""
+        chosen = sides if sides is not None else worlds.sides_of(self)
+        key = "world:" + ";".join(sorted(":".join(side) for side in chosen))
+        return self._once(key, lambda: worlds.identify(chosen, with_alias=False))
 
 
 def volumes(run: Run, name: str, value: str) -> list[dict[str, Any]]:

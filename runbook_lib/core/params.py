@@ -478,6 +478,13 @@ def validate(values: Mapping[str, Any], check_profiles: bool = True) -> Paramete
     unknown = sorted((name for name in values if name not in BY_NAME), key=str)
     if unknown:
         raise ParameterError(str(unknown[0]), f"unknown parameter; allowed: {', '.join(BY_NAME)}")
+    for name, value in values.items():
+        placeholder = _placeholder_in(value)
+        if placeholder:
+            meaning = BY_NAME[name].meaning
+            raise ParameterError(
+                str(name), f"is still the placeholder {quoted(placeholder)}; replace it with your own: {meaning}"
+            )
     merged = {**DEFAULTS, **values}
     for parameter in SCHEMA:
         value = merged[parameter.name]
@@ -496,6 +503,22 @@ def validate(values: Mapping[str, Any], check_profiles: bool = True) -> Paramete
                 raise ParameterError(name, f"no profile {quoted(values[name])} in your AWS config; profiles: {known}")
     _check_relations(merged)
     return Parameters(**merged)
+
+
+# A value an example file leaves for the user to fill in: <SOURCE_PROFILE>, arn:aws:ec2:...:volume/<VOLUME_ID>.
+PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*>")
+
+
+def _placeholder_in(value: Any) -> str:
+    """The first placeholder in a value (strings, and those in lists and mappings), or ''."""
+    if isinstance(value, str):
+        found = PLACEHOLDER.search(value)
+        return found.group(0) if found else ""
+    if isinstance(value, dict):
+        return next((p for item in value.items() for p in map(_placeholder_in, item) if p), "")
+    if isinstance(value, list):
+        return next((p for p in map(_placeholder_in, value) if p), "")
+    return ""
 
 
 def _check_relations(merged: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,6 +20,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Response
 
+from ..core import guard
 from . import protocols
 from .accounts import ACCOUNT_BY_ACCESS_KEY
 from .backup.models import settle_due_jobs
@@ -81,6 +83,7 @@ def _read_body(environ: dict[str, Any]) -> bytes:
 # What moto's handlers raise on a value of the wrong type: the request's fault, answered 400 (not retried).
 BAD_INPUT_ERRORS = (ValueError, TypeError, AttributeError)
 MAX_BODY_BYTES = 16 * 1024 * 1024
+UNMARKED = os.environ.get(guard.UNMARKED_ENV) == "1"  # started with --unmarked: answers as real AWS would
 
 
 def backend_of(dispatcher: DomainDispatcherApplication, environ: dict[str, Any]) -> str | None:
@@ -134,7 +137,12 @@ class SandboxGate:
             return Response("Use the sandbox's /_sandbox/ control API.", status=404)(environ, start_response)
         app = self.gate(environ)
         request_counts.count(environ.get(SERVICE_KEY, ""), environ.get(OPERATION_KEY))
-        return app(environ, start_response)
+
+        def marked(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            """Every AWS answer names the sandbox: the runbook tells it from real AWS by this alone."""
+            return start_response(status, [*headers, (guard.SANDBOX_HEADER, guard.SANDBOX_MARK)], *rest)
+
+        return app(environ, start_response if UNMARKED else marked)
 
     def gate(self, environ: dict[str, Any]) -> Callable[..., Iterable[bytes]]:
         """The app that answers the request: an AWS-shaped refusal, or the service."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..core import guard
 from .accounts import ACCOUNTS
 from .accounts import CONTROL_TOKEN_HEADER as TOKEN_HEADER
 from .accounts import CONTROL_TOKEN_VARIABLE as TOKEN_VARIABLE
@@ -205,8 +206,11 @@ def start(
     port: int = 0,
     scenario: str = "walkthrough",
     job_seconds: float = 0.0,
+    unmarked: bool = False,
 ) -> tuple[Sandbox, bool]:
-    """Start a sandbox in the background and return once it answers; (sandbox, started_now)."""
+    """Start a sandbox in the background and return once it answers; (sandbox, started_now). An `unmarked`
+    sandbox answers without the header that names the sandbox, as real AWS does: the runbook's guard then
+    takes it for real accounts (to rehearse or teach the confirmation)."""
     folder = Path(directory)
     running = find(folder)
     if running is not None:
@@ -230,6 +234,9 @@ def start(
     ]
     token = secrets.token_urlsafe(32)
     environment = {**os.environ, TOKEN_VARIABLE: token}
+    environment.pop(guard.UNMARKED_ENV, None)
+    if unmarked:
+        environment[guard.UNMARKED_ENV] = "1"
     process = subprocess.Popen(
         command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, env=environment
     )

@@ -10,11 +10,7 @@ plan it found and will not overwrite it unasked.
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
 import subprocess
-import time
 from typing import Any
 
 import pytest
@@ -26,7 +22,7 @@ from runbook_lib.steps import automation, unsharing
 from runbook_lib.steps.walkthrough import Run, share_source_key
 from runbook_lib.troubleshooting import checks
 from tests import walkthrough_steps as steps
-from tests.runbook_steps import RUNBOOK, copy, parameter_file, prepare, values
+from tests.runbook_steps import RUNBOOK, at_a_terminal, copy, parameter_file, prepare, values
 
 from .test_cleanup import clean as cleaned
 
@@ -175,36 +171,6 @@ def test_step_09_of_another_folder_shows_its_plan_and_will_not_overwrite_it_unas
     assert f"they rely on it: run folder {run_id(later)} took it over (its runbook-run tag)" in shown
     assert backup.get_backup_plan(BackupPlanId=listed["BackupPlanId"])["BackupPlan"]["Rules"][0] == rule
     assert not any(c.action in ("events:DeleteRule", "sns:DeleteTopic") for c in changes)
-
-
-def at_a_terminal(args: list[str], answer: bytes, timeout: float = 300) -> tuple[int, str]:
-    """`runbook ARGS` on a pseudo-terminal, as a person runs it: its exit code and all it wrote; `answer` is
-    typed once the run asks its question."""
-    leader, follower = pty.openpty()
-    running = subprocess.Popen([str(RUNBOOK), *args], stdin=follower, stdout=follower, stderr=follower)
-    os.close(follower)
-    written, asked = b"", False
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([leader], [], [], 1)
-            if not ready:
-                if running.poll() is not None:
-                    break
-                continue
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # the terminal closed: the command ended
-                break
-            if not chunk:
-                break
-            written += chunk
-            if not asked and b"[y/N]" in written:
-                os.write(leader, answer)
-                asked = True
-        return running.wait(timeout=60), written.decode(errors="replace")
-    finally:
-        os.close(leader)
 
 
 def test_at_a_terminal_the_run_asks_before_turning_the_setting_off(world, aws, tmp_path):

@@ -1,0 +1,243 @@
+"""The guard before a change to accounts that are not the sandbox.
+
+A second server stands in for real AWS: the sandbox started `--unmarked` (the same accounts and world,
+without the header only the sandbox sends: the guard cannot tell it by account number), and moto's own
+server reached through assume-role profiles, as a person logs in to three accounts from one.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from runbook_lib.aws import clients
+from runbook_lib.core import guard
+from runbook_lib.sandbox import process
+from runbook_lib.sandbox.accounts import MANAGEMENT, SOURCE, TARGET
+from runbook_lib.steps.walkthrough import Run, prerequisites
+from tests.runbook_steps import RUNBOOK, SANDBOX_PARAMETERS, at_a_terminal
+
+ACCOUNTS = (SOURCE.account_id, TARGET.account_id, MANAGEMENT.account_id)
+
+
+@pytest.fixture(scope="module")
+def unmarked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[process.Sandbox]:
+    folder = tmp_path_factory.mktemp("unmarked")
+    running, _ = process.start(folder, unmarked=True)
+    yield running
+    process.stop(folder)
+
+
+@pytest.fixture
+def elsewhere(unmarked: process.Sandbox) -> dict[str, str]:
+    """The environment of a command that talks to the unmarked server, from its fresh walkthrough world."""
+    unmarked.reset("walkthrough")
+    environment = {**os.environ, **unmarked.environment()}
+    environment.pop(guard.CONFIRMED_ENV, None)
+    return environment
+
+
+def runbook(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`runbook ARGS` as CI runs it: no terminal."""
+    return subprocess.run(
+        [str(RUNBOOK), *args], capture_output=True, text=True, timeout=600, env=env, stdin=subprocess.DEVNULL
+    )
+
+
+def names_who_and_where(text: str, endpoint: str) -> bool:
+    return (
+        all(account in text for account in ACCOUNTS)
+        and "us-east-1" in text
+        and "eu-west-1" in text
+        and (endpoint in text)
+    )
+
+
+def vaults(sandbox: process.Sandbox) -> list[str]:
+    return sorted(name for entry in sandbox.state()["backup"].values() for name in entry["vaults"])
+
+
+def test_the_sandbox_itself_runs_without_a_question(world, tmp_path):
+    done = runbook(
+        "run",
+        str(SANDBOX_PARAMETERS),
+        "--out",
+        str(tmp_path / "run"),
+        "--steps",
+        "00_prerequisites",
+        env=dict(os.environ),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Not the local sandbox" not in done.stdout
+
+
+def test_without_a_terminal_or_yes_a_run_refuses_in_one_line_and_changes_nothing(unmarked, elsewhere, tmp_path):
+    before = unmarked.state()
+    done = runbook("run", str(SANDBOX_PARAMETERS), "--out", str(tmp_path / "run"), env=elsewhere)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("runbook: not confirmed: the run (apply: true) in real AWS accounts ")
+    assert names_who_and_where(lines[0], unmarked.endpoint)
+    assert "nothing was changed; confirm it at a terminal, or add --yes" in lines[0]
+    assert unmarked.state() == before
+    assert not (tmp_path / "run").exists()
+
+
+def test_at_a_terminal_a_run_shows_its_plan_and_who_and_where_then_asks(unmarked, elsewhere, tmp_path):
+    args = ["run", str(SANDBOX_PARAMETERS), "--out", str(tmp_path / "run"), "--steps", "00_prerequisites"]
+
+    code, shown = at_a_terminal(args, b"n\n", env=elsewhere)
+    assert code == 1, shown
+    asked = shown[: shown.index("[y/N]")]
+    assert "Dry run (apply: false): nothing was changed in AWS" in asked
+    assert "Not the local sandbox: the run would make 4 change(s) (planned above) in these real AWS accounts:" in asked
+    assert re.search(
+        rf"source\s+account {SOURCE.account_id}, profile sandbox-source, Region us-east-1, partition aws", asked
+    )
+    assert names_who_and_where(asked, unmarked.endpoint)
+    assert "not confirmed" in shown and "the answer was not yes" in shown
+    assert vaults(unmarked) == []
+
+    code, shown = at_a_terminal(args, b"y\n", env=elsewhere)
+    assert code == 0, shown
+    assert "backup:CreateBackupVault on CABTargetVault: applied" in shown
+    assert vaults(unmarked) == ["CABTargetVault", "SourceVault"]
+
+
+def test_yes_confirms_a_batch_run_once_it_has_shown_who_and_where(unmarked, elsewhere, tmp_path):
+    done = runbook(
+        "run",
+        str(SANDBOX_PARAMETERS),
+        "--out",
+        str(tmp_path / "run"),
+        "--steps",
+        "00_prerequisites",
+        "--yes",
+        env=elsewhere,
+    )
+    assert done.returncode == 0, done.stderr
+    assert names_who_and_where(done.stdout, unmarked.endpoint)
+    assert done.stdout.index("Confirmed by --yes.") < done.stdout.index("Changes made by this run:")
+    assert vaults(unmarked) == ["CABTargetVault", "SourceVault"]
+
+    before = unmarked.state()
+    cleanup = runbook(
+        "run", str(SANDBOX_PARAMETERS), "--out", str(tmp_path / "run"), "--steps", "07_cleanup", env=elsewhere
+    )
+    assert cleanup.returncode == 1
+    assert cleanup.stderr.startswith("runbook: not confirmed: the run (apply: true) in real AWS accounts ")
+    assert unmarked.state() == before, "a cleanup without confirmation deletes nothing"
+
+
+def test_a_fix_shows_its_diff_with_or_without_apply_and_asks_on_real_accounts(unmarked, elsewhere, tmp_path):
+    dry = tmp_path / "dry.yaml"
+    dry.write_text(yaml.safe_dump({"apply": False}))
+    before = unmarked.state()
+
+    planned = runbook("fix", str(SANDBOX_PARAMETERS), str(dry), "source-key-shared", env=elsewhere)
+    assert planned.returncode == 0, planned.stderr
+    assert "kms:PutKeyPolicy" in planned.stdout and "(planned)" in planned.stdout and "\n+" in planned.stdout
+
+    refused = runbook("fix", str(SANDBOX_PARAMETERS), "source-key-shared", env=elsewhere)
+    assert refused.returncode == 1
+    assert refused.stdout.startswith(planned.stdout.split("\n\n")[0]), "the diff is shown before the refusal"
+    assert refused.stderr.startswith("runbook: not confirmed: the fix source-key-shared would make 1 change(s)")
+    assert SOURCE.account_id in refused.stderr and unmarked.endpoint in refused.stderr
+    assert unmarked.state() == before
+
+    made = runbook("fix", str(SANDBOX_PARAMETERS), "source-key-shared", "--yes", env=elsewhere)
+    assert made.returncode == 0, made.stderr
+    assert "\n+" in made.stdout and "Confirmed by --yes." in made.stdout
+    assert unmarked.state() != before
+
+
+def test_a_kernel_makes_no_change_on_real_accounts_unless_they_were_confirmed(
+    unmarked, elsewhere, tmp_path, monkeypatch, own_clients
+):
+    for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.setenv(name, elsewhere[name])
+    monkeypatch.delenv(guard.CONFIRMED_ENV, raising=False)
+    run = Run(
+        "00_prerequisites", {"run_dir": str(tmp_path / "run"), "apply": True, "resource_name": "walkthrough-volume"}
+    )
+    assert run.world().headline().startswith(f"Real AWS accounts: source {SOURCE.account_id} (us-east-1)")
+
+    with pytest.raises(guard.NotConfirmed, match="step 00_prerequisites would make 4 change"):
+        run.carry_out(prerequisites(run))
+    assert vaults(unmarked) == []
+
+    monkeypatch.setenv(guard.CONFIRMED_ENV, ",".join(ACCOUNTS))
+    run.carry_out(prerequisites(run))
+    assert vaults(unmarked) == ["CABTargetVault", "SourceVault"]
+
+
+# ----- moto's own server, three accounts from one login -----------------------------------------------------------
+
+ROLES = {"src": "444455556666", "dst": "777788889999", "mgmt": "121212121212"}
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def assume_role_profiles(folder: Path, endpoint: str) -> dict[str, str]:
+    """The README's assume-role profiles: one login (`login`), one role per account."""
+    config = configparser.ConfigParser()
+    config["profile login"] = {"region": "us-east-1", "endpoint_url": endpoint}
+    for name, account in ROLES.items():
+        config[f"profile {name}"] = {
+            "role_arn": f"arn:aws:iam::{account}:role/RunbookOperator",
+            "source_profile": "login",
+            "role_session_name": "runbook",
+            "endpoint_url": endpoint,
+        }
+    with (folder / "config").open("w") as handle:
+        config.write(handle)
+    (folder / "credentials").write_text(
+        "[login]\naws_access_key_id = AKIAEXAMPLELOGIN0001\naws_secret_access_key = example-secret-not-a-real-one\n"
+    )
+    return {"AWS_CONFIG_FILE": str(folder / "config"), "AWS_SHARED_CREDENTIALS_FILE": str(folder / "credentials")}
+
+
+def test_moto_s_own_server_is_not_the_sandbox(moto_server, tmp_path):
+    environment: dict[str, Any] = {**os.environ, **assume_role_profiles(tmp_path, moto_server)}
+    environment.pop(guard.CONFIRMED_ENV, None)
+    chosen = tmp_path / "params.yaml"
+    chosen.write_text(
+        yaml.safe_dump(
+            {
+                "source_profile": "src",
+                "target_profile": "dst",
+                "management_profile": "mgmt",
+                "source_region": "us-east-1",
+                "target_region": "eu-west-1",
+                "resource_name": "app-data",
+                "apply": True,
+            }
+        )
+    )
+    done = runbook("run", str(chosen), "--out", str(tmp_path / "run"), env=environment)
+    assert done.returncode == 1, done.stdout
+    assert len(done.stderr.splitlines()) == 1
+    for role, account in ROLES.items():
+        assert account in done.stderr
+    assert moto_server in done.stderr and "nothing was changed" in done.stderr
+    assert not (tmp_path / "run").exists()
+    clients.forget()
