@@ -14,6 +14,7 @@ from typing import Any
 
 import ipywidgets as w
 from botocore.exceptions import BotoCoreError, ClientError
+from IPython.display import display
 
 from ..aws import clients, facts, jobs, keys
 from ..core import params
@@ -26,6 +27,31 @@ from .console import show_messages as show_messages
 from .plans import first_line
 from .plans import plan as plan
 from .tables import Evidence, Table
+
+
+class WorldBanner:
+    """Which world a notebook talks to, at its top: the sandbox, or real accounts with their IDs (in red)."""
+
+    SANDBOX_STYLE = "background:#dafbe1;border:1px solid #1a7f37"
+    REAL_STYLE = "background:#ffebe9;border:2px solid #cf222e"
+
+    def __init__(self, run: Run):
+        self.world = run.world()
+
+    def __repr__(self) -> str:
+        return self.world.headline()
+
+    def _repr_html_(self) -> str:
+        style = self.SANDBOX_STYLE if self.world.sandbox else self.REAL_STYLE
+        return (
+            f"<div class='runbook-world' style='{style};padding:6px 10px;margin:2px 0'>"
+            f"<b>{html.escape(self.world.headline())}</b></div>"
+        )
+
+
+def world_banner(run: Run) -> None:
+    """Show the notebook's world before anything else it shows."""
+    display(WorldBanner(run))
 
 
 def table(rows: list[dict[str, Any]], empty: str = "(none)") -> Table:

@@ -203,6 +203,8 @@ def test_every_notebook_in_jupyterlab_runs_clean_and_its_apply_buttons_make_the_
                 page.goto(f"{address}/lab/tree/{step}.ipynb?token={token}&reset")
                 run_all(page)
                 seen[step] = problems(page)
+                top = page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output").first.inner_text()
+                assert top.startswith("The local sandbox: no real AWS account"), f"{step} starts with {top!r}"
                 page.screenshot(path=str(SCREENSHOTS / f"{step}-run-all.png"))
                 if step in APPLIED_IN:
                     assert apply_all(page, step) > 0, f"{step}: no Apply button to press"

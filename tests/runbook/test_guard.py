@@ -11,15 +11,18 @@ import configparser
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 import yaml
 
 from runbook_lib.aws import clients
 from runbook_lib.core import guard
+from runbook_lib.core.steps import notebook_path
 from runbook_lib.sandbox import process
 from runbook_lib.sandbox.accounts import MANAGEMENT, SOURCE, TARGET
 from runbook_lib.steps.walkthrough import Run, prerequisites
@@ -241,3 +244,30 @@ def test_moto_s_own_server_is_not_the_sandbox(moto_server, tmp_path):
     assert moto_server in done.stderr and "nothing was changed" in done.stderr
     assert not (tmp_path / "run").exists()
     clients.forget()
+
+
+def plain_papermill(step: str, out: Path, env: dict[str, str], *parameters: str) -> subprocess.CompletedProcess[str]:
+    papermill_cli = Path(sys.executable).parent / "papermill"
+    command = [str(papermill_cli), str(notebook_path(step)), str(out), "-f", str(SANDBOX_PARAMETERS), *parameters]
+    environment = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"}
+    return subprocess.run(
+        [*command, "--no-progress-bar"], capture_output=True, text=True, timeout=600, cwd=out.parent, env=environment
+    )
+
+
+def test_a_notebook_names_its_world_at_its_top_and_plain_papermill_cannot_change_real_accounts(
+    unmarked, elsewhere, tmp_path
+):
+    done = plain_papermill(
+        "00_prerequisites", tmp_path / "out.ipynb", elsewhere, "-p", "run_dir", str(tmp_path / "state")
+    )
+    assert done.returncode == 1
+    assert "NotConfirmed" in done.stderr and "step 00_prerequisites would make 4 change(s)" in done.stderr
+    assert vaults(unmarked) == []
+    outputs = [o for cell in nbformat.read(tmp_path / "out.ipynb", 4).cells for o in cell.get("outputs", [])]
+    first = outputs[0]["data"]
+    assert first["text/plain"] == (
+        f"Real AWS accounts: source {SOURCE.account_id} (us-east-1), destination {TARGET.account_id} (eu-west-1), "
+        f"management {MANAGEMENT.account_id} (us-east-1). A change here changes them."
+    )
+    assert "#cf222e" in first["text/html"]
