@@ -36,6 +36,7 @@ from .sandbox import process
 from .troubleshooting import registry
 
 if TYPE_CHECKING:
+    from . import kernel_forks, runner
     from .core.params import Parameters
 
 
@@ -186,28 +187,12 @@ def _run(args: argparse.Namespace) -> int:
         _in_scenario(values)
         from . import runner
 
-        out = args.out
-        if values.apply:
-            from .aws import world as worlds
-
-            found = worlds.identify(worlds.sides_of(values))
-            if not found.sandbox and not found.confirmed_here():
-                if not args.yes and not _at_a_terminal():
-                    raise guard.NotConfirmed(found, "the run (apply: true)", "confirm it at a terminal, or add --yes")
-                # Real accounts: the same steps as a dry run first, so that the person sees every change and
-                # how many there are before confirming; the run then goes on in the same folder.
-                planned = runner.run(dataclasses.replace(values, apply=False), args.parameters, out, steps, forks)
-                for line in planned.problems:
-                    print(f"runbook: {line}", file=sys.stderr)
-                if planned.code != 0 or planned.folder is None:
-                    return planned.code
-                out = str(planned.folder)
-                from .core.runstate import RunState
-
-                count = len([e for e in RunState(planned.folder).planned() if e["step"] in steps])
-                if count:
-                    _confirm(found, f"the run would make {count} change(s) (planned above)", args.yes)
-        result = runner.run(values, args.parameters, out, steps, forks)
+        try:
+            result = runner.run(values, args.parameters, args.out, steps, forks)
+        except guard.NotConfirmed:
+            if not args.yes and not _at_a_terminal():
+                raise
+            result = _planned_then_confirmed(values, args, steps, forks)
     for line in result.problems:
         print(f"runbook: {line}", file=sys.stderr)
     folder = result.folder
@@ -220,6 +205,25 @@ def _run(args: argparse.Namespace) -> int:
         for line in result.problems:
             print(f"runbook: {line}", file=sys.stderr)
     return result.code
+
+
+def _planned_then_confirmed(
+    values: Parameters, args: argparse.Namespace, steps: tuple[str, ...], forks: kernel_forks.KernelForks | None
+) -> runner.RunResult:
+    """Real accounts: the same steps as a dry run first, so that the person sees every change and how many
+    there are; once confirmed, the run goes on in the same folder."""
+    from . import runner
+    from .aws import world as worlds
+    from .core.runstate import RunState
+
+    planned = runner.run(dataclasses.replace(values, apply=False), args.parameters, args.out, steps, forks)
+    if planned.code != 0 or planned.folder is None:
+        return planned
+    count = len([e for e in RunState(planned.folder).planned() if e["step"] in steps])
+    found = worlds.identify(worlds.sides_of(values))
+    if count:
+        _confirm(found, f"the run would make {count} change(s) (planned above)", args.yes)
+    return runner.run(values, args.parameters, str(planned.folder), steps, forks)
 
 
 def _at_a_terminal() -> bool:

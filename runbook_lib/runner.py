@@ -40,7 +40,8 @@ from papermill.exceptions import PapermillExecutionError
 
 from . import kernel_forks, kernels, report
 from .aws import clients, facts
-from .core import errors, params
+from .aws.context import Run
+from .core import errors, guard, params
 from .core.errors import (
     EXIT_INTERRUPTED,
     EXIT_STILL_RUNNING,
@@ -188,6 +189,19 @@ class _Expired(BaseException):
         self.call = call
 
 
+CONFIRM_HOW = "confirm it at a terminal, or add --yes"
+
+
+def _confirmed(values: Parameters, step: str) -> None:
+    """Before anything else of a run that applies: its accounts are the sandbox's, or the person confirmed
+    them (guard.NotConfirmed otherwise, with the world the CLI shows before asking). The answers are the
+    run's facts: the preflight reads them from its store, not again from AWS."""
+    with _environment(**{clients.STEP_ENV: step}):
+        found = Run(step, values).world()
+    if not found.confirmed_here():
+        raise guard.NotConfirmed(found, "the run (apply: true)", CONFIRM_HOW)
+
+
 def _first_missing(folder: Path) -> Path | None:
     """The outermost of the folder and its parents that does not exist yet: what making the folder makes."""
     return next((path for path in reversed([folder, *folder.parents]) if not path.exists()), None)
@@ -249,6 +263,8 @@ def _run_held(
             step_kernels.start(steps[0])  # while the preflight reads AWS
         minutes = values.step_timeout()
         with _bounded(minutes, "the preflight (it only reads: nothing was changed)", resume):
+            if values.apply and steps:
+                _confirmed(values, steps[0])
             preflight.before_run(values, steps)
         began = datetime.now(timezone.utc).isoformat(timespec="seconds")
         facts.persist(folder / FACTS_FILE)  # the steps' kernels start from what the preflight read
