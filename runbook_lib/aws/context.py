@@ -6,12 +6,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..core import arns, guard, params, resource_types
+from ..core import arns, guard, params
 from ..core.changes import Change
 from ..core.errors import StepFailed
 from ..core.params import Parameters
 from ..core.runstate import RunState, carry_out
-from . import clients, facts, restores
+from . import clients, clusters, facts, restores
 from . import world as worlds
 from .jobs import idempotency_token
 
@@ -87,13 +87,14 @@ class Run(Parameters):
         return arns.backup_vault(self.account("source"), self.target_region, self.hop_vault)
 
     def copies_in_two_hops(self) -> bool:
-        """Whether this run copies its resource in two hops: its type cannot change account and Region in
-        one copy job (the capability table, unless one_action_types names it), the copy changes both,
-        two_hops is true, and the run is not a fleet's (a fleet copies in one job each)."""
+        """Whether this run copies its resource in two hops: two_hop_types names its type (where AWS refuses
+        one copy job across account and Region for it; or the capability table says two hops and
+        one_action_types does not name it), the copy changes both, two_hops is true, and the run is not a
+        fleet's (a fleet copies in one job each). A DB cluster's type is its Engine (clusters.py)."""
         if not self.two_hops or self.is_fleet or self.source_region == self.target_region:
             return False
-        row = resource_types.type_of(resource_arn(self))
-        if row is None or row.copies_in_one_action(self.one_action_types):
+        row = clusters.type_of(self.source_profile, self.source_region, resource_arn(self))
+        if row is None or row.copies_in_one_action(self.one_action_types, self.two_hop_types):
             return False
         return self.account("source") != self.account("target")
 
@@ -370,7 +371,7 @@ def resource_arn(run: Run) -> str:
             run.step,
             f"{len(found)} EBS volumes are tagged Name={run.resource_name} in {run.source_region}"
             if found
-            else f"no EBS volume, RDS DB instance or EFS file system is named {run.resource_name} in "
+            else f"no EBS volume, RDS DB instance, DB cluster or EFS file system is named {run.resource_name} in "
             f"{run.source_region}",
             "set resource_arn to the resource's ARN",
         )
@@ -379,8 +380,9 @@ def resource_arn(run: Run) -> str:
 
 def named(run: Run) -> list[str]:
     """The ARNs of the resources resource_name names: the EBS volumes whose Name tag it is; else the RDS DB
-    instance of that identifier; else the EFS file systems whose Name it is. Volumes are looked for first,
-    so the walkthrough's lookup costs one read; the others only when no volume carries the name."""
+    instance of that identifier; else the DB cluster (Aurora, Neptune, DocumentDB) of that identifier; else
+    the EFS file systems whose Name it is. Volumes are looked for first, so the walkthrough's lookup costs one
+    read; the others only when no volume carries the name."""
     name = run.resource_name
     found = volumes(run, "tag:Name", name)
     if found:
@@ -393,6 +395,9 @@ def named(run: Run) -> list[str]:
                 return [rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]["DBInstanceArn"]]
             except rds.exceptions.DBInstanceNotFoundFault:
                 pass
+        cluster = clusters.describe(run.source_profile, run.source_region, name)
+        if cluster is not None:
+            return [str(cluster["DBClusterArn"])]
         return [system["FileSystemArn"] for system in file_systems(run) if system.get("Name") == name]
 
     return list(run._once(f"named:{name}", others))
@@ -411,7 +416,8 @@ def file_systems(run: Run) -> list[dict[str, Any]]:
 
 
 def resource_key(run: Run, arn: str) -> str | None:
-    """The KMS key (as the service reports it) of the EBS volume, RDS DB instance or EFS file system to back up."""
+    """The KMS key (as the service reports it) of the EBS volume, RDS DB instance, DB cluster or EFS file system to
+    back up."""
     found = arns.parts(arn)
     if found["service"] == "ec2" and found["resource"].startswith("volume/"):
         matching = volumes(run, "volume-id", found["resource"].split("/", 1)[1])
@@ -419,6 +425,9 @@ def resource_key(run: Run, arn: str) -> str | None:
     if found["service"] == "rds" and found["resource"].startswith("db:"):
         databases = run.source("rds").describe_db_instances(DBInstanceIdentifier=found["resource"].split(":", 1)[1])
         return databases["DBInstances"][0].get("KmsKeyId")
+    if clusters.is_cluster(arn):
+        cluster = clusters.of_arn(run.source_profile, run.source_region, arn)
+        return cluster.get("KmsKeyId") if cluster else None
     if found["service"] == "elasticfilesystem":
         system = next((s for s in file_systems(run) if s["FileSystemArn"] == arn), None)
         return system.get("KmsKeyId") if system else None

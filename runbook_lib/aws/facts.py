@@ -1,4 +1,5 @@
-"""Facts read once per run: what AWS says about accounts, organizations, keys, aliases, policies and vaults.
+"""Facts read once per run: what AWS says about accounts, organizations, keys, aliases, policies, vaults and DB
+clusters.
 
 Every client carries two event handlers (registered by clients.py). After a call that reads a fact
 (FACT_OPERATIONS), the answer AWS gave (status, headers and body, as received) is kept in the active
@@ -44,6 +45,8 @@ FACT_OPERATIONS: dict[str, frozenset[str]] = {
         {"GetRole", "ListAttachedRolePolicies", "GetPolicy", "GetPolicyVersion", "ListRolePolicies", "GetRolePolicy"}
     ),
     "ec2": frozenset({"DescribeVolumes"}),
+    # A DB cluster's Engine says its type (Aurora, Neptune or DocumentDB: clusters.py); its key never changes.
+    "rds": frozenset({"DescribeDBClusters"}),
 }
 
 # Errors that say what is (nothing by that name, no organization): facts too. Throttling and other
@@ -54,6 +57,7 @@ ABSENCE_CODES = frozenset(
         "NotFoundException",
         "NoSuchEntity",
         "AWSOrganizationsNotInUseException",
+        "DBClusterNotFoundFault",
     }
 )
 

@@ -3,7 +3,9 @@
 botocore ships no waiters for AWS Backup, so they are written as data (data/waiters-backup.json)
 and loaded with botocore's WaiterModel. Progress is reported from the waiter's own polls through
 botocore's after-call event, not from a second loop. Only a job AWS reports ended counts as failed:
-any other end of a wait leaves the job running in AWS and the run's job (see errors.py).
+any other end of a wait leaves the job running in AWS and the run's job (see errors.py). A copy job in
+CREATED is going too: after a system error AWS Backup keeps it CREATED through a retry phase of up to 2
+hours (data/backup_quotas.json), and a wait that ends first says so.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, WaiterError
 from botocore.waiter import WaiterModel, create_waiter_with_client
 
+from ..core import resource_types
 from ..core.errors import JobFailed, JobNotFinished, JobUnknown, OutOfTime
 from . import clients
 
@@ -36,8 +39,25 @@ RETRIED_ERRORS = {
     acceptor.expected
     for waiter in WAITER_MODEL.waiter_names
     for acceptor in WAITER_MODEL.get_waiter(waiter).acceptors
-    if acceptor.state == "retry"
+    if acceptor.state == "retry" and acceptor.matcher == "error"
 }
+COPY_KINDS = ("copy", "hop")
+
+
+def created_note() -> str:
+    """Why a copy job still CREATED is going, not failed: AWS Backup's retry phase after a system error."""
+    hours = resource_types.quota(resource_types.COPY_RETRY_HOURS)
+    return (
+        f"CREATED, which AWS Backup keeps a copy job through its retry phase after a system error, up to {hours} "
+        f"hours: it is still going, not failed (max_wait_minutes {hours * 60} or more waits that phase out)"
+    )
+
+
+def _retrying(kind: str, state: str | None) -> str:
+    """What a wait that ends adds of the job's state: the retry phase, for a copy job last seen CREATED."""
+    return f"; {created_note()}" if kind in COPY_KINDS and state == "CREATED" else ""
+
+
 KINDS = {
     "backup": ("BackupJobDone", "DescribeBackupJob", "BackupJobId"),
     "copy": ("CopyJobDone", "DescribeCopyJob", "CopyJobId"),
@@ -115,7 +135,8 @@ def _wait_error(
         kind,
         job_id,
         state,
-        f"{kind} job {job_id} is still {state} after {max_wait_minutes:g} minutes (max_wait_minutes)",
+        f"{kind} job {job_id} is still {state} after {max_wait_minutes:g} minutes (max_wait_minutes)"
+        f"{_retrying(kind, state)}",
     )
 
 
@@ -135,7 +156,9 @@ def _ended(kind: str, job_id: str, seen: dict[str, Any], how: str) -> JobNotFini
     """The wait ended before the job did, `how`; the job may still run in AWS."""
     state = job_state(seen.get("job", {}))
     last = f"last seen {state}" if state else "not seen yet"
-    return JobNotFinished(kind, job_id, state or "", f"the wait for {kind} job {job_id} ({last}) {how}")
+    return JobNotFinished(
+        kind, job_id, state or "", f"the wait for {kind} job {job_id} ({last}) {how}{_retrying(kind, state)}"
+    )
 
 
 # How one kind of job is listed: operation, result key, ID field, and the filter naming its vault.

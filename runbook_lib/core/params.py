@@ -35,7 +35,7 @@ KEY_ARN = re.compile(
 )
 RESOURCE_ARN = re.compile(
     r"\Aarn:(?P<partition>aws[a-z-]*):(?P<service>ec2|rds|elasticfilesystem):(?P<region>[a-z0-9-]+):"
-    r"(?P<account>\d{12}):(?P<resource>volume/vol-[0-9a-f]{8,17}|db:[A-Za-z][A-Za-z0-9-]{0,62}|"
+    r"(?P<account>\d{12}):(?P<resource>volume/vol-[0-9a-f]{8,17}|(db|cluster):[A-Za-z][A-Za-z0-9-]{0,62}|"
     r"file-system/fs-[0-9a-f]{8,40})\Z",
     re.ASCII,
 )
@@ -145,6 +145,11 @@ def _plain_text(limit: int) -> Callable[[Any], bool]:
     return lambda v: isinstance(v, str) and len(v) <= limit and not any(unicodedata.category(c) == "Cc" for c in v)
 
 
+def _is_types(value: Any) -> bool:
+    """A list of the capability table's types, none twice."""
+    return isinstance(value, list) and all(t in resource_types.TYPES for t in value) and len(set(value)) == len(value)
+
+
 def _is_key(value: Any) -> bool:
     return isinstance(value, str) and bool(ALIAS.match(value) or KEY_ID.match(value) or KEY_ARN.match(value))
 
@@ -202,14 +207,15 @@ class Parameters:
     )
     resource_arn: str = parameter(
         "",
-        "ARN of the EBS volume (or RDS DB instance, or EFS file system) to back up; empty to find it by resource_name",
-        "empty, or an EBS volume, RDS DB instance or EFS file system ARN in source_region",
+        "ARN of the EBS volume (or RDS DB instance, Aurora, Neptune or DocumentDB cluster, or EFS file system) to back "
+        "up; empty to find it by resource_name",
+        "empty, or an EBS volume, RDS DB instance, DB cluster or EFS file system ARN in source_region",
         lambda v: v == "" or (isinstance(v, str) and bool(RESOURCE_ARN.match(v))),
     )
     resource_name: str = parameter(
         "walkthrough-volume",
         "used when resource_arn is empty: the Name tag of the EBS volume, else the RDS DB instance's "
-        "identifier, else the EFS file system's Name",
+        "identifier, else the DB cluster's (Aurora, Neptune, DocumentDB), else the EFS file system's Name",
         "up to 256 characters, no control characters",
         _plain_text(256),
     )
@@ -229,23 +235,36 @@ class Parameters:
     )
     max_concurrent_jobs: int = parameter(
         50,
-        "most backup or copy jobs a run keeps running at once (AWS Backup runs 100 concurrent copies to one "
-        "destination Region per account: the default leaves half for other copies)",
-        "a whole number 1-100",
-        _is_int(1, 100),
+        f"most backup or copy jobs a run keeps running at once, one per resource at most (AWS Backup's quotas: "
+        f"{resource_types.quota(resource_types.COPIES_PER_DESTINATION_REGION)} concurrent copies per account to one "
+        f"destination Region, {resource_types.quota(resource_types.COPIES_PER_VAULT_BEYOND)} more per vault once that "
+        f"is reached, {resource_types.quota(resource_types.JOBS_PER_RESOURCE)} backup or copy job per resource at a "
+        "time: the default leaves half for other copies)",
+        f"a whole number 1-{resource_types.quota(resource_types.COPIES_PER_DESTINATION_REGION)}",
+        _is_int(1, resource_types.quota(resource_types.COPIES_PER_DESTINATION_REGION)),
     )
     one_action_types: list[str] = parameter(
         [],
-        "resource types to copy across account and Region in one copy job although the capability table "
-        "says two hops (RDS and Aurora: reports since 2025-10-30 say one action now works)",
+        "resource types to copy across account and Region in one copy job although the capability table says "
+        "two hops (since October 2025 it says one job for every type; kept for parameter files that name RDS "
+        "or Aurora here)",
         f"a list of resource types of the capability table ({', '.join(resource_types.TYPES)}), no repeats",
-        lambda v: isinstance(v, list) and all(t in resource_types.TYPES for t in v) and len(set(v)) == len(v),
+        lambda v: _is_types(v),
+    )
+    two_hop_types: list[str] = parameter(
+        [],
+        "resource types to copy in two hops although the capability table says one copy job: where AWS refuses "
+        "one job across account and Region for them (known failure rds-single-hop), or by choice; one resource "
+        "per run (resource_arn or resource_name)",
+        f"a list of resource types of the capability table ({', '.join(resource_types.TYPES)}), no repeats, none "
+        "that one_action_types names",
+        lambda v: _is_types(v),
     )
     two_hops: bool = parameter(
         True,
-        "copy in two hops where the capability table says one copy job cannot change both account and Region "
-        "(RDS, Aurora): across Regions into hop_vault_name of the source account, then across accounts; false "
-        "starts one copy job, which AWS refuses for those types (lesson 6)",
+        "copy in two hops the types two_hop_types names (or the capability table, where it says two hops): across "
+        "Regions into hop_vault_name of the source account, then across accounts; false starts one copy job for "
+        "every type",
         "true or false",
         lambda v: isinstance(v, bool),
     )
@@ -541,8 +560,23 @@ def _check_relations(merged: dict[str, Any]) -> None:
         )
     if not chosen and not merged["resource_name"]:
         raise ParameterError("resource_name", "empty while resource_arn is empty too; give one of them")
+    both = [name for name in merged["two_hop_types"] if name in merged["one_action_types"]]
+    if both:
+        raise ParameterError(
+            "two_hop_types",
+            f"names {both[0]}, which one_action_types names too; allowed: each type in one of the two lists",
+        )
+    fleet = next((name for name in ("resources", "resource_tags") if merged[name]), None)
+    if merged["two_hop_types"] and fleet:
+        raise ParameterError(
+            "two_hop_types",
+            f"given with {fleet}: a run of many resources copies each in one copy job; allowed: two_hop_types with "
+            "resource_arn or resource_name (a run of its own for each resource to copy in two hops)",
+        )
     for item in merged["resources"]:
-        if item.startswith("arn:") and (not RESOURCE_ARN.match(item) or ":elasticfilesystem:" in item):
+        if item.startswith("arn:") and (
+            not RESOURCE_ARN.match(item) or ":elasticfilesystem:" in item or ":cluster:" in item
+        ):
             raise ParameterError(
                 "resources", f"{quoted(item)} is not an EBS volume or RDS DB instance ARN; allowed: those, or Name tags"
             )

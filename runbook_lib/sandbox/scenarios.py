@@ -212,6 +212,28 @@ def create_database(account: SandboxAccount, region: str, name: str, kms_key_arn
     )
 
 
+def create_cluster(account: SandboxAccount, region: str, name: str, engine: str, kms_key_arn: str) -> None:
+    """An encrypted DB cluster of a Neptune or DocumentDB engine, as DescribeDBClusters reports it.
+
+    moto's RDS backend makes clusters of its own engines only (aurora-mysql, aurora-postgresql, neptune, mysql,
+    postgres): a DocumentDB cluster is made as an aurora-postgresql one and then given the docdb engine (its
+    version and port too), which is all the RDS API answers of it and all AWS Backup reads of it."""
+    rds = rds_backends[account.account_id][region]
+    made = "neptune" if engine == "neptune" else "aurora-postgresql"
+    cluster = rds.create_db_cluster(
+        {
+            "db_cluster_identifier": name,
+            "engine": made,
+            "master_username": None if made == "neptune" else "runbook",
+            "master_user_password": None if made == "neptune" else "sandbox-only-password",
+            "storage_encrypted": True,
+            "kms_key_id": kms_key_arn,
+        }
+    )
+    if engine != made:
+        cluster.engine, cluster.engine_version, cluster.port = engine, "5.0.0", 27017
+
+
 def create_file_system(account: SandboxAccount, region: str, name: str, kms_key_arn: str) -> str:
     """An encrypted EFS file system tagged Name=name; returns its ID."""
     efs = efs_backends[account.account_id][region]
@@ -305,9 +327,10 @@ def managed_keys(account: SandboxAccount, region: str) -> None:
 def build_walkthrough(members: tuple[SandboxAccount, ...] = (SOURCE, TARGET)) -> None:
     """The walkthrough before any step: no vaults, cross-account backup off.
 
-    cmkSourceHop is the key of the source account's vault in the target Region, through which an RDS
-    copy passes on its two hops (across Regions in the source account, then across accounts). It and
-    the file system come last, so that the IDs made before them stay those of earlier versions.
+    cmkSourceHop is the key of the source account's vault in the target Region, through which a database
+    copy passes when it goes in two hops (across Regions in the source account, then across accounts). It,
+    the file system and the Neptune and DocumentDB clusters come last, in the order they were added, so that
+    the IDs made before them stay those of earlier versions.
     """
     organizations.create_organization(MANAGEMENT, members)
     for account in (SOURCE, TARGET):
@@ -323,6 +346,8 @@ def build_walkthrough(members: tuple[SandboxAccount, ...] = (SOURCE, TARGET)) ->
     create_database(SOURCE, SOURCE_REGION, "walkthrough-db", cmk_source)
     create_customer_key(SOURCE, TARGET_REGION, "alias/cmkSourceHop")
     create_file_system(SOURCE, SOURCE_REGION, "walkthrough-efs", cmk_source)
+    create_cluster(SOURCE, SOURCE_REGION, "walkthrough-neptune", "neptune", cmk_source)
+    create_cluster(SOURCE, SOURCE_REGION, "walkthrough-docdb", "docdb", cmk_source)
 
 
 # ----- the scenarios -----------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""Knobs a test or trainer turns on a running sandbox: job duration, injected faults, and the resource
-types whose copy changes account and Region in one job (AWS's rules change; see backup/copy_rules.py).
+"""Knobs a test or trainer turns on a running sandbox: job duration, and injected faults, among them AWS
+refusing one copy job across account and Region for a database type (AWS copies them in one job since
+October 2025, but not everywhere at once; see backup/resource_rules.py).
 
 One instance per server process. Scenario resets keep the knobs (a trainer's slow jobs stay slow),
-except the faults that belong to the world that was reset: queued job failures and a stall.
+except the faults that belong to the world that was reset: queued job failures and retries, a stall, and
+the refused single copy jobs (`refuse_one_action_types`): a trainer sets them after the reset.
 
 Throttling draws come from a generator seeded from os.urandom, once: each call draws anew, so a
 retried run does not meet its throttle at the same request. `throttle_seed` re-seeds it, for a
@@ -24,13 +26,14 @@ from typing import Any
 
 import botocore.session
 
-from .backup.resource_rules import TWO_HOP_TYPES
+from .backup.resource_rules import REFUSABLE_TYPES
 
 DEFAULT_STALL_SECONDS = 600.0
 MAX_STALL_SECONDS = 3600.0
 
 
 MAX_JOB_SECONDS = 7 * 24 * 3600  # AWS Backup's longest default completion window: seven days
+MAX_RETRY_SECONDS = 2 * 3600  # a copy job's retry phase after a system error lasts up to 2 hours ("Copy a backup")
 
 
 class SettingsError(ValueError):
@@ -73,10 +76,9 @@ def _text(knob: str, value: Any) -> str:
 
 
 def _types(knob: str, value: Any) -> frozenset[str]:
-    """Resource types whose copy changes account and Region in one job, besides those AWS's guide names
-    (backup/copy_rules.py); an empty list goes back to the guide."""
-    if not isinstance(value, list) or not all(isinstance(t, str) for t in value) or set(value) - TWO_HOP_TYPES:
-        raise SettingsError(f"{knob} must be a list of {', '.join(sorted(TWO_HOP_TYPES))}, not {value!r}")
+    """Database types (those AWS copied in two hops before October 2025); an empty list names none."""
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value) or set(value) - REFUSABLE_TYPES:
+        raise SettingsError(f"{knob} must be a list of {', '.join(sorted(REFUSABLE_TYPES))}, not {value!r}")
     return frozenset(value)
 
 
@@ -92,6 +94,8 @@ KNOBS = {
     "stall_seconds": lambda v: _number("stall_seconds", v, 0, MAX_STALL_SECONDS),
     "stall_calls": lambda v: _whole("stall_calls", v, 0),
     "one_action_types": lambda v: _types("one_action_types", v),
+    "refuse_one_action_types": lambda v: _types("refuse_one_action_types", v),
+    "retry_next_copy": lambda v: _number("retry_next_copy", v, 0, MAX_RETRY_SECONDS),
 }
 STALL_KNOBS = ("stall_service", "stall_operation", "stall_seconds", "stall_calls")
 
@@ -126,7 +130,9 @@ class SandboxSettings:
     throttle_seed: int | None = None
     queued_job_failures: dict[str, list[str]] = field(default_factory=lambda: {"backup": [], "copy": []})
     stall: Stall | None = None
-    one_action_types: frozenset[str] = frozenset()
+    one_action_types: frozenset[str] = frozenset()  # copied in one job even when refuse_one_action_types names them
+    refuse_one_action_types: frozenset[str] = frozenset()  # StartCopyJob refuses one job across account and Region
+    queued_copy_retries: list[float] = field(default_factory=list)  # seconds the next copy jobs stay CREATED
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _rng: random.Random = field(default_factory=random.Random, repr=False)  # seeded from os.urandom
     _release: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -144,6 +150,10 @@ class SandboxSettings:
                 self._rng.seed(self.throttle_seed)
             if "one_action_types" in checked:
                 self.one_action_types = checked["one_action_types"]
+            if "refuse_one_action_types" in checked:
+                self.refuse_one_action_types = checked["refuse_one_action_types"]
+            if "retry_next_copy" in checked:
+                self.queued_copy_retries.append(checked["retry_next_copy"])
             if "fail_next_backup" in checked:
                 self.queued_job_failures["backup"].append(checked["fail_next_backup"])
             if "fail_next_copy" in checked:
@@ -163,6 +173,16 @@ class SandboxSettings:
         with self._lock:
             queue = self.queued_job_failures[kind]
             return queue.pop(0) if queue else None
+
+    def take_copy_retry(self) -> float:
+        """How long the next copy job stays CREATED in AWS's retry phase before it runs (0: it runs at once)."""
+        with self._lock:
+            return self.queued_copy_retries.pop(0) if self.queued_copy_retries else 0.0
+
+    def refused_one_action(self) -> frozenset[str]:
+        """The types whose copy across account and Region in one job StartCopyJob refuses now."""
+        with self._lock:
+            return self.refuse_one_action_types - self.one_action_types
 
     def should_throttle(self) -> bool:
         with self._lock:
@@ -184,10 +204,13 @@ class SandboxSettings:
             self._release = threading.Event()
 
     def clear_world_faults(self) -> None:
-        """Forget queued job failures and release any stall: they belong to the world being reset."""
+        """Forget queued job failures and retries, refused single copy jobs, and release any stall: they belong
+        to the world being reset."""
         with self._lock:
             for queue in self.queued_job_failures.values():
                 queue.clear()
+            self.queued_copy_retries.clear()
+            self.refuse_one_action_types = frozenset()
         self.release_stalls()
 
     def as_dict(self) -> dict[str, object]:
@@ -197,6 +220,8 @@ class SandboxSettings:
                 "throttle_rate": self.throttle_rate,
                 "throttle_seed": self.throttle_seed,
                 "one_action_types": sorted(self.one_action_types),
+                "refuse_one_action_types": sorted(self.refuse_one_action_types),
+                "queued_copy_retries": list(self.queued_copy_retries),
                 "queued_job_failures": {k: list(v) for k, v in self.queued_job_failures.items()},
                 "stall": None
                 if self.stall is None

@@ -155,10 +155,10 @@ def _require_one_copy_job(run: Run) -> None:
     if run.copies_in_two_hops():
         raise StepFailed(
             run.step,
-            "[rds-single-hop] a plan's copy action is one copy job, and this resource's type cannot change account "
-            "and Region in one (the capability table)",
+            "[rds-single-hop] a plan's copy action is one copy job, and this run copies its resource in two hops "
+            "(two_hop_types names its type)",
             "automate one hop per plan (a plan in the source Region copying to the hop vault, and a plan there "
-            "copying across accounts), or set one_action_types if AWS now copies it in one",
+            "copying across accounts), or take the type out of two_hop_types where AWS copies it in one job",
         )
 
 

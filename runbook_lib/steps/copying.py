@@ -1,15 +1,16 @@
-"""Step 3, the copy: one copy job to the destination vault, or, for a type that cannot change account
-and Region in one job (the capability table), two hops: across Regions into the hop vault of the
-source account, then across accounts from there. Each hop is its own planned change and its own job.
+"""Step 3, the copy: one copy job to the destination vault, or, for a type the run copies in two hops
+(two_hop_types: where AWS refuses one job across account and Region for it), two hops: across Regions
+into the hop vault of the source account, then across accounts from there. Each hop is its own planned
+change and its own job. AWS's refusal of one job is recognised (known failure rds-single-hop), kept in
+the run's state and explained with the parameter that copies in two hops.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..aws import clients, jobs
+from ..aws import clients, clusters, jobs
 from ..aws.context import Run, resource_arn
-from ..core import resource_types
 from ..core.changes import Change
 from ..core.errors import StepFailed, quoted
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP
@@ -64,6 +65,10 @@ def start_copy(run: Run, hop: str = "copy") -> Change:
             message = error.response["Error"]["Message"]
             known = registry.match(message, "copy")
             check_id = known.id if known else diagnose.UNKNOWN
+            if check_id == "rds-single-hop":
+                checks.record_refusal(
+                    run, clusters.type_of(run.source_profile, run.source_region, resource_arn(run)), message
+                )
             raise StepFailed(
                 run.step,
                 f"[{check_id}] StartCopyJob refused: {message}",
@@ -163,12 +168,17 @@ def hops_line(run: Run) -> str:
     """How the run copies, in one line: one copy job, or two hops and why."""
     if run.is_fleet or not run.copies_in_two_hops():
         return "One copy job: nothing more to plan here."
-    row = resource_types.type_of(resource_arn(run))
+    row = clusters.type_of(run.source_profile, run.source_region, resource_arn(run))
     assert row is not None  # copies_in_two_hops holds only for a type of the table
+    why = (
+        f"two_hop_types names {row.name}, for where AWS refuses one copy job across account and Region"
+        if row.name in run.two_hop_types
+        else f"an {row.name} backup cannot change account and Region in one copy job (capability table, checked "
+        f"{row.one_action.checked})"
+    )
     return (
-        f"Two hops: an {row.name} backup cannot change account and Region in one copy job (capability table, "
-        f"checked {row.one_action.checked}). The first hop (above) copies it into {run.hop_vault} of the source "
-        f"account in {run.target_region}; the second copies that into {run.target_vault_name}."
+        f"Two hops: {why}. The first hop (above) copies it into {run.hop_vault} of the source account in "
+        f"{run.target_region}; the second copies that into {run.target_vault_name}."
     )
 
 

@@ -161,7 +161,8 @@ def _verify(run: Run, side: str, expected_of: Callable[[str], str | None]) -> li
     """Each recovery point the run made on this side, and its snapshot, encrypted with the key expected of
     its resource: one vault listing, snapshots 200 a call, the rows in one write."""
     checked = VERIFIED[side]
-    made = {a: r[checked.arn_field] for a, r in rows(run, checked.made_in).items() if r.get("outcome") == "COMPLETED"}
+    made_rows = rows(run, checked.made_in)
+    made = {a: r[checked.arn_field] for a, r in made_rows.items() if r.get("outcome") == "COMPLETED"}
     if not made:
         if run.dry_run:
             return []
@@ -190,8 +191,25 @@ def _verify(run: Run, side: str, expected_of: Callable[[str], str | None]) -> li
                 "outcome": "VERIFIED", f"{checked.record_as}_arn": point_key,
                 f"{checked.record_as}_alias": _alias(aliases, point_key), "reason": "", "fix": "",
             }  # fmt: skip
+            news[arn].update(_job_key(made_rows[arn], point_key))
     update_rows(run, checked.step, news)
     return [{"resource": arn, **row} for arn, row in rows(run, checked.step).items()]
+
+
+def _job_key(made: dict[str, Any], point_key: str | None) -> dict[str, Any]:
+    """The key the copy job named (ListCopyJobs' DestinationEncryptionKeyArn, kept by its row), beside the copy's
+    own; a job that named another key is reported in the row (the copy's own key is what counts)."""
+    job_key = made.get("destination_encryption_key_arn")
+    if not job_key:
+        return {}
+    differs = (
+        f"the copy job reports DestinationEncryptionKeyArn {job_key}, the copy is encrypted with {point_key}"
+        if _key_id(job_key) != _key_id(point_key)
+        else ""
+    )
+    if differs:
+        log.warning("%s: %s", made.get("job_id"), differs)
+    return {"copy_job_key_arn": job_key, "copy_job_key_differs": differs}
 
 
 def verify_source_keys(run: Run) -> list[dict[str, Any]]:

@@ -1,5 +1,7 @@
-"""Starting and following a fleet's jobs: at most max_concurrent_jobs at once (Slots), and every job of
-a kind followed with one listing a round (ceil(N/1000) calls), each round's news in one state write."""
+"""Starting and following a fleet's jobs: at most max_concurrent_jobs at once (Slots), one per resource, and
+every job of a kind followed with one listing a round (ceil(N/1000) calls), each round's news in one state
+write. A copy job in CREATED is still going (AWS's retry phase after a system error): only an end AWS
+reports ends a row."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..aws import clients, jobs
+from ..aws import clients, clusters, jobs
 from ..aws.context import Run
 from ..core.changes import NotMade
 from ..core.errors import OutOfTime, StillRunning
@@ -44,6 +46,8 @@ def refusals(backup: Any) -> tuple[type[Exception], ...]:
 def refused(run: Run, step: str, arn: str, operation: str, error: Any) -> NotMade:
     message = error.response["Error"]["Message"]
     known = registry.match(message, "copy" if "Copy" in operation else "backup")
+    if known is not None and known.id == "rds-single-hop":
+        checks.record_refusal(run, clusters.type_of(run.source_profile, run.source_region, arn), message)
     why = f"[{known.id if known else 'unknown'}] {operation} refused: {message}"
     fix = checks.CHECKS[known.id](checks.Facts(run, resource=arn)).fix if known else "read the message"
     fail(run, step, arn, why, fix)
@@ -156,6 +160,7 @@ def follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: Ca
     step, record_as, field = KINDS[kind]
     deadline = time.monotonic() + run.max_wait_minutes * 60
     unseen: dict[str, int] = {}
+    created = 0  # the running jobs the last round saw CREATED
     while True:
         running = {arn: row for arn, row in rows(run, step).items() if row.get("outcome") == "RUNNING"}
         if not running:
@@ -163,8 +168,9 @@ def follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: Ca
         try:
             listed = _listing(run, kind, deadline)
         except OutOfTime as ended:
-            raise _still_running(run, kind, len(running), _refused(ended)) from None
+            raise _still_running(run, kind, len(running), _refused(ended), created) from None
         news: dict[str, dict[str, Any]] = {}
+        created = sum(1 for row in running.values() if listed.get(row["job_id"], {}).get("State") == "CREATED")
         for arn, row in running.items():
             job = listed.get(row["job_id"])
             unseen[arn] = 0 if job else unseen.get(arn, 0) + 1
@@ -177,6 +183,8 @@ def follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: Ca
                 continue
             if job["State"] == "COMPLETED":
                 news[arn] = {"outcome": "COMPLETED", record_as: job.get(field)}
+                if kind == "copy":  # the key AWS says the copy is under; step 05 proves it from the copy itself
+                    news[arn]["destination_encryption_key_arn"] = job.get("DestinationEncryptionKeyArn")
             elif job["State"] in jobs.TERMINAL_FAILURES:
                 news[arn] = _jobfailure(run, kind, arn, row, job)
         update_rows(run, step, news)
@@ -187,15 +195,18 @@ def follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: Ca
         if not still:
             break
         if time.monotonic() >= deadline:
-            raise _still_running(run, kind, still, "")
+            raise _still_running(run, kind, still, "", created)
         sleep(delay)
     return Outcome(_summary(rows(run, step), kind))
 
 
-def _still_running(run: Run, kind: str, still: int, refused: str) -> StillRunning:
+def _still_running(run: Run, kind: str, still: int, refused: str, created: int = 0) -> StillRunning:
+    """The wait's limit came first: the jobs go on; copies still CREATED are in AWS's retry phase, not failed."""
+    retrying = f"; {created} of them {jobs.created_note()}" if kind == "copy" and created else ""
     return StillRunning(
         run.step,
-        f"{still} {kind} jobs are still running after {run.max_wait_minutes:g} minutes (max_wait_minutes){refused}",
+        f"{still} {kind} jobs are still running after {run.max_wait_minutes:g} minutes (max_wait_minutes)"
+        f"{refused}{retrying}",
         resume_line(run, "the jobs stay this run's"),
     )
 

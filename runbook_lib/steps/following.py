@@ -2,7 +2,8 @@
 
 A job is never abandoned: a wait that ends before the job does (the time budget, throttling, the
 network) keeps the job as the run's job and says how to resume; only an end AWS reports counts as a
-failure, recorded with its reason so that the next run starts a new job.
+failure, recorded with its reason so that the next run starts a new job. A copy job in CREATED is going
+(AWS Backup's retry phase after a system error lasts up to 2 hours): it is waited for like a running one.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def resume_line(run: Run, what: str = "the job goes on in AWS and stays this run
     return f"{command} (the same run folder): {what}"
 
 
-def _side(run: Run, kind: str) -> str:
+def job_side(run: Run, kind: str) -> str:
     """Where the job runs, as the run's state says: a copy in two hops ends with the copy the source
     account starts in the target Region, from the first hop's recovery point."""
     second_hop = kind == "copy" and run.state.get(COPY_TO_TARGET, "hop_recovery_point_arn")
@@ -47,7 +48,7 @@ def _side(run: Run, kind: str) -> str:
 
 
 def _unknown_job(run: Run, kind: str, job_id: str, message: str) -> StepFailed:
-    side = _side(run, kind)
+    side = job_side(run, kind)
     profile, region = run.side(side)
     return StepFailed(
         run.step,
@@ -60,7 +61,7 @@ def _unknown_job(run: Run, kind: str, job_id: str, message: str) -> StepFailed:
 
 def _follow(run: Run, kind: str, job_id: str, progress: jobs.Progress | None, delay: int) -> dict[str, Any]:
     """Wait for the run's job; turn every way a wait can end into what the person must do next."""
-    profile, region = run.side(_side(run, kind))
+    profile, region = run.side(job_side(run, kind))
     try:
         return jobs.wait_for_job(profile, region, kind, job_id, delay, run.max_wait_minutes, progress)
     except JobNotFinished as waiting:
@@ -115,6 +116,17 @@ class _Followed:
     later: str
     side: str = "source"  # the account that runs the job
 
+
+# What DescribeCopyJob says of the copy a job made (the key, the destination vault's type and lock state, the
+# message category); step 05 shows it beside its proof, which it reads from the copy itself.
+COPY_JOB_DESTINATION = (
+    "CopyJobId",
+    "DestinationRecoveryPointArn",
+    "DestinationEncryptionKeyArn",
+    "DestinationVaultType",
+    "DestinationVaultLockState",
+    "MessageCategory",
+)
 
 FOLLOWED = {
     "backup": _Followed(
@@ -176,4 +188,6 @@ def wait_for(run: Run, kind: str, progress: jobs.Progress | None, delay: int) ->
             f"{followed.later}. Run this step again to keep waiting."
         )
     run.state.record(followed.step, **{followed.record_as: job[followed.field]})
+    if kind == "copy":  # what AWS says of the copy it made, as the wait's last DescribeCopyJob read it: step 05
+        run.state.record(followed.step, copy_job_destination={k: job.get(k) for k in COPY_JOB_DESTINATION})
     return Outcome(f"{followed.label}: {job[followed.field]}", job)

@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..aws import clients, jobs, keys, vaults
+from ..aws import clients, clusters, jobs, keys, vaults
 from ..aws.context import Run, resource_arn, resource_key, selection
 from ..aws.sharing import enable_cross_account_change, vaults_principal
-from ..core import arns, grants, resource_types
+from ..core import arns, grants
 from ..core.changes import Change
 from ..core.errors import StepFailed
-from ..core.steps import CREATE_BACKUP, VERIFY_SOURCE_KEY, VERIFY_TARGET_KEY
+from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, VERIFY_SOURCE_KEY, VERIFY_TARGET_KEY
 from ..troubleshooting import checks, preflight
 from . import fleet
 from .cleanup import cleanup
@@ -43,7 +43,7 @@ from .encryption import (
     resource_key_arn,
     source_recovery_point,
 )
-from .following import Outcome, wait_for
+from .following import Outcome, job_side, wait_for
 from .results import SIDES
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def prerequisites(run: Run) -> list[Change]:
         else:
             changes.append(enable_cross_account_change(run))
     source_key, target_key = _vault_key(run, "source"), _vault_key(run, "target")
-    row = resource_types.type_of(resource_arn(run)) if not run.is_fleet else None
+    row = clusters.type_of(run.source_profile, run.source_region, resource_arn(run)) if not run.is_fleet else None
     if target_key.manager != "CUSTOMER" and not (row and row.any_destination_key):
         raise StepFailed(
             step,
@@ -367,14 +367,54 @@ def _share_key(run: Run, key_arn: str, alias: str, side: str) -> Change:
 # ----- step 4 --------------------------------------------------------------------------------------
 
 
+def copy_job_encryption(run: Run, point: str) -> dict[str, Any]:
+    """What the run's copy job says of the copy it made (DescribeCopyJob: the key, the vault's type and lock
+    state, the message category), shown beside the proof: as step 04's wait last read it, else read now; {}
+    when the run has no copy job that made this point, or AWS does not know it any more."""
+    job = run.state.get(COPY_TO_TARGET, "copy_job_destination") or {}
+    job_id = job.get("CopyJobId") or run.state.get(COPY_TO_TARGET, "copy_job_id")
+    if not job_id:
+        return {}
+    if job.get("DestinationRecoveryPointArn") != point:
+        profile, region = run.side(job_side(run, "copy"))
+        backup = clients.client(profile, "backup", region)
+        try:
+            job = backup.describe_copy_job(CopyJobId=job_id)["CopyJob"]
+        except backup.exceptions.ResourceNotFoundException:
+            return {}
+    if job.get("DestinationRecoveryPointArn") != point:
+        return {}
+    key_arn = job.get("DestinationEncryptionKeyArn")
+    alias = keys.describe(run.target_profile, run.target_region, key_arn).alias if key_arn else ""
+    said = {
+        "copy_job_key_arn": key_arn,
+        "copy_job_key_alias": alias or None,
+        "destination_vault_type": job.get("DestinationVaultType"),
+        "destination_vault_lock_state": job.get("DestinationVaultLockState"),  # a logically air-gapped vault's
+        "message_category": job.get("MessageCategory"),
+    }
+    return {"copy_job_id": job_id, **{name: value for name, value in said.items() if value is not None}}
+
+
 def verify_target_key(run: Run) -> dict[str, Any]:
-    """Step 4: the copy and its snapshot are encrypted with the destination vault's key."""
+    """Step 4: the copy and its snapshot are encrypted with the destination vault's key.
+
+    The proof is the copy itself (its recovery point and snapshot, as the destination account describes them).
+    The copy job's DestinationEncryptionKeyArn, where AWS gives it, is shown beside it; a copy job that names
+    another key than the copy's own is reported (the copy's key is what counts)."""
     point = destination_recovery_point(run)
     if point is None:
         if run.dry_run:
             return planned_encryption(run, "target")
         raise no_recovery_point(run, "target")
-    found = encryption_of(run, "target", point)
+    found = {**encryption_of(run, "target", point), **copy_job_encryption(run, point)}
+    job_key = found.get("copy_job_key_arn")
+    if job_key and job_key != found["recovery_point_key_arn"]:
+        found["copy_job_key_differs"] = (
+            f"copy job {found['copy_job_id']} reports DestinationEncryptionKeyArn {job_key}, while the copy itself "
+            f"is encrypted with {found['recovery_point_key_arn']}: the copy's own key is what counts"
+        )
+        log.warning(found["copy_job_key_differs"])
     expected = found["vault_key_arn"]
     for what in ("recovery_point_key_arn", "snapshot_key_arn"):
         if found[what] not in (None, expected) or found["recovery_point_key_arn"] is None:

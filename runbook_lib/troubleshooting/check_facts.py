@@ -6,9 +6,9 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from ..aws import keys, vaults
+from ..aws import clusters, keys, vaults
 from ..aws.context import Run, fleet_row, focus, resource_key
-from ..core import resource_types
+from ..core.resource_types import ResourceType
 from ..core.steps import CREATE_BACKUP
 
 
@@ -68,6 +68,11 @@ class Facts:
     @cached_property
     def resource(self) -> str:
         return focus(self.run)
+
+    @cached_property
+    def resource_type(self) -> ResourceType | None:
+        """The resource's row of the capability table (a DB cluster's by its Engine), or None."""
+        return clusters.type_of(self.run.source_profile, self.run.source_region, self.resource)
 
     @cached_property
     def recovery_point(self) -> dict[str, Any] | None:
@@ -137,7 +142,7 @@ class Facts:
                 return None
         if self.recovery_point is not None and self.recovery_point.get("EncryptionKeyArn"):
             return self.recovery_point["EncryptionKeyArn"]
-        row = resource_types.type_of(self.resource)
+        row = self.resource_type
         if row is not None and not row.source_key_customer_managed.value:  # fully managed: the vault's key
             return self.source_vault.get("EncryptionKeyArn") if self.source_vault else None
         return resource_key(self.run, self.resource)

@@ -22,10 +22,11 @@ from typing import Any
 
 from ..aws import keys, restores, vaults
 from ..aws.context import RESTORE_ROLE_FIX, ROLE_FIX, Run
-from ..core import grants, iam_policy, resource_types
-from ..core.errors import StepFailed
+from ..core import grants, iam_policy
+from ..core.errors import StepFailed, quoted
+from ..core.resource_types import ResourceType
 from ..core.steps import ALL as ALL_STEPS
-from ..core.steps import CREATE_BACKUP, PREREQUISITES, SHARE_SOURCE_KEY
+from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, PREREQUISITES, SHARE_SOURCE_KEY
 from . import registry
 from .check_facts import Facts, planned_note
 
@@ -191,7 +192,7 @@ def target_vault_customer_key(facts: Facts) -> Finding:
         )
     key = keys.describe(facts.run.target_profile, facts.run.target_region, vault["EncryptionKeyArn"])
     evidence = {"vault key": key.arn, "key manager": key.manager, "alias": key.alias}
-    row = resource_types.type_of(facts.resource)
+    row = facts.resource_type
     if key.manager != "CUSTOMER" and row is not None and row.any_destination_key:
         return Finding(
             PASS,
@@ -239,7 +240,7 @@ def target_vault_policy(facts: Facts) -> Finding:
 
 @check("source-key-customer-managed")
 def source_key_customer_managed(facts: Facts) -> Finding:
-    row = resource_types.type_of(facts.resource)
+    row = facts.resource_type
     if row is not None and not row.source_key_customer_managed.value:
         return Finding(
             SKIPPED,
@@ -284,36 +285,82 @@ def source_key_shared(facts: Facts) -> Finding:
     )
 
 
+# Where a run keeps the refusals of one copy job across account and Region that AWS made (step 04): the
+# resource type and AWS's words. The check then says so, until the run copies that type in two hops.
+ONE_ACTION_REFUSED = "one_action_refused"
+
+
+def record_refusal(run: Run, resource_type: ResourceType | None, message: str) -> None:
+    """Keep AWS's refusal of one copy job across account and Region for a type (known failure rds-single-hop)."""
+    if resource_type is not None:
+        refused = dict(run.state.get(COPY_TO_TARGET, ONE_ACTION_REFUSED, {}))
+        run.state.record(COPY_TO_TARGET, **{ONE_ACTION_REFUSED: {**refused, resource_type.name: message}})
+
+
+def two_hops_fix(run: Run, row: ResourceType) -> str:
+    """The fix of a refused single copy job: the parameter that copies the type in two hops."""
+    if run.is_fleet:
+        return (
+            f"copy the {row.name} resources in a run of their own each (resource_arn), with two_hop_types: "
+            f"[{row.name}]: two hops, across Regions into a vault of the source account, then across accounts; "
+            "or set target_region to source_region"
+        )
+    return (
+        f"copy in two hops: two_hop_types: [{row.name}] (step 00 makes vault {run.hop_vault} of the source account "
+        f"in {run.target_region} under hop_vault_key, step 03 shares that key, step 04 copies across Regions, then "
+        "across accounts); or set target_region to source_region"
+    )
+
+
 @check("rds-single-hop")
 def rds_single_hop(facts: Facts) -> Finding:
-    """Whether one copy job may change both account and Region, as the capability table says for the
-    resource's type (or the run's one_action_types)."""
-    row = resource_types.type_of(facts.resource)
+    """Whether AWS copies the resource to another account and Region in one copy job: the capability table says
+    so for every type since October 2025; the run's two_hop_types copies a type in two hops (where AWS still
+    refuses one job), and a refusal step 04 met is kept until it does. A pass carries the fix too: AWS's
+    refusal, when it comes, is explained with it."""
+    row = facts.resource_type
     run = facts.run
-    crosses_both = run.source_region != run.target_region and run.account("source") != run.account("target")
     if row is None:
         return Finding(SKIPPED, "a resource type the capability table does not hold")
+    crosses_both = run.source_region != run.target_region and run.account("source") != run.account("target")
     evidence = {"resource type": row.name, "one action": row.one_action.value, "source": row.one_action.source.url}
+    fix = two_hops_fix(run, row)
     if not crosses_both:
         return Finding(PASS, "one copy job changes only the account or only the Region", evidence=evidence)
     if run.copies_in_two_hops():
+        why = (
+            "two_hop_types names it"
+            if row.name in run.two_hop_types
+            else f"capability table, checked {row.one_action.checked}"
+        )
         return Finding(
             PASS,
             f"{row.name} copies in two hops: across Regions into {run.hop_vault} of the source account, then "
-            f"across accounts (capability table, checked {row.one_action.checked})",
+            f"across accounts ({why})",
             evidence=evidence,
         )
-    if row.copies_in_one_action(run.one_action_types):
-        said = "one_action_types names it" if not row.one_action.value else f"checked {row.one_action.checked}"
-        return Finding(PASS, f"{row.name} copies across account and Region in one copy job ({said})", evidence=evidence)
+    if not row.copies_in_one_action(run.one_action_types, run.two_hop_types):
+        how = "a run of many resources copies each in one job" if run.is_fleet else "two_hops is false"
+        return Finding(
+            FAIL,
+            f"{row.name} is to be copied in two hops (two_hop_types names it), and {how}",
+            fix if run.is_fleet else "set two_hops: true, or take the type out of two_hop_types",
+            evidence,
+        )
+    refused = run.state.get(COPY_TO_TARGET, ONE_ACTION_REFUSED, {}).get(row.name)
+    if refused:
+        return Finding(
+            FAIL,
+            f"AWS refused one copy job across account and Region for {row.name} in this run: {quoted(refused)}",
+            f"{fix} (a new run folder tries one job again)",
+            {**evidence, "refused": refused},
+        )
+    said = "one_action_types names it" if row.name in run.one_action_types else f"checked {row.one_action.checked}"
     return Finding(
-        FAIL,
-        f"an {row.name} backup cannot go to another account and another Region in one copy "
-        f"(capability table, checked {row.one_action.checked})",
-        "copy in two hops: first to a vault of the source account in the target Region, "
-        f"then across accounts in that Region (two_hops: true does both; or set target_region to source_region; "
-        f"or, if AWS now allows it, one_action_types: [{row.name}])",
-        evidence=evidence,
+        PASS,
+        f"{row.name} copies across account and Region in one copy job (capability table, {said})",
+        f"if AWS refuses it (known failure rds-single-hop), {fix}",
+        evidence,
     )
 
 

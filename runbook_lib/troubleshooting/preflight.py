@@ -22,7 +22,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..aws import clients, context, keys
+from ..aws import clients, clusters, context, keys
 from ..aws.context import Run
 from ..core import params, resource_types
 from ..core.errors import ParameterError, StepFailed, quoted
@@ -116,7 +116,7 @@ def resource(run: Run) -> None:
         found = context.named(run)
         if len(found) != 1:
             what = (
-                "no EBS volume, RDS DB instance or EFS file system is"
+                "no EBS volume, RDS DB instance, DB cluster or EFS file system is"
                 if not found
                 else f"{len(found)} EBS volumes are"
                 if ":volume/" in found[0]
@@ -125,11 +125,13 @@ def resource(run: Run) -> None:
             raise ParameterError(
                 "resource_name",
                 f"{what} named {quoted(run.resource_name)} in {_source(run)}; allowed: the name of exactly one "
-                "resource there (a volume's or file system's Name tag, a DB instance's identifier), or set "
-                "resource_arn",
+                "resource there (a volume's or file system's Name tag, a DB instance's or DB cluster's identifier), "
+                "or set resource_arn",
             )
         if ":volume/" in found[0]:
             _usable("resource_name", context.volumes(run, "tag:Name", run.resource_name)[0])
+        if clusters.is_cluster(found[0]):
+            _cluster("resource_name", run, found[0])
         return
     arn = params.RESOURCE_ARN.match(run.resource_arn)
     if arn is None:  # validate refuses it first; kept for values built by hand
@@ -146,6 +148,9 @@ def resource(run: Run) -> None:
                 "resource_arn", f"no EBS volume {volume_id} in {_source(run)}; allowed: a volume there"
             )
         _usable("resource_arn", volumes[0])
+        return
+    if clusters.is_cluster(run.resource_arn):
+        _cluster("resource_arn", run, run.resource_arn)
         return
     if arn["service"] == "elasticfilesystem":
         if not any(s["FileSystemArn"] == run.resource_arn for s in context.file_systems(run)):
@@ -169,6 +174,23 @@ def resource(run: Run) -> None:
         )
 
 
+def _cluster(field: str, run: Run, arn: str) -> None:
+    """The DB cluster exists, and its Engine is one of a type AWS Backup copies (Aurora, Neptune, DocumentDB):
+    a Multi-AZ DB cluster (engine mysql or postgres) is not one the runbook copies."""
+    cluster = clusters.of_arn(run.source_profile, run.source_region, arn)
+    if cluster is None:
+        name = clusters.identifier(arn)
+        raise ParameterError(field, f"no DB cluster {name} in {_source(run)}; allowed: a DB cluster there")
+    engine = str(cluster.get("Engine", ""))
+    if resource_types.type_of(arn, engine) is None:
+        known = ", ".join(f"{name} ({engine})" for engine, name in resource_types.engines().items())
+        raise ParameterError(
+            field,
+            f"{cluster['DBClusterIdentifier']} is a DB cluster of engine {engine}; allowed: a cluster of an engine "
+            f"the capability table holds: {known}",
+        )
+
+
 def _databases(run: Run, chosen: list[str]) -> set[str]:
     """The identifiers of the fleet's RDS DB instances that exist: one DescribeDBInstances (filtered by
     their identifiers, 100 at a time)."""
@@ -186,20 +208,20 @@ def _databases(run: Run, chosen: list[str]) -> set[str]:
 
 
 def single_hop(run: Run) -> None:
-    """A resource whose type copies in two hops (the capability table; RDS and Aurora) changes account or
-    Region in one copy, not both: AWS refuses it only at the copy, after the vaults and the backup were
-    made (force_copy, for trainers, goes on to show AWS's message)."""
+    """A resource whose type the run copies in two hops (two_hop_types: where AWS refuses one copy job for it)
+    with two_hops false would be copied in one job all the same, and AWS would refuse it only at the copy,
+    after the vaults and the backup were made (force_copy, for trainers, goes on to show AWS's message)."""
     if run.force_copy or run.is_fleet or run.source_region == run.target_region:
         return
-    row = resource_types.type_of(context.resource_arn(run))
-    if row is None or row.copies_in_one_action(run.one_action_types) or run.two_hops:
+    row = clusters.type_of(run.source_profile, run.source_region, context.resource_arn(run))
+    if row is None or row.copies_in_one_action(run.one_action_types, run.two_hop_types) or run.two_hops:
         return
     if run.account("source") != run.account("target"):
         raise ParameterError(
             "two_hops",
-            f"is false while the {row.name} resource goes to another account ({run.account('target')}) and "
-            f"another Region ({run.target_region}); allowed: true (copy in two hops), or the source's Region or "
-            f"account, or one_action_types naming {row.name} where AWS now copies it in one",
+            f"is false while two_hop_types names {row.name} and the resource goes to another account "
+            f"({run.account('target')}) and another Region ({run.target_region}); allowed: true (copy in two hops), "
+            f"or the source's Region or account, or two_hop_types without {row.name} where AWS copies it in one job",
         )
 
 
@@ -212,7 +234,9 @@ def hop_vault_key(run: Run) -> None:
 def _target_key_managed_by_customer(run: Run) -> bool:
     """Copies go under a customer managed key, unless the resource's type allows any (EFS: the
     capability table)."""
-    row = resource_types.type_of(context.resource_arn(run)) if not run.is_fleet else None
+    row = (
+        clusters.type_of(run.source_profile, run.source_region, context.resource_arn(run)) if not run.is_fleet else None
+    )
     return row is None or not row.any_destination_key
 
 
@@ -299,7 +323,7 @@ def _aws_managed_key(run: Run, arn: str) -> str | None:
     """The AWS managed key the resource's backup would travel under (its alias), or None: a type whose backups
     take the vault's key (EFS), a copy in two hops (the hop vault's key travels), an unencrypted resource, or
     a customer managed key."""
-    row = resource_types.type_of(arn)
+    row = clusters.type_of(run.source_profile, run.source_region, arn)
     if row is None or not row.source_key_customer_managed.value:
         return None
     if not run.is_fleet and run.copies_in_two_hops():

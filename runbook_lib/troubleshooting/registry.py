@@ -34,6 +34,12 @@ class Lesson:
     fix: str
     overlay: Mapping[str, Any] = field(default_factory=dict)
     steps: str = ""  # the run's --steps, when the failure shows after the default steps
+    # The sandbox's knobs the trainer sets after the reset (`runbook sandbox configure`), for a failure that is
+    # AWS's answer rather than the world's: a reset forgets them.
+    sandbox_settings: Mapping[str, Any] = field(default_factory=dict)
+    # Whether `runbook check` names the failure before any copy. A refusal AWS decides on its side (rds-single-hop
+    # since October 2025) shows only in its answer; the run folder keeps it, and the check names it from then on.
+    seen_before_copy: bool = True
 
 
 @dataclass(frozen=True)
@@ -148,23 +154,28 @@ FAILURES: tuple[KnownFailure, ...] = (
     ),
     KnownFailure(
         "rds-single-hop",
-        "RDS across account and Region at once",
+        "database copy refused across account and Region at once",
         BEFORE_BACKUP,
-        "an RDS backup cannot change account and Region in one copy",
+        "AWS refused to copy the database backup (RDS, Aurora, Neptune or DocumentDB) to another account and "
+        "another Region in one copy job, as it did before October 2025 and may still where single-action copies "
+        "have not reached",
         "Copy job from us-east-1 to eu-west-1 cannot be initiated for RDS resources. Feature is not supported for "
         "provided resource type.",
-        re.compile(r"Copy job from \S+ to \S+ cannot be initiated for RDS resources"),
+        re.compile(r"Copy job from \S+ to \S+ cannot be initiated for \w+ resources"),
         lesson=Lesson(
             6,
             "walkthrough",
-            "The resource is an RDS instance; with two_hops false, one copy changes account and Region at once.",
-            "StartCopyJob refuses at once: RDS cannot change account and Region in one copy",
-            "copy in two hops (`two_hops: true`, the default: step 04 runs both), or keep the Region",
+            "AWS refuses one copy job across account and Region for the RDS instance (in the sandbox, after the "
+            "reset: runbook sandbox configure --refuse-one-action-types RDS).",
+            "StartCopyJob refuses at once; step 04 names rds-single-hop and the parameter two_hop_types",
+            "copy in two hops: `two_hop_types: [RDS]` (step 00 makes the hop vault, step 03 shares its key, step 04 "
+            "runs both hops), or keep the Region",
             {
                 "resource_arn": "arn:aws:rds:us-east-1:222222222222:db:walkthrough-db",
                 "resource_name": "",
-                "two_hops": False,
             },
+            sandbox_settings={"refuse_one_action_types": ["RDS"]},
+            seen_before_copy=False,
         ),
     ),
     KnownFailure(

@@ -94,7 +94,7 @@ def test_the_plans_copy_action_meets_the_copys_checks_first(aws, tmp_path, world
     with pytest.raises(StepFailed, match=r"^step 09_automate failed: \[source-key-shared\]"):
         automated(run_values)
     assert aws.source("backup").list_backup_plans()["BackupPlansList"] == []
-    db = runbook_steps.values(tmp_path / "db", resource_name="walkthrough-db")
+    db = runbook_steps.values(tmp_path / "db", resource_name="walkthrough-db", two_hop_types=["RDS"])
     with pytest.raises(StepFailed, match=r"\[rds-single-hop\] a plan's copy action is one copy job"):
         automated(db)
 

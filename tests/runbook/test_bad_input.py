@@ -78,20 +78,20 @@ BAD_FILES: list[tuple[str, str | bytes, str, str]] = [
         "unknown-resource-name",
         changed(resource_name="no-such-volume"),
         "resource_name",
-        "no EBS volume, RDS DB instance or EFS file system is named 'no-such-volume' in the source account "
+        "no EBS volume, RDS DB instance, DB cluster or EFS file system is named 'no-such-volume' in the source account "
         "222222222222",
     ),
     (
         "resource-name-with-invisible-space",
         changed(resource_name="walkthrough-volume\u200b"),
         "resource_name",
-        "no EBS volume, RDS DB instance or EFS file system is named 'walkthrough-volume\\u200b'",
+        "no EBS volume, RDS DB instance, DB cluster or EFS file system is named 'walkthrough-volume\\u200b'",
     ),
     (
         "unknown-resource-name-dry-run",
         changed(resource_name="no-such-volume", apply=False),
         "resource_name",
-        "no EBS volume, RDS DB instance or EFS file system is named",
+        "no EBS volume, RDS DB instance, DB cluster or EFS file system is named",
     ),
     (
         "another-accounts-volume",
@@ -113,9 +113,15 @@ BAD_FILES: list[tuple[str, str | bytes, str, str]] = [
     ),
     (
         "rds-two-hops-at-once",
-        changed(resource_arn="arn:aws:rds:us-east-1:222222222222:db:walkthrough-db", resource_name="", two_hops=False),
+        changed(
+            resource_arn="arn:aws:rds:us-east-1:222222222222:db:walkthrough-db",
+            resource_name="",
+            two_hop_types=["RDS"],
+            two_hops=False,
+        ),
         "two_hops",
-        "is false while the RDS resource goes to another account (333333333333) and another Region (eu-west-1)",
+        "is false while two_hop_types names RDS and the resource goes to another account (333333333333) and "
+        "another Region (eu-west-1)",
     ),
     (
         "missing-source-vault-key",
@@ -273,7 +279,7 @@ def test_check_and_fix_name_a_missing_resource_or_key(walkthrough, tmp_path, cap
     before = walkthrough.state()
     bad_resource = tmp_path / "resource.yaml"
     bad_resource.write_text(changed(resource_name="no-such-volume", run_dir=str(tmp_path / "run")))
-    assert "no EBS volume, RDS DB instance or EFS file system is named" in refused(
+    assert "no EBS volume, RDS DB instance, DB cluster or EFS file system is named" in refused(
         capsys, ["check", str(bad_resource)], "resource_name"
     )
     bad_key = tmp_path / "key.yaml"

@@ -280,7 +280,9 @@ def test_many_jobs_are_followed_with_one_listing_a_round(world, aws, tmp_path, m
 
 
 def test_a_copy_aws_refuses_for_one_resource_fails_in_its_row_and_the_log_says_not_made(world, tmp_path):
-    """force_copy (trainers) lets an RDS copy across account and Region reach AWS, which refuses it at once."""
+    """AWS refusing one copy job across account and Region for RDS (the sandbox set to): the resource's row fails
+    with the known failure and its fix, the others go on."""
+    world.configure(refuse_one_action_types=["RDS"])
     rds = "arn:aws:rds:us-east-1:222222222222:db:walkthrough-db"
     parameters = write_parameters(
         tmp_path / "mixed.yaml", resource_tags={}, resources=["walkthrough-volume", rds], force_copy=True
@@ -294,7 +296,8 @@ def test_a_copy_aws_refuses_for_one_resource_fails_in_its_row_and_the_log_says_n
         .startswith(
             f"runbook: 1 of 2 resources failed; first: {rds}: FAILED in 04_copy_to_target: [rds-single-hop] "
             "StartCopyJob refused: Copy job from us-east-1 to eu-west-1 cannot be initiated for RDS resources. "
-            "Feature is not supported for provided resource type. Fix: copy in two hops"
+            "Feature is not supported for provided resource type. Fix: copy the RDS resources in a run of their own "
+            "each (resource_arn), with two_hop_types: [RDS]"
         )
     )
     logged = [json.loads(line) for line in (out / "changes.jsonl").read_text().splitlines()]

@@ -142,3 +142,26 @@ def test_a_dry_run_goes_on_planning_past_a_job_that_is_still_running(world, tmp_
     assert "a dry run goes on" in str(outcome)
     copy = start_copy(Run("04_copy_to_target", dry))
     assert "step 01_create_backup makes good [recovery-point-ready]" in copy.blocked_by
+
+
+def test_a_copy_in_its_retry_phase_stays_created_the_wait_says_so_and_the_rerun_completes_it(world, aws, tmp_path):
+    """After a system error AWS Backup keeps a copy job CREATED through a retry phase of up to 2 hours: the wait
+    never calls it failed, and when max_wait_minutes ends first its line says the job is still going."""
+    out = tmp_path / "run"
+    run_values = values(out, max_wait_minutes=0.02)
+    prepare(run_values)
+    world.configure(retry_next_copy=3)
+    run = Run("04_copy_to_target", run_values)
+    run.carry_out([start_copy(run)])
+    job_id = recorded(out, "04_copy_to_target", "copy_job_id")
+    with pytest.raises(StillRunning) as stopped:
+        wait_for_copy(Run("04_copy_to_target", run_values), delay=1)
+    line = str(stopped.value)
+    assert f"copy job {job_id}" in line and "max_wait_minutes" in line, line
+    retrying = "CREATED, which AWS Backup keeps a copy job through its retry phase after a system error, up to 2 hours"
+    assert line.count(f"; {retrying}: it is still going, not failed") == 1, line
+    assert recorded(out, "04_copy_to_target", "failed_copy_jobs") is None, "a CREATED copy is never called failed"
+
+    job = copy({**run_values, "max_wait_minutes": 1})
+    assert job["State"] == "COMPLETED" and job["CopyJobId"] == job_id
+    assert copies_and_destinations(aws)[0] == [job_id], "the rerun waited for the same job"

@@ -111,7 +111,7 @@ def test_a_key_the_target_account_cannot_read_is_named(world, aws, tmp_path, cap
             "no IAM role NoSuchRestoreRole in the destination account",
         ),
         (
-            {"resource_name": "walkthrough-db", "hop_vault_key": "alias/no-such-hop-key"},
+            {"resource_name": "walkthrough-db", "two_hop_types": ["RDS"], "hop_vault_key": "alias/no-such-hop-key"},
             "04_copy_to_target",
             "hop_vault_key",
             "no KMS key alias/no-such-hop-key in the source account",

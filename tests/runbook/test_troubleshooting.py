@@ -13,12 +13,15 @@ from runbook_lib.sandbox.accounts import TARGET
 from runbook_lib.steps.walkthrough import (
     Run,
     prerequisites,
+    second_hops,
+    start_copies,
     verify_target_key,
+    wait_for_copies,
+    wait_for_second_hop,
 )
 from runbook_lib.troubleshooting import checks, diagnose, fixes, registry
 from tests import runbook_steps
 from tests.runbook_steps import copy, prepare
-from tests.walkthrough_steps import database_arn
 
 
 def values(tmp_path, **overrides: Any) -> dict[str, Any]:
@@ -39,12 +42,11 @@ def assert_failure_reproduced(aws, run_values: dict[str, Any], check_id: str) ->
     with pytest.raises(StepFailed) as failed:
         copy(run_values)
     assert f"[{check_id}]" in str(failed.value) and registry.BY_ID[check_id].matches(str(failed.value))
-    if check_id != "rds-single-hop":
-        jobs = aws.source("backup").list_copy_jobs(ByState="FAILED")["CopyJobs"]
-        assert [registry.match(j["StatusMessage"]) for j in jobs] == [registry.BY_ID[check_id]]
-        found = diagnose.failed_jobs(Run("06_troubleshoot", run_values))
-        assert [d.check_id for d in found] == [check_id]
-        assert found[0].evidence and found[0].fix and found[0].evidence["finding now"].startswith("fail: ")
+    jobs = aws.source("backup").list_copy_jobs(ByState="FAILED")["CopyJobs"]
+    assert [registry.match(j["StatusMessage"]) for j in jobs] == [registry.BY_ID[check_id]]
+    found = diagnose.failed_jobs(Run("06_troubleshoot", run_values))
+    assert [d.check_id for d in found] == [check_id]
+    assert found[0].evidence and found[0].fix and found[0].evidence["finding now"].startswith("fail: ")
 
 
 def assert_fixed(run_values: dict[str, Any]) -> None:
@@ -115,15 +117,34 @@ def test_failure_5_target_vault_customer_key(world, aws, tmp_path):
 
 
 def test_failure_6_rds_single_hop(world, aws, tmp_path):
-    run_values = values(tmp_path, resource_arn=database_arn(), two_hops=False)
+    """AWS copies a database across account and Region in one job since October 2025, so no check can see its
+    refusal coming; where AWS still refuses (the sandbox set to, as lesson 6 says), step 04 names the failure
+    with the fix, the run folder keeps it and the check names it from then on; two_hop_types is the fix."""
+    lesson = registry.BY_ID["rds-single-hop"].lesson
+    assert lesson is not None and not lesson.seen_before_copy
+    world.configure(**lesson.sandbox_settings)
+    run_values = values(tmp_path, **lesson.overlay)
     prepare(run_values)
-    assert_failure_reproduced(aws, run_values, "rds-single-hop")
-    assert registry.match(registry.BY_ID["rds-single-hop"].aws_message).id == "rds-single-hop"
-    key = aws.target("kms", "us-east-1").create_key(Description="cmkTarget in us-east-1")["KeyMetadata"]["Arn"]
-    fixed = {**run_values, "target_region": "us-east-1", "target_vault_key": key, "force_copy": False}
-    run = Run("00_prerequisites", fixed)
-    run.carry_out(prerequisites(run))
-    assert_fixed(fixed)
+    assert "rds-single-hop" not in blocking_ids(run_values), "AWS's answer cannot be seen before the copy"
+    with pytest.raises(StepFailed) as refused:
+        copy(run_values)
+    assert "[rds-single-hop] StartCopyJob refused: Copy job from us-east-1 to eu-west-1 cannot be initiated" in str(
+        refused.value
+    )
+    assert "Fix: copy in two hops: two_hop_types: [RDS]" in str(refused.value)
+    assert registry.BY_ID["rds-single-hop"].matches(str(refused.value))
+    assert aws.source("backup").list_copy_jobs()["CopyJobs"] == [], "StartCopyJob refused: no job to diagnose"
+    assert blocking_ids(run_values) == ["rds-single-hop"], "the run folder keeps the refusal"
+    fixed = {**run_values, "two_hop_types": ["RDS"], "force_copy": False}
+    prepare(fixed)
+    assert blocking_ids(fixed) == []
+    run = Run("04_copy_to_target", fixed)
+    run.carry_out(start_copies(run))
+    wait_for_copies(run, delay=1)
+    run.carry_out(second_hops(run))
+    assert wait_for_second_hop(run, delay=1).job["State"] == "COMPLETED"  # type: ignore[index]
+    found = verify_target_key(Run("05_verify_target_key", fixed))
+    assert found["recovery_point_key_arn"] == found["vault_key_arn"]
 
 
 def test_failure_7_cross_account_enabled(world, aws, tmp_path):

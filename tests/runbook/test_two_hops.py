@@ -1,28 +1,31 @@
-"""A copy in two hops: an RDS database goes to another account and another Region through a vault of
-the source account in the target Region, because the capability table says one copy job cannot change
-both; the destination key is verified as for any copy, and a one-edit change of the table (or the run's
-one_action_types) makes it one copy job again."""
+"""Databases to another account and another Region: one copy job since October 2025 (an RDS instance and a
+Neptune cluster, with `runbook run` on the sandbox); where AWS refuses one job (the sandbox set to refuse it),
+the refusal is recognised and explained with two_hop_types, which copies in two hops through a vault of the
+source account in the target Region; the destination key is verified as for any copy."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from runbook_lib.core import resource_types
+from runbook_lib.aws import clients
+from runbook_lib.core import permissions
+from runbook_lib.core.errors import StepFailed
 from runbook_lib.sandbox.accounts import TARGET
 from runbook_lib.steps import cleanup
 from runbook_lib.steps import walkthrough as rb
 from runbook_lib.steps.walkthrough import Run
 from runbook_lib.troubleshooting import checks
 from tests import runbook_steps
-from tests.runbook_steps import prepare
+from tests.runbook_steps import copy, prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = Path(sys.executable).parent / "runbook"
@@ -43,10 +46,25 @@ def key_arn(kms: Any, alias: str) -> str:
     return str(kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"])
 
 
-def test_a_database_named_by_resource_name_copies_in_two_hops_and_the_copy_is_under_the_destination_key(
-    aws, tmp_path, world
-):
-    run_values = runbook_steps.values(tmp_path, resource_name="walkthrough-db")
+def test_a_refused_single_copy_is_explained_and_two_hop_types_copies_the_database_in_two_hops(aws, tmp_path, world):
+    world.configure(refuse_one_action_types=["RDS"])
+    one_job = runbook_steps.values(tmp_path, resource_name="walkthrough-db")
+    assert not Run("04_copy_to_target", one_job).copies_in_two_hops()
+    prepare(one_job)
+    with pytest.raises(StepFailed) as refused:
+        copy(one_job)
+    assert str(refused.value).startswith(
+        "step 04_copy_to_target failed: [rds-single-hop] StartCopyJob refused: Copy job from us-east-1 to eu-west-1 "
+        "cannot be initiated for RDS resources. Feature is not supported for provided resource type. Fix: copy in "
+        "two hops: two_hop_types: [RDS] (step 00 makes vault SourceVault of the source account in eu-west-1"
+    )
+    assert aws.source("backup").list_copy_jobs()["CopyJobs"] == []
+    again = checks.CHECKS["rds-single-hop"](checks.Facts(Run("check", one_job)))
+    assert again.status == checks.FAIL and again.finding.startswith("AWS refused one copy job across account and")
+
+    source_key = key_arn(aws.source("kms"), "alias/cmkSource")
+    shared_for_one_job = aws.source("kms").get_key_policy(KeyId=source_key, PolicyName="default")["Policy"]
+    run_values = {**one_job, "two_hop_types": ["RDS"]}
     run = Run("04_copy_to_target", run_values)
     assert run.copies_in_two_hops()
     assert rb.resource_arn(run) == "arn:aws:rds:us-east-1:222222222222:db:walkthrough-db"
@@ -57,12 +75,14 @@ def test_a_database_named_by_resource_name_copies_in_two_hops_and_the_copy_is_un
     assert f"RunbookAllowUseOfTheKey{TARGET.account_id}Run{run.state.run_id()}" in {
         s.get("Sid") for s in shared["Statement"]
     }
-    source_key = key_arn(aws.source("kms"), "alias/cmkSource")
-    untouched = json.loads(aws.source("kms").get_key_policy(KeyId=source_key, PolicyName="default")["Policy"])
-    assert len(untouched["Statement"]) == 1, "the hop's key is shared, not the database's"
+    untouched = aws.source("kms").get_key_policy(KeyId=source_key, PolicyName="default")["Policy"]
+    assert untouched == shared_for_one_job, "two hops share the hop's key, not the database's"
     findings = {f.check_id: f for f in checks.run_checks(Run("check", run_values))}
     assert findings["rds-single-hop"].status == checks.PASS
-    assert findings["rds-single-hop"].finding.startswith("RDS copies in two hops: across Regions into SourceVault")
+    assert findings["rds-single-hop"].finding == (
+        "RDS copies in two hops: across Regions into SourceVault of the source account, then across accounts "
+        "(two_hop_types names it)"
+    )
     assert (
         findings["source-key-shared"].status == checks.PASS and "cmkSourceHop" in findings["source-key-shared"].finding
     )
@@ -98,24 +118,8 @@ def test_a_database_named_by_resource_name_copies_in_two_hops_and_the_copy_is_un
     assert aws.client("source", "backup", "eu-west-1").list_backup_vaults()["BackupVaultList"] == []
 
 
-def test_one_action_for_rds_makes_it_one_copy_job_and_the_sandbox_follows(aws, tmp_path, world, monkeypatch):
-    run_values = runbook_steps.values(tmp_path, resource_name="walkthrough-db")
-    row = resource_types.TYPES["RDS"]
-    flipped = dataclasses.replace(row, one_action=dataclasses.replace(row.one_action, value=True))
-    monkeypatch.setitem(resource_types.TYPES, "RDS", flipped)  # as one edit of data/resource_types.json does
-    world.configure(one_action_types=["RDS"])
-    assert not Run("04_copy_to_target", run_values).copies_in_two_hops()
-    prepare(run_values)
-    first, second = copy_in_hops(run_values)
-    assert first.job is not None and first.job["State"] == "COMPLETED"
-    assert first.job["DestinationBackupVaultArn"] == TARGET_VAULT_ARN
-    assert second.summary == "One copy job: no second hop to follow."
-    assert len(aws.source("backup").list_copy_jobs()["CopyJobs"]) == 1
-    assert aws.client("source", "backup", "eu-west-1").list_backup_vaults()["BackupVaultList"] == []
-
-
 def test_a_dry_run_plans_both_hops_and_changes_nothing(aws, tmp_path, world):
-    run_values = runbook_steps.values(tmp_path, resource_name="walkthrough-db", apply=False)
+    run_values = runbook_steps.values(tmp_path, resource_name="walkthrough-db", apply=False, two_hop_types=["RDS"])
     before = world.state()
     run = Run("00_prerequisites", run_values)
     planned = rb.prerequisites(run)
@@ -132,29 +136,59 @@ def test_a_dry_run_plans_both_hops_and_changes_nothing(aws, tmp_path, world):
     assert first[0].summary.startswith("first hop: copy across Regions, in the source account: ")
     assert first[0].target == HOP_VAULT_ARN and second[0].target == TARGET_VAULT_ARN
     assert second[0].blocked_by == "the first hop makes the recovery point (planned, not made yet)"
-    assert rb.hops_line(run).startswith("Two hops: an RDS backup cannot change account and Region in one copy job")
+    assert rb.hops_line(run).startswith("Two hops: two_hop_types names RDS, for where AWS refuses one copy job")
     assert world.state() == before
 
 
-def test_runbook_run_copies_walkthrough_db_in_two_hops(world, tmp_path):
-    """Must show: resource_name walkthrough-db, `runbook run`, and step 05 verifies the destination key."""
-    overlay = tmp_path / "db.yaml"
-    overlay.write_text(yaml.safe_dump({"resource_name": "walkthrough-db"}))
+def runbook_run_in_one_job(tmp_path: Path, resource_name: str) -> tuple[list[str], str, list[dict[str, Any]]]:
+    """`runbook run` of the default steps on the sandbox for one resource: its step lines, the text step 04 and
+    05 showed, and its calls (each declared by its step)."""
+    overlay = tmp_path / "resource.yaml"
+    overlay.write_text(yaml.safe_dump({"resource_name": resource_name}))
+    calls = tmp_path / "calls.jsonl"
     done = subprocess.run(
         [str(RUNBOOK), "run", str(ROOT / "parameters" / "sandbox.yaml"), str(overlay), "--out", str(tmp_path / "run")],
         capture_output=True,
         text=True,
         timeout=600,
+        env={**os.environ, clients.CALL_LOG_ENV: str(calls)},
     )
     assert done.returncode == 0, done.stderr
-    lines = [line for line in done.stdout.splitlines() if line.startswith("[")]
-    assert re.search(r"\[03_share_source_key\] ok [\d.]+ s: share the key with account 333333333333$", lines[3])
-    assert re.search(r"\[04_copy_to_target\] ok [\d.]+ s: copy arn:aws:rds:eu-west-1:333333333333:snapshot:", lines[4])
+    shown = ""
+    for step in ("04_copy_to_target", "05_verify_target_key"):
+        notebook = json.loads((tmp_path / "run" / f"{step}.ipynb").read_text())
+        shown += "".join(
+            "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+            for c in notebook["cells"]
+            for o in c.get("outputs", [])
+        )
+    logged = [json.loads(line) for line in calls.read_text().splitlines()]
+    return [line for line in done.stdout.splitlines() if line.startswith("[")], shown, logged
+
+
+SIDES = {"sandbox-source": "source", "sandbox-target": "target", "sandbox-management": "management"}
+
+
+@pytest.mark.parametrize(
+    "resource_name, snapshot",
+    [("walkthrough-db", "snapshot"), ("walkthrough-neptune", "cluster-snapshot")],
+)
+def test_runbook_run_copies_walkthrough_db_and_neptune_in_one_job_each(world, aws, tmp_path, resource_name, snapshot):
+    """Must show: resource_name walkthrough-db (RDS) or walkthrough-neptune (a Neptune cluster), `runbook run`, one
+    copy job across account and Region, and step 05 verifies the destination key, the copy job's beside it."""
+    lines, shown, calls = runbook_run_in_one_job(tmp_path, resource_name)
+    assert re.search(
+        rf"\[04_copy_to_target\] ok [\d.]+ s: copy arn:aws:rds:eu-west-1:333333333333:{snapshot}:", lines[4]
+    )
     assert lines[5].endswith(": the copy is encrypted with alias/cmkTarget"), lines
-    copied = json.loads((tmp_path / "run" / "04_copy_to_target.ipynb").read_text())
-    text = "".join("".join(o.get("text", "")) for c in copied["cells"] for o in c.get("outputs", []))
-    assert "Two hops: an RDS backup cannot change account and Region in one copy job" in text
-    table = next(c for c in copied["cells"] if "".join(c["source"]) == "ui.table(rb.copy_jobs_table(run))")
-    shown = "".join("".join(o.get("data", {}).get("text/plain", "")) for o in table["outputs"])
-    assert "arn:aws:rds:eu-west-1:222222222222:snapshot:" in shown, "the first hop's job is in the jobs table"
-    assert "arn:aws:rds:eu-west-1:333333333333:snapshot:" in shown, "and so is the second's"
+    assert "One copy job: nothing more to plan here." in shown
+    assert "copy job key alias" in shown and "DestinationEncryptionKeyArn" not in shown
+    copies = aws.source("backup").list_copy_jobs()["CopyJobs"]
+    assert [job["DestinationBackupVaultArn"] for job in copies] == [TARGET_VAULT_ARN], "one job, no hop"
+    assert aws.client("source", "backup", "eu-west-1").list_backup_vaults()["BackupVaultList"] == []
+    undeclared = {
+        (c["step"], SIDES[c["profile"]], c["action"])
+        for c in calls
+        if c["action"] not in permissions.declared(c["step"], SIDES[c["profile"]])
+    }
+    assert undeclared == set()

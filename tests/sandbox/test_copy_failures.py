@@ -77,8 +77,11 @@ def test_failure_5_destination_vault_uses_the_default_backup_key(world, aws):
     )
 
 
-def test_failure_6_rds_cross_region_and_cross_account_is_refused_at_once(aws):
+def test_failure_6_rds_cross_region_and_cross_account_is_refused_at_once(world, aws):
+    """AWS copies a database across account and Region in one job since October 2025; where it still refuses
+    (the sandbox set to), StartCopyJob refuses at once."""
     point = prepare_everything(aws, resource_arn=database_arn())
+    world.configure(refuse_one_action_types=["RDS"])
     with pytest.raises(ClientError) as excinfo:
         copy(aws, point)
     assert excinfo.value.response["Error"]["Code"] == "InvalidParameterValueException"

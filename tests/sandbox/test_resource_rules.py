@@ -1,5 +1,6 @@
-"""The sandbox plays the capability table's facts (its own copy, held here to agree with the runbook's),
-and a knob moves a two-hop type to one copy job, as AWS is reported to have done for RDS."""
+"""The sandbox plays the capability table's facts (its own copy, held here to agree with the runbook's): every
+type copies across account and Region in one job since October 2025, and a knob makes StartCopyJob refuse
+that for a database type again, as AWS did before (and may where single-action copies have not reached)."""
 
 from __future__ import annotations
 
@@ -21,22 +22,29 @@ def test_the_sandbox_plays_the_capability_table():
     assert {
         name for name, row in table.items() if row.source_key_customer_managed.value
     } == resource_rules.SOURCE_KEY_TYPES
+    assert resource_types.engines() == resource_rules.CLUSTER_TYPES
+    assert {name for name, row in table.items() if row.arn_service == "rds"} == resource_rules.REFUSABLE_TYPES
 
 
+@pytest.mark.parametrize("knob", ["refuse_one_action_types", "one_action_types"])
 @pytest.mark.parametrize("value", [["EBS"], ["RDS", "Nope"], "RDS", [1]])
-def test_one_action_types_names_only_two_hop_types(value):
-    with pytest.raises(SettingsError, match=r"one_action_types must be a list of Aurora, RDS"):
-        SandboxSettings().configure(one_action_types=value)
+def test_the_type_knobs_name_only_database_types(knob, value):
+    with pytest.raises(SettingsError, match=rf"{knob} must be a list of Aurora, DocumentDB, Neptune, RDS"):
+        SandboxSettings().configure(**{knob: value})
 
 
-def test_an_rds_copy_changes_account_and_region_in_one_job_once_the_knob_says_so(world, aws):
+def test_a_database_copies_in_one_job_until_the_sandbox_refuses_it_and_a_reset_forgets_the_refusal(world, aws):
     point = prepare_everything(aws, resource_arn=database_arn())
-    with pytest.raises(ClientError, match="cannot be initiated for RDS resources"):
-        copy(aws, point)
-    assert world.configure(one_action_types=["RDS"])["settings"]["one_action_types"] == ["RDS"]
     job = copy(aws, point)
-    assert job["State"] == "COMPLETED", job
-    assert ":rds:eu-west-1:" in job["DestinationRecoveryPointArn"]
-    assert world.configure(one_action_types=[])["settings"]["one_action_types"] == []
+    assert (job["State"], job["ResourceType"]) == ("COMPLETED", "RDS"), job
+    assert ":rds:eu-west-1:333333333333:snapshot:" in job["DestinationRecoveryPointArn"]
+    assert world.configure(refuse_one_action_types=["RDS"])["settings"]["refuse_one_action_types"] == ["RDS"]
     with pytest.raises(ClientError, match="cannot be initiated for RDS resources"):
         copy(aws, point)
+    world.configure(one_action_types=["RDS"])  # scripts from before October 2025 take a type back this way
+    assert copy(aws, point)["State"] == "COMPLETED"
+    world.configure(one_action_types=[])
+    with pytest.raises(ClientError, match="cannot be initiated for RDS resources"):
+        copy(aws, point)
+    world.reset("walkthrough")
+    assert world.status()["settings"]["refuse_one_action_types"] == [], "the refusal belongs to the world reset"

@@ -42,7 +42,8 @@ RUNBOOK = Path(sys.executable).parent / "runbook"
         (
             {"job_seconds": 3, "warp_speed": 9},
             "unknown knob 'warp_speed'; knobs are: job_seconds, throttle_rate, throttle_seed, fail_next_backup, "
-            "fail_next_copy, stall_service, stall_operation, stall_seconds, stall_calls, one_action_types",
+            "fail_next_copy, stall_service, stall_operation, stall_seconds, stall_calls, one_action_types, "
+            "refuse_one_action_types, retry_next_copy",
         ),
     ],
 )
@@ -73,7 +74,8 @@ def test_configure_refuses_what_makes_no_sense_and_changes_nothing(world, knobs,
         (["--stall-calls", "2.5"], "runbook: --stall-calls must be a whole number, not '2.5'"),
         (
             ["--one-action-types", "RDS,EBS"],
-            "runbook: sandbox refused configure: one_action_types must be a list of Aurora, RDS, not ['RDS', 'EBS']",
+            "runbook: sandbox refused configure: one_action_types must be a list of Aurora, DocumentDB, Neptune, RDS, "
+            "not ['RDS', 'EBS']",
         ),
     ],
 )

@@ -31,6 +31,8 @@ MSG_DEFAULT_KEY_VAULT = (
     "managed key. The contents of this vault cannot be copied. Only the contents of a Backup vault "
     "encrypted by a customer master key (CMK) may be copied."
 )
+# StartCopyJob's refusal of one job across account and Region for a database type, as AWS said it for RDS and
+# Aurora before October 2025 (and says it where it still refuses one job: settings.refuse_one_action_types).
 MSG_RDS_TWO_HOPS = (
     "Copy job from {source_region} to {destination_region} cannot be initiated for RDS resources. "
     "Feature is not supported for provided resource type."

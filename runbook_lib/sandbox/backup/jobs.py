@@ -46,7 +46,7 @@ from .records import (
     validate_lifecycle,
     validate_tags,
 )
-from .resource_rules import FULLY_MANAGED_TYPES, copies_in_one_action
+from .resource_rules import CLUSTER_TYPES, FULLY_MANAGED_TYPES, copies_in_one_action
 from .restore_rules import MSG_RESTORE_KEY_NOT_FOUND, MSG_RESTORE_ZONE, restore_key_failure
 from .vaults import VaultsBackend
 
@@ -161,7 +161,9 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
     def _source_resource(self, resource_arn: str) -> SourceResource:
         """The resource to back up.
 
-        Simplification: EBS volumes, RDS DB instances and EFS file systems only; other types are refused.
+        Simplification: EBS volumes, RDS DB instances, DB clusters (Aurora, Neptune, DocumentDB: AWS Backup's
+        resource type is the cluster's Engine's) and EFS file systems only; other types are refused, a Multi-AZ
+        DB cluster (engine mysql or postgres) among them.
         """
         arn = parse_arn(resource_arn)
         if arn["account"] != self.account_id or arn["region"] != self.region_name:
@@ -183,6 +185,17 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
                 raise ResourceNotFoundException(msg=f"Cannot find resource {resource_arn}")
             key = kms_models.key_from_arn(database.kms_key_id) if database.storage_encrypted else None
             return SourceResource(resource_arn, "RDS", db_id, key.arn if key else None)
+        if arn["service"] == "rds" and arn["resource"].startswith("cluster:"):
+            cluster_id = arn["resource"].split(":", 1)[1]
+            cluster = rds_backends[self.account_id][self.region_name].clusters.get(cluster_id)
+            if cluster is None:
+                raise ResourceNotFoundException(msg=f"Cannot find resource {resource_arn}")
+            if cluster.engine not in CLUSTER_TYPES:
+                raise InvalidParameterValueException(
+                    msg=f"Resource type of {resource_arn} is not supported by the sandbox."
+                )
+            key = kms_models.key_from_arn(cluster.kms_key_id) if cluster.storage_encrypted else None
+            return SourceResource(resource_arn, CLUSTER_TYPES[cluster.engine], cluster_id, key.arn if key else None)
         if arn["service"] == "elasticfilesystem" and arn["resource"].startswith("file-system/"):
             file_system_id = arn["resource"].split("/", 1)[1]
             efs = efs_backends[self.account_id][self.region_name]
@@ -267,7 +280,7 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
             arn = self._backup_recovery_point_arn()
             snapshot_id = None
         else:
-            arn = f"arn:aws:rds:{self.region_name}:{self.account_id}:snapshot:awsbackup:job-{job.job_id.lower()}"
+            arn = self._database_snapshot_arn(resource.resource_type, f"job-{job.job_id.lower()}")
             snapshot_id = None
         point = RecoveryPoint(
             recovery_point_arn=arn,
@@ -288,6 +301,11 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
         if job.recovery_point_tags:
             self.tag_resource(arn, job.recovery_point_tags)
         job.recovery_point_arn = arn
+
+    def _database_snapshot_arn(self, resource_type: str, name: str) -> str:
+        """An RDS snapshot AWS Backup makes: of a DB instance, or (Aurora, Neptune, DocumentDB) of a DB cluster."""
+        kind = "snapshot" if resource_type == "RDS" else "cluster-snapshot"
+        return f"arn:aws:rds:{self.region_name}:{self.account_id}:{kind}:awsbackup:{name}"
 
     def _backup_recovery_point_arn(self) -> str:
         """A recovery point of AWS Backup's own, as it names those of the types it fully manages."""
@@ -396,7 +414,13 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
         **origin: Any,
     ) -> CopyJob:
         """A copy job of the point, on demand or of a plan's rule (`origin`: the CopyJob fields that say
-        when and from which backup it started); refusals raise."""
+        when and from which backup it started); refusals raise.
+
+        One job may change account and Region for every type, unless settings.refuse_one_action_types names
+        the point's type (AWS's rule before October 2025 for the databases). Simplification: that refusal
+        says "for RDS resources" whatever the database type (Aurora, Neptune and DocumentDB snapshots are RDS
+        cluster snapshots too). A copy the settings queue a retry for (retry_next_copy) stays CREATED that long
+        first, as AWS's retry phase after a system error keeps it."""
         recovery_point_arn = point.recovery_point_arn
         destination = parse_arn(destination_backup_vault_arn)
         if destination["service"] != "backup" or not destination["resource"].startswith("backup-vault:"):
@@ -413,7 +437,8 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
         validate_lifecycle(lifecycle)
         cross_account = destination["account"] != self.account_id
         cross_region = destination["region"] != self.region_name
-        if cross_account and cross_region and not copies_in_one_action(point.resource_type, settings.one_action_types):
+        refused = settings.refused_one_action()
+        if cross_account and cross_region and not copies_in_one_action(point.resource_type, refused):
             raise InvalidParameterValueException(
                 msg=MSG_RDS_TWO_HOPS.format(source_region=self.region_name, destination_region=destination["region"])
             )
@@ -423,6 +448,7 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
         job = CopyJob(
             **self._copy_fields(point, destination_backup_vault_arn, iam_role_arn, lifecycle),
             idempotency_token=idempotency_token,
+            retry_seconds=settings.take_copy_retry(),
             **origin,
         )
         destination_backend = self.backend_in(job.destination_account_id, job.destination_region)
@@ -496,7 +522,7 @@ class JobsBackend(VaultsBackend, GlobalSettingsBackend):
         elif source.resource_type in FULLY_MANAGED_TYPES:
             arn = self._backup_recovery_point_arn()
         else:
-            arn = f"arn:aws:rds:{self.region_name}:{self.account_id}:snapshot:awsbackup:copyjob-{job.job_id.lower()}"
+            arn = self._database_snapshot_arn(source.resource_type, f"copyjob-{job.job_id.lower()}")
         point = RecoveryPoint(
             recovery_point_arn=arn,
             backup_vault_name=vault.backup_vault_name,

@@ -1,7 +1,9 @@
 """What AWS Backup keeps about jobs and recovery points, shaped as its API returns them.
 
 Jobs advance with the clock: CREATED, then RUNNING, then COMPLETED or FAILED once `duration`
-seconds have passed. The backend settles them (see jobs.py); these records only tell the time.
+seconds have passed. A copy job AWS retries after a system error first stays CREATED for its
+`retry_seconds` (AWS's retry phase, up to 2 hours), then runs as any. The backend settles them (see
+jobs.py); these records only tell the time.
 """
 
 from __future__ import annotations
@@ -166,26 +168,36 @@ class Job:
     lifecycle: dict[str, Any] | None = None
     idempotency_token: str | None = None
     created_by: dict[str, str] = field(default_factory=dict)
+    retry_seconds: float = 0.0  # how long AWS's retry phase keeps the job CREATED before it runs
 
     @property
     def due_date(self) -> datetime:
         """When the job ends, by the clock: its CompletionDate, whoever looks first."""
-        return self.creation_date + timedelta(seconds=self.duration)
+        return self.creation_date + timedelta(seconds=self.retry_seconds + self.duration)
 
     def due(self) -> bool:
-        return not self.settled and time.monotonic() - self.started >= self.duration
+        return not self.settled and time.monotonic() - self.started >= self.retry_seconds + self.duration
+
+    @property
+    def retrying(self) -> bool:
+        """Still in AWS's retry phase: CREATED, whatever its duration."""
+        return not self.settled and time.monotonic() - self.started < self.retry_seconds
 
     @property
     def progress(self) -> float:
-        if self.settled or self.duration <= 0:
+        if self.settled:
             return 1.0
-        return min(1.0, (time.monotonic() - self.started) / self.duration)
+        if self.retrying:
+            return 0.0
+        if self.duration <= 0:
+            return 1.0
+        return min(1.0, (time.monotonic() - self.started - self.retry_seconds) / self.duration)
 
     @property
     def state(self) -> str:
         """Backup and copy job state; restore jobs name theirs differently (see RestoreJob.status)."""
         if not self.settled:
-            return "CREATED" if self.progress < 0.1 else "RUNNING"
+            return "CREATED" if self.retrying or self.progress < 0.1 else "RUNNING"
         return "FAILED" if self.failure else "COMPLETED"
 
     def common_members(self) -> dict[str, Any]:
@@ -260,6 +272,11 @@ class CopyJob(Job):
         return self.job_id
 
     def to_dict(self) -> dict[str, Any]:
+        """As DescribeCopyJob and ListCopyJobs report it.
+
+        Simplification: MessageCategory is SUCCESS once the job completed, and absent otherwise (AWS
+        names a failure's category too); DestinationVaultLockState is absent, as the sandbox has only
+        standard vaults (AWS reports it for logically air-gapped ones)."""
         return _present(
             {
                 **self.common_members(),
@@ -270,6 +287,7 @@ class CopyJob(Job):
                 "DestinationVaultType": "BACKUP_VAULT",
                 "DestinationRecoveryPointArn": self.destination_recovery_point_arn,
                 "DestinationEncryptionKeyArn": self.destination_encryption_key_arn,
+                "MessageCategory": "SUCCESS" if self.state == "COMPLETED" else None,
                 "DestinationRecoveryPointLifecycle": self.lifecycle,
                 "CreatedByBackupJobId": self.created_by_backup_job_id,
                 "BackupSizeInBytes": BACKUP_SIZE_BYTES,
