@@ -1,14 +1,10 @@
 """The IAM actions each step calls, per account, declared as data.
 
 A test runs every step with the call log on and fails when a step calls an action it did not
-declare here; the README's least-privilege policies are generated from these declarations.
+declare here; `runbook permissions` writes the least-privilege policy files from them (policy_files.py).
 """
 
 from __future__ import annotations
-
-import json
-from collections import defaultdict
-from typing import Any
 
 from .steps import (
     AUTOMATE,
@@ -37,6 +33,7 @@ PREFLIGHT = {
         "backup:DescribeRecoveryPoint",
         "ec2:DescribeVolumes",
         "rds:DescribeDBInstances",
+        "rds:DescribeDBClusters",
         "elasticfilesystem:DescribeFileSystems",
         "kms:DescribeKey",
         "kms:ListAliases",
@@ -53,11 +50,13 @@ PREFLIGHT = {
     ),
 }
 
-# What finding the run's resource by name reads, in the source account (context.named).
+# What finding the run's resource by name reads, in the source account (context.named; a DB cluster's type is its
+# Engine: aws/clusters.py).
 RESOURCE_LOOKUP = (
     "sts:GetCallerIdentity",
     "ec2:DescribeVolumes",
     "rds:DescribeDBInstances",
+    "rds:DescribeDBClusters",
     "elasticfilesystem:DescribeFileSystems",
 )
 
@@ -71,7 +70,13 @@ RESTORE_CHECKS = (
     "iam:GetRolePolicy",
 )
 
+# Before a run's first change the guard reads who each profile is (core/guard.py, aws/world.py): the account
+# (sts:GetCallerIdentity, which needs no permission) and, on real accounts, its alias, where readable.
+GUARD = "guard"
+GUARD_READS = ("sts:GetCallerIdentity", "iam:ListAccountAliases")
+
 STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    GUARD: {SOURCE: GUARD_READS, TARGET: GUARD_READS, MANAGEMENT: GUARD_READS},
     PREREQUISITES: {
         SOURCE: (*PREFLIGHT[SOURCE], "backup:ListBackupVaults", "backup:CreateBackupVault"),
         TARGET: (
@@ -111,6 +116,7 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "sts:GetCallerIdentity",
             "ec2:DescribeVolumes",
             "rds:DescribeDBInstances",
+            "rds:DescribeDBClusters",
             "elasticfilesystem:DescribeFileSystems",
             "backup:StartBackupJob",
             "backup:DescribeBackupJob",
@@ -132,6 +138,7 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "backup:ListRecoveryPointsByBackupVault",
             "ec2:DescribeVolumes",
             "rds:DescribeDBInstances",
+            "rds:DescribeDBClusters",
             "elasticfilesystem:DescribeFileSystems",
             "ec2:DescribeSnapshots",
             "kms:DescribeKey",
@@ -152,6 +159,7 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "ec2:DescribeSnapshots",
             "ec2:DescribeVolumes",
             "rds:DescribeDBInstances",
+            "rds:DescribeDBClusters",
             "elasticfilesystem:DescribeFileSystems",
         ),
         TARGET: ("sts:GetCallerIdentity", "organizations:DescribeOrganization"),
@@ -167,7 +175,7 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         TARGET: PREFLIGHT[TARGET],
     },
     VERIFY_TARGET_KEY: {
-        SOURCE: RESOURCE_LOOKUP,
+        SOURCE: (*RESOURCE_LOOKUP, "backup:DescribeCopyJob"),
         TARGET: (
             "backup:DescribeRecoveryPoint",
             "backup:DescribeBackupVault",
@@ -276,28 +284,5 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
 
 
 def declared(step: str, account: str) -> set[str]:
-    return set(STEP_PERMISSIONS.get(step, {}).get(account, ()))
-
-
-def least_privilege_policy(account: str) -> dict[str, Any]:
-    """One IAM policy document with every action the steps declare for this account."""
-    actions: set[str] = set()
-    for accounts in STEP_PERMISSIONS.values():
-        actions.update(accounts.get(account, ()))
-    by_service: dict[str, list[str]] = defaultdict(list)
-    for action in sorted(actions - {"sts:GetCallerIdentity"}):
-        by_service[action.split(":")[0]].append(action)
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": f"Runbook{service.capitalize()}", "Effect": "Allow", "Action": names, "Resource": "*"}
-            for service, names in sorted(by_service.items())
-        ],
-    }
-
-
-def readme_section() -> str:
-    parts = []
-    for account in (SOURCE, TARGET, MANAGEMENT):
-        parts.append(f"#### {account} account\n\n```json\n{json.dumps(least_privilege_policy(account), indent=2)}\n```")
-    return "\n\n".join(parts)
+    """What a step may call in an account: its own actions, and the guard's (any step may be the first of a run)."""
+    return set(STEP_PERMISSIONS.get(step, {}).get(account, ())) | set(STEP_PERMISSIONS[GUARD].get(account, ()))

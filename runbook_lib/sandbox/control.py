@@ -1,5 +1,5 @@
 """The sandbox's control API under /_sandbox/: status, scenarios, state, stats, reset, join, configure,
-run-plan, shutdown.
+run-plan, identity-policies, shutdown.
 
 It answers only requests a web page cannot forge: each carries the sandbox's token in the
 X-Sandbox-Token header, and each POST has a JSON body. A page that guesses the port can send
@@ -19,7 +19,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from . import organizations, state
+from . import identity_policies, organizations, state
 from .accounts import ACCOUNT_BY_ID, SOURCE, SOURCE_REGION
 from .accounts import CONTROL_TOKEN_HEADER as TOKEN_HEADER
 from .accounts import CONTROL_TOKEN_VARIABLE as TOKEN_VARIABLE
@@ -139,6 +139,17 @@ class ControlAPI:
             }
         )
 
+    def _identity_policies(self, body: dict[str, Any]) -> Response:
+        """Attach an identity policy to an account's signer, or take it off: {"account": ID or role, "policy":
+        a policy document, or null}; answers every account's policy (identity_policies.py enforces them)."""
+        if "account" not in body or "policy" not in body:
+            return _refuse('identity-policies needs "account" (an ID or role) and "policy" (a document or null)')
+        try:
+            policies = identity_policies.set_policy(body["account"], body["policy"])
+        except identity_policies.PolicyError as error:
+            return _refuse(str(error))
+        return _json({"identity_policies": policies})
+
     def _shutdown(self, body: dict[str, Any]) -> Response:
         settings.release_stalls()
         threading.Thread(target=self.shutdown, daemon=True).start()
@@ -155,5 +166,6 @@ ROUTES: dict[tuple[str, str], Callable[[ControlAPI, dict[str, Any]], Response]] 
     ("POST", "join"): ControlAPI._join,
     ("POST", "configure"): ControlAPI._configure,
     ("POST", "run-plan"): ControlAPI._run_plan,
+    ("POST", "identity-policies"): ControlAPI._identity_policies,
     ("POST", "shutdown"): ControlAPI._shutdown,
 }

@@ -1,7 +1,8 @@
 """The gate in front of every service: what AWS does before an operation runs.
 
 It knows every access key it issued (and answers an unknown one as AWS does), maps the key to its
-account, refuses a request that names no operation of a served service (protocols.py), holds a
+account, refuses a request that names no operation of a served service (protocols.py), refuses what
+an account's identity policy does not allow when one is set (identity_policies.py), holds a
 request when a stall is set, throttles when asked, and then brings every job whose time is up to
 its end, so that all operations, of every service, see the same world at the same moment.
 It counts every request it answers, per operation (stats.py). Requests under /_sandbox/ go to the
@@ -21,7 +22,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Response
 
 from ..core import guard
-from . import protocols
+from . import identity_policies, protocols
 from .accounts import ACCOUNT_BY_ACCESS_KEY
 from .backup.models import settle_due_jobs
 from .control import ControlAPI
@@ -172,6 +173,9 @@ class SandboxGate:
         except protocols.Refusal as refusal:
             return protocols.aws_error(protocol, refusal.code, refusal.message, refusal.status)
         environ[OPERATION_KEY] = operation
+        denied = identity_policies.denial(account.account_id, backend, service, protocol, operation, environ, body)
+        if denied is not None:
+            return protocols.aws_error(protocol, denied.code, denied.message, denied.status)
         stall = settings.take_stall(service, operation)
         if stall is not None:
             released, seconds = stall

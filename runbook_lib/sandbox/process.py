@@ -106,6 +106,11 @@ class Sandbox:
         knobs = {"plan": plan, "account": account_id, "region": region}
         return self.control("run-plan", {k: v for k, v in knobs.items() if v is not None})
 
+    def set_identity_policy(self, account: str, policy: dict[str, Any] | None) -> dict[str, Any]:
+        """Attach an identity policy to an account (ID or role) that the sandbox then enforces on every request
+        signed with its key; None takes it off. Answers every account's policy (see identity_policies.py)."""
+        return self.control("identity-policies", {"account": account, "policy": policy})
+
     def stats(self) -> dict[str, Any]:
         """AWS requests answered per operation since the last reset or clear (see stats.py)."""
         return self.control("stats")
