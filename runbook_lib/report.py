@@ -2,9 +2,10 @@
 
 It shows the copy's topology drawn from the run (source and destination account, Region, vault, key
 alias and recovery point, the copy between them, in status colours), the steps with their outcome and
-duration, the checks the steps last saw, the keys and recovery points of the run, every change made
-(with its diff) or only planned, the retries AWS asked for, and links to the executed notebooks.
-Everything it shows comes from the run folder: writing it makes no AWS call.
+duration, the checks the steps last saw, the keys and recovery points of the run, what the run creates
+and an estimate of what it costs (each price with its source and the date it was read, and what cleanup
+removes), every change made (with its diff) or only planned, the retries AWS asked for, and links to the
+executed notebooks. Everything it shows comes from the run folder: writing it makes no AWS call.
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .core import cost_facts, costs
 from .core.params import Parameters
 from .core.runstate import RunState
 from .core.steps import (
+    CLEANUP,
     COPY_TO_TARGET,
     CREATE_BACKUP,
     PREREQUISITES,
     TROUBLESHOOT,
     VERIFY_TARGET_KEY,
 )
-from .display.plans import diff_html
+from .display.plans import costs_html, diff_html
 from .display.tables import STATUS_COLOURS, Table
 from .steps import fleet, results
 
@@ -179,6 +182,20 @@ def _change_rows(entries: list[dict[str, Any]], columns: tuple[str, ...]) -> str
     return "".join(parts)
 
 
+def costs_section(state: dict[str, Any], values: Parameters, steps: list[StepRow]) -> str:
+    """What the run's steps create (a dry run: will create) and the estimate of what it costs, from the sizes
+    its steps noted; addresses of the price sources written without links (the page loads nothing)."""
+    names = [row.step for row in steps]
+    rows = costs.estimate(cost_facts.facts_from_state(state, values, names))
+    cleaned = values.apply and any(row.step == CLEANUP and row.label == "ok" for row in steps)
+    note = (
+        f"<p>{CLEANUP} ran in this run: what it removes (cleanup removes it: yes) is billed only until it ran.</p>"
+        if cleaned
+        else ""
+    )
+    return note + costs_html(rows, links=False)
+
+
 def write(
     folder: Path,
     steps: list[StepRow],
@@ -231,6 +248,7 @@ def write(
         ),
         ("keys", "Keys", keys_table(state)._repr_html_()),
         ("recovery-points", "Recovery points", recovery_points_table(state)._repr_html_()),
+        ("costs", "What this run creates and what it costs (estimate)", costs_section(state, values, steps)),
         (
             "changes",
             "Changes made to AWS",

@@ -41,7 +41,7 @@ from papermill.exceptions import PapermillExecutionError
 from . import kernel_forks, kernels, report
 from .aws import clients, facts
 from .aws.context import Run
-from .core import errors, guard, params
+from .core import costs, errors, guard, params
 from .core.errors import (
     EXIT_INTERRUPTED,
     EXIT_STILL_RUNNING,
@@ -322,7 +322,7 @@ def _run_held(
         )
     failed = [o for o in outcomes if not o.ok]
     if not failed:
-        log.info("%s", summary(folder, values.apply, steps, since=began))
+        log.info("%s", summary(folder, values.apply, steps, since=began, values=values))
         failed_resources = fleet.failures_line(RunState(folder).load()) if values.is_fleet else ""
         return (
             RunResult(EXIT_FAILED, [failed_resources], began=began) if failed_resources else RunResult(0, began=began)
@@ -477,7 +477,13 @@ def awaiting_confirmation(folder: Path, steps: tuple[str, ...], since: str) -> l
     ]
 
 
-def summary(folder: Path, applied: bool = True, steps: tuple[str, ...] = ALL_STEPS, since: str = "") -> str:
+def summary(
+    folder: Path,
+    applied: bool = True,
+    steps: tuple[str, ...] = ALL_STEPS,
+    since: str = "",
+    values: Parameters | None = None,
+) -> str:
     """What the run leaves: its plans (dry run) or the changes it made since `since`, what cleanup kept,
     and the recovery points it made, marked when a cleanup deleted them."""
     run_state = RunState(folder)
@@ -489,6 +495,8 @@ def summary(folder: Path, applied: bool = True, steps: tuple[str, ...] = ALL_STE
         heading = "Planned changes:" if planned else "Nothing to change."
         lines.append(f"Dry run (apply: false): nothing was changed in AWS. {heading}")
         lines += planned
+        if values is not None:
+            lines += costs.summary_lines(state, values, steps)
     made = [e for e in entries if since and e["time"] >= since and e["step"] in steps]
     if applied and since:
         lines.append("Changes made by this run:" if made else "Nothing needed changing.")
@@ -522,4 +530,6 @@ def write_report(folder: Path, outcomes: list[StepOutcome], values: Parameters) 
     """report.html of the run (report.py): what it did, the picture of the copy, every change."""
     steps = tuple(o.step for o in outcomes)
     rows = [report.StepRow(o.step, o.label, o.seconds, o.message) for o in outcomes]
-    return report.write(folder, rows, values, summary(folder, values.apply, steps), dict(retry_counts(folder)))
+    return report.write(
+        folder, rows, values, summary(folder, values.apply, steps, values=values), dict(retry_counts(folder))
+    )

@@ -9,6 +9,11 @@ says in its own line what happened, an AWS refusal included, never as a tracebac
 Where changes depend on each other (cleanup deletes a vault's recovery points before the vault), the
 plans are numbered, a heading gives the order, and a button that cannot succeed yet is disabled and
 says which change comes first.
+
+Under the plan of a step that makes what AWS bills for (a backup, a copy, the restore drill's volume, the
+backup plan), the estimate of what it creates and costs (core/costs.py) shows too; under cleanup's, the
+run's whole estimate and what cleanup removes. The sizes it prices are noted in the run's state, so that
+report.html and the dry run's summary price the same ones.
 """
 
 from __future__ import annotations
@@ -23,10 +28,16 @@ import ipywidgets as w
 from botocore.exceptions import BotoCoreError, ClientError
 from IPython.display import DisplayHandle, display
 
-from ..aws.context import Run
+from ..aws import world as worlds
+from ..aws.context import Run, file_systems, selection, volumes
+from ..core import arns, cost_facts, cost_rows, costs
 from ..core.changes import Change
 from ..core.errors import RunbookError
-from ..core.runstate import carry_out
+from ..core.runstate import PLANNED, carry_out
+from ..core.steps import ALL, AUTOMATE, CLEANUP, COPY_TO_TARGET, CREATE_BACKUP, RESTORE_DRILL
+from .tables import Table
+
+log = logging.getLogger(__name__)
 
 
 def first_line(error: BaseException) -> str:
@@ -106,6 +117,15 @@ def _told_here() -> Iterator[None]:
         logger.setLevel(before)
 
 
+def apply_label(run: Run, change: Change) -> str:
+    """The Apply button's words: on real accounts it names the account it changes (pressing it is the
+    confirmation the guard asks for)."""
+    found = run.world(worlds.sides_of_changes(run, [change]))
+    if found.sandbox:
+        return "Apply"
+    return f"Apply to real account {', '.join(found.accounts)}"
+
+
 class ApplyPanel(w.HBox):
     """The Apply button of one planned change and, beside it, what happened when it was pressed."""
 
@@ -115,7 +135,9 @@ class ApplyPanel(w.HBox):
         self.change = view.change
         self.handle: DisplayHandle | None = None
         self.group = group
-        self.button = w.Button(description="Apply", button_style="warning")
+        self.button = w.Button(
+            description=apply_label(run, self.change), button_style="warning", layout=w.Layout(width="auto")
+        )
         self.status = w.HTML()
         self.button.on_click(self._apply)
         super().__init__([self.button, self.status])
@@ -166,9 +188,10 @@ NOTHING_TO_CHANGE = "Nothing to change."
 
 class Plan:
     """The changes of one cell: each shown once as ordinary output, with an Apply button under each
-    one still to make. Shown when it is the cell's value (IPython calls _ipython_display_)."""
+    one still to make, and the estimate of what they create (if any). Shown when it is the cell's value
+    (IPython calls _ipython_display_)."""
 
-    def __init__(self, run: Run, changes: list[Change]):
+    def __init__(self, run: Run, changes: list[Change], estimate: CostView | None = None):
         ordered = any(change.after for change in changes)
         self.views = [PlanView(change, number if ordered else None) for number, change in enumerate(changes, 1)]
         self.panels: list[ApplyPanel] = []
@@ -178,15 +201,17 @@ class Plan:
         for panel in self.panels:
             panel.refresh()
         self.ordered = ordered
+        self.estimate = estimate
 
     def panel(self, change: Change) -> ApplyPanel | None:
         return next((p for p in self.panels if p.change is change), None)
 
     def __repr__(self) -> str:
+        estimate = [f"\n{self.estimate!r}"] if self.estimate is not None else []
         if not self.views:
-            return NOTHING_TO_CHANGE
+            return "\n".join([NOTHING_TO_CHANGE, *estimate])
         lines = [ORDER_NOTE] if self.ordered else []
-        return "\n".join([*lines, *(repr(view) for view in self.views)])
+        return "\n".join([*lines, *(repr(view) for view in self.views), *estimate])
 
     def _ipython_display_(self) -> None:
         if not self.views:
@@ -199,13 +224,116 @@ class Plan:
             if panel is not None:
                 panel.handle = handle
                 display(panel)
+        if self.estimate is not None:
+            display(self.estimate)
 
 
 def plan(run: Run, changes: list[Change]) -> Plan:
-    """Carry out the changes when `apply` is true (else keep them as planned); the Plan shows them."""
+    """Carry out the changes when `apply` is true (else keep them as planned); the Plan shows them, with
+    the estimate of what they create."""
     with _told_here():
         run.carry_out(changes)
-    return Plan(run, changes)
+    return Plan(run, changes, step_estimate(run, changes))
+
+
+# ----- what a plan creates, and what it costs ----------------------------------------------------------
+
+# The steps whose plans make what AWS bills for, by the changes that make it; cleanup's plan shows the run's
+# whole estimate, with what it removes.
+PRICED = {
+    CREATE_BACKUP: ("backup:StartBackupJob",),
+    COPY_TO_TARGET: ("backup:StartCopyJob",),
+    RESTORE_DRILL: ("backup:StartRestoreJob",),
+    AUTOMATE: ("backup:CreateBackupPlan", "backup:UpdateBackupPlan"),
+}
+STEP_HEADING = "What this step creates and what it costs (estimate)"
+CLEANUP_HEADING = "What this run made, what it costs, and what cleanup removes (estimate)"
+
+
+def costs_html(rows: list[cost_rows.Cost], links: bool = True) -> str:
+    """The estimate as HTML: the rows, the total, the estimate's wording, what cleanup removes, and each
+    price with its source and the date it was read (report.html writes addresses without links)."""
+    if not rows:
+        return "<p><i>Nothing billable.</i></p>"
+    prices = "".join(f"<li>{html.escape(line)}</li>" for line in cost_rows.sources(rows, links))
+    return (
+        Table(cost_rows.table_rows(rows))._repr_html_()
+        + f"<p><b>{html.escape(cost_rows.total_line(rows))}</b></p>"
+        + f"<p style='color:#57606a'>{html.escape(cost_rows.ESTIMATE_WORDING)}</p>"
+        + f"<p>{html.escape(cost_rows.cleanup_line(rows))}</p>"
+        + f"<div>Prices:</div><ul style='list-style:none;padding-left:1em;margin:.2em 0'>{prices}</ul>"
+    )
+
+
+class CostView:
+    """The estimate under a plan: text for any viewer, a table where HTML shows."""
+
+    def __init__(self, rows: list[cost_rows.Cost], heading: str = STEP_HEADING):
+        self.rows = rows
+        self.heading = heading
+
+    def __repr__(self) -> str:
+        return f"{self.heading}\n{cost_rows.text_table(self.rows)}"
+
+    def _repr_html_(self) -> str:
+        return f"<div style='margin:.6em 0'><b>{html.escape(self.heading)}</b>{costs_html(self.rows)}</div>"
+
+
+def _size_of(run: Run, arn: str) -> float | None:
+    """A resource's size in GiB as its service describes it (a volume is read once a run, by the step
+    before), or None when it cannot be read."""
+    found = arns.parts(arn)
+    service, name = found["service"], found["resource"]
+    try:
+        if service == "ec2" and name.startswith("volume/"):
+            described = volumes(run, "volume-id", name.split("/", 1)[1])
+            return cost_facts.size_gib(described[0]) if described else None
+        if service == "rds" and name.startswith("db:"):
+            databases = run.source("rds").describe_db_instances(DBInstanceIdentifier=name.split(":", 1)[1])
+            return cost_facts.size_gib(databases["DBInstances"][0])
+        if service == "elasticfilesystem":
+            system = next((s for s in file_systems(run) if s["FileSystemArn"] == arn), None)
+            return cost_facts.size_gib(system) if system else None
+    except (ClientError, BotoCoreError) as error:
+        log.info("the size of %s is not known: %s", arn, first_line(error))
+    return None
+
+
+def note_sizes(run: Run) -> dict[str, float | None]:
+    """The sizes (GiB) of the run's resources, kept in its state (cost_facts.STATE_KEY): those noted already, and
+    those read now. report.html and the dry run's summary read them there, never AWS."""
+    known = cost_facts.sizes_in(run.state.load())
+    try:
+        chosen = selection(run)
+    except (RunbookError, ClientError, BotoCoreError) as error:
+        log.info("the run's resources are not known: %s", first_line(error))
+        return known
+    found = {arn: size for arn in chosen if known.get(arn) is None for size in [_size_of(run, arn)] if size is not None}
+    if found:
+        known = {**known, **found}
+        run.state.record(cost_facts.STATE_KEY, **{cost_facts.SIZES: known})
+    return known
+
+
+def _steps_of(state: dict[str, Any]) -> list[str]:
+    """The steps the run folder holds something of (recorded, or planned)."""
+    planned = {entry.get("step") for entry in state.get(PLANNED, [])}
+    return [step for step in ALL if step in state or step in planned]
+
+
+def step_estimate(run: Run, changes: list[Change]) -> CostView | None:
+    """The estimate under a step's plan: what the step creates (a plan that creates nothing billed has
+    none), or under cleanup's, the whole run's and what cleanup removes."""
+    if run.step == CLEANUP:
+        state = run.state.load()
+        rows = costs.estimate(cost_facts.facts_from_state(state, run, _steps_of(state)))
+        return CostView(rows, CLEANUP_HEADING) if changes and rows else None
+    actions = PRICED.get(run.step, ())
+    if not any(change.action in actions for change in changes):
+        return None
+    note_sizes(run)
+    facts = cost_facts.facts_from_state(run.state.load(), run, (run.step,))
+    return CostView([row for row in costs.estimate(facts) if row.step == run.step])
 
 
 class PlainText(str):
