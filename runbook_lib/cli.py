@@ -107,12 +107,31 @@ def _sandbox_configure(args: argparse.Namespace) -> int:
         "stall_operation": args.stall_operation,
         "stall_seconds": _number("--stall-seconds", args.stall_seconds),
         "stall_calls": _number("--stall-calls", args.stall_calls, whole=True),
-        "one_action_types": None
-        if args.one_action_types is None
-        else [name for name in args.one_action_types.split(",") if name],
+        "one_action_types": _types(args.one_action_types),
+        "refuse_one_action_types": _types(args.refuse_one_action_types),
+        "retry_next_copy": _number("--retry-next-copy", args.retry_next_copy),
     }
     status = _require(args).configure(**knobs)
     print("Settings: " + json.dumps(status["settings"]))
+    return 0
+
+
+def _types(text: str | None) -> list[str] | None:
+    """Comma-separated resource types (empty for none); the sandbox checks the names."""
+    return None if text is None else [name for name in text.split(",") if name]
+
+
+def _sandbox_identity_policy(args: argparse.Namespace) -> int:
+    """Attach an identity policy file to a sandbox account (or take it off): the sandbox then refuses what it
+    does not allow, as IAM would; to try the files `runbook permissions` writes."""
+    policy = None
+    if args.policy is not None:
+        try:
+            policy = json.loads(Path(args.policy).read_text())
+        except (OSError, ValueError) as error:
+            raise process.SandboxError(f"--policy {args.policy}: {error}") from None
+    _require(args).set_identity_policy(args.account, policy)
+    print(f"Account {args.account}: " + ("identity policy attached" if policy else "no identity policy"))
     return 0
 
 
@@ -399,6 +418,48 @@ def _fix(args: argparse.Namespace) -> int:
     return 0
 
 
+def _permissions(args: argparse.Namespace) -> int:
+    """One least-privilege IAM policy per profile for these parameters, scoped with what AWS says of the accounts
+    and of the resources' keys where it can be read; what could not be read is said, and left wider."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .aws import clients
+    from .aws import world as worlds
+    from .aws.context import Run, resource_key, selection
+    from .core import params, policy_files
+
+    _writable_folder("--out", args.out)
+    values = params.load(*args.parameters)
+    accounts: dict[str, str] = {}
+    notes = []
+
+    def why(error: Exception) -> str:
+        return str(error).splitlines()[0][:200]
+
+    for role, profile, region in worlds.sides_of(values):
+        try:
+            accounts[role] = clients.account_id(profile, region)
+        except (ClientError, BotoCoreError) as error:
+            notes.append(f"the {role} account was not read ({why(error)}): its ARNs name any account")
+    keys: list[str] = []
+    try:
+        with _state_of_its_own(values) as own:
+            run = Run("permissions", own)
+            keys = [key for arn in selection(run) for key in [resource_key(run, arn)] if key]
+    except (ClientError, BotoCoreError, RunbookError) as error:
+        notes.append(
+            f"the resources' keys were not read ({why(error)}): kms:PutKeyPolicy is on every key of "
+            f"{values.source_region}"
+        )
+    for path in policy_files.write(values, Path(args.out), accounts, keys):
+        policy = json.loads(path.read_text())
+        actions = {a for statement in policy["Statement"] for a in statement["Action"]}
+        print(f"{path}: {len(actions)} actions in {len(policy['Statement'])} statements")
+    for note in notes:
+        print(f"note: {note}")
+    return 0
+
+
 def _sandbox_join(args: argparse.Namespace) -> int:
     _require(args).join(args.account)
     print(f"Account {args.account} is now in the sandbox's organization.")
@@ -492,6 +553,16 @@ def build_parser() -> argparse.ArgumentParser:
     fix.add_argument("check_id", choices=registry.FIXABLE, help="the failed check to fix")
     fix.add_argument("--yes", action="store_true", help="on real accounts, make the fix without asking")
     fix.set_defaults(handler=_fix)
+    permissions = commands.add_parser(
+        "permissions", help="write each profile's least-privilege IAM policy for a parameter file"
+    )
+    permissions.add_argument("parameters", nargs="+", help=FILES_HELP)
+    permissions.add_argument(
+        "--out",
+        required=True,
+        help="folder for source-policy.json, destination-policy.json and management-policy.json",
+    )
+    permissions.set_defaults(handler=_permissions)
     sandbox = commands.add_parser("sandbox", help="the local AWS sandbox").add_subparsers(dest="action", required=True)
 
     def sub(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
@@ -537,8 +608,24 @@ def build_parser() -> argparse.ArgumentParser:
     configure.add_argument(
         "--one-action-types",
         metavar="TYPES",
-        help="copy these types (RDS, Aurora; comma-separated, empty for none) across account and Region in one job",
+        help="copy these types in one job even where --refuse-one-action-types names them (comma-separated)",
     )
+    configure.add_argument(
+        "--refuse-one-action-types",
+        metavar="TYPES",
+        help="refuse one copy job across account and Region for these types (RDS, Aurora, Neptune, DocumentDB; "
+        "comma-separated, empty for none), as AWS did before October 2025",
+    )
+    configure.add_argument(
+        "--retry-next-copy",
+        metavar="SECONDS",
+        help="keep the next copy job CREATED this long, as AWS's retry phase after a system error (up to 7200)",
+    )
+    identity = sub(
+        "identity-policy", _sandbox_identity_policy, "attach an IAM policy file to an account (the sandbox enforces it)"
+    )
+    identity.add_argument("--account", required=True, help="account ID, or source, target or management")
+    identity.add_argument("--policy", help="the policy file, e.g. policies/source-policy.json; omit to take it off")
     from .sandbox.accounts import SOURCE, SOURCE_REGION
 
     run_plan = sub("run-plan", _sandbox_run_plan, "start every rule of a backup plan now, as its schedule would")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from .core import params, permissions, resource_types
+from .core import params, policy_files, resource_types
+from .sandbox import rules as sandbox_rules
 from .troubleshooting import registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,9 +52,10 @@ def checks_table() -> str:
 
 SECTIONS: dict[Path, dict[str, Callable[[], str]]] = {
     README: {
-        "permissions": permissions.readme_section,
+        "permissions": lambda: policy_files.readme_table(params.validate({}, check_profiles=False)),
         "parameters": params.reference_table,
         "resource-types": resource_types.readme_table,
+        "sandbox-simplifications": sandbox_rules.simplifications_table,
     },
     GUIDE: {"lessons": lessons_table, "checks": checks_table},
 }

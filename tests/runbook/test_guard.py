@@ -23,6 +23,7 @@ import yaml
 from runbook_lib.aws import clients
 from runbook_lib.core import guard
 from runbook_lib.core.steps import notebook_path
+from runbook_lib.display import plans
 from runbook_lib.sandbox import process
 from runbook_lib.sandbox.accounts import MANAGEMENT, SOURCE, TARGET
 from runbook_lib.steps.walkthrough import Run, prerequisites
@@ -271,3 +272,27 @@ def test_a_notebook_names_its_world_at_its_top_and_plain_papermill_cannot_change
         f"management {MANAGEMENT.account_id} (us-east-1). A change here changes them."
     )
     assert "#cf222e" in first["text/html"]
+
+
+def test_an_apply_button_on_a_real_account_names_it_and_pressing_it_confirms(
+    unmarked, elsewhere, tmp_path, monkeypatch, own_clients
+):
+    for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.setenv(name, elsewhere[name])
+    monkeypatch.delenv(guard.CONFIRMED_ENV, raising=False)
+    run = Run("00_prerequisites", {"run_dir": str(tmp_path / "run"), "resource_name": "walkthrough-volume"})
+    shown = plans.plan(run, prerequisites(run))
+    labels = {panel.change.target: panel.button.description for panel in shown.panels}
+    assert labels["SourceVault"] == f"Apply to real account {SOURCE.account_id}"
+    assert labels["CABTargetVault"] == f"Apply to real account {TARGET.account_id}"
+    assert labels["organization"] == f"Apply to real account {MANAGEMENT.account_id}"
+
+    source_vault = next(panel for panel in shown.panels if panel.change.target == "SourceVault")
+    source_vault.button.click()
+    assert source_vault.change.applied, source_vault.view.failure
+    assert vaults(unmarked) == ["SourceVault"]
+
+
+def test_an_apply_button_on_the_sandbox_says_apply(world, tmp_path):
+    run = Run("00_prerequisites", {"run_dir": str(tmp_path / "run"), "resource_name": "walkthrough-volume"})
+    assert {panel.button.description for panel in plans.plan(run, prerequisites(run)).panels} == {"Apply"}
