@@ -46,6 +46,8 @@ def _sandbox_start(args: argparse.Namespace) -> int:
         status = sandbox.status()
         where = f"{sandbox.endpoint} (pid {sandbox.pid}, scenario {status['scenario']})"
         print(f"The sandbox is already running at {where}.")
+        if args.unmarked:
+            print("It was left as it is: stop it first to start it --unmarked.")
         print(f"Use it with: source {sandbox.env_file}")
         return 0
     print(f"Sandbox started at {sandbox.endpoint} (pid {sandbox.pid}), scenario {args.scenario}.")
@@ -131,7 +133,7 @@ def _sandbox_identity_policy(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as error:
             raise process.SandboxError(f"--policy {args.policy}: {error}") from None
     _require(args).set_identity_policy(args.account, policy)
-    print(f"Account {args.account}: " + ("identity policy attached" if policy else "no identity policy"))
+    print(f"Account {args.account}: " + ("identity policy attached" if policy is not None else "no identity policy"))
     return 0
 
 
@@ -194,6 +196,7 @@ def _run(args: argparse.Namespace) -> int:
     from .core.steps import notebook_path
 
     steps = _steps(args.steps)
+    os.environ.pop(guard.CONFIRMED_ENV, None)  # a command asks for itself: no confirmation left in the shell counts
     # The steps' kernels' imports load (in the fork server) while this process loads the parameters' schema
     # (botocore's) and the runner, and reads the parameters; nothing is asked of AWS before they are valid.
     with kernel_forks.forked([notebook_path(step) for step in steps]) as forks:
@@ -239,9 +242,10 @@ def _planned_then_confirmed(
     if planned.code != 0 or planned.folder is None:
         return planned
     count = len([e for e in RunState(planned.folder).planned() if e["step"] in steps])
-    found = worlds.identify(worlds.sides_of(values))
-    if count:
-        _confirm(found, f"the run would make {count} change(s) (planned above)", args.yes)
+    if not count:  # nothing to confirm (a rerun that waits for its jobs, a cleanup with nothing left)
+        return runner.run(values, args.parameters, str(planned.folder), steps, forks, guarded=False)
+    found = worlds.identify(worlds.sides_of(values, steps))
+    _confirm(found, f"the run would make {count} change(s) (planned above)", args.yes)
     return runner.run(values, args.parameters, str(planned.folder), steps, forks)
 
 
@@ -392,15 +396,16 @@ def _fix(args: argparse.Namespace) -> int:
     from .core import params
     from .troubleshooting import checks, fixes, preflight
 
+    os.environ.pop(guard.CONFIRMED_ENV, None)  # a command asks for itself: no confirmation left in the shell counts
     run = Run("fix", _in_scenario(params.load(*args.parameters)))
     preflight.check(
         run, ("resource", "reencrypt_key") if args.check_id == "source-key-customer-managed" else ("resource",)
     )
     changes = fixes.plan(run, args.check_id, run.reencrypt_key)
     needed = [change for change in changes if change.needed]
-    for change in needed:  # each change with its diff, before anything is made (and in a dry run)
-        print(change.describe())
-    if run.apply and needed:
+    if run.apply and needed:  # each change with its diff before it is made (a dry run's plan shows it as well)
+        for change in needed:
+            print(change.describe())
         from .aws import world as worlds
 
         found = worlds.identify(worlds.sides_of_changes(run, needed))
@@ -451,7 +456,11 @@ def _permissions(args: argparse.Namespace) -> int:
             f"the resources' keys were not read ({why(error)}): kms:PutKeyPolicy is on every key of "
             f"{values.source_region}"
         )
-    for path in policy_files.write(values, Path(args.out), accounts, keys):
+    try:
+        written = policy_files.write(values, Path(args.out), accounts, keys)
+    except OSError as error:
+        raise ParameterError("--out", f"cannot write the policy files in {args.out}: {error.strerror}") from None
+    for path in written:
         policy = json.loads(path.read_text())
         actions = {a for statement in policy["Statement"] for a in statement["Action"]}
         print(f"{path}: {len(actions)} actions in {len(policy['Statement'])} statements")

@@ -40,6 +40,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from . import kernel_forks, kernels, report
 from .aws import clients, facts
+from .aws import world as worlds
 from .aws.context import Run
 from .core import costs, errors, guard, params
 from .core.errors import (
@@ -126,11 +127,14 @@ def run(
     out: str | Path | None = None,
     steps: tuple[str, ...] = DEFAULT_STEPS,
     forks: kernel_forks.KernelForks | None = None,
+    guarded: bool = True,
 ) -> RunResult:
     """Check what only AWS knows (preflight), then run the steps in the runbook's order. Each step's
     progress and the summary are logged; the result holds the exit code and why the run stopped.
     `values` are the validated parameters read from `parameter_files`; `forks`, the fork server of the
-    steps' kernels when the caller started one (one is started here otherwise)."""
+    steps' kernels when the caller started one (one is started here otherwise). `guarded`: a run that applies
+    first checks that its accounts are the sandbox's or were confirmed (False: its dry run planned nothing, so
+    there is nothing to confirm; each step's kernel still refuses a change no one confirmed)."""
     steps = tuple(step for step in ALL_STEPS if step in steps)
     with contextlib.ExitStack() as stack:
         if forks is None:  # the kernels' imports load while the command loads and the preflight reads AWS
@@ -144,7 +148,7 @@ def run(
             folder = _new_run_folder()
             made = made or folder
         try:
-            return _run_steps(values, parameter_files, folder, steps, forks)
+            return _run_steps(values, parameter_files, folder, steps, forks, guarded)
         except BaseException:
             # Refused before its first step (the preflight, Ctrl-C meanwhile): no folder of its is left behind.
             if made and not any(notebook_path(step).name in os.listdir(folder) for step in steps):
@@ -192,12 +196,13 @@ class _Expired(BaseException):
 CONFIRM_HOW = "confirm it at a terminal, or add --yes"
 
 
-def _confirmed(values: Parameters, step: str) -> None:
+def _confirmed(values: Parameters, steps: tuple[str, ...]) -> None:
     """Before anything else of a run that applies: its accounts are the sandbox's, or the person confirmed
     them (guard.NotConfirmed otherwise, with the world the CLI shows before asking). The answers are the
     run's facts: the preflight reads them from its store, not again from AWS."""
-    with _environment(**{clients.STEP_ENV: step}):
-        found = Run(step, values).world()
+    run = Run(steps[0], values)
+    with _environment(**{clients.STEP_ENV: steps[0]}):
+        found = run.world(worlds.sides_of(values, steps))
     if not found.confirmed_here():
         raise guard.NotConfirmed(found, "the run (apply: true)", CONFIRM_HOW)
 
@@ -213,6 +218,7 @@ def _run_steps(
     folder: Path,
     steps: tuple[str, ...],
     forks: kernel_forks.KernelForks | None,
+    guarded: bool = True,
 ) -> RunResult:
     values = dataclasses.replace(checked, run_dir=str(folder))
     resume = f"runbook run {' '.join(str(f) for f in parameter_files)} --out {folder}"
@@ -226,7 +232,7 @@ def _run_steps(
     try:
         with _holding(folder):
             _start_afresh(folder)
-            result = _run_held(values, folder, steps, forks, resume, kernel_environment)
+            result = _run_held(values, folder, steps, forks, resume, kernel_environment, guarded)
     finally:
         facts.activate(before)  # the run's store (in its folder) ends with it: a later command reads AWS
     result.folder = folder
@@ -252,6 +258,7 @@ def _run_held(
     forks: kernel_forks.KernelForks | None,
     resume: str,
     kernel_environment: dict[str, str],
+    guarded: bool = True,
 ) -> RunResult:
     outcomes: list[StepOutcome] = []
     with (
@@ -263,8 +270,8 @@ def _run_held(
             step_kernels.start(steps[0])  # while the preflight reads AWS
         minutes = values.step_timeout()
         with _bounded(minutes, "the preflight (it only reads: nothing was changed)", resume):
-            if values.apply and steps:
-                _confirmed(values, steps[0])
+            if values.apply and steps and guarded:
+                _confirmed(values, steps)
             preflight.before_run(values, steps)
         began = datetime.now(timezone.utc).isoformat(timespec="seconds")
         facts.persist(folder / FACTS_FILE)  # the steps' kernels start from what the preflight read

@@ -220,14 +220,14 @@ class Run(Parameters):
                 raise guard.NotConfirmed(
                     found,
                     f"step {self.step} would make {len(needed)} change(s)",
-                    "run it with `runbook run` (which shows the accounts and asks), or press each change's "
-                    "Apply button (it names the accounts)",
+                    "run it with `runbook run` (which shows the accounts and asks), or with apply = False press "
+                    "each change's Apply button (it names the accounts)",
                 )
         return [carry_out(change, self.apply, self.state, confirmed=self.take_back_shared) for change in changes]
 
     def world(self, sides: list[tuple[str, str, str]] | None = None) -> guard.World:
         """Who and where the run (or these sides of it) talks to: the sandbox, or real accounts."""
-        chosen = sides if sides is not None else worlds.sides_of(self)
+        chosen = sides if sides is not None else worlds.sides_of(self, (self.step,))
         key = "world:" + ";".join(sorted(":".join(side) for side in chosen))
         return self._once(key, lambda: worlds.identify(chosen, with_alias=False))
 

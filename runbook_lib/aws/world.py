@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from botocore.exceptions import ClientError
 
-from ..core import guard
+from ..core import guard, permissions
 from ..core.changes import Change
 from ..core.params import Parameters
 from . import clients
@@ -17,16 +17,30 @@ log = logging.getLogger(__name__)
 
 SOURCE, DESTINATION, MANAGEMENT = "source", "destination", "management"
 NOT_READABLE = "alias not readable"
+CHANGED_SERVICES = ("backup", "kms", "ec2", "iam", "organizations", "events", "sns")
 
 
-def sides_of(values: Parameters) -> list[tuple[str, str, str]]:
-    """(role, profile, Region) of each account the run uses; the management account answers in the source
-    Region, where the runbook reads it."""
-    return [
+ROLE_OF_ACCOUNT = {permissions.SOURCE: SOURCE, permissions.TARGET: DESTINATION, permissions.MANAGEMENT: MANAGEMENT}
+
+
+def roles_of(steps: Iterable[str]) -> set[str]:
+    """The accounts these steps use (what they declare they call in each, permissions.py); every account for
+    a step that declares none (a command of its own: fix, permissions)."""
+    found = {ROLE_OF_ACCOUNT[account] for step in steps for account in permissions.STEP_PERMISSIONS.get(step, {})}
+    return found or set(ROLE_OF_ACCOUNT.values())
+
+
+def sides_of(values: Parameters, steps: Iterable[str] = ()) -> list[tuple[str, str, str]]:
+    """(role, profile, Region) of each account the run (or these steps of it) uses, those with a profile; the
+    management account answers in the source Region, where the runbook reads it."""
+    chosen = tuple(steps)
+    roles = roles_of(chosen) if chosen else set(ROLE_OF_ACCOUNT.values())
+    every = [
         (SOURCE, values.source_profile, values.source_region),
         (DESTINATION, values.target_profile, values.target_region),
         (MANAGEMENT, values.management_profile, values.source_region),
     ]
+    return [(role, profile, region) for role, profile, region in every if profile and role in roles]
 
 
 def sides_of_changes(values: Parameters, changes: Iterable[Change]) -> list[tuple[str, str, str]]:
@@ -49,9 +63,13 @@ def _alias(profile: str, region: str) -> str:
 
 def side(role: str, profile: str, region: str, with_alias: bool = True) -> guard.Side:
     """One profile as AWS answers it. The sandbox is told by its answer's header, never by account number."""
-    answer = clients.client(profile, "sts", region).get_caller_identity()
+    sts = clients.client(profile, "sts", region)
+    answer = sts.get_caller_identity()
     headers = {name.lower() for name in answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})}
-    sandbox = guard.SANDBOX_HEADER in headers
+    # Every service the runbook changes must answer where STS did: a profile that sends one service elsewhere
+    # (a per-service endpoint) is not all sandbox.
+    endpoints = {clients.client(profile, service, region).meta.endpoint_url for service in CHANGED_SERVICES}
+    sandbox = guard.SANDBOX_HEADER in headers and endpoints == {sts.meta.endpoint_url}
     return guard.Side(
         role=role,
         profile=profile,

@@ -106,8 +106,8 @@ def _values(field: str, low: int, high: int, names: Mapping[str, int] | None = N
                 return None
             first = int(single)
             last = high if step else first
-        if not step.isdigit() and step:
-            return None
+        if step and (not step.isdigit() or int(step) == 0):
+            return None  # not a step AWS takes (cron refuses /0): not counted
         chosen.update(range(first, last + 1, int(step) if step else 1))
     return len(chosen)
 

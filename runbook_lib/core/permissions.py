@@ -283,6 +283,45 @@ STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
+# Actions AWS authorizes beside an API call the steps make, which a call log cannot see (permission-only
+# actions, and the KMS calls a service makes with the caller's rights): the policy files include them.
+IMPLIED_SOURCES = {
+    "create-a-vault": "AWS Backup Developer Guide: Backup vault creation and deletion, Required permissions "
+    "(https://docs.aws.amazon.com/aws-backup/latest/devguide/create-a-vault.html), read 2026-12-07",
+    "ebs-encryption": "Amazon EBS User Guide: Requirements for Amazon EBS encryption, Permissions for users "
+    "(https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html), read 2026-12-07",
+}
+EBS_KEY_USE = (
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+)
+IMPLIED: dict[str, tuple[str, tuple[str, ...]]] = {
+    "backup:CreateBackupVault": (
+        "create-a-vault",
+        (
+            "backup-storage:MountCapsule",
+            "kms:CreateGrant",
+            "kms:DescribeKey",
+            "kms:RetireGrant",
+            "kms:Decrypt",
+            "kms:GenerateDataKey",
+        ),
+    ),
+    # The fix source-key-customer-managed copies a snapshot and makes a volume under reencrypt_key.
+    "ec2:CopySnapshot": ("ebs-encryption", EBS_KEY_USE),
+    "ec2:CreateVolume": ("ebs-encryption", EBS_KEY_USE),
+}
+
+
+def implied(actions: set[str]) -> set[str]:
+    """The actions AWS also authorizes when these are called (IMPLIED)."""
+    return {extra for action in actions if action in IMPLIED for extra in IMPLIED[action][1]}
+
+
 def declared(step: str, account: str) -> set[str]:
     """What a step may call in an account: its own actions, and the guard's (any step may be the first of a run)."""
     return set(STEP_PERMISSIONS.get(step, {}).get(account, ())) | set(STEP_PERMISSIONS[GUARD].get(account, ()))

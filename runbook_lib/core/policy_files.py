@@ -114,6 +114,13 @@ ACTION_KINDS: dict[str, tuple[str, ...]] = {
     "kms:DescribeKey": ("keys",),
     "kms:GetKeyPolicy": ("keys",),
     "kms:PutKeyPolicy": ("shared-keys",),
+    # What AWS authorizes beside CreateBackupVault and the fix's EBS calls (permissions.IMPLIED).
+    "backup-storage:MountCapsule": NONE,
+    **dict.fromkeys(("kms:CreateGrant", "kms:Decrypt"), ("vault-keys", "reencrypt-key")),
+    **dict.fromkeys(("kms:RetireGrant", "kms:GenerateDataKey"), ("vault-keys",)),
+    **dict.fromkeys(
+        ("kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"), ("reencrypt-key",)
+    ),
     **dict.fromkeys(
         ("iam:GetRole", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:GetRolePolicy"), ("role",)
     ),
@@ -155,7 +162,8 @@ def file_name(role: str) -> str:
 def actions_of(role: str) -> set[str]:
     """Every action the steps declare for the account of a profile role."""
     account = ROLES[role]
-    return {action for accounts in permissions.STEP_PERMISSIONS.values() for action in accounts.get(account, ())}
+    called = {action for accounts in permissions.STEP_PERMISSIONS.values() for action in accounts.get(account, ())}
+    return called | permissions.implied(called)
 
 
 def rule_name(values: Parameters) -> str:
@@ -315,7 +323,24 @@ class _Account:
             return [Scope("SharedKeys", (self.arn("kms", "key/*", values.source_region),))]
         return self._key_scopes(references)
 
-    def _key_scopes(self, references: Iterable[tuple[str, str]]) -> list[Scope]:
+    def vault_keys(self) -> list[Scope]:
+        """The keys of the vaults step 00 creates (AWS Backup mounts a vault on its key with the caller's rights)."""
+        values = self.values
+        if self.side == "destination":
+            return self._key_scopes([(values.target_vault_key, values.target_region)], "VaultKeys")
+        references = [(values.source_vault_key, values.source_region)]
+        if self.hop:
+            references.append((values.hop_vault_key, values.target_region))
+        return self._key_scopes(references, "VaultKeys")
+
+    def reencrypt_key(self) -> list[Scope]:
+        """The key the fix source-key-customer-managed copies the volume under (EBS uses it with the caller's
+        rights)."""
+        if self.side != "source":
+            return []
+        return self._key_scopes([(self.values.reencrypt_key, self.values.source_region)], "ReencryptKey")
+
+    def _key_scopes(self, references: Iterable[tuple[str, str]], name: str = "SharedKeys") -> list[Scope]:
         by_arn: set[str] = set()
         by_alias: dict[tuple[str, str], set[str]] = {}
         for reference, region in references:
@@ -329,12 +354,12 @@ class _Account:
                 by_alias.setdefault((region, self.account), set()).add(reference)
             else:
                 by_arn.add(self.arn("kms", f"key/{reference}", region))
-        scopes = [Scope("SharedKeys", tuple(sorted(by_arn)))] if by_arn else []
+        scopes = [Scope(name, tuple(sorted(by_arn)))] if by_arn else []
         for (region, account), aliases in sorted(by_alias.items()):
             customer = sorted(a for a in aliases if not a.startswith("alias/aws/"))  # AWS managed: never edited
             if customer:
                 condition = {"ForAnyValue:StringEquals": {"kms:ResourceAliases": customer}}
-                sid = f"SharedKeysByAlias{_camel(region)}" + ("" if account == self.account else account)
+                sid = f"{name}ByAlias{_camel(region)}" + ("" if account == self.account else account)
                 scopes.append(Scope(sid, (self.arn("kms", "key/*", region, account),), condition))
         return scopes
 
@@ -410,6 +435,8 @@ KINDS: dict[str, Callable[[_Account], list[Scope]]] = {
     "recovery-points": _Account.recovery_points,
     "keys": _Account.keys,
     "shared-keys": _Account.shared_keys,
+    "vault-keys": _Account.vault_keys,
+    "reencrypt-key": _Account.reencrypt_key,
     "role": _Account.role,
     "pass-role": _Account.pass_role,
     "role-policies": _Account.role_policies,

@@ -250,3 +250,8 @@ def test_the_report_of_a_sandbox_run_shows_the_estimate(world, tmp_path):
         assert seen in section, seen
     assert "restore drill" not in section, "the drill did not run"
     assert not re.search(r"https?:", page), "addresses without links: the page loads nothing"
+
+
+def test_a_schedule_step_of_zero_is_not_counted_rather_than_failing():
+    assert cost_facts.runs_per_day("cron(0/0 5 ? * * *)") is None
+    assert cost_facts.runs_per_day("cron(0 5 ? * * *)") == 1

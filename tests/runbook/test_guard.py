@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from runbook_lib.aws import clients
+from runbook_lib.aws import world as worlds
 from runbook_lib.core import guard
 from runbook_lib.core.steps import notebook_path
 from runbook_lib.display import plans
@@ -134,9 +135,23 @@ def test_yes_confirms_a_batch_run_once_it_has_shown_who_and_where(unmarked, else
     assert done.stdout.index("Confirmed by --yes.") < done.stdout.index("Changes made by this run:")
     assert vaults(unmarked) == ["CABTargetVault", "SourceVault"]
 
+    again = runbook(
+        "run",
+        str(SANDBOX_PARAMETERS),
+        "--out",
+        str(tmp_path / "run"),
+        "--steps",
+        "00_prerequisites",
+        "--yes",
+        env=elsewhere,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "Nothing needed changing." in again.stdout and "Not the local sandbox" not in again.stdout
+
     before = unmarked.state()
+    stale = {**elsewhere, guard.CONFIRMED_ENV: ",".join(ACCOUNTS)}  # left in the shell: the command asks anyway
     cleanup = runbook(
-        "run", str(SANDBOX_PARAMETERS), "--out", str(tmp_path / "run"), "--steps", "07_cleanup", env=elsewhere
+        "run", str(SANDBOX_PARAMETERS), "--out", str(tmp_path / "run"), "--steps", "07_cleanup", env=stale
     )
     assert cleanup.returncode == 1
     assert cleanup.stderr.startswith("runbook: not confirmed: the run (apply: true) in real AWS accounts ")
@@ -296,3 +311,18 @@ def test_an_apply_button_on_a_real_account_names_it_and_pressing_it_confirms(
 def test_an_apply_button_on_the_sandbox_says_apply(world, tmp_path):
     run = Run("00_prerequisites", {"run_dir": str(tmp_path / "run"), "resource_name": "walkthrough-volume"})
     assert {panel.button.description for panel in plans.plan(run, prerequisites(run)).panels} == {"Apply"}
+
+
+def test_a_step_names_only_the_accounts_it_uses_and_an_empty_management_profile_is_none(world, tmp_path):
+    given = {"run_dir": str(tmp_path / "run"), "resource_name": "walkthrough-volume", "management_profile": ""}
+    assert [side.role for side in Run("01_create_backup", given).world().sides] == ["source"]
+    assert [side.role for side in Run("05_verify_target_key", given).world().sides] == ["source", "destination"]
+    assert [side.role for side in Run("00_prerequisites", given).world().sides] == ["source", "destination"]
+
+
+def test_a_profile_that_sends_one_service_elsewhere_is_not_all_sandbox(world, monkeypatch, own_clients):
+    assert worlds.side("source", SOURCE.profile, "us-east-1").sandbox
+    clients.forget()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", "https://kms.us-east-1.amazonaws.com")
+    found = worlds.side("source", SOURCE.profile, "us-east-1")
+    assert not found.sandbox, "STS answered from the sandbox, KMS would go to AWS"
