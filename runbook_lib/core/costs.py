@@ -263,38 +263,26 @@ def _drill(table: PriceTable, facts: RunFacts, groups: list[tuple[str, tuple[Res
         note = "priced as gp3 (a restored volume takes its original's type); the restore itself costs nothing for EBS"
         what = f"restore drill: volume restored from the copy of {_label(kind, len(group))}"
         if facts.keep_restored:
-            rows.append(
-                _row(
-                    table,
-                    what,
-                    RESTORE_DRILL,
-                    facts.target_region,
-                    _size(group),
-                    "GiB",
-                    "gp3-volume",
-                    MONTH,
-                    "until cleanup (keep_restored)",
-                    True,
-                    note,
-                )
-            )
+            billed, lives, notes, share = MONTH, "until cleanup (keep_restored)", note, 1.0
         else:
-            rows.append(
-                _row(
-                    table,
-                    what,
-                    RESTORE_DRILL,
-                    facts.target_region,
-                    _size(group),
-                    "GiB",
-                    "gp3-volume",
-                    ONCE,
-                    f"about {hours:g} hour(s), assumed: the drill deletes it",
-                    True,
-                    f"{note}; {table.assumptions['drill_hours'].note}",
-                    share=hours / table.hours_per_month,
-                )
+            billed, lives = ONCE, f"about {hours:g} hour(s), assumed: the drill deletes it"
+            notes, share = f"{note}; {table.assumptions['drill_hours'].note}", hours / table.hours_per_month
+        rows.append(
+            _row(
+                table,
+                what,
+                RESTORE_DRILL,
+                facts.target_region,
+                _size(group),
+                "GiB",
+                "gp3-volume",
+                billed,
+                lives,
+                True,
+                notes,
+                share=share,
             )
+        )
     return rows
 
 

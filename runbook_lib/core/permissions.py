@@ -70,6 +70,19 @@ RESTORE_CHECKS = (
     "iam:GetRolePolicy",
 )
 
+# What step 09 does with a backup plan and its selection (the policy files and the sandbox's identity
+# policies both scope them to backup plans).
+PLAN_ACTIONS = (
+    "backup:CreateBackupPlan",
+    "backup:GetBackupPlan",
+    "backup:UpdateBackupPlan",
+    "backup:DeleteBackupPlan",
+    "backup:ListBackupSelections",
+    "backup:GetBackupSelection",
+    "backup:CreateBackupSelection",
+    "backup:DeleteBackupSelection",
+)
+
 # Before a run's first change the guard reads who each profile is (core/guard.py, aws/world.py): the account
 # (sts:GetCallerIdentity, which needs no permission) and, on real accounts, its alias, where readable.
 GUARD = "guard"

@@ -32,7 +32,7 @@ from urllib.parse import unquote, urlsplit
 from moto.iam.models import iam_backends
 from moto.kms.models import Key, kms_backends
 
-from ..core import arns, iam_policy
+from ..core import arns, iam_policy, permissions
 from . import protocols
 from .accounts import ACCOUNT_BY_ID, ACCOUNTS, SandboxAccount
 
@@ -301,19 +301,7 @@ REQUIRED_RESOURCES: dict[str, Resources] = {
         ),
         _recovery_point,
     ),
-    **dict.fromkeys(
-        (
-            "backup:CreateBackupPlan",
-            "backup:GetBackupPlan",
-            "backup:UpdateBackupPlan",
-            "backup:DeleteBackupPlan",
-            "backup:ListBackupSelections",
-            "backup:GetBackupSelection",
-            "backup:CreateBackupSelection",
-            "backup:DeleteBackupSelection",
-        ),
-        _plan,
-    ),
+    **dict.fromkeys(permissions.PLAN_ACTIONS, _plan),
     "backup:ListTags": _named("ResourceArn"),
     "backup:TagResource": _named("ResourceArn"),
     "ec2:CreateSnapshot": lambda call: [_volume(call, call.text("VolumeId")), _snapshot(call)],
