@@ -66,7 +66,7 @@ def share_source_key(run: Run, facts: checks.Facts, finding: checks.Finding, ree
         keys.share_change(
             run.step,
             run.source_profile,
-            run.source_region,
+            arns.parts(facts.source_key.arn)["region"],  # the hop key's Region for a copy in two hops
             facts.source_key.arn,
             principal,
             remove_denies=True,
