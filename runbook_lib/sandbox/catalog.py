@@ -8,7 +8,7 @@ from __future__ import annotations
 
 STORIES: dict[str, str] = {
     "walkthrough": (
-        "The blog's example before step 0: two member accounts, keys, volumes, a database, Neptune and "
+        "The blog's example before step 00: two member accounts, keys, volumes, a database, Neptune and "
         "DocumentDB clusters and a file system, no vaults yet."
     ),
     "outside-organization": "The target account is not in the source account's organization: copies fail (failure 1).",

@@ -1,4 +1,4 @@
-"""Step 3, the copy: one copy job to the destination vault, or, for a type the run copies in two hops
+"""Step 04, the copy: one copy job to the destination vault, or, for a type the run copies in two hops
 (two_hop_types: where AWS refuses one job across account and Region for it), two hops: across Regions
 into the hop vault of the source account, then across accounts from there. Each hop is its own planned
 change and its own job. AWS's refusal of one job is recognised (known failure rds-single-hop), kept in

@@ -1,4 +1,4 @@
-"""Which key encrypts a recovery point, or will: what steps 1c and 4 verify.
+"""Which key encrypts a recovery point, or will: what steps 02 and 05 verify.
 
 A recovery point not made yet (a dry run, or a notebook opened alone) is described by what will
 encrypt it: for the source, the resource's key (a snapshot keeps its volume's key); for a copy, the

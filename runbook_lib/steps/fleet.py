@@ -213,13 +213,13 @@ def _job_key(made: dict[str, Any], point_key: str | None) -> dict[str, Any]:
 
 
 def verify_source_keys(run: Run) -> list[dict[str, Any]]:
-    """Step 1c for each recovery point the run made: encrypted with its volume's key, not the vault's."""
+    """Step 02 for each recovery point the run made: encrypted with its volume's key, not the vault's."""
     selection(run)  # every volume's key from one listing
     return _verify(run, "source", lambda arn: resource_key(run, arn))
 
 
 def verify_target_keys(run: Run) -> list[dict[str, Any]]:
-    """Step 4 for each copy: it and its snapshot are encrypted with the destination vault's key."""
+    """Step 05 for each copy: it and its snapshot are encrypted with the destination vault's key."""
     vault = run.target("backup").describe_backup_vault(BackupVaultName=run.target_vault_name)
     return _verify(run, "target", lambda _arn: vault["EncryptionKeyArn"])
 

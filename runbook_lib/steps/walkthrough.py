@@ -5,7 +5,7 @@ the changes it plans (shown first, applied by `apply` or an Apply button, logged
 what it produced. With apply false (a dry run) every step still plans: where its input would come
 from a change an earlier step only planned, it plans against what that change will produce and
 says so; where nothing will produce it, it says which step does, in one line, without failing.
-Nothing here knows whether it talks to AWS or to the sandbox. Step 3, the copy in one job or in two
+Nothing here knows whether it talks to AWS or to the sandbox. Step 04, the copy in one job or in two
 hops, is in copying.py.
 """
 
@@ -80,7 +80,7 @@ def _deny_blocks(
     return StepFailed(run.step, f"[{check_id}] statement {labels} of {what} denies account {account}", fix)
 
 
-# ----- step 0 --------------------------------------------------------------------------------------
+# ----- step 00 -------------------------------------------------------------------------------------
 
 
 def prerequisites(run: Run) -> list[Change]:
@@ -191,7 +191,7 @@ def _vault_key(run: Run, side: str) -> keys.KeyInfo:
         ) from None
 
 
-# ----- step 1 --------------------------------------------------------------------------------------
+# ----- step 01 -------------------------------------------------------------------------------------
 
 
 def _missing_vault(run: Run, side: str) -> str:
@@ -256,11 +256,11 @@ def wait_for_backup(run: Run, progress: jobs.Progress | None = None, delay: int 
     return wait_for(run, "backup", progress, delay)
 
 
-# ----- steps 1c and 4: which key encrypts a recovery point ----------------------------------------
+# ----- steps 02 and 05: which key encrypts a recovery point --------------------------------------
 
 
 def verify_source_key(run: Run) -> dict[str, Any]:
-    """Step 1c: the snapshot is encrypted with the volume's key, not the source vault's."""
+    """Step 02: the snapshot is encrypted with the volume's key, not the source vault's."""
     point = source_recovery_point(run)
     if point is None:
         if run.dry_run:
@@ -289,7 +289,7 @@ def verify_source_key(run: Run) -> dict[str, Any]:
     return found
 
 
-# ----- step 2 --------------------------------------------------------------------------------------
+# ----- step 03 -------------------------------------------------------------------------------------
 
 
 def hop_key(run: Run) -> keys.KeyInfo:
@@ -364,7 +364,7 @@ def _share_key(run: Run, key_arn: str, alias: str, side: str) -> Change:
     return change
 
 
-# ----- step 4 --------------------------------------------------------------------------------------
+# ----- step 05 -------------------------------------------------------------------------------------
 
 
 def copy_job_encryption(run: Run, point: str) -> dict[str, Any]:
@@ -397,7 +397,7 @@ def copy_job_encryption(run: Run, point: str) -> dict[str, Any]:
 
 
 def verify_target_key(run: Run) -> dict[str, Any]:
-    """Step 4: the copy and its snapshot are encrypted with the destination vault's key.
+    """Step 05: the copy and its snapshot are encrypted with the destination vault's key.
 
     The proof is the copy itself (its recovery point and snapshot, as the destination account describes them).
     The copy job's DestinationEncryptionKeyArn, where AWS gives it, is shown beside it; a copy job that names
@@ -485,7 +485,7 @@ def wait_for_backups(run: Run, progress: jobs.Progress | None = None, delay: int
 
 
 def verify_source_keys(run: Run) -> dict[str, Any]:
-    """Step 1c on the selection: for a fleet, how many recovery points are encrypted with their volume's key."""
+    """Step 02 on the selection: for a fleet, how many recovery points are encrypted with their volume's key."""
     if not run.is_fleet:
         return verify_source_key(run)
     return _verified(fleet.verify_source_keys(run), "source_key_alias")
@@ -510,7 +510,7 @@ def wait_for_copies(run: Run, progress: jobs.Progress | None = None, delay: int 
 
 
 def verify_target_keys(run: Run) -> dict[str, Any]:
-    """Step 4 on the selection: for a fleet, how many copies are encrypted with the destination vault's key."""
+    """Step 05 on the selection: for a fleet, how many copies are encrypted with the destination vault's key."""
     if not run.is_fleet:
         return verify_target_key(run)
     return _verified(fleet.verify_target_keys(run), "destination_key_alias")

@@ -1,0 +1,32 @@
+"""One numbering of the steps, 00 to 09, wherever a person reads one: notebooks, library, docs, README."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# "step 2", "Step 1c", "steps 1, 3": a step numbered other than by its two digits.
+OTHER_NUMBERING = re.compile(r"\b[Ss]teps? (?!0\d\b)\d{1,2}[a-c]?\b")
+READ = [
+    *sorted((ROOT / "notebooks").glob("*.ipynb")),
+    *sorted((ROOT / "runbook_lib").rglob("*.py")),
+    *sorted((ROOT / "docs").rglob("*.md")),
+    ROOT / "README.md",
+]
+
+
+def test_every_step_is_numbered_00_to_09():
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()[:120]}"
+        for path in READ
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if OTHER_NUMBERING.search(line)
+    ]
+    assert found == []
+
+
+def test_the_check_finds_the_old_numbering():
+    assert OTHER_NUMBERING.search("# Step 1c: which key encrypts the backup?")
+    assert OTHER_NUMBERING.search("That is why step 2 shares the volume's key")
+    assert not OTHER_NUMBERING.search("step 03 shares the key; steps 02 and 05 verify")
