@@ -238,6 +238,7 @@ def _planned_then_confirmed(
     from .aws import world as worlds
     from .core.runstate import RunState
 
+    print("Not the local sandbox: the run plans first, as a dry run; nothing changes until you confirm.")
     planned = runner.run(dataclasses.replace(values, apply=False), args.parameters, args.out, steps, forks)
     if planned.code != 0 or planned.folder is None:
         return planned
@@ -463,7 +464,8 @@ def _permissions(args: argparse.Namespace) -> int:
     for path in written:
         policy = json.loads(path.read_text())
         actions = {a for statement in policy["Statement"] for a in statement["Action"]}
-        print(f"{path}: {len(actions)} actions in {len(policy['Statement'])} statements")
+        count = len(policy["Statement"])
+        print(f"{path}: {len(actions)} actions in {count} statement{'' if count == 1 else 's'}")
     for note in notes:
         print(f"note: {note}")
     return 0

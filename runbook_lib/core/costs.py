@@ -344,7 +344,7 @@ def summary_lines(state: Mapping[str, Any], values: Parameters, steps: Iterable[
             if row.removed_by_cleanup is not None
             else f"; {row.lives}"
         )
-        where = "" if row.region == ANY_REGION else f", {row.region}"
+        where = "" if row.region == ANY_REGION or row.region in row.what else f", {row.region}"
         lines.append(f"  - {row.what}{where}: {quantity(row)}, {estimate_text(row)}{lives}{removed}")
     lines.append(f"  {total_line(rows)}")
     lines.append("  Each price with its source and the date it was read: report.html (section costs)")

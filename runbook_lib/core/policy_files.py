@@ -502,8 +502,8 @@ def write(
 
 
 # The accounts and resource key the README's table is drawn for: the sandbox's parameters, as a reader's would be.
-EXAMPLE_ACCOUNTS = {"source": "111111111111", "destination": "222222222222", "management": "333333333333"}
-EXAMPLE_KEY = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+EXAMPLE_ACCOUNTS = {"source": "222222222222", "destination": "333333333333", "management": "111111111111"}
+EXAMPLE_KEY = "arn:aws:kms:us-east-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 def readme_table(values: Parameters) -> str:

@@ -45,9 +45,9 @@ class Price:
         if self.status == READ:
             text += f", read {self.read}"
         elif self.status == SECONDARY and self.seen_in is not None:
-            text += f" (its stored copy did not show the figure); read {self.read} in {_cite(self.seen_in, links)}"
+            text += f" (its figures are drawn by script); read {self.read} in {_cite(self.seen_in, links)}"
         else:
-            text += "; assumed: no stored source showed the figure"
+            text += "; assumed: the best-known figure, not read from a source (check it on the AWS page)"
         return text + (f". Note: {self.note}" if self.note else "")
 
 

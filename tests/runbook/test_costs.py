@@ -204,7 +204,7 @@ def test_every_price_says_where_it_was_read():
             if found["status"] == prices.SECONDARY:
                 assert found["seen_in"] in sources, (entry["key"], region)
     lines = cost_rows.sources(walkthrough_rows())
-    assert any("assumed: no stored source showed the figure" in line for line in lines)
+    assert any("assumed: the best-known figure, not read from a source" in line for line in lines)
     assert any("read 2026-12-07" in line for line in lines)
 
 

@@ -146,7 +146,8 @@ def test_yes_confirms_a_batch_run_once_it_has_shown_who_and_where(unmarked, else
         env=elsewhere,
     )
     assert again.returncode == 0, again.stderr
-    assert "Nothing needed changing." in again.stdout and "Not the local sandbox" not in again.stdout
+    assert "Nothing needed changing." in again.stdout
+    assert "Confirmed by --yes." not in again.stdout, "nothing planned: nothing to confirm"
 
     before = unmarked.state()
     stale = {**elsewhere, guard.CONFIRMED_ENV: ",".join(ACCOUNTS)}  # left in the shell: the command asks anyway
