@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from . import arns, permissions, resource_types
-from .params import KEY_ARN, Parameters
+from .param_values import KEY_ARN
+from .params import Parameters
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..aws import vaults
 from ..aws.context import Run, resource_arn, selection
-from ..core import arns, params
+from ..core import arns, param_values
 from ..core.changes import Change, policy_diff
 from ..core.errors import StepFailed
 from ..core.steps import AUTOMATE
@@ -166,7 +166,7 @@ def owner_tags(run: Run) -> dict[str, str]:
     """The tags that name the run folder whose step 09 made (or took over) a plan, a rule or a topic: its ID,
     and its path as a tag value may hold it (a character AWS refuses in one becomes _, the end of a long one
     is kept)."""
-    folder = "".join(c if params.tag_character_allowed(c) else "_" for c in str(run.state.directory.resolve()))
+    folder = "".join(c if param_values.tag_character_allowed(c) else "_" for c in str(run.state.directory.resolve()))
     return {OWNER_TAG: run.state.run_id(), FOLDER_TAG: folder if len(folder) <= 256 else f"...{folder[-253:]}"}
 
 

@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 
 from ..aws import clients, clusters, context, keys
 from ..aws.context import Run
-from ..core import params, resource_types
+from ..core import param_values, params, resource_types
 from ..core.errors import ParameterError, StepFailed, quoted
 from ..core.params import Parameters
 from ..core.steps import (
@@ -133,7 +133,7 @@ def resource(run: Run) -> None:
         if clusters.is_cluster(found[0]):
             _cluster("resource_name", run, found[0])
         return
-    arn = params.RESOURCE_ARN.match(run.resource_arn)
+    arn = param_values.RESOURCE_ARN.match(run.resource_arn)
     if arn is None:  # validate refuses it first; kept for values built by hand
         raise ParameterError(
             "resource_arn", f"got {quoted(run.resource_arn)}; allowed: {params.BY_NAME['resource_arn'].allowed}"

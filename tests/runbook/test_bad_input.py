@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from runbook_lib import cli
-from runbook_lib.core import params
+from runbook_lib.core import param_values, params
 from runbook_lib.core.errors import ParameterError
 from runbook_lib.runner import ALL_STEPS, DEFAULT_STEPS
 from runbook_lib.steps.walkthrough import Run, prerequisites
@@ -368,7 +368,7 @@ def test_good_parameters_pass_the_preflight_of_every_step(walkthrough, tmp_path,
     ids=["letters-of-any-script", "longest", "empty-value", "fifty"],
 )
 def test_tags_aws_backup_takes_are_taken(tag_set):
-    assert params.tags_problem(tag_set) == ""
+    assert param_values.tags_problem(tag_set) == ""
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from parliament import analyze_policy_string
 from policy_sentry.querying import actions as iam_actions
 from policy_sentry.querying import arns as iam_arns
 
-from runbook_lib.core import arns, params, permissions, policy_files
+from runbook_lib.core import arns, param_files, params, permissions, policy_files
 from runbook_lib.sandbox import process
 from runbook_lib.sandbox.accounts import MANAGEMENT, SOURCE, TARGET
 from runbook_lib.steps import automation
@@ -47,12 +47,12 @@ WILDCARDS = re.compile(
 
 
 def sandbox_values(**changes: Any) -> params.Parameters:
-    return params.validate({**params.read(SANDBOX_PARAMETERS), **changes}, check_profiles=False)
+    return params.validate({**param_files.read(SANDBOX_PARAMETERS), **changes}, check_profiles=False)
 
 
 VARIANTS: dict[str, Callable[[], params.Parameters]] = {
     "sandbox": sandbox_values,
-    "fleet": lambda: params.validate(params.read(ROOT / "parameters" / "fleet.yaml"), check_profiles=False),
+    "fleet": lambda: params.validate(param_files.read(ROOT / "parameters" / "fleet.yaml"), check_profiles=False),
     "rds-two-hops": lambda: sandbox_values(
         resource_name="",
         resource_arn=f"arn:aws:rds:us-east-1:{SOURCE.account_id}:db:walkthrough-db",
