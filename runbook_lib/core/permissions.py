@@ -83,6 +83,17 @@ PLAN_ACTIONS = (
     "backup:DeleteBackupSelection",
 )
 
+# What acts on a backup vault by its name (the policy files and the sandbox's identity policies scope them to it).
+VAULT_ACTIONS = (
+    "backup:DescribeBackupVault",
+    "backup:ListRecoveryPointsByBackupVault",
+    "backup:CreateBackupVault",
+    "backup:DeleteBackupVault",
+    "backup:GetBackupVaultAccessPolicy",
+    "backup:PutBackupVaultAccessPolicy",
+    "backup:DeleteBackupVaultAccessPolicy",
+)
+
 # Before a run's first change the guard reads who each profile is (core/guard.py, aws/world.py): the account
 # (sts:GetCallerIdentity, which needs no permission) and, on real accounts, its alias, where readable.
 GUARD = "guard"

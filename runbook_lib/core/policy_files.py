@@ -74,18 +74,7 @@ ACTION_KINDS: dict[str, tuple[str, ...]] = {
         ),
         NONE,
     ),
-    **dict.fromkeys(
-        (
-            "backup:DescribeBackupVault",
-            "backup:ListRecoveryPointsByBackupVault",
-            "backup:CreateBackupVault",
-            "backup:DeleteBackupVault",
-            "backup:GetBackupVaultAccessPolicy",
-            "backup:PutBackupVaultAccessPolicy",
-            "backup:DeleteBackupVaultAccessPolicy",
-        ),
-        ("vaults",),
-    ),
+    **dict.fromkeys(permissions.VAULT_ACTIONS, ("vaults",)),
     "backup:StartBackupJob": ("backup-vault",),
     **dict.fromkeys(
         (

@@ -278,19 +278,7 @@ def _rule(member: str) -> Resources:
 
 
 REQUIRED_RESOURCES: dict[str, Resources] = {
-    **dict.fromkeys(
-        (
-            "backup:DescribeBackupVault",
-            "backup:ListRecoveryPointsByBackupVault",
-            "backup:CreateBackupVault",
-            "backup:DeleteBackupVault",
-            "backup:GetBackupVaultAccessPolicy",
-            "backup:PutBackupVaultAccessPolicy",
-            "backup:DeleteBackupVaultAccessPolicy",
-            "backup:StartBackupJob",
-        ),
-        _vault,
-    ),
+    **dict.fromkeys((*permissions.VAULT_ACTIONS, "backup:StartBackupJob"), _vault),
     **dict.fromkeys(
         (
             "backup:DescribeRecoveryPoint",
