@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core import steps as step_names
+
 # When a check must pass at the latest: before the backup is started, before the copy is, or before the
 # restore drill restores the copy (step 08).
 BEFORE_BACKUP, BEFORE_COPY, BEFORE_RESTORE = "backup", "copy", "restore"
@@ -228,8 +230,7 @@ FAILURES: tuple[KnownFailure, ...] = (
             "role out",
             "`runbook fix ... restore-key-usable` plans removing the Deny (it names only the restore role); or "
             "restore with another role (`restore_role_name`)",
-            steps="00_prerequisites,01_create_backup,02_verify_source_key,03_share_source_key,04_copy_to_target,"
-            "05_verify_target_key,08_restore_drill",
+            steps=",".join((*step_names.DEFAULT, step_names.RESTORE_DRILL)),
         ),
     ),
 )
