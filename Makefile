@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 # An editable install leaves the library without bytecode; where PYTHONDONTWRITEBYTECODE is set, every
 # process (each command, kernel and sandbox the tests start) would compile it again.
 bytecode: $(VENV)/.installed
-	@$(BIN)/python -m compileall -q runbook_lib tests benchmarks
+	@$(BIN)/python -m compileall -q runbook_lib tests benchmarks tools
 
 # The whole walkthrough, headless, on a fresh sandbox that is stopped whatever happens.
 # KEEP_SANDBOX=1 leaves the demo's sandbox running (with what the run made) for the steps after it.
@@ -46,8 +46,8 @@ chromium:
 # Lint and format, then the type check beside the tests (which leave a third of the two cores idle,
 # waiting on jobs and kernels); each test process starts its own sandbox. Fails if either fails.
 test: bytecode chromium
-	$(BIN)/ruff check runbook_lib tests benchmarks
-	$(BIN)/ruff format --check runbook_lib tests benchmarks
+	$(BIN)/ruff check runbook_lib tests benchmarks tools
+	$(BIN)/ruff format --check runbook_lib tests benchmarks tools
 	@types=$$(mktemp); $(BIN)/python -m mypy > $$types 2>&1 & checking=$$!; \
 	$(BIN)/python -m pytest -n 4 --dist load --maxschedchunk 1 --durations=10; tests=$$?; \
 	wait $$checking; typed=$$?; echo "$(BIN)/python -m mypy"; cat $$types; rm -f $$types; \

@@ -8,7 +8,7 @@ notebook 06, the trainer files and docs/troubleshooting.md all read this table; 
 of them has an entry without a record here, or the other way round.
 
 Adding a failure: a record here, its check (`@check(ID)` in checks.py), its rule in the sandbox
-(sandbox/backup/copy_rules.py), and `python -m runbook_lib.docs` to write the guide and trainer file.
+(sandbox/backup/copy_rules.py), and `python -m tools.docs` to write the guide and trainer file.
 """
 
 from __future__ import annotations

@@ -69,7 +69,6 @@ def test_every_module_sits_in_a_layer():
         "runbook_lib.kernels",
         "runbook_lib.kernel_forks",
         "runbook_lib.report",
-        "runbook_lib.docs",
     }
     assert top_level == app
 
@@ -125,3 +124,10 @@ def test_no_import_cycle_anywhere():
 def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) == []
+
+
+def test_only_the_command_line_reaches_the_sandbox():
+    """The library talks to the sandbox as to AWS, through profiles; only `runbook sandbox ...` starts and
+    drives it (the repository's tools, outside the library, may read its tables)."""
+    reaching = sorted(m for m in GRAPH if layer(m) != SANDBOX and any(layer(i) == SANDBOX for i in GRAPH[m]))
+    assert reaching == ["runbook_lib.cli"]

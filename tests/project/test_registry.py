@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from runbook_lib import cli, docs
+from runbook_lib import cli
 from runbook_lib.sandbox.backup import copy_rules, restore_rules
 from runbook_lib.sandbox.catalog import AT_SCALE, STORIES
 from runbook_lib.sandbox.scenarios import SCENARIOS
 from runbook_lib.troubleshooting import checks, fixes, registry
+from tools import docs
 
 ROOT = Path(__file__).resolve().parents[2]
 # What a sandbox template's placeholders stand for in a message AWS would send.
@@ -118,7 +119,7 @@ def test_every_lesson_names_a_scenario_and_every_failing_scenario_has_a_lesson()
 
 def test_trainer_files_and_the_guide_are_written_from_the_registry():
     """docs.stale() also names a trainer file that no lesson makes."""
-    assert docs.stale() == [], "run: python -m runbook_lib.docs"
+    assert docs.stale() == [], "run: python -m tools.docs"
     files = sorted(p.name for p in (ROOT / "parameters" / "troubleshooting").glob("*.yaml"))
     assert files == sorted(registry.trainer_file(f) for f in registry.LESSONS)
     guide = (ROOT / "docs" / "troubleshooting.md").read_text()

@@ -1,9 +1,10 @@
-"""Write the pages derived from code: the README's IAM policies, parameters and resource types, the
-trainer guide's table of known failures, and the trainers' parameter files.
+"""Write the repository's pages derived from code: the README's IAM policies, parameters, resource types and
+sandbox simplifications, the trainers' guide of known failures, and the trainers' parameter files.
 
-Run `python -m runbook_lib.docs` after changing permissions.py, params.py, the capability table
-(data/resource_types.json) or the registry of known failures; a test fails while a page and its
-source disagree (`stale()` names the page).
+A tool of the repository, not of the library: it reads the sandbox's rules table too, which the library
+reaches only through AWS profiles. Run `python -m tools.docs` after changing permissions.py, params.py, the
+capability table (data/resource_types.json), the sandbox's rules.json or the registry of known failures; a
+test fails while a page and its source disagree (`stale()` names the page).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from .core import params, policy_files, resource_types
-from .sandbox import rules as sandbox_rules
-from .troubleshooting import registry
+from runbook_lib.core import params, policy_files, resource_types
+from runbook_lib.sandbox import rules as sandbox_rules
+from runbook_lib.troubleshooting import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -73,7 +74,7 @@ def trainer_text(failure: registry.KnownFailure) -> str:
     values = {"sandbox_scenario": lesson.scenario, "force_copy": True, **lesson.overlay}
     return (
         f"# Failure {lesson.number}, {failure.id}: {lesson.story}\n"
-        f"# Generated from the registry of known failures (python -m runbook_lib.docs). Over the sandbox's file:\n"
+        f"# Generated from the registry of known failures (python -m tools.docs). Over the sandbox's file:\n"
         f"#   runbook sandbox reset --scenario {lesson.scenario}\n"
         f"#   runbook run parameters/sandbox.yaml parameters/troubleshooting/{name}"
         + (f" --steps {lesson.steps}\n" if lesson.steps else "\n")
