@@ -1,4 +1,6 @@
-# Each target creates .venv from nothing when it is missing (or when pyproject.toml changed).
+# Each target creates .venv from nothing when it is missing (or when a pyproject.toml changed): the runbook
+# with its dev extras, and the sandbox (sandbox/, its own distribution: installing the runbook alone
+# does not pull moto).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,16 +11,16 @@ LAB_ARGS ?=
 
 .PHONY: demo test stress lab benchmark clean bytecode chromium
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./sandbox
 	touch $@
 
 # An editable install leaves the library without bytecode; where PYTHONDONTWRITEBYTECODE is set, every
 # process (each command, kernel and sandbox the tests start) would compile it again.
 bytecode: $(VENV)/.installed
-	@$(BIN)/python -m compileall -q runbook_lib tests benchmarks tools
+	@$(BIN)/python -m compileall -q runbook_lib runbook_policy sandbox tests benchmarks tools
 
 # The whole walkthrough, headless, on a fresh sandbox that is stopped whatever happens.
 # KEEP_SANDBOX=1 leaves the demo's sandbox running (with what the run made) for the steps after it.
@@ -46,8 +48,8 @@ chromium:
 # Lint and format, then the type check beside the tests (which leave a third of the two cores idle,
 # waiting on jobs and kernels); each test process starts its own sandbox. Fails if either fails.
 test: bytecode chromium
-	$(BIN)/ruff check runbook_lib tests benchmarks tools
-	$(BIN)/ruff format --check runbook_lib tests benchmarks tools
+	$(BIN)/ruff check runbook_lib runbook_policy sandbox tests benchmarks tools
+	$(BIN)/ruff format --check runbook_lib runbook_policy sandbox tests benchmarks tools
 	@types=$$(mktemp); $(BIN)/python -m mypy > $$types 2>&1 & checking=$$!; \
 	$(BIN)/python -m pytest -n 4 --dist load --maxschedchunk 1 --durations=10; tests=$$?; \
 	wait $$checking; typed=$$?; echo "$(BIN)/python -m mypy"; cat $$types; rm -f $$types; \
@@ -67,11 +69,11 @@ lab: bytecode
 	$(BIN)/jupyter lab notebooks/ $$(test "$$(id -u)" -eq 0 && echo --allow-root) $(LAB_ARGS)
 
 benchmark: bytecode
-	$(BIN)/python benchmarks/sandbox_start.py
+	$(BIN)/python sandbox/benchmarks/sandbox_start.py
 	$(BIN)/python benchmarks/cli_speed.py
 	$(BIN)/python benchmarks/aws_calls.py
 	$(BIN)/python benchmarks/run_speed.py
-	$(BIN)/python benchmarks/sandbox_calls.py
+	$(BIN)/python sandbox/benchmarks/sandbox_calls.py
 
 clean:
 	rm -rf $(VENV) .sandbox runs *.egg-info

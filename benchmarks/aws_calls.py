@@ -23,7 +23,7 @@ from pathlib import Path
 
 from runbook_lib.aws import clients
 from runbook_lib.core.steps import CALL_BUDGET
-from runbook_lib.sandbox import process
+from runbook_sandbox import process
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNBOOK = str(Path(sys.executable).parent / "runbook")

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from runbook_lib.sandbox import process
+from runbook_sandbox import process
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNBOOK = str(Path(sys.executable).parent / "runbook")

@@ -33,7 +33,7 @@ TARGET_RATIO = 1.5
 def one_process(out: Path) -> None:
     """Every default step's code cells in this process, in the run folder, each step's variables set as
     the runner sets them for its kernel; raises on the first failing cell."""
-    # As runbook_lib.runner does: nbformat without jsonschema's IRI check (a grammar compiled at import).
+    # As runbook_lib.app.runner does: nbformat without jsonschema's IRI check (a grammar compiled at import).
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     import papermill
     from IPython.core.interactiveshell import InteractiveShell
@@ -94,7 +94,7 @@ class Figures:
 
 
 def main(rounds: int = 3) -> None:
-    from runbook_lib.sandbox import process
+    from runbook_sandbox import process
 
     compileall.compile_dir(ROOT / "runbook_lib", quiet=1)
     load = os.getloadavg()[0]

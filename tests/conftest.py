@@ -1,39 +1,18 @@
-"""One sandbox server per test process; every test starts from a fresh scenario."""
+"""The runbook's tests: the sandbox's fixtures (runbook_sandbox.testing, loaded as a plugin by pyproject.toml) give one
+sandbox server per test process, and every test a fresh scenario; here, what the runbook adds."""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from runbook_lib.aws import clients, facts
-from runbook_lib.sandbox import process
-from runbook_lib.sandbox.accounts import SOURCE_REGION, TARGET_REGION
 
-# As runbook_lib.runner does: nbformat without jsonschema's IRI check, which compiles a grammar at import (2.5 s).
+# As runbook_lib.app.runner does: nbformat without jsonschema's IRI check, which compiles a grammar at import (2.5 s).
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[process.Sandbox]:
-    folder = tmp_path_factory.mktemp("sandbox")
-    running, _ = process.start(folder)
-    saved = {k: os.environ.get(k) for k in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE")}
-    overriding = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY", "AWS_SECRET", "AWS_SESSION")
-    for name in [k for k in os.environ if k.startswith(overriding)]:
-        del os.environ[name]
-    os.environ.pop("AWS_PROFILE", None)
-    os.environ.update(running.environment())
-    yield running
-    process.stop(folder)
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 @pytest.fixture(autouse=True)
@@ -42,42 +21,6 @@ def no_facts_between_tests() -> Iterator[None]:
     so that the next test, in another world, reads AWS."""
     yield
     facts.activate(None)
-
-
-@pytest.fixture
-def world(sandbox: process.Sandbox) -> process.Sandbox:
-    """The walkthrough scenario, fresh, with instant jobs, no faults, and AWS's guide's copy rules."""
-    sandbox.configure(job_seconds=0, throttle_rate=0, one_action_types=[])
-    sandbox.reset("walkthrough")
-    return sandbox
-
-
-class Accounts:
-    """Clients per sandbox profile, created through the profiles a user would use; one per
-    profile, service and Region for the test, with botocore's default retries."""
-
-    def __init__(self) -> None:
-        self._clients: dict[tuple[str, str, str | None], Any] = {}
-
-    def client(self, role: str, service: str, region: str | None = None):  # type: ignore[no-untyped-def]
-        key = (role, service, region)
-        if key not in self._clients:
-            self._clients[key] = clients.session(f"sandbox-{role}").create_client(service, region_name=region)
-        return self._clients[key]
-
-    def source(self, service: str, region: str = SOURCE_REGION):  # type: ignore[no-untyped-def]
-        return self.client("source", service, region)
-
-    def target(self, service: str, region: str = TARGET_REGION):  # type: ignore[no-untyped-def]
-        return self.client("target", service, region)
-
-    def management(self, service: str, region: str = SOURCE_REGION):  # type: ignore[no-untyped-def]
-        return self.client("management", service, region)
-
-
-@pytest.fixture
-def aws(world: process.Sandbox) -> Accounts:
-    return Accounts()
 
 
 @pytest.fixture
@@ -103,10 +46,10 @@ LONG_TESTS = {
     "tests/runbook/test_permission_files.py::test_a_policy_without_one_action": 10,
     "tests/runbook/test_guard.py::test_yes_confirms_a_batch_run": 14,
     "tests/runbook/test_guard.py::test_at_a_terminal_a_run_shows_its_plan": 14,
-    "tests/sandbox/test_output_shapes.py::": 16,
+    "sandbox/tests/test_output_shapes.py::": 16,
     "tests/runbook/test_own_values.py::": 12,
     "tests/runbook/test_dry_run.py::test_runbook_run_with_apply_false": 55,
-    "tests/sandbox/test_aws_cli_walkthrough.py::": 32,
+    "sandbox/tests/test_aws_cli_walkthrough.py::": 32,
     "tests/runbook/test_notebooks.py::test_notebooks_pass_nbval": 26,
     "tests/runbook/test_job_resume.py::test_a_job_slower_than_max_wait_minutes": 24,
     "tests/runbook/test_reruns.py::test_a_wait_ends_at_max_wait_minutes": 36,
@@ -121,11 +64,11 @@ LONG_TESTS = {
     "tests/runbook/test_hostile_runs.py::test_a_step_that_hangs": 20,
     "tests/runbook/test_step_kernels.py::test_each_step_runs_in_a_fresh_kernel": 20,
     "tests/runbook/test_hostile_runs.py::test_ctrl_c_during_the_copy": 20,
-    "tests/sandbox/test_lifecycle.py::test_start_status_reset_stop": 17,
+    "sandbox/tests/test_lifecycle.py::test_start_status_reset_stop": 17,
     "tests/runbook/test_troubleshooting_cli.py::test_diagnose_and_fix": 15,
     "tests/runbook/test_job_resume.py::test_throttled_while_waiting": 15,
     "tests/runbook/test_notebooks.py::test_a_notebook_runs_alone": 13,
-    "tests/sandbox/test_scale.py::test_10000_recovery_points_list_in_10_pages_of_1000": 10,
+    "sandbox/tests/test_scale.py::test_10000_recovery_points_list_in_10_pages_of_1000": 10,
     "tests/runbook/test_dry_run.py::test_run_all_with_apply_false_alone": 10,
     "tests/runbook/test_hostile_runs.py::test_a_wait_survives": 10,
     "tests/runbook/test_step_kernels.py::test_a_failing_step": 12,

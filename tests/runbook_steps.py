@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 import yaml
 
-from runbook_lib import cli, kernel_forks
+from runbook_lib.app import cli, kernel_forks
 from runbook_lib.core import params
 from runbook_lib.steps.walkthrough import (
     Run,

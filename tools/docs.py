@@ -16,8 +16,8 @@ from pathlib import Path
 import yaml
 
 from runbook_lib.core import params, policy_files, resource_types
-from runbook_lib.sandbox import rules as sandbox_rules
 from runbook_lib.troubleshooting import registry
+from runbook_sandbox import rules as sandbox_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

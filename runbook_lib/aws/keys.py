@@ -14,7 +14,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core import arns, grants, iam_policy, policy_text
+from runbook_policy import iam_policy
+
+from ..core import arns, grants, policy_text
 from ..core.changes import Change, policy_diff
 from ..core.errors import StepFailed
 from . import clients, facts

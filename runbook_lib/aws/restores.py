@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..core import iam_policy
+from runbook_policy import iam_policy
+
 from . import clients
 
 RESTORE_ACTIONS = (

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from ..core import arns, iam_policy
+from runbook_policy import iam_policy
+
+from ..core import arns
 from ..core.changes import Change, NotMade
 from ..core.errors import StepFailed
 from . import clients

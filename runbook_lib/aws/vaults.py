@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..core import arns, grants, iam_policy
+from runbook_policy import iam_policy
+
+from ..core import arns, grants
 from ..core.changes import Change, FoundInPlace, policy_diff
 from ..core.errors import StepFailed
 from . import clients, facts

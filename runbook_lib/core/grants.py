@@ -15,8 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import iam_policy, policy_text
-from .iam_policy import Decision
+from runbook_policy import iam_policy
+from runbook_policy.iam_policy import Decision
+
+from . import policy_text
 
 
 @dataclass

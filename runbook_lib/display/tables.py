@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..core import iam_policy
+from runbook_policy import iam_policy
 
 # Cell colours of statuses: checks (pass, fail, unknown, skipped) and jobs and recovery points.
 STATUS_COLOURS = {

@@ -19,10 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from runbook_policy import iam_policy
+
 from ..aws import clients, facts, keys, vaults
 from ..aws.context import Run
 from ..aws.sharing import vaults_principal
-from ..core import grants, iam_policy
+from ..core import grants
 from ..core.changes import Change, policy_diff
 from ..core.errors import StepFailed
 from .reliance import Reliance, foreign_points, some

@@ -20,9 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from runbook_policy import iam_policy
+
 from ..aws import keys, restores, vaults
 from ..aws.context import RESTORE_ROLE_FIX, ROLE_FIX, Run
-from ..core import grants, iam_policy
+from ..core import grants
 from ..core.errors import StepFailed, quoted
 from ..core.resource_types import ResourceType
 from ..core.steps import ALL as ALL_STEPS

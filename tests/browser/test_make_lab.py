@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from runbook_lib.sandbox import process
+from runbook_sandbox import process
 from tests.browser.test_jupyterlab import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

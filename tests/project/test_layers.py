@@ -1,7 +1,10 @@
 """The folders show the layers: every import points downwards, and no module graph has a cycle.
 
-Imports are read with `ast` from every module of runbook_lib, those inside functions and under
-TYPE_CHECKING included, so a lazy import cannot hide a cycle or an upward reference.
+Three packages: runbook_policy (the IAM policy evaluator, at the bottom), runbook_lib (the runbook, in
+layers, its app on top) and runbook_sandbox (sandbox/, its own distribution, which may use the runbook's
+vocabulary in runbook_lib.core and the evaluator, nothing else). Imports are read with `ast` from every
+module, those inside functions and under TYPE_CHECKING included, so a lazy import cannot hide a cycle or
+an upward reference.
 """
 
 from __future__ import annotations
@@ -11,15 +14,22 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[2] / "runbook_lib"
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = {"runbook_policy": ROOT, "runbook_lib": ROOT, "runbook_sandbox": ROOT / "sandbox"}
 # Lowest first. A module may import its own layer and the layers below it.
-LAYERS = ("core", "aws", "troubleshooting", "steps", "display", "app")
+LAYERS = ("policy", "core", "aws", "troubleshooting", "steps", "display", "app")
 SANDBOX = "sandbox"
 
 
 def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    parts = path.with_suffix("").parts
+    parts = parts[next(i for i, part in enumerate(parts) if part in PACKAGES) :]
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def source(module: str) -> Path:
+    """Where a module's file (or package folder, without its suffix) would be."""
+    return PACKAGES[module.split(".")[0]] / module.replace(".", "/")
 
 
 def imports_of(path: Path) -> set[str]:
@@ -30,47 +40,51 @@ def imports_of(path: Path) -> set[str]:
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names if alias.name.startswith("runbook_lib"))
+            found.update(alias.name for alias in node.names if alias.name.split(".")[0] in PACKAGES)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[: len(package.split(".")) - node.level + 1]
                 target = ".".join(base + ([node.module] if node.module else []))
-            elif node.module and node.module.startswith("runbook_lib"):
+            elif node.module and node.module.split(".")[0] in PACKAGES:
                 target = node.module
             else:
                 continue
             for alias in node.names:
                 candidate = f"{target}.{alias.name}"
                 found.add(
-                    candidate
-                    if (PACKAGE.parent / (candidate.replace(".", "/") + ".py")).exists()
-                    or (PACKAGE.parent / candidate.replace(".", "/")).is_dir()
-                    else target
+                    candidate if source(candidate).with_suffix(".py").exists() or source(candidate).is_dir() else target
                 )
     found.discard(name)
     return found
 
 
-GRAPH = {module_name(path): imports_of(path) for path in sorted(PACKAGE.rglob("*.py"))}
+GRAPH = {
+    module_name(path): imports_of(path)
+    for package, parent in PACKAGES.items()
+    for path in sorted((parent / package).rglob("*.py"))
+}
 
 
 def layer(module: str) -> str:
     parts = module.split(".")
-    if len(parts) > 1 and parts[1] in (*LAYERS, SANDBOX):
-        return parts[1]
-    return "app"
+    if parts[0] == "runbook_policy":
+        return "policy"
+    if parts[0] == "runbook_sandbox":
+        return SANDBOX
+    return parts[1] if len(parts) > 1 else "core"
 
 
 def test_every_module_sits_in_a_layer():
-    top_level = {m for m in GRAPH if m.count(".") == 1 and layer(m) == "app"}
-    app = {
-        "runbook_lib.cli",
-        "runbook_lib.runner",
-        "runbook_lib.kernels",
-        "runbook_lib.kernel_forks",
-        "runbook_lib.report",
+    """No module of the runbook sits loose beside the layer folders: the app has its own."""
+    loose = {m for m in GRAPH if m.startswith("runbook_lib.") and layer(m) not in LAYERS}
+    assert not loose
+    assert {m for m in GRAPH if layer(m) == "app"} >= {
+        "runbook_lib.app.cli",
+        "runbook_lib.app.runner",
+        "runbook_lib.app.kernels",
+        "runbook_lib.app.kernel_forks",
+        "runbook_lib.app.report",
     }
-    assert top_level == app
 
 
 @pytest.mark.parametrize("module", sorted(m for m in GRAPH if layer(m) != SANDBOX))
@@ -84,9 +98,9 @@ def test_imports_point_downwards(module):
 
 @pytest.mark.parametrize("module", sorted(m for m in GRAPH if layer(m) == SANDBOX))
 def test_the_sandbox_imports_nothing_of_the_runbook_but_its_vocabulary(module):
-    """The sandbox plays AWS: it may share the policy evaluator (core), never the runbook's knowledge
-    of failures, checks or steps."""
-    foreign = sorted(i for i in GRAPH[module] if layer(i) not in (SANDBOX, "core"))
+    """The sandbox plays AWS: it may share the policy evaluator and the runbook's vocabulary (core), never
+    the runbook's knowledge of failures, checks or steps."""
+    foreign = sorted(i for i in GRAPH[module] if layer(i) not in (SANDBOX, "core", "policy"))
     assert not foreign, f"{module} imports {foreign}"
 
 
@@ -126,8 +140,9 @@ def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": set()}) == []
 
 
-def test_only_the_command_line_reaches_the_sandbox():
-    """The library talks to the sandbox as to AWS, through profiles; only `runbook sandbox ...` starts and
-    drives it (the repository's tools, outside the library, may read its tables)."""
+def test_the_runbook_imports_nothing_of_the_sandbox():
+    """The runbook talks to the sandbox as to AWS, through profiles; `runbook sandbox ...` is the sandbox's
+    own command line, which cli.py adds by name when the sandbox is installed (the repository's tools,
+    outside both, may read its tables)."""
     reaching = sorted(m for m in GRAPH if layer(m) != SANDBOX and any(layer(i) == SANDBOX for i in GRAPH[m]))
-    assert reaching == ["runbook_lib.cli"]
+    assert reaching == []

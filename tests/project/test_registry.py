@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from runbook_lib import cli
-from runbook_lib.sandbox.backup import copy_rules, restore_rules
-from runbook_lib.sandbox.catalog import AT_SCALE, STORIES
-from runbook_lib.sandbox.scenarios import SCENARIOS
+from runbook_lib.app import cli
 from runbook_lib.troubleshooting import checks, fixes, registry
+from runbook_sandbox.backup import copy_rules, restore_rules
+from runbook_sandbox.catalog import AT_SCALE, STORIES
+from runbook_sandbox.scenarios import SCENARIOS
 from tools import docs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,8 +101,9 @@ def test_every_scenario_of_the_catalog_has_a_builder_and_every_builder_a_catalog
 def test_listing_and_naming_scenarios_does_not_import_moto():
     """`runbook sandbox scenarios` and `runbook sandbox reset --scenario X` answer without moto (seconds)."""
     code = (
-        "import sys; from runbook_lib import cli; cli.main(['sandbox', 'scenarios']); "
-        "cli._scenario('walkthrough'); assert 'moto' not in sys.modules, sorted(sys.modules)"
+        "import sys; from runbook_lib.app import cli; cli.main(['sandbox', 'scenarios']); "
+        "from runbook_sandbox import commands; commands._scenario('walkthrough'); "
+        "assert 'moto' not in sys.modules, sorted(sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

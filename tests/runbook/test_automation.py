@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from runbook_lib.core.errors import StepFailed
-from runbook_lib.sandbox.accounts import SOURCE, TARGET
 from runbook_lib.steps import automation, cleanup, templates
 from runbook_lib.steps.walkthrough import Run
+from runbook_sandbox.accounts import SOURCE, TARGET
 from tests import runbook_steps
 from tests.runbook_steps import prepare
 

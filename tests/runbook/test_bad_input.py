@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from runbook_lib import cli
+from runbook_lib.app import cli
+from runbook_lib.app.runner import ALL_STEPS, DEFAULT_STEPS
 from runbook_lib.core import param_values, params
 from runbook_lib.core.errors import ParameterError
-from runbook_lib.runner import ALL_STEPS, DEFAULT_STEPS
 from runbook_lib.steps.walkthrough import Run, prerequisites
 from runbook_lib.troubleshooting import preflight
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import boto3
 
+from runbook_lib.app.runner import ALL_STEPS, DEFAULT_STEPS
 from runbook_lib.core import permissions
 from runbook_lib.core.steps import CALL_BUDGET
-from runbook_lib.runner import ALL_STEPS, DEFAULT_STEPS
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = Path(sys.executable).parent / "runbook"

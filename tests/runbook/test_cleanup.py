@@ -14,7 +14,7 @@ from runbook_lib.aws.keys import share_statements
 from runbook_lib.core import permissions
 from runbook_lib.display import console
 from runbook_lib.steps import cleanup
-from tests import walkthrough_steps as steps
+from runbook_sandbox.testing import walkthrough as steps
 from tests.runbook_steps import copy, notebook_outputs, parameter_file, prepare, runbook, values
 
 SOURCE_AT, TARGET_AT = "222222222222/us-east-1", "333333333333/eu-west-1"

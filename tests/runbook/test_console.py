@@ -9,7 +9,7 @@ import pytest
 
 from runbook_lib.display.console import CLEAR_LINE, TRANSIENT, messages_on_stdout
 
-log = logging.getLogger("runbook_lib.runner")
+log = logging.getLogger("runbook_lib.app.runner")
 
 
 class Terminal(io.StringIO):

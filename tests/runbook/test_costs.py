@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from runbook_lib import report, runner
+from runbook_lib.app import report, runner
 from runbook_lib.core import cost_facts, cost_rows, costs, params, prices
 from runbook_lib.core.steps import ALL, AUTOMATE, COPY_TO_TARGET, CREATE_BACKUP, DEFAULT, PREREQUISITES, RESTORE_DRILL
 from runbook_lib.display import plans
-from runbook_lib.sandbox.backup.records import BACKUP_SIZE_BYTES
 from runbook_lib.steps.walkthrough import Run, start_backup
+from runbook_sandbox.backup.records import BACKUP_SIZE_BYTES
 from tests.runbook.test_report import walkthrough_report
 from tests.runbook_steps import SANDBOX_PARAMETERS, values
 

@@ -12,9 +12,9 @@ import pytest
 from jupyter_client.manager import start_new_kernel
 from nbclient import NotebookClient
 
+from runbook_lib.app.runner import ALL_STEPS, DEFAULT_STEPS, notebook_path
 from runbook_lib.aws.context import Run
 from runbook_lib.core import params, permissions
-from runbook_lib.runner import ALL_STEPS, DEFAULT_STEPS, notebook_path
 from runbook_lib.troubleshooting import checks
 from tests.runbook_steps import command, notebook_outputs, parameter_file, runbook
 

@@ -25,9 +25,9 @@ from runbook_lib.aws import world as worlds
 from runbook_lib.core import guard
 from runbook_lib.core.steps import notebook_path
 from runbook_lib.display import plans
-from runbook_lib.sandbox import process
-from runbook_lib.sandbox.accounts import MANAGEMENT, SOURCE, TARGET
 from runbook_lib.steps.walkthrough import Run, prerequisites
+from runbook_sandbox import process
+from runbook_sandbox.accounts import MANAGEMENT, SOURCE, TARGET
 from tests.runbook_steps import RUNBOOK, SANDBOX_PARAMETERS, at_a_terminal
 
 ACCOUNTS = (SOURCE.account_id, TARGET.account_id, MANAGEMENT.account_id)

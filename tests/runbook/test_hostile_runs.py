@@ -12,12 +12,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from runbook_lib import runner
+from runbook_lib.app import runner
+from runbook_lib.app.runner import EXIT_INTERRUPTED
 from runbook_lib.aws import clients as aws
 from runbook_lib.aws import jobs
 from runbook_lib.aws.context import Run
 from runbook_lib.core.errors import StepFailed
-from runbook_lib.runner import EXIT_INTERRUPTED
 from runbook_lib.steps.walkthrough import prerequisites, start_backup
 from tests.runbook_steps import (
     RUNBOOK,

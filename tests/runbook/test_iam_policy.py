@@ -10,8 +10,8 @@ role are listed). A prediction never says Allow while a statement it cannot deci
 
 import pytest
 
-from runbook_lib.core import iam_policy
-from runbook_lib.core.iam_policy import ALLOW, DENY, IMPLICIT_DENY, UNDETERMINED, Principal, Request, decide, evaluate
+from runbook_policy import iam_policy
+from runbook_policy.iam_policy import ALLOW, DENY, IMPLICIT_DENY, UNDETERMINED, Principal, Request, decide, evaluate
 
 TARGET_ROLE = "arn:aws:iam::333333333333:role/aws-service-role/backup.amazonaws.com/AWSServiceRoleForBackup"
 TARGET = Principal("333333333333", TARGET_ROLE, org_id="o-abc")

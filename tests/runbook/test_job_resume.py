@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from runbook_lib.app.runner import EXIT_STILL_RUNNING
 from runbook_lib.aws import clients
 from runbook_lib.aws.context import Run
 from runbook_lib.core.errors import StepFailed, StillRunning
-from runbook_lib.runner import EXIT_STILL_RUNNING
 from runbook_lib.steps.walkthrough import (
     encryption_of,
     prerequisites,

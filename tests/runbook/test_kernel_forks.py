@@ -16,7 +16,7 @@ import psutil
 import pytest
 from jupyter_core.utils import run_sync
 
-from runbook_lib import kernel_forks, kernels, runner
+from runbook_lib.app import kernel_forks, kernels, runner
 from tests.runbook_steps import RUNBOOK, SANDBOX_PARAMETERS, fork_servers, is_kernel, kernels_left
 
 STEPS = ("00_prerequisites", "01_create_backup")

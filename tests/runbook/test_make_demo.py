@@ -12,7 +12,7 @@ from pathlib import Path
 
 import boto3
 
-from runbook_lib.sandbox import process
+from runbook_sandbox import process
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = Path(sys.executable).parent / "runbook"

@@ -1,13 +1,13 @@
-"""Each step's notebook declares the profile and Region of every account its step uses (permissions.py):
-papermill gives a notebook only what its parameters cell declares, and an undeclared profile would be the
-sandbox's default, on any account."""
+"""Each step's record lists (and so its notebook declares) the profile and Region of every account the step
+acts in (its record's actions): the runner gives a notebook only the parameters its record lists, and a
+profile left out would be the sandbox's default, on any account."""
 
 from __future__ import annotations
 
 import pytest
 
+from runbook_lib.app.runner import ALL_STEPS, declared_parameters
 from runbook_lib.aws import world
-from runbook_lib.runner import ALL_STEPS, declared_parameters
 
 OF_ACCOUNT = {
     world.SOURCE: {"source_profile", "source_region"},

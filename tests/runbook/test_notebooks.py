@@ -10,7 +10,7 @@ from pathlib import Path
 import papermill
 import yaml
 
-from runbook_lib.runner import notebook_path
+from runbook_lib.app.runner import notebook_path
 from tests.runbook_steps import copy, prepare
 from tests.runbook_steps import values as steps_values
 

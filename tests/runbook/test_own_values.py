@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runbook_lib.runner import ALL_STEPS
+from runbook_lib.app.runner import ALL_STEPS
 from runbook_lib.troubleshooting import registry
 from tests.runbook_steps import RUNBOOK, SANDBOX_PARAMETERS
 

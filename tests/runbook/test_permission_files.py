@@ -26,9 +26,9 @@ from policy_sentry.querying import actions as iam_actions
 from policy_sentry.querying import arns as iam_arns
 
 from runbook_lib.core import arns, param_files, params, permissions, policy_files
-from runbook_lib.sandbox import process
-from runbook_lib.sandbox.accounts import MANAGEMENT, SOURCE, TARGET
 from runbook_lib.steps import automation
+from runbook_sandbox import process
+from runbook_sandbox.accounts import MANAGEMENT, SOURCE, TARGET
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = Path(sys.executable).parent / "runbook"

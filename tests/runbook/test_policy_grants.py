@@ -10,9 +10,9 @@ from runbook_lib.aws.context import Run
 from runbook_lib.aws.keys import GRANT_ACTIONS, USE_ACTIONS
 from runbook_lib.core import policy_text
 from runbook_lib.core.errors import StepFailed
-from runbook_lib.sandbox.accounts import OUTSIDER, SOURCE, TARGET
 from runbook_lib.steps.walkthrough import prerequisites, share_source_key
 from runbook_lib.troubleshooting import checks, fixes
+from runbook_sandbox.accounts import OUTSIDER, SOURCE, TARGET
 from tests.runbook_steps import copy, prepare, values
 
 OUTSIDER_ROOT = OUTSIDER.root_arn

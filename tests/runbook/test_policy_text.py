@@ -7,7 +7,8 @@ import json
 import pytest
 
 from runbook_lib.aws import vaults
-from runbook_lib.core import arns, grants, iam_policy, policy_text
+from runbook_lib.core import arns, grants, policy_text
+from runbook_policy import iam_policy
 
 OWNER = {
     "Sid": "Owner",

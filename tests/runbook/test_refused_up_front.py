@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runbook_lib import cli
-from runbook_lib.sandbox.accounts import MANAGEMENT, SOURCE, TARGET
+from runbook_lib.app import cli
+from runbook_sandbox.accounts import MANAGEMENT, SOURCE, TARGET
 from tests.runbook_steps import SANDBOX_PARAMETERS, runbook
 
 SANDBOX = yaml.safe_load(SANDBOX_PARAMETERS.read_text())

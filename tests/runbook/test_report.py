@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from runbook_lib import report, runner
+from runbook_lib.app import report, runner
 from runbook_lib.core import params
 from runbook_lib.steps.walkthrough import Run, verify_target_key
 from runbook_lib.troubleshooting import checks

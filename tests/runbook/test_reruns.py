@@ -16,11 +16,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from runbook_lib import runner
+from runbook_lib.app import runner
 from runbook_lib.core import params, runstate
 from runbook_lib.core.errors import EXIT_STILL_RUNNING, EXIT_TERMINATED
-from runbook_lib.sandbox.accounts import SOURCE
 from runbook_lib.steps import results
+from runbook_sandbox.accounts import SOURCE
 from tests.runbook_steps import (
     command,
     fork_servers,

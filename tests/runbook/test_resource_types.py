@@ -17,12 +17,12 @@ from runbook_lib.core import params, resource_types
 from runbook_lib.core.errors import ParameterError, StepFailed
 from runbook_lib.core.params import Parameters
 from runbook_lib.core.steps import DEFAULT as DEFAULT_STEPS
-from runbook_lib.sandbox.accounts import SOURCE, SOURCE_REGION, TARGET
 from runbook_lib.steps.walkthrough import Run, verify_target_key
 from runbook_lib.troubleshooting import checks, preflight
+from runbook_sandbox.accounts import SOURCE, SOURCE_REGION, TARGET
+from runbook_sandbox.testing.walkthrough import database_arn
 from tests import runbook_steps
 from tests.runbook_steps import copy, prepare
-from tests.walkthrough_steps import database_arn
 
 EFS_ARN = f"arn:aws:elasticfilesystem:{SOURCE_REGION}:{TARGET.account_id}:file-system/fs-0123456789abcdef0"
 

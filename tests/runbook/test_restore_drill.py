@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from runbook_lib.aws import restores
-from runbook_lib.core import iam_policy
 from runbook_lib.core.errors import StepFailed
-from runbook_lib.sandbox.accounts import TARGET
 from runbook_lib.steps import cleanup, restore
 from runbook_lib.steps.walkthrough import Run
 from runbook_lib.troubleshooting import checks, diagnose, fixes, registry
+from runbook_policy import iam_policy
+from runbook_sandbox.accounts import TARGET
 from tests import runbook_steps
 from tests.runbook_steps import copy, prepare
 

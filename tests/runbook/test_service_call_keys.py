@@ -13,13 +13,13 @@ import pytest
 
 from runbook_lib.aws import keys
 from runbook_lib.aws.context import Run
-from runbook_lib.core import iam_policy
 from runbook_lib.core.errors import StepFailed
-from runbook_lib.sandbox.accounts import SOURCE, TARGET, TARGET_REGION
 from runbook_lib.steps.walkthrough import start_copy
 from runbook_lib.troubleshooting import checks
+from runbook_policy import iam_policy
+from runbook_sandbox.accounts import SOURCE, TARGET, TARGET_REGION
+from runbook_sandbox.testing.walkthrough import ROLE_ARN, TARGET_VAULT_ARN, add_key_statements
 from tests.runbook_steps import copy, prepare, values
-from tests.walkthrough_steps import ROLE_ARN, TARGET_VAULT_ARN, add_key_statements
 
 KEY = f"arn:aws:kms:us-east-1:{SOURCE.account_id}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 PRINCIPAL = keys.copy_principal(TARGET.account_id, TARGET_REGION, "o-abc")

@@ -17,11 +17,11 @@ import pytest
 
 from runbook_lib.aws import keys, vaults
 from runbook_lib.core.errors import StepFailed
-from runbook_lib.sandbox.accounts import SOURCE, TARGET
 from runbook_lib.steps import automation, unsharing
 from runbook_lib.steps.walkthrough import Run, share_source_key
 from runbook_lib.troubleshooting import checks
-from tests import walkthrough_steps as steps
+from runbook_sandbox.accounts import SOURCE, TARGET
+from runbook_sandbox.testing import walkthrough as steps
 from tests.runbook_steps import RUNBOOK, at_a_terminal, copy, parameter_file, prepare, values
 
 from .test_cleanup import clean as cleaned

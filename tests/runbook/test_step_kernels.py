@@ -16,7 +16,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
-from runbook_lib import kernel_forks, kernels, runner
+from runbook_lib.app import kernel_forks, kernels, runner
 from runbook_lib.aws import clients
 from tests.runbook_steps import RUNBOOK, SANDBOX_PARAMETERS, is_kernel, kernels_left
 

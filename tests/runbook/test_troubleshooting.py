@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from runbook_lib.core.errors import StepFailed
-from runbook_lib.sandbox.accounts import TARGET
 from runbook_lib.steps.walkthrough import (
     Run,
     prerequisites,
@@ -20,6 +19,7 @@ from runbook_lib.steps.walkthrough import (
     wait_for_second_hop,
 )
 from runbook_lib.troubleshooting import checks, diagnose, fixes, registry
+from runbook_sandbox.accounts import TARGET
 from tests import runbook_steps
 from tests.runbook_steps import copy, prepare
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runbook_lib import cli
+from runbook_lib.app import cli
 from runbook_lib.troubleshooting import registry
 from tests.runbook_steps import command, copy, prepare, values
 

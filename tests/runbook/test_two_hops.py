@@ -19,11 +19,11 @@ import yaml
 from runbook_lib.aws import clients
 from runbook_lib.core import permissions
 from runbook_lib.core.errors import StepFailed
-from runbook_lib.sandbox.accounts import TARGET
 from runbook_lib.steps import cleanup
 from runbook_lib.steps import walkthrough as rb
 from runbook_lib.steps.walkthrough import Run
 from runbook_lib.troubleshooting import checks
+from runbook_sandbox.accounts import TARGET
 from tests import runbook_steps
 from tests.runbook_steps import copy, prepare
 

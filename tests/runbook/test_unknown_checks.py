@@ -9,11 +9,11 @@ import pytest
 
 from runbook_lib.aws.context import Run
 from runbook_lib.core.errors import StepFailed
-from runbook_lib.sandbox.accounts import SOURCE, TARGET
 from runbook_lib.steps.walkthrough import start_copy
 from runbook_lib.troubleshooting import checks
+from runbook_sandbox.accounts import SOURCE, TARGET
+from runbook_sandbox.testing.walkthrough import add_key_statements
 from tests.runbook_steps import command, copy, parameter_file, prepare, values
-from tests.walkthrough_steps import add_key_statements
 
 DECRYPT_AND_GRANT = ["kms:Decrypt", "kms:CreateGrant"]
 UNDECIDABLE_DENIES = {

@@ -1,0 +1,1 @@
+"""The app: the command line, the runner of notebooks, their kernels and fork server, and the run's report."""

@@ -1,0 +1,1 @@
+"""The IAM policy evaluator the runbook and its sandbox share: one reading of key, vault and identity policies."""
