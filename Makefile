@@ -74,6 +74,7 @@ benchmark: bytecode
 	$(BIN)/python benchmarks/aws_calls.py
 	$(BIN)/python benchmarks/run_speed.py
 	$(BIN)/python sandbox/benchmarks/sandbox_calls.py
+	$(BIN)/python sandbox/benchmarks/http_server.py
 
 clean:
 	rm -rf $(VENV) .sandbox runs *.egg-info
