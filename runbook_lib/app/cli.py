@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import tempfile
+import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -220,20 +221,21 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _check_with(values: Parameters, steps: tuple[str, ...]) -> int:
-    from ..aws.context import Run
-    from ..core.steps import RESTORE_DRILL
+    from ..aws.context import Run, selection
+    from ..core.steps import BEFORE_RESTORE, record
     from ..troubleshooting import checks, preflight
 
     run = Run("check", values)
     preflight.check(run, ("resource",))
-    if run.is_fleet:  # the run's checks once, each resource's by outcome
+    if len(selection(run)) > 1:  # the run's checks once, each resource's by outcome
         from ..steps import fleet
 
         common, per = fleet.copy_findings(run, as_planned=False)
         findings = common + [finding for found in per.values() for finding in found]
         _print_table(fleet.checks_rows(run, (common, per)))
     else:
-        chosen = checks.BEFORE_COPY + (checks.BEFORE_RESTORE if RESTORE_DRILL in steps else ())
+        restores = any(BEFORE_RESTORE in record(step).check_phases for step in steps)
+        chosen = checks.BEFORE_COPY + (checks.BEFORE_RESTORE if restores else ())
         findings = checks.run_checks(run, chosen)
         _print_table([f.row() for f in findings])
     failed = checks.blocking(findings, run.strict_checks)
@@ -362,10 +364,26 @@ FILES_HELP = (
 )
 
 
+def steps_list() -> str:
+    """The steps, each with what it does (from its record), as `runbook run --help` ends."""
+    from ..core.steps import DEFAULT, STEPS
+
+    lines = ["steps, in the order a run takes them (* run without --steps):"]
+    for step in STEPS:
+        mark = "*" if step.name in DEFAULT else " "
+        lines += textwrap.wrap(step.does, 100, initial_indent=f"  {mark} {step.name}: ", subsequent_indent=" " * 6)
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runbook", description="Cross-account, cross-Region AWS Backup copy runbook.")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run the step notebooks headless with a parameter file")
+    run = commands.add_parser(
+        "run",
+        help="run the step notebooks headless with a parameter file",
+        epilog=steps_list(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("parameters", nargs="+", help=FILES_HELP)
     run.add_argument("--out", help="run folder (default runs/<timestamp>)")
     run.add_argument("--steps", help="comma-separated steps (default 00 to 05; add 07_cleanup to clean up)")

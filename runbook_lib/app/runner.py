@@ -1,11 +1,11 @@
 """`runbook run`: every step notebook in order, headless with papermill, into one run folder.
 
 The folder keeps the executed notebooks (the record of the run), state.json, changes.jsonl and
-report.html. Each notebook gets only the parameters it declares, and a fresh kernel of its own,
-started while the step before runs (kernels.py). On the first failure the run stops and says, in one
-line, which step failed, what failed and the fix. A step that outlives `step_timeout_minutes` is
-stopped; Ctrl-C stops the run. Either way report.html says what happened and the same command with
-the same --out resumes. One run at a time holds a run folder.
+report.html. Each notebook gets only the parameters its step's record lists (core/steps.py), and a
+fresh kernel of its own, started while the step before runs (kernels.py). On the first failure the
+run stops and says, in one line, which step failed, what failed and the fix. A step that outlives
+`step_timeout_minutes` is stopped; Ctrl-C stops the run. Either way report.html says what happened
+and the same command with the same --out resumes. One run at a time holds a run folder.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ from ..core.steps import (
     CLEANUP,
     DEFAULT,
     notebook_path,
+    record,
 )
 from ..display.console import TRANSIENT
 from ..steps import fleet, results
@@ -107,7 +108,15 @@ class StepOutcome:
 
 
 def declared_parameters(step: str) -> set[str]:
-    return set(papermill.inspect_notebook(str(notebook_path(step))))
+    """The parameters the step's record lists: its notebook's parameters cell declares the same (written from
+    the record by tools/notebook_cells.py; tests/project/test_step_records.py fails while they differ)."""
+    return set(record(step).parameters)
+
+
+def given_parameters(step: str, values: Parameters) -> dict[str, Any]:
+    """What papermill gives the step's notebook: the run's values of the parameters the step reads."""
+    declared = declared_parameters(step)
+    return {name: value for name, value in values.as_dict().items() if name in declared}
 
 
 def failure_line(step: str, error: PapermillExecutionError, record: Path) -> str:
@@ -330,7 +339,7 @@ def _run_held(
     failed = [o for o in outcomes if not o.ok]
     if not failed:
         log.info("%s", summary(folder, values.apply, steps, since=began, values=values))
-        failed_resources = fleet.failures_line(RunState(folder).load()) if values.is_fleet else ""
+        failed_resources = fleet.failures_line(RunState(folder).load())
         return (
             RunResult(EXIT_FAILED, [failed_resources], began=began) if failed_resources else RunResult(0, began=began)
         )
@@ -360,8 +369,7 @@ def _run_step(step: str, folder: Path, values: Parameters, step_kernels: kernels
     """One notebook in its own kernel (started while the step before ran), with the step's whole time
     bounded by step_timeout_minutes."""
     record = folder / f"{step}.ipynb"
-    declared = declared_parameters(step)
-    given = {k: v for k, v in values.as_dict().items() if k in declared}
+    given = given_parameters(step, values)
     timeout = values.step_timeout()
     budget = timeout * 60
     started = time.monotonic()

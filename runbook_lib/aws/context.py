@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..core import arns, guard, params
+from ..core import arns, guard, params, resource_kinds
 from ..core.changes import Change
 from ..core.errors import StepFailed
 from ..core.params import Parameters
@@ -15,7 +14,6 @@ from . import clients, clusters, facts, restores
 from . import world as worlds
 from .jobs import idempotency_token
 
-DB_IDENTIFIER = re.compile(r"\A[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)\Z")
 ROLE_FIX = "create the AWS Backup default role, or set iam_role_name to a role AWS Backup can assume"
 RESTORE_ROLE_FIX = (
     "create AWS Backup's default role in the destination account (the console makes it at the first restore), "
@@ -86,15 +84,16 @@ class Run(Parameters):
     def hop_vault_arn(self) -> str:
         return arns.backup_vault(self.account("source"), self.target_region, self.hop_vault)
 
-    def copies_in_two_hops(self) -> bool:
-        """Whether this run copies its resource in two hops: two_hop_types names its type (where AWS refuses
-        one copy job across account and Region for it; or the capability table says two hops and
-        one_action_types does not name it), the copy changes both, two_hops is true, and the run is not a
-        fleet's (a fleet copies in one job each). A DB cluster's type is its Engine (clusters.py)."""
-        if not self.two_hops or self.is_fleet or self.source_region == self.target_region:
+    def copies_in_two_hops(self, arn: str | None = None) -> bool:
+        """Whether this run copies the resource `arn` (without one: any resource of its selection) in two
+        hops: two_hop_types names its type (where AWS refuses one copy job across account and Region for it;
+        or the capability table says two hops and one_action_types does not name it), the copy changes both,
+        and two_hops is true. A DB cluster's type is its Engine (clusters.py)."""
+        if not self.two_hops or self.source_region == self.target_region:
             return False
-        row = clusters.type_of(self.source_profile, self.source_region, resource_arn(self))
-        if row is None or row.copies_in_one_action(self.one_action_types, self.two_hop_types):
+        chosen = [arn] if arn else selection(self)
+        rows = [clusters.type_of(self.source_profile, self.source_region, each) for each in chosen]
+        if not any(row and not row.copies_in_one_action(self.one_action_types, self.two_hop_types) for row in rows):
             return False
         return self.account("source") != self.account("target")
 
@@ -236,15 +235,25 @@ def volumes(run: Run, name: str, value: str) -> list[dict[str, Any]]:
     """The source account's EBS volumes in the source Region that match one filter (tag:Name,
     volume-id), read once per run: the resource lookup, the preflight and the checks share the read."""
 
+    return _filtered(run, resource_kinds.EBS, name, value)
+
+
+def _filtered(run: Run, kind: resource_kinds.ResourceKind, name: str, value: str) -> list[dict[str, Any]]:
+    """A kind's resources that match one filter of its lookup (BY_FILTER), read once per run; each is kept
+    by its identifier too, so that reading it by ARN later costs nothing."""
+    lookup = kind.lookup
+    assert lookup is not None
+    prefix = lookup.items.lower()
+
     def read() -> list[dict[str, Any]]:
-        ec2 = run.source("ec2")
-        pages = ec2.get_paginator("describe_volumes").paginate(Filters=[{"Name": name, "Values": [value]}])
-        found = [volume for page in pages for volume in page["Volumes"]]
-        for volume in found:
-            run._cache.setdefault(f"volumes:volume-id={volume['VolumeId']}", [volume])
+        client = run.source(lookup.service)
+        pages = client.get_paginator(lookup.operation).paginate(Filters=[{"Name": name, "Values": [value]}])
+        found = [item for page in pages for item in page[lookup.items]]
+        for item in found:
+            run._cache.setdefault(f"{prefix}:{lookup.id_parameter}={item[lookup.id_field]}", [item])
         return found
 
-    return run._once(f"volumes:{name}={value}", read)
+    return list(run._once(f"{prefix}:{name}={value}", read))
 
 
 # EC2 takes up to 200 values in one filter.
@@ -286,7 +295,7 @@ def selection(run: Run) -> list[str]:
     """The resources the run works on, as ARNs: resource_arn, or resource_name's one volume, or `resources`
     (ARNs as given, Name tags looked up together), or every EBS volume carrying all of `resource_tags`.
     The volumes are read in one paginated DescribeVolumes (per 200 names), however many they are."""
-    if not run.is_fleet:
+    if not run.resources and not run.resource_tags:
         return [resource_arn(run)]
 
     def read() -> list[str]:
@@ -326,7 +335,7 @@ def selection(run: Run) -> list[str]:
             raise StepFailed(
                 run.step, f"resources names volume {twice} twice (by its ARN and its Name tag)", "list it once"
             )
-        listed = [arn.rsplit("/", 1)[-1] for arn in run.resources if ":volume/" in arn]
+        listed = resource_kinds.EBS.identifiers_in(run.resources)
         volumes_by_id(run, [v for v in listed if f"volumes:volume-id={v}" not in run._cache])  # their keys
         return chosen
 
@@ -341,10 +350,8 @@ def fleet_row(run: Run, step: str, arn: str) -> dict[str, Any]:
 
 
 def focus(run: Run) -> str:
-    """The one resource troubleshooting looks at: the resource itself, or in a fleet the first whose row
-    failed (else the first selected)."""
-    if not run.is_fleet:
-        return resource_arn(run)
+    """The one resource troubleshooting looks at: the first of the selection whose row failed, else the first
+    selected (a run of one resource: that resource)."""
     state = run.state.load()
     for recorded in state.values():
         if isinstance(recorded, dict):
@@ -355,14 +362,17 @@ def focus(run: Run) -> str:
 
 
 def resource_arn(run: Run) -> str:
-    """The resource to back up: resource_arn, or the one resource named resource_name (see `named`).
-    A fleet has no one resource: its steps read `selection`."""
-    if run.is_fleet:
-        raise StepFailed(
-            run.step,
-            "this cell works on one resource, and the run selects many (resources or resource_tags)",
-            "use the step's fleet cells, or set resource_arn or resource_name",
-        )
+    """The resource of a run that selects one: resource_arn, or the one resource named resource_name (see
+    `named`), or the one resource `resources` or resource_tags select. A run of many has no one resource."""
+    if run.resources or run.resource_tags:
+        chosen = selection(run)
+        if len(chosen) != 1:
+            raise StepFailed(
+                run.step,
+                f"this cell works on one resource, and the run selects {len(chosen)} (resources or resource_tags)",
+                "use the step's cells on the selection, or set resource_arn or resource_name",
+            )
+        return chosen[0]
     if run.resource_arn:
         return run.resource_arn
     found = named(run)
@@ -371,64 +381,104 @@ def resource_arn(run: Run) -> str:
             run.step,
             f"{len(found)} EBS volumes are tagged Name={run.resource_name} in {run.source_region}"
             if found
-            else f"no EBS volume, RDS DB instance, DB cluster or EFS file system is named {run.resource_name} in "
-            f"{run.source_region}",
+            else f"no {resource_kinds.NAMED_NOUNS} is named {run.resource_name} in {run.source_region}",
             "set resource_arn to the resource's ARN",
         )
     return found[0]
 
 
 def named(run: Run) -> list[str]:
-    """The ARNs of the resources resource_name names: the EBS volumes whose Name tag it is; else the RDS DB
-    instance of that identifier; else the DB cluster (Aurora, Neptune, DocumentDB) of that identifier; else
-    the EFS file systems whose Name it is. Volumes are looked for first, so the walkthrough's lookup costs one
-    read; the others only when no volume carries the name."""
+    """The ARNs of the resources resource_name names, looked for kind by kind (resource_kinds.NAMED): the EBS
+    volumes whose Name tag it is; else the RDS DB instance of that identifier; else the DB cluster (Aurora,
+    Neptune, DocumentDB) of that identifier; else the EFS file systems whose Name it is. Volumes are looked for
+    first, so the walkthrough's lookup costs one read; the others only when no volume carries the name."""
     name = run.resource_name
-    found = volumes(run, "tag:Name", name)
-    if found:
-        return [arns.volume(run.account("source"), run.source_region, volume["VolumeId"]) for volume in found]
 
-    def others() -> list[str]:
-        rds = run.source("rds")
-        if DB_IDENTIFIER.match(name):  # RDS refuses to look up any other name
-            try:
-                return [rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]["DBInstanceArn"]]
-            except rds.exceptions.DBInstanceNotFoundFault:
-                pass
-        cluster = clusters.describe(run.source_profile, run.source_region, name)
-        if cluster is not None:
-            return [str(cluster["DBClusterArn"])]
-        return [system["FileSystemArn"] for system in file_systems(run) if system.get("Name") == name]
+    def read() -> list[str]:
+        for kind in resource_kinds.NAMED:
+            found = _by_name(run, kind, name)
+            if found:
+                return found
+        return []
 
-    return list(run._once(f"named:{name}", others))
+    return list(run._once(f"named:{name}", read))
+
+
+def _by_name(run: Run, kind: resource_kinds.ResourceKind, name: str) -> list[str]:
+    """The ARNs of the resources of a kind that resource_name names, as its lookup finds them."""
+    lookup = kind.lookup
+    if lookup is None or not kind.takes_name(name):  # e.g. RDS refuses to look up a name it cannot hold
+        return []
+    if lookup.by == resource_kinds.BY_FILTER:
+        found = _filtered(run, kind, lookup.name_parameter, name)
+    elif lookup.by == resource_kinds.BY_IDENTIFIER:
+        one = _by_identifier(run, kind, name)
+        found = [one] if one is not None else []
+    else:
+        found = [item for item in _listed(run, kind) if item.get(lookup.name_parameter) == name]
+    if not found:
+        return []
+    account = "" if lookup.arn_field else run.account("source")  # an ARN the answer holds needs no account
+    named = [kind.arn_of(item, account, run.source_region) for item in found]
+    for arn, item in zip(named, found, strict=True):
+        run._cache.setdefault(f"described:{arn}", item)  # what the preflight reads of it next costs nothing
+    return named
+
+
+def _by_identifier(run: Run, kind: resource_kinds.ResourceKind, identifier: str) -> dict[str, Any] | None:
+    """The resource of a kind its Describe call finds by this identifier (BY_IDENTIFIER), or None."""
+    lookup = kind.lookup
+    assert lookup is not None
+    if not kind.takes_name(identifier):
+        return None
+    client = run.source(lookup.service)
+    try:
+        found = getattr(client, lookup.operation)(**{lookup.id_parameter: identifier})[lookup.items]
+    except getattr(client.exceptions, lookup.not_found):
+        return None
+    if isinstance(found, Mapping):  # an answer that holds the one resource itself (DynamoDB's Table)
+        return dict(found)
+    return dict(found[0]) if found else None
+
+
+def _listed(run: Run, kind: resource_kinds.ResourceKind) -> list[dict[str, Any]]:
+    """Every resource of a kind in the source account and Region (BY_LISTING), read once per run (paginated)."""
+    lookup = kind.lookup
+    assert lookup is not None
+
+    def read() -> list[dict[str, Any]]:
+        pages = run.source(lookup.service).get_paginator(lookup.operation).paginate()
+        return [item for page in pages for item in page[lookup.items]]
+
+    return list(run._once(f"listed:{lookup.action}", read))
 
 
 def file_systems(run: Run) -> list[dict[str, Any]]:
     """The source account's EFS file systems in the source Region, read once per run (paginated)."""
+    return _listed(run, resource_kinds.EFS)
 
-    def read() -> list[dict[str, Any]]:
-        efs = run.source("efs")
-        return [
-            system for page in efs.get_paginator("describe_file_systems").paginate() for system in page["FileSystems"]
-        ]
 
-    return list(run._once("file-systems", read))
+def described(run: Run, arn: str) -> dict[str, Any] | None:
+    """The resource an ARN names as its kind's lookup describes it (resource_kinds.Lookup), or None when there
+    is none, or its kind is one the runbook does not look up."""
+    kind = resource_kinds.looked_up_as(arn)
+    lookup = kind.lookup if kind else None
+    if kind is None or lookup is None:
+        return None
+    if f"described:{arn}" in run._cache:
+        return dict(run._cache[f"described:{arn}"])
+    if lookup.by == resource_kinds.BY_FILTER:
+        found = _filtered(run, kind, lookup.id_parameter, kind.identifier(arn))
+        return found[0] if found else None
+    if lookup.by == resource_kinds.BY_IDENTIFIER:
+        return _by_identifier(run, kind, kind.identifier(arn))
+    field = lookup.arn_field or lookup.id_field
+    wanted = arn if lookup.arn_field else kind.identifier(arn)
+    return next((item for item in _listed(run, kind) if item.get(field) == wanted), None)
 
 
 def resource_key(run: Run, arn: str) -> str | None:
-    """The KMS key (as the service reports it) of the EBS volume, RDS DB instance, DB cluster or EFS file system to
-    back up."""
-    found = arns.parts(arn)
-    if found["service"] == "ec2" and found["resource"].startswith("volume/"):
-        matching = volumes(run, "volume-id", found["resource"].split("/", 1)[1])
-        return matching[0].get("KmsKeyId") if matching else None
-    if found["service"] == "rds" and found["resource"].startswith("db:"):
-        databases = run.source("rds").describe_db_instances(DBInstanceIdentifier=found["resource"].split(":", 1)[1])
-        return databases["DBInstances"][0].get("KmsKeyId")
-    if clusters.is_cluster(arn):
-        cluster = clusters.of_arn(run.source_profile, run.source_region, arn)
-        return cluster.get("KmsKeyId") if cluster else None
-    if found["service"] == "elasticfilesystem":
-        system = next((s for s in file_systems(run) if s["FileSystemArn"] == arn), None)
-        return system.get("KmsKeyId") if system else None
-    return None
+    """The KMS key (as the service reports it) of the resource to back up, where its kind's description holds it."""
+    kind = resource_kinds.looked_up_as(arn)
+    found = described(run, arn)
+    return kind.key_of(found) if kind and found else None

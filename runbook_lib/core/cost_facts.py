@@ -171,13 +171,14 @@ def _two_hops(state: Mapping[str, Any], values: Parameters, items: tuple[Resourc
     context.Run.copies_in_two_hops would decide from the parameters and the capability table."""
     copied = state.get(COPY_TO_TARGET, {})
     planned = [e.get("effect", {}).get("kind") for e in state.get(PLANNED, []) if e.get("step") == COPY_TO_TARGET]
+    hopped = [row for row in copied.get("fleet", {}).values() if row.get("kind") in ("hop", "second")]
     if any(copied.get(name) for name in ("hop_job_id", "hop_recovery_point_arn", "failed_hop_jobs")) or (
-        "hop" in planned
+        "hop" in planned or hopped
     ):
         return True
     if copied.get("copy_job_id") or copied.get("destination_recovery_point_arn") or "copy" in planned:
         return False
-    if not values.two_hops or values.is_fleet or values.source_region == values.target_region:
+    if not values.two_hops or values.source_region == values.target_region:
         return False
     accounts = state.get(PREREQUISITES, {})
     if accounts.get("source_account") and accounts.get("target_account"):

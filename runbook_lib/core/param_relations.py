@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import arns, resource_types
+from . import arns, resource_kinds
 from .errors import ParameterError, quoted
 from .param_values import KEY_ARN, RESOURCE_ARN
 
@@ -39,31 +39,25 @@ def check(merged: dict[str, Any]) -> None:
             "two_hop_types",
             f"names {both[0]}, which one_action_types names too; allowed: each type in one of the two lists",
         )
-    fleet = next((name for name in ("resources", "resource_tags") if merged[name]), None)
-    if merged["two_hop_types"] and fleet:
-        raise ParameterError(
-            "two_hop_types",
-            f"given with {fleet}: a run of many resources copies each in one copy job; allowed: two_hop_types with "
-            "resource_arn or resource_name (a run of its own for each resource to copy in two hops)",
-        )
     for item in merged["resources"]:
         if item.startswith("arn:") and (
-            not RESOURCE_ARN.match(item) or ":elasticfilesystem:" in item or ":cluster:" in item
+            not RESOURCE_ARN.match(item) or not any(resource_kinds.is_a(item, kind) for kind in resource_kinds.FLEET)
         ):
             raise ParameterError(
-                "resources", f"{quoted(item)} is not an EBS volume or RDS DB instance ARN; allowed: those, or Name tags"
+                "resources", f"{quoted(item)} is not an {resource_kinds.FLEET_NOUNS} ARN; allowed: those, or Name tags"
             )
         listed = RESOURCE_ARN.match(item)
         if listed and listed["region"] != merged["source_region"]:
             raise ParameterError("resources", f"{item} is in {listed['region']}; allowed: resources in source_region")
     arn = RESOURCE_ARN.match(merged["resource_arn"] or "")
-    row = resource_types.type_of(merged["resource_arn"]) if arn else None
-    if "alias/aws/" in merged["target_vault_key"] and row is not None and not row.any_destination_key:
-        raise ParameterError(
-            "target_vault_key",
-            f"is AWS managed while resource_arn is an {row.name} resource; allowed: a customer managed key "
-            f"(copies of {row.name} cannot go under an AWS managed key)",
-        )
+    kind = resource_kinds.kind_of(merged["resource_arn"]) if arn else None
+    if "alias/aws/" in merged["target_vault_key"] and kind is not None:
+        if not resource_kinds.destination_key_allowed(kind, customer_managed=False):
+            raise ParameterError(
+                "target_vault_key",
+                f"is AWS managed while resource_arn is an {kind.type_name} resource; "
+                + resource_kinds.aws_managed_destination_refused(kind),
+            )
     if arn and arn["region"] != merged["source_region"]:
         raise ParameterError(
             "resource_arn", f"is in {arn['region']}; allowed: a resource in source_region {merged['source_region']}"

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import resource_types
+from . import resource_kinds, resource_types
 from .errors import quoted
 
 VAULT_NAME = re.compile(r"\A[A-Za-z0-9_-]{2,50}\Z")
@@ -24,10 +24,12 @@ KEY_ARN = re.compile(
     r"(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)\Z",
     re.ASCII,
 )
+# The ARN of a resource the runbook looks up and backs up: each kind's form (resource_kinds.py).
+_LOOKED_UP = [kind for kind in resource_kinds.KINDS.values() if kind.lookup is not None]
 RESOURCE_ARN = re.compile(
-    r"\Aarn:(?P<partition>aws[a-z-]*):(?P<service>ec2|rds|elasticfilesystem):(?P<region>[a-z0-9-]+):"
-    r"(?P<account>\d{12}):(?P<resource>volume/vol-[0-9a-f]{8,17}|(db|cluster):[A-Za-z][A-Za-z0-9-]{0,62}|"
-    r"file-system/fs-[0-9a-f]{8,40})\Z",
+    rf"\Aarn:(?P<partition>aws[a-z-]*):(?P<service>{'|'.join(dict.fromkeys(k.row.arn_service for k in _LOOKED_UP))}):"
+    rf"(?P<region>[a-z0-9-]+):(?P<account>\d{{12}}):"
+    rf"(?P<resource>{'|'.join(dict.fromkeys(kind.arn_pattern for kind in _LOOKED_UP))})\Z",
     re.ASCII,
 )
 AVAILABILITY_ZONE = re.compile(r"\A([a-z]{2}(-[a-z]+)+-\d+[a-z])?\Z")

@@ -146,8 +146,8 @@ class Parameters:
     two_hop_types: list[str] = parameter(
         [],
         "resource types to copy in two hops although the capability table says one copy job: where AWS refuses "
-        "one job across account and Region for them (known failure rds-single-hop), or by choice; one resource "
-        "per run (resource_arn or resource_name)",
+        "one job across account and Region for them (known failure rds-single-hop), or by choice; in a run of "
+        "many resources, each resource of these types",
         f"a list of resource types of the capability table ({', '.join(resource_types.TYPES)}), no repeats, none "
         "that one_action_types names",
         lambda v: is_types(v),
@@ -333,12 +333,6 @@ class Parameters:
         "empty, or a scenario name: lowercase letters, digits and -",
         matches(SCENARIO_NAME),
     )
-
-    @property
-    def is_fleet(self) -> bool:
-        """Many resources selected (resources or resource_tags): every step works on the whole selection,
-        one row per resource."""
-        return bool(self.resources or self.resource_tags)
 
     def as_dict(self) -> dict[str, Any]:
         """The values by name, as parameter files and notebooks hold them."""

@@ -1,25 +1,23 @@
-"""The IAM actions each step calls, per account, declared as data.
+"""The IAM actions each step calls, per account: the steps' records (core/steps.py), with the sets of actions
+they list by name spelled out here.
 
-A test runs every step with the call log on and fails when a step calls an action it did not
-declare here; `runbook permissions` writes the least-privilege policy files from them (policy_files.py).
+A test runs every step with the call log on and fails when a step calls an action its record does not
+list; `runbook permissions` writes the least-privilege policy files from them (policy_files.py).
 """
 
 from __future__ import annotations
 
+from . import resource_kinds
 from .steps import (
-    AUTOMATE,
-    CLEANUP,
-    COPY_TO_TARGET,
-    CREATE_BACKUP,
-    PREREQUISITES,
-    RESTORE_DRILL,
-    SHARE_SOURCE_KEY,
-    TROUBLESHOOT,
-    VERIFY_SOURCE_KEY,
-    VERIFY_TARGET_KEY,
+    MANAGEMENT,
+    PREFLIGHT_READS,
+    RESOURCE_LOOKUP_READS,
+    RESTORE_CHECK_READS,
+    SOURCE,
+    STEPS,
+    TARGET,
+    Step,
 )
-
-SOURCE, TARGET, MANAGEMENT = "source", "target", "management"
 
 # What the preflight checks read (checks.py), in each account.
 PREFLIGHT = {
@@ -50,15 +48,9 @@ PREFLIGHT = {
     ),
 }
 
-# What finding the run's resource by name reads, in the source account (context.named; a DB cluster's type is its
-# Engine: aws/clusters.py).
-RESOURCE_LOOKUP = (
-    "sts:GetCallerIdentity",
-    "ec2:DescribeVolumes",
-    "rds:DescribeDBInstances",
-    "rds:DescribeDBClusters",
-    "elasticfilesystem:DescribeFileSystems",
-)
+# What finding the run's resource by name reads, in the source account (context.named: each kind's lookup, as
+# resource_kinds.py declares it; a DB cluster's type is its Engine: aws/clusters.py).
+RESOURCE_LOOKUP = ("sts:GetCallerIdentity", *resource_kinds.LOOKUP_ACTIONS)
 
 # What the checks before a restore read (checks.py, aws/restores.py), in the destination account.
 RESTORE_CHECKS = (
@@ -99,211 +91,30 @@ VAULT_ACTIONS = (
 GUARD = "guard"
 GUARD_READS = ("sts:GetCallerIdentity", "iam:ListAccountAliases")
 
+# The sets of actions the steps' records list by name (core/steps.py), in each account.
+SETS: dict[str, dict[str, tuple[str, ...]]] = {
+    PREFLIGHT_READS: PREFLIGHT,
+    RESOURCE_LOOKUP_READS: {SOURCE: RESOURCE_LOOKUP},
+    RESTORE_CHECK_READS: {TARGET: RESTORE_CHECKS},
+}
+
+
+def step_actions(step: Step) -> dict[str, tuple[str, ...]]:
+    """The actions a step's record lists, per account, each set of them spelled out (KeyError for a set that
+    has no actions in that account: a record that lists it there is wrong)."""
+    return {
+        account: tuple(
+            action for listed in actions for action in (SETS[listed][account] if listed in SETS else (listed,))
+        )
+        for account, actions in step.actions.items()
+    }
+
+
+# What each step calls, per account: the steps' records, and what is not a step (the guard, `runbook check`).
 STEP_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     GUARD: {SOURCE: GUARD_READS, TARGET: GUARD_READS, MANAGEMENT: GUARD_READS},
-    PREREQUISITES: {
-        SOURCE: (*PREFLIGHT[SOURCE], "backup:ListBackupVaults", "backup:CreateBackupVault"),
-        TARGET: (
-            *PREFLIGHT[TARGET],
-            "backup:ListBackupVaults",
-            "backup:CreateBackupVault",
-            "backup:PutBackupVaultAccessPolicy",
-        ),
-        MANAGEMENT: ("sts:GetCallerIdentity", "backup:UpdateGlobalSettings"),
-    },
     "check": {SOURCE: PREFLIGHT[SOURCE], TARGET: (*PREFLIGHT[TARGET], *RESTORE_CHECKS)},
-    TROUBLESHOOT: {
-        SOURCE: (
-            *PREFLIGHT[SOURCE],
-            "backup:ListCopyJobs",
-            "backup:ListBackupJobs",
-            "backup:DescribeCopyJob",
-            "kms:PutKeyPolicy",
-            "ec2:CreateSnapshot",
-            "ec2:CopySnapshot",
-            "ec2:DeleteSnapshot",
-            "ec2:DescribeSnapshots",
-            "ec2:CreateVolume",
-            "ec2:CreateTags",
-        ),
-        TARGET: (
-            *PREFLIGHT[TARGET],
-            *RESTORE_CHECKS,
-            "backup:PutBackupVaultAccessPolicy",
-            "backup:ListRestoreJobs",
-            "kms:PutKeyPolicy",
-        ),
-        MANAGEMENT: ("backup:UpdateGlobalSettings",),
-    },
-    CREATE_BACKUP: {
-        SOURCE: (
-            "sts:GetCallerIdentity",
-            "ec2:DescribeVolumes",
-            "rds:DescribeDBInstances",
-            "rds:DescribeDBClusters",
-            "elasticfilesystem:DescribeFileSystems",
-            "backup:StartBackupJob",
-            "backup:DescribeBackupJob",
-            "backup:ListBackupJobs",
-            "iam:GetRole",
-            "iam:PassRole",
-            "backup:DescribeBackupVault",
-            "backup:ListRecoveryPointsByBackupVault",
-            "kms:DescribeKey",
-            "kms:ListAliases",
-            "kms:GetKeyPolicy",
-        ),
-    },
-    VERIFY_SOURCE_KEY: {
-        SOURCE: (
-            "sts:GetCallerIdentity",
-            "backup:DescribeRecoveryPoint",
-            "backup:DescribeBackupVault",
-            "backup:ListRecoveryPointsByBackupVault",
-            "ec2:DescribeVolumes",
-            "rds:DescribeDBInstances",
-            "rds:DescribeDBClusters",
-            "elasticfilesystem:DescribeFileSystems",
-            "ec2:DescribeSnapshots",
-            "kms:DescribeKey",
-            "kms:ListAliases",
-            "kms:GetKeyPolicy",
-        ),
-    },
-    SHARE_SOURCE_KEY: {
-        SOURCE: (
-            "sts:GetCallerIdentity",
-            "kms:GetKeyPolicy",
-            "kms:PutKeyPolicy",
-            "kms:DescribeKey",
-            "kms:ListAliases",
-            "backup:DescribeRecoveryPoint",
-            "backup:DescribeBackupVault",
-            "backup:ListRecoveryPointsByBackupVault",
-            "ec2:DescribeSnapshots",
-            "ec2:DescribeVolumes",
-            "rds:DescribeDBInstances",
-            "rds:DescribeDBClusters",
-            "elasticfilesystem:DescribeFileSystems",
-        ),
-        TARGET: ("sts:GetCallerIdentity", "organizations:DescribeOrganization"),
-    },
-    COPY_TO_TARGET: {
-        SOURCE: (
-            *PREFLIGHT[SOURCE],
-            "backup:StartCopyJob",
-            "backup:DescribeCopyJob",
-            "backup:ListCopyJobs",
-            "iam:PassRole",
-        ),
-        TARGET: PREFLIGHT[TARGET],
-    },
-    VERIFY_TARGET_KEY: {
-        SOURCE: (*RESOURCE_LOOKUP, "backup:DescribeCopyJob"),
-        TARGET: (
-            "backup:DescribeRecoveryPoint",
-            "backup:DescribeBackupVault",
-            "backup:ListRecoveryPointsByBackupVault",
-            "ec2:DescribeSnapshots",
-            "kms:DescribeKey",
-            "kms:ListAliases",
-            "kms:GetKeyPolicy",
-        ),
-    },
-    RESTORE_DRILL: {
-        SOURCE: RESOURCE_LOOKUP,
-        TARGET: (
-            *PREFLIGHT[TARGET],
-            *RESTORE_CHECKS,
-            "backup:DescribeRecoveryPoint",
-            "backup:ListRecoveryPointsByBackupVault",
-            "backup:GetRecoveryPointRestoreMetadata",
-            "backup:StartRestoreJob",
-            "backup:DescribeRestoreJob",
-            "backup:PutRestoreValidationResult",
-            "iam:PassRole",
-            "ec2:DescribeVolumes",
-            "ec2:DeleteVolume",
-        ),
-    },
-    AUTOMATE: {
-        SOURCE: (
-            *PREFLIGHT[SOURCE],
-            "backup:ListBackupVaults",
-            "backup:ListBackupPlans",
-            "backup:GetBackupPlan",
-            "backup:CreateBackupPlan",
-            "backup:UpdateBackupPlan",
-            "backup:ListTags",
-            "backup:TagResource",
-            "backup:ListBackupSelections",
-            "backup:GetBackupSelection",
-            "backup:CreateBackupSelection",
-            "backup:DeleteBackupSelection",
-            "iam:PassRole",
-            "sns:GetTopicAttributes",
-            "sns:CreateTopic",
-            "sns:TagResource",
-            "sns:SetTopicAttributes",
-            "events:DescribeRule",
-            "events:ListTargetsByRule",
-            "events:PutRule",
-            "events:TagResource",
-            "events:PutTargets",
-        ),
-        TARGET: PREFLIGHT[TARGET],
-    },
-    # The jobs are read when the run's recovery point was not recorded; the kms reads describe what the
-    # vaults still hold; revert_sharing adds the policy writes and the management account's setting, and the
-    # reads that find who else relies on them (the accounts, the backup role and organization the policies
-    # are evaluated for, the backup plans that copy across accounts).
-    CLEANUP: {
-        SOURCE: (
-            "sts:GetCallerIdentity",
-            "iam:GetRole",
-            "organizations:DescribeOrganization",
-            "backup:DescribeRecoveryPoint",
-            "backup:DeleteRecoveryPoint",
-            "backup:DescribeBackupVault",
-            "backup:DeleteBackupVault",
-            "backup:ListRecoveryPointsByBackupVault",
-            "backup:DescribeBackupJob",
-            "backup:DescribeCopyJob",
-            "kms:DescribeKey",
-            "kms:ListAliases",
-            "kms:GetKeyPolicy",
-            "kms:PutKeyPolicy",
-            "backup:ListBackupPlans",
-            "backup:GetBackupPlan",
-            "backup:ListBackupSelections",
-            "backup:DeleteBackupSelection",
-            "backup:DeleteBackupPlan",
-            "events:ListTargetsByRule",
-            "events:RemoveTargets",
-            "events:DeleteRule",
-            "sns:GetTopicAttributes",
-            "sns:DeleteTopic",
-        ),
-        TARGET: (
-            "sts:GetCallerIdentity",
-            "organizations:DescribeOrganization",
-            "backup:DescribeRestoreJob",
-            "ec2:DescribeVolumes",
-            "ec2:DeleteVolume",
-            "backup:DescribeRecoveryPoint",
-            "backup:DeleteRecoveryPoint",
-            "backup:DescribeBackupVault",
-            "backup:DeleteBackupVault",
-            "backup:ListRecoveryPointsByBackupVault",
-            "kms:DescribeKey",
-            "kms:ListAliases",
-            "kms:GetKeyPolicy",
-            "backup:GetBackupVaultAccessPolicy",
-            "backup:PutBackupVaultAccessPolicy",
-            "backup:DeleteBackupVaultAccessPolicy",
-        ),
-        MANAGEMENT: ("backup:DescribeGlobalSettings", "backup:UpdateGlobalSettings"),
-    },
+    **{step.name: step_actions(step) for step in STEPS},
 }
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import arns, permissions, resource_types
+from . import arns, permissions, resource_kinds, resource_types
 from .param_values import KEY_ARN
 from .params import Parameters
 
@@ -47,9 +47,9 @@ FILE_MODE = 0o644
 BACKUP_SERVICE = "backup.amazonaws.com"
 PASS_ROLE_CONDITION = {"StringEquals": {"iam:PassedToService": BACKUP_SERVICE}}
 ANY_ACCOUNT = "*"
-DB_IDENTIFIER = re.compile(r"\A[A-Za-z][A-Za-z0-9-]{0,62}\Z")
-
 NONE = ()
+# The lookups IAM scopes to resources, by the Sid of their statement (ACTION_KINDS names them so).
+LOOKUPS = {kind.lookup.scope: kind for kind in resource_kinds.NAMED if kind.lookup and kind.lookup.scope}
 # What each action acts on (a kind below), by the runbook's use of it; NONE: IAM defines no resource type.
 ACTION_KINDS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(
@@ -109,9 +109,7 @@ ACTION_KINDS: dict[str, tuple[str, ...]] = {
     "ec2:CreateVolume": ("volumes-and-snapshots",),
     "ec2:DeleteVolume": ("volumes",),
     "ec2:CreateTags": ("new-volumes",),
-    "rds:DescribeDBInstances": ("databases",),
-    "rds:DescribeDBClusters": ("db-clusters",),
-    "elasticfilesystem:DescribeFileSystems": ("file-systems",),
+    **{kind.lookup.action: (kind.lookup.scope,) for kind in resource_kinds.NAMED if kind.lookup and kind.lookup.scope},
     **dict.fromkeys(
         ("sns:GetTopicAttributes", "sns:CreateTopic", "sns:TagResource", "sns:SetTopicAttributes", "sns:DeleteTopic"),
         ("topic",),
@@ -147,28 +145,22 @@ def rule_name(values: Parameters) -> str:
     return f"{values.plan_name}-copy-failed"
 
 
-def _rows_of(resource_arn: str) -> list[resource_types.ResourceType]:
-    """The rows an ARN may be: one, or every DB cluster type for a cluster's ARN (its engine tells them apart)."""
-    found = arns.parts(resource_arn)
-    return [
-        row
-        for row in resource_types.TYPES.values()
-        if found["service"] == row.arn_service and found["resource"].startswith(row.arn_resource_prefix)
-    ]
+def _names(kinds: Iterable[resource_kinds.ResourceKind]) -> set[str]:
+    return {kind.type_name for kind in kinds}
 
 
 def resource_type_names(values: Parameters) -> set[str]:
-    """The resource types the run may back up: read from its ARNs, else every type a name may find."""
+    """The resource types the run may back up: read from its ARNs (every DB cluster kind for a cluster's: its
+    engine tells them apart), else every kind its tags or a name may find."""
+    tagged = _names(kind for kind in resource_kinds.KINDS.values() if kind.tagged)
     if values.resource_arn:
-        return {row.name for row in _rows_of(values.resource_arn)} or set(resource_types.TYPES)
+        return _names(resource_kinds.kinds_of(values.resource_arn)) or set(resource_types.TYPES)
     if values.resource_tags:
-        return {"EBS"}
+        return tagged
     if values.resources:
-        return {
-            row.name for item in values.resources for row in (_rows_of(item) if item.startswith("arn:") else [])
-        } | ({"EBS"} if any(not item.startswith("arn:") for item in values.resources) else set())
-    # resource_name: a volume's Name tag, else a DB instance's or cluster's identifier, else a file system's Name
-    return {name for name, row in resource_types.TYPES.items() if row.arn_resource_prefix != "instance/"}
+        by_arn = _names(kind for item in values.resources for kind in resource_kinds.kinds_of(item))
+        return by_arn | (tagged if any(not item.startswith("arn:") for item in values.resources) else set())
+    return _names(kind for kind in resource_kinds.KINDS.values() if kind.lookup is not None)
 
 
 def _one_action(values: Parameters, name: str) -> bool:
@@ -178,17 +170,6 @@ def _one_action(values: Parameters, name: str) -> bool:
 def copies_in_two_hops(values: Parameters) -> bool:
     """Whether the run may copy through the hop vault (a type it copies in two hops)."""
     return values.two_hops and any(not _one_action(values, name) for name in resource_type_names(values))
-
-
-# The recovery points AWS Backup makes of each kind of resource (ARN service and resource prefix): the
-# service's own snapshot or image, else AWS Backup's recovery point (EFS and the fully managed types).
-RECOVERY_POINTS: dict[tuple[str, str], tuple[tuple[str, str, bool], ...]] = {
-    ("ec2", "volume/"): (("ec2", "snapshot/*", False),),
-    ("ec2", "instance/"): (("ec2", "image/*", False), ("ec2", "snapshot/*", False)),
-    ("rds", "db:"): (("rds", "snapshot:awsbackup:*", True),),
-    ("rds", "cluster:"): (("rds", "cluster-snapshot:awsbackup:*", True),),
-}
-BACKUP_RECOVERY_POINTS = (("backup", "recovery-point:*", True),)
 
 
 @dataclass(frozen=True)
@@ -218,12 +199,7 @@ class _Account:
         self.types = resource_type_names(values)
         self.resource_keys = resource_keys
         # The types whose recovery point keeps the resource's own key (a snapshot); the others take the vault's.
-        self.resource_keyed = {
-            name
-            for name in self.types
-            if (resource_types.TYPES[name].arn_service, resource_types.TYPES[name].arn_resource_prefix)
-            in RECOVERY_POINTS
-        }
+        self.resource_keyed = {name for name in self.types if resource_kinds.KINDS[name].keeps_resource_key}
         source, target = values.source_region, values.target_region
         # The Regions the account's vaults, recovery points, keys and volumes are in.
         self.regions = {"source": (source, target) if self.hop else (source,), "destination": (target,)}.get(role, ())
@@ -237,6 +213,8 @@ class _Account:
         return f"arn:{arns.partition(where or self.home)}:{service}:{where}:{owner}:{resource}"
 
     def scopes(self, kind: str) -> list[Scope]:
+        if kind in LOOKUPS:
+            return self.lookups(LOOKUPS[kind])
         return KINDS[kind](self)
 
     # ----- kinds -----
@@ -268,10 +246,7 @@ class _Account:
             for name in self.types:
                 if hop_only and _one_action(self.values, name):
                     continue
-                row = resource_types.TYPES[name]
-                for service, resource, owned in RECOVERY_POINTS.get(
-                    (row.arn_service, row.arn_resource_prefix), BACKUP_RECOVERY_POINTS
-                ):
+                for service, resource, owned in resource_kinds.KINDS[name].recovery_points:
                     found.add(self.arn(service, resource, region, None if owned else ""))
         return [Scope("RecoveryPoints", tuple(sorted(found)))]
 
@@ -383,26 +358,19 @@ class _Account:
     def snapshots(self) -> list[Scope]:
         return [Scope("Snapshots", (self.arn("ec2", "snapshot/*", account=""),))]
 
-    def databases(self) -> list[Scope]:
-        return [Scope("Databases", self._rds("db"))]
-
-    def db_clusters(self) -> list[Scope]:
-        return [Scope("DbClusters", self._rds("cluster"))]
-
-    def _rds(self, kind: str) -> tuple[str, ...]:
-        """The run's RDS DB instance (kind db) or DB cluster (kind cluster) by ARN or by the name it is looked up
-        by; any of the account and Region for a fleet's lookup (by filter) or a run without one."""
-        values = self.values
-        if values.resource_arn:
-            found = arns.parts(values.resource_arn)
-            if found["service"] == "rds" and found["resource"].startswith(f"{kind}:"):
-                return (values.resource_arn,)
-        elif not values.is_fleet and DB_IDENTIFIER.match(values.resource_name):
-            return (self.arn("rds", f"{kind}:{values.resource_name}", values.source_region),)
-        return (self.arn("rds", f"{kind}:*", values.source_region),)
-
-    def file_systems(self) -> list[Scope]:
-        return [Scope("FileSystems", (self.arn("elasticfilesystem", "file-system/*", self.values.source_region),))]
+    def lookups(self, kind: resource_kinds.ResourceKind) -> list[Scope]:
+        """What looking up the run's resource of a kind acts on (resource_kinds.Lookup): where IAM scopes the
+        lookup to one resource (BY_IDENTIFIER), the run's by ARN or by the name it is looked up by; any of the
+        account and Region for a fleet's lookup (by filter), a listing, or a run without one."""
+        values, lookup = self.values, kind.lookup
+        assert lookup is not None
+        if lookup.by == resource_kinds.BY_IDENTIFIER:
+            if values.resource_arn:
+                if resource_kinds.is_a(values.resource_arn, kind):
+                    return [Scope(lookup.scope, (values.resource_arn,))]
+            elif not values.resources and not values.resource_tags and kind.takes_name(values.resource_name):
+                return [Scope(lookup.scope, (kind.arn(self.account, values.source_region, values.resource_name),))]
+        return [Scope(lookup.scope, (kind.arn(self.account, values.source_region, "*"),))]
 
 
 KINDS: dict[str, Callable[[_Account], list[Scope]]] = {
@@ -423,9 +391,6 @@ KINDS: dict[str, Callable[[_Account], list[Scope]]] = {
     "volumes-and-snapshots": _Account.volumes_and_snapshots,
     "new-volumes": _Account.new_volumes,
     "snapshots": _Account.snapshots,
-    "databases": _Account.databases,
-    "db-clusters": _Account.db_clusters,
-    "file-systems": _Account.file_systems,
 }
 
 

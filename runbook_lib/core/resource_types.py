@@ -7,9 +7,10 @@ agree. AWS changes these rules over time, and not everywhere at once: since Octo
 copies across account and Region in one job, and the parameter `two_hop_types` moves a type back to
 two hops where AWS still refuses that (`one_action_types` the other way), without editing the table.
 
-A DB cluster's ARN (arn:aws:rds:REGION:ACCOUNT:cluster:NAME) is Aurora's, Neptune's and DocumentDB's
-alike: their rows name the engines that make a cluster theirs, and `type_of` needs the cluster's Engine
-(DescribeDBClusters, aws/clusters.py reads it) to tell them apart.
+Each row's ARN form (service, resource prefix) is data here, matched by `candidates`; resource_kinds.py holds
+one class per row, with what the runbook does with that kind. A DB cluster's ARN is Aurora's, Neptune's and
+DocumentDB's alike: their rows name the engines that make a cluster theirs, and `type_of` needs the cluster's
+Engine (DescribeDBClusters, aws/clusters.py reads it) to tell them apart.
 
 AWS Backup's quotas and job rules that a run's jobs meet (data/backup_quotas.json) are here too, as
 `QUOTAS`: max_concurrent_jobs is bounded by them and the wait for a copy names the retry phase.
@@ -126,7 +127,9 @@ def quota(name: str) -> int:
     return int(QUOTAS[name].value)
 
 
-def _candidates(resource_arn: str) -> list[ResourceType]:
+def candidates(resource_arn: str) -> list[ResourceType]:
+    """The rows whose ARN form an ARN has: one, or every DB cluster row for a cluster's ARN. The one place an
+    ARN is matched to a kind (resource_kinds.py's classes ask here)."""
     arn = arns.parts(resource_arn)
     return [
         row
@@ -137,7 +140,7 @@ def _candidates(resource_arn: str) -> list[ResourceType]:
 
 def needs_engine(resource_arn: str) -> bool:
     """Whether the ARN alone cannot say the type: a DB cluster's, which Aurora, Neptune and DocumentDB share."""
-    return any(row.arn_engines for row in _candidates(resource_arn))
+    return any(row.arn_engines for row in candidates(resource_arn))
 
 
 def type_of(resource_arn: str, engine: str | None = None) -> ResourceType | None:
@@ -145,7 +148,7 @@ def type_of(resource_arn: str, engine: str | None = None) -> ResourceType | None
 
     A DB cluster's row needs its `engine` (DescribeDBClusters' Engine; aws/clusters.py reads it): without
     one, or with an engine no row names (a Multi-AZ DB cluster of mysql or postgres), None."""
-    for row in _candidates(resource_arn):
+    for row in candidates(resource_arn):
         if not row.arn_engines or (engine is not None and engine in row.arn_engines):
             return row
     return None

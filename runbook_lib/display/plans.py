@@ -29,8 +29,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from IPython.display import DisplayHandle, display
 
 from ..aws import world as worlds
-from ..aws.context import Run, file_systems, selection, volumes
-from ..core import arns, cost_facts, cost_rows, costs
+from ..aws.context import Run, described, selection
+from ..core import cost_facts, cost_rows, costs, resource_kinds
 from ..core.changes import Change
 from ..core.errors import RunbookError
 from ..core.runstate import PLANNED, carry_out
@@ -280,20 +280,14 @@ class CostView:
 
 
 def _size_of(run: Run, arn: str) -> float | None:
-    """A resource's size in GiB as its service describes it (a volume is read once a run, by the step
-    before), or None when it cannot be read."""
-    found = arns.parts(arn)
-    service, name = found["service"], found["resource"]
+    """A resource's size in GiB as its kind's lookup describes it (a volume is read once a run, by the step
+    before), or None when it cannot be read or its kind's description gives none the estimate reads."""
+    kind = resource_kinds.looked_up_as(arn)
+    if kind is None or not kind.sized:
+        return None
     try:
-        if service == "ec2" and name.startswith("volume/"):
-            described = volumes(run, "volume-id", name.split("/", 1)[1])
-            return cost_facts.size_gib(described[0]) if described else None
-        if service == "rds" and name.startswith("db:"):
-            databases = run.source("rds").describe_db_instances(DBInstanceIdentifier=name.split(":", 1)[1])
-            return cost_facts.size_gib(databases["DBInstances"][0])
-        if service == "elasticfilesystem":
-            system = next((s for s in file_systems(run) if s["FileSystemArn"] == arn), None)
-            return cost_facts.size_gib(system) if system else None
+        found = described(run, arn)
+        return cost_facts.size_gib(found) if found else None
     except (ClientError, BotoCoreError) as error:
         log.info("the size of %s is not known: %s", arn, first_line(error))
     return None

@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from IPython.display import display
 
 from ..aws import clients, facts, jobs, keys
+from ..aws.context import selection
 from ..core import params
 from ..steps import fleet
 from ..steps import walkthrough as rb
@@ -76,19 +77,17 @@ def checks_frame(findings: list[checks.Finding]) -> Table:
 
 
 def preflight_frame(run: Run) -> Table:
-    """The checks before a copy, as the run's plans will leave AWS: for a fleet, the run's checks once and
-    each resource's as counts per outcome (its rows say which resource)."""
-    if run.is_fleet:
+    """The checks before a copy, as the run's plans will leave AWS: for many resources, the run's checks once
+    and each resource's as counts per outcome (its rows say which resource)."""
+    if len(selection(run)) > 1:
         return Table(fleet.checks_rows(run))
     return checks_frame(checks.run_checks(run, as_planned=True))
 
 
 def second_hop_progress(run: Run) -> JobProgress:
-    """The second hop's progress; at rest for a run that copies in one job."""
+    """The second hop's progress; at rest for a run that copies every resource in one job."""
     progress = JobProgress("second hop")
-    return (
-        progress if not run.is_fleet and run.copies_in_two_hops() else progress.at_rest("one copy job: no second hop")
-    )
+    return progress if run.copies_in_two_hops() else progress.at_rest("one copy job: no second hop")
 
 
 def results_frame(run: Run) -> Table:

@@ -18,7 +18,7 @@ import logging
 from typing import Any
 
 from ..aws import vaults
-from ..aws.context import Run, resource_arn, selection
+from ..aws.context import Run, selection
 from ..core import arns, param_values
 from ..core.changes import Change, policy_diff
 from ..core.errors import StepFailed
@@ -94,7 +94,7 @@ def selection_document(run: Run, role_arn: str) -> dict[str, Any]:
             ]
         }
     else:
-        chosen["Resources"] = selection(run) if run.is_fleet else [resource_arn(run)]
+        chosen["Resources"] = selection(run)
     return chosen
 
 

@@ -26,6 +26,7 @@ from ..core.changes import Change
 from ..core.errors import StepFailed
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, RESTORE_DRILL
 from . import automation, reliance, restore, unsharing
+from .fleet_jobs import kind_of
 
 KEPT = "kept, not deleted"
 GONE = "already deleted, nothing to change"
@@ -109,8 +110,10 @@ def own_recovery_points(run: Run) -> list[tuple[str, str]]:
         point = run.state.get(step, recorded_as) or _job_point(run, kind, run.state.get(step, f"{kind}_job_id"))
         if point:
             found.append((side, point))
-        for row in run.state.get(step, FLEET_ROWS, {}).values():  # a fleet's, one per resource
-            made = row.get(recorded_as) or _job_point(run, kind, row.get("job_id"))
+        for row in run.state.get(step, FLEET_ROWS, {}).values():  # a run of many's, one per resource
+            job = kind_of(step, row)
+            ran = row.get("job_id") if job == kind or (kind, job) == ("copy", "second") else None
+            made = row.get(recorded_as) or _job_point(run, kind, ran, second_hop=job == "second")
             if made:
                 found.append((side, made))
     return found
@@ -123,14 +126,18 @@ def _in_two_hops(run: Run, made: set[tuple[str, str, str]]) -> bool:
     recorded = run.state.load().get(COPY_TO_TARGET, {})
     if any(recorded.get(name) for name in ("hop_job_id", "hop_recovery_point_arn", "failed_hop_jobs")):
         return True
+    if any(row.get("kind") in ("hop", "second") for row in recorded.get(FLEET_ROWS, {}).values()):
+        return True
     return (*run.side("hop"), run.hop_vault) in made
 
 
-def _job_point(run: Run, kind: str, job_id: str | None) -> str | None:
-    """The recovery point a recorded job made; the copy of a run in two hops was started in the target Region."""
+def _job_point(run: Run, kind: str, job_id: str | None, second_hop: bool | None = None) -> str | None:
+    """The recovery point a recorded job made; the copy of a run in two hops was started in the target Region
+    (a row says whether its copy was a second hop; a run of one resource's records, whether it copied in two)."""
     if not job_id:
         return None
-    second_hop = kind == "copy" and _in_two_hops(run, _created_vaults(run))
+    if second_hop is None:
+        second_hop = kind == "copy" and _in_two_hops(run, _created_vaults(run))
     profile, region = run.side("hop" if second_hop else "source")
     backup = clients.client(profile, "backup", region)
     try:

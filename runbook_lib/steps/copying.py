@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..aws import clients, clusters, jobs
-from ..aws.context import Run, resource_arn
+from ..aws.context import Run, resource_arn, selection
 from ..core.changes import Change
 from ..core.errors import StepFailed, quoted
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP
@@ -165,10 +165,12 @@ def wait_for_copy(run: Run, progress: jobs.Progress | None = None, delay: int = 
 
 
 def hops_line(run: Run) -> str:
-    """How the run copies, in one line: one copy job, or two hops and why."""
-    if run.is_fleet or not run.copies_in_two_hops():
+    """How the run copies, in one line: one copy job each, or two hops (for how many of the selection) and why."""
+    chosen = selection(run)
+    hopping = [arn for arn in chosen if run.copies_in_two_hops(arn)]
+    if not hopping:
         return "One copy job: nothing more to plan here."
-    row = clusters.type_of(run.source_profile, run.source_region, resource_arn(run))
+    row = clusters.type_of(run.source_profile, run.source_region, hopping[0])
     assert row is not None  # copies_in_two_hops holds only for a type of the table
     why = (
         f"two_hop_types names {row.name}, for where AWS refuses one copy job across account and Region"
@@ -176,9 +178,15 @@ def hops_line(run: Run) -> str:
         else f"an {row.name} backup cannot change account and Region in one copy job (capability table, checked "
         f"{row.one_action.checked})"
     )
+    if len(chosen) == 1:
+        return (
+            f"Two hops: {why}. The first hop (above) copies it into {run.hop_vault} of the source account in "
+            f"{run.target_region}; the second copies that into {run.target_vault_name}."
+        )
     return (
-        f"Two hops: {why}. The first hop (above) copies it into {run.hop_vault} of the source account in "
-        f"{run.target_region}; the second copies that into {run.target_vault_name}."
+        f"Two hops for {len(hopping)} of the {len(chosen)} resources: {why}. Their first hops (above) copy them "
+        f"into {run.hop_vault} of the source account in {run.target_region}; the second hops copy those into "
+        f"{run.target_vault_name}."
     )
 
 
@@ -186,17 +194,6 @@ def copy_jobs_table(run: Run) -> list[dict[str, Any]]:
     """The source account's copy jobs, newest first: in the source Region, and for a copy in two hops in
     the target Region too, where the second hop runs."""
     rows = jobs.jobs_table(run.source_profile, run.source_region, "copy")
-    if not run.is_fleet and run.copies_in_two_hops():
+    if run.copies_in_two_hops():
         rows += jobs.jobs_table(*run.side("hop"), "copy")
     return sorted(rows, key=lambda row: row["created"], reverse=True)
-
-
-def second_hops(run: Run) -> list[Change]:
-    """The second hop of a copy in two hops; nothing otherwise."""
-    return [start_copy(run, "second")] if not run.is_fleet and run.copies_in_two_hops() else []
-
-
-def wait_for_second_hop(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
-    if run.is_fleet or not run.copies_in_two_hops():
-        return Outcome("One copy job: no second hop to follow.")
-    return wait_for(run, "copy", progress, delay)

@@ -1,10 +1,12 @@
-"""Many resources in one run (`resources` or `resource_tags`): every step on the whole selection, a row each.
+"""Many resources in one run (a selection of more than one): every step on the whole selection, a row each.
 
 Each resource's progress is a row of the run's state (state.json, `fleet` under each step). A resource
 that fails says so in its row and the others go on; the run exits non-zero when any row failed, and a
 rerun picks up only what is unfinished. At most max_concurrent_jobs jobs run at once, and they are
 followed with one listing per round (ceil(N/1000) calls, jobs.list_round), not one call per job. Reads
 are made for the whole selection: one volume listing, one vault listing, snapshots 200 at a time.
+A resource whose type copies in two hops (run.copies_in_two_hops) has both its jobs in its step 04 row:
+start_copies starts its first hop, second_hops its second once the first completed (outcome HOPPED).
 The rows live in fleet_rows.py, the following of jobs in fleet_jobs.py; here, the steps.
 """
 
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..aws import clients, keys
+from ..aws import clients, keys, vaults
 from ..aws.context import Run, resource_key, selection
 from ..core import arns, grants
 from ..core.changes import Change, NotMade
@@ -24,7 +26,17 @@ from ..core.errors import StepFailed
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, SHARE_SOURCE_KEY, VERIFY_SOURCE_KEY, VERIFY_TARGET_KEY
 from ..troubleshooting import checks
 from .fleet_jobs import Slots, refusals, refused, started_at, wait
-from .fleet_rows import fail, failure, failures_line, remember_selection, results, rows, update, update_rows
+from .fleet_rows import (
+    HOPPED,
+    fail,
+    failure,
+    failures_line,
+    remember_selection,
+    results,
+    rows,
+    update,
+    update_rows,
+)
 
 __all__ = ["failures_line", "results", "wait"]  # read by the runner and the report through this module
 
@@ -228,17 +240,23 @@ def verify_target_keys(run: Run) -> list[dict[str, Any]]:
 
 
 def share_source_keys(run: Run) -> list[Change]:
-    """Share each distinct source key once; a key that cannot be shared fails the rows it encrypts."""
+    """Share each distinct source key once; a key that cannot be shared fails the rows it encrypts. For the
+    resources copied in two hops, the key shared is the hop vault's: the second hop copies across accounts
+    what it encrypts."""
     verified = rows(run, VERIFY_SOURCE_KEY)
-    by_key: dict[str, list[str]] = {}
+    by_key: dict[tuple[str, str], list[str]] = {}
     for arn in selection(run):
+        if run.copies_in_two_hops(arn):
+            by_key.setdefault(("hop", _hop_key(run)), []).append(arn)
+            continue
         key = verified.get(arn, {}).get("source_key_arn") or resource_key(run, arn)
         if key:
-            by_key.setdefault(key, []).append(arn)
+            by_key.setdefault(("source", key), []).append(arn)
     principal = keys.copy_principal(run.account("target"), run.target_region, run.organization("target"))
     changes = []
-    for key_arn, resources in by_key.items():
-        info = keys.describe(run.source_profile, run.source_region, key_arn)
+    for (side, key_arn), resources in by_key.items():
+        profile, region = run.side(side)
+        info = keys.describe(profile, region, key_arn)
         why, fix = "", ""
         if info.manager != "CUSTOMER" and run.force_copy:
             log.warning("force_copy: %s is an AWS managed key, not shared", info.alias or info.arn)
@@ -252,8 +270,8 @@ def share_source_keys(run: Run) -> list[Change]:
             try:
                 change = keys.share_change(
                     run.step,
-                    run.source_profile,
-                    run.source_region,
+                    profile,
+                    region,
                     info.arn,
                     principal,
                     force=run.force_copy,
@@ -271,7 +289,12 @@ def share_source_keys(run: Run) -> list[Change]:
                     else f"statement {labels} also applies to others: the key's administrators must change it"
                 )
             else:
-                change.notes.append(f"{info.alias or info.arn} encrypts {len(resources)} of the selected resources")
+                change.notes.append(
+                    f"{info.alias or info.arn} encrypts the hop vault {run.hop_vault}, through which "
+                    f"{len(resources)} of the selected resources are copied in two hops"
+                    if side == "hop"
+                    else f"{info.alias or info.arn} encrypts {len(resources)} of the selected resources"
+                )
                 changes.append(change)
         for arn in resources:
             if why:
@@ -288,6 +311,13 @@ def share_source_keys(run: Run) -> list[Change]:
                     fix="",
                 )
     return changes
+
+
+def _hop_key(run: Run) -> str:
+    """The key of the hop vault: the vault's own, or the one step 00 makes it under (hop_vault_key)."""
+    profile, region = run.side("hop")
+    vault = vaults.find(profile, region, run.hop_vault)
+    return keys.describe(profile, region, vault["EncryptionKeyArn"] if vault else run.hop_vault_key).arn
 
 
 # ----- step 04 -------------------------------------------------------------------------------------
@@ -347,8 +377,9 @@ def checks_rows(
 
 
 def start_copies(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[Change]:
-    """A copy per resource whose checks pass and that has no copy from this run; a resource that would
-    fail fails in its row with the check's finding and fix, and the others go on."""
+    """A copy per resource whose checks pass and that has no copy from this run (for a resource copied in two
+    hops, its first hop: across Regions into the hop vault); a resource that would fail fails in its row with
+    the check's finding and fix, and the others go on."""
     common, per = copy_findings(run)
     blocking = checks.blocking(common, run.strict_checks)
     if blocking and not run.force_copy and not run.dry_run:
@@ -361,7 +392,7 @@ def start_copies(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[
     changes = []
     for arn in remember_selection(run):
         row = copies.get(arn, {})
-        if row.get("outcome") in ("COMPLETED", "RUNNING"):
+        if row.get("outcome") in ("COMPLETED", "RUNNING", HOPPED) or row.get("hop_recovery_point_arn"):
             changes.append(
                 Change(
                     run.step,
@@ -385,17 +416,21 @@ def start_copies(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[
             fail(run, COPY_TO_TARGET, arn, why, f"run step {CREATE_BACKUP} again for it")
             continue
         attempt = row.get("started", 0)
+        kind = "hop" if run.copies_in_two_hops(arn) else "copy"
+        destination = run.hop_vault_arn if kind == "hop" else run.target_vault_arn
 
-        def start(arn: str = arn, point: str | None = point, attempt: int = attempt) -> str | NotMade:
+        def start(arn: str = arn, point: str | None = point, attempt: int = attempt, kind: str = kind) -> str | NotMade:
             chosen = point or rows(run, CREATE_BACKUP).get(arn, {}).get("recovery_point_arn")
             slots.take()
             try:
-                made = backup.start_copy_job(**run.copy_request(chosen, attempt, role_arn))
+                made = backup.start_copy_job(
+                    **run.copy_request(chosen, attempt, role_arn, "first" if kind == "hop" else "copy")
+                )
             except refusals(backup) as error:
                 return refused(run, COPY_TO_TARGET, arn, "StartCopyJob", error)
             started_at(run, COPY_TO_TARGET, made["CreationDate"])
-            slots.started(made["CopyJobId"])
-            fields = {"job_id": made["CopyJobId"], "outcome": "RUNNING", "started": attempt + 1}
+            slots.started(made["CopyJobId"], kind)
+            fields = {"job_id": made["CopyJobId"], "outcome": "RUNNING", "started": attempt + 1, "kind": kind}
             update(run, COPY_TO_TARGET, arn, **fields, source_recovery_point_arn=chosen, reason="", fix="")
             return str(made["CopyJobId"])
 
@@ -411,9 +446,74 @@ def start_copies(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[
                 run.source_region,
                 "backup:StartCopyJob",
                 arn,
-                f"copy {point or '(the recovery point step 01 makes)'} of {arn} to {run.target_vault_arn}",
+                f"{FIRST_HOP if kind == 'hop' else ''}copy {point or '(the recovery point step 01 makes)'} of {arn} "
+                f"to {destination}",
                 start,
                 blocked_by=blocked_by,
+                effect={
+                    "kind": kind,
+                    "resource_arn": arn,
+                    "recovery_point_arn": point,
+                    "destination_vault_arn": destination,
+                },
+            )
+        )
+    return changes
+
+
+FIRST_HOP = "first hop: copy across Regions, in the source account: "
+SECOND_HOP = "second hop: copy across accounts, in the target Region: "
+
+
+def second_hops(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[Change]:
+    """The second hop of each resource copied in two hops whose first hop completed: across accounts, from the
+    hop vault into the destination vault, started by the source account in the target Region. In a dry run,
+    each first hop planned plans its second, waiting for it."""
+    copies = rows(run, COPY_TO_TARGET)
+    profile, region = run.side("hop")
+    backup = clients.client(profile, "backup", region)
+    slots = Slots(run, "second", run.poll_seconds, sleep)
+    role_arn = run.role_arn
+    changes = []
+    for arn in remember_selection(run):
+        row = copies.get(arn, {})
+        if not run.copies_in_two_hops(arn) or (row.get("outcome") == "FAILED" and row.get("kind") != "second"):
+            continue
+        if row.get("kind") == "second" and row.get("outcome") in ("COMPLETED", "RUNNING"):
+            summary = f"copy job {row['job_id']} ({row['outcome']}) was started earlier: not starting another"
+            changes.append(
+                Change(run.step, profile, region, "backup:StartCopyJob", arn, summary, lambda: None, needed=False)
+            )
+            continue
+        point = row.get("hop_recovery_point_arn")
+        if not point and not run.dry_run:
+            continue  # its first hop has not completed: its row says how far it got
+        attempt = row.get("second_started", 0)
+
+        def start(arn: str = arn, point: str | None = point, attempt: int = attempt) -> str | NotMade:
+            chosen = point or rows(run, COPY_TO_TARGET).get(arn, {}).get("hop_recovery_point_arn")
+            slots.take()
+            try:
+                made = backup.start_copy_job(**run.copy_request(chosen, attempt, role_arn, "second"))
+            except refusals(backup) as error:
+                return refused(run, COPY_TO_TARGET, arn, "StartCopyJob", error)
+            started_at(run, COPY_TO_TARGET, made["CreationDate"])
+            slots.started(made["CopyJobId"])
+            fields = {"job_id": made["CopyJobId"], "outcome": "RUNNING", "second_started": attempt + 1}
+            update(run, COPY_TO_TARGET, arn, **fields, kind="second", reason="", fix="")
+            return str(made["CopyJobId"])
+
+        changes.append(
+            Change(
+                run.step,
+                profile,
+                region,
+                "backup:StartCopyJob",
+                arn,
+                f"{SECOND_HOP}copy {point or f'(the first hop copy in {run.hop_vault})'} of {arn} "
+                f"to {run.target_vault_arn}",
+                start,
+                blocked_by="" if point else "the first hop makes the recovery point (planned, not made yet)",
                 effect={
                     "kind": "copy",
                     "resource_arn": arn,

@@ -1,7 +1,8 @@
-"""Starting and following a fleet's jobs: at most max_concurrent_jobs at once (Slots), one per resource, and
-every job of a kind followed with one listing a round (ceil(N/1000) calls), each round's news in one state
+"""Starting and following the selection's jobs: at most max_concurrent_jobs at once (Slots), one per resource,
+and every job of a kind followed with one listing a round (ceil(N/1000) calls), each round's news in one state
 write. A copy job in CREATED is still going (AWS's retry phase after a system error): only an end AWS
-reports ends a row."""
+reports ends a row. A resource copied in two hops has two jobs in its step 04 row, one after the other: its
+first hop ("hop", across Regions into the hop vault), then its second ("second", across accounts from there)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from ..core.changes import NotMade
 from ..core.errors import OutOfTime, StillRunning
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP
 from ..troubleshooting import checks, registry
-from .fleet_rows import fail, failure, rows, update_rows
+from .fleet_rows import HOPPED, fail, failure, rows, update_rows
 from .following import Outcome, resume_line
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,31 @@ LISTING_MARGIN = timedelta(minutes=10)  # jobs are listed from a little before t
 UNSEEN_ROUNDS = 3  # rounds in a row a job may be missing from the listings before it is described
 Progress = Callable[[dict[str, Any]], None]
 
-KINDS = {
-    "backup": (CREATE_BACKUP, "recovery_point_arn", "RecoveryPointArn"),
-    "copy": (COPY_TO_TARGET, "destination_recovery_point_arn", "DestinationRecoveryPointArn"),
+KINDS = {  # a job's kind: the step whose row holds it, and where its listing looks (the side, and the vault)
+    "backup": (CREATE_BACKUP, "source"),
+    "copy": (COPY_TO_TARGET, "source"),
+    "hop": (COPY_TO_TARGET, "source"),
+    "second": (COPY_TO_TARGET, "hop"),
 }
+# The kinds of job one wait follows: step 04's first wait follows the copies and the first hops together.
+FOLLOWS = {"backup": ("backup",), "copy": ("copy", "hop"), "second": ("second",)}
+LABELS = {"backup": "backup", "copy": "copy", "hop": "first hop copy", "second": "second hop copy"}
+HOPPED_AS = {HOPPED: "COMPLETED"}  # in the progress of step 04's first wait
+
+
+def kind_of(step: str, row: dict[str, Any]) -> str:
+    """The kind of the job a row follows (a row of before the two hops names none: its step's)."""
+    return str(row.get("kind") or ("backup" if step == CREATE_BACKUP else "copy"))
+
+
+def rows_of(run: Run, kind: str) -> dict[str, dict[str, Any]]:
+    """The rows of the jobs one wait follows."""
+    step = KINDS[kind][0]
+    return {arn: row for arn, row in rows(run, step).items() if kind_of(step, row) in FOLLOWS[kind]}
+
+
+def _running(run: Run, kind: str) -> dict[str, dict[str, Any]]:
+    return {arn: row for arn, row in rows_of(run, kind).items() if row.get("outcome") == "RUNNING"}
 
 
 def refusals(backup: Any) -> tuple[type[Exception], ...]:
@@ -70,7 +92,7 @@ def _since(run: Run, step: str) -> datetime:
 
 def _described(run: Run, kind: str, job_id: str) -> dict[str, Any] | None:
     """One job as AWS Backup describes it (a job the listings missed), or None when AWS does not know it."""
-    backup = run.source("backup")
+    backup = clients.client(*run.side(KINDS[kind][1]), "backup")
     try:
         with clients.polling():
             if kind == "backup":
@@ -87,7 +109,7 @@ class Slots:
     def __init__(self, run: Run, kind: str, delay: int, sleep: Callable[[float], None] = time.sleep):
         self.run, self.kind, self.delay, self.sleep = run, kind, delay, sleep
         step = KINDS[kind][0]
-        self.running = {row["job_id"] for row in rows(run, step).values() if row.get("outcome") == "RUNNING"}
+        self.running = {row["job_id"]: kind_of(step, row) for row in _running(run, kind).values()}
         self.unseen: dict[str, int] = {}
 
     def take(self) -> None:
@@ -96,16 +118,16 @@ class Slots:
         deadline = time.monotonic() + self.run.max_wait_minutes * 60
         while len(self.running) >= self.run.max_concurrent_jobs:
             try:
-                listed = _listing(self.run, self.kind, deadline)
+                listed = _round(self.run, set(self.running.values()), deadline)
             except OutOfTime as ended:
                 raise self._no_slot(_refused(ended)) from None
-            for job_id in list(self.running):
+            for job_id, kind in list(self.running.items()):
                 job = listed.get(job_id)
                 self.unseen[job_id] = 0 if job else self.unseen.get(job_id, 0) + 1
                 if job is None and self.unseen[job_id] >= UNSEEN_ROUNDS:
-                    job = _described(self.run, self.kind, job_id) or {"State": "UNKNOWN"}
+                    job = _described(self.run, kind, job_id) or {"State": "UNKNOWN"}
                 if job is not None and job["State"] in (*jobs.ENDED, "UNKNOWN"):
-                    self.running.discard(job_id)
+                    self.running.pop(job_id)
             if len(self.running) < self.run.max_concurrent_jobs:
                 return
             if time.monotonic() >= deadline:
@@ -115,22 +137,30 @@ class Slots:
     def _no_slot(self, refused: str) -> StillRunning:
         return StillRunning(
             self.run.step,
-            f"{len(self.running)} {self.kind} jobs still run after {self.run.max_wait_minutes:g} minutes "
+            f"{len(self.running)} {LABELS[self.kind]} jobs still run after {self.run.max_wait_minutes:g} minutes "
             f"(max_wait_minutes) and no slot freed for the next one{refused}",
             resume_line(self.run, "the jobs stay this run's, and the resources not started yet are started then"),
         )
 
-    def started(self, job_id: str) -> None:
-        self.running.add(job_id)
+    def started(self, job_id: str, kind: str = "") -> None:
+        self.running[job_id] = kind or self.kind
 
 
 def _listing(run: Run, kind: str, deadline: float) -> dict[str, dict[str, Any]]:
-    """One round's listing; OutOfTime once the deadline (max_wait_minutes) passes, whatever botocore's retries
-    of a throttled page are doing then."""
-    step = KINDS[kind][0]
-    vault = run.source_vault_name if kind == "backup" else run.target_vault_arn
+    """One round's listing of one kind of job; OutOfTime once the deadline (max_wait_minutes) passes, whatever
+    botocore's retries of a throttled page are doing then."""
+    step, side = KINDS[kind]
+    vault = {"backup": run.source_vault_name, "hop": run.hop_vault_arn}.get(kind, run.target_vault_arn)
     with clients.until(deadline):
-        return jobs.list_round(run.source_profile, run.source_region, kind, vault, _since(run, step))
+        return jobs.list_round(*run.side(side), "backup" if kind == "backup" else "copy", vault, _since(run, step))
+
+
+def _round(run: Run, kinds: set[str], deadline: float) -> dict[str, dict[str, Any]]:
+    """One round's listings: one per kind of job running (copies and first hops go to different vaults)."""
+    listed: dict[str, dict[str, Any]] = {}
+    for kind in sorted(kinds):
+        listed.update(_listing(run, kind, deadline))
+    return listed
 
 
 def _refused(ended: OutOfTime) -> str:
@@ -141,54 +171,55 @@ def _refused(ended: OutOfTime) -> str:
 PLANNED = {
     "backup": "later steps plan against what they will make",
     "copy": "step 05 plans against what they will make",
+    "second": "step 05 plans against what they will make",
 }
+WAITED = {"backup": "backups", "copy": "copies", "second": "second hops"}
 
 
 def wait(
     run: Run, kind: str, progress: Progress | None = None, delay: int = 5, sleep: Callable[[float], None] = time.sleep
 ) -> Outcome:
     """Follow the run's jobs of this kind to their end; a dry run that started none says so and goes on."""
-    running = any(row.get("outcome") == "RUNNING" for row in rows(run, KINDS[kind][0]).values())
-    if run.dry_run and not running:
-        return Outcome(f"The {kind}s are planned, not started (apply is false): {PLANNED[kind]}.")
+    if run.dry_run and not _running(run, kind):
+        return Outcome(f"The {WAITED[kind]} are planned, not started (apply is false): {PLANNED[kind]}.")
     return follow(run, kind, progress, delay, sleep)
 
 
 def follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: Callable[[float], None]) -> Outcome:
     """Follow the run's running jobs of one kind to their end, one listing a round; record each row (one
     write of the state a round). A job the listings miss for UNSEEN_ROUNDS rounds in a row is described."""
-    step, record_as, field = KINDS[kind]
+    step = KINDS[kind][0]
     deadline = time.monotonic() + run.max_wait_minutes * 60
     unseen: dict[str, int] = {}
     created = 0  # the running jobs the last round saw CREATED
     while True:
-        running = {arn: row for arn, row in rows(run, step).items() if row.get("outcome") == "RUNNING"}
+        running = _running(run, kind)
         if not running:
             break
         try:
-            listed = _listing(run, kind, deadline)
+            listed = _round(run, {kind_of(step, row) for row in running.values()}, deadline)
         except OutOfTime as ended:
             raise _still_running(run, kind, len(running), _refused(ended), created) from None
         news: dict[str, dict[str, Any]] = {}
         created = sum(1 for row in running.values() if listed.get(row["job_id"], {}).get("State") == "CREATED")
         for arn, row in running.items():
+            job_kind = kind_of(step, row)
             job = listed.get(row["job_id"])
             unseen[arn] = 0 if job else unseen.get(arn, 0) + 1
             if job is None and unseen[arn] >= UNSEEN_ROUNDS:
-                job = _described(run, kind, row["job_id"])
+                job = _described(run, job_kind, row["job_id"])
                 if job is None:
-                    news[arn] = failure(f"{kind} job {row['job_id']} is not known to AWS Backup", "run again")
+                    why = f"{LABELS[job_kind]} job {row['job_id']} is not known to AWS Backup"
+                    news[arn] = failure(why, "run again")
                     continue
             if job is None:
                 continue
             if job["State"] == "COMPLETED":
-                news[arn] = {"outcome": "COMPLETED", record_as: job.get(field)}
-                if kind == "copy":  # the key AWS says the copy is under; step 05 proves it from the copy itself
-                    news[arn]["destination_encryption_key_arn"] = job.get("DestinationEncryptionKeyArn")
+                news[arn] = _completed(job_kind, job)
             elif job["State"] in jobs.TERMINAL_FAILURES:
-                news[arn] = _jobfailure(run, kind, arn, row, job)
+                news[arn] = _jobfailure(run, job_kind, arn, row, job)
         update_rows(run, step, news)
-        table = rows(run, step)
+        table = rows_of(run, kind)
         if progress is not None:
             progress(_progress(table, kind))
         still = sum(1 for row in table.values() if row.get("outcome") == "RUNNING")
@@ -197,15 +228,29 @@ def follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: Ca
         if time.monotonic() >= deadline:
             raise _still_running(run, kind, still, "", created)
         sleep(delay)
-    return Outcome(_summary(rows(run, step), kind))
+    return Outcome(_summary(rows_of(run, kind), kind))
+
+
+def _completed(kind: str, job: dict[str, Any]) -> dict[str, Any]:
+    """What a completed job leaves in its row: its recovery point, or the copy and the key AWS says the copy
+    is under (step 05 proves it from the copy itself), or a first hop's copy, which its second hop copies."""
+    if kind == "backup":
+        return {"outcome": "COMPLETED", "recovery_point_arn": job.get("RecoveryPointArn")}
+    if kind == "hop":
+        return {"outcome": HOPPED, "hop_recovery_point_arn": job.get("DestinationRecoveryPointArn")}
+    return {
+        "outcome": "COMPLETED",
+        "destination_recovery_point_arn": job.get("DestinationRecoveryPointArn"),
+        "destination_encryption_key_arn": job.get("DestinationEncryptionKeyArn"),
+    }
 
 
 def _still_running(run: Run, kind: str, still: int, refused: str, created: int = 0) -> StillRunning:
     """The wait's limit came first: the jobs go on; copies still CREATED are in AWS's retry phase, not failed."""
-    retrying = f"; {created} of them {jobs.created_note()}" if kind == "copy" and created else ""
+    retrying = f"; {created} of them {jobs.created_note()}" if kind != "backup" and created else ""
     return StillRunning(
         run.step,
-        f"{still} {kind} jobs are still running after {run.max_wait_minutes:g} minutes (max_wait_minutes)"
+        f"{still} {LABELS[kind]} jobs are still running after {run.max_wait_minutes:g} minutes (max_wait_minutes)"
         f"{refused}{retrying}",
         resume_line(run, "the jobs stay this run's"),
     )
@@ -214,30 +259,30 @@ def _still_running(run: Run, kind: str, still: int, refused: str, created: int =
 def _jobfailure(run: Run, kind: str, arn: str, row: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     """A job AWS reports ended without completing: its row's failure, with the known failure's fix."""
     message = job.get("StatusMessage") or "no status message"
-    known = registry.match(message, kind)
+    known = registry.match(message, "backup" if kind == "backup" else "copy")
     fix = checks.CHECKS[known.id](checks.Facts(run, resource=arn)).fix if known else "read the message"
     failed = {"job_id": row["job_id"], "state": job["State"], "status_message": message}
+    label = LABELS[kind]
     return {
         **failure(
-            f"[{known.id if known else 'unknown'}] {kind} job {row['job_id']} ended {job['State']}: {message}",
-            f"{fix}; the next run starts a new {kind} job",
+            f"[{known.id if known else 'unknown'}] {label} job {row['job_id']} ended {job['State']}: {message}",
+            f"{fix}; the next run starts a new {label} job",
         ),
         "failed_jobs": [*row.get("failed_jobs", []), failed],
     }
 
 
 def _progress(table: dict[str, dict[str, Any]], kind: str) -> dict[str, Any]:
-    """The fleet's jobs as one job for the progress bar: the share ended, and what is where."""
-    counts = {
-        outcome: sum(1 for r in table.values() if r.get("outcome") == outcome)
-        for outcome in ("COMPLETED", "FAILED", "RUNNING")
-    }
+    """The selection's jobs as one job for the progress bar: the share ended, and what is where (a first hop
+    that completed counts as completed)."""
+    outcomes = [HOPPED_AS.get(str(r.get("outcome")), r.get("outcome")) for r in table.values()]
+    counts = {outcome: outcomes.count(outcome) for outcome in ("COMPLETED", "FAILED", "RUNNING")}
     total = len(table) or 1
     state = "RUNNING" if counts["RUNNING"] else ("COMPLETED" if not counts["FAILED"] else "FAILED")
     return {
         "State": state,
         "PercentDone": round(100 * (counts["COMPLETED"] + counts["FAILED"]) / total, 1),
-        "StatusMessage": f"{counts['COMPLETED']} of {len(table)} {kind} jobs completed, "
+        "StatusMessage": f"{counts['COMPLETED']} of {len(table)} {LABELS[kind]} jobs completed, "
         f"{counts['FAILED']} failed, {counts['RUNNING']} running",
     }
 
@@ -245,5 +290,8 @@ def _progress(table: dict[str, dict[str, Any]], kind: str) -> dict[str, Any]:
 def _summary(table: dict[str, dict[str, Any]], kind: str) -> str:
     done = sum(1 for r in table.values() if r.get("outcome") == "COMPLETED")
     failed = sum(1 for r in table.values() if r.get("outcome") == "FAILED")
+    hopped = sum(1 for r in table.values() if r.get("outcome") == HOPPED)
     made = "recovery points" if kind == "backup" else "copies"
-    return f"{done} {made} of {len(table)} resources; {failed} failed (see their rows)"
+    through = f", {hopped} through their first hop (the second copies them across accounts)" if hopped else ""
+    of = " copied in two hops" if kind == "second" else ""
+    return f"{done} {made}{through} of {len(table)} resources{of}; {failed} failed (see their rows)"

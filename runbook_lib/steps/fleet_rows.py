@@ -12,6 +12,7 @@ from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, SHARE_SOURCE_KEY, VERIFY
 log = logging.getLogger(__name__)
 
 ROWS = FLEET_ROWS
+HOPPED = "HOPPED"  # a row whose first hop completed: its second hop copies hop_recovery_point_arn across accounts
 SELECTED = "selection"  # the run's last selection, in its state
 
 
@@ -57,15 +58,41 @@ def fail(run: Run, step: str, arn: str, why: str, fix: str) -> None:
 STEPS_OF_ROWS = (CREATE_BACKUP, VERIFY_SOURCE_KEY, SHARE_SOURCE_KEY, COPY_TO_TARGET, VERIFY_TARGET_KEY)
 
 
+def _record_as_row(step: str, recorded: dict[str, Any]) -> dict[str, Any]:
+    """A run of one resource's record of a step (its top level in state.json) as that resource's row: what it
+    produced, and how far it got (a job that failed last, while no other runs)."""
+    kinds = {CREATE_BACKUP: ("backup",), COPY_TO_TARGET: ("copy", "hop")}.get(step, ())
+    if step == CREATE_BACKUP and recorded.get("recovery_point_arn"):
+        return {"outcome": "COMPLETED", "recovery_point_arn": recorded["recovery_point_arn"]}
+    if step == COPY_TO_TARGET and recorded.get("destination_recovery_point_arn"):
+        return {"outcome": "COMPLETED", "destination_recovery_point_arn": recorded["destination_recovery_point_arn"]}
+    if any(recorded.get(f"{kind}_job_id") for kind in kinds):
+        return {"outcome": "RUNNING"}
+    if step == COPY_TO_TARGET and recorded.get("hop_recovery_point_arn"):
+        return {"outcome": HOPPED}
+    failed = [job for kind in kinds for job in recorded.get(f"failed_{kind}_jobs", [])]
+    if failed:
+        last = max(failed, key=lambda job: str(job.get("recorded", "")))
+        why = f"job {last.get('job_id')} ended {last.get('state')}: {last.get('status_message') or 'no status message'}"
+        return {"outcome": "FAILED", "reason": why, "fix": "run the step again: it starts a new job"}
+    verified = {VERIFY_SOURCE_KEY: "source_key", VERIFY_TARGET_KEY: "destination_key"}.get(step)
+    if verified and recorded.get(f"{verified}_arn"):
+        return {"outcome": "VERIFIED", **{f"{verified}_{k}": recorded.get(f"{verified}_{k}") for k in ("arn", "alias")}}
+    return {}
+
+
 def results(state: dict[str, Any], resources: list[str] | None = None) -> list[dict[str, Any]]:
     """One row per resource: its recovery point, its copy, the copy's key, and how it ended (the step
-    it failed in, why and the fix; else how far it got)."""
+    it failed in, why and the fix; else how far it got). A run of one resource keeps its record at each step's
+    top level: read as its row."""
     table = {step: state.get(step, {}).get(ROWS, {}) for step in STEPS_OF_ROWS}
     chosen = (
         resources
         or state.get(SELECTED, {}).get("resources")
         or list(dict.fromkeys(arn for step in STEPS_OF_ROWS for arn in table[step]))
     )
+    if len(chosen) == 1 and not any(table.values()):
+        table = {step: {chosen[0]: _record_as_row(step, state.get(step, {}))} for step in STEPS_OF_ROWS}
     out = []
     for arn in chosen:
         of = {step: table[step].get(arn, {}) for step in STEPS_OF_ROWS}

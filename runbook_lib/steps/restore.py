@@ -16,7 +16,7 @@ import logging
 from typing import Any
 
 from ..aws import jobs, keys, restores
-from ..aws.context import RESTORE_ROLE_FIX, Run, resource_arn
+from ..aws.context import RESTORE_ROLE_FIX, Run, resource_arn, selection
 from ..core import arns, resource_types
 from ..core.changes import Change, NotMade
 from ..core.errors import StepFailed
@@ -46,10 +46,11 @@ def start_restore(run: Run) -> Change:
     """Plan restoring the copy as a new EBS volume; a drill restores once per run folder (a failed restore
     is recorded, and the next run starts another). The restore checks run first and stop the step on a
     blocking failure, unless force_copy (for trainers)."""
-    if run.is_fleet:
+    chosen = selection(run)
+    if len(chosen) > 1:
         raise StepFailed(
             run.step,
-            "the restore drill restores one copy; this run selects many resources",
+            f"the restore drill restores one copy; this run selects {len(chosen)} resources",
             "set resource_arn (or resource_name) to the resource whose copy to restore",
         )
     row = resource_types.type_of(resource_arn(run))

@@ -1,8 +1,9 @@
 """What a step achieved, in one clause, for the line `runbook run` prints when the step ends.
 
 Read from the run folder only (state.json and changes.jsonl), never from AWS: what the step made or
-planned, and what it produced (a recovery point, the key that encrypts it). One entry per step, so
-that a new step gets its clause by one edit.
+planned, and what it produced (a recovery point, the key that encrypts it). What a step produced is
+told by its entry in PRODUCTS, keyed by the name of its record (core/steps.py); a step without one is
+told by its changes alone, and a test fails when an entry names no step.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from ..aws import keys, vaults
-from ..aws.context import Run, resource_arn
+from ..aws.context import Run, selection
 from ..core.steps import AUTOMATE
 from . import automation
 from .encryption import backup_key_arn
@@ -83,8 +83,8 @@ def _selection(run: Run) -> dict[str, Any]:
 def _key_statements(run: Run) -> dict[str, Any]:
     """What the keys of the selected resources need in their policy, for their administrators."""
     chosen: Any = "every key that encrypts a selected resource's backups"
-    if not run.selection_tags and not run.is_fleet:
-        chosen = [backup_key_arn(run, resource_arn(run))]
+    if not run.selection_tags and len(selection(run)) == 1:
+        chosen = [backup_key_arn(run, selection(run)[0])]
     return {
         "Why": "the destination account must be able to use the key that encrypts each backup it copies",
         "Keys": chosen,

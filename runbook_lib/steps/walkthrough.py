@@ -24,15 +24,7 @@ from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, VERIFY_SOURCE_KEY, VERIF
 from ..troubleshooting import checks, preflight
 from . import fleet
 from .cleanup import cleanup
-from .copying import (
-    copy_blocker,
-    copy_jobs_table,
-    hops_line,
-    second_hops,
-    start_copy,
-    wait_for_copy,
-    wait_for_second_hop,
-)
+from .copying import copy_blocker, copy_jobs_table, hops_line, start_copy, wait_for_copy
 from .encryption import (
     backup_key_arn,
     destination_recovery_point,
@@ -44,7 +36,6 @@ from .encryption import (
     source_recovery_point,
 )
 from .following import Outcome, job_side, wait_for
-from .results import SIDES
 
 log = logging.getLogger(__name__)
 RECOVERY_POINTS_PAGE = 1000  # the most ListRecoveryPointsByBackupVault returns in one page
@@ -56,10 +47,8 @@ __all__ = [  # what the notebooks and tests reach through this module, besides i
     "copy_blocker",
     "copy_jobs_table",
     "hops_line",
-    "second_hops",
     "start_copy",
     "wait_for_copy",
-    "wait_for_second_hop",
     "destination_recovery_point",
     "encryption_of",
     "encryption_sentence",
@@ -109,8 +98,8 @@ def prerequisites(run: Run) -> list[Change]:
         else:
             changes.append(enable_cross_account_change(run))
     source_key, target_key = _vault_key(run, "source"), _vault_key(run, "target")
-    row = clusters.type_of(run.source_profile, run.source_region, resource_arn(run)) if not run.is_fleet else None
-    if target_key.manager != "CUSTOMER" and not (row and row.any_destination_key):
+    types = [clusters.type_of(run.source_profile, run.source_region, arn) for arn in selection(run)]
+    if target_key.manager != "CUSTOMER" and not all(row and row.any_destination_key for row in types):
         raise StepFailed(
             step,
             f"[target-vault-customer-key] target_vault_key {run.target_vault_key} is an AWS managed key",
@@ -464,54 +453,77 @@ def recovery_points_table(profile: str, region: str, vault: str) -> list[dict[st
     return rows
 
 
-# ----- the steps on the run's selection: one resource, or a fleet (fleet.py) -----------------------
+# ----- the steps on the run's selection ------------------------------------------------------------
+# Every notebook calls these. A run of many resources keeps a row per resource under each step (fleet.py:
+# its jobs started within max_concurrent_jobs, followed with one listing a round, a failure alone in its row);
+# a run of one keeps its resource's record at the step's top level, under the names its run folder has always
+# had (state.json's recovery_point_arn, backup_job_id...), and a failure stops the step.
+
+
+def _rows(run: Run) -> bool:
+    """Whether the run's steps keep a row per resource: it selects more than one."""
+    return len(selection(run)) > 1
 
 
 def selection_line(run: Run) -> str:
     """What the run works on, in one line."""
-    if not run.is_fleet:
-        return f"Resource: {resource_arn(run)}"
     chosen = selection(run)
+    if len(chosen) == 1:
+        return f"Resource: {chosen[0]}"
     how = ", ".join(f"{k}={v}" for k, v in run.resource_tags.items()) if run.resource_tags else "resources"
     return f"Resources: {len(chosen)} selected by {how}"
 
 
 def start_backups(run: Run) -> list[Change]:
-    return fleet.start_backups(run) if run.is_fleet else [start_backup(run)]
+    return fleet.start_backups(run) if _rows(run) else [start_backup(run)]
 
 
 def wait_for_backups(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
-    return fleet.wait(run, "backup", progress, delay) if run.is_fleet else wait_for_backup(run, progress, delay)
+    return fleet.wait(run, "backup", progress, delay) if _rows(run) else wait_for_backup(run, progress, delay)
 
 
 def verify_source_keys(run: Run) -> dict[str, Any]:
-    """Step 02 on the selection: for a fleet, how many recovery points are encrypted with their volume's key."""
-    if not run.is_fleet:
+    """Step 02 on the selection: for many, how many recovery points are encrypted with their resource's key."""
+    if not _rows(run):
         return verify_source_key(run)
     return _verified(fleet.verify_source_keys(run), "source_key_alias")
 
 
 def share_source_keys(run: Run) -> list[Change]:
-    return fleet.share_source_keys(run) if run.is_fleet else [share_source_key(run)]
+    return fleet.share_source_keys(run) if _rows(run) else [share_source_key(run)]
 
 
 def start_copies(run: Run) -> list[Change]:
-    """The copy (for a copy in two hops, its first hop), or a fleet's copies."""
-    if run.is_fleet:
+    """The copies (for a resource copied in two hops, its first hop)."""
+    if _rows(run):
         return fleet.start_copies(run)
     return [start_copy(run, "first" if run.copies_in_two_hops() else "copy")]
 
 
 def wait_for_copies(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
-    """Follow the copy (for a copy in two hops, its first hop), or a fleet's copies."""
-    if run.is_fleet:
+    """Follow the copies (for a resource copied in two hops, its first hop)."""
+    if _rows(run):
         return fleet.wait(run, "copy", progress, delay)
     return wait_for(run, "hop" if run.copies_in_two_hops() else "copy", progress, delay)
 
 
+def second_hops(run: Run) -> list[Change]:
+    """The second hops of the resources copied in two hops (across accounts, from the hop vault); nothing for
+    a run that copies each resource in one job."""
+    if not run.copies_in_two_hops():
+        return []
+    return fleet.second_hops(run) if _rows(run) else [start_copy(run, "second")]
+
+
+def wait_for_second_hop(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
+    if not run.copies_in_two_hops():
+        return Outcome("One copy job: no second hop to follow.")
+    return fleet.wait(run, "second", progress, delay) if _rows(run) else wait_for(run, "copy", progress, delay)
+
+
 def verify_target_keys(run: Run) -> dict[str, Any]:
-    """Step 05 on the selection: for a fleet, how many copies are encrypted with the destination vault's key."""
-    if not run.is_fleet:
+    """Step 05 on the selection: for many, how many copies are encrypted with the destination vault's key."""
+    if not _rows(run):
         return verify_target_key(run)
     return _verified(fleet.verify_target_keys(run), "destination_key_alias")
 
@@ -527,17 +539,5 @@ def _verified(rows: list[dict[str, Any]], alias_field: str) -> dict[str, Any]:
 
 
 def results(run: Run) -> list[dict[str, Any]]:
-    """One row per resource: recovery point, copy, destination key, outcome."""
-    if run.is_fleet:
-        return fleet.results_of(run)
-    state = run.state.load()
-    source, destination = SIDES
-    return [
-        {
-            "resource": resource_arn(run),
-            "recovery point": source.recovery_point(state),
-            "copy": destination.recovery_point(state),
-            "destination key": destination.key_alias(state),
-            "outcome": "COMPLETED" if destination.key_alias(state) else "not finished",
-        }
-    ]
+    """One row per resource: recovery point, copy, destination key, outcome (a run of one resource: its record)."""
+    return fleet.results_of(run)

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..aws import clusters, keys, vaults
 from ..aws.context import Run, fleet_row, focus, resource_key
+from ..core import resource_kinds
 from ..core.resource_types import ResourceType
 from ..core.steps import CREATE_BACKUP
 
@@ -81,10 +82,8 @@ class Facts:
         run = self.run
         backup = run.source("backup")
         if self.source_vault is not None and not self.source_vault.get("step"):
-            recorded = (
-                fleet_row(run, CREATE_BACKUP, self.resource).get("recovery_point_arn")
-                if run.is_fleet
-                else run.state.get(CREATE_BACKUP, "recovery_point_arn")
+            recorded = fleet_row(run, CREATE_BACKUP, self.resource).get("recovery_point_arn") or run.state.get(
+                CREATE_BACKUP, "recovery_point_arn"
             )
 
             def described(arn: str | None) -> dict[str, Any] | None:
@@ -118,7 +117,7 @@ class Facts:
     def key_side(self) -> str:
         """Where the key the destination account must use lives: the source's, or for a copy in two
         hops the hop vault's (the source account in the target Region)."""
-        return "hop" if self.run.copies_in_two_hops() else "source"
+        return "hop" if self.run.copies_in_two_hops(self.resource) else "source"
 
     @cached_property
     def hop_vault(self) -> dict[str, Any] | None:
@@ -143,7 +142,7 @@ class Facts:
         if self.recovery_point is not None and self.recovery_point.get("EncryptionKeyArn"):
             return self.recovery_point["EncryptionKeyArn"]
         row = self.resource_type
-        if row is not None and not row.source_key_customer_managed.value:  # fully managed: the vault's key
+        if resource_kinds.takes_vault_key(row):  # fully managed: the vault's key
             return self.source_vault.get("EncryptionKeyArn") if self.source_vault else None
         return resource_key(self.run, self.resource)
 

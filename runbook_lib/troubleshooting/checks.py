@@ -24,7 +24,7 @@ from runbook_policy import iam_policy
 
 from ..aws import keys, restores, vaults
 from ..aws.context import RESTORE_ROLE_FIX, ROLE_FIX, Run
-from ..core import grants
+from ..core import grants, resource_kinds
 from ..core.errors import StepFailed, quoted
 from ..core.resource_types import ResourceType
 from ..core.steps import ALL as ALL_STEPS
@@ -35,6 +35,17 @@ from .check_facts import Facts, planned_note
 log = logging.getLogger(__name__)
 
 PASS, FAIL, UNKNOWN, SKIPPED = "pass", "fail", "unknown", "skipped"
+# How a finding says that a Deny decides (fixes.py reads it back to know the fix may remove it).
+DENY_WINS = "(an explicit Deny wins)"
+
+
+def deny_fix(labels: str, fix_command: str, removable: bool, owner: str) -> str:
+    """The fix of a blocking Deny: a fix removes one that names only the account; anyone else's is its owner's."""
+    if removable:
+        return f"remove statement {labels} (runbook fix {fix_command} plans its removal)"
+    return f"statement {labels} also applies to others: {owner} must change it"
+
+
 UNKNOWN_FIX = (
     "read the statement: if it cannot apply to this copy, go on; the evaluator does not model "
     "it (strict_checks: true makes this block)"
@@ -115,14 +126,8 @@ def policy_finding(
     if decision.outcome == iam_policy.DENY:
         evidence = {"denying statements": list(decision.statements), **evidence}
         removable = all(grants.names_only(s, account) for s in decision.statements)
-        fix = (
-            f"remove statement {labels} (runbook fix {fix_command} plans its removal)"
-            if removable
-            else f"statement {labels} also applies to others: {owner} must change it"
-        )
-        return Finding(
-            FAIL, f"{what}: statement {labels} denies account {account} (an explicit Deny wins)", fix, evidence
-        )
+        fix = deny_fix(labels, fix_command, removable, owner)
+        return Finding(FAIL, f"{what}: statement {labels} denies account {account} {DENY_WINS}", fix, evidence)
     return Finding(
         FAIL,
         f"{what} does not let account {account} in{planned}",
@@ -195,18 +200,18 @@ def target_vault_customer_key(facts: Facts) -> Finding:
     key = keys.describe(facts.run.target_profile, facts.run.target_region, vault["EncryptionKeyArn"])
     evidence = {"vault key": key.arn, "key manager": key.manager, "alias": key.alias}
     row = facts.resource_type
-    if key.manager != "CUSTOMER" and row is not None and row.any_destination_key:
-        return Finding(
-            PASS,
-            f"the target vault uses the AWS managed key {key.alias}, which {row.name} copies may go under "
-            f"(capability table, checked {row.destination_vault_key.checked})",
-            evidence=evidence,
-        )
     if key.manager == "CUSTOMER":
         return Finding(
             PASS,
             f"the target vault uses customer managed key {key.alias or key.arn}"
             f"{planned_note(vault if vault.get('step') else None)}",
+            evidence=evidence,
+        )
+    if row is not None and resource_kinds.destination_key_allowed(row, customer_managed=False):
+        return Finding(
+            PASS,
+            f"the target vault uses the AWS managed key {key.alias}, which {row.name} copies may go under "
+            f"(capability table, checked {row.destination_vault_key.checked})",
             evidence=evidence,
         )
     return Finding(
@@ -243,7 +248,7 @@ def target_vault_policy(facts: Facts) -> Finding:
 @check("source-key-customer-managed")
 def source_key_customer_managed(facts: Facts) -> Finding:
     row = facts.resource_type
-    if row is not None and not row.source_key_customer_managed.value:
+    if row is not None and resource_kinds.takes_vault_key(row):
         return Finding(
             SKIPPED,
             f"{row.name} backups are encrypted with the vault's key: the resource's key does not travel "
@@ -301,12 +306,6 @@ def record_refusal(run: Run, resource_type: ResourceType | None, message: str) -
 
 def two_hops_fix(run: Run, row: ResourceType) -> str:
     """The fix of a refused single copy job: the parameter that copies the type in two hops."""
-    if run.is_fleet:
-        return (
-            f"copy the {row.name} resources in a run of their own each (resource_arn), with two_hop_types: "
-            f"[{row.name}]: two hops, across Regions into a vault of the source account, then across accounts; "
-            "or set target_region to source_region"
-        )
     return (
         f"copy in two hops: two_hop_types: [{row.name}] (step 00 makes vault {run.hop_vault} of the source account "
         f"in {run.target_region} under hop_vault_key, step 03 shares that key, step 04 copies across Regions, then "
@@ -329,7 +328,7 @@ def rds_single_hop(facts: Facts) -> Finding:
     fix = two_hops_fix(run, row)
     if not crosses_both:
         return Finding(PASS, "one copy job changes only the account or only the Region", evidence=evidence)
-    if run.copies_in_two_hops():
+    if run.copies_in_two_hops(facts.resource):
         why = (
             "two_hop_types names it"
             if row.name in run.two_hop_types
@@ -342,11 +341,10 @@ def rds_single_hop(facts: Facts) -> Finding:
             evidence=evidence,
         )
     if not row.copies_in_one_action(run.one_action_types, run.two_hop_types):
-        how = "a run of many resources copies each in one job" if run.is_fleet else "two_hops is false"
         return Finding(
             FAIL,
-            f"{row.name} is to be copied in two hops (two_hop_types names it), and {how}",
-            fix if run.is_fleet else "set two_hops: true, or take the type out of two_hop_types",
+            f"{row.name} is to be copied in two hops (two_hop_types names it), and two_hops is false",
+            "set two_hops: true, or take the type out of two_hop_types",
             evidence,
         )
     refused = run.state.get(COPY_TO_TARGET, ONE_ACTION_REFUSED, {}).get(row.name)
@@ -410,9 +408,8 @@ def restore_role_exists(facts: Facts) -> Finding:
 def _restore_fix(decision: restores.RestoreDecision, role_arn: str, key_name: str) -> str:
     labels = ", ".join(grants.label(s) for s in decision.statements)
     if decision.outcome == iam_policy.DENY and decision.where == restores.KEY_POLICY:
-        if all(restores.names_only_role(s, role_arn) for s in decision.statements):
-            return f"remove statement {labels} (runbook fix restore-key-usable plans its removal)"
-        return f"statement {labels} also applies to others: {key_name}'s administrators must change it"
+        removable = all(restores.names_only_role(s, role_arn) for s in decision.statements)
+        return deny_fix(labels, "restore-key-usable", removable, f"{key_name}'s administrators")
     if decision.outcome == iam_policy.DENY:
         return f"take statement {labels} out of the restore role's policies, or set restore_role_name to another role"
     if decision.where == restores.KEY_POLICY:
@@ -458,7 +455,7 @@ def restore_key_usable(facts: Facts) -> Finding:
         )
     what = (
         f"statement {labels} of the {decision.where} denies restore role {role['RoleName']} {decision.action} "
-        "(an explicit Deny wins)"
+        + DENY_WINS
         if decision.outcome == iam_policy.DENY
         else f"the {decision.where} does not let restore role {role['RoleName']} {decision.action}"
     )

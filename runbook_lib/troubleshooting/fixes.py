@@ -15,7 +15,7 @@ from collections.abc import Callable
 from ..aws import clients, keys, restores, vaults
 from ..aws.context import Run
 from ..aws.sharing import enable_cross_account_change, vaults_principal
-from ..core import arns, grants
+from ..core import arns, grants, resource_kinds
 from ..core.changes import Change, policy_diff
 from ..core.errors import StepFailed
 from . import checks, registry
@@ -102,7 +102,7 @@ def let_restore_role_in(run: Run, facts: checks.Facts, finding: checks.Finding, 
     administrators' or the role's owner's to change (the finding says which)."""
     key, role = facts.restore_key, run.restore_role()
     denying = finding.evidence.get(f"statements of the {restores.KEY_POLICY}", [])
-    if key is None or role is None or "(an explicit Deny wins)" not in finding.finding or not denying:
+    if key is None or role is None or checks.DENY_WINS not in finding.finding or not denying:
         raise grants.DenyBlocks(denying, removable=False)
     if not all(restores.names_only_role(s, role["Arn"]) for s in denying):
         raise grants.DenyBlocks(denying, removable=False)
@@ -146,7 +146,7 @@ def reencrypt(run: Run, facts: checks.Facts, finding: checks.Finding, key_ref: s
     point = facts.recovery_point
     point_arn = str(point.get("RecoveryPointArn") or "") if point else ""
     snapshot_id = point_arn.rsplit("/", 1)[1] if ":snapshot/" in point_arn else ""
-    volume_id = facts.resource.rsplit("/", 1)[-1] if ":volume/" in facts.resource else None
+    volume_id = next(iter(resource_kinds.EBS.identifiers_in([facts.resource])), None)
     if not snapshot_id and volume_id is None:
         raise StepFailed(
             run.step,

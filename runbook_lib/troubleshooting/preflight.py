@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 
 from ..aws import clients, clusters, context, keys
 from ..aws.context import Run
-from ..core import param_values, params, resource_types
+from ..core import param_values, params, resource_kinds
 from ..core.errors import ParameterError, StepFailed, quoted
 from ..core.params import Parameters
 from ..core.steps import (
@@ -42,9 +42,6 @@ from ..core.steps import (
 from . import records
 
 log = logging.getLogger(__name__)
-
-# Volume states AWS Backup can back up (creating, deleting, deleted and error cannot be).
-USABLE_VOLUME_STATES = ("available", "in-use")
 
 # The facts each step needs; every read they make is one the step declares in permissions.py.
 # A run checks the facts of all its steps before its first step changes anything: a parameter that only a
@@ -80,24 +77,21 @@ def _source(run: Run) -> str:
 
 
 def _usable(field: str, volume: dict[str, Any]) -> None:
-    if volume["State"] not in USABLE_VOLUME_STATES:
-        raise ParameterError(
-            field,
-            f"volume {volume['VolumeId']} is {volume['State']}; allowed: a volume that is "
-            f"{' or '.join(USABLE_VOLUME_STATES)}",
-        )
+    problem = resource_kinds.EBS.refusal(volume)
+    if problem:
+        raise ParameterError(field, problem)
 
 
 def resource(run: Run) -> None:
     """The resource to back up exists in the source account and Region, once, and AWS Backup can back it up.
     A fleet: every volume it names (by Name tag or ARN) or its tags select exists, and is usable."""
-    if run.is_fleet:
+    if run.resources or run.resource_tags:
         field = "resources" if run.resources else "resource_tags"
         try:
             chosen = context.selection(run)
         except StepFailed as failed:
             raise ParameterError(field, f"{failed.what}; allowed: {params.BY_NAME[field].allowed}") from None
-        ids = [arn.rsplit("/", 1)[-1] for arn in chosen if ":volume/" in arn]
+        ids = resource_kinds.EBS.identifiers_in(chosen)
         listed = {v["VolumeId"]: v for v in context.listed_volumes(run)}
         missing = [volume_id for volume_id in ids if volume_id not in listed]
         if missing:
@@ -106,7 +100,7 @@ def resource(run: Run) -> None:
             if volume_id not in listed:
                 raise ParameterError(field, f"no EBS volume {volume_id} in {_source(run)}; allowed: volumes there")
             _usable(field, listed[volume_id])
-        for database in (arn.rsplit(":", 1)[-1] for arn in chosen if ":rds:" in arn):
+        for database in resource_kinds.RDS.identifiers_in(chosen):
             if database not in _databases(run, chosen):
                 raise ParameterError(
                     field, f"no RDS DB instance {database} in {_source(run)}; allowed: DB instances there"
@@ -115,23 +109,15 @@ def resource(run: Run) -> None:
     if not run.resource_arn:
         found = context.named(run)
         if len(found) != 1:
-            what = (
-                "no EBS volume, RDS DB instance, DB cluster or EFS file system is"
-                if not found
-                else f"{len(found)} EBS volumes are"
-                if ":volume/" in found[0]
-                else f"{len(found)} EFS file systems are"
-            )
+            kind = resource_kinds.looked_up_as(found[0]) if found else None
+            what = f"{len(found)} {kind.plural} are" if kind else f"no {resource_kinds.NAMED_NOUNS} is"
             raise ParameterError(
                 "resource_name",
                 f"{what} named {quoted(run.resource_name)} in {_source(run)}; allowed: the name of exactly one "
                 "resource there (a volume's or file system's Name tag, a DB instance's or DB cluster's identifier), "
                 "or set resource_arn",
             )
-        if ":volume/" in found[0]:
-            _usable("resource_name", context.volumes(run, "tag:Name", run.resource_name)[0])
-        if clusters.is_cluster(found[0]):
-            _cluster("resource_name", run, found[0])
+        _backed_up("resource_name", run, found[0])
         return
     arn = param_values.RESOURCE_ARN.match(run.resource_arn)
     if arn is None:  # validate refuses it first; kept for values built by hand
@@ -140,50 +126,31 @@ def resource(run: Run) -> None:
         )
     if arn["account"] != run.account("source"):
         raise ParameterError("resource_arn", f"is in account {arn['account']}; allowed: a resource of {_source(run)}")
-    if arn["resource"].startswith("volume/"):
-        volume_id = arn["resource"].removeprefix("volume/")
-        volumes = context.volumes(run, "volume-id", volume_id)
-        if not volumes:
-            raise ParameterError(
-                "resource_arn", f"no EBS volume {volume_id} in {_source(run)}; allowed: a volume there"
-            )
-        _usable("resource_arn", volumes[0])
-        return
-    if clusters.is_cluster(run.resource_arn):
-        _cluster("resource_arn", run, run.resource_arn)
-        return
-    if arn["service"] == "elasticfilesystem":
-        if not any(s["FileSystemArn"] == run.resource_arn for s in context.file_systems(run)):
-            raise ParameterError(
-                "resource_arn", f"no EFS file system {arn['resource']} in {_source(run)}; allowed: a file system there"
-            )
-        return
-    name = arn["resource"].removeprefix("db:")
-    rds = run.source("rds")
-    try:
-        database = rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
-    except rds.exceptions.DBInstanceNotFoundFault:
-        raise ParameterError(
-            "resource_arn", f"no RDS DB instance {name} in {_source(run)}; allowed: a DB instance there"
-        ) from None
-    if str(database.get("Engine", "")).startswith("aurora"):
-        raise ParameterError(
-            "resource_arn",
-            f"{name} is an Aurora DB instance ({database['Engine']}); allowed: an "
-            "RDS DB instance that is not part of an Aurora cluster (AWS Backup backs up the cluster)",
-        )
+    _backed_up("resource_arn", run, run.resource_arn)
 
 
-def _cluster(field: str, run: Run, arn: str) -> None:
-    """The DB cluster exists, and its Engine is one of a type AWS Backup copies (Aurora, Neptune, DocumentDB):
-    a Multi-AZ DB cluster (engine mysql or postgres) is not one the runbook copies."""
-    cluster = clusters.of_arn(run.source_profile, run.source_region, arn)
-    if cluster is None:
-        name = clusters.identifier(arn)
-        raise ParameterError(field, f"no DB cluster {name} in {_source(run)}; allowed: a DB cluster there")
+def _backed_up(field: str, run: Run, arn: str) -> None:
+    """The resource exists, as its kind's lookup finds it, and AWS Backup can back it up: its kind refuses
+    none of it (a volume's state, an Aurora cluster's DB instance), and a DB cluster's Engine is a type's."""
+    kind = resource_kinds.looked_up_as(arn)
+    if kind is None or kind.lookup is None:
+        return
+    found = context.described(run, arn)
+    if found is None:
+        raise ParameterError(field, f"no {kind.noun} {kind.shown(arn)} in {_source(run)}; allowed: {kind.one} there")
+    problem = kind.refusal(found)
+    if problem:
+        raise ParameterError(field, problem)
+    if kind.engines:
+        _cluster(field, arn, found)
+
+
+def _cluster(field: str, arn: str, cluster: dict[str, Any]) -> None:
+    """The DB cluster's Engine is one of a type AWS Backup copies (Aurora, Neptune, DocumentDB): a Multi-AZ DB
+    cluster (engine mysql or postgres) is not one the runbook copies."""
     engine = str(cluster.get("Engine", ""))
-    if resource_types.type_of(arn, engine) is None:
-        known = ", ".join(f"{name} ({engine})" for engine, name in resource_types.engines().items())
+    if resource_kinds.kind_of(arn, engine) is None:
+        known = ", ".join(f"{name} ({engine})" for engine, name in resource_kinds.engines().items())
         raise ParameterError(
             field,
             f"{cluster['DBClusterIdentifier']} is a DB cluster of engine {engine}; allowed: a cluster of an engine "
@@ -196,7 +163,7 @@ def _databases(run: Run, chosen: list[str]) -> set[str]:
     their identifiers, 100 at a time)."""
 
     def read() -> set[str]:
-        names = [arn.rsplit(":", 1)[-1] for arn in chosen if ":rds:" in arn]
+        names = resource_kinds.RDS.identifiers_in(chosen)
         rds, found = run.source("rds"), set[str]()
         for start in range(0, len(names), 100):
             chunk = [{"Name": "db-instance-id", "Values": names[start : start + 100]}]
@@ -211,10 +178,11 @@ def single_hop(run: Run) -> None:
     """A resource whose type the run copies in two hops (two_hop_types: where AWS refuses one copy job for it)
     with two_hops false would be copied in one job all the same, and AWS would refuse it only at the copy,
     after the vaults and the backup were made (force_copy, for trainers, goes on to show AWS's message)."""
-    if run.force_copy or run.is_fleet or run.source_region == run.target_region:
+    if run.force_copy or run.two_hops or run.source_region == run.target_region:
         return
-    row = clusters.type_of(run.source_profile, run.source_region, context.resource_arn(run))
-    if row is None or row.copies_in_one_action(run.one_action_types, run.two_hop_types) or run.two_hops:
+    chosen = [clusters.type_of(run.source_profile, run.source_region, arn) for arn in context.selection(run)]
+    row = next((r for r in chosen if r and not r.copies_in_one_action(run.one_action_types, run.two_hop_types)), None)
+    if row is None:
         return
     if run.account("source") != run.account("target"):
         raise ParameterError(
@@ -232,12 +200,10 @@ def hop_vault_key(run: Run) -> None:
 
 
 def _target_key_managed_by_customer(run: Run) -> bool:
-    """Copies go under a customer managed key, unless the resource's type allows any (EFS: the
+    """Copies go under a customer managed key, unless every selected resource's type allows any (EFS: the
     capability table)."""
-    row = (
-        clusters.type_of(run.source_profile, run.source_region, context.resource_arn(run)) if not run.is_fleet else None
-    )
-    return row is None or not row.any_destination_key
+    rows = [clusters.type_of(run.source_profile, run.source_region, arn) for arn in context.selection(run)]
+    return not all(resource_kinds.destination_key_allowed(row, customer_managed=False) for row in rows)
 
 
 def _key(run: Run, name: str, side: str, customer_managed: bool) -> None:
@@ -265,7 +231,9 @@ def _key(run: Run, name: str, side: str, customer_managed: bool) -> None:
     if meta["KeyState"] != "Enabled":
         raise ParameterError(name, f"KMS key {reference} is {meta['KeyState']}; allowed: an enabled key")
     if customer_managed and meta["KeyManager"] != "CUSTOMER":
-        raise ParameterError(name, f"KMS key {reference} is AWS managed; allowed: a customer managed key of {where}")
+        raise ParameterError(
+            name, f"KMS key {reference} is AWS managed; allowed: {resource_kinds.CUSTOMER_MANAGED_KEY} of {where}"
+        )
 
 
 def role(run: Run) -> None:
@@ -314,7 +282,7 @@ def management_account(run: Run) -> None:
 
 
 def _resource_field(run: Run) -> str:
-    if run.is_fleet:
+    if run.resources or run.resource_tags:
         return "resources" if run.resources else "resource_tags"
     return "resource_arn" if run.resource_arn else "resource_name"
 
@@ -323,10 +291,10 @@ def _aws_managed_key(run: Run, arn: str) -> str | None:
     """The AWS managed key the resource's backup would travel under (its alias), or None: a type whose backups
     take the vault's key (EFS), a copy in two hops (the hop vault's key travels), an unencrypted resource, or
     a customer managed key."""
-    row = clusters.type_of(run.source_profile, run.source_region, arn)
-    if row is None or not row.source_key_customer_managed.value:
+    kind = clusters.kind_of(run.source_profile, run.source_region, arn)
+    if kind is None or not kind.keeps_resource_key:
         return None
-    if not run.is_fleet and run.copies_in_two_hops():
+    if run.copies_in_two_hops(arn):
         return None
     key = context.resource_key(run, arn)
     if not key:
@@ -357,8 +325,8 @@ def resource_key(run: Run) -> None:
 
 
 def reencrypt_key_if_needed(run: Run) -> None:
-    """reencrypt_key, when step 06 would use it: the resource is under an AWS managed key."""
-    if not run.is_fleet and _aws_managed_key(run, context.resource_arn(run)):
+    """reencrypt_key, when step 06 would use it: the resource it looks at is under an AWS managed key."""
+    if _aws_managed_key(run, context.focus(run)):
         _key(run, "reencrypt_key", "source", customer_managed=True)
 
 

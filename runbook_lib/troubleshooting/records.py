@@ -92,9 +92,10 @@ def _recovery_point(run: Run, side: str, vault: str, arn: str, step: str) -> Non
 
 def check(run: Run, step: str) -> None:
     """Every record this step acts on holds in AWS now; RecordsOutdated at the first that does not. Nothing
-    recorded (a new folder), or a fleet's run: no read at all."""
+    recorded (a new folder), or only rows per resource (a run of many, whose rows follow their own jobs): no
+    read at all."""
     state = run.state.load()
-    if not state or run.is_fleet:
+    if not state:
         return
     backup, copy = state.get(CREATE_BACKUP, {}), state.get(COPY_TO_TARGET, {})
     if step == CREATE_BACKUP and backup.get("backup_job_id"):

@@ -21,8 +21,8 @@ from typing import Any
 from ..core import steps as step_names
 
 # When a check must pass at the latest: before the backup is started, before the copy is, or before the
-# restore drill restores the copy (step 08).
-BEFORE_BACKUP, BEFORE_COPY, BEFORE_RESTORE = "backup", "copy", "restore"
+# restore drill restores the copy. The steps' records say which steps run the checks of each phase.
+BEFORE_BACKUP, BEFORE_COPY, BEFORE_RESTORE = step_names.BEFORE_BACKUP, step_names.BEFORE_COPY, step_names.BEFORE_RESTORE
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,7 @@ FAILURES: tuple[KnownFailure, ...] = (
             "role out",
             "`runbook fix ... restore-key-usable` plans removing the Deny (it names only the restore role); or "
             "restore with another role (`restore_role_name`)",
-            steps=",".join((*step_names.DEFAULT, step_names.RESTORE_DRILL)),
+            steps=",".join(step_names.run_reaching(BEFORE_RESTORE)),
         ),
     ),
 )

@@ -296,8 +296,8 @@ def test_a_copy_aws_refuses_for_one_resource_fails_in_its_row_and_the_log_says_n
         .startswith(
             f"runbook: 1 of 2 resources failed; first: {rds}: FAILED in 04_copy_to_target: [rds-single-hop] "
             "StartCopyJob refused: Copy job from us-east-1 to eu-west-1 cannot be initiated for RDS resources. "
-            "Feature is not supported for provided resource type. Fix: copy the RDS resources in a run of their own "
-            "each (resource_arn), with two_hop_types: [RDS]"
+            "Feature is not supported for provided resource type. Fix: copy in two hops: two_hop_types: [RDS] (step 00 "
+            "makes vault SourceVault of the source account in eu-west-1"
         )
     )
     logged = [json.loads(line) for line in (out / "changes.jsonl").read_text().splitlines()]

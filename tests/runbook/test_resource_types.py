@@ -94,8 +94,8 @@ def test_the_type_lists_name_table_types_only_and_never_the_same_type_twice(tmp_
         params.validate({"run_dir": str(tmp_path), "one_action_types": ["RDS", "RDS"]})
     with pytest.raises(ParameterError, match="two_hop_types: names RDS, which one_action_types names too"):
         params.validate({"run_dir": str(tmp_path), "two_hop_types": ["RDS"], "one_action_types": ["RDS"]})
-    with pytest.raises(ParameterError, match="two_hop_types: given with resources: a run of many resources"):
-        params.validate({"run_dir": str(tmp_path), "two_hop_types": ["RDS"], "resources": [database_arn()]})
+    chosen = {"run_dir": str(tmp_path), "two_hop_types": ["RDS"], "resources": [database_arn()]}
+    assert params.validate(chosen).two_hop_types == ["RDS"], "a run of many resources copies these in two hops too"
     assert params.validate({"run_dir": str(tmp_path), "two_hop_types": ["Neptune", "RDS"]}).two_hop_types == [
         "Neptune",
         "RDS",

@@ -1,0 +1,239 @@
+"""One list for one resource or many: every step works on selection(run), a resource however selected is the
+same run of one, one results table reads both; and a selection of many whose types need two hops (RDS with
+two_hop_types) copies each in two jobs, first into the hop vault of the source account in the target Region,
+then across accounts into the destination vault."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from runbook_lib.aws import clients
+from runbook_lib.aws.context import selection
+from runbook_lib.core import permissions
+from runbook_lib.steps import fleet, fleet_rows
+from runbook_lib.steps import walkthrough as rb
+from runbook_lib.steps.walkthrough import Run
+from runbook_sandbox.accounts import TARGET
+from tests import runbook_steps
+
+HOP_VAULT_ARN = "arn:aws:backup:eu-west-1:222222222222:backup-vault:SourceVault"
+TARGET_VAULT_ARN = f"arn:aws:backup:eu-west-1:{TARGET.account_id}:backup-vault:CABTargetVault"
+DB = "arn:aws:rds:us-east-1:222222222222:db:{}"
+
+
+def second_database(aws: Any, name: str = "walkthrough-db-2") -> str:
+    """One more RDS DB instance in the source account, under the same key as walkthrough-db."""
+    key = aws.source("kms").describe_key(KeyId="alias/cmkSource")["KeyMetadata"]["Arn"]
+    aws.source("rds").create_db_instance(
+        DBInstanceIdentifier=name,
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        AllocatedStorage=20,
+        MasterUsername="runbook",
+        MasterUserPassword="sandbox-only-password",
+        StorageEncrypted=True,
+        KmsKeyId=key,
+    )
+    return DB.format(name)
+
+
+def every_step(run_values: dict[str, Any]) -> dict[str, Any]:
+    """Steps 00 to 05 as their notebooks call them, through the functions on the selection."""
+    run = Run("00_prerequisites", run_values)
+    run.carry_out(rb.prerequisites(run))
+    run = Run("01_create_backup", run_values)
+    run.carry_out(rb.start_backups(run))
+    rb.wait_for_backups(run, delay=1)
+    rb.verify_source_keys(Run("02_verify_source_key", run_values))
+    run = Run("03_share_source_key", run_values)
+    run.carry_out(rb.share_source_keys(run))
+    run = Run("04_copy_to_target", run_values)
+    run.carry_out(rb.start_copies(run))
+    first = rb.wait_for_copies(run, delay=1)
+    run.carry_out(rb.second_hops(run))
+    second = rb.wait_for_second_hop(run, delay=1)
+    verified = rb.verify_target_keys(Run("05_verify_target_key", run_values))
+    return {"first": first.summary, "second": second.summary, "verified": verified}
+
+
+def test_a_fleet_of_two_databases_copies_each_in_two_hops(aws, world, tmp_path: Path) -> None:
+    """Must show: two RDS DB instances in one run (resources, two_hop_types: [RDS]), each copied in two jobs: the
+    first across Regions into the hop vault, the second across accounts from it; step 05 verifies both copies."""
+    world.configure(refuse_one_action_types=["RDS"])
+    databases = [DB.format("walkthrough-db"), second_database(aws)]
+    run_values = runbook_steps.values(tmp_path, resource_name="", resources=databases, two_hop_types=["RDS"])
+    run = Run("04_copy_to_target", run_values)
+    assert selection(run) == databases
+    assert all(run.copies_in_two_hops(arn) for arn in databases)
+
+    ended = every_step(run_values)
+
+    assert ended["first"] == (
+        "0 copies, 2 through their first hop (the second copies them across accounts) of 2 resources; 0 failed "
+        "(see their rows)"
+    )
+    assert ended["second"] == "2 copies of 2 resources copied in two hops; 0 failed (see their rows)"
+    assert ended["verified"]["verified"] == 2 and ended["verified"]["keys"] == "alias/cmkTarget"
+    firsts = aws.source("backup").list_copy_jobs()["CopyJobs"]
+    seconds = aws.client("source", "backup", "eu-west-1").list_copy_jobs()["CopyJobs"]
+    assert sorted(job["ResourceArn"] for job in firsts) == databases
+    assert {job["DestinationBackupVaultArn"] for job in firsts} == {HOP_VAULT_ARN}
+    assert {job["DestinationBackupVaultArn"] for job in seconds} == {TARGET_VAULT_ARN}
+    assert sorted(job["SourceRecoveryPointArn"] for job in seconds) == sorted(
+        job["DestinationRecoveryPointArn"] for job in firsts
+    )
+    state = json.loads((tmp_path / "state.json").read_text())
+    copied = state["04_copy_to_target"]["fleet"]
+    for arn in databases:
+        assert copied[arn]["kind"] == "second" and copied[arn]["outcome"] == "COMPLETED"
+        assert copied[arn]["hop_recovery_point_arn"].startswith("arn:aws:rds:eu-west-1:222222222222:snapshot:")
+        assert copied[arn]["destination_recovery_point_arn"].startswith(
+            f"arn:aws:rds:eu-west-1:{TARGET.account_id}:snapshot:"
+        )
+    shared = state["03_share_source_key"]["fleet"]
+    assert {row["key_alias"] for row in shared.values()} == {"alias/cmkSourceHop"}, "the hop vault's key is shared"
+    assert [row["outcome"] for row in fleet.results(state)] == ["COMPLETED", "COMPLETED"]
+
+    before = world.state()
+    again = every_step(run_values)
+    assert world.state() == before, "a rerun starts no job: each resource's hops are done"
+    assert again["verified"]["verified"] == 2
+
+    tidy = Run("07_cleanup", run_values)
+    tidy.carry_out(rb.cleanup(tidy))
+    hop_backup = aws.client("source", "backup", "eu-west-1")
+    assert hop_backup.list_backup_vaults()["BackupVaultList"] == [], "the hop vault and both first hops' copies go"
+
+
+def test_a_dry_run_of_a_fleet_plans_both_hops_of_each_database(aws, world, tmp_path: Path) -> None:
+    databases = [DB.format("walkthrough-db"), second_database(aws)]
+    run_values = runbook_steps.values(
+        tmp_path, resource_name="", resources=databases, two_hop_types=["RDS"], apply=False
+    )
+    before = world.state()
+    run = Run("00_prerequisites", run_values)
+    planned = rb.prerequisites(run)
+    assert any(c.target == "SourceVault" and c.region == "eu-west-1" for c in planned), "the hop vault"
+    run.carry_out(planned)
+    run = Run("04_copy_to_target", run_values)
+    firsts = rb.start_copies(run)
+    run.carry_out(firsts)
+    seconds = rb.second_hops(run)
+    assert [c.summary.split(":")[0] for c in firsts] == ["first hop"] * 2
+    assert [c.blocked_by for c in seconds] == ["the first hop makes the recovery point (planned, not made yet)"] * 2
+    assert {c.region for c in seconds} == {"eu-west-1"}
+    assert rb.hops_line(run).startswith("Two hops for 2 of the 2 resources: two_hop_types names RDS")
+    assert world.state() == before
+
+
+def step_01(run_values: dict[str, Any]) -> dict[str, Any]:
+    """Steps 00 and 01 as their notebooks call them; what the run folder's state.json then holds for step 01."""
+    run = Run("00_prerequisites", run_values)
+    run.carry_out(rb.prerequisites(run))
+    run = Run("01_create_backup", run_values)
+    run.carry_out(rb.start_backups(run))
+    rb.wait_for_backups(run, delay=1)
+    return dict(json.loads((Path(run_values["run_dir"]) / "state.json").read_text())["01_create_backup"])
+
+
+def test_one_resource_is_one_resource_however_it_is_selected(aws, world, tmp_path: Path) -> None:
+    """resource_name, or `resources` listing one: the same selection, the same record under the names a run
+    folder of one resource has always had; two listed: a row each, from the same functions."""
+    world.reset("fleet")
+    volumes = aws.source("ec2").describe_volumes(Filters=[{"Name": "tag:Fleet", "Values": ["demo"]}])["Volumes"]
+    listed = [f"arn:aws:ec2:us-east-1:222222222222:volume/{v['VolumeId']}" for v in volumes[:2]]
+    by_name = runbook_steps.values(tmp_path / "name", resource_name="walkthrough-volume")
+    one = rb.resource_arn(Run("01_create_backup", by_name))
+    by_list = runbook_steps.values(tmp_path / "list", resource_name="", resources=[one])
+    two = runbook_steps.values(tmp_path / "two", resource_name="", resources=listed)
+    assert [selection(Run("01_create_backup", v)) for v in (by_name, by_list, two)] == [[one], [one], listed]
+    assert rb.selection_line(Run("01_create_backup", by_list)) == f"Resource: {one}"
+    assert rb.selection_line(Run("01_create_backup", two)) == "Resources: 2 selected by resources"
+
+    recorded = [step_01(v) for v in (by_name, by_list)]
+    assert [r["resource_arn"] for r in recorded] == [one, one]
+    assert all(r["recovery_point_arn"].startswith("arn:aws:ec2:us-east-1::snapshot/") for r in recorded)
+    assert sorted(recorded[0]) == sorted(recorded[1]) and "fleet" not in recorded[0]
+    rows = step_01(two)["fleet"]
+    outcomes = [[row["outcome"] for row in rb.results(Run("05_verify_target_key", v))] for v in (by_name, two)]
+    assert outcomes == [["COMPLETED in 01_create_backup"], ["COMPLETED in 01_create_backup"] * 2], "one results table"
+    assert sorted(rows) == listed and {row["outcome"] for row in rows.values()} == {"COMPLETED"}
+    assert [
+        row["resource"] for row in fleet_rows.results(json.loads((tmp_path / "two" / "state.json").read_text()))
+    ] == listed
+
+
+def test_a_fleet_of_a_volume_and_a_database_copies_the_volume_in_one_job_and_the_database_in_two(
+    aws, world, tmp_path: Path
+) -> None:
+    world.configure(refuse_one_action_types=["RDS"])
+    volume = rb.resource_arn(Run("check", runbook_steps.values(tmp_path / "name", resource_name="walkthrough-volume")))
+    chosen = [volume, DB.format("walkthrough-db")]
+    run_values = runbook_steps.values(tmp_path / "run", resource_name="", resources=chosen, two_hop_types=["RDS"])
+
+    ended = every_step(run_values)
+
+    assert ended["first"].startswith("1 copies, 1 through their first hop (the second copies them across accounts)")
+    assert ended["second"] == "1 copies of 1 resources copied in two hops; 0 failed (see their rows)"
+    assert ended["verified"]["verified"] == 2
+    firsts = aws.source("backup").list_copy_jobs()["CopyJobs"]
+    assert {job["ResourceArn"]: job["DestinationBackupVaultArn"] for job in firsts} == {
+        volume: TARGET_VAULT_ARN,
+        chosen[1]: HOP_VAULT_ARN,
+    }
+    seconds = aws.client("source", "backup", "eu-west-1").list_copy_jobs()["CopyJobs"]
+    assert [job["ResourceArn"] for job in seconds] == [chosen[1]]
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    shared = state["03_share_source_key"]["fleet"]
+    assert {arn: row["key_alias"] for arn, row in shared.items()} == {
+        volume: "alias/cmkSource",
+        chosen[1]: "alias/cmkSourceHop",
+    }, "each resource's copy across accounts travels under the key shared for it"
+
+
+def test_runbook_run_copies_a_fleet_of_two_databases_in_two_hops_calling_only_what_each_step_declares(
+    aws, world, tmp_path: Path
+) -> None:
+    """Must show: `runbook run` of the default steps for two RDS DB instances with two_hop_types: [RDS]: each
+    copied in two jobs, step 05 verifying both; every call is one its step declares."""
+    world.configure(refuse_one_action_types=["RDS"])
+    databases = [DB.format("walkthrough-db"), second_database(aws)]
+    overlay = tmp_path / "fleet.yaml"
+    overlay.write_text(json.dumps({"resource_name": "", "resources": databases, "two_hop_types": ["RDS"]}))
+    calls = tmp_path / "calls.jsonl"
+    done = subprocess.run(
+        [
+            str(runbook_steps.RUNBOOK),
+            "run",
+            str(runbook_steps.SANDBOX_PARAMETERS),
+            str(overlay),
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, clients.CALL_LOG_ENV: str(calls)},
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith("[")]
+    assert any(
+        line.startswith("[04_copy_to_target] ok") and line.endswith(": 2 resources: 2 COMPLETED") for line in lines
+    )
+    assert any(
+        line.startswith("[05_verify_target_key] ok") and line.endswith(": 2 resources: 2 VERIFIED") for line in lines
+    )
+    seconds = aws.client("source", "backup", "eu-west-1").list_copy_jobs()["CopyJobs"]
+    assert sorted(job["ResourceArn"] for job in seconds) == databases
+    sides = {"sandbox-source": "source", "sandbox-target": "target", "sandbox-management": "management"}
+    logged = [json.loads(line) for line in calls.read_text().splitlines()]
+    undeclared = {
+        (c["step"], c["action"])
+        for c in logged
+        if c["action"] not in permissions.declared(c["step"], sides[c["profile"]])
+    }
+    assert undeclared == set()
