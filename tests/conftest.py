@@ -48,6 +48,7 @@ LONG_TESTS = {
     "tests/runbook/test_guard.py::test_at_a_terminal_a_run_shows_its_plan": 14,
     "sandbox/tests/test_output_shapes.py::": 16,
     "tests/runbook/test_own_values.py::": 12,
+    "tests/project/test_docs.py::test_the_site_builds_strictly_with_the_demos_notebooks": 12,
     "tests/runbook/test_dry_run.py::test_runbook_run_with_apply_false": 55,
     "sandbox/tests/test_aws_cli_walkthrough.py::": 32,
     "tests/runbook/test_notebooks.py::test_notebooks_pass_nbval": 26,

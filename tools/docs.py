@@ -1,10 +1,11 @@
-"""Write the repository's pages derived from code: the README's IAM policies, parameters, resource types and
-sandbox simplifications, the trainers' guide of known failures, and the trainers' parameter files.
+"""Write the repository's pages derived from code: the site's IAM policies, parameters, resource types and
+sandbox simplifications, the trainers' guide of known failures, the trainers' parameter files, and the
+picture of a run that the README and the site show.
 
 A tool of the repository, not of the library: it reads the sandbox's rules table too, which the library
 reaches only through AWS profiles. Run `python -m tools.docs` after changing permissions.py, params.py, the
-capability table (data/resource_types.json), the sandbox's rules.json or the registry of known failures; a
-test fails while a page and its source disagree (`stale()` names the page).
+capability table (data/resource_types.json), the sandbox's rules.json, the registry of known failures or the
+report's drawing; a test fails while a page and its source disagree (`stale()` names the page).
 """
 
 from __future__ import annotations
@@ -15,13 +16,27 @@ from pathlib import Path
 
 import yaml
 
+from runbook_lib.app import report
 from runbook_lib.core import params, policy_files, resource_types
+from runbook_lib.core.steps import (
+    COPY_TO_TARGET,
+    CREATE_BACKUP,
+    DEFAULT,
+    PREREQUISITES,
+    VERIFY_SOURCE_KEY,
+    VERIFY_TARGET_KEY,
+)
 from runbook_lib.troubleshooting import registry
 from runbook_sandbox import rules as sandbox_rules
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
-GUIDE = ROOT / "docs" / "troubleshooting.md"
+DOCS = ROOT / "docs"
+GUIDE = DOCS / "troubleshooting.md"
+PERMISSIONS = DOCS / "accounts" / "permissions.md"
+PARAMETERS = DOCS / "reference" / "parameters.md"
+RESOURCE_TYPES = DOCS / "reference" / "resource-types.md"
+SANDBOX_MOTO = ROOT / "sandbox" / "docs" / "moto.md"
+RUN_PICTURE = DOCS / "images" / "run.svg"
 TRAINER_FILES = ROOT / "parameters" / "troubleshooting"
 
 
@@ -52,14 +67,30 @@ def checks_table() -> str:
 
 
 SECTIONS: dict[Path, dict[str, Callable[[], str]]] = {
-    README: {
-        "permissions": lambda: policy_files.readme_table(params.validate({}, check_profiles=False)),
-        "parameters": params.reference_table,
-        "resource-types": resource_types.readme_table,
-        "sandbox-simplifications": sandbox_rules.simplifications_table,
-    },
+    PERMISSIONS: {"permissions": lambda: policy_files.readme_table(params.validate({}, check_profiles=False))},
+    PARAMETERS: {"parameters": params.reference_table},
+    RESOURCE_TYPES: {"resource-types": resource_types.readme_table},
+    SANDBOX_MOTO: {"sandbox-simplifications": sandbox_rules.simplifications_table},
     GUIDE: {"lessons": lessons_table, "checks": checks_table},
 }
+
+# The walkthrough's run as `make demo` ends it on the sandbox: what the picture of a run shows.
+EXAMPLE_RUN = {
+    PREREQUISITES: {"source_account": "222222222222", "target_account": "333333333333"},
+    CREATE_BACKUP: {"recovery_point_arn": "arn:aws:ec2:us-east-1::snapshot/snap-005a92e30a54bc866"},
+    VERIFY_SOURCE_KEY: {"source_key_alias": "alias/cmkSource"},
+    COPY_TO_TARGET: {"destination_recovery_point_arn": "arn:aws:ec2:eu-west-1::snapshot/snap-0f5c303a879afa9ad"},
+    VERIFY_TARGET_KEY: {"destination_key_alias": "alias/cmkTarget"},
+}
+
+
+def run_picture() -> str:
+    """The report's picture of the copy (report.topology), for the walkthrough's run: a file of its own."""
+    steps = [report.StepRow(step, "ok", 0.0, "") for step in DEFAULT]
+    svg = report.topology(EXAMPLE_RUN, params.validate({"apply": True}, check_profiles=False), steps)
+    # In report.html the page gives the namespace and the font; a file of its own names them.
+    own = "<svg xmlns='http://www.w3.org/2000/svg' font-family='system-ui,-apple-system,\"Segoe UI\",sans-serif' "
+    return svg.replace("<svg ", own, 1) + "\n"
 
 
 def marked(name: str, producer: Callable[[], str]) -> str:
@@ -95,6 +126,7 @@ def expected() -> dict[Path, str]:
             section = marked(name, producer)
             text = pattern.sub(lambda _: section, text)
         pages[path] = text
+    pages[RUN_PICTURE] = run_picture()
     for failure in registry.LESSONS:
         pages[TRAINER_FILES / registry.trainer_file(failure)] = trainer_text(failure)
     return pages
@@ -114,6 +146,7 @@ def regenerate() -> None:
         if path not in pages:
             path.unlink()
     for path, text in pages.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
 
 

@@ -55,7 +55,7 @@ class Parameter:
 
 
 def parameter(default: Any, meaning: str, allowed: str, check: Callable[[Any], bool]) -> Any:
-    """A field of Parameters with what the README's table and the validation messages say of it."""
+    """A field of Parameters with what the parameters reference and the validation messages say of it."""
     metadata = {"meaning": meaning, "allowed": allowed, "check": check}
     if isinstance(default, (dict, list)):
         return field(default_factory=lambda: type(default)(default), metadata=metadata)
@@ -64,7 +64,7 @@ def parameter(default: Any, meaning: str, allowed: str, check: Callable[[Any], b
 
 @dataclass
 class Parameters:
-    """One run's parameters, typed: the schema that validation, the README's table and every step read."""
+    """One run's parameters, typed: the schema that validation, the parameters reference and every step read."""
 
     source_profile: str = parameter(
         "sandbox-source",
@@ -440,7 +440,7 @@ def load(*paths: str | Path, check_profiles: bool = True) -> Parameters:
 
 
 def reference_table() -> str:
-    """The parameters reference as a Markdown table, for the README."""
+    """The parameters reference as a Markdown table, for the site (docs/reference/parameters.md)."""
     rows = ["| parameter | default | meaning | allowed |", "| --- | --- | --- | --- |"]
     for p in SCHEMA:
         default = "" if p.default in ("", None) else f"`{p.default}`"

@@ -456,13 +456,14 @@ def write(
     return written
 
 
-# The accounts and resource key the README's table is drawn for: the sandbox's parameters, as a reader's would be.
+# The accounts and resource key the permissions page's table is drawn for: the sandbox's parameters, as a
+# reader's would be.
 EXAMPLE_ACCOUNTS = {"source": "222222222222", "destination": "333333333333", "management": "111111111111"}
 EXAMPLE_KEY = "arn:aws:kms:us-east-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 def readme_table(values: Parameters) -> str:
-    """What each profile's file allows, statement by statement, for these parameters (the README's table)."""
+    """What each profile's file allows, statement by statement, for these parameters (the permissions page's table)."""
     rows = ["| profile | statement | actions | on | condition |", "| --- | --- | --- | --- | --- |"]
     for role, policy in documents(values, EXAMPLE_ACCOUNTS, [EXAMPLE_KEY]).items():
         for statement in policy["Statement"]:

@@ -2,7 +2,7 @@
 
 One row per type in data/resource_types.json, each fact with its source and the date it was checked.
 The checks read it (`rds-single-hop`, `target-vault-customer-key`, `source-key-customer-managed`),
-the README shows it (tools/docs.py), and the sandbox keeps its own copy of the facts it plays, tested to
+the resource types page shows it (tools/docs.py), and the sandbox keeps its own copy of the facts it plays, tested to
 agree. AWS changes these rules over time, and not everywhere at once: since October 2025 every type
 copies across account and Region in one job, and the parameter `two_hop_types` moves a type back to
 two hops where AWS still refuses that (`one_action_types` the other way), without editing the table.
@@ -176,8 +176,8 @@ QUOTA_LINES = {
 
 
 def readme_table() -> str:
-    """The capability table as the README shows it: each fact with its source (numbered below) and date; then
-    the quotas a run's jobs respect, numbered alike."""
+    """The capability table as the resource types page shows it: each fact with its source (numbered below) and
+    date; then the quotas a run's jobs respect, numbered alike."""
     numbers: dict[Source, int] = {}
     for row in TYPES.values():
         for name in FACTS:

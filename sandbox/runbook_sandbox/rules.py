@@ -1,12 +1,13 @@
-"""The table of every rule and message the sandbox adds to moto (rules.json), rendered for the README.
+"""The table of every rule and message the sandbox adds to moto (rules.json), rendered for its documentation
+(sandbox/docs/moto.md).
 
 Each row says what the sandbox does, the error code and exact message text it answers (a `{name}` marks a
 value filled in), whose words they are, and the AWS page it follows with the date it was read, or why it is
-assumed. The README's table of what the sandbox simplifies is the rows that carry a simplification.
+assumed. The table of what the sandbox simplifies is the rows that carry a simplification.
 sandbox/tests/test_rules_table.py holds the table to the code: a message the sandbox answers that no row
 holds fails it, and so does a row whose message the sandbox no longer answers.
 
-Read without moto, so that writing the README does not import it.
+Read without moto, so that writing the documentation does not import it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 @cache
 def table() -> dict[str, Any]:
-    """rules.json as read: its sources and its rules, in the order the README shows them."""
+    """rules.json as read: its sources and its rules, in the order the documentation shows them."""
     data: dict[str, Any] = json.loads(RULES_FILE.read_text())
     return data
 

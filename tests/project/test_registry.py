@@ -118,9 +118,16 @@ def test_every_lesson_names_a_scenario_and_every_failing_scenario_has_a_lesson()
     assert [f.lesson.number for f in registry.LESSONS if f.lesson] == list(range(1, len(registry.LESSONS) + 1))
 
 
-def test_trainer_files_and_the_guide_are_written_from_the_registry():
-    """docs.stale() also names a trainer file that no lesson makes."""
+def test_every_generated_page_is_current():
+    """The pages written from code (the site's tables, the guide, the trainer files, the picture of a run) read
+    as `python -m tools.docs` would write them now: docs.stale() names any that does not."""
     assert docs.stale() == [], "run: python -m tools.docs"
+    generated = set(docs.expected())
+    assert {docs.GUIDE, docs.PERMISSIONS, docs.PARAMETERS, docs.RESOURCE_TYPES, docs.SANDBOX_MOTO} <= generated
+    assert docs.RUN_PICTURE in generated
+
+
+def test_trainer_files_and_the_guide_are_written_from_the_registry():
     files = sorted(p.name for p in (ROOT / "parameters" / "troubleshooting").glob("*.yaml"))
     assert files == sorted(registry.trainer_file(f) for f in registry.LESSONS)
     guide = (ROOT / "docs" / "troubleshooting.md").read_text()
@@ -128,11 +135,27 @@ def test_trainer_files_and_the_guide_are_written_from_the_registry():
 
 
 def test_a_stray_trainer_file_is_stale(tmp_path, monkeypatch):
+    """docs.stale() also names a trainer file that no lesson makes."""
     monkeypatch.setattr(docs, "TRAINER_FILES", tmp_path)
     for failure in registry.LESSONS:
         (tmp_path / registry.trainer_file(failure)).write_text(docs.trainer_text(failure))
     (tmp_path / "8-new-failure.yaml").write_text("force_copy: true\n")
     assert tmp_path / "8-new-failure.yaml" in docs.stale()
+
+
+def test_a_changed_report_picture_makes_the_run_picture_stale(monkeypatch):
+    """The README's picture of a run is the report's own drawing: when the report draws otherwise, it is stale."""
+    drawing = docs.report.topology
+    monkeypatch.setattr(docs.report, "topology", lambda *args: drawing(*args).replace("copy: ", "copied: "))
+    assert docs.stale() == [docs.RUN_PICTURE]
+
+
+def test_a_page_without_its_generated_section_is_refused(tmp_path, monkeypatch):
+    page = tmp_path / "parameters.md"
+    page.write_text("# Parameters reference\n\nThe table went missing.\n")
+    monkeypatch.setattr(docs, "SECTIONS", {**docs.SECTIONS, page: docs.SECTIONS[docs.PARAMETERS]})
+    with pytest.raises(LookupError, match="has no generated section parameters"):
+        docs.stale()
 
 
 def test_notebook_06_shows_the_registry():

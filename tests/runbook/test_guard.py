@@ -218,7 +218,7 @@ def moto_server() -> Iterator[str]:
 
 
 def assume_role_profiles(folder: Path, endpoint: str) -> dict[str, str]:
-    """The README's assume-role profiles: one login (`login`), one role per account."""
+    """The documented assume-role profiles (docs/accounts/profiles.md): one login (`login`), one role per account."""
     config = configparser.ConfigParser()
     config["profile login"] = {"region": "us-east-1", "endpoint_url": endpoint}
     for name, account in ROLES.items():
