@@ -14,6 +14,8 @@ READ = [
     *sorted((ROOT / "runbook_lib").rglob("*.py")),
     *sorted((ROOT / "docs").rglob("*.md")),
     *sorted((ROOT / "sandbox" / "docs").rglob("*.md")),
+    *sorted((ROOT / "sandbox" / "runbook_sandbox").rglob("*.py")),
+    *sorted((ROOT / "sandbox" / "benchmarks").glob("*.py")),
     *sorted((ROOT / "tools").glob("*.py")),
     *sorted((ROOT / "benchmarks").glob("*.py")),
     *sorted((ROOT / "parameters").rglob("*.yaml")),

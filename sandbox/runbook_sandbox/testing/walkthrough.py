@@ -121,7 +121,7 @@ def prepare_everything(
     share_key: bool = True,
     resource_arn: str | None = None,
 ) -> str:
-    """Steps 0 to 2 done, less what a test leaves out; returns the recovery point ARN of the volume (or
+    """Steps 00 to 02 done, less what a test leaves out; returns the recovery point ARN of the volume (or
     of the resource_arn given)."""
     if cross_account:
         enable_cross_account(aws)
