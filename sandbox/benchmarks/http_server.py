@@ -55,6 +55,7 @@ from typing import Any
 import botocore.session
 from botocore.exceptions import ClientError
 from moto.moto_server.werkzeug_app import MotoRequestHandler
+from sandbox_calls import Stopwatch  # this folder's: the same round trip, timed alike
 from werkzeug.serving import make_server
 
 from runbook_sandbox import process
@@ -124,24 +125,6 @@ class Served:
 def serve(name: str, server: Any) -> Served:
     threading.Thread(target=server.serve_forever, name=f"{name}-server", daemon=True).start()
     return Served(name, server, f"http://{HOST}:{server.server_port}")
-
-
-class Stopwatch:
-    """The round trip of a client's last request: botocore's before-send to its before-parse."""
-
-    def __init__(self) -> None:
-        self.sent = 0.0
-        self.round_trip_ms = 0.0
-
-    def watch(self, client: Any) -> None:
-        client.meta.events.register("before-send", self.on_send)
-        client.meta.events.register("before-parse", self.on_answer)
-
-    def on_send(self, **_: Any) -> None:
-        self.sent = time.perf_counter()
-
-    def on_answer(self, **_: Any) -> None:
-        self.round_trip_ms = (time.perf_counter() - self.sent) * 1000
 
 
 def make_clients(served: Served, folder: Path, token: str, stopwatch: Stopwatch) -> None:

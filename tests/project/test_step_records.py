@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,10 +17,11 @@ from runbook_lib.app import runner
 from runbook_lib.core import params, permissions, steps
 from runbook_lib.steps import results
 from runbook_lib.troubleshooting import registry
+from tests import fixture_diffs
 from tools import notebook_cells
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "tests" / "fixtures" / "add_step_parameter.diff"
+FIXTURE = fixture_diffs.FIXTURES / "add_step_parameter.diff"
 NAMES = [step.name for step in steps.STEPS]
 
 
@@ -133,20 +133,9 @@ def test_the_tool_rewrites_only_the_title_and_the_parameters_cell(tmp_path):
     assert notebook_cells.written(step, broken) == original
 
 
-def _working_copy(folder: Path) -> None:
-    """The files the tool and the runner's choice of parameters need, as they are in the working tree."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("runbook_lib", "tools", "notebooks"):
-        shutil.copytree(ROOT / name, folder / name, ignore=ignore)
-
-
 def test_adding_a_step_parameter_is_one_record_and_its_field(tmp_path):
-    diff = FIXTURE.read_text()
-    touched = sorted({line[len("+++ b/") :] for line in diff.splitlines() if line.startswith("+++ ")})
-    assert touched == ["runbook_lib/core/params.py", "runbook_lib/core/steps.py"]
-    _working_copy(tmp_path)
-    applied = subprocess.run(["git", "apply", str(FIXTURE)], cwd=tmp_path, capture_output=True, text=True)
-    assert applied.returncode == 0, f"{FIXTURE.name} no longer applies: {applied.stderr}"
+    assert fixture_diffs.touched(FIXTURE) == ["runbook_lib/core/params.py", "runbook_lib/core/steps.py"]
+    fixture_diffs.applied(FIXTURE, tmp_path, ("runbook_lib", "tools", "notebooks"))
     environment = {**os.environ, "PYTHONPATH": str(tmp_path)}
     tool = [sys.executable, "-m", "tools.notebook_cells"]
     written = subprocess.run(tool, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60)

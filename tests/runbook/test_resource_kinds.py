@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +15,10 @@ import pytest
 
 from runbook_lib.core import param_values, permissions, policy_files, resource_kinds, resource_types
 from runbook_lib.core.resource_kinds import AURORA, DOCUMENTDB, EBS, EC2, EFS, NEPTUNE, RDS
+from tests import fixture_diffs
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "tests" / "fixtures" / "add_resource_kind.diff"
+FIXTURE = fixture_diffs.FIXTURES / "add_resource_kind.diff"
 VOLUME = "arn:aws:ec2:eu-west-1:111122223333:volume/vol-0123456789abcdef0"
 INSTANCE = "arn:aws:ec2:eu-west-1:111122223333:instance/i-0123456789abcdef0"
 DATABASE = "arn:aws:rds:eu-west-1:111122223333:db:walkthrough-db"
@@ -179,10 +179,6 @@ def test_nothing_outside_the_kinds_tells_kinds_apart_by_arn_text():
     assert found == []
 
 
-def _working_copy(into: Path) -> None:
-    shutil.copytree(ROOT / "runbook_lib", into / "runbook_lib", ignore=shutil.ignore_patterns("__pycache__"))
-
-
 PROBE = """
 import json, runbook_lib
 from runbook_lib.core import param_values, permissions, policy_files, resource_kinds
@@ -205,12 +201,11 @@ print(json.dumps({
 
 
 def test_a_new_kind_is_one_row_and_one_class(tmp_path):
-    diff = FIXTURE.read_text()
-    touched = sorted({line[len("+++ b/") :] for line in diff.splitlines() if line.startswith("+++ ")})
-    assert touched == ["runbook_lib/core/resource_kinds.py", "runbook_lib/data/resource_types.json"]
-    _working_copy(tmp_path)
-    applied = subprocess.run(["git", "apply", str(FIXTURE)], cwd=tmp_path, capture_output=True, text=True)
-    assert applied.returncode == 0, f"{FIXTURE.name} no longer applies: {applied.stderr}"
+    assert fixture_diffs.touched(FIXTURE) == [
+        "runbook_lib/core/resource_kinds.py",
+        "runbook_lib/data/resource_types.json",
+    ]
+    fixture_diffs.applied(FIXTURE, tmp_path, ("runbook_lib",))
     environment = {**os.environ, "PYTHONPATH": str(tmp_path)}
     probed = subprocess.run(
         [sys.executable, "-c", PROBE], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60
