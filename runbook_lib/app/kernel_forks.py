@@ -120,6 +120,7 @@ class KernelForks:
     def __init__(self, imports: str) -> None:
         self.exits: dict[int, int] = {}
         self.answers: list[dict[str, Any]] = []
+        self.launched = False
         self.changed = threading.Condition()
         self.ended = False
         self.asking = threading.Lock()
@@ -175,6 +176,7 @@ class KernelForks:
         if os.path.realpath(command[0]) != os.path.realpath(sys.executable):
             raise ForkServerError(f"the kernel's interpreter is {command[0]}, not the fork server's {sys.executable}")
         with self.asking:
+            self.launched = True
             self._send({"argv": command[3:], "env": env, "cwd": cwd, "output": output})
             answer = self._answer()
         if "pid" not in answer:
@@ -193,12 +195,16 @@ class KernelForks:
         return self.exit_code(pid)
 
     def close(self) -> None:
-        """The fork server ends, and with it any kernel of its still running. One that does not end at once
-        is still importing (a run refused early): it has forked nothing yet, and is killed."""
+        """The fork server ends, and with it any kernel of its still running. One that was never asked for a
+        kernel (a run refused before its first step) has nothing to end: it is killed at once, rather than
+        left to finish the imports no step will use. One that does not end at once is still importing: it
+        has forked nothing yet, and is killed."""
         try:
             self.socket.shutdown(socket.SHUT_WR)
         except OSError:
             pass
+        if not self.launched:
+            self.process.kill()
         try:
             self.process.wait(timeout=CLOSE_SECONDS)
         except subprocess.TimeoutExpired:

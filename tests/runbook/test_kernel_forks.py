@@ -158,8 +158,17 @@ def test_the_fork_server_imports_the_notebooks_modules_once(tmp_path):
 
 
 def test_a_run_refused_at_once_does_not_wait_for_its_fork_server_to_finish_importing():
-    began = time.monotonic()
+    """Never asked for a kernel, the fork server is killed as the run ends, whatever its imports have reached:
+    the imports no step will use are not finished (a second of CPU for each refused run)."""
     with kernel_forks.forked(NOTEBOOKS) as forks:
         assert forks is not None
-    assert time.monotonic() - began < kernel_forks.CLOSE_SECONDS + 1
-    assert forks.process.poll() is not None, "the fork server is gone"
+    assert forks.process.returncode == -signal.SIGKILL, "killed, not left to end by itself"
+
+
+def test_a_fork_server_that_forked_a_kernel_ends_by_itself(tmp_path):
+    """Asked for a kernel, it is left to end its kernels itself when the runner closes the channel."""
+    with forked_step_kernels(tmp_path) as (forks, ahead):
+        with ahead.running(STEPS[0]) as kernel:
+            process = psutil.Process(kernel.process_id)
+    assert forks.process.returncode == 0
+    assert ended_within(process.pid, 5)
