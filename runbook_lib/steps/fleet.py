@@ -25,12 +25,14 @@ from ..core.changes import Change, NotMade
 from ..core.errors import StepFailed
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, SHARE_SOURCE_KEY, VERIFY_SOURCE_KEY, VERIFY_TARGET_KEY
 from ..troubleshooting import checks
+from .encryption import backup_key_arn
 from .fleet_jobs import Slots, refusals, refused, started_at, wait
 from .fleet_rows import (
     HOPPED,
     fail,
     failure,
     failures_line,
+    record_rows,
     remember_selection,
     results,
     rows,
@@ -240,32 +242,47 @@ def verify_target_keys(run: Run) -> list[dict[str, Any]]:
 
 
 def share_source_keys(run: Run) -> list[Change]:
-    """Share each distinct source key once; a key that cannot be shared fails the rows it encrypts. For the
-    resources copied in two hops, the key shared is the hop vault's: the second hop copies across accounts
-    what it encrypts."""
-    verified = rows(run, VERIFY_SOURCE_KEY)
+    """Share each distinct key that encrypts a selected resource's backup once; a key that cannot be shared
+    fails the rows it encrypts, and the step when it encrypts every one. For the resources copied in two hops,
+    the key shared is the hop vault's: the second hop copies across accounts what it encrypts. A run of one
+    resource is a selection of one: the same rows, told in its own words (_share_note)."""
+    chosen = selection(run)
     by_key: dict[tuple[str, str], list[str]] = {}
-    for arn in selection(run):
+    planned: dict[str, str] = {}  # resource: the step whose planned backup its key will encrypt
+    for arn in chosen:
         if run.copies_in_two_hops(arn):
             by_key.setdefault(("hop", _hop_key(run)), []).append(arn)
             continue
-        key = verified.get(arn, {}).get("source_key_arn") or resource_key(run, arn)
+        key, made_by = _backup_key(run, arn)
         if key:
             by_key.setdefault(("source", key), []).append(arn)
+            planned[arn] = made_by
+        elif not run.dry_run:
+            vault = run.source_vault_name
+            fail(run, SHARE_SOURCE_KEY, arn, f"no completed recovery point of {arn} in vault {vault}",
+                 f"run step {CREATE_BACKUP} first")  # fmt: skip
     principal = keys.copy_principal(run.account("target"), run.target_region, run.organization("target"))
     changes = []
     for (side, key_arn), resources in by_key.items():
         profile, region = run.side(side)
         info = keys.describe(profile, region, key_arn)
         why, fix = "", ""
-        if info.manager != "CUSTOMER" and run.force_copy:
-            log.warning("force_copy: %s is an AWS managed key, not shared", info.alias or info.arn)
-        elif info.manager != "CUSTOMER":
+        if info.manager != "CUSTOMER":
             why = (
-                f"[source-key-customer-managed] the volume is encrypted with the AWS managed key {info.alias}, "
-                "whose policy cannot be changed"
+                f"[source-key-customer-managed] the backup is encrypted with the AWS managed key "
+                f"{info.alias or info.arn}, whose policy cannot be changed"
             )
-            fix = "re-encrypt under a customer managed key (runbook fix source-key-customer-managed)"
+            fix = checks.CHECKS["source-key-customer-managed"](checks.Facts(run, resource=resources[0])).fix or (
+                "the backup takes its vault's key: set source_vault_key to a customer managed key, with a new "
+                "source_vault_name (a vault's key cannot change), and back up again"
+            )
+            if run.force_copy:
+                log.warning("force_copy: %s is an AWS managed key, not shared", info.alias or info.arn)
+                changes.append(
+                    Change(run.step, profile, region, "kms:PutKeyPolicy", info.arn, f"force_copy: not shared: {why}",
+                           lambda: None, needed=False)
+                )  # fmt: skip
+                why, fix = "", ""
         else:
             try:
                 change = keys.share_change(
@@ -289,28 +306,68 @@ def share_source_keys(run: Run) -> list[Change]:
                     else f"statement {labels} also applies to others: the key's administrators must change it"
                 )
             else:
-                change.notes.append(
-                    f"{info.alias or info.arn} encrypts the hop vault {run.hop_vault}, through which "
-                    f"{len(resources)} of the selected resources are copied in two hops"
-                    if side == "hop"
-                    else f"{info.alias or info.arn} encrypts {len(resources)} of the selected resources"
-                )
+                change.notes.extend(_share_note(run, side, info, resources, planned, len(chosen)))
                 changes.append(change)
         for arn in resources:
             if why:
                 fail(run, SHARE_SOURCE_KEY, arn, why, fix)
             else:
-                update(
-                    run,
-                    SHARE_SOURCE_KEY,
-                    arn,
-                    outcome="READY",
-                    key_arn=info.arn,
-                    key_alias=info.alias,
-                    reason="",
-                    fix="",
-                )
+                update(run, SHARE_SOURCE_KEY, arn, outcome="READY", key_arn=info.arn, key_alias=info.alias,
+                       reason="", fix="")  # fmt: skip
+    _stop_when_none_ready(run, SHARE_SOURCE_KEY, chosen)
     return changes
+
+
+def _stop_when_none_ready(run: Run, step: str, chosen: list[str]) -> None:
+    """Every selected resource failed in this step: the step fails, with the first one's reason and fix (a run
+    of one resource stops where its resource did)."""
+    table = rows(run, step)
+    failed = [table[arn] for arn in chosen if table.get(arn, {}).get("outcome") == "FAILED"]
+    if chosen and len(failed) == len(chosen):
+        raise StepFailed(run.step, str(failed[0].get("reason")), str(failed[0].get("fix")))
+
+
+def _backup_key(run: Run, arn: str) -> tuple[str | None, str]:
+    """The key that encrypts the resource's backup, and '' (or, for a backup not made yet, the step that makes
+    it): as step 02 verified it, else its recovery point's (this run's, or the newest in the source vault, from
+    one listing), else, in a dry run, the key its backup will take."""
+    verified = record_rows(run, VERIFY_SOURCE_KEY).get(arn, {}).get("source_key_arn")
+    if verified:
+        return str(verified), ""
+    points = _points(run, "source")
+    point = record_rows(run, CREATE_BACKUP).get(arn, {}).get("recovery_point_arn") or _newest_point(points, arn)
+    if point in points:
+        return points[point].get("EncryptionKeyArn"), ""
+    if run.dry_run:
+        return backup_key_arn(run, arn), CREATE_BACKUP
+    return None, ""
+
+
+def _newest_point(points: dict[str, dict[str, Any]], arn: str) -> str:
+    mine = [p for p in points.values() if p.get("ResourceArn") == arn and p.get("Status") == "COMPLETED"]
+    return str(max(mine, key=lambda p: p["CreationDate"])["RecoveryPointArn"]) if mine else ""
+
+
+def _share_note(
+    run: Run, side: str, info: keys.KeyInfo, resources: list[str], planned: dict[str, str], selected: int
+) -> list[str]:
+    """What a shared key encrypts: for a selection of one, in the words of a run of one resource."""
+    name = info.alias or info.arn
+    if side == "hop":
+        if selected == 1:
+            return [
+                f"{name} encrypts the hop vault {run.hop_vault}: the second hop copies from there across accounts, "
+                "so the destination account must be able to use it"
+            ]
+        return [
+            f"{name} encrypts the hop vault {run.hop_vault}, through which {len(resources)} of the selected "
+            "resources are copied in two hops"
+        ]
+    if selected == 1:
+        made_by = planned.get(resources[0])
+        told = f"{name} is the key of {resources[0]}: the backup of {made_by} will be encrypted with it"
+        return [told] if made_by else []
+    return [f"{name} encrypts {len(resources)} of the selected resources"]
 
 
 def _hop_key(run: Run) -> str:

@@ -21,6 +21,17 @@ def rows(run: Run, step: str) -> dict[str, dict[str, Any]]:
     return dict(run.state.get(step, ROWS, {}))
 
 
+def record_rows(run: Run, step: str) -> dict[str, dict[str, Any]]:
+    """The step's rows; for a run of one resource whose step kept its record at the top level (a run folder
+    of before the rows), that record as its resource's row."""
+    table = rows(run, step)
+    chosen = selection(run)
+    if table or len(chosen) != 1:
+        return table
+    row = _record_as_row(step, dict(run.state.load().get(step, {})))
+    return {chosen[0]: row} if row else {}
+
+
 def update(run: Run, step: str, arn: str, **values: Any) -> None:
     update_rows(run, step, {arn: values})
 

@@ -281,76 +281,9 @@ def verify_source_key(run: Run) -> dict[str, Any]:
 # ----- step 03 -------------------------------------------------------------------------------------
 
 
-def hop_key(run: Run) -> keys.KeyInfo:
-    """The key of the hop vault (a copy in two hops): the vault's own, or the one step 00 plans it under."""
-    profile, region = run.side("hop")
-    vault = vaults.find(profile, region, run.hop_vault)
-    return keys.describe(profile, region, vault["EncryptionKeyArn"]) if vault else _vault_key(run, "hop")
-
-
 def share_source_key(run: Run) -> Change:
-    """Plan letting the target account use the source key (the key that encrypts the snapshot); for a copy
-    in two hops, the hop vault's key, which encrypts what the second hop copies across accounts."""
-    if run.copies_in_two_hops():
-        key = hop_key(run)
-        return _share_key(run, key.arn, key.alias, "hop")
-    point = source_recovery_point(run)
-    if point is None and not run.dry_run:
-        raise no_recovery_point(run, "source")
-    found = encryption_of(run, "source", point) if point else planned_encryption(run, "source")
-    key_arn = found["recovery_point_key_arn"]
-    if found["recovery_point_key_manager"] == "AWS":
-        finding = (
-            f"[source-key-customer-managed] the backup is encrypted with the AWS managed key "
-            f"{found['recovery_point_key_alias']}, whose policy cannot be changed"
-        )
-        if not run.force_copy:
-            fix = checks.CHECKS["source-key-customer-managed"](checks.Facts(run)).fix or (
-                "the backup takes its vault's key: set source_vault_key to a customer managed key, with a new "
-                "source_vault_name (a vault's key cannot change), and back up again"
-            )
-            raise StepFailed(run.step, finding, fix)
-        return Change(
-            run.step,
-            run.source_profile,
-            run.source_region,
-            "kms:PutKeyPolicy",
-            key_arn,
-            f"force_copy: not shared: {finding}",
-            lambda: None,
-            needed=False,
-        )
-    change = _share_key(run, key_arn, found["recovery_point_key_alias"], "source")
-    if found["made_by"]:
-        change.notes.append(
-            f"{found['recovery_point_key_alias'] or key_arn} is the key of {found['resource_arn']}: "
-            f"the backup of {found['made_by']} will be encrypted with it"
-        )
-    return change
-
-
-def _share_key(run: Run, key_arn: str, alias: str, side: str) -> Change:
-    principal = keys.copy_principal(run.account("target"), run.target_region, run.organization("target"))
-    profile, region = run.side(side)
-    try:
-        change = keys.share_change(
-            run.step, profile, region, key_arn, principal, force=run.force_copy, owner=run.state.run_id()
-        )
-    except grants.DenyBlocks as blocked:
-        raise _deny_blocks(
-            run,
-            "source-key-shared",
-            f"the policy of {alias or key_arn}",
-            principal.account_id,
-            "the key's administrators",
-            blocked,
-        ) from None
-    if side == "hop":
-        change.notes.append(
-            f"{alias or key_arn} encrypts the hop vault {run.hop_vault}: the second hop copies from there "
-            "across accounts, so the destination account must be able to use it"
-        )
-    return change
+    """Step 03 of a run of one resource: the one change of share_source_keys for its selection of one."""
+    return share_source_keys(run)[0]
 
 
 # ----- step 05 -------------------------------------------------------------------------------------
@@ -490,7 +423,7 @@ def verify_source_keys(run: Run) -> dict[str, Any]:
 
 
 def share_source_keys(run: Run) -> list[Change]:
-    return fleet.share_source_keys(run) if _rows(run) else [share_source_key(run)]
+    return fleet.share_source_keys(run)
 
 
 def start_copies(run: Run) -> list[Change]:
