@@ -52,13 +52,34 @@ PER_RESOURCE = ("source-key-customer-managed", "source-key-shared", "rds-single-
 # ----- step 01 -------------------------------------------------------------------------------------
 
 
+def _missing_vault(run: Run, side: str) -> str:
+    """'' when the side's vault exists; else which step makes it (and whether this run planned it)."""
+    profile, region = run.side(side)
+    name = run.source_vault_name if side == "source" else run.target_vault_name
+    if vaults.find(profile, region, name) is not None:
+        return ""
+    planned = run.state.planned_effect("vault", profile=profile, region=region, name=name)
+    return f"step 00_prerequisites creates vault {name} in the {side} account" + (
+        " (planned, not made yet)" if planned else ""
+    )
+
+
 def start_backups(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[Change]:
-    """A backup per resource that has no recovery point and no running backup from this run."""
-    done, verified = rows(run, CREATE_BACKUP), rows(run, VERIFY_SOURCE_KEY)
+    """A backup per resource that has no recovery point and no running backup from this run; none into a source
+    vault that does not exist (a dry run plans them, waiting for the vault step 00 plans)."""
+    done, verified = record_rows(run, CREATE_BACKUP), rows(run, VERIFY_SOURCE_KEY)
+    chosen = remember_selection(run)
+    missing = _missing_vault(run, "source")
+    if missing and not run.dry_run and not any(row.get("outcome") for row in done.values()):
+        raise StepFailed(
+            run.step,
+            f"vault {run.source_vault_name} does not exist in the source account",
+            f"run step 00_prerequisites first ({missing})",
+        )
     slots = Slots(run, "backup", run.poll_seconds, sleep)
     backup = run.source("backup")
     changes = []
-    for arn in remember_selection(run):
+    for arn in chosen:
         row = done.get(arn, {})
         attempt = row.get("started", 0)
         arguments = run.backup_request(arn, attempt)
@@ -77,11 +98,12 @@ def start_backups(run: Run, sleep: Callable[[float], None] = time.sleep) -> list
 
         # A recovery point step 02 found under the wrong key is backed up again.
         finished = row.get("outcome") in ("COMPLETED", "RUNNING") and verified.get(arn, {}).get("outcome") != "FAILED"
-        summary = (
-            f"back up {arn} into {run.source_vault_name}, kept {run.delete_after_days} days"
-            if not finished
-            else f"backup job {row['job_id']} ({row['outcome']}) was started earlier: not starting another"
-        )
+        if not finished:
+            summary = f"back up {arn} into {run.source_vault_name}, kept {run.delete_after_days} days"
+        elif len(chosen) == 1:
+            summary = f"backup job {row.get('job_id')} was started earlier: waiting for it, not starting another"
+        else:
+            summary = f"backup job {row.get('job_id')} ({row['outcome']}) was started earlier: not starting another"
         key = resource_key(run, arn)
         changes.append(
             Change(
@@ -93,6 +115,8 @@ def start_backups(run: Run, sleep: Callable[[float], None] = time.sleep) -> list
                 summary,
                 start,
                 needed=not finished,
+                blocked_by=missing if not finished else "",
+                precheck=lambda: _missing_vault(run, "source"),
                 effect={"kind": "backup", "resource_arn": arn, "vault": run.source_vault_name, "key_arn": key},
             )
         )

@@ -44,6 +44,9 @@ def update_rows(run: Run, step: str, updates: dict[str, dict[str, Any]]) -> None
     table = state.setdefault(step, {}).setdefault(ROWS, {})
     for arn, values in updates.items():
         table.setdefault(arn, {}).update(values)
+    chosen = selection(run)
+    if len(chosen) == 1 and chosen[0] in table:
+        state[step].update(one_record(step, chosen[0], table[chosen[0]]))
     run.state.save(state)
 
 
@@ -64,6 +67,20 @@ def failure(why: str, fix: str, resource: str = "") -> dict[str, Any]:
 def fail(run: Run, step: str, arn: str, why: str, fix: str) -> None:
     update(run, step, arn, outcome="FAILED", reason=why, fix=fix)
     log.warning("%s: %s. Fix: %s", arn, why, fix)
+
+
+def one_record(step: str, arn: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A run of one resource's record of a step, from its one row: the names state.json has always had for it
+    (resource_arn, backup_job_id, recovery_point_arn, failed_backup_jobs...), which users and the report read."""
+    if step != CREATE_BACKUP:
+        return {}
+    going = row.get("outcome") in ("RUNNING", "COMPLETED")
+    record: dict[str, Any] = {"resource_arn": arn, "backup_job_id": row.get("job_id") if going else None}
+    if row.get("recovery_point_arn"):
+        record["recovery_point_arn"] = row["recovery_point_arn"]
+    if row.get("failed_jobs"):
+        record["failed_backup_jobs"] = row["failed_jobs"]
+    return record
 
 
 STEPS_OF_ROWS = (CREATE_BACKUP, VERIFY_SOURCE_KEY, SHARE_SOURCE_KEY, COPY_TO_TARGET, VERIFY_TARGET_KEY)
@@ -102,8 +119,8 @@ def results(state: dict[str, Any], resources: list[str] | None = None) -> list[d
         or state.get(SELECTED, {}).get("resources")
         or list(dict.fromkeys(arn for step in STEPS_OF_ROWS for arn in table[step]))
     )
-    if len(chosen) == 1 and not any(table.values()):
-        table = {step: {chosen[0]: _record_as_row(step, state.get(step, {}))} for step in STEPS_OF_ROWS}
+    if len(chosen) == 1:  # a step that kept no row (a run folder of before the rows): its record is the row
+        table = {step: table[step] or {chosen[0]: _record_as_row(step, state.get(step, {}))} for step in STEPS_OF_ROWS}
     out = []
     for arn in chosen:
         of = {step: table[step].get(arn, {}) for step in STEPS_OF_ROWS}

@@ -15,12 +15,12 @@ import logging
 from typing import Any
 
 from ..aws import clients, clusters, jobs, keys, vaults
-from ..aws.context import Run, resource_arn, resource_key, selection
+from ..aws.context import Run, resource_arn, selection
 from ..aws.sharing import enable_cross_account_change, vaults_principal
 from ..core import arns, grants
 from ..core.changes import Change
 from ..core.errors import StepFailed
-from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, VERIFY_SOURCE_KEY, VERIFY_TARGET_KEY
+from ..core.steps import COPY_TO_TARGET, VERIFY_SOURCE_KEY, VERIFY_TARGET_KEY
 from ..troubleshooting import checks, preflight
 from . import fleet
 from .cleanup import cleanup
@@ -183,66 +183,13 @@ def _vault_key(run: Run, side: str) -> keys.KeyInfo:
 # ----- step 01 -------------------------------------------------------------------------------------
 
 
-def _missing_vault(run: Run, side: str) -> str:
-    """'' when the side's vault exists; else which step makes it (and whether this run planned it)."""
-    profile, region = run.side(side)
-    name = run.source_vault_name if side == "source" else run.target_vault_name
-    if vaults.find(profile, region, name) is not None:
-        return ""
-    planned = run.state.planned_effect("vault", profile=profile, region=region, name=name)
-    return f"step 00_prerequisites creates vault {name} in the {side} account" + (
-        " (planned, not made yet)" if planned else ""
-    )
-
-
 def start_backup(run: Run) -> Change:
-    """Plan the on-demand backup; a backup this run started is not started again until it failed."""
-    arn = resource_arn(run)
-    earlier = run.state.get(CREATE_BACKUP, "backup_job_id")
-    attempt = len(run.state.get(CREATE_BACKUP, "failed_backup_jobs", []))
-    missing = _missing_vault(run, "source")
-    if missing and not run.dry_run and earlier is None:
-        raise StepFailed(
-            run.step,
-            f"vault {run.source_vault_name} does not exist in the source account",
-            f"run step 00_prerequisites first ({missing})",
-        )
-    key = resource_key(run, arn)
-    backup = run.source("backup")
-    arguments = run.backup_request(arn, attempt)
-
-    def start() -> str:
-        job_id = backup.start_backup_job(**arguments)["BackupJobId"]
-        run.state.record(CREATE_BACKUP, backup_job_id=job_id, resource_arn=arn)
-        return job_id
-
-    summary = (
-        f"back up {arn} into {run.source_vault_name}, kept {run.delete_after_days} days"
-        if earlier is None
-        else f"backup job {earlier} was started earlier: waiting for it, not starting another"
-    )
-    return Change(
-        run.step,
-        run.source_profile,
-        run.source_region,
-        "backup:StartBackupJob",
-        arn,
-        summary,
-        start,
-        needed=earlier is None,
-        blocked_by=missing if earlier is None else "",
-        precheck=lambda: _missing_vault(run, "source"),
-        effect={
-            "kind": "backup",
-            "resource_arn": arn,
-            "vault": run.source_vault_name,
-            "key_arn": keys.describe(run.source_profile, run.source_region, key).arn if key else None,
-        },
-    )
+    """Step 01 of a run of one resource: the one change of start_backups for its selection of one."""
+    return start_backups(run)[0]
 
 
 def wait_for_backup(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
-    return wait_for(run, "backup", progress, delay)
+    return wait_for_backups(run, progress, delay)
 
 
 # ----- steps 02 and 05: which key encrypts a recovery point --------------------------------------
@@ -408,11 +355,11 @@ def selection_line(run: Run) -> str:
 
 
 def start_backups(run: Run) -> list[Change]:
-    return fleet.start_backups(run) if _rows(run) else [start_backup(run)]
+    return fleet.start_backups(run)
 
 
 def wait_for_backups(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
-    return fleet.wait(run, "backup", progress, delay) if _rows(run) else wait_for_backup(run, progress, delay)
+    return fleet.wait(run, "backup", progress, delay)
 
 
 def verify_source_keys(run: Run) -> dict[str, Any]:
