@@ -25,7 +25,7 @@ from ..core.changes import Change, NotMade
 from ..core.errors import StepFailed
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, SHARE_SOURCE_KEY, VERIFY_SOURCE_KEY, VERIFY_TARGET_KEY
 from ..troubleshooting import checks
-from .encryption import backup_key_arn
+from .encryption import backup_key_arn, no_recovery_point
 from .fleet_jobs import Slots, refusals, refused, started_at, wait
 from .fleet_rows import (
     HOPPED,
@@ -184,7 +184,7 @@ class _Verified:
 VERIFIED = {
     "source": _Verified(
         VERIFY_SOURCE_KEY, CREATE_BACKUP, "recovery_point_arn", "the recovery point",
-        "no recovery point of the selection was made", "the volume's key",
+        "no recovery point of the selection was made", "the resource's key",
         "back up the resource again", "back up the resource again", "source_key",
     ),
     "target": _Verified(
@@ -196,22 +196,32 @@ VERIFIED = {
 
 
 def _verify(run: Run, side: str, expected_of: Callable[[str], str | None]) -> list[dict[str, Any]]:
-    """Each recovery point the run made on this side, and its snapshot, encrypted with the key expected of
-    its resource: one vault listing, snapshots 200 a call, the rows in one write."""
+    """Each recovery point the run made on this side (or, for a resource this run made none of, its newest in
+    the vault), and its snapshot, encrypted with the key expected of its resource: one vault listing, snapshots
+    200 a call, the rows in one write. Each row keeps what encrypts its point (`encryption`), which a run of
+    one resource shows and records under the names it always had."""
     checked = VERIFIED[side]
-    made_rows = rows(run, checked.made_in)
+    made_rows = record_rows(run, checked.made_in)
     made = {a: r[checked.arn_field] for a, r in made_rows.items() if r.get("outcome") == "COMPLETED"}
+    points = _points(run, side)
+    for arn in selection(run):
+        newest = "" if made_rows.get(arn, {}).get("outcome") else _newest_point(points, arn)
+        if newest:
+            made[arn] = newest
     if not made:
         if run.dry_run:
             return []
+        if len(selection(run)) == 1:
+            raise no_recovery_point(run, side)
         raise StepFailed(
             run.step, f"{checked.what} of no selected resource was made", f"run step {checked.made_in} first"
         )
     profile, region = run.side(side)
     vault = run.source_vault_name if side == "source" else run.target_vault_name
-    points = _points(run, side)
     snapshots = _snapshot_keys(run, side, [point for point in made.values() if point in points])
     aliases = keys.aliases_by_key(profile, region)
+    found = vaults.find(profile, region, vault)
+    vault_key = keys.describe(profile, region, found["EncryptionKeyArn"]) if found else None
     news: dict[str, dict[str, Any]] = {}
     for arn, point_arn in made.items():
         expected, point_key, snapshot_key = (
@@ -225,12 +235,23 @@ def _verify(run: Run, side: str, expected_of: Callable[[str], str | None]) -> li
             why = f"{checked.what} is encrypted with {point_key}, not {checked.expected} {expected}"
             news[arn] = failure(why, checked.wrong_fix, arn)
         else:
+            names = aliases.get(_key_id(point_key), ())
             news[arn] = {
                 "outcome": "VERIFIED", f"{checked.record_as}_arn": point_key,
                 f"{checked.record_as}_alias": _alias(aliases, point_key), "reason": "", "fix": "",
+                "encryption": {
+                    "recovery_point_arn": point_arn, "resource_arn": points[point_arn].get("ResourceArn", arn),
+                    "status": points[point_arn].get("Status"), "recovery_point_key_arn": point_key,
+                    "recovery_point_key_alias": names[0] if names else "",
+                    "recovery_point_key_manager": keys.manager_by_aliases(names) if point_key else "",
+                    "snapshot_key_arn": snapshot_key, "vault_key_arn": vault_key.arn if vault_key else None,
+                    "vault_key_alias": vault_key.alias if vault_key else "",
+                    "vault_key_manager": vault_key.manager if vault_key else "", "made_by": "",
+                },
             }  # fmt: skip
-            news[arn].update(_job_key(made_rows[arn], point_key))
+            news[arn].update(_job_key(made_rows.get(arn, {}), point_key))
     update_rows(run, checked.step, news)
+    _stop_when_none_ready(run, checked.step, selection(run))
     return [{"resource": arn, **row} for arn, row in rows(run, checked.step).items()]
 
 
@@ -251,9 +272,10 @@ def _job_key(made: dict[str, Any], point_key: str | None) -> dict[str, Any]:
 
 
 def verify_source_keys(run: Run) -> list[dict[str, Any]]:
-    """Step 02 for each recovery point the run made: encrypted with its volume's key, not the vault's."""
+    """Step 02 for each recovery point the run made: encrypted with its resource's key (for a type whose backups
+    take the vault's key, that one), not the vault's."""
     selection(run)  # every volume's key from one listing
-    return _verify(run, "source", lambda arn: resource_key(run, arn))
+    return _verify(run, "source", lambda arn: backup_key_arn(run, arn))
 
 
 def verify_target_keys(run: Run) -> list[dict[str, Any]]:

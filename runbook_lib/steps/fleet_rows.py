@@ -72,6 +72,16 @@ def fail(run: Run, step: str, arn: str, why: str, fix: str) -> None:
 def one_record(step: str, arn: str, row: dict[str, Any]) -> dict[str, Any]:
     """A run of one resource's record of a step, from its one row: the names state.json has always had for it
     (resource_arn, backup_job_id, recovery_point_arn, failed_backup_jobs...), which users and the report read."""
+    if step == VERIFY_SOURCE_KEY:
+        found = row.get("encryption") if row.get("outcome") == "VERIFIED" else None
+        if not found:
+            return {}
+        return {
+            "source_key_arn": row.get("source_key_arn"),
+            "source_key_alias": found["recovery_point_key_alias"],
+            "source_vault_key_alias": found["vault_key_alias"],
+            "encryption": found,
+        }
     if step != CREATE_BACKUP:
         return {}
     going = row.get("outcome") in ("RUNNING", "COMPLETED")

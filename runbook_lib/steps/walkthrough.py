@@ -20,19 +20,17 @@ from ..aws.sharing import enable_cross_account_change, vaults_principal
 from ..core import arns, grants
 from ..core.changes import Change
 from ..core.errors import StepFailed
-from ..core.steps import COPY_TO_TARGET, VERIFY_SOURCE_KEY, VERIFY_TARGET_KEY
+from ..core.steps import COPY_TO_TARGET, VERIFY_TARGET_KEY
 from ..troubleshooting import checks, preflight
 from . import fleet
 from .cleanup import cleanup
 from .copying import copy_blocker, copy_jobs_table, hops_line, start_copy, wait_for_copy
 from .encryption import (
-    backup_key_arn,
     destination_recovery_point,
     encryption_of,
     encryption_sentence,
     no_recovery_point,
     planned_encryption,
-    resource_key_arn,
     source_recovery_point,
 )
 from .following import Outcome, job_side, wait_for
@@ -196,33 +194,8 @@ def wait_for_backup(run: Run, progress: jobs.Progress | None = None, delay: int 
 
 
 def verify_source_key(run: Run) -> dict[str, Any]:
-    """Step 02: the snapshot is encrypted with the volume's key, not the source vault's."""
-    point = source_recovery_point(run)
-    if point is None:
-        if run.dry_run:
-            return planned_encryption(run, "source")
-        raise no_recovery_point(run, "source")
-    found = encryption_of(run, "source", point)
-    volume_key = backup_key_arn(run, found["resource_arn"])
-    if found["recovery_point_key_arn"] != volume_key:
-        whose = "the resource's key" if volume_key == resource_key_arn(run, found["resource_arn"]) else "the key"
-        raise StepFailed(
-            run.step,
-            f"the recovery point is encrypted with {found['recovery_point_key_arn']}, not {whose} {volume_key}",
-            "back up the resource again",
-        )
-    if found["snapshot_key_arn"] not in (None, volume_key):
-        raise StepFailed(
-            run.step, f"the snapshot is encrypted with {found['snapshot_key_arn']}", "back up the resource again"
-        )
-    run.state.record(
-        VERIFY_SOURCE_KEY,
-        source_key_arn=volume_key,
-        source_key_alias=found["recovery_point_key_alias"],
-        source_vault_key_alias=found["vault_key_alias"],
-        encryption=found,
-    )
-    return found
+    """Step 02 of a run of one resource: what encrypts its recovery point, from verify_source_keys."""
+    return verify_source_keys(run)
 
 
 # ----- step 03 -------------------------------------------------------------------------------------
@@ -363,10 +336,14 @@ def wait_for_backups(run: Run, progress: jobs.Progress | None = None, delay: int
 
 
 def verify_source_keys(run: Run) -> dict[str, Any]:
-    """Step 02 on the selection: for many, how many recovery points are encrypted with their resource's key."""
-    if not _rows(run):
-        return verify_source_key(run)
-    return _verified(fleet.verify_source_keys(run), "source_key_alias")
+    """Step 02 on the selection: for one resource, what encrypts its recovery point (or, in a dry run before its
+    backup, what will); for many, how many recovery points are encrypted with their resource's key."""
+    rows = fleet.verify_source_keys(run)
+    if len(selection(run)) > 1:
+        return _verified(rows, "source_key_alias")
+    if not rows:
+        return planned_encryption(run, "source")
+    return dict(rows[0]["encryption"])
 
 
 def share_source_keys(run: Run) -> list[Change]:
