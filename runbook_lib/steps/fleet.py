@@ -280,7 +280,11 @@ def verify_source_keys(run: Run) -> list[dict[str, Any]]:
 
 def verify_target_keys(run: Run) -> list[dict[str, Any]]:
     """Step 05 for each copy: it and its snapshot are encrypted with the destination vault's key."""
-    vault = run.target("backup").describe_backup_vault(BackupVaultName=run.target_vault_name)
+    vault = vaults.find(run.target_profile, run.target_region, run.target_vault_name)
+    if vault is None:
+        if run.dry_run:
+            return []
+        raise StepFailed(run.step, f"vault {run.target_vault_name} does not exist", "run step 00_prerequisites first")
     return _verify(run, "target", lambda _arn: vault["EncryptionKeyArn"])
 
 

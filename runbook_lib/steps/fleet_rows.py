@@ -32,6 +32,12 @@ def record_rows(run: Run, step: str) -> dict[str, dict[str, Any]]:
     return {chosen[0]: row} if row else {}
 
 
+def only(run: Run) -> str | None:
+    """The resource of a run that selects one (told in its own words, recorded under its own names), else None."""
+    chosen = selection(run)
+    return chosen[0] if len(chosen) == 1 else None
+
+
 def update(run: Run, step: str, arn: str, **values: Any) -> None:
     update_rows(run, step, {arn: values})
 
@@ -80,6 +86,15 @@ def one_record(step: str, arn: str, row: dict[str, Any]) -> dict[str, Any]:
             "source_key_arn": row.get("source_key_arn"),
             "source_key_alias": found["recovery_point_key_alias"],
             "source_vault_key_alias": found["vault_key_alias"],
+            "encryption": found,
+        }
+    if step == VERIFY_TARGET_KEY:
+        found = row.get("encryption") if row.get("outcome") == "VERIFIED" else None
+        if not found:
+            return {}
+        return {
+            "destination_key_arn": found["vault_key_arn"],
+            "destination_key_alias": found["recovery_point_key_alias"],
             "encryption": found,
         }
     if step != CREATE_BACKUP:

@@ -22,17 +22,17 @@ from ..core.changes import Change
 from ..core.errors import StepFailed
 from ..core.steps import COPY_TO_TARGET, VERIFY_TARGET_KEY
 from ..troubleshooting import checks, preflight
-from . import fleet
+from . import fleet, fleet_rows
 from .cleanup import cleanup
 from .copying import copy_blocker, copy_jobs_table, hops_line, start_copy, wait_for_copy
 from .encryption import (
     destination_recovery_point,
     encryption_of,
     encryption_sentence,
-    no_recovery_point,
     planned_encryption,
     source_recovery_point,
 )
+from .fleet_rows import only
 from .following import Outcome, job_side, wait_for
 
 log = logging.getLogger(__name__)
@@ -239,39 +239,8 @@ def copy_job_encryption(run: Run, point: str) -> dict[str, Any]:
 
 
 def verify_target_key(run: Run) -> dict[str, Any]:
-    """Step 05: the copy and its snapshot are encrypted with the destination vault's key.
-
-    The proof is the copy itself (its recovery point and snapshot, as the destination account describes them).
-    The copy job's DestinationEncryptionKeyArn, where AWS gives it, is shown beside it; a copy job that names
-    another key than the copy's own is reported (the copy's key is what counts)."""
-    point = destination_recovery_point(run)
-    if point is None:
-        if run.dry_run:
-            return planned_encryption(run, "target")
-        raise no_recovery_point(run, "target")
-    found = {**encryption_of(run, "target", point), **copy_job_encryption(run, point)}
-    job_key = found.get("copy_job_key_arn")
-    if job_key and job_key != found["recovery_point_key_arn"]:
-        found["copy_job_key_differs"] = (
-            f"copy job {found['copy_job_id']} reports DestinationEncryptionKeyArn {job_key}, while the copy itself "
-            f"is encrypted with {found['recovery_point_key_arn']}: the copy's own key is what counts"
-        )
-        log.warning(found["copy_job_key_differs"])
-    expected = found["vault_key_arn"]
-    for what in ("recovery_point_key_arn", "snapshot_key_arn"):
-        if found[what] not in (None, expected) or found["recovery_point_key_arn"] is None:
-            raise StepFailed(
-                run.step,
-                f"the copy's {what.replace('_', ' ')} is {found[what]}, not the destination vault's key {expected}",
-                "copy again into a vault under a customer managed key",
-            )
-    run.state.record(
-        VERIFY_TARGET_KEY,
-        destination_key_arn=expected,
-        destination_key_alias=found["recovery_point_key_alias"],
-        encryption=found,
-    )
-    return found
+    """Step 05 of a run of one resource: what encrypts its copy, from verify_target_keys."""
+    return verify_target_keys(run)
 
 
 def recovery_points_table(profile: str, region: str, vault: str) -> list[dict[str, Any]]:
@@ -339,7 +308,7 @@ def verify_source_keys(run: Run) -> dict[str, Any]:
     """Step 02 on the selection: for one resource, what encrypts its recovery point (or, in a dry run before its
     backup, what will); for many, how many recovery points are encrypted with their resource's key."""
     rows = fleet.verify_source_keys(run)
-    if len(selection(run)) > 1:
+    if only(run) is None:
         return _verified(rows, "source_key_alias")
     if not rows:
         return planned_encryption(run, "source")
@@ -379,10 +348,26 @@ def wait_for_second_hop(run: Run, progress: jobs.Progress | None = None, delay: 
 
 
 def verify_target_keys(run: Run) -> dict[str, Any]:
-    """Step 05 on the selection: for many, how many copies are encrypted with the destination vault's key."""
-    if not _rows(run):
-        return verify_target_key(run)
-    return _verified(fleet.verify_target_keys(run), "destination_key_alias")
+    """Step 05 on the selection: the copy and its snapshot are encrypted with the destination vault's key (the
+    proof is the copy itself). For one resource, what encrypts its copy, with what its copy job says of it beside
+    the proof (a job that names another key is reported: the copy's own key is what counts); for many, how many
+    copies are encrypted with the destination vault's key."""
+    rows = fleet.verify_target_keys(run)
+    one = only(run)
+    if one is None:
+        return _verified(rows, "destination_key_alias")
+    if not rows:
+        return planned_encryption(run, "target")
+    found = {**rows[0]["encryption"], **copy_job_encryption(run, rows[0]["encryption"]["recovery_point_arn"])}
+    job_key = found.get("copy_job_key_arn")
+    if job_key and job_key != found["recovery_point_key_arn"]:
+        found["copy_job_key_differs"] = (
+            f"copy job {found['copy_job_id']} reports DestinationEncryptionKeyArn {job_key}, while the copy itself "
+            f"is encrypted with {found['recovery_point_key_arn']}: the copy's own key is what counts"
+        )
+        log.warning(found["copy_job_key_differs"])
+    fleet_rows.update(run, VERIFY_TARGET_KEY, one, encryption=found)
+    return found
 
 
 def _verified(rows: list[dict[str, Any]], alias_field: str) -> dict[str, Any]:
