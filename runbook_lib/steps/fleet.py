@@ -22,7 +22,7 @@ from ..aws import clients, keys, vaults
 from ..aws.context import Run, resource_key, selection
 from ..core import arns, grants
 from ..core.changes import Change, NotMade
-from ..core.errors import StepFailed
+from ..core.errors import StepFailed, quoted
 from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, SHARE_SOURCE_KEY, VERIFY_SOURCE_KEY, VERIFY_TARGET_KEY
 from ..troubleshooting import checks
 from .encryption import backup_key_arn, no_recovery_point
@@ -32,6 +32,7 @@ from .fleet_rows import (
     fail,
     failure,
     failures_line,
+    only,
     record_rows,
     remember_selection,
     results,
@@ -40,7 +41,13 @@ from .fleet_rows import (
     update_rows,
 )
 
-__all__ = ["failures_line", "results", "wait"]  # read by the runner and the report through this module
+__all__ = [
+    "failures_line",
+    "only",
+    "results",
+    "update",
+    "wait",
+]  # read through this module by the runner, the report, walkthrough.py
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +136,31 @@ def start_backups(run: Run, sleep: Callable[[float], None] = time.sleep) -> list
 def _points(run: Run, side: str) -> dict[str, dict[str, Any]]:
     """The side's vault's recovery points by ARN: one listing, 1,000 a page, once per step's Run."""
     return dict(run._once(f"fleet-points:{side}", lambda: _listed_points(run, side)))
+
+
+def backup_points(run: Run) -> dict[str, str]:
+    """The recovery point to copy of each selected resource: its backup's in this run; for one this run never
+    backed up (a step run alone), its newest completed one in the source vault (one listing for all)."""
+    backups = rows(run, CREATE_BACKUP)
+    found = {arn: str(row["recovery_point_arn"]) for arn, row in backups.items() if row.get("recovery_point_arn")}
+    unknown = [arn for arn in selection(run) if not backups.get(arn, {}).get("outcome")]
+    if unknown and vaults.find(run.source_profile, run.source_region, run.source_vault_name) is not None:
+        points = _points(run, "source")
+        found.update({arn: newest for arn in unknown if (newest := _newest_point(points, arn))})
+    return found
+
+
+def _source_points(run: Run, wanted: list[str]) -> dict[str, dict[str, Any]]:
+    """The source recovery points named, by ARN: one described (the read the run's records check shares), or
+    the vault's listing for more."""
+    named = [arn for arn in wanted if arn]
+    if len(named) != 1:
+        return _points(run, "source")
+    backup = run.source("backup")
+    try:
+        return {named[0]: run.recovery_point(named[0])}
+    except backup.exceptions.ResourceNotFoundException:
+        return {}
 
 
 def _listed_points(run: Run, side: str) -> dict[str, dict[str, Any]]:
@@ -434,12 +466,13 @@ def copy_findings(run: Run, as_planned: bool = True) -> tuple[list[checks.Findin
     """The checks before a copy: the run's once, and per resource those that depend on it (its key, its
     type, its recovery point, from one vault listing)."""
     backups = rows(run, CREATE_BACKUP)
-    points = _points(run, "source")
     resources = selection(run)
+    made = backup_points(run)
+    points = _source_points(run, list(made.values()))
     per: dict[str, list[checks.Finding]] = {}
     for arn in resources:
-        point = points.get(backups.get(arn, {}).get("recovery_point_arn", ""))
-        if point is None and run.dry_run and backups.get(arn, {}).get("outcome") != "FAILED":
+        point = points.get(made.get(arn, ""))
+        if point is None and run.dry_run and backups.get(arn, {}).get("outcome") not in ("FAILED", "RUNNING"):
             point = {
                 "RecoveryPointArn": None,
                 "Status": "PLANNED",
@@ -483,68 +516,141 @@ def checks_rows(
     return table
 
 
+def _faults(run: Run, findings: list[checks.Finding]) -> list[checks.Finding]:
+    """The blocking findings that stop a copy: in a dry run, one a step of this runbook makes good does not (the
+    plan says what it waits for)."""
+    return [f for f in checks.blocking(findings, run.strict_checks) if not (run.dry_run and f.needs_step)]
+
+
+def _undecided(findings: list[checks.Finding]) -> list[dict[str, str]]:
+    """The checks that could not decide as a copy starts: a copy that then fails keeps them in its failure's
+    record, and the next one starts only once they rest on something else (_failed_alike)."""
+    return [{"check": f.check_id, "fingerprint": f.fingerprint()} for f in findings if f.status == checks.UNKNOWN]
+
+
+def _failed_alike(row: dict[str, Any], findings: list[checks.Finding]) -> tuple[str, str] | None:
+    """Why not to start another copy for a resource: its last one started while checks could not decide
+    (unknown), it failed as one of them feared (its diagnosis names that check), and they still cannot decide
+    on exactly what they read then (the same policies, the same statements). Another copy would fail the same
+    way; a rerun copies again once something changed. A failure of another cause is tried again as any is."""
+    failures = row.get("failed_jobs", [])
+    last = failures[-1] if failures else {}
+    then = last.get("undecided", [])
+    if not then or last.get("check") not in {u["check"] for u in then}:
+        return None
+    undecided = [f for f in findings if f.status == checks.UNKNOWN]
+    if sorted(f.fingerprint() for f in undecided) != sorted(u["fingerprint"] for u in then):
+        return None
+    first = next(f for f in undecided if f.check_id == last["check"])
+    return (
+        f"[{first.check_id}] {last.get('kind', 'copy')} job {last['job_id']} ended {last['state']} "
+        f"({quoted(last.get('status_message') or 'no status message')}) after this check could not decide "
+        f"(unknown: {first.finding}), and nothing it rests on has changed since: another copy would fail the same way",
+        f"change what the statement needs ({first.fix}); a rerun copies once it changed. force_copy: true tries again "
+        "anyway; strict_checks: true refuses such a copy before it starts",
+    )
+
+
+def _stop_when_all_refused(run: Run, refused_now: list[tuple[str, str]], chosen: list[str]) -> None:
+    """Every selected resource was refused its copy as the step planned it: the step fails with the first reason
+    (a run of one resource stops where its resource did)."""
+    if chosen and len(refused_now) == len(chosen):
+        raise StepFailed(run.step, *refused_now[0])
+
+
 def start_copies(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[Change]:
     """A copy per resource whose checks pass and that has no copy from this run (for a resource copied in two
     hops, its first hop: across Regions into the hop vault); a resource that would fail fails in its row with
-    the check's finding and fix, and the others go on."""
+    the check's finding and fix, and the others go on; when every one would, the step fails. A run of one
+    resource is told in its own words: its change is on the destination vault, as its run folder always said."""
     common, per = copy_findings(run)
-    blocking = checks.blocking(common, run.strict_checks)
-    if blocking and not run.force_copy and not run.dry_run:
-        first = blocking[0]
-        raise StepFailed(run.step, f"[{first.check_id}] {first.finding}", first.fix)
-    backups, copies = rows(run, CREATE_BACKUP), rows(run, COPY_TO_TARGET)
+    faults = _faults(run, common)
+    if faults and not run.force_copy:
+        raise StepFailed(run.step, f"[{faults[0].check_id}] {faults[0].finding}", faults[0].fix)
+    for finding in faults:
+        log.warning(f"force_copy: going on although [{finding.check_id}] {finding.finding}")
+    one = only(run)
+    backups, copies, made = record_rows(run, CREATE_BACKUP), rows(run, COPY_TO_TARGET), backup_points(run)
     slots = Slots(run, "copy", run.poll_seconds, sleep)
     backup = run.source("backup")
     role_arn = run.role_arn
+    blockers: dict[str, str] = {}
+    refused_now: list[tuple[str, str]] = []
     changes = []
-    for arn in remember_selection(run):
+    chosen = remember_selection(run)
+    for arn in chosen:
         row = copies.get(arn, {})
-        if row.get("outcome") in ("COMPLETED", "RUNNING", HOPPED) or row.get("hop_recovery_point_arn"):
-            changes.append(
-                Change(
-                    run.step,
-                    run.source_profile,
-                    run.source_region,
-                    "backup:StartCopyJob",
-                    arn,
-                    f"copy job {row['job_id']} ({row['outcome']}) was started earlier: not starting another",
-                    lambda: None,
-                    needed=False,
-                )
-            )
-            continue
-        failing = checks.blocking(per[arn], run.strict_checks)
-        if failing and not run.force_copy and not run.dry_run:
-            fail(run, COPY_TO_TARGET, arn, f"[{failing[0].check_id}] {failing[0].finding}", failing[0].fix)
-            continue
-        point = backups.get(arn, {}).get("recovery_point_arn")
-        if not point and not run.dry_run:
-            why = f"no recovery point to copy: its backup {backups.get(arn, {}).get('outcome', 'was not started')}"
-            fail(run, COPY_TO_TARGET, arn, why, f"run step {CREATE_BACKUP} again for it")
-            continue
-        attempt = row.get("started", 0)
         kind = "hop" if run.copies_in_two_hops(arn) else "copy"
         destination = run.hop_vault_arn if kind == "hop" else run.target_vault_arn
+        target = destination if one else arn
+        if row.get("outcome") in ("COMPLETED", "RUNNING", HOPPED) or row.get("hop_recovery_point_arn"):
+            summary = (
+                f"copy job {row['job_id']} was started earlier: waiting for it, not starting another"
+                if one
+                else f"copy job {row['job_id']} ({row['outcome']}) was started earlier: not starting another"
+            )
+            changes.append(
+                Change(run.step, run.source_profile, run.source_region, "backup:StartCopyJob", target, summary,
+                       lambda: None, needed=False)
+            )  # fmt: skip
+            continue
+        findings = per[arn] + common
+        failing = _faults(run, per[arn])
+        if failing and not run.force_copy:
+            why, fix = f"[{failing[0].check_id}] {failing[0].finding}", failing[0].fix
+            fail(run, COPY_TO_TARGET, arn, why, fix)
+            refused_now.append((why, fix))
+            continue
+        alike = None if run.force_copy else _failed_alike(row, findings)
+        if alike and not run.dry_run:
+            fail(run, COPY_TO_TARGET, arn, *alike)
+            refused_now.append(alike)
+            continue
+        point = made.get(arn)
+        if not point and not run.dry_run:
+            why = f"no recovery point to copy: its backup {backups.get(arn, {}).get('outcome', 'was not started')}"
+            fix = f"run step {CREATE_BACKUP} again for it"
+            fail(run, COPY_TO_TARGET, arn, why, fix)
+            refused_now.append((why, fix))
+            continue
+        attempt = row.get("started", 0)
+        undecided = _undecided(findings)
 
-        def start(arn: str = arn, point: str | None = point, attempt: int = attempt, kind: str = kind) -> str | NotMade:
-            chosen = point or rows(run, CREATE_BACKUP).get(arn, {}).get("recovery_point_arn")
+        def start(
+            arn: str = arn, point: str | None = point, attempt: int = attempt, kind: str = kind,
+            undecided: list[dict[str, str]] = undecided,
+        ) -> str | NotMade:  # fmt: skip
+            chosen_point = point or rows(run, CREATE_BACKUP).get(arn, {}).get("recovery_point_arn")
             slots.take()
             try:
                 made = backup.start_copy_job(
-                    **run.copy_request(chosen, attempt, role_arn, "first" if kind == "hop" else "copy")
+                    **run.copy_request(chosen_point, attempt, role_arn, "first" if kind == "hop" else "copy")
                 )
             except refusals(backup) as error:
                 return refused(run, COPY_TO_TARGET, arn, "StartCopyJob", error)
             started_at(run, COPY_TO_TARGET, made["CreationDate"])
             slots.started(made["CopyJobId"], kind)
             fields = {"job_id": made["CopyJobId"], "outcome": "RUNNING", "started": attempt + 1, "kind": kind}
-            update(run, COPY_TO_TARGET, arn, **fields, source_recovery_point_arn=chosen, reason="", fix="")
+            if kind == "hop":
+                fields["hop_job_id"] = made["CopyJobId"]
+            update(run, COPY_TO_TARGET, arn, **fields, source_recovery_point_arn=chosen_point, reason="", fix="",
+                   undecided=undecided)  # fmt: skip
             return str(made["CopyJobId"])
 
         blocked_by = "; ".join(  # a dry run's copy waits for what an earlier step only planned
             f"step {f.needs_step} makes good [{f.check_id}] {f.finding}"
-            for f in checks.blocking(per[arn] + common, run.strict_checks)
+            for f in checks.blocking(findings, run.strict_checks)
             if f.needs_step and run.dry_run
+        )
+        if alike:
+            blocked_by = "; ".join(part for part in (blocked_by, alike[0]) if part)
+        if not point and not blocked_by:
+            blocked_by = f"step {CREATE_BACKUP} makes the recovery point (planned, not made yet)"
+        planned = run.state.planned_effect("backup", resource_arn=arn)
+        source = point or (
+            f"(the recovery point of the backup planned in {CREATE_BACKUP})"
+            if planned
+            else f"(no recovery point yet: step {CREATE_BACKUP} makes it)"
         )
         changes.append(
             Change(
@@ -552,11 +658,11 @@ def start_copies(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[
                 run.source_profile,
                 run.source_region,
                 "backup:StartCopyJob",
-                arn,
-                f"{FIRST_HOP if kind == 'hop' else ''}copy {point or '(the recovery point step 01 makes)'} of {arn} "
-                f"to {destination}",
+                target,
+                f"{FIRST_HOP if kind == 'hop' else ''}copy {source}{'' if one else f' of {arn}'} to {destination}",
                 start,
                 blocked_by=blocked_by,
+                precheck=lambda arn=arn: _copy_blocker(run, arn, blockers),  # type: ignore[misc]
                 effect={
                     "kind": kind,
                     "resource_arn": arn,
@@ -565,7 +671,25 @@ def start_copies(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[
                 },
             )
         )
+    _stop_when_all_refused(run, refused_now, chosen)
     return changes
+
+
+def _copy_blocker(run: Run, arn: str, found: dict[str, str]) -> str:
+    """What stops a resource's copy now, read from AWS as it is (not as planned): '' when nothing does; the
+    checks are read once for every change of the plan."""
+    if not found:
+        common, per = copy_findings(run, as_planned=False)
+        points = backup_points(run)
+        for each in selection(run):
+            if not points.get(each):
+                found[each] = f"no recovery point yet: step {CREATE_BACKUP} makes it"
+            elif run.force_copy:
+                found[each] = ""
+            else:
+                failed = checks.blocking(per[each] + common, run.strict_checks)
+                found[each] = "; ".join(f"[{f.check_id}] {f.finding}" for f in failed)
+    return found.get(arn, "")
 
 
 FIRST_HOP = "first hop: copy across Regions, in the source account: "
@@ -581,44 +705,58 @@ def second_hops(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[C
     backup = clients.client(profile, "backup", region)
     slots = Slots(run, "second", run.poll_seconds, sleep)
     role_arn = run.role_arn
+    one = only(run)
     changes = []
-    for arn in remember_selection(run):
+    refused_now: list[tuple[str, str]] = []
+    chosen = remember_selection(run)
+    for arn in chosen:
         row = copies.get(arn, {})
         if not run.copies_in_two_hops(arn) or (row.get("outcome") == "FAILED" and row.get("kind") != "second"):
             continue
+        target = run.target_vault_arn if one else arn
         if row.get("kind") == "second" and row.get("outcome") in ("COMPLETED", "RUNNING"):
-            summary = f"copy job {row['job_id']} ({row['outcome']}) was started earlier: not starting another"
+            summary = (
+                f"copy job {row['job_id']} was started earlier: waiting for it, not starting another"
+                if one
+                else f"copy job {row['job_id']} ({row['outcome']}) was started earlier: not starting another"
+            )
             changes.append(
-                Change(run.step, profile, region, "backup:StartCopyJob", arn, summary, lambda: None, needed=False)
+                Change(run.step, profile, region, "backup:StartCopyJob", target, summary, lambda: None, needed=False)
             )
             continue
         point = row.get("hop_recovery_point_arn")
         if not point and not run.dry_run:
+            if one:
+                refused_now.append(("the first hop has not completed", "start the first hop and wait for it"))
             continue  # its first hop has not completed: its row says how far it got
         attempt = row.get("second_started", 0)
+        undecided = row.get("undecided", [])
 
-        def start(arn: str = arn, point: str | None = point, attempt: int = attempt) -> str | NotMade:
-            chosen = point or rows(run, COPY_TO_TARGET).get(arn, {}).get("hop_recovery_point_arn")
+        def start(
+            arn: str = arn, point: str | None = point, attempt: int = attempt,
+            undecided: list[dict[str, str]] = undecided,
+        ) -> str | NotMade:  # fmt: skip
+            chosen_point = point or rows(run, COPY_TO_TARGET).get(arn, {}).get("hop_recovery_point_arn")
             slots.take()
             try:
-                made = backup.start_copy_job(**run.copy_request(chosen, attempt, role_arn, "second"))
+                made = backup.start_copy_job(**run.copy_request(chosen_point, attempt, role_arn, "second"))
             except refusals(backup) as error:
                 return refused(run, COPY_TO_TARGET, arn, "StartCopyJob", error)
             started_at(run, COPY_TO_TARGET, made["CreationDate"])
             slots.started(made["CopyJobId"])
             fields = {"job_id": made["CopyJobId"], "outcome": "RUNNING", "second_started": attempt + 1}
-            update(run, COPY_TO_TARGET, arn, **fields, kind="second", reason="", fix="")
+            update(run, COPY_TO_TARGET, arn, **fields, kind="second", reason="", fix="", undecided=undecided)
             return str(made["CopyJobId"])
 
+        source = point or f"(the first hop's copy in {run.hop_vault}, not made yet)"
         changes.append(
             Change(
                 run.step,
                 profile,
                 region,
                 "backup:StartCopyJob",
-                arn,
-                f"{SECOND_HOP}copy {point or f'(the first hop copy in {run.hop_vault})'} of {arn} "
-                f"to {run.target_vault_arn}",
+                target,
+                f"{SECOND_HOP}copy {source}{'' if one else f' of {arn}'} to {run.target_vault_arn}",
                 start,
                 blocked_by="" if point else "the first hop makes the recovery point (planned, not made yet)",
                 effect={
@@ -629,6 +767,7 @@ def second_hops(run: Run, sleep: Callable[[float], None] = time.sleep) -> list[C
                 },
             )
         )
+    _stop_when_all_refused(run, refused_now, chosen)
     return changes
 
 

@@ -12,14 +12,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from ..aws import clients, clusters, jobs
-from ..aws.context import Run, selection
+from ..aws.context import Run
+from ..core import arns
 from ..core.changes import NotMade
 from ..core.errors import OutOfTime, StepFailed, StillRunning
-from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP
+from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, PREREQUISITES
 from ..troubleshooting import checks, registry
-from .fleet_rows import HOPPED, fail, failure, rows, update_rows
-from .following import Outcome, resume_line
+from .fleet_rows import HOPPED, fail, failure, rows, selected, update_rows
+from .following import COPY_JOB_DESTINATION, Outcome, resume_line
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,13 @@ def kind_of(step: str, row: dict[str, Any]) -> str:
 def rows_of(run: Run, kind: str) -> dict[str, dict[str, Any]]:
     """The rows of the jobs one wait follows."""
     step = KINDS[kind][0]
-    return {arn: row for arn, row in rows(run, step).items() if kind_of(step, row) in FOLLOWS[kind]}
+    table = {}
+    for arn, row in rows(run, step).items():
+        if kind_of(step, row) in FOLLOWS[kind]:
+            table[arn] = row
+        elif kind == "copy" and kind_of(step, row) == "second":  # its first hop is done: told as such
+            table[arn] = {**row, "kind": "hop", "outcome": HOPPED, "job_id": row.get("hop_job_id")}
+    return table
 
 
 def _running(run: Run, kind: str) -> dict[str, dict[str, Any]]:
@@ -151,9 +160,21 @@ def _listing(run: Run, kind: str, deadline: float) -> dict[str, dict[str, Any]]:
     """One round's listing of one kind of job; OutOfTime once the deadline (max_wait_minutes) passes, whatever
     botocore's retries of a throttled page are doing then."""
     step, side = KINDS[kind]
-    vault = {"backup": run.source_vault_name, "hop": run.hop_vault_arn}.get(kind, run.target_vault_arn)
+    vault = run.source_vault_name if kind == "backup" else _vault_arn(run, kind)
     with clients.until(deadline):
         return jobs.list_round(*run.side(side), "backup" if kind == "backup" else "copy", vault, _since(run, step))
+
+
+def _vault_arn(run: Run, kind: str) -> str:
+    """The vault a kind of copy job goes into, named from what step 00 recorded of the accounts (a wait asks
+    AWS nothing but its listings: throttled, it must not stop on who the accounts are)."""
+    recorded = run.state.load().get(PREREQUISITES, {})
+    if kind == "hop":
+        account = recorded.get("source_account") or run.account("source")
+        return arns.backup_vault(account, run.target_region, run.hop_vault)
+    if recorded.get("target_vault_arn", "").endswith(f":backup-vault:{run.target_vault_name}"):
+        return str(recorded["target_vault_arn"])
+    return run.target_vault_arn
 
 
 def _round(run: Run, kinds: set[str], deadline: float) -> dict[str, dict[str, Any]]:
@@ -194,7 +215,7 @@ def wait(
     """Follow the run's jobs of this kind to their end; a dry run that started none says so and goes on, and
     one whose wait ends first goes on too. The step fails when every resource it followed failed (a run of
     one resource: when its job did), with the first one's reason and fix."""
-    chosen = selection(run)
+    chosen = selected(run)
     if not any(row.get("job_id") for row in rows_of(run, kind).values()):
         if run.dry_run:
             if len(chosen) == 1:
@@ -221,7 +242,7 @@ def wait(
     table = rows_of(run, kind)
     failed = [row for row in table.values() if row.get("outcome") == "FAILED"]
     if table and len(failed) == len(table):
-        if len(chosen) == 1 and failed[0].get("unknown_job") == failed[0].get("job_id"):
+        if len(chosen) == 1 and failed[0].get("unknown_job") and failed[0]["unknown_job"] == failed[0].get("job_id"):
             raise _unknown_job(run, failed[0])
         raise StepFailed(run.step, str(failed[0].get("reason")), str(failed[0].get("fix")))
     return outcome
@@ -233,7 +254,7 @@ def follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: Ca
     completed are confirmed in the first round's listing (a run folder whose jobs AWS no longer knows is
     said so). A selection of one is told in the words of its one job."""
     step = KINDS[kind][0]
-    one = len(selection(run)) == 1
+    one = len(selected(run)) == 1
     deadline = time.monotonic() + run.max_wait_minutes * 60
     unseen: dict[str, int] = {}
     created = 0  # the running jobs the last round saw CREATED
@@ -249,6 +270,15 @@ def follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: Ca
             listed = _round(run, {kind_of(step, row) for row in running.values()}, deadline)
         except OutOfTime as ended:
             raise _still_running(run, kind, len(running), _refused(ended), created, seen, ended.refused) from None
+        except ClientError as error:  # botocore's retries of a throttled listing gave up: a round without news
+            code = error.response.get("Error", {}).get("Code", "")
+            if code not in jobs.RETRIED_ERRORS:
+                raise
+            if time.monotonic() >= deadline:
+                raise _still_running(run, kind, len(running), f", while AWS refused the listing ({code})", created,
+                                     seen, code) from None  # fmt: skip
+            sleep(delay)
+            continue
         news: dict[str, dict[str, Any]] = {}
         created = sum(1 for row in running.values() if listed.get(row["job_id"], {}).get("State") == "CREATED")
         for arn, row in running.items():
@@ -315,6 +345,7 @@ def _completed(kind: str, job: dict[str, Any]) -> dict[str, Any]:
         "outcome": "COMPLETED",
         "destination_recovery_point_arn": job.get("DestinationRecoveryPointArn"),
         "destination_encryption_key_arn": job.get("DestinationEncryptionKeyArn"),
+        "copy_job_destination": {name: job.get(name) for name in COPY_JOB_DESTINATION},
     }
 
 
@@ -330,7 +361,7 @@ def _still_running(
     """The wait's limit came first: the jobs go on; copies still CREATED are in AWS's retry phase, not failed.
     A run of one resource names its job, and how it was last seen."""
     running = _running(run, kind)
-    if len(selection(run)) == 1 and len(running) == 1:
+    if len(selected(run)) == 1 and len(running) == 1:
         (row,) = running.values()
         said = ONE[kind_of(KINDS[kind][0], row)][0]
         state = jobs.job_state((seen or {}).get(row["job_id"], {}))
@@ -368,6 +399,7 @@ def _jobfailure(run: Run, kind: str, arn: str, row: dict[str, Any], job: dict[st
         "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "check": known.id if known else "unknown",
         "undecided": row.get("undecided", []),
+        "kind": "hop" if kind == "hop" else LABELS[kind].split()[-1],
     }
     label = LABELS[kind]
     return {

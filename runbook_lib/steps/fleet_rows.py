@@ -32,9 +32,14 @@ def record_rows(run: Run, step: str) -> dict[str, dict[str, Any]]:
     return {chosen[0]: row} if row else {}
 
 
+def selected(run: Run) -> list[str]:
+    """The run's selection as its last start of jobs kept it (a wait reads no resource again), else read now."""
+    return list(run.state.get(SELECTED, "resources") or selection(run))
+
+
 def only(run: Run) -> str | None:
     """The resource of a run that selects one (told in its own words, recorded under its own names), else None."""
-    chosen = selection(run)
+    chosen = selected(run)
     return chosen[0] if len(chosen) == 1 else None
 
 
@@ -50,7 +55,7 @@ def update_rows(run: Run, step: str, updates: dict[str, dict[str, Any]]) -> None
     table = state.setdefault(step, {}).setdefault(ROWS, {})
     for arn, values in updates.items():
         table.setdefault(arn, {}).update(values)
-    chosen = selection(run)
+    chosen = state.get(SELECTED, {}).get("resources") or selection(run)
     if len(chosen) == 1 and chosen[0] in table:
         state[step].update(one_record(step, chosen[0], table[chosen[0]]))
     run.state.save(state)
@@ -97,6 +102,8 @@ def one_record(step: str, arn: str, row: dict[str, Any]) -> dict[str, Any]:
             "destination_key_alias": found["recovery_point_key_alias"],
             "encryption": found,
         }
+    if step == COPY_TO_TARGET:
+        return _copy_record(row)
     if step != CREATE_BACKUP:
         return {}
     going = row.get("outcome") in ("RUNNING", "COMPLETED")
@@ -105,6 +112,34 @@ def one_record(step: str, arn: str, row: dict[str, Any]) -> dict[str, Any]:
         record["recovery_point_arn"] = row["recovery_point_arn"]
     if row.get("failed_jobs"):
         record["failed_backup_jobs"] = row["failed_jobs"]
+    return record
+
+
+def _copy_record(row: dict[str, Any]) -> dict[str, Any]:
+    """Step 04's record of a run of one resource: its copy job (or its two hops' jobs), what each copied and
+    made, the checks that could not decide as each started, and the jobs that failed, by kind."""
+    kind, outcome = row.get("kind", "copy"), row.get("outcome")
+    going = outcome in ("RUNNING", "COMPLETED")
+    failed = row.get("failed_jobs", [])
+    record: dict[str, Any] = {
+        "copy_job_id": row.get("job_id") if kind != "hop" and going else None,
+        "hop_job_id": row.get("hop_job_id") if kind == "second" or (kind == "hop" and outcome != "FAILED") else None,
+        "copy_started_undecided": row.get("undecided", []) if kind != "hop" else [],
+        "hop_started_undecided": row.get("undecided", []) if kind != "copy" else [],
+    }
+    if kind == "copy":
+        record["source_recovery_point_arn"] = row.get("source_recovery_point_arn")
+    else:
+        record["hop_source_recovery_point_arn"] = row.get("source_recovery_point_arn")
+        if row.get("hop_recovery_point_arn"):
+            record["hop_recovery_point_arn"] = record["source_recovery_point_arn"] = row["hop_recovery_point_arn"]
+    for name in ("destination_recovery_point_arn", "copy_job_destination"):
+        if row.get(name) and outcome == "COMPLETED":
+            record[name] = row[name]
+    for job_kind in ("copy", "hop"):
+        jobs = [job for job in failed if job.get("kind", "copy") == job_kind]
+        if jobs:
+            record[f"failed_{job_kind}_jobs"] = jobs
     return record
 
 

@@ -5,8 +5,9 @@ the changes it plans (shown first, applied by `apply` or an Apply button, logged
 what it produced. With apply false (a dry run) every step still plans: where its input would come
 from a change an earlier step only planned, it plans against what that change will produce and
 says so; where nothing will produce it, it says which step does, in one line, without failing.
-Nothing here knows whether it talks to AWS or to the sandbox. Step 04, the copy in one job or in two
-hops, is in copying.py.
+Nothing here knows whether it talks to AWS or to the sandbox. Steps 01 to 05 are one implementation for one
+resource or many (fleet.py: a row per resource); a run of one resource is a selection of one, told in its own
+words and recorded under its own names. Step 04, the copy in one job or in two hops, is told in copying.py.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from ..core.changes import Change
 from ..core.errors import StepFailed
 from ..core.steps import COPY_TO_TARGET, VERIFY_TARGET_KEY
 from ..troubleshooting import checks, preflight
-from . import fleet, fleet_rows
+from . import fleet
 from .cleanup import cleanup
-from .copying import copy_blocker, copy_jobs_table, hops_line, start_copy, wait_for_copy
+from .copying import copy_jobs_table, hops_line, start_copy, wait_for_copy
 from .encryption import (
     destination_recovery_point,
     encryption_of,
@@ -32,8 +33,7 @@ from .encryption import (
     planned_encryption,
     source_recovery_point,
 )
-from .fleet_rows import only
-from .following import Outcome, job_side, wait_for
+from .following import Outcome, job_side
 
 log = logging.getLogger(__name__)
 RECOVERY_POINTS_PAGE = 1000  # the most ListRecoveryPointsByBackupVault returns in one page
@@ -42,7 +42,6 @@ __all__ = [  # what the notebooks and tests reach through this module, besides i
     "Outcome",
     "Run",
     "cleanup",
-    "copy_blocker",
     "copy_jobs_table",
     "hops_line",
     "start_copy",
@@ -276,15 +275,11 @@ def recovery_points_table(profile: str, region: str, vault: str) -> list[dict[st
 
 
 # ----- the steps on the run's selection ------------------------------------------------------------
-# Every notebook calls these. A run of many resources keeps a row per resource under each step (fleet.py:
-# its jobs started within max_concurrent_jobs, followed with one listing a round, a failure alone in its row);
-# a run of one keeps its resource's record at the step's top level, under the names its run folder has always
-# had (state.json's recovery_point_arn, backup_job_id...), and a failure stops the step.
-
-
-def _rows(run: Run) -> bool:
-    """Whether the run's steps keep a row per resource: it selects more than one."""
-    return len(selection(run)) > 1
+# Every notebook calls these, for one resource or many: a row per resource under each step (fleet.py: its jobs
+# started within max_concurrent_jobs, followed with one listing a round, a failure alone in its row, the step
+# failing when every resource did). A run of one resource is a selection of one: its one row also writes its
+# record under the names its run folder has always had (state.json's recovery_point_arn, backup_job_id...,
+# one_record), and it is told in its own words.
 
 
 def selection_line(run: Run) -> str:
@@ -308,7 +303,7 @@ def verify_source_keys(run: Run) -> dict[str, Any]:
     """Step 02 on the selection: for one resource, what encrypts its recovery point (or, in a dry run before its
     backup, what will); for many, how many recovery points are encrypted with their resource's key."""
     rows = fleet.verify_source_keys(run)
-    if only(run) is None:
+    if fleet.only(run) is None:
         return _verified(rows, "source_key_alias")
     if not rows:
         return planned_encryption(run, "source")
@@ -321,16 +316,12 @@ def share_source_keys(run: Run) -> list[Change]:
 
 def start_copies(run: Run) -> list[Change]:
     """The copies (for a resource copied in two hops, its first hop)."""
-    if _rows(run):
-        return fleet.start_copies(run)
-    return [start_copy(run, "first" if run.copies_in_two_hops() else "copy")]
+    return fleet.start_copies(run)
 
 
 def wait_for_copies(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
     """Follow the copies (for a resource copied in two hops, its first hop)."""
-    if _rows(run):
-        return fleet.wait(run, "copy", progress, delay)
-    return wait_for(run, "hop" if run.copies_in_two_hops() else "copy", progress, delay)
+    return fleet.wait(run, "copy", progress, delay)
 
 
 def second_hops(run: Run) -> list[Change]:
@@ -338,13 +329,13 @@ def second_hops(run: Run) -> list[Change]:
     a run that copies each resource in one job."""
     if not run.copies_in_two_hops():
         return []
-    return fleet.second_hops(run) if _rows(run) else [start_copy(run, "second")]
+    return fleet.second_hops(run)
 
 
 def wait_for_second_hop(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
     if not run.copies_in_two_hops():
         return Outcome("One copy job: no second hop to follow.")
-    return fleet.wait(run, "second", progress, delay) if _rows(run) else wait_for(run, "copy", progress, delay)
+    return fleet.wait(run, "second", progress, delay)
 
 
 def verify_target_keys(run: Run) -> dict[str, Any]:
@@ -353,7 +344,7 @@ def verify_target_keys(run: Run) -> dict[str, Any]:
     the proof (a job that names another key is reported: the copy's own key is what counts); for many, how many
     copies are encrypted with the destination vault's key."""
     rows = fleet.verify_target_keys(run)
-    one = only(run)
+    one = fleet.only(run)
     if one is None:
         return _verified(rows, "destination_key_alias")
     if not rows:
@@ -366,7 +357,7 @@ def verify_target_keys(run: Run) -> dict[str, Any]:
             f"is encrypted with {found['recovery_point_key_arn']}: the copy's own key is what counts"
         )
         log.warning(found["copy_job_key_differs"])
-    fleet_rows.update(run, VERIFY_TARGET_KEY, one, encryption=found)
+    fleet.update(run, VERIFY_TARGET_KEY, one, encryption=found)
     return found
 
 
