@@ -1,4 +1,6 @@
-"""Many resources in one run (a selection of more than one): every step on the whole selection, a row each.
+"""Steps 01 to 05 on the run's selection, one resource or many: every step on the whole selection, a row each
+(a run of one resource is a selection of one; fleet_rows.one_record writes its record under the names its run
+folder always had, and the steps tell it in its own words). A step fails when every selected resource did.
 
 Each resource's progress is a row of the run's state (state.json, `fleet` under each step). A resource
 that fails says so in its row and the others go on; the run exits non-zero when any row failed, and a

@@ -1,5 +1,7 @@
-"""A fleet's rows: what each step did for each resource of the run, in the run's state, and the
-results table read from them (the notebook, the report, the summary and the exit code read it)."""
+"""A run's rows: what each step did for each resource of its selection, in the run's state, and the results
+table read from them (the notebook, the report, the summary and the exit code read it). For a run of one
+resource, each write of its row also writes the step's record under the names its run folder always had
+(one_record): the record layer users, the summary and the report read."""
 
 from __future__ import annotations
 
