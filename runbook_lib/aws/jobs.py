@@ -53,7 +53,7 @@ def created_note() -> str:
     )
 
 
-def _retrying(kind: str, state: str | None) -> str:
+def retrying(kind: str, state: str | None) -> str:
     """What a wait that ends adds of the job's state: the retry phase, for a copy job last seen CREATED."""
     return f"; {created_note()}" if kind in COPY_KINDS and state == "CREATED" else ""
 
@@ -136,7 +136,7 @@ def _wait_error(
         job_id,
         state,
         f"{kind} job {job_id} is still {state} after {max_wait_minutes:g} minutes (max_wait_minutes)"
-        f"{_retrying(kind, state)}",
+        f"{retrying(kind, state)}",
     )
 
 
@@ -157,7 +157,7 @@ def _ended(kind: str, job_id: str, seen: dict[str, Any], how: str) -> JobNotFini
     state = job_state(seen.get("job", {}))
     last = f"last seen {state}" if state else "not seen yet"
     return JobNotFinished(
-        kind, job_id, state or "", f"the wait for {kind} job {job_id} ({last}) {how}{_retrying(kind, state)}"
+        kind, job_id, state or "", f"the wait for {kind} job {job_id} ({last}) {how}{retrying(kind, state)}"
     )
 
 

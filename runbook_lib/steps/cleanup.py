@@ -116,7 +116,7 @@ def own_recovery_points(run: Run) -> list[tuple[str, str]]:
             made = row.get(recorded_as) or _job_point(run, kind, ran, second_hop=job == "second")
             if made:
                 found.append((side, made))
-    return found
+    return list(dict.fromkeys(found))  # a run of one resource records its row's recovery point twice
 
 
 def _in_two_hops(run: Run, made: set[tuple[str, str, str]]) -> bool:

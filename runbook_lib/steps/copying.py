@@ -9,159 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..aws import clients, clusters, jobs
-from ..aws.context import Run, resource_arn, selection
+from ..aws import clusters, jobs
+from ..aws.context import Run, selection
 from ..core.changes import Change
-from ..core.errors import StepFailed, quoted
-from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP
-from ..troubleshooting import checks, diagnose, registry
-from .encryption import no_recovery_point, source_recovery_point
-from .following import Outcome, wait_for
+from . import fleet
+from .following import Outcome
 
 
 def start_copy(run: Run, hop: str = "copy") -> Change:
-    """Plan the copy to the destination vault; a copy this run started is not started again until it failed.
-
-    A copy in two hops (run.copies_in_two_hops) is two of these: `hop` "first" copies the backup across
-    Regions into the hop vault of the source account, "second" copies that across accounts into the
-    destination vault. The preflight checks run first (before the first hop: they cover both); a
-    blocking failure stops the step unless force_copy (for trainers). In a dry run, what an earlier
-    step will provide blocks the plan's Apply, not the step.
-    """
-    kind = "hop" if hop == "first" else "copy"
-    earlier = run.state.get(COPY_TO_TARGET, f"{kind}_job_id")
-    checked = earlier or hop == "second"
-    findings = [] if checked else checks.run_checks(run, as_planned=True)
-    pending = checks.require(run, findings)
-    # The checks that could not decide, as the copy starts: a copy that then fails keeps them in its failure's
-    # record (following.py), and the next one starts only once they rest on something else.
-    undecided = [{"check": f.check_id, "fingerprint": f.fingerprint()} for f in findings if f.status == checks.UNKNOWN]
-    if hop == "second":  # the first hop's checks covered both hops; the second is the one that crosses accounts
-        undecided = run.state.get(COPY_TO_TARGET, "hop_started_undecided", [])
-    failed_alike = None if earlier or run.force_copy else _failed_as_undecided(run, kind, findings or None)
-    if failed_alike and not run.dry_run:
-        raise failed_alike
-    if hop == "second":
-        point = run.state.get(COPY_TO_TARGET, "hop_recovery_point_arn")
-        if point is None and not run.dry_run and earlier is None:
-            raise StepFailed(run.step, "the first hop has not completed", "start the first hop and wait for it")
-    else:
-        point = source_recovery_point(run)
-        if point is None and not run.dry_run and earlier is None:
-            raise no_recovery_point(run, "source")
-    attempt = len(run.state.get(COPY_TO_TARGET, f"failed_{kind}_jobs", []))
-    profile, region = run.side("hop" if hop == "second" else "source")
-    backup = clients.client(profile, "backup", region)
-    role_arn = run.role_arn
-    destination = run.hop_vault_arn if hop == "first" else run.target_vault_arn
-
-    def start() -> str:
-        chosen = point or (
-            run.state.get(COPY_TO_TARGET, "hop_recovery_point_arn") if hop == "second" else source_recovery_point(run)
-        )
-        try:
-            job_id = backup.start_copy_job(**run.copy_request(chosen, attempt, role_arn, hop))["CopyJobId"]
-        except backup.exceptions.InvalidParameterValueException as error:
-            message = error.response["Error"]["Message"]
-            known = registry.match(message, "copy")
-            check_id = known.id if known else diagnose.UNKNOWN
-            if check_id == "rds-single-hop":
-                checks.record_refusal(
-                    run, clusters.type_of(run.source_profile, run.source_region, resource_arn(run)), message
-                )
-            raise StepFailed(
-                run.step,
-                f"[{check_id}] StartCopyJob refused: {message}",
-                checks.run_checks(run, (check_id,))[0].fix if known else "read the message",
-            ) from None
-        recorded = "hop_source_recovery_point_arn" if hop == "first" else "source_recovery_point_arn"
-        run.state.record(
-            COPY_TO_TARGET, **{f"{kind}_job_id": job_id, recorded: chosen, f"{kind}_started_undecided": undecided}
-        )
-        return job_id
-
-    if hop == "second":
-        source = point or f"(the first hop's copy in {run.hop_vault}, not made yet)"
-    else:
-        planned = run.state.planned_effect("backup", resource_arn=resource_arn(run))
-        source = point or (
-            f"(the recovery point of the backup planned in {CREATE_BACKUP})"
-            if planned
-            else f"(no recovery point yet: step {CREATE_BACKUP} makes it)"
-        )
-    what = {
-        "first": "first hop: copy across Regions, in the source account: ",
-        "second": "second hop: copy across accounts, in the target Region: ",
-    }.get(hop, "")
-    summary = (
-        f"{what}copy {source} to {destination}"
-        if earlier is None
-        else f"copy job {earlier} was started earlier: waiting for it, not starting another"
-    )
-    blocked_by = "; ".join(f"step {f.needs_step} makes good [{f.check_id}] {f.finding}" for f in pending)
-    if failed_alike:
-        blocked_by = "; ".join(part for part in (blocked_by, failed_alike.what) if part)
-    if point is None and not blocked_by:
-        blocked_by = (
-            "the first hop makes the recovery point (planned, not made yet)"
-            if hop == "second"
-            else f"step {CREATE_BACKUP} makes the recovery point (planned, not made yet)"
-        )
-    return Change(
-        run.step,
-        profile,
-        region,
-        "backup:StartCopyJob",
-        destination,
-        summary,
-        start,
-        needed=earlier is None,
-        blocked_by=blocked_by,
-        precheck=lambda: copy_blocker(run, hop),
-        effect={"kind": kind, "recovery_point_arn": point, "destination_vault_arn": destination},
-    )
-
-
-def _failed_as_undecided(run: Run, kind: str, findings: list[checks.Finding] | None) -> StepFailed | None:
-    """Why not to start another copy: the last one started while checks could not decide (unknown), it failed as
-    one of them feared (its diagnosis names that check), and they still cannot decide on exactly what they read
-    then (the same policies, the same statements). Another copy would fail the same way; a rerun copies again
-    once something changed. A failure of another cause (an internal error) is tried again as any is.
-    `findings` are the checks as the step just read them; None (the second hop runs none) reads them here."""
-    failures = run.state.get(COPY_TO_TARGET, f"failed_{kind}_jobs", [])
-    last = failures[-1] if failures else {}
-    then = last.get("undecided", [])
-    if not then or last.get("check") not in {u["check"] for u in then}:
-        return None
-    read = findings if findings is not None else checks.run_checks(run)
-    undecided = [f for f in read if f.status == checks.UNKNOWN]
-    if sorted(f.fingerprint() for f in undecided) != sorted(u["fingerprint"] for u in then):
-        return None
-    first = next(f for f in undecided if f.check_id == last["check"])
-    return StepFailed(
-        run.step,
-        f"[{first.check_id}] {kind} job {last['job_id']} ended {last['state']} "
-        f"({quoted(last.get('status_message') or 'no status message')}) after this check could not decide "
-        f"(unknown: {first.finding}), and nothing it rests on has changed since: another copy would fail the same way",
-        f"change what the statement needs ({first.fix}); a rerun copies once it changed. force_copy: true tries again "
-        "anyway; strict_checks: true refuses such a copy before it starts",
-    )
-
-
-def copy_blocker(run: Run, hop: str = "copy") -> str:
-    """What stops the copy now, read from AWS as it is (not as planned): '' when nothing does."""
-    if hop == "second" and run.state.get(COPY_TO_TARGET, "hop_recovery_point_arn") is None:
-        return "the first hop has not completed"
-    if hop != "second" and source_recovery_point(run) is None:
-        return f"no recovery point yet: step {CREATE_BACKUP} makes it"
-    if run.force_copy:
-        return ""
-    failed = checks.blocking(checks.run_checks(run), run.strict_checks)
-    return "; ".join(f"[{f.check_id}] {f.finding}" for f in failed)
+    """Step 04 of a run of one resource: the one change of fleet.start_copies for its selection of one (its copy,
+    or its first hop), or, `hop` "second", of fleet.second_hops (its second hop)."""
+    return (fleet.second_hops(run) if hop == "second" else fleet.start_copies(run))[0]
 
 
 def wait_for_copy(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
-    return wait_for(run, "copy", progress, delay)
+    """Follow the copy of a run of one resource (its first hop, for one copied in two hops)."""
+    return fleet.wait(run, "copy", progress, delay)
 
 
 def hops_line(run: Run) -> str:

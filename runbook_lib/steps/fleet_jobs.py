@@ -12,14 +12,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from ..aws import clients, clusters, jobs
 from ..aws.context import Run
+from ..core import arns
 from ..core.changes import NotMade
-from ..core.errors import OutOfTime, StillRunning
-from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP
+from ..core.errors import OutOfTime, StepFailed, StillRunning
+from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, PREREQUISITES
 from ..troubleshooting import checks, registry
-from .fleet_rows import HOPPED, fail, failure, rows, update_rows
-from .following import Outcome, resume_line
+from .fleet_rows import HOPPED, fail, failure, rows, selected, update_rows
+from .following import COPY_JOB_DESTINATION, Outcome, resume_line
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,13 @@ def kind_of(step: str, row: dict[str, Any]) -> str:
 def rows_of(run: Run, kind: str) -> dict[str, dict[str, Any]]:
     """The rows of the jobs one wait follows."""
     step = KINDS[kind][0]
-    return {arn: row for arn, row in rows(run, step).items() if kind_of(step, row) in FOLLOWS[kind]}
+    table = {}
+    for arn, row in rows(run, step).items():
+        if kind_of(step, row) in FOLLOWS[kind]:
+            table[arn] = row
+        elif kind == "copy" and kind_of(step, row) == "second":  # its first hop is done: told as such
+            table[arn] = {**row, "kind": "hop", "outcome": HOPPED, "job_id": row.get("hop_job_id")}
+    return table
 
 
 def _running(run: Run, kind: str) -> dict[str, dict[str, Any]]:
@@ -92,7 +101,8 @@ def _since(run: Run, step: str) -> datetime:
 
 def _described(run: Run, kind: str, job_id: str) -> dict[str, Any] | None:
     """One job as AWS Backup describes it (a job the listings missed), or None when AWS does not know it."""
-    backup = clients.client(*run.side(KINDS[kind][1]), "backup")
+    profile, region = run.side(KINDS[kind][1])
+    backup = clients.client(profile, "backup", region)
     try:
         with clients.polling():
             if kind == "backup":
@@ -150,9 +160,21 @@ def _listing(run: Run, kind: str, deadline: float) -> dict[str, dict[str, Any]]:
     """One round's listing of one kind of job; OutOfTime once the deadline (max_wait_minutes) passes, whatever
     botocore's retries of a throttled page are doing then."""
     step, side = KINDS[kind]
-    vault = {"backup": run.source_vault_name, "hop": run.hop_vault_arn}.get(kind, run.target_vault_arn)
+    vault = run.source_vault_name if kind == "backup" else _vault_arn(run, kind)
     with clients.until(deadline):
         return jobs.list_round(*run.side(side), "backup" if kind == "backup" else "copy", vault, _since(run, step))
+
+
+def _vault_arn(run: Run, kind: str) -> str:
+    """The vault a kind of copy job goes into, named from what step 00 recorded of the accounts (a wait asks
+    AWS nothing but its listings: throttled, it must not stop on who the accounts are)."""
+    recorded = run.state.load().get(PREREQUISITES, {})
+    if kind == "hop":
+        account = recorded.get("source_account") or run.account("source")
+        return arns.backup_vault(account, run.target_region, run.hop_vault)
+    if recorded.get("target_vault_arn", "").endswith(f":backup-vault:{run.target_vault_name}"):
+        return str(recorded["target_vault_arn"])
+    return run.target_vault_arn
 
 
 def _round(run: Run, kinds: set[str], deadline: float) -> dict[str, dict[str, Any]]:
@@ -174,32 +196,89 @@ PLANNED = {
     "second": "step 05 plans against what they will make",
 }
 WAITED = {"backup": "backups", "copy": "copies", "second": "second hops"}
+# A run of one resource's words for its one job: its kind, what it made, what a dry run plans against.
+ONE = {
+    "backup": ("backup", "Recovery point", "recovery_point_arn",
+               "later steps plan against the recovery point it will make"),
+    "copy": ("copy", "Destination recovery point", "destination_recovery_point_arn",
+             "step 05 plans against the copy it will make"),
+    "hop": ("hop", "First hop's recovery point", "hop_recovery_point_arn",
+            "the second hop plans against the copy it will make"),
+    "second": ("copy", "Destination recovery point", "destination_recovery_point_arn",
+               "step 05 plans against the copy it will make"),
+}  # fmt: skip
 
 
 def wait(
     run: Run, kind: str, progress: Progress | None = None, delay: int = 5, sleep: Callable[[float], None] = time.sleep
 ) -> Outcome:
-    """Follow the run's jobs of this kind to their end; a dry run that started none says so and goes on."""
-    if run.dry_run and not _running(run, kind):
-        return Outcome(f"The {WAITED[kind]} are planned, not started (apply is false): {PLANNED[kind]}.")
-    return follow(run, kind, progress, delay, sleep)
+    """Follow the run's jobs of this kind to their end; a dry run that started none says so and goes on, and
+    one whose wait ends first goes on too. The step fails when every resource it followed failed (a run of
+    one resource: when its job did), with the first one's reason and fix."""
+    chosen = selected(run)
+    if not any(row.get("job_id") for row in rows_of(run, kind).values()):
+        if run.dry_run:
+            if len(chosen) == 1:
+                said, _, _, later = ONE[kind]
+                return Outcome(
+                    f"The {said} is planned, not started (apply is false): {later}. Press Apply above, or set apply "
+                    "to true, to start it."
+                )
+            return Outcome(f"The {WAITED[kind]} are planned, not started (apply is false): {PLANNED[kind]}.")
+        if not rows(run, KINDS[kind][0]):
+            said = ONE[kind][0]
+            raise StepFailed(
+                run.step, f"no {said} job was started", f"press Apply on the {said} plan, or set apply: true"
+            )
+    try:
+        outcome = follow(run, kind, progress, delay, sleep)
+    except StillRunning as waiting:
+        if not run.dry_run:
+            raise
+        return Outcome(
+            f"{waiting.what.rstrip('.')}. The jobs stay this run's; a dry run goes on, and {PLANNED[kind]}. "
+            "Run this step again to keep waiting."
+        )
+    table = rows_of(run, kind)
+    failed = [row for row in table.values() if row.get("outcome") == "FAILED"]
+    if table and len(failed) == len(table):
+        if len(chosen) == 1 and failed[0].get("unknown_job") and failed[0]["unknown_job"] == failed[0].get("job_id"):
+            raise _unknown_job(run, failed[0])
+        raise StepFailed(run.step, str(failed[0].get("reason")), str(failed[0].get("fix")))
+    return outcome
 
 
 def follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: Callable[[float], None]) -> Outcome:
-    """Follow the run's running jobs of one kind to their end, one listing a round; record each row (one
-    write of the state a round). A job the listings miss for UNSEEN_ROUNDS rounds in a row is described."""
+    """Follow the run's jobs of one kind to their end, one listing a round; record each row (one write of the
+    state a round). A job the listings miss for UNSEEN_ROUNDS rounds in a row is described. The jobs that
+    completed are confirmed in the first round's listing (a run folder whose jobs AWS no longer knows is
+    said so). A selection of one is told in the words of its one job."""
     step = KINDS[kind][0]
+    one = len(selected(run)) == 1
     deadline = time.monotonic() + run.max_wait_minutes * 60
     unseen: dict[str, int] = {}
     created = 0  # the running jobs the last round saw CREATED
+    seen: dict[str, dict[str, Any]] = {}  # each job as the listings last showed it
+    confirm = {
+        arn: row for arn, row in rows_of(run, kind).items() if row.get("outcome") == "COMPLETED" and row.get("job_id")
+    }
     while True:
-        running = _running(run, kind)
+        running = {**confirm, **_running(run, kind)}
         if not running:
             break
         try:
             listed = _round(run, {kind_of(step, row) for row in running.values()}, deadline)
         except OutOfTime as ended:
-            raise _still_running(run, kind, len(running), _refused(ended), created) from None
+            raise _still_running(run, kind, len(running), _refused(ended), created, seen, ended.refused) from None
+        except ClientError as error:  # botocore's retries of a throttled listing gave up: a round without news
+            code = error.response.get("Error", {}).get("Code", "")
+            if code not in jobs.RETRIED_ERRORS:
+                raise
+            if time.monotonic() >= deadline:
+                raise _still_running(run, kind, len(running), f", while AWS refused the listing ({code})", created,
+                                     seen, code) from None  # fmt: skip
+            sleep(delay)
+            continue
         news: dict[str, dict[str, Any]] = {}
         created = sum(1 for row in running.values() if listed.get(row["job_id"], {}).get("State") == "CREATED")
         for arn, row in running.items():
@@ -210,10 +289,13 @@ def follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: Ca
                 job = _described(run, job_kind, row["job_id"])
                 if job is None:
                     why = f"{LABELS[job_kind]} job {row['job_id']} is not known to AWS Backup"
-                    news[arn] = failure(why, "run again")
+                    news[arn] = {**failure(why, "run again"), "unknown_job": row["job_id"], "kind_unknown": job_kind}
+                    confirm.pop(arn, None)
                     continue
             if job is None:
                 continue
+            seen[row["job_id"]] = job
+            confirm.pop(arn, None)
             if job["State"] == "COMPLETED":
                 news[arn] = _completed(job_kind, job)
             elif job["State"] in jobs.TERMINAL_FAILURES:
@@ -221,14 +303,35 @@ def follow(run: Run, kind: str, progress: Progress | None, delay: int, sleep: Ca
         update_rows(run, step, news)
         table = rows_of(run, kind)
         if progress is not None:
-            progress(_progress(table, kind))
-        still = sum(1 for row in table.values() if row.get("outcome") == "RUNNING")
+            progress(next(iter(seen.values())) if one and seen else _progress(table, kind))
+        still = sum(1 for row in table.values() if row.get("outcome") == "RUNNING") + len(confirm)
         if not still:
             break
         if time.monotonic() >= deadline:
-            raise _still_running(run, kind, still, "", created)
+            raise _still_running(run, kind, still, "", created, seen)
         sleep(delay)
-    return Outcome(_summary(rows_of(run, kind), kind))
+    table = rows_of(run, kind)
+    if one and len(table) == 1:
+        (row,) = table.values()
+        said, label, made, _ = ONE[kind_of(step, row)]
+        if row.get(made):
+            return Outcome(f"{label}: {row[made]}", seen.get(row.get("job_id", "")))
+    return Outcome(_summary(table, kind))
+
+
+def _unknown_job(run: Run, row: dict[str, Any]) -> StepFailed:
+    """A run of one resource whose job AWS Backup does not know (the sandbox reset, another account): where
+    it looked and what to do."""
+    kind = str(row.get("kind_unknown", "backup"))
+    side = KINDS[kind][1]
+    profile, region = run.side(side)
+    return StepFailed(
+        run.step,
+        f"{ONE[kind][0]} job {row['unknown_job']}, recorded in {run.state.path}, is unknown to account "
+        f"{run.account(side)} in {region} (AWS Backup does not know it)",
+        "if the sandbox was reset or this is another account, start a new run folder (--out NEW); "
+        f"if {'source' if side == 'hop' else side}_profile names the wrong account, set it back",
+    )
 
 
 def _completed(kind: str, job: dict[str, Any]) -> dict[str, Any]:
@@ -242,11 +345,39 @@ def _completed(kind: str, job: dict[str, Any]) -> dict[str, Any]:
         "outcome": "COMPLETED",
         "destination_recovery_point_arn": job.get("DestinationRecoveryPointArn"),
         "destination_encryption_key_arn": job.get("DestinationEncryptionKeyArn"),
+        "copy_job_destination": {name: job.get(name) for name in COPY_JOB_DESTINATION},
     }
 
 
-def _still_running(run: Run, kind: str, still: int, refused: str, created: int = 0) -> StillRunning:
-    """The wait's limit came first: the jobs go on; copies still CREATED are in AWS's retry phase, not failed."""
+def _still_running(
+    run: Run,
+    kind: str,
+    still: int,
+    refused: str,
+    created: int = 0,
+    seen: dict[str, dict[str, Any]] | None = None,
+    code: str = "",
+) -> StillRunning:
+    """The wait's limit came first: the jobs go on; copies still CREATED are in AWS's retry phase, not failed.
+    A run of one resource names its job, and how it was last seen."""
+    running = _running(run, kind)
+    if len(selected(run)) == 1 and len(running) == 1:
+        (row,) = running.values()
+        said = ONE[kind_of(KINDS[kind][0], row)][0]
+        state = jobs.job_state((seen or {}).get(row["job_id"], {}))
+        retrying = jobs.retrying(said, state)
+        if refused or not state:
+            last = f"last seen {state}" if state else "not seen yet"
+            how = f"ended at max_wait_minutes ({run.max_wait_minutes:g})" + (
+                f" while AWS refused its polls ({code})" if code else ""
+            )
+            what = f"the wait for {said} job {row['job_id']} ({last}) {how}{retrying}"
+        else:
+            what = (
+                f"{said} job {row['job_id']} is still {state} after {run.max_wait_minutes:g} minutes (max_wait_minutes)"
+            )
+            what += retrying
+        return StillRunning(run.step, what, resume_line(run))
     retrying = f"; {created} of them {jobs.created_note()}" if kind != "backup" and created else ""
     return StillRunning(
         run.step,
@@ -261,7 +392,15 @@ def _jobfailure(run: Run, kind: str, arn: str, row: dict[str, Any], job: dict[st
     message = job.get("StatusMessage") or "no status message"
     known = registry.match(message, "backup" if kind == "backup" else "copy")
     fix = checks.CHECKS[known.id](checks.Facts(run, resource=arn)).fix if known else "read the message"
-    failed = {"job_id": row["job_id"], "state": job["State"], "status_message": message}
+    failed = {
+        "job_id": row["job_id"],
+        "state": job["State"],
+        "status_message": message,
+        "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "check": known.id if known else "unknown",
+        "undecided": row.get("undecided", []),
+        "kind": "hop" if kind == "hop" else LABELS[kind].split()[-1],
+    }
     label = LABELS[kind]
     return {
         **failure(

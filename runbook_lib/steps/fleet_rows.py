@@ -1,5 +1,7 @@
-"""A fleet's rows: what each step did for each resource of the run, in the run's state, and the
-results table read from them (the notebook, the report, the summary and the exit code read it)."""
+"""A run's rows: what each step did for each resource of its selection, in the run's state, and the results
+table read from them (the notebook, the report, the summary and the exit code read it). For a run of one
+resource, each write of its row also writes the step's record under the names its run folder always had
+(one_record): the record layer users, the summary and the report read."""
 
 from __future__ import annotations
 
@@ -21,6 +23,28 @@ def rows(run: Run, step: str) -> dict[str, dict[str, Any]]:
     return dict(run.state.get(step, ROWS, {}))
 
 
+def record_rows(run: Run, step: str) -> dict[str, dict[str, Any]]:
+    """The step's rows; for a run of one resource whose step kept its record at the top level (a run folder
+    of before the rows), that record as its resource's row."""
+    table = rows(run, step)
+    chosen = selection(run)
+    if table or len(chosen) != 1:
+        return table
+    row = _record_as_row(step, dict(run.state.load().get(step, {})))
+    return {chosen[0]: row} if row else {}
+
+
+def selected(run: Run) -> list[str]:
+    """The run's selection as its last start of jobs kept it (a wait reads no resource again), else read now."""
+    return list(run.state.get(SELECTED, "resources") or selection(run))
+
+
+def only(run: Run) -> str | None:
+    """The resource of a run that selects one (told in its own words, recorded under its own names), else None."""
+    chosen = selected(run)
+    return chosen[0] if len(chosen) == 1 else None
+
+
 def update(run: Run, step: str, arn: str, **values: Any) -> None:
     update_rows(run, step, {arn: values})
 
@@ -33,6 +57,9 @@ def update_rows(run: Run, step: str, updates: dict[str, dict[str, Any]]) -> None
     table = state.setdefault(step, {}).setdefault(ROWS, {})
     for arn, values in updates.items():
         table.setdefault(arn, {}).update(values)
+    chosen = state.get(SELECTED, {}).get("resources") or selection(run)
+    if len(chosen) == 1 and chosen[0] in table:
+        state[step].update(one_record(step, chosen[0], table[chosen[0]]))
     run.state.save(state)
 
 
@@ -53,6 +80,69 @@ def failure(why: str, fix: str, resource: str = "") -> dict[str, Any]:
 def fail(run: Run, step: str, arn: str, why: str, fix: str) -> None:
     update(run, step, arn, outcome="FAILED", reason=why, fix=fix)
     log.warning("%s: %s. Fix: %s", arn, why, fix)
+
+
+def one_record(step: str, arn: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A run of one resource's record of a step, from its one row: the names state.json has always had for it
+    (resource_arn, backup_job_id, recovery_point_arn, failed_backup_jobs...), which users and the report read."""
+    if step == VERIFY_SOURCE_KEY:
+        found = row.get("encryption") if row.get("outcome") == "VERIFIED" else None
+        if not found:
+            return {}
+        return {
+            "source_key_arn": row.get("source_key_arn"),
+            "source_key_alias": found["recovery_point_key_alias"],
+            "source_vault_key_alias": found["vault_key_alias"],
+            "encryption": found,
+        }
+    if step == VERIFY_TARGET_KEY:
+        found = row.get("encryption") if row.get("outcome") == "VERIFIED" else None
+        if not found:
+            return {}
+        return {
+            "destination_key_arn": found["vault_key_arn"],
+            "destination_key_alias": found["recovery_point_key_alias"],
+            "encryption": found,
+        }
+    if step == COPY_TO_TARGET:
+        return _copy_record(row)
+    if step != CREATE_BACKUP:
+        return {}
+    going = row.get("outcome") in ("RUNNING", "COMPLETED")
+    record: dict[str, Any] = {"resource_arn": arn, "backup_job_id": row.get("job_id") if going else None}
+    if row.get("recovery_point_arn"):
+        record["recovery_point_arn"] = row["recovery_point_arn"]
+    if row.get("failed_jobs"):
+        record["failed_backup_jobs"] = row["failed_jobs"]
+    return record
+
+
+def _copy_record(row: dict[str, Any]) -> dict[str, Any]:
+    """Step 04's record of a run of one resource: its copy job (or its two hops' jobs), what each copied and
+    made, the checks that could not decide as each started, and the jobs that failed, by kind."""
+    kind, outcome = row.get("kind", "copy"), row.get("outcome")
+    going = outcome in ("RUNNING", "COMPLETED")
+    failed = row.get("failed_jobs", [])
+    record: dict[str, Any] = {
+        "copy_job_id": row.get("job_id") if kind != "hop" and going else None,
+        "hop_job_id": row.get("hop_job_id") if kind == "second" or (kind == "hop" and outcome != "FAILED") else None,
+        "copy_started_undecided": row.get("undecided", []) if kind != "hop" else [],
+        "hop_started_undecided": row.get("undecided", []) if kind != "copy" else [],
+    }
+    if kind == "copy":
+        record["source_recovery_point_arn"] = row.get("source_recovery_point_arn")
+    else:
+        record["hop_source_recovery_point_arn"] = row.get("source_recovery_point_arn")
+        if row.get("hop_recovery_point_arn"):
+            record["hop_recovery_point_arn"] = record["source_recovery_point_arn"] = row["hop_recovery_point_arn"]
+    for name in ("destination_recovery_point_arn", "copy_job_destination"):
+        if row.get(name) and outcome == "COMPLETED":
+            record[name] = row[name]
+    for job_kind in ("copy", "hop"):
+        jobs = [job for job in failed if job.get("kind", "copy") == job_kind]
+        if jobs:
+            record[f"failed_{job_kind}_jobs"] = jobs
+    return record
 
 
 STEPS_OF_ROWS = (CREATE_BACKUP, VERIFY_SOURCE_KEY, SHARE_SOURCE_KEY, COPY_TO_TARGET, VERIFY_TARGET_KEY)
@@ -91,8 +181,8 @@ def results(state: dict[str, Any], resources: list[str] | None = None) -> list[d
         or state.get(SELECTED, {}).get("resources")
         or list(dict.fromkeys(arn for step in STEPS_OF_ROWS for arn in table[step]))
     )
-    if len(chosen) == 1 and not any(table.values()):
-        table = {step: {chosen[0]: _record_as_row(step, state.get(step, {}))} for step in STEPS_OF_ROWS}
+    if len(chosen) == 1:  # a step that kept no row (a run folder of before the rows): its record is the row
+        table = {step: table[step] or {chosen[0]: _record_as_row(step, state.get(step, {}))} for step in STEPS_OF_ROWS}
     out = []
     for arn in chosen:
         of = {step: table[step].get(arn, {}) for step in STEPS_OF_ROWS}

@@ -1,4 +1,5 @@
-"""Following a run's backup, copy or restore job to its end, whatever way the wait ends.
+"""Following a run's restore job to its end, whatever way the wait ends (the backups and copies of steps 01 and 04
+are followed with the selection's listings, fleet_jobs.py, which say the same of them).
 
 A job is never abandoned: a wait that ends before the job does (the time budget, throttling, the
 network) keeps the job as the run's job and says how to resume; only an end AWS reports counts as a
@@ -19,7 +20,7 @@ from ..aws import jobs
 from ..aws.context import Run
 from ..core.errors import JobFailed, JobNotFinished, JobUnknown, StepFailed, StillRunning
 from ..core.runstate import RESUME_ENV
-from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, RESTORE_DRILL
+from ..core.steps import COPY_TO_TARGET, RESTORE_DRILL
 from ..troubleshooting import diagnose
 
 
@@ -44,7 +45,7 @@ def job_side(run: Run, kind: str) -> str:
     """Where the job runs, as the run's state says: a copy in two hops ends with the copy the source
     account starts in the target Region, from the first hop's recovery point."""
     second_hop = kind == "copy" and run.state.get(COPY_TO_TARGET, "hop_recovery_point_arn")
-    return "hop" if second_hop else FOLLOWED[kind].side
+    return "hop" if second_hop else FOLLOWED[kind].side if kind in FOLLOWED else "source"
 
 
 def _unknown_job(run: Run, kind: str, job_id: str, message: str) -> StepFailed:
@@ -129,27 +130,6 @@ COPY_JOB_DESTINATION = (
 )
 
 FOLLOWED = {
-    "backup": _Followed(
-        CREATE_BACKUP,
-        "RecoveryPointArn",
-        "recovery_point_arn",
-        "Recovery point",
-        "later steps plan against the recovery point it will make",
-    ),
-    "copy": _Followed(
-        COPY_TO_TARGET,
-        "DestinationRecoveryPointArn",
-        "destination_recovery_point_arn",
-        "Destination recovery point",
-        "step 05 plans against the copy it will make",
-    ),
-    "hop": _Followed(
-        COPY_TO_TARGET,
-        "DestinationRecoveryPointArn",
-        "hop_recovery_point_arn",
-        "First hop's recovery point",
-        "the second hop plans against the copy it will make",
-    ),
     "restore": _Followed(
         RESTORE_DRILL,
         "CreatedResourceArn",
@@ -188,6 +168,4 @@ def wait_for(run: Run, kind: str, progress: jobs.Progress | None, delay: int) ->
             f"{followed.later}. Run this step again to keep waiting."
         )
     run.state.record(followed.step, **{followed.record_as: job[followed.field]})
-    if kind == "copy":  # what AWS says of the copy it made, as the wait's last DescribeCopyJob read it: step 05
-        run.state.record(followed.step, copy_job_destination={k: job.get(k) for k in COPY_JOB_DESTINATION})
     return Outcome(f"{followed.label}: {job[followed.field]}", job)

@@ -104,6 +104,13 @@ def _fleet(recorded: dict[str, Any]) -> str:
     return f"{len(recorded[FLEET_ROWS])} resources: {counted}"
 
 
+def _many(state: dict[str, Any], recorded: dict[str, Any]) -> bool:
+    """Whether the step's rows are told by their count: a run of many; a run of one resource (a selection of
+    one, whose step also keeps its one row) is told by what its step produced."""
+    chosen = state.get("selection", {}).get("resources") or recorded.get(FLEET_ROWS, {})
+    return FLEET_ROWS in recorded and len(chosen) > 1
+
+
 # Steps whose one change (a job) is told by what it produced: "recovery point arn:...", not the job's plan too.
 TOLD_BY_PRODUCT = (CREATE_BACKUP, COPY_TO_TARGET)
 
@@ -125,8 +132,9 @@ def clause(step: str, folder: str | Path, since: str, applied: bool) -> str:
         changes = _changes(made, "made")
     else:
         changes = _changes([e for e in state.planned() if e["step"] == step], "planned")
-    recorded = state.load().get(step, {})
-    product = _fleet(recorded) if FLEET_ROWS in recorded else PRODUCTS.get(step, lambda _: "")(recorded)
+    whole = state.load()
+    recorded = whole.get(step, {})
+    product = _fleet(recorded) if _many(whole, recorded) else PRODUCTS.get(step, lambda _: "")(recorded)
     if product and step in TOLD_BY_PRODUCT:
         changes = ""
     return "; ".join(part for part in (changes, product) if part) or "nothing to change"

@@ -5,8 +5,9 @@ the changes it plans (shown first, applied by `apply` or an Apply button, logged
 what it produced. With apply false (a dry run) every step still plans: where its input would come
 from a change an earlier step only planned, it plans against what that change will produce and
 says so; where nothing will produce it, it says which step does, in one line, without failing.
-Nothing here knows whether it talks to AWS or to the sandbox. Step 04, the copy in one job or in two
-hops, is in copying.py.
+Nothing here knows whether it talks to AWS or to the sandbox. Steps 01 to 05 are one implementation for one
+resource or many (fleet.py: a row per resource); a run of one resource is a selection of one, told in its own
+words and recorded under its own names. Step 04, the copy in one job or in two hops, is told in copying.py.
 """
 
 from __future__ import annotations
@@ -15,27 +16,24 @@ import logging
 from typing import Any
 
 from ..aws import clients, clusters, jobs, keys, vaults
-from ..aws.context import Run, resource_arn, resource_key, selection
+from ..aws.context import Run, resource_arn, selection
 from ..aws.sharing import enable_cross_account_change, vaults_principal
 from ..core import arns, grants
 from ..core.changes import Change
 from ..core.errors import StepFailed
-from ..core.steps import COPY_TO_TARGET, CREATE_BACKUP, VERIFY_SOURCE_KEY, VERIFY_TARGET_KEY
+from ..core.steps import COPY_TO_TARGET, VERIFY_TARGET_KEY
 from ..troubleshooting import checks, preflight
 from . import fleet
 from .cleanup import cleanup
-from .copying import copy_blocker, copy_jobs_table, hops_line, start_copy, wait_for_copy
+from .copying import copy_jobs_table, hops_line, start_copy, wait_for_copy
 from .encryption import (
-    backup_key_arn,
     destination_recovery_point,
     encryption_of,
     encryption_sentence,
-    no_recovery_point,
     planned_encryption,
-    resource_key_arn,
     source_recovery_point,
 )
-from .following import Outcome, job_side, wait_for
+from .following import Outcome, job_side
 
 log = logging.getLogger(__name__)
 RECOVERY_POINTS_PAGE = 1000  # the most ListRecoveryPointsByBackupVault returns in one page
@@ -44,7 +42,6 @@ __all__ = [  # what the notebooks and tests reach through this module, besides i
     "Outcome",
     "Run",
     "cleanup",
-    "copy_blocker",
     "copy_jobs_table",
     "hops_line",
     "start_copy",
@@ -183,174 +180,29 @@ def _vault_key(run: Run, side: str) -> keys.KeyInfo:
 # ----- step 01 -------------------------------------------------------------------------------------
 
 
-def _missing_vault(run: Run, side: str) -> str:
-    """'' when the side's vault exists; else which step makes it (and whether this run planned it)."""
-    profile, region = run.side(side)
-    name = run.source_vault_name if side == "source" else run.target_vault_name
-    if vaults.find(profile, region, name) is not None:
-        return ""
-    planned = run.state.planned_effect("vault", profile=profile, region=region, name=name)
-    return f"step 00_prerequisites creates vault {name} in the {side} account" + (
-        " (planned, not made yet)" if planned else ""
-    )
-
-
 def start_backup(run: Run) -> Change:
-    """Plan the on-demand backup; a backup this run started is not started again until it failed."""
-    arn = resource_arn(run)
-    earlier = run.state.get(CREATE_BACKUP, "backup_job_id")
-    attempt = len(run.state.get(CREATE_BACKUP, "failed_backup_jobs", []))
-    missing = _missing_vault(run, "source")
-    if missing and not run.dry_run and earlier is None:
-        raise StepFailed(
-            run.step,
-            f"vault {run.source_vault_name} does not exist in the source account",
-            f"run step 00_prerequisites first ({missing})",
-        )
-    key = resource_key(run, arn)
-    backup = run.source("backup")
-    arguments = run.backup_request(arn, attempt)
-
-    def start() -> str:
-        job_id = backup.start_backup_job(**arguments)["BackupJobId"]
-        run.state.record(CREATE_BACKUP, backup_job_id=job_id, resource_arn=arn)
-        return job_id
-
-    summary = (
-        f"back up {arn} into {run.source_vault_name}, kept {run.delete_after_days} days"
-        if earlier is None
-        else f"backup job {earlier} was started earlier: waiting for it, not starting another"
-    )
-    return Change(
-        run.step,
-        run.source_profile,
-        run.source_region,
-        "backup:StartBackupJob",
-        arn,
-        summary,
-        start,
-        needed=earlier is None,
-        blocked_by=missing if earlier is None else "",
-        precheck=lambda: _missing_vault(run, "source"),
-        effect={
-            "kind": "backup",
-            "resource_arn": arn,
-            "vault": run.source_vault_name,
-            "key_arn": keys.describe(run.source_profile, run.source_region, key).arn if key else None,
-        },
-    )
+    """Step 01 of a run of one resource: the one change of start_backups for its selection of one."""
+    return start_backups(run)[0]
 
 
 def wait_for_backup(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
-    return wait_for(run, "backup", progress, delay)
+    return wait_for_backups(run, progress, delay)
 
 
 # ----- steps 02 and 05: which key encrypts a recovery point --------------------------------------
 
 
 def verify_source_key(run: Run) -> dict[str, Any]:
-    """Step 02: the snapshot is encrypted with the volume's key, not the source vault's."""
-    point = source_recovery_point(run)
-    if point is None:
-        if run.dry_run:
-            return planned_encryption(run, "source")
-        raise no_recovery_point(run, "source")
-    found = encryption_of(run, "source", point)
-    volume_key = backup_key_arn(run, found["resource_arn"])
-    if found["recovery_point_key_arn"] != volume_key:
-        whose = "the resource's key" if volume_key == resource_key_arn(run, found["resource_arn"]) else "the key"
-        raise StepFailed(
-            run.step,
-            f"the recovery point is encrypted with {found['recovery_point_key_arn']}, not {whose} {volume_key}",
-            "back up the resource again",
-        )
-    if found["snapshot_key_arn"] not in (None, volume_key):
-        raise StepFailed(
-            run.step, f"the snapshot is encrypted with {found['snapshot_key_arn']}", "back up the resource again"
-        )
-    run.state.record(
-        VERIFY_SOURCE_KEY,
-        source_key_arn=volume_key,
-        source_key_alias=found["recovery_point_key_alias"],
-        source_vault_key_alias=found["vault_key_alias"],
-        encryption=found,
-    )
-    return found
+    """Step 02 of a run of one resource: what encrypts its recovery point, from verify_source_keys."""
+    return verify_source_keys(run)
 
 
 # ----- step 03 -------------------------------------------------------------------------------------
 
 
-def hop_key(run: Run) -> keys.KeyInfo:
-    """The key of the hop vault (a copy in two hops): the vault's own, or the one step 00 plans it under."""
-    profile, region = run.side("hop")
-    vault = vaults.find(profile, region, run.hop_vault)
-    return keys.describe(profile, region, vault["EncryptionKeyArn"]) if vault else _vault_key(run, "hop")
-
-
 def share_source_key(run: Run) -> Change:
-    """Plan letting the target account use the source key (the key that encrypts the snapshot); for a copy
-    in two hops, the hop vault's key, which encrypts what the second hop copies across accounts."""
-    if run.copies_in_two_hops():
-        key = hop_key(run)
-        return _share_key(run, key.arn, key.alias, "hop")
-    point = source_recovery_point(run)
-    if point is None and not run.dry_run:
-        raise no_recovery_point(run, "source")
-    found = encryption_of(run, "source", point) if point else planned_encryption(run, "source")
-    key_arn = found["recovery_point_key_arn"]
-    if found["recovery_point_key_manager"] == "AWS":
-        finding = (
-            f"[source-key-customer-managed] the backup is encrypted with the AWS managed key "
-            f"{found['recovery_point_key_alias']}, whose policy cannot be changed"
-        )
-        if not run.force_copy:
-            fix = checks.CHECKS["source-key-customer-managed"](checks.Facts(run)).fix or (
-                "the backup takes its vault's key: set source_vault_key to a customer managed key, with a new "
-                "source_vault_name (a vault's key cannot change), and back up again"
-            )
-            raise StepFailed(run.step, finding, fix)
-        return Change(
-            run.step,
-            run.source_profile,
-            run.source_region,
-            "kms:PutKeyPolicy",
-            key_arn,
-            f"force_copy: not shared: {finding}",
-            lambda: None,
-            needed=False,
-        )
-    change = _share_key(run, key_arn, found["recovery_point_key_alias"], "source")
-    if found["made_by"]:
-        change.notes.append(
-            f"{found['recovery_point_key_alias'] or key_arn} is the key of {found['resource_arn']}: "
-            f"the backup of {found['made_by']} will be encrypted with it"
-        )
-    return change
-
-
-def _share_key(run: Run, key_arn: str, alias: str, side: str) -> Change:
-    principal = keys.copy_principal(run.account("target"), run.target_region, run.organization("target"))
-    profile, region = run.side(side)
-    try:
-        change = keys.share_change(
-            run.step, profile, region, key_arn, principal, force=run.force_copy, owner=run.state.run_id()
-        )
-    except grants.DenyBlocks as blocked:
-        raise _deny_blocks(
-            run,
-            "source-key-shared",
-            f"the policy of {alias or key_arn}",
-            principal.account_id,
-            "the key's administrators",
-            blocked,
-        ) from None
-    if side == "hop":
-        change.notes.append(
-            f"{alias or key_arn} encrypts the hop vault {run.hop_vault}: the second hop copies from there "
-            "across accounts, so the destination account must be able to use it"
-        )
-    return change
+    """Step 03 of a run of one resource: the one change of share_source_keys for its selection of one."""
+    return share_source_keys(run)[0]
 
 
 # ----- step 05 -------------------------------------------------------------------------------------
@@ -386,39 +238,8 @@ def copy_job_encryption(run: Run, point: str) -> dict[str, Any]:
 
 
 def verify_target_key(run: Run) -> dict[str, Any]:
-    """Step 05: the copy and its snapshot are encrypted with the destination vault's key.
-
-    The proof is the copy itself (its recovery point and snapshot, as the destination account describes them).
-    The copy job's DestinationEncryptionKeyArn, where AWS gives it, is shown beside it; a copy job that names
-    another key than the copy's own is reported (the copy's key is what counts)."""
-    point = destination_recovery_point(run)
-    if point is None:
-        if run.dry_run:
-            return planned_encryption(run, "target")
-        raise no_recovery_point(run, "target")
-    found = {**encryption_of(run, "target", point), **copy_job_encryption(run, point)}
-    job_key = found.get("copy_job_key_arn")
-    if job_key and job_key != found["recovery_point_key_arn"]:
-        found["copy_job_key_differs"] = (
-            f"copy job {found['copy_job_id']} reports DestinationEncryptionKeyArn {job_key}, while the copy itself "
-            f"is encrypted with {found['recovery_point_key_arn']}: the copy's own key is what counts"
-        )
-        log.warning(found["copy_job_key_differs"])
-    expected = found["vault_key_arn"]
-    for what in ("recovery_point_key_arn", "snapshot_key_arn"):
-        if found[what] not in (None, expected) or found["recovery_point_key_arn"] is None:
-            raise StepFailed(
-                run.step,
-                f"the copy's {what.replace('_', ' ')} is {found[what]}, not the destination vault's key {expected}",
-                "copy again into a vault under a customer managed key",
-            )
-    run.state.record(
-        VERIFY_TARGET_KEY,
-        destination_key_arn=expected,
-        destination_key_alias=found["recovery_point_key_alias"],
-        encryption=found,
-    )
-    return found
+    """Step 05 of a run of one resource: what encrypts its copy, from verify_target_keys."""
+    return verify_target_keys(run)
 
 
 def recovery_points_table(profile: str, region: str, vault: str) -> list[dict[str, Any]]:
@@ -454,15 +275,11 @@ def recovery_points_table(profile: str, region: str, vault: str) -> list[dict[st
 
 
 # ----- the steps on the run's selection ------------------------------------------------------------
-# Every notebook calls these. A run of many resources keeps a row per resource under each step (fleet.py:
-# its jobs started within max_concurrent_jobs, followed with one listing a round, a failure alone in its row);
-# a run of one keeps its resource's record at the step's top level, under the names its run folder has always
-# had (state.json's recovery_point_arn, backup_job_id...), and a failure stops the step.
-
-
-def _rows(run: Run) -> bool:
-    """Whether the run's steps keep a row per resource: it selects more than one."""
-    return len(selection(run)) > 1
+# Every notebook calls these, for one resource or many: a row per resource under each step (fleet.py: its jobs
+# started within max_concurrent_jobs, followed with one listing a round, a failure alone in its row, the step
+# failing when every resource did). A run of one resource is a selection of one: its one row also writes its
+# record under the names its run folder has always had (state.json's recovery_point_arn, backup_job_id...,
+# one_record), and it is told in its own words.
 
 
 def selection_line(run: Run) -> str:
@@ -475,36 +292,36 @@ def selection_line(run: Run) -> str:
 
 
 def start_backups(run: Run) -> list[Change]:
-    return fleet.start_backups(run) if _rows(run) else [start_backup(run)]
+    return fleet.start_backups(run)
 
 
 def wait_for_backups(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
-    return fleet.wait(run, "backup", progress, delay) if _rows(run) else wait_for_backup(run, progress, delay)
+    return fleet.wait(run, "backup", progress, delay)
 
 
 def verify_source_keys(run: Run) -> dict[str, Any]:
-    """Step 02 on the selection: for many, how many recovery points are encrypted with their resource's key."""
-    if not _rows(run):
-        return verify_source_key(run)
-    return _verified(fleet.verify_source_keys(run), "source_key_alias")
+    """Step 02 on the selection: for one resource, what encrypts its recovery point (or, in a dry run before its
+    backup, what will); for many, how many recovery points are encrypted with their resource's key."""
+    rows = fleet.verify_source_keys(run)
+    if fleet.only(run) is None:
+        return _verified(rows, "source_key_alias")
+    if not rows:
+        return planned_encryption(run, "source")
+    return dict(rows[0]["encryption"])
 
 
 def share_source_keys(run: Run) -> list[Change]:
-    return fleet.share_source_keys(run) if _rows(run) else [share_source_key(run)]
+    return fleet.share_source_keys(run)
 
 
 def start_copies(run: Run) -> list[Change]:
     """The copies (for a resource copied in two hops, its first hop)."""
-    if _rows(run):
-        return fleet.start_copies(run)
-    return [start_copy(run, "first" if run.copies_in_two_hops() else "copy")]
+    return fleet.start_copies(run)
 
 
 def wait_for_copies(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
     """Follow the copies (for a resource copied in two hops, its first hop)."""
-    if _rows(run):
-        return fleet.wait(run, "copy", progress, delay)
-    return wait_for(run, "hop" if run.copies_in_two_hops() else "copy", progress, delay)
+    return fleet.wait(run, "copy", progress, delay)
 
 
 def second_hops(run: Run) -> list[Change]:
@@ -512,20 +329,36 @@ def second_hops(run: Run) -> list[Change]:
     a run that copies each resource in one job."""
     if not run.copies_in_two_hops():
         return []
-    return fleet.second_hops(run) if _rows(run) else [start_copy(run, "second")]
+    return fleet.second_hops(run)
 
 
 def wait_for_second_hop(run: Run, progress: jobs.Progress | None = None, delay: int = 5) -> Outcome:
     if not run.copies_in_two_hops():
         return Outcome("One copy job: no second hop to follow.")
-    return fleet.wait(run, "second", progress, delay) if _rows(run) else wait_for(run, "copy", progress, delay)
+    return fleet.wait(run, "second", progress, delay)
 
 
 def verify_target_keys(run: Run) -> dict[str, Any]:
-    """Step 05 on the selection: for many, how many copies are encrypted with the destination vault's key."""
-    if not _rows(run):
-        return verify_target_key(run)
-    return _verified(fleet.verify_target_keys(run), "destination_key_alias")
+    """Step 05 on the selection: the copy and its snapshot are encrypted with the destination vault's key (the
+    proof is the copy itself). For one resource, what encrypts its copy, with what its copy job says of it beside
+    the proof (a job that names another key is reported: the copy's own key is what counts); for many, how many
+    copies are encrypted with the destination vault's key."""
+    rows = fleet.verify_target_keys(run)
+    one = fleet.only(run)
+    if one is None:
+        return _verified(rows, "destination_key_alias")
+    if not rows:
+        return planned_encryption(run, "target")
+    found = {**rows[0]["encryption"], **copy_job_encryption(run, rows[0]["encryption"]["recovery_point_arn"])}
+    job_key = found.get("copy_job_key_arn")
+    if job_key and job_key != found["recovery_point_key_arn"]:
+        found["copy_job_key_differs"] = (
+            f"copy job {found['copy_job_id']} reports DestinationEncryptionKeyArn {job_key}, while the copy itself "
+            f"is encrypted with {found['recovery_point_key_arn']}: the copy's own key is what counts"
+        )
+        log.warning(found["copy_job_key_differs"])
+    fleet.update(run, VERIFY_TARGET_KEY, one, encryption=found)
+    return found
 
 
 def _verified(rows: list[dict[str, Any]], alias_field: str) -> dict[str, Any]:

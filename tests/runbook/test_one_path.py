@@ -14,7 +14,7 @@ from typing import Any
 from runbook_lib.aws import clients
 from runbook_lib.aws.context import selection
 from runbook_lib.core import permissions
-from runbook_lib.steps import fleet, fleet_rows
+from runbook_lib.steps import fleet, fleet_jobs, fleet_rows
 from runbook_lib.steps import walkthrough as rb
 from runbook_lib.steps.walkthrough import Run
 from runbook_sandbox.accounts import TARGET
@@ -157,7 +157,8 @@ def test_one_resource_is_one_resource_however_it_is_selected(aws, world, tmp_pat
     recorded = [step_01(v) for v in (by_name, by_list)]
     assert [r["resource_arn"] for r in recorded] == [one, one]
     assert all(r["recovery_point_arn"].startswith("arn:aws:ec2:us-east-1::snapshot/") for r in recorded)
-    assert sorted(recorded[0]) == sorted(recorded[1]) and "fleet" not in recorded[0]
+    assert sorted(recorded[0]) == sorted(recorded[1])
+    assert {"resource_arn", "backup_job_id", "recovery_point_arn"} <= set(recorded[0]), "the names users read"
     rows = step_01(two)["fleet"]
     outcomes = [[row["outcome"] for row in rb.results(Run("05_verify_target_key", v))] for v in (by_name, two)]
     assert outcomes == [["COMPLETED in 01_create_backup"], ["COMPLETED in 01_create_backup"] * 2], "one results table"
@@ -237,3 +238,81 @@ def test_runbook_run_copies_a_fleet_of_two_databases_in_two_hops_calling_only_wh
         if c["action"] not in permissions.declared(c["step"], sides[c["profile"]])
     }
     assert undeclared == set()
+
+
+# What a run folder of one resource has always recorded under each step (state.json), read by users and the report.
+ONE_RESOURCE_RECORD = {
+    "01_create_backup": {"resource_arn", "backup_job_id", "recovery_point_arn"},
+    "02_verify_source_key": {"source_key_arn", "source_key_alias", "source_vault_key_alias", "encryption"},
+    "04_copy_to_target": {
+        "copy_job_id",
+        "source_recovery_point_arn",
+        "destination_recovery_point_arn",
+        "copy_job_destination",
+        "copy_started_undecided",
+    },
+    "05_verify_target_key": {"destination_key_arn", "destination_key_alias", "encryption"},
+}
+ENCRYPTION = {
+    "recovery_point_arn",
+    "resource_arn",
+    "status",
+    "recovery_point_key_arn",
+    "recovery_point_key_alias",
+    "recovery_point_key_manager",
+    "snapshot_key_arn",
+    "vault_key_arn",
+    "vault_key_alias",
+    "vault_key_manager",
+    "made_by",
+}
+
+
+def test_one_resource_and_two_go_through_the_same_functions_and_one_keeps_its_record(
+    aws, world, tmp_path: Path, monkeypatch
+) -> None:
+    """Must show: a run of one resource is a fleet of one. Steps 01 to 05 of one resource and of two call the
+    same functions (each wrapped here, counting its callers); the run of one still records what its run folder
+    always had, under the same names, and says what it made in its own words."""
+    world.reset("fleet")
+    called: dict[str, list[int]] = {}
+
+    def counted(name: str, function: Any) -> Any:
+        def wrapper(run: Any, *args: Any, **kwargs: Any) -> Any:
+            called.setdefault(name, []).append(len(selection(run)))
+            return function(run, *args, **kwargs)
+
+        return wrapper
+
+    for name in ("start_backups", "verify_source_keys", "share_source_keys", "start_copies", "verify_target_keys"):
+        monkeypatch.setattr(fleet, name, counted(name, getattr(fleet, name)))
+    monkeypatch.setattr(fleet_jobs, "follow", counted("follow", fleet_jobs.follow))
+    volumes = aws.source("ec2").describe_volumes(Filters=[{"Name": "tag:Fleet", "Values": ["demo"]}])["Volumes"]
+    two = [f"arn:aws:ec2:us-east-1:222222222222:volume/{v['VolumeId']}" for v in volumes[:2]]
+    one_values = runbook_steps.values(tmp_path / "one", resource_name="walkthrough-volume")
+    two_values = runbook_steps.values(tmp_path / "two", resource_name="", resources=two)
+
+    one = every_step(one_values)
+    called_by_one = {name: sorted(set(sizes)) for name, sizes in called.items()}
+    called.clear()
+    every_step(two_values)
+
+    assert called_by_one == dict.fromkeys(called_by_one, [1]) and len(called_by_one) == 6, called_by_one
+    assert {name: sorted(set(sizes)) for name, sizes in called.items()} == dict.fromkeys(called_by_one, [2])
+    state = json.loads((tmp_path / "one" / "state.json").read_text())
+    for step, names in ONE_RESOURCE_RECORD.items():
+        assert names <= set(state[step]), (step, names - set(state[step]))
+    resource = state["01_create_backup"]["resource_arn"]
+    assert state["01_create_backup"]["recovery_point_arn"].startswith("arn:aws:ec2:us-east-1::snapshot/snap-")
+    assert ENCRYPTION <= set(state["02_verify_source_key"]["encryption"])
+    assert state["02_verify_source_key"]["encryption"]["resource_arn"] == resource
+    assert state["02_verify_source_key"]["source_key_alias"] == "alias/cmkSource"
+    copied = state["04_copy_to_target"]
+    assert copied["source_recovery_point_arn"] == state["01_create_backup"]["recovery_point_arn"]
+    assert copied["copy_job_destination"]["DestinationRecoveryPointArn"] == copied["destination_recovery_point_arn"]
+    assert state["05_verify_target_key"]["destination_key_alias"] == "alias/cmkTarget"
+    assert ENCRYPTION | {"copy_job_id", "copy_job_key_arn"} <= set(state["05_verify_target_key"]["encryption"])
+    assert one["first"] == f"Destination recovery point: {copied['destination_recovery_point_arn']}"
+    assert one["second"] == "One copy job: no second hop to follow."
+    assert one["verified"]["recovery_point_arn"] == copied["destination_recovery_point_arn"]
+    assert [row["outcome"] for row in fleet_rows.results(state)] == ["COMPLETED"]

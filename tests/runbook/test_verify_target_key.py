@@ -20,14 +20,15 @@ def test_the_copy_jobs_key_is_shown_beside_the_proof_and_another_one_is_reported
     other = aws.target("kms").describe_key(KeyId="alias/aws/backup")["KeyMetadata"]["Arn"]
 
     def another_key(parsed: dict[str, Any], **_: Any) -> None:
-        parsed["CopyJob"]["DestinationEncryptionKeyArn"] = other
+        for job in parsed.get("CopyJobs", []):
+            job["DestinationEncryptionKeyArn"] = other
 
     backup = clients.client("sandbox-source", "backup", "us-east-1")
-    backup.meta.events.register("after-call.backup.DescribeCopyJob", another_key)
+    backup.meta.events.register("after-call.backup.ListCopyJobs", another_key)  # what step 04's wait reads
     try:
         job_id = copy(run_values)["CopyJobId"]
     finally:
-        backup.meta.events.unregister("after-call.backup.DescribeCopyJob", another_key)
+        backup.meta.events.unregister("after-call.backup.ListCopyJobs", another_key)
     reported = verify_target_key(Run("05_verify_target_key", run_values))
     assert reported["copy_job_key_differs"] == (
         f"copy job {job_id} reports DestinationEncryptionKeyArn {other}, while the copy itself is encrypted with "
