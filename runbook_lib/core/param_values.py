@@ -65,8 +65,8 @@ def _tag_character_problem(text: str) -> str:
     return ""
 
 
-def tags_problem(value: Any) -> str:
-    """Why AWS Backup would refuse these recovery point tags, or '' when it takes them."""
+def _tag_map_problem(value: Any) -> str:
+    """Why a value is not a map of at most MAX_TAGS text keys to text values, or '' when it is."""
     if not isinstance(value, Mapping):
         return f"got {quoted(value)}"
     if len(value) > MAX_TAGS:
@@ -74,6 +74,15 @@ def tags_problem(value: Any) -> str:
     for key, text in value.items():
         if not isinstance(key, str) or not isinstance(text, str):
             return f"tag {quoted(key)}: {quoted(text)} is not text (quote numbers, dates and true/false)"
+    return ""
+
+
+def tags_problem(value: Any) -> str:
+    """Why AWS Backup would refuse these recovery point tags, or '' when it takes them."""
+    problem = _tag_map_problem(value)
+    if problem:
+        return problem
+    for key, text in value.items():
         if not 1 <= len(key) <= 128:
             return f"key {quoted(key)} has {len(key)} characters"
         if len(text) > 256:
@@ -107,13 +116,10 @@ def resources_problem(value: Any) -> str:
 
 def selector_tags_problem(value: Any) -> str:
     """Why `resource_tags` cannot select volumes by their tags, or '' when it can."""
-    if not isinstance(value, Mapping):
-        return f"got {quoted(value)}"
-    if len(value) > MAX_TAGS:
-        return f"got {len(value)} tags"
+    problem = _tag_map_problem(value)
+    if problem:
+        return problem
     for key, text in value.items():
-        if not isinstance(key, str) or not isinstance(text, str):
-            return f"tag {quoted(key)}: {quoted(text)} is not text (quote numbers, dates and true/false)"
         if not 1 <= len(key) <= 128 or not plain_text(128)(key) or not plain_text(256)(text):
             return f"tag {quoted(key)}: {quoted(text)}"
     return ""
