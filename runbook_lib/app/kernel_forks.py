@@ -258,10 +258,13 @@ def _serve(channel: socket.socket) -> None:
 
 
 def _import(statements: str) -> None:
-    """The notebooks' imports, in a namespace of their own, and botocore's data for the services the steps
-    call; what fails here is the kernel's to report, as it would without a fork server."""
+    """The notebooks' imports, in a namespace of their own, botocore's data for the services the steps
+    call, and pandas' Styler (with jinja2), which a notebook's first table loads (a tenth of a second in each
+    kernel); what fails here is the kernel's to report, as it would without a fork server."""
     try:
         exec(statements, {})
+        import pandas.io.formats.style  # noqa: F401
+
         from ..core import botocore_data
 
         botocore_data.read_ahead()

@@ -67,9 +67,9 @@ def side(role: str, profile: str, region: str, with_alias: bool = True) -> guard
     answer = sts.get_caller_identity()
     headers = {name.lower() for name in answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})}
     # Every service the runbook changes must answer where STS did: a profile that sends one service elsewhere
-    # (a per-service endpoint) is not all sandbox.
-    endpoints = {clients.client(profile, service, region).meta.endpoint_url for service in CHANGED_SERVICES}
-    sandbox = guard.SANDBOX_HEADER in headers and endpoints == {sts.meta.endpoint_url}
+    # (a per-service endpoint, or none: AWS's own) is not all sandbox.
+    endpoints = {clients.configured_endpoint(profile, service) for service in ("sts", *CHANGED_SERVICES)}
+    sandbox = guard.SANDBOX_HEADER in headers and len(endpoints) == 1 and None not in endpoints
     return guard.Side(
         role=role,
         profile=profile,

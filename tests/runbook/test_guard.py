@@ -327,3 +327,44 @@ def test_a_profile_that_sends_one_service_elsewhere_is_not_all_sandbox(world, mo
     monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", "https://kms.us-east-1.amazonaws.com")
     found = worlds.side("source", SOURCE.profile, "us-east-1")
     assert not found.sandbox, "STS answered from the sandbox, KMS would go to AWS"
+
+
+CONFIG_WITH_SERVICES = """[profile plain]
+region = us-east-1
+[profile global]
+endpoint_url = http://127.0.0.1:1
+[profile sectioned]
+services = local
+[services local]
+kms =
+  endpoint_url = http://127.0.0.1:2
+"""
+
+
+@pytest.mark.parametrize(
+    "profile, environment, service",
+    [
+        ("plain", {}, "kms"),
+        ("plain", {"AWS_ENDPOINT_URL": "http://127.0.0.1:3"}, "backup"),
+        ("plain", {"AWS_ENDPOINT_URL_KMS": "http://127.0.0.1:4"}, "kms"),
+        ("plain", {"AWS_ENDPOINT_URL_KMS": "http://127.0.0.1:4"}, "ec2"),
+        ("global", {}, "sts"),
+        ("sectioned", {}, "kms"),
+        ("sectioned", {}, "backup"),
+        ("global", {"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true"}, "sts"),
+    ],
+)
+def test_the_endpoint_a_profile_configures_is_the_one_its_client_uses(
+    profile, environment, service, tmp_path, monkeypatch, own_clients
+):
+    """The sandbox test reads each service's endpoint from the configuration, without making its client."""
+    config = tmp_path / "config"
+    config.write_text(CONFIG_WITH_SERVICES)
+    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL") or n == "AWS_PROFILE"]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    made = clients.client(profile, service, "us-east-1").meta.endpoint_url
+    configured = clients.configured_endpoint(profile, service)
+    assert configured == made if configured else made.endswith(".amazonaws.com")
