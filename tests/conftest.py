@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 
 import pytest
 
+from runbook_lib.app import kernel_forks, runner
 from runbook_lib.aws import clients, facts
+from runbook_lib.core.steps import ALL
 
 # As runbook_lib.app.runner does: nbformat without jsonschema's IRI check, which compiles a grammar at import (2.5 s).
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
@@ -30,6 +33,39 @@ def own_clients() -> Iterator[None]:
     clients.forget()
     yield
     clients.forget()
+
+
+@pytest.fixture(scope="session")
+def process_fork_server() -> Iterator[Callable[[], kernel_forks.KernelForks | None]]:
+    """One fork server for the step kernels of every run this test process makes in process (as one sandbox
+    serves them all): its imports, a second of CPU, are paid once, not once a run. Started when the first run
+    asks for it, and again if it died; it ends with the process's tests."""
+    forked = kernel_forks.forked
+    notebooks = [runner.notebook_path(step) for step in ALL]
+    with ExitStack() as stack:
+        held: list[kernel_forks.KernelForks | None] = []
+
+        def serving() -> kernel_forks.KernelForks | None:
+            if not held or (held[0] is not None and (held[0].ended or held[0].process.poll() is not None)):
+                held[:] = [stack.enter_context(forked(notebooks))]
+            return held[0]
+
+        yield serving
+
+
+@pytest.fixture(autouse=True)
+def one_fork_server_per_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run made in process (runner.run, cli.main) forks its kernels from the process's fork server. A test
+    whose subject is the fork server itself (marked own_fork_server) and a `runbook` process start their own."""
+    if request.node.get_closest_marker("own_fork_server"):
+        return
+    serving = request.getfixturevalue("process_fork_server")
+
+    @contextmanager
+    def forked(_notebooks: object) -> Iterator[kernel_forks.KernelForks | None]:
+        yield serving()
+
+    monkeypatch.setattr(kernel_forks, "forked", forked)
 
 
 # The tests that take longest (seconds, measured with `pytest -n 4` on two cores). With `make test`'s

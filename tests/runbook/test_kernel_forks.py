@@ -19,6 +19,7 @@ from jupyter_core.utils import run_sync
 from runbook_lib.app import kernel_forks, kernels, runner
 from tests.runbook_steps import RUNBOOK, SANDBOX_PARAMETERS, fork_servers, is_kernel, kernels_left
 
+pytestmark = pytest.mark.own_fork_server
 STEPS = ("00_prerequisites", "01_create_backup")
 NOTEBOOKS = [runner.notebook_path(step) for step in STEPS]
 

@@ -20,6 +20,7 @@ from runbook_lib.app import kernel_forks, kernels, runner
 from runbook_lib.aws import clients
 from tests.runbook_steps import RUNBOOK, SANDBOX_PARAMETERS, is_kernel, kernels_left
 
+pytestmark = pytest.mark.own_fork_server  # the subject: each run's kernels, from its own fork server
 STEPS = ("00_prerequisites", "01_create_backup", "02_verify_source_key")
 
 
