@@ -41,7 +41,7 @@ from papermill.exceptions import PapermillExecutionError
 from ..aws import clients, facts
 from ..aws import world as worlds
 from ..aws.context import Run
-from ..core import costs, errors, guard, params
+from ..core import changes, costs, errors, guard, params
 from ..core.errors import (
     EXIT_INTERRUPTED,
     EXIT_STILL_RUNNING,
@@ -282,14 +282,14 @@ def _run_held(
             if values.apply and steps and guarded:
                 _confirmed(values, steps)
             preflight.before_run(values, steps)
-        began = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        began = changes.now()
         facts.persist(folder / FACTS_FILE)  # the steps' kernels start from what the preflight read
         running: str | None = None
         step_began = time.monotonic()
         try:
             for step in steps:
                 running, step_began = step, time.monotonic()
-                since = datetime.now(timezone.utc).isoformat(timespec="seconds")
+                since = changes.now()
                 outcome = _run_step(step, folder, values, step_kernels)
                 running = None
                 outcomes.append(outcome)

@@ -118,6 +118,13 @@ def policy_diff(before: dict[str, Any] | None, after: dict[str, Any] | None, nam
     return "\n".join(difflib.unified_diff(old, new, f"{name} (now)", f"{name} (planned)", lineterm=""))
 
 
+def now() -> str:
+    """The time a change is made or planned, and a run or step begins (UTC, ISO 8601, to the microsecond):
+    what a run made is what is logged at or after its beginning, and a rerun can begin within the second
+    of the last run's last change."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
 class ChangeLog:
     """The run's JSON-lines log of every change made to AWS."""
 
@@ -127,7 +134,7 @@ class ChangeLog:
     def record(self, change: Change, outcome: str) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a run folder is its owner's only
         entry: dict[str, Any] = {
-            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "time": now(),
             "step": change.step,
             "profile": change.profile,
             "region": change.region,

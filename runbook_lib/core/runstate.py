@@ -13,10 +13,10 @@ import logging
 import os
 import re
 import secrets
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import changes
 from .changes import Change, ChangeLog, NotMade
 from .errors import StepFailed
 
@@ -119,7 +119,7 @@ class RunState:
         entry = {
             "key": change.key,
             **change.as_plan(),
-            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "time": changes.now(),
         }
         at = next((i for i, e in enumerate(entries) if e["key"] == change.key), None)
         if at is None:
