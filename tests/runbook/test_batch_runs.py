@@ -5,31 +5,26 @@ from __future__ import annotations
 import collections
 import html
 import json
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import boto3
+import pytest
 
 from runbook_lib.app.runner import ALL_STEPS, DEFAULT_STEPS
 from runbook_lib.core import permissions
 from runbook_lib.core.steps import CALL_BUDGET
+from tests.runbook_steps import command
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNBOOK = Path(sys.executable).parent / "runbook"
 PARAMETERS = ROOT / "parameters" / "sandbox.yaml"
 
 
-def runbook_run(out: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(RUNBOOK), "run", str(PARAMETERS), "--out", str(out), *extra],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
+def runbook_run(capture: pytest.CaptureFixture[str], out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`runbook run parameters/sandbox.yaml --out OUT EXTRA...` in this process (stdout a pipe, as in batch)."""
+    return command(capture, "run", str(PARAMETERS), "--out", str(out), *extra)
 
 
 def outputs(notebook: Path) -> tuple[str, list[str]]:
@@ -49,14 +44,17 @@ def source_key_policy() -> dict:
     return json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
 
 
-def test_run_keeps_a_record_a_second_run_changes_nothing_and_every_step_declares_its_iam_actions(world, tmp_path):
+def test_run_keeps_a_record_a_second_run_changes_nothing_and_every_step_declares_its_iam_actions(
+    world, tmp_path, capfd, monkeypatch
+):
     """The walkthrough, its rerun, then troubleshooting, each AWS call logged: every step calls only the
-    IAM actions it declares (step 07: test_cleanup.py)."""
+    IAM actions it declares (step 07: test_cleanup.py). Captured at the file descriptors (capfd): a warning
+    that anything in the run writes there, beside Python's streams, is seen."""
     out = tmp_path / "run"
     call_log = tmp_path / "calls.jsonl"
-    env = {**os.environ, "RUNBOOK_CALL_LOG": str(call_log)}
+    monkeypatch.setenv("RUNBOOK_CALL_LOG", str(call_log))
     original_statements = source_key_policy()["Statement"]
-    first = runbook_run(out, env=env)
+    first = runbook_run(capfd, out)
     assert first.returncode == 0, first.stderr
     walkthrough_calls = [json.loads(line) for line in call_log.read_text().splitlines()]
     made = collections.Counter(c["step"] for c in walkthrough_calls if not c.get("poll"))
@@ -110,7 +108,7 @@ def test_run_keeps_a_record_a_second_run_changes_nothing_and_every_step_declares
     shared = source_key_policy()["Statement"]
     state, log = world.state(), (out / "changes.jsonl").read_text()
     changing = "00_prerequisites,01_create_backup,03_share_source_key,04_copy_to_target"
-    second = runbook_run(out, "--steps", changing, env=env)  # the steps that change AWS; 02 and 05 only read
+    second = runbook_run(capfd, out, "--steps", changing)  # the steps that change AWS; 02 and 05 only read
     assert second.returncode == 0, second.stderr
     assert "Nothing needed changing." in second.stdout.splitlines()
     assert "[03_share_source_key] ok" in second.stdout and ": nothing to change" in second.stdout
@@ -122,11 +120,11 @@ def test_run_keeps_a_record_a_second_run_changes_nothing_and_every_step_declares
     copy_jobs = state["backup"]["222222222222/us-east-1"]["copy_jobs"]
     assert len(backup_jobs) == 1 and len(copy_jobs) == 1
 
-    after = runbook_run(out, "--steps", "06_troubleshoot", env=env)
+    after = runbook_run(capfd, out, "--steps", "06_troubleshoot")
     assert after.returncode == 0, after.stderr
     target = boto3.Session(profile_name="sandbox-target")
     volumes = {v["VolumeId"] for v in target.client("ec2", region_name="eu-west-1").describe_volumes()["Volumes"]}
-    drill = runbook_run(out, "--steps", "08_restore_drill", env=env)
+    drill = runbook_run(capfd, out, "--steps", "08_restore_drill")
     assert drill.returncode == 0, drill.stderr
     line = next(line for line in drill.stdout.splitlines() if line.startswith("[08_restore_drill]"))
     assert re.fullmatch(
@@ -142,7 +140,7 @@ def test_run_keeps_a_record_a_second_run_changes_nothing_and_every_step_declares
     assert {v["VolumeId"] for v in target.client("ec2", region_name="eu-west-1").describe_volumes()["Volumes"]} == (
         volumes
     ), "the drill leaves no volume behind"
-    automate = runbook_run(out, "--steps", "09_automate", env=env)
+    automate = runbook_run(capfd, out, "--steps", "09_automate")
     assert automate.returncode == 0, automate.stderr
     line = next(line for line in automate.stdout.splitlines() if line.startswith("[09_automate]"))
     assert re.fullmatch(
@@ -162,10 +160,10 @@ def test_run_keeps_a_record_a_second_run_changes_nothing_and_every_step_declares
     assert undeclared == set()
 
 
-def test_a_failing_setup_stops_at_its_step_with_one_line(world, tmp_path):
+def test_a_failing_setup_stops_at_its_step_with_one_line(world, tmp_path, capsys):
     world.reset("outside-organization")
     out = tmp_path / "run"
-    done = runbook_run(out)
+    done = runbook_run(capsys, out)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert lines[-1].startswith(

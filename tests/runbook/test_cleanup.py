@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 
 from runbook_lib.aws.context import Run
 from runbook_lib.aws.keys import share_statements
@@ -15,7 +14,7 @@ from runbook_lib.core import permissions
 from runbook_lib.display import console
 from runbook_lib.steps import cleanup
 from runbook_sandbox.testing import walkthrough as steps
-from tests.runbook_steps import copy, notebook_outputs, parameter_file, prepare, runbook, values
+from tests.runbook_steps import command, copy, notebook_outputs, parameter_file, prepare, values
 
 SOURCE_AT, TARGET_AT = "222222222222/us-east-1", "333333333333/eu-west-1"
 
@@ -220,7 +219,7 @@ def test_a_dry_run_shows_the_whole_plan_and_changes_nothing(aws, world, tmp_path
     assert f"they rely on it: {outside_backup}" in shown
 
 
-def test_batch_cleanup_prints_its_plan_first_and_calls_only_what_it_declares(aws, world, tmp_path):
+def test_batch_cleanup_prints_its_plan_first_and_calls_only_what_it_declares(aws, world, tmp_path, monkeypatch, capsys):
     """Step 07 through `runbook run`, reverting the sharing; its dry run and its rerun are shown in this
     process by the tests above."""
     out = tmp_path / "run"
@@ -228,15 +227,11 @@ def test_batch_cleanup_prints_its_plan_first_and_calls_only_what_it_declares(aws
     run_walkthrough(tmp_path)
     outside = points_from_outside(aws)
     call_log = tmp_path / "calls.jsonl"
-    done = runbook(
-        "run",
-        str(parameter_file(tmp_path, revert_sharing=True)),
-        "--out",
-        str(out),
-        "--steps",
-        "07_cleanup",
-        env={**os.environ, "RUNBOOK_CALL_LOG": str(call_log)},
+    monkeypatch.setenv("RUNBOOK_CALL_LOG", str(call_log))
+    done = command(
+        capsys, "run", str(parameter_file(tmp_path, revert_sharing=True)), "--out", str(out), "--steps", "07_cleanup"
     )
+    monkeypatch.delenv("RUNBOOK_CALL_LOG")  # the log holds the run's calls alone, as the run's process had it
     assert done.returncode == 0, done.stderr
     shown, errors = notebook_outputs(out / "07_cleanup.ipynb")
     assert not errors

@@ -16,24 +16,26 @@ from runbook_lib.app.runner import ALL_STEPS, DEFAULT_STEPS, notebook_path
 from runbook_lib.aws.context import Run
 from runbook_lib.core import params, permissions
 from runbook_lib.troubleshooting import checks
-from tests.runbook_steps import command, notebook_outputs, parameter_file, runbook
+from tests.runbook_steps import command, notebook_outputs, parameter_file
 
 SIDES = {"sandbox-source": "source", "sandbox-target": "target", "sandbox-management": "management"}
 
 
-def test_runbook_run_with_apply_false_plans_every_step_and_changes_nothing(world, tmp_path, capsys):
+def test_runbook_run_with_apply_false_plans_every_step_and_changes_nothing(world, tmp_path, monkeypatch, capsys):
     before = world.state()
     out = tmp_path / "run"
     calls = tmp_path / "calls.jsonl"
-    done = runbook(
+    monkeypatch.setenv("RUNBOOK_CALL_LOG", str(calls))
+    done = command(
+        capsys,
         "run",
         str(parameter_file(tmp_path, apply=False)),
         "--out",
         str(out),
         "--steps",
         ",".join((*DEFAULT_STEPS, "07_cleanup")),
-        env={**os.environ, "RUNBOOK_CALL_LOG": str(calls)},
     )
+    monkeypatch.delenv("RUNBOOK_CALL_LOG")  # the log holds the run's calls alone, as the run's process had it
     assert done.returncode == 0, done.stderr
     assert world.state() == before, "a dry run must change nothing in AWS"
     assert not (out / "changes.jsonl").exists()

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -14,9 +12,9 @@ import pytest
 
 from runbook_lib.core import params, permissions
 from runbook_lib.steps import fleet
+from tests.runbook_steps import command
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNBOOK = Path(sys.executable).parent / "runbook"
 TARGET_ACCOUNT = "333333333333"
 
 
@@ -32,14 +30,8 @@ def write_parameters(path: Path, **values: object) -> Path:
     return path
 
 
-def runbook_run(parameters: Path, out: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(RUNBOOK), "run", str(parameters), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=env,
-    )
+def runbook_run(capsys: pytest.CaptureFixture[str], parameters: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    return command(capsys, "run", str(parameters), "--out", str(out))
 
 
 def volume_under_a_key_that_denies_the_target(aws, name: str) -> str:  # type: ignore[no-untyped-def]
@@ -70,15 +62,15 @@ def volume_under_a_key_that_denies_the_target(aws, name: str) -> str:  # type: i
 
 
 def test_a_fleet_run_copies_every_volume_one_failure_stays_in_its_row_and_the_rerun_copies_only_it(
-    world, aws, tmp_path
+    world, aws, tmp_path, capsys, monkeypatch
 ):
     world.reset("fleet")
     blocked = volume_under_a_key_that_denies_the_target(aws, "fleet-other-team")
     parameters = write_parameters(tmp_path / "fleet.yaml")
     out, calls = tmp_path / "run", tmp_path / "calls.jsonl"
-    env = {**os.environ, "RUNBOOK_CALL_LOG": str(calls)}
+    monkeypatch.setenv("RUNBOOK_CALL_LOG", str(calls))
 
-    first = runbook_run(parameters, out, env)
+    first = runbook_run(capsys, parameters, out)
     assert first.returncode == 1, first.stderr
     assert first.stderr.strip().splitlines()[-1] == (
         f"runbook: 1 of 201 resources failed; first: {blocked}: FAILED in 03_share_source_key: [source-key-shared] "
@@ -133,7 +125,7 @@ def test_a_fleet_run_copies_every_volume_one_failure_stays_in_its_row_and_the_re
     copies_before = len(aws.source("backup").list_copy_jobs()["CopyJobs"])
     backups_before = len(aws.source("backup").list_backup_jobs()["BackupJobs"])
 
-    second = runbook_run(parameters, out, env)
+    second = runbook_run(capsys, parameters, out)
     assert second.returncode == 0, second.stderr
     assert len(aws.source("backup").list_copy_jobs()["CopyJobs"]) == copies_before + 1
     assert len(aws.source("backup").list_backup_jobs()["BackupJobs"]) == backups_before
@@ -156,7 +148,7 @@ def test_a_fleet_run_copies_every_volume_one_failure_stays_in_its_row_and_the_re
     )
 
 
-def test_at_most_max_concurrent_jobs_run_at_once(world, aws, tmp_path):
+def test_at_most_max_concurrent_jobs_run_at_once(world, aws, tmp_path, capsys):
     world.configure(job_seconds=2)
     for n in range(5):
         aws.source("ec2").create_volume(
@@ -167,11 +159,8 @@ def test_at_most_max_concurrent_jobs_run_at_once(world, aws, tmp_path):
             TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "Fleet", "Value": "small"}]}],
         )
     parameters = write_parameters(tmp_path / "small.yaml", resource_tags={"Fleet": "small"}, max_concurrent_jobs=2)
-    done = subprocess.run(
-        [str(RUNBOOK), "run", str(parameters), "--out", str(tmp_path / "run"), "--steps",
-         "00_prerequisites,01_create_backup"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    steps = ["--steps", "00_prerequisites,01_create_backup"]
+    done = command(capsys, "run", str(parameters), "--out", str(tmp_path / "run"), *steps)
     assert done.returncode == 0, done.stderr
     jobs = aws.source("backup").list_backup_jobs()["BackupJobs"]
     assert len(jobs) == 5
@@ -279,7 +268,7 @@ def test_many_jobs_are_followed_with_one_listing_a_round(world, aws, tmp_path, m
     assert all(json.loads(line).get("poll") for line in log.read_text().splitlines())
 
 
-def test_a_copy_aws_refuses_for_one_resource_fails_in_its_row_and_the_log_says_not_made(world, tmp_path):
+def test_a_copy_aws_refuses_for_one_resource_fails_in_its_row_and_the_log_says_not_made(world, tmp_path, capsys):
     """AWS refusing one copy job across account and Region for RDS (the sandbox set to): the resource's row fails
     with the known failure and its fix, the others go on."""
     world.configure(refuse_one_action_types=["RDS"])
@@ -288,7 +277,7 @@ def test_a_copy_aws_refuses_for_one_resource_fails_in_its_row_and_the_log_says_n
         tmp_path / "mixed.yaml", resource_tags={}, resources=["walkthrough-volume", rds], force_copy=True
     )
     out = tmp_path / "run"
-    done = runbook_run(parameters, out)
+    done = runbook_run(capsys, parameters, out)
     assert done.returncode == 1, done.stderr
     assert (
         done.stderr.strip()
@@ -307,17 +296,14 @@ def test_a_copy_aws_refuses_for_one_resource_fails_in_its_row_and_the_log_says_n
     assert "[05_verify_target_key] ok" in done.stdout and ": 1 resources: 1 VERIFIED" in done.stdout
 
 
-def test_a_wait_for_a_free_slot_ends_with_max_wait_minutes_and_the_rerun_starts_the_rest(world, aws, tmp_path):
+def test_a_wait_for_a_free_slot_ends_with_max_wait_minutes_and_the_rerun_starts_the_rest(world, aws, tmp_path, capsys):
     world.configure(job_seconds=600)
     volumes_tagged(aws, 2, "slow")
     parameters = write_parameters(
         tmp_path / "slow.yaml", resource_tags={"Fleet": "slow"}, max_concurrent_jobs=1, max_wait_minutes=0.05
     )
     steps = ["--steps", "00_prerequisites,01_create_backup"]
-    done = subprocess.run(
-        [str(RUNBOOK), "run", str(parameters), "--out", str(tmp_path / "run"), *steps],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    done = command(capsys, "run", str(parameters), "--out", str(tmp_path / "run"), *steps)
     assert done.returncode == 75, done.stderr
     assert "1 backup jobs still run after 0.05 minutes (max_wait_minutes) and no slot freed for the next one" in (
         done.stderr

@@ -28,7 +28,7 @@ from runbook_lib.display import plans
 from runbook_lib.steps.walkthrough import Run, prerequisites
 from runbook_sandbox import process
 from runbook_sandbox.accounts import MANAGEMENT, SOURCE, TARGET
-from tests.runbook_steps import RUNBOOK, SANDBOX_PARAMETERS, at_a_terminal
+from tests.runbook_steps import SANDBOX_PARAMETERS, at_a_terminal, command
 
 ACCOUNTS = (SOURCE.account_id, TARGET.account_id, MANAGEMENT.account_id)
 
@@ -50,11 +50,17 @@ def elsewhere(unmarked: process.Sandbox) -> dict[str, str]:
     return environment
 
 
-def runbook(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """`runbook ARGS` as CI runs it: no terminal."""
-    return subprocess.run(
-        [str(RUNBOOK), *args], capture_output=True, text=True, timeout=600, env=env, stdin=subprocess.DEVNULL
-    )
+def within(monkeypatch: pytest.MonkeyPatch, environment: dict[str, str]) -> None:
+    """This process's environment made `environment` (as a `runbook` process given it would have it) until the
+    test ends, for a command run in process, without a terminal as CI runs it; guard.CONFIRMED_ENV, which a
+    confirmed command sets, as it was after the test too. The test asks for own_clients: the runbook's clients
+    are cached per process and profile, and these profiles' names are the sandbox's."""
+    monkeypatch.setenv(guard.CONFIRMED_ENV, "")  # recorded as it was: restored after the test
+    for name in set(os.environ) - set(environment) - {"PYTEST_CURRENT_TEST"}:  # pytest's own, changed per phase
+        monkeypatch.delenv(name)
+    for name, value in environment.items():
+        if os.environ.get(name) != value and name != "PYTEST_CURRENT_TEST":
+            monkeypatch.setenv(name, value)
 
 
 def names_who_and_where(text: str, endpoint: str) -> bool:
@@ -70,23 +76,21 @@ def vaults(sandbox: process.Sandbox) -> list[str]:
     return sorted(name for entry in sandbox.state()["backup"].values() for name in entry["vaults"])
 
 
-def test_the_sandbox_itself_runs_without_a_question(world, tmp_path):
-    done = runbook(
-        "run",
-        str(SANDBOX_PARAMETERS),
-        "--out",
-        str(tmp_path / "run"),
-        "--steps",
-        "00_prerequisites",
-        env=dict(os.environ),
+def test_the_sandbox_itself_runs_without_a_question(world, tmp_path, capsys, monkeypatch):
+    within(monkeypatch, dict(os.environ))
+    done = command(
+        capsys, "run", str(SANDBOX_PARAMETERS), "--out", str(tmp_path / "run"), "--steps", "00_prerequisites"
     )
     assert done.returncode == 0, done.stderr
     assert "Not the local sandbox" not in done.stdout
 
 
-def test_without_a_terminal_or_yes_a_run_refuses_in_one_line_and_changes_nothing(unmarked, elsewhere, tmp_path):
+def test_without_a_terminal_or_yes_a_run_refuses_in_one_line_and_changes_nothing(
+    unmarked, elsewhere, tmp_path, capsys, monkeypatch, own_clients
+):
     before = unmarked.state()
-    done = runbook("run", str(SANDBOX_PARAMETERS), "--out", str(tmp_path / "run"), env=elsewhere)
+    within(monkeypatch, elsewhere)
+    done = command(capsys, "run", str(SANDBOX_PARAMETERS), "--out", str(tmp_path / "run"))
     assert done.returncode == 1
     assert done.stdout == ""
     lines = done.stderr.splitlines()
@@ -119,31 +123,21 @@ def test_at_a_terminal_a_run_shows_its_plan_and_who_and_where_then_asks(unmarked
     assert vaults(unmarked) == ["CABTargetVault", "SourceVault"]
 
 
-def test_yes_confirms_a_batch_run_once_it_has_shown_who_and_where(unmarked, elsewhere, tmp_path):
-    done = runbook(
-        "run",
-        str(SANDBOX_PARAMETERS),
-        "--out",
-        str(tmp_path / "run"),
-        "--steps",
-        "00_prerequisites",
-        "--yes",
-        env=elsewhere,
+def test_yes_confirms_a_batch_run_once_it_has_shown_who_and_where(
+    unmarked, elsewhere, tmp_path, capsys, monkeypatch, own_clients
+):
+    within(monkeypatch, elsewhere)
+    done = command(
+        capsys, "run", str(SANDBOX_PARAMETERS), "--out", str(tmp_path / "run"), "--steps", "00_prerequisites", "--yes"
     )
     assert done.returncode == 0, done.stderr
     assert names_who_and_where(done.stdout, unmarked.endpoint)
     assert done.stdout.index("Confirmed by --yes.") < done.stdout.index("Changes made by this run:")
     assert vaults(unmarked) == ["CABTargetVault", "SourceVault"]
 
-    again = runbook(
-        "run",
-        str(SANDBOX_PARAMETERS),
-        "--out",
-        str(tmp_path / "run"),
-        "--steps",
-        "00_prerequisites",
-        "--yes",
-        env=elsewhere,
+    within(monkeypatch, elsewhere)  # as a new process has it: without the confirmation the run above set
+    again = command(
+        capsys, "run", str(SANDBOX_PARAMETERS), "--out", str(tmp_path / "run"), "--steps", "00_prerequisites", "--yes"
     )
     assert again.returncode == 0, again.stderr
     assert "Nothing needed changing." in again.stdout
@@ -151,31 +145,35 @@ def test_yes_confirms_a_batch_run_once_it_has_shown_who_and_where(unmarked, else
 
     before = unmarked.state()
     stale = {**elsewhere, guard.CONFIRMED_ENV: ",".join(ACCOUNTS)}  # left in the shell: the command asks anyway
-    cleanup = runbook(
-        "run", str(SANDBOX_PARAMETERS), "--out", str(tmp_path / "run"), "--steps", "07_cleanup", env=stale
-    )
+    within(monkeypatch, stale)
+    cleanup = command(capsys, "run", str(SANDBOX_PARAMETERS), "--out", str(tmp_path / "run"), "--steps", "07_cleanup")
     assert cleanup.returncode == 1
     assert cleanup.stderr.startswith("runbook: not confirmed: the run (apply: true) in real AWS accounts ")
     assert unmarked.state() == before, "a cleanup without confirmation deletes nothing"
 
 
-def test_a_fix_shows_its_diff_with_or_without_apply_and_asks_on_real_accounts(unmarked, elsewhere, tmp_path):
+def test_a_fix_shows_its_diff_with_or_without_apply_and_asks_on_real_accounts(
+    unmarked, elsewhere, tmp_path, capsys, monkeypatch, own_clients
+):
     dry = tmp_path / "dry.yaml"
     dry.write_text(yaml.safe_dump({"apply": False}))
     before = unmarked.state()
 
-    planned = runbook("fix", str(SANDBOX_PARAMETERS), str(dry), "source-key-shared", env=elsewhere)
+    within(monkeypatch, elsewhere)
+    planned = command(capsys, "fix", str(SANDBOX_PARAMETERS), str(dry), "source-key-shared")
     assert planned.returncode == 0, planned.stderr
     assert "kms:PutKeyPolicy" in planned.stdout and "(planned)" in planned.stdout and "\n+" in planned.stdout
 
-    refused = runbook("fix", str(SANDBOX_PARAMETERS), "source-key-shared", env=elsewhere)
+    within(monkeypatch, elsewhere)
+    refused = command(capsys, "fix", str(SANDBOX_PARAMETERS), "source-key-shared")
     assert refused.returncode == 1
     assert refused.stdout.startswith(planned.stdout.split("\n\n")[0]), "the diff is shown before the refusal"
     assert refused.stderr.startswith("runbook: not confirmed: the fix source-key-shared would make 1 change(s)")
     assert SOURCE.account_id in refused.stderr and unmarked.endpoint in refused.stderr
     assert unmarked.state() == before
 
-    made = runbook("fix", str(SANDBOX_PARAMETERS), "source-key-shared", "--yes", env=elsewhere)
+    within(monkeypatch, elsewhere)
+    made = command(capsys, "fix", str(SANDBOX_PARAMETERS), "source-key-shared", "--yes")
     assert made.returncode == 0, made.stderr
     assert "\n+" in made.stdout and "Confirmed by --yes." in made.stdout
     assert unmarked.state() != before
@@ -236,7 +234,7 @@ def assume_role_profiles(folder: Path, endpoint: str) -> dict[str, str]:
     return {"AWS_CONFIG_FILE": str(folder / "config"), "AWS_SHARED_CREDENTIALS_FILE": str(folder / "credentials")}
 
 
-def test_moto_s_own_server_is_not_the_sandbox(moto_server, tmp_path):
+def test_moto_s_own_server_is_not_the_sandbox(moto_server, tmp_path, capsys, monkeypatch, own_clients):
     environment: dict[str, Any] = {**os.environ, **assume_role_profiles(tmp_path, moto_server)}
     environment.pop(guard.CONFIRMED_ENV, None)
     chosen = tmp_path / "params.yaml"
@@ -253,14 +251,14 @@ def test_moto_s_own_server_is_not_the_sandbox(moto_server, tmp_path):
             }
         )
     )
-    done = runbook("run", str(chosen), "--out", str(tmp_path / "run"), env=environment)
+    within(monkeypatch, environment)
+    done = command(capsys, "run", str(chosen), "--out", str(tmp_path / "run"))
     assert done.returncode == 1, done.stdout
     assert len(done.stderr.splitlines()) == 1
     for role, account in ROLES.items():
         assert account in done.stderr
     assert moto_server in done.stderr and "nothing was changed" in done.stderr
     assert not (tmp_path / "run").exists()
-    clients.forget()
 
 
 def plain_papermill(step: str, out: Path, env: dict[str, str], *parameters: str) -> subprocess.CompletedProcess[str]:

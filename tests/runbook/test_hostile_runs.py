@@ -17,10 +17,12 @@ from runbook_lib.app.runner import EXIT_INTERRUPTED
 from runbook_lib.aws import clients as aws
 from runbook_lib.aws import jobs
 from runbook_lib.aws.context import Run
+from runbook_lib.core import guard
 from runbook_lib.core.errors import StepFailed
 from runbook_lib.steps.walkthrough import prerequisites, start_backup
 from tests.runbook_steps import (
     RUNBOOK,
+    command,
     fork_servers,
     kernels_left,
     parameter_file,
@@ -163,7 +165,9 @@ def assert_completed_counting_retries(folders, runs, results, whole):  # type: i
     assert len(set(patterns)) == len(folders), "runs drew the same throttling"
 
 
-def test_ctrl_c_during_the_copy_says_one_line_writes_the_report_and_the_rerun_makes_one_copy(world, aws, tmp_path):
+def test_ctrl_c_during_the_copy_says_one_line_writes_the_report_and_the_rerun_makes_one_copy(
+    world, aws, tmp_path, capsys, monkeypatch
+):
     out = tmp_path / "run"
     prepare(values(out))
     world.configure(job_seconds=10)
@@ -186,7 +190,8 @@ def test_ctrl_c_during_the_copy_says_one_line_writes_the_report_and_the_rerun_ma
     assert len(servers) == 1 and not psutil.pid_exists(servers[0].pid), "the fork server ended with the run"
     job_id = recorded(out, "04_copy_to_target", "copy_job_id")
 
-    again = runbook("run", parameters, "--out", str(out), "--steps", "04_copy_to_target")
+    monkeypatch.delenv(guard.CONFIRMED_ENV, raising=False)  # the command pops it: back as it was after the test
+    again = command(capsys, "run", parameters, "--out", str(out), "--steps", "04_copy_to_target")
     assert again.returncode == 0, again.stderr
     copies = [j["CopyJobId"] for j in aws.source("backup").list_copy_jobs()["CopyJobs"]]
     points = aws.target("backup").list_recovery_points_by_backup_vault(BackupVaultName="CABTargetVault")

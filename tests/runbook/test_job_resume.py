@@ -21,7 +21,7 @@ from runbook_lib.steps.walkthrough import (
     wait_for_backup,
     wait_for_copy,
 )
-from tests.runbook_steps import copy, parameter_file, prepare, runbook, values
+from tests.runbook_steps import command, copy, parameter_file, prepare, values
 
 COPY_STEPS = "04_copy_to_target,05_verify_target_key"
 
@@ -70,18 +70,24 @@ def test_throttled_while_waiting_the_step_stops_and_the_rerun_completes_the_same
     assert recorded(out, "04_copy_to_target", "destination_recovery_point_arn") == points[0]
 
 
-def test_a_job_slower_than_max_wait_minutes_stops_the_run_and_the_rerun_waits_for_it(world, aws, tmp_path):
+def test_a_job_slower_than_max_wait_minutes_stops_the_run_and_the_rerun_waits_for_it(world, aws, tmp_path, capsys):
     out = tmp_path / "run"
     prepare(values(out))
     world.configure(job_seconds=10)
-    impatient = runbook(
-        "run", str(parameter_file(tmp_path, max_wait_minutes=0.02)), "--out", str(out), "--steps", COPY_STEPS
+    impatient = command(
+        capsys, "run", str(parameter_file(tmp_path, max_wait_minutes=0.02)), "--out", str(out), "--steps", COPY_STEPS
     )
     job_id = recorded(out, "04_copy_to_target", "copy_job_id")
     assert impatient.returncode == EXIT_STILL_RUNNING, impatient.stderr
     assert f"copy job {job_id} is still RUNNING after 0.02 minutes (max_wait_minutes)" in impatient.stderr
-    patient = runbook(
-        "run", str(parameter_file(tmp_path, max_wait_minutes=5)), "--out", str(out), "--steps", "04_copy_to_target"
+    patient = command(
+        capsys,
+        "run",
+        str(parameter_file(tmp_path, max_wait_minutes=5)),
+        "--out",
+        str(out),
+        "--steps",
+        "04_copy_to_target",
     )
     assert patient.returncode == 0, patient.stderr
     jobs, points = copies_and_destinations(aws)

@@ -6,8 +6,6 @@ then across accounts into the destination vault."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from runbook_lib.steps import walkthrough as rb
 from runbook_lib.steps.walkthrough import Run
 from runbook_sandbox.accounts import TARGET
 from tests import runbook_steps
+from tests.runbook_steps import command
 
 HOP_VAULT_ARN = "arn:aws:backup:eu-west-1:222222222222:backup-vault:SourceVault"
 TARGET_VAULT_ARN = f"arn:aws:backup:eu-west-1:{TARGET.account_id}:backup-vault:CABTargetVault"
@@ -197,7 +196,7 @@ def test_a_fleet_of_a_volume_and_a_database_copies_the_volume_in_one_job_and_the
 
 
 def test_runbook_run_copies_a_fleet_of_two_databases_in_two_hops_calling_only_what_each_step_declares(
-    aws, world, tmp_path: Path
+    aws, world, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     """Must show: `runbook run` of the default steps for two RDS DB instances with two_hop_types: [RDS]: each
     copied in two jobs, step 05 verifying both; every call is one its step declares."""
@@ -206,20 +205,8 @@ def test_runbook_run_copies_a_fleet_of_two_databases_in_two_hops_calling_only_wh
     overlay = tmp_path / "fleet.yaml"
     overlay.write_text(json.dumps({"resource_name": "", "resources": databases, "two_hop_types": ["RDS"]}))
     calls = tmp_path / "calls.jsonl"
-    done = subprocess.run(
-        [
-            str(runbook_steps.RUNBOOK),
-            "run",
-            str(runbook_steps.SANDBOX_PARAMETERS),
-            str(overlay),
-            "--out",
-            str(tmp_path / "run"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, clients.CALL_LOG_ENV: str(calls)},
-    )
+    monkeypatch.setenv(clients.CALL_LOG_ENV, str(calls))
+    done = command(capsys, "run", str(runbook_steps.SANDBOX_PARAMETERS), str(overlay), "--out", str(tmp_path / "run"))
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith("[")]
     assert any(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ import yaml
 
 from runbook_lib.app.runner import ALL_STEPS
 from runbook_lib.troubleshooting import registry
-from tests.runbook_steps import RUNBOOK, SANDBOX_PARAMETERS
+from tests.runbook_steps import SANDBOX_PARAMETERS, command
 
 DEFAULT_NAMES = ("cmkTarget", "CABTargetVault", "SourceVault", "cmkSourceVault", "cmkSourceHop", "eu-west-1")
 OWN = {
@@ -55,7 +54,7 @@ def outputs(notebook: Path) -> str:
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_a_dry_run_of_a_file_with_its_own_names_plans_every_step_with_them(world, aws, tmp_path, variant):
+def test_a_dry_run_of_a_file_with_its_own_names_plans_every_step_with_them(world, aws, tmp_path, capsys, variant):
     own_key(aws.source("kms"), "alias/app-backups")
     own_key(aws.source("kms", "eu-central-1"), "alias/app-hop")
     own_key(aws.target("kms", "eu-central-1"), "alias/app-copies")
@@ -67,20 +66,8 @@ def test_a_dry_run_of_a_file_with_its_own_names_plans_every_step_with_them(world
     steps = [s for s in ALL_STEPS if variant == "volume" or s not in ("08_restore_drill", "09_automate")]
     before = world.state()
 
-    done = subprocess.run(
-        [
-            str(RUNBOOK),
-            "run",
-            str(SANDBOX_PARAMETERS),
-            str(chosen),
-            "--out",
-            str(tmp_path / "run"),
-            "--steps",
-            ",".join(steps),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    done = command(
+        capsys, "run", str(SANDBOX_PARAMETERS), str(chosen), "--out", str(tmp_path / "run"), "--steps", ",".join(steps)
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     assert world.state() == before, "a dry run changes nothing"
@@ -95,17 +82,12 @@ def test_a_dry_run_of_a_file_with_its_own_names_plans_every_step_with_them(world
     assert "AppCopies" in record["summary"] and "eu-central-1" in record["summary"]
 
 
-def test_the_same_file_applied_copies_into_its_own_vault_under_its_own_key(world, aws, tmp_path):
+def test_the_same_file_applied_copies_into_its_own_vault_under_its_own_key(world, aws, tmp_path, capsys):
     own_key(aws.source("kms"), "alias/app-backups")
     own_key(aws.target("kms", "eu-central-1"), "alias/app-copies")
     chosen = tmp_path / "own.yaml"
     chosen.write_text(yaml.safe_dump({**OWN, "apply": True}))
-    done = subprocess.run(
-        [str(RUNBOOK), "run", str(SANDBOX_PARAMETERS), str(chosen), "--out", str(tmp_path / "run")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = command(capsys, "run", str(SANDBOX_PARAMETERS), str(chosen), "--out", str(tmp_path / "run"))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     assert done.stdout.rstrip().endswith("(key alias/app-copies)")
     target = aws.target("backup", "eu-central-1")

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -29,9 +28,9 @@ from runbook_lib.core import arns, param_files, params, permissions, policy_file
 from runbook_lib.steps import automation
 from runbook_sandbox import process
 from runbook_sandbox.accounts import MANAGEMENT, SOURCE, TARGET
+from tests.runbook_steps import command
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNBOOK = Path(sys.executable).parent / "runbook"
 SANDBOX_PARAMETERS = ROOT / "parameters" / "sandbox.yaml"
 ACCOUNTS = {"source": SOURCE.account_id, "destination": TARGET.account_id, "management": MANAGEMENT.account_id}
 SANDBOX_ROLES = {"source": SOURCE, "destination": TARGET, "management": MANAGEMENT}
@@ -355,18 +354,12 @@ def expected_documents() -> dict[str, dict[str, Any]]:
     return policy_files.documents(sandbox_values(), accounts, [v["KmsKeyId"] for v in volumes])
 
 
-def runbook_permissions(out: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(RUNBOOK), "permissions", str(SANDBOX_PARAMETERS), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env if env is not None else dict(os.environ),
-    )
+def runbook_permissions(capsys: pytest.CaptureFixture[str], out: Path) -> subprocess.CompletedProcess[str]:
+    return command(capsys, "permissions", str(SANDBOX_PARAMETERS), "--out", str(out))
 
 
-def test_runbook_permissions_writes_the_documents_scoped_with_what_aws_says(world, tmp_path):
-    made = runbook_permissions(tmp_path / "policies")
+def test_runbook_permissions_writes_the_documents_scoped_with_what_aws_says(world, tmp_path, capsys):
+    made = runbook_permissions(capsys, tmp_path / "policies")
     assert made.returncode == 0, made.stderr
     assert "note:" not in made.stdout
     assert re.match(rf"{tmp_path}/policies/source-policy.json: \d+ actions in \d+ statements", made.stdout)
@@ -384,15 +377,16 @@ def expected_key_arn() -> str:
     return kms.describe_key(KeyId="alias/cmkSource")["KeyMetadata"]["Arn"]
 
 
-def test_runbook_permissions_without_credentials_says_what_it_left_wider(world, tmp_path):
+@pytest.mark.usefixtures("own_clients")
+def test_runbook_permissions_without_credentials_says_what_it_left_wider(world, tmp_path, capsys, monkeypatch):
     unknown = re.sub(
         r"aws_access_key_id = \S+",
         "aws_access_key_id = AKIAUNKNOWNKEY000000",
         Path(os.environ["AWS_CONFIG_FILE"]).read_text(),
     )
     (tmp_path / "config").write_text(unknown)
-    environment = {**os.environ, "AWS_CONFIG_FILE": str(tmp_path / "config")}
-    made = runbook_permissions(tmp_path / "policies", environment)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    made = runbook_permissions(capsys, tmp_path / "policies")
     assert made.returncode == 0, made.stderr
     assert "note: the source account was not read" in made.stdout
     assert "note: the resources' keys were not read" in made.stdout and "every key of us-east-1" in made.stdout
@@ -400,10 +394,12 @@ def test_runbook_permissions_without_credentials_says_what_it_left_wider(world, 
 
 
 @pytest.fixture
-def enforced(world: process.Sandbox, tmp_path: Path) -> Iterator[Callable[[str, str], None]]:
+def enforced(
+    world: process.Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Callable[[str, str], None]]:
     """The documents `runbook permissions parameters/sandbox.yaml` writes; `attach(role, action)` attaches all
     three to the sandbox's accounts, the role's less that action. Every policy is taken off after the test."""
-    made = runbook_permissions(tmp_path / "policies")
+    made = runbook_permissions(capsys, tmp_path / "policies")
     assert made.returncode == 0, made.stderr
     documents = {
         role: json.loads((tmp_path / "policies" / policy_files.file_name(role)).read_text()) for role in SANDBOX_ROLES
@@ -419,19 +415,13 @@ def enforced(world: process.Sandbox, tmp_path: Path) -> Iterator[Callable[[str, 
         world.set_identity_policy(account.account_id, None)
 
 
-def runbook_run(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(RUNBOOK), "run", str(SANDBOX_PARAMETERS), "--out", str(out), *extra],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=dict(os.environ),
-    )
+def runbook_run(capsys: pytest.CaptureFixture[str], out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return command(capsys, "run", str(SANDBOX_PARAMETERS), "--out", str(out), *extra)
 
 
-def test_a_walkthrough_with_only_the_generated_policies_succeeds(enforced, aws, tmp_path):
+def test_a_walkthrough_with_only_the_generated_policies_succeeds(enforced, aws, tmp_path, capsys):
     enforced()
-    done = runbook_run(tmp_path / "run")
+    done = runbook_run(capsys, tmp_path / "run")
     assert done.returncode == 0, done.stderr
     assert "[05_verify_target_key] ok" in done.stdout
     with pytest.raises(ClientError, match="AccessDeniedException.*backup:ListFrameworks"):
@@ -447,9 +437,11 @@ PICKS = [  # (profile role, action left out, the steps up to the one that needs 
 
 
 @pytest.mark.parametrize(("role", "action", "steps"), PICKS, ids=[action for _, action, _ in PICKS])
-def test_a_policy_without_one_action_fails_the_step_that_needs_it_first(enforced, tmp_path, role, action, steps):
+def test_a_policy_without_one_action_fails_the_step_that_needs_it_first(
+    enforced, tmp_path, capsys, role, action, steps
+):
     enforced(role, action)
-    done = runbook_run(tmp_path / "run", "--steps", steps)
+    done = runbook_run(capsys, tmp_path / "run", "--steps", steps)
     *before, needing = steps.split(",")
     assert done.returncode == 1, done.stdout
     assert [line.split("]")[0][1:] for line in done.stdout.splitlines() if " ok " in line] == before

@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from runbook_lib.app import cli
+from runbook_lib.core import guard
 from runbook_sandbox.accounts import MANAGEMENT, SOURCE, TARGET
-from tests.runbook_steps import SANDBOX_PARAMETERS, runbook
+from tests.runbook_steps import SANDBOX_PARAMETERS, command
 
 SANDBOX = yaml.safe_load(SANDBOX_PARAMETERS.read_text())
 WITH_THE_DRILL = "00_prerequisites,01_create_backup,02_verify_source_key,03_share_source_key,04_copy_to_target,"
@@ -38,7 +39,7 @@ def refused_before_any_change(world, capsys, argv: list[str], field: str) -> str
     return lines[0]
 
 
-def test_the_same_account_under_another_profile_name_is_refused(world, tmp_path):
+def test_the_same_account_under_another_profile_name_is_refused(world, tmp_path, capsys, monkeypatch, own_clients):
     """Validation sees two profile names; STS says they are one account, and the Regions are one."""
     config = configparser.ConfigParser()
     config.read(os.environ["AWS_CONFIG_FILE"])
@@ -49,7 +50,9 @@ def test_the_same_account_under_another_profile_name_is_refused(world, tmp_path)
     chosen = parameters(tmp_path, target_profile="source-again", target_region="us-east-1")
     before = world.state()
 
-    done = runbook("run", chosen, "--out", str(tmp_path / "run"), env={**os.environ, "AWS_CONFIG_FILE": str(again)})
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(again))  # another config file: own_clients reads it afresh
+    monkeypatch.delenv(guard.CONFIRMED_ENV, raising=False)  # the command pops it: back as it was after the test
+    done = command(capsys, "run", chosen, "--out", str(tmp_path / "run"))
 
     assert done.returncode == 1
     assert done.stderr.strip() == (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -17,8 +18,10 @@ import psutil
 import pytest
 
 from runbook_lib.app import runner
-from runbook_lib.core import params, runstate
+from runbook_lib.core import changes, params, runstate
+from runbook_lib.core.changes import Change
 from runbook_lib.core.errors import EXIT_STILL_RUNNING, EXIT_TERMINATED
+from runbook_lib.core.runstate import RunState
 from runbook_lib.steps import results
 from runbook_sandbox.accounts import SOURCE
 from tests.runbook_steps import (
@@ -28,7 +31,6 @@ from tests.runbook_steps import (
     parameter_file,
     prepare,
     report_rows,
-    runbook,
     values,
 )
 
@@ -41,14 +43,14 @@ def setting(aws) -> str:  # type: ignore[no-untyped-def]
     return aws.management("backup").describe_global_settings()["GlobalSettings"][SETTING]
 
 
-def test_a_setting_turned_off_between_two_runs_into_one_folder_is_turned_back_on(world, aws, tmp_path):
+def test_a_setting_turned_off_between_two_runs_into_one_folder_is_turned_back_on(world, aws, tmp_path, capsys):
     """The second run reads the organization's setting afresh (not from the first run's facts.jsonl)."""
     parameters, out = str(parameter_file(tmp_path)), tmp_path / "run"
-    first = runbook("run", parameters, "--out", str(out))
+    first = command(capsys, "run", parameters, "--out", str(out))
     assert first.returncode == 0, first.stderr
     aws.management("backup").update_global_settings(GlobalSettings={SETTING: "false"})
 
-    second = runbook("run", parameters, "--out", str(out))
+    second = command(capsys, "run", parameters, "--out", str(out))
 
     assert second.returncode == 0, second.stderr
     assert "[00_prerequisites] backup:UpdateGlobalSettings on organization: applied" in second.stdout
@@ -58,16 +60,16 @@ def test_a_setting_turned_off_between_two_runs_into_one_folder_is_turned_back_on
     assert settings_read, "the second run read the setting and kept what it read for its steps"
 
 
-def test_a_rerun_after_the_sandbox_forgot_the_runs_jobs_stops_in_one_line_before_any_change(world, tmp_path):
+def test_a_rerun_after_the_sandbox_forgot_the_runs_jobs_stops_in_one_line_before_any_change(world, tmp_path, capsys):
     """A restart (here a reset: the same world, gone) leaves the folder's records of a world that is no more."""
     parameters, out = str(parameter_file(tmp_path)), tmp_path / "run"
-    first = runbook("run", parameters, "--out", str(out))
+    first = command(capsys, "run", parameters, "--out", str(out))
     assert first.returncode == 0, first.stderr
     job_id = recorded(out, "01_create_backup", "backup_job_id")
     world.reset("walkthrough")
     before = world.state()
 
-    again = runbook("run", parameters, "--out", str(out))
+    again = command(capsys, "run", parameters, "--out", str(out))
 
     assert again.returncode == 1
     assert again.stderr.strip() == (
@@ -77,17 +79,17 @@ def test_a_rerun_after_the_sandbox_forgot_the_runs_jobs_stops_in_one_line_before
         "keeps the record of what happened"
     )
     assert world.state() == before, "no vault, policy, setting or job was made"
-    assert runbook("run", parameters, "--out", str(tmp_path / "new")).returncode == 0, "a new folder works"
+    assert command(capsys, "run", parameters, "--out", str(tmp_path / "new")).returncode == 0, "a new folder works"
 
 
-def test_a_recorded_recovery_point_deleted_since_stops_the_rerun_naming_it(world, tmp_path):
+def test_a_recorded_recovery_point_deleted_since_stops_the_rerun_naming_it(world, tmp_path, capsys):
     parameters, out = str(parameter_file(tmp_path)), tmp_path / "run"
-    assert runbook("run", parameters, "--out", str(out)).returncode == 0
-    assert runbook("run", parameters, "--out", str(out), "--steps", "07_cleanup").returncode == 0
+    assert command(capsys, "run", parameters, "--out", str(out)).returncode == 0
+    assert command(capsys, "run", parameters, "--out", str(out), "--steps", "07_cleanup").returncode == 0
     point = recorded(out, "01_create_backup", "recovery_point_arn")
     before = world.state()
 
-    again = runbook("run", parameters, "--out", str(out))
+    again = command(capsys, "run", parameters, "--out", str(out))
 
     assert again.returncode == 1
     line = again.stderr.strip()
@@ -103,7 +105,7 @@ def test_runbook_check_answers_from_aws_not_from_the_state_notebooks_left(world,
     prepare(values(adhoc, source_vault_name="AccDrillSource"))
     world.reset("walkthrough")
     parameters = str(parameter_file(tmp_path))
-    assert runbook("run", parameters, "--out", str(tmp_path / "run")).returncode == 0
+    assert command(capsys, "run", parameters, "--out", str(tmp_path / "run")).returncode == 0
     monkeypatch.setattr(runstate, "DEFAULT_RUN_DIR", adhoc)
 
     checked = command(capsys, "check", parameters)
@@ -113,14 +115,15 @@ def test_runbook_check_answers_from_aws_not_from_the_state_notebooks_left(world,
     assert ready.split()[1] == "pass", ready
 
 
-def test_a_preflight_call_that_hangs_ends_at_step_timeout_minutes_naming_it(world, tmp_path):
-    """Every STS call held: botocore alone would wait 60 s an attempt, 15 attempts."""
+def test_a_preflight_call_that_hangs_ends_at_step_timeout_minutes_naming_it(world, tmp_path, capsys, own_clients):
+    """Every STS call held: botocore alone would wait 60 s an attempt, 15 attempts. (Clients of this test's
+    own: the alarm interrupts one of them in the middle of a call.)"""
     out = tmp_path / "run"
     parameters = str(parameter_file(tmp_path, max_wait_minutes=0.1, step_timeout_minutes=0.2))
     world.configure(stall_service="sts", stall_seconds=600, stall_calls=50)
     try:
         started = time.monotonic()
-        hung = runbook("run", parameters, "--out", str(out))
+        hung = command(capsys, "run", parameters, "--out", str(out))
         took = time.monotonic() - started
     finally:
         world.reset("walkthrough")
@@ -135,12 +138,12 @@ def test_a_preflight_call_that_hangs_ends_at_step_timeout_minutes_naming_it(worl
 
 
 @pytest.mark.stress
-def test_with_step_timeout_minutes_1_a_preflight_sts_stall_ends_within_90_seconds(world, tmp_path):
+def test_with_step_timeout_minutes_1_a_preflight_sts_stall_ends_within_90_seconds(world, tmp_path, capsys, own_clients):
     parameters = str(parameter_file(tmp_path, max_wait_minutes=0.5, step_timeout_minutes=1))
     world.configure(stall_service="sts", stall_seconds=600, stall_calls=50)
     try:
         started = time.monotonic()
-        hung = runbook("run", parameters, "--out", str(tmp_path / "run"))
+        hung = command(capsys, "run", parameters, "--out", str(tmp_path / "run"))
         took = time.monotonic() - started
     finally:
         world.reset("walkthrough")
@@ -148,27 +151,43 @@ def test_with_step_timeout_minutes_1_a_preflight_sts_stall_ends_within_90_second
     assert len(hung.stderr.splitlines()) == 1 and "sts:GetCallerIdentity" in hung.stderr
 
 
-def wait_under_throttling(world, tmp_path: Path, max_wait: float) -> tuple[float, str, int]:  # type: ignore[no-untyped-def]
+def wait_under_throttling(world, tmp_path: Path, capsys, max_wait: float) -> tuple[float, str, int]:  # type: ignore[no-untyped-def]
     """Step 01's wait with every call throttled from the moment its job has started: (seconds from the
-    throttling to the end of the run, stderr, exit code)."""
+    throttling to the end of the run, stderr, exit code). The run is made in this process (its main thread,
+    where its alarms work); a thread watches for the job and turns the throttling on."""
     out = tmp_path / "run"
     parameters = parameter_file(tmp_path, max_wait_minutes=max_wait, step_timeout_minutes=max_wait + 3, poll_seconds=2)
     world.configure(job_seconds=600)
-    running = start_run(str(parameters), "--out", str(out), "--steps", "00_prerequisites,01_create_backup")
-    try:
+    throttled: list[float] = []
+    ended = threading.Event()
+
+    def throttle_once_the_job_started() -> None:
         deadline = time.monotonic() + 120
         while recorded(out, "01_create_backup", "backup_job_id") is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+            if ended.wait(0.05):
+                return
         world.configure(throttle_rate=1.0)
-        throttled = time.monotonic()
-        _, stderr = running.communicate(timeout=600)
-        return time.monotonic() - throttled, stderr, running.returncode
+        throttled.append(time.monotonic())
+
+    watcher = threading.Thread(target=throttle_once_the_job_started, daemon=True)
+    watcher.start()
+    try:
+        done = command(
+            capsys, "run", str(parameters), "--out", str(out), "--steps", "00_prerequisites,01_create_backup"
+        )
+        finished = time.monotonic()
+        ended.set()
+        watcher.join(timeout=60)
+        assert throttled, f"the run ended before its job started: {done.stderr}"
+        return finished - throttled[0], done.stderr, done.returncode
     finally:
+        ended.set()
+        watcher.join(timeout=60)
         world.configure(throttle_rate=0, job_seconds=0)
 
 
-def test_a_wait_ends_at_max_wait_minutes_whatever_botocores_retries_do(world, tmp_path):
-    took, stderr, code = wait_under_throttling(world, tmp_path, max_wait=0.25)
+def test_a_wait_ends_at_max_wait_minutes_whatever_botocores_retries_do(world, tmp_path, capsys, own_clients):
+    took, stderr, code = wait_under_throttling(world, tmp_path, capsys, max_wait=0.25)
     assert code == EXIT_STILL_RUNNING, stderr
     assert len(stderr.splitlines()) == 1, stderr
     assert "ended at max_wait_minutes (0.25) while AWS refused its polls (ThrottlingException)" in stderr
@@ -176,23 +195,25 @@ def test_a_wait_ends_at_max_wait_minutes_whatever_botocores_retries_do(world, tm
 
 
 @pytest.mark.stress
-def test_max_wait_minutes_1_5_under_full_throttling_ends_the_wait_within_2_minutes(world, tmp_path):
-    took, stderr, code = wait_under_throttling(world, tmp_path, max_wait=1.5)
+def test_max_wait_minutes_1_5_under_full_throttling_ends_the_wait_within_2_minutes(
+    world, tmp_path, capsys, own_clients
+):
+    took, stderr, code = wait_under_throttling(world, tmp_path, capsys, max_wait=1.5)
     assert code == EXIT_STILL_RUNNING and len(stderr.splitlines()) == 1, stderr
     assert took < 120, f"{took:.0f} s"
 
 
-def test_the_retries_a_run_reports_are_its_own(world, tmp_path):
+def test_the_retries_a_run_reports_are_its_own(world, tmp_path, capsys, own_clients):
     parameters, out = str(parameter_file(tmp_path)), tmp_path / "run"
     world.configure(throttle_rate=0.15, throttle_seed=7)
     try:
-        throttled = runbook("run", parameters, "--out", str(out), "--steps", "00_prerequisites")
+        throttled = command(capsys, "run", parameters, "--out", str(out), "--steps", "00_prerequisites")
     finally:
         world.configure(throttle_rate=0)
     assert throttled.returncode == 0, throttled.stderr
     assert runner.retry_counts(out) and "AWS asked for" in throttled.stdout
 
-    calm = runbook("run", parameters, "--out", str(out), "--steps", "00_prerequisites")
+    calm = command(capsys, "run", parameters, "--out", str(out), "--steps", "00_prerequisites")
 
     assert calm.returncode == 0, calm.stderr
     assert runner.retry_counts(out) == {} and "AWS asked for" not in calm.stdout
@@ -224,11 +245,11 @@ def test_sigterm_ends_a_run_as_ctrl_c_does(world, tmp_path):
     assert len(servers) == 1 and not psutil.pid_exists(servers[0].pid)
 
 
-def test_run_folders_are_the_owners_only(world, tmp_path):
+def test_run_folders_are_the_owners_only(world, tmp_path, capsys):
     """A run folder names the accounts, keys and vaults of a run: 0700, given with --out or made under runs/."""
     given, chosen = tmp_path / "given", str(parameter_file(tmp_path))
-    assert runbook("run", chosen, "--out", str(given), "--steps", "00_prerequisites").returncode == 0
-    assert runbook("run", chosen, "--steps", "00_prerequisites", cwd=tmp_path).returncode == 0
+    assert command(capsys, "run", chosen, "--out", str(given), "--steps", "00_prerequisites").returncode == 0
+    assert command(capsys, "run", chosen, "--steps", "00_prerequisites", cwd=tmp_path).returncode == 0
     made = next((tmp_path / "runs").iterdir())
     assert {oct(folder.stat().st_mode & 0o777) for folder in (given, made)} == {"0o700"}
 
@@ -246,3 +267,20 @@ def test_a_hang_between_steps_ends_the_run_at_step_timeout_minutes_with_its_repo
         "the run after step 00_prerequisites was stopped after step_timeout_minutes (0.25). Resume with: runbook run"
     )
     assert report_rows(tmp_path / "run" / "report.html", "steps")[-1][:2] == ["(between steps)", "TIMED OUT"]
+
+
+def test_a_rerun_begun_within_the_second_of_the_last_runs_change_does_not_count_it_as_its_own(tmp_path):
+    """A run's changes are those logged at or after its beginning. A script (or a run made in process) can
+    begin the next run within the second the last one made its last change: to the second, that change was
+    counted twice."""
+    log = RunState(tmp_path).changes
+    change = Change(
+        "00_prerequisites", "sandbox-target", "eu-west-1", "backup:CreateBackupVault", "T", "", lambda: None
+    )
+    if time.time() % 1 > 0.9:
+        time.sleep(0.15)  # the change and the next run's beginning within one second of the clock
+    log.record(change, "applied")
+    began = changes.now()
+    assert "Nothing needed changing." in runner.summary(tmp_path, True, ("00_prerequisites",), since=began)
+    log.record(change, "applied")
+    assert "Changes made by this run:" in runner.summary(tmp_path, True, ("00_prerequisites",), since=began)

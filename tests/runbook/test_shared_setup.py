@@ -10,19 +10,19 @@ plan it found and will not overwrite it unasked.
 from __future__ import annotations
 
 import json
-import subprocess
 from typing import Any
 
 import pytest
 
 from runbook_lib.aws import keys, vaults
+from runbook_lib.core import guard
 from runbook_lib.core.errors import StepFailed
 from runbook_lib.steps import automation, unsharing
 from runbook_lib.steps.walkthrough import Run, share_source_key
 from runbook_lib.troubleshooting import checks
 from runbook_sandbox.accounts import SOURCE, TARGET
 from runbook_sandbox.testing import walkthrough as steps
-from tests.runbook_steps import RUNBOOK, at_a_terminal, copy, parameter_file, prepare, values
+from tests.runbook_steps import at_a_terminal, command, copy, parameter_file, prepare, values
 
 from .test_cleanup import clean as cleaned
 
@@ -205,22 +205,19 @@ def test_a_vault_another_run_folder_uses_is_kept_though_this_run_made_it(world, 
     assert copy(later)["State"] == "COMPLETED", "the later run copies into the vault it relied on"
 
 
-def test_yes_confirms_in_batch(world, aws, tmp_path):
+def test_yes_confirms_in_batch(world, aws, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(guard.CONFIRMED_ENV, raising=False)  # the command pops it: back as it was after the test
     run_values = walkthrough(tmp_path / "run")
     chosen = str(parameter_file(tmp_path, revert_sharing=True))
-    done = subprocess.run(
-        [str(RUNBOOK), "run", chosen, "--out", run_values["run_dir"], "--steps", "07_cleanup", "--yes"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = command(capsys, "run", chosen, "--out", run_values["run_dir"], "--steps", "07_cleanup", "--yes")
     assert done.returncode == 0, done.stderr
     assert "Not made until confirmed" not in done.stdout
     assert aws.management("backup").describe_global_settings()["GlobalSettings"][SETTING] == "false"
     assert not any(sid.startswith(keys.SID_PREFIXES) for sid in sids(key_policy(aws)))
 
 
-def test_a_dry_run_asks_nothing_and_an_old_plan_is_not_asked_for_again(world, aws, tmp_path):
+def test_a_dry_run_asks_nothing_and_an_old_plan_is_not_asked_for_again(world, aws, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(guard.CONFIRMED_ENV, raising=False)  # the command pops it: back as it was after the test
     run_values = walkthrough(tmp_path / "run")
     folder = run_values["run_dir"]
     code, shown = at_a_terminal(
@@ -235,19 +232,8 @@ def test_a_dry_run_asks_nothing_and_an_old_plan_is_not_asked_for_again(world, aw
         b"y\n",
     )
     assert code == 0 and "[y/N]" not in shown and "Dry run (apply: false)" in shown, shown
-    batch = subprocess.run(
-        [
-            str(RUNBOOK),
-            "run",
-            str(parameter_file(tmp_path, revert_sharing=True)),
-            "--out",
-            folder,
-            "--steps",
-            "07_cleanup",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    batch = command(
+        capsys, "run", str(parameter_file(tmp_path, revert_sharing=True)), "--out", folder, "--steps", "07_cleanup"
     )
     assert "Not made until confirmed" in batch.stdout, "a batch cleanup leaves them waiting"
     code, shown = at_a_terminal(

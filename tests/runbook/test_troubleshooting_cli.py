@@ -24,15 +24,15 @@ LESSONS = registry.LESSONS
 
 
 def runbook(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """A real `runbook` process: for `runbook run` (kernels) and what only a process shows."""
+    """A real `runbook` process: for what only a process shows (one line, not a traceback)."""
     return subprocess.run([str(RUNBOOK), *args], capture_output=True, text=True, timeout=600, cwd=cwd, env=env)
 
 
-def test_check_on_a_fresh_walkthrough_fails_and_changes_nothing(world, tmp_path):
+def test_check_on_a_fresh_walkthrough_fails_and_changes_nothing(world, tmp_path, monkeypatch, capsys):
     before = world.state()
     calls = tmp_path / "calls.jsonl"
-    env = {**os.environ, "RUNBOOK_CALL_LOG": str(calls)}
-    done = runbook("check", str(PARAMETERS), cwd=tmp_path, env=env)  # a real process: the CLI's whole path once
+    monkeypatch.setenv("RUNBOOK_CALL_LOG", str(calls))
+    done = command(capsys, "check", str(PARAMETERS), cwd=tmp_path)
     assert done.returncode == 1
     assert re.search(r"cross-account-enabled\s+fail", done.stdout)
     assert re.search(r"same-organization\s+pass", done.stdout)
@@ -59,13 +59,13 @@ def test_check_after_the_walkthrough_passes(world, tmp_path, capsys):
 
 
 def test_diagnose_and_fix_a_failed_copy(world, tmp_path, capsys):
-    """The trainer's lesson 3: steps 00 to 03 (in this process), then the forced copy through `runbook run`."""
+    """The trainer's lesson 3: steps 00 to 03 (as library calls), then the forced copy through `runbook run`."""
     world.reset("target-vault-denies-source")
     trainer = ROOT / "parameters" / "troubleshooting" / "3-target-vault-policy.yaml"
     files = (str(PARAMETERS), str(trainer))
     overlay = {k: v for k, v in yaml.safe_load(trainer.read_text()).items() if k != "sandbox_scenario"}
     prepare(values(tmp_path / "run", **overlay))
-    forced = runbook("run", *files, "--out", str(tmp_path / "run"), "--steps", "04_copy_to_target")
+    forced = command(capsys, "run", *files, "--out", str(tmp_path / "run"), "--steps", "04_copy_to_target")
     assert forced.returncode == 1
     line = forced.stderr.strip().splitlines()[-1]
     assert line.startswith("runbook: step 04_copy_to_target failed: [target-vault-policy] copy job ")
@@ -83,7 +83,7 @@ def test_diagnose_and_fix_a_failed_copy(world, tmp_path, capsys):
 
 
 def test_diagnose_and_fix_a_failed_restore(world, tmp_path, capsys):
-    """The trainer's lesson 8: steps 00 to 04 (in this process), then the forced drill through `runbook run`,
+    """The trainer's lesson 8: steps 00 to 04 (as library calls), then the forced drill through `runbook run`,
     `runbook diagnose` on the failed restore job, and `runbook fix restore-key-usable`."""
     world.reset("target-key-denies-restore")
     trainer = ROOT / "parameters" / "troubleshooting" / "8-restore-key-usable.yaml"
@@ -92,7 +92,7 @@ def test_diagnose_and_fix_a_failed_restore(world, tmp_path, capsys):
     run_values = values(tmp_path / "run", **overlay)
     prepare(run_values)
     copy(run_values)
-    forced = runbook("run", *files, "--out", str(tmp_path / "run"), "--steps", "08_restore_drill")
+    forced = command(capsys, "run", *files, "--out", str(tmp_path / "run"), "--steps", "08_restore_drill")
     assert forced.returncode == 1
     line = forced.stderr.strip().splitlines()[-1]
     assert line.startswith("runbook: step 08_restore_drill failed: [restore-key-usable] restore job ")

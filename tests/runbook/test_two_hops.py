@@ -6,10 +6,7 @@ source account in the target Region; the destination key is verified as for any 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +22,9 @@ from runbook_lib.steps.walkthrough import Run
 from runbook_lib.troubleshooting import checks
 from runbook_sandbox.accounts import TARGET
 from tests import runbook_steps
-from tests.runbook_steps import copy, prepare
+from tests.runbook_steps import command, copy, prepare
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNBOOK = Path(sys.executable).parent / "runbook"
 HOP_VAULT_ARN = "arn:aws:backup:eu-west-1:222222222222:backup-vault:SourceVault"
 TARGET_VAULT_ARN = f"arn:aws:backup:eu-west-1:{TARGET.account_id}:backup-vault:CABTargetVault"
 
@@ -140,18 +136,17 @@ def test_a_dry_run_plans_both_hops_and_changes_nothing(aws, tmp_path, world):
     assert world.state() == before
 
 
-def runbook_run_in_one_job(tmp_path: Path, resource_name: str) -> tuple[list[str], str, list[dict[str, Any]]]:
-    """`runbook run` of the default steps on the sandbox for one resource: its step lines, the text step 04 and
-    05 showed, and its calls (each declared by its step)."""
+def runbook_run_in_one_job(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, resource_name: str
+) -> tuple[list[str], str, list[dict[str, Any]]]:
+    """`runbook run` of the default steps on the sandbox for one resource (in this process): its step lines, the
+    text step 04 and 05 showed, and its calls (each declared by its step)."""
     overlay = tmp_path / "resource.yaml"
     overlay.write_text(yaml.safe_dump({"resource_name": resource_name}))
     calls = tmp_path / "calls.jsonl"
-    done = subprocess.run(
-        [str(RUNBOOK), "run", str(ROOT / "parameters" / "sandbox.yaml"), str(overlay), "--out", str(tmp_path / "run")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, clients.CALL_LOG_ENV: str(calls)},
+    monkeypatch.setenv(clients.CALL_LOG_ENV, str(calls))
+    done = command(
+        capsys, "run", str(ROOT / "parameters" / "sandbox.yaml"), str(overlay), "--out", str(tmp_path / "run")
     )
     assert done.returncode == 0, done.stderr
     shown = ""
@@ -173,10 +168,12 @@ SIDES = {"sandbox-source": "source", "sandbox-target": "target", "sandbox-manage
     "resource_name, snapshot",
     [("walkthrough-db", "snapshot"), ("walkthrough-neptune", "cluster-snapshot")],
 )
-def test_runbook_run_copies_walkthrough_db_and_neptune_in_one_job_each(world, aws, tmp_path, resource_name, snapshot):
+def test_runbook_run_copies_walkthrough_db_and_neptune_in_one_job_each(
+    world, aws, tmp_path, capsys, monkeypatch, resource_name, snapshot
+):
     """Must show: resource_name walkthrough-db (RDS) or walkthrough-neptune (a Neptune cluster), `runbook run`, one
     copy job across account and Region, and step 05 verifies the destination key, the copy job's beside it."""
-    lines, shown, calls = runbook_run_in_one_job(tmp_path, resource_name)
+    lines, shown, calls = runbook_run_in_one_job(capsys, monkeypatch, tmp_path, resource_name)
     assert re.search(
         rf"\[04_copy_to_target\] ok [\d.]+ s: copy arn:aws:rds:eu-west-1:333333333333:{snapshot}:", lines[4]
     )
