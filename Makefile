@@ -66,18 +66,18 @@ chromium:
 	    echo "make test needs Debian's chromium for its browser test: sudo apt-get install chromium" >&2; exit 1; \
 	  fi; }
 
-# Lint and format, then the type check and the site beside the tests (which leave a third of the two cores
-# idle, waiting on jobs and kernels); each test process starts its own sandbox. Fails if any fails.
+# Lint and format, then the type check beside the tests (which leave part of the two cores idle, waiting on
+# jobs and kernels); each test process starts its own sandbox. `make docs` is one of the tests
+# (tests/project/test_docs.py), into folders of its own. Fails if any fails.
 test: bytecode chromium
 	$(BIN)/ruff check runbook_lib runbook_policy sandbox tests benchmarks tools
 	$(BIN)/ruff format --check runbook_lib runbook_policy sandbox tests benchmarks tools
-	@types=$$(mktemp); site=$$(mktemp); \
+	@types=$$(mktemp); \
 	$(BIN)/python -m mypy > $$types 2>&1 & checking=$$!; \
-	$(MAKE) --no-print-directory -o bytecode docs > $$site 2>&1 & documenting=$$!; \
 	$(BIN)/python -m pytest -n 4 --dist load --maxschedchunk 1 --durations=10; tests=$$?; \
-	wait $$checking; typed=$$?; wait $$documenting; documented=$$?; \
-	echo "$(BIN)/python -m mypy"; cat $$types; echo "make docs"; cat $$site; rm -f $$types $$site; \
-	test $$tests -eq 0 && test $$typed -eq 0 && test $$documented -eq 0
+	wait $$checking; typed=$$?; \
+	echo "$(BIN)/python -m mypy"; cat $$types; rm -f $$types; \
+	test $$tests -eq 0 && test $$typed -eq 0
 
 # The tests that wait out minutes of throttling backoff (marked stress).
 stress: bytecode

@@ -80,7 +80,7 @@ LONG_TESTS = {
     "tests/runbook/test_batch_runs.py::test_run_keeps_a_record": 26,
     "tests/runbook/test_hostile_runs.py::test_a_step_that_hangs": 18,
     "tests/runbook/test_reruns.py::test_a_hang_between_steps": 17,
-    "tests/project/test_docs.py::test_the_site_builds_strictly_with_the_demos_notebooks": 16,
+    "tests/project/test_docs.py::test_make_docs_builds_the_site_strictly": 18,
     "sandbox/tests/test_aws_cli_walkthrough.py::": 16,
     "tests/runbook/test_job_resume.py::test_a_job_slower_than_max_wait_minutes": 16,
     "tests/runbook/test_hostile_runs.py::test_ctrl_c_during_the_copy": 16,

@@ -5,7 +5,6 @@ strictly with the demo's executed notebooks among its pages, their outputs shown
 from __future__ import annotations
 
 import html
-import os
 import re
 import subprocess
 import sys
@@ -144,27 +143,24 @@ def test_the_picture_of_a_run_shows_the_walkthroughs_copy():
         assert any(target.endswith("images/run.svg") for target in links(page)), page
 
 
-def test_the_site_builds_strictly_with_the_demos_notebooks(world, tmp_path):
-    """As `make docs` does: the walkthrough into a run folder, then the site built strictly, executing nothing."""
+def test_make_docs_builds_the_site_strictly_with_the_demos_notebooks(tmp_path):
+    """`make docs` (`make test` runs it here): the walkthrough into a run folder on a sandbox of its own, then the
+    site built strictly, executing nothing; into this test's folders, made as a clean clone makes them."""
     run, site = tmp_path / "run", tmp_path / "site"
-    ran = subprocess.run(
-        [str(BIN / "runbook"), "run", "parameters/sandbox.yaml", "--out", str(run)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
+    folders = [f"DOCS_RUN={run}", f"DOCS_SANDBOX={tmp_path / 'sandbox'}", f"SITE={site}"]
     built = subprocess.run(
-        [sys.executable, "-m", "tools.site", "build", "--strict", "--site-dir", str(site)],
+        ["make", "--no-print-directory", "-o", "bytecode", "-o", ".venv/.installed", "docs", *folders],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, mkdocs_hooks.RUN_VARIABLE: str(run)},
     )
-    assert built.returncode == 0, built.stderr[-3000:]
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-3000:]
     assert "Converting notebook (execute=False)" in built.stderr
+    status = subprocess.run(
+        [str(BIN / "runbook"), "sandbox", "status", "--dir", str(tmp_path / "sandbox")], capture_output=True, text=True
+    )
+    assert status.returncode == 1 and "No sandbox is running" in status.stdout, "the demo's sandbox is stopped"
 
     verified = text_of(site / "demo" / "05_verify_target_key" / "index.html")
     assert "Step 05: prove the copy is encrypted with the destination key" in verified
