@@ -137,6 +137,14 @@ def open_next(page: Any, step: str) -> None:
     the next one opened from the file browser (a page load for each would cost the browser 2 s of CPU)."""
     menu(page, "File", "docmanager:save")
     menu(page, "File", "application:close")
+    # A widget that redrew after the save (a job's progress) leaves the notebook changed: JupyterLab asks
+    # whether to save it, and the answer is yes.
+    page.wait_for_function(
+        "() => document.querySelector('.jp-Dialog') || !document.querySelector('.jp-NotebookPanel')", timeout=30_000
+    )
+    if page.locator(".jp-Dialog").count():
+        page.locator(".jp-Dialog button.jp-mod-accept").click()
+        page.wait_for_function("() => !document.querySelector('.jp-NotebookPanel')", timeout=30_000)
     page.locator(".jp-DirListing-item", has_text=f"{step}.ipynb").dblclick()
     current = page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
     current.filter(has_text=f"{step}.ipynb").wait_for(timeout=30_000)
