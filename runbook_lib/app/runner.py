@@ -10,6 +10,7 @@ and the same command with the same --out resumes. One run at a time holds a run 
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import dataclasses
@@ -35,6 +36,7 @@ from typing import IO, Any
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 import papermill
+from jupyter_core.utils import ensure_event_loop
 from nbclient.exceptions import CellTimeoutError
 from papermill.exceptions import PapermillExecutionError
 
@@ -306,6 +308,7 @@ def _run_held(
                 if not outcome.ok:
                     break
         except KeyboardInterrupt as stop:
+            _end_interrupted_tasks(stop)
             where = (
                 f"during step {running}"
                 if running
@@ -406,6 +409,25 @@ def _run_step(step: str, folder: Path, values: Parameters, step_kernels: kernels
                 ended="TIMED OUT",
             )
     return StepOutcome(step, True, seconds=time.monotonic() - started)
+
+
+def _end_interrupted_tasks(stop: KeyboardInterrupt) -> None:
+    """A step interrupted (Ctrl-C, SIGTERM) leaves nbclient's tasks on this thread's event loop, one of them
+    holding the interruption: the next call that runs the loop (ending the step's kernel) would raise it again,
+    out of the run, without its report line and before its kernels end. They are cancelled and ended here;
+    an interruption other than this one (a second Ctrl-C) goes on as usual."""
+    loop = ensure_event_loop()
+    for _ in range(10):
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        try:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        except KeyboardInterrupt as again:
+            if again is not stop:
+                raise
 
 
 @contextmanager
