@@ -143,7 +143,7 @@ def open_next(page: Any, step: str) -> None:
         "() => document.querySelector('.jp-Dialog') || !document.querySelector('.jp-NotebookPanel')", timeout=30_000
     )
     if page.locator(".jp-Dialog").count():
-        page.locator(".jp-Dialog button.jp-mod-accept").click()
+        page.locator(".jp-Dialog").get_by_role("button", name="Save", exact=True).click()
         page.wait_for_function("() => !document.querySelector('.jp-NotebookPanel')", timeout=30_000)
     page.locator(".jp-DirListing-item", has_text=f"{step}.ipynb").dblclick()
     current = page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
