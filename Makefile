@@ -74,7 +74,7 @@ test: bytecode chromium
 	$(BIN)/ruff format --check runbook_lib runbook_policy sandbox tests benchmarks tools
 	@types=$$(mktemp); \
 	$(BIN)/python -m mypy > $$types 2>&1 & checking=$$!; \
-	$(BIN)/python -m pytest -n 4 --dist load --maxschedchunk 1 --durations=10; tests=$$?; \
+	$(BIN)/python -m pytest -n 5 --dist load --maxschedchunk 1 --durations=10; tests=$$?; \
 	wait $$checking; typed=$$?; \
 	echo "$(BIN)/python -m mypy"; cat $$types; rm -f $$types; \
 	test $$tests -eq 0 && test $$typed -eq 0

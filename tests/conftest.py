@@ -68,7 +68,7 @@ def one_fork_server_per_process(request: pytest.FixtureRequest, monkeypatch: pyt
     monkeypatch.setattr(kernel_forks, "forked", forked)
 
 
-# The tests that take longest (seconds of wall time, measured with `pytest -n 4` on two cores). With
+# The tests that take longest (seconds of wall time, measured with `pytest -n 4` and `-n 5` on two cores). With
 # `make test`'s `--dist load --maxschedchunk 1` each worker starts with two tests from the head of the list:
 # the list starts with the longest paired with the shorter of the long ones, so no worker gets two of them.
 LONG_TESTS = {
